@@ -1,0 +1,254 @@
+//! Activation functions, named as Keras names them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::{ArrayViewMut2, Axis};
+
+use crate::error::{Error, Result};
+
+/// An activation function, with the formula tf_keras 2.21 uses.
+///
+/// The names are Keras's strings, so `"hard_sigmoid".parse::<Activation>()` works:
+///
+/// ```
+/// use seqnn::Activation;
+/// let a: Activation = "hard_sigmoid".parse()?;
+/// assert_eq!(a, Activation::HardSigmoid);
+/// assert_eq!(a.to_string(), "hard_sigmoid");
+/// assert!("nope".parse::<Activation>().is_err());
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Activation {
+    /// `tanh(x)`, the default of recurrent layers.
+    #[default]
+    Tanh,
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `clip(0.2·x + 0.5, 0, 1)`, Keras 2's piecewise-linear sigmoid.
+    HardSigmoid,
+    /// `x`, Keras's `"linear"` (also `None` in a Keras config).
+    Linear,
+    /// `x` for `x > 0`, `exp(x) - 1` otherwise.
+    Elu,
+    /// `scale·elu_α(x)` with Keras's α = 1.6732632 and scale = 1.0507010.
+    Selu,
+    /// `ln(1 + exp(x))`.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `x·sigmoid(x)`.
+    Swish,
+    /// `0.5·x·(1 + erf(x/√2))`, the exact GELU (Keras's `approximate=False`).
+    Gelu,
+    /// `exp(x_i) / Σ_j exp(x_j)` over the last axis.
+    Softmax,
+}
+
+const ALL: [(Activation, &str); 12] = [
+    (Activation::Tanh, "tanh"),
+    (Activation::Relu, "relu"),
+    (Activation::Sigmoid, "sigmoid"),
+    (Activation::HardSigmoid, "hard_sigmoid"),
+    (Activation::Linear, "linear"),
+    (Activation::Elu, "elu"),
+    (Activation::Selu, "selu"),
+    (Activation::Softplus, "softplus"),
+    (Activation::Softsign, "softsign"),
+    (Activation::Swish, "swish"),
+    (Activation::Gelu, "gelu"),
+    (Activation::Softmax, "softmax"),
+];
+
+const SELU_ALPHA: f32 = 1.673_263_2;
+const SELU_SCALE: f32 = 1.050_701;
+
+impl Activation {
+    /// Keras's name for it.
+    pub fn name(self) -> &'static str {
+        ALL.iter()
+            .find(|(a, _)| *a == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("linear")
+    }
+
+    /// Applies the function to one value. Softmax, which needs the whole row, is not
+    /// element-wise: use [`Activation::apply_rows`] for it (here it returns `x` unchanged).
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Tanh => x.tanh(),
+            Activation::Relu => x.max(0.0),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::HardSigmoid => (0.2 * x + 0.5).clamp(0.0, 1.0),
+            Activation::Linear | Activation::Softmax => x,
+            Activation::Elu => elu(x),
+            Activation::Selu => SELU_SCALE * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
+            Activation::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            Activation::Softsign => x / (1.0 + x.abs()),
+            Activation::Swish => x * sigmoid(x),
+            Activation::Gelu => gelu(x),
+        }
+    }
+
+    /// Applies the function in place to a `(rows, features)` block, softmax over each row.
+    pub fn apply_rows(self, mut a: ArrayViewMut2<'_, f32>) {
+        let cols = a.ncols();
+        match a.as_slice_mut() {
+            Some(values) => self.apply_slice(values, cols),
+            None => {
+                for mut row in a.axis_iter_mut(Axis(0)) {
+                    let mut owned = row.to_vec();
+                    self.apply_slice(&mut owned, cols);
+                    row.assign(&ndarray::ArrayView1::from(&owned));
+                }
+            }
+        }
+    }
+
+    /// Applies the function in place to row-major rows of `row_len` values (softmax over each
+    /// row, element-wise otherwise). The match is outside the loop, so each arm vectorizes.
+    pub fn apply_slice(self, values: &mut [f32], row_len: usize) {
+        fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
+            values.iter_mut().for_each(|v| *v = f(*v));
+        }
+        match self {
+            Activation::Linear => {}
+            Activation::Tanh => each(values, f32::tanh),
+            Activation::Relu => each(values, |x| x.max(0.0)),
+            Activation::Sigmoid => each(values, sigmoid),
+            Activation::Softmax => {
+                for row in values.chunks_mut(row_len.max(1)) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    row.iter_mut().for_each(|v| *v = (*v - max).exp());
+                    let sum: f32 = row.iter().sum();
+                    row.iter_mut().for_each(|v| *v /= sum);
+                }
+            }
+            f => each(values, |x| f.apply(x)),
+        }
+    }
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[inline]
+fn elu(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        x.exp_m1()
+    }
+}
+
+#[inline]
+fn gelu(x: f32) -> f32 {
+    let x64 = f64::from(x);
+    (0.5 * x64 * (1.0 + erf(x64 / std::f64::consts::SQRT_2))) as f32
+}
+
+/// The error function, from the complementary error function's Chebyshev fit (Numerical
+/// Recipes' `erfcc`), fractional error below 1.2e-7 everywhere: finer than f32 needs.
+fn erf(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    if x >= 0.0 {
+        1.0 - erfc
+    } else {
+        erfc - 1.0
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Activation {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        // tf_keras also accepts "silu" for swish and "None" for linear.
+        let alias = match s {
+            "silu" => "swish",
+            "None" | "" => "linear",
+            other => other,
+        };
+        ALL.iter()
+            .find(|(_, n)| *n == alias)
+            .map(|(a, _)| *a)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "activation function",
+                name: s.to_string(),
+                message: format!(
+                    "Unknown activation function '{s}' cannot be deserialized. Known names: {}",
+                    ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    #[test]
+    fn names_round_trip() {
+        for (a, n) in ALL {
+            assert_eq!(a.name(), n);
+            assert_eq!(n.parse::<Activation>().unwrap(), a);
+        }
+    }
+
+    #[test]
+    fn unknown_name_is_an_error_naming_it() {
+        let e = "nope".parse::<Activation>().unwrap_err();
+        assert!(matches!(e, Error::UnknownName { .. }));
+        assert!(e
+            .to_string()
+            .starts_with("Unknown activation function 'nope' cannot be deserialized."));
+    }
+
+    #[test]
+    fn hand_checked_values() {
+        // hard_sigmoid(1) = 0.2 + 0.5 = 0.7; hard_sigmoid(3) clips to 1.
+        assert_abs_diff_eq!(Activation::HardSigmoid.apply(1.0), 0.7, epsilon = 1e-7);
+        assert_abs_diff_eq!(Activation::HardSigmoid.apply(3.0), 1.0);
+        // gelu(1) = 0.5·(1 + erf(1/√2)) = 0.5·(1 + 0.6826895) = 0.8413447
+        assert_abs_diff_eq!(Activation::Gelu.apply(1.0), 0.841_344_7, epsilon = 1e-6);
+        // selu(-1) = 1.0507010·1.6732632·(e^-1 - 1) = -1.1113307
+        assert_abs_diff_eq!(Activation::Selu.apply(-1.0), -1.111_330_7, epsilon = 1e-6);
+        // softplus(0) = ln 2
+        assert_abs_diff_eq!(Activation::Softplus.apply(0.0), std::f32::consts::LN_2);
+        // softplus of a large value does not overflow.
+        assert_abs_diff_eq!(Activation::Softplus.apply(100.0), 100.0);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one() {
+        let mut a = ndarray::array![[1.0_f32, 2.0, 3.0], [1000.0, 1000.0, 1000.0]];
+        Activation::Softmax.apply_rows(a.view_mut());
+        // e^1, e^2, e^3 over their sum: 0.0900306, 0.2447285, 0.6652410
+        assert_abs_diff_eq!(a[[0, 0]], 0.090_030_6, epsilon = 1e-6);
+        assert_abs_diff_eq!(a[[0, 2]], 0.665_241, epsilon = 1e-6);
+        assert_abs_diff_eq!(a[[1, 1]], 1.0 / 3.0, epsilon = 1e-6);
+    }
+}

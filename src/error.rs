@@ -1,0 +1,129 @@
+//! The crate's one error type.
+
+use crate::shape::Shape;
+
+/// Everything that can go wrong in seqnn.
+///
+/// Messages name the layer and quote the shapes involved, in the words Keras uses for the same
+/// mistake where Keras has words for it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input's number of dimensions is not what the layer takes.
+    ///
+    /// Keras: `Input 0 of layer "simple_rnn" is incompatible with the layer: expected ndim=3,
+    /// found ndim=2. Full shape received: (None, 3)`.
+    #[error("Input 0 of layer \"{layer}\" is incompatible with the layer: expected ndim={expected}, found ndim={found}. Full shape received: {shape}")]
+    IncompatibleRank {
+        /// The layer that refused the input.
+        layer: String,
+        /// The rank the layer takes.
+        expected: usize,
+        /// The rank it was given.
+        found: usize,
+        /// The full shape it was given.
+        shape: Shape,
+    },
+
+    /// An input has the right rank but a dimension the layer cannot take (usually the features).
+    ///
+    /// Keras: `Input 0 of layer "simple_rnn" is incompatible with the layer: expected
+    /// shape=(None, None, 10), found shape=(4, 2, 7)`.
+    #[error("Input 0 of layer \"{layer}\" is incompatible with the layer: expected shape={expected}, found shape={found}")]
+    IncompatibleShape {
+        /// The layer that refused the input.
+        layer: String,
+        /// The shape the layer takes (`None` where any size goes).
+        expected: Shape,
+        /// The shape it was given.
+        found: Shape,
+    },
+
+    /// An input with no elements along some axis (no samples, no timesteps or no features).
+    #[error("Expected input data to be non-empty. Layer \"{layer}\" received an input of shape {shape}.")]
+    EmptyInput {
+        /// The layer (or model) that was given the input.
+        layer: String,
+        /// The shape it was given.
+        shape: Shape,
+    },
+
+    /// A constructor argument or option that the layer cannot take.
+    #[error("layer \"{layer}\": {message}")]
+    InvalidArgument {
+        /// The layer being configured (its class or name).
+        layer: String,
+        /// What is wrong, quoting the value.
+        message: String,
+    },
+
+    /// A name (activation, initializer, merge mode, ...) that is not one Keras knows.
+    ///
+    /// Keras: `Unknown activation function 'nope' cannot be deserialized.`
+    #[error("{message}")]
+    UnknownName {
+        /// What kind of name it was: "activation function", "merge mode", "initializer".
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The full message, listing the names accepted.
+        message: String,
+    },
+
+    /// `set_weights` was given the wrong number of arrays.
+    #[error("You called `set_weights(weights)` on layer \"{layer}\" with a weight list of length {found}, but the layer was expecting {expected} weights.")]
+    WeightCount {
+        /// The layer or model whose weights were set.
+        layer: String,
+        /// How many arrays it holds.
+        expected: usize,
+        /// How many were given.
+        found: usize,
+    },
+
+    /// `set_weights` was given an array of the wrong shape.
+    #[error("Layer {layer} weight shape {expected} is not compatible with provided weight shape {found}.")]
+    WeightShape {
+        /// The layer that owns the weight.
+        layer: String,
+        /// The weight's shape in the layer.
+        expected: Shape,
+        /// The shape given.
+        found: Shape,
+    },
+
+    /// The model (or layer) has no input shape yet, so it has no weights or shapes to show.
+    #[error("This model has not yet been built. Build the model first by calling `build()` or by calling the model on a batch of data.")]
+    NotBuilt {
+        /// The model or layer that is not built.
+        name: String,
+    },
+
+    /// A layer cannot go where it was put in a model.
+    #[error("layer \"{layer}\": {message}")]
+    UnsupportedInModel {
+        /// The layer that was refused.
+        layer: String,
+        /// Why, and what to do instead.
+        message: String,
+    },
+
+    /// Two layers of one model have the same name.
+    #[error("All layers added to a Sequential model should have unique names. Name \"{name}\" is already the name of a layer in this model. Update the `name` argument to pass a unique name.")]
+    DuplicateLayerName {
+        /// The repeated name.
+        name: String,
+    },
+
+    /// No layer of that name in the model.
+    #[error("No such layer: {name}. Existing layers are: [{existing}].")]
+    NoSuchLayer {
+        /// The name asked for.
+        name: String,
+        /// The names the model has, comma separated.
+        existing: String,
+    },
+}
+
+/// `Result` with [`Error`](enum@Error).
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,267 @@
+//! Keras's `SimpleRNN`: the fully connected recurrence.
+
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Ix1, Ix2};
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::layers::recurrent::{Cell, Recurrent};
+use crate::linalg::gemm_acc;
+
+/// Keras's `SimpleRNN`: a fully connected recurrent layer.
+///
+/// ```text
+/// h_t = activation(x_t · kernel + h_{t-1} · recurrent_kernel + bias),   h_0 = 0
+/// ```
+///
+/// - Input: `(batch, timesteps, input_dim)`.
+/// - Output: `(batch, units)`, or `(batch, timesteps, units)` with
+///   [`return_sequences`](Recurrent::return_sequences).
+/// - Weights, in Keras's order and layout: `kernel (input_dim, units)`,
+///   `recurrent_kernel (units, units)`, `bias (units,)` (absent without bias), so
+///   `units·(input_dim + units + 1)` parameters.
+///
+/// The options common to recurrent layers (`input_shape`, `return_sequences`, `go_backwards`,
+/// `name`, ...) are on [`Recurrent`]; those below are SimpleRNN's own, with Keras's defaults.
+///
+/// ```
+/// use seqnn::{Sequential, SimpleRNN};
+/// let mut model = Sequential::new();
+/// model.add(SimpleRNN::new(3).input_shape((2, 10)))?;
+/// assert_eq!(model.count_params()?, 42);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding or building it fails with [`Error::InvalidArgument`] for zero units, and with
+/// [`Error::IncompatibleRank`] for an input that is not 3-D.
+#[allow(clippy::upper_case_acronyms)]
+pub type SimpleRNN = Recurrent<SimpleRNNCell>;
+
+/// The cell of [`SimpleRNN`]: its configuration, weights and one timestep.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone)]
+pub struct SimpleRNNCell {
+    units: usize,
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    kernel: Array2<f32>,
+    recurrent_kernel: Array2<f32>,
+    bias: Array1<f32>,
+}
+
+impl SimpleRNNCell {
+    /// A cell with `units` hidden units and Keras's defaults.
+    pub fn new(units: usize) -> Self {
+        SimpleRNNCell {
+            units,
+            activation: Activation::Tanh,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal,
+            bias_initializer: Initializer::Zeros,
+            kernel: Array2::zeros((0, 0)),
+            recurrent_kernel: Array2::zeros((0, 0)),
+            bias: Array1::zeros(0),
+        }
+    }
+
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Whether the cell has a bias.
+    pub fn use_bias(&self) -> bool {
+        self.use_bias
+    }
+}
+
+impl SimpleRNN {
+    /// A SimpleRNN with `units` hidden units, as Keras's `SimpleRNN(units)`.
+    ///
+    /// Zero units is refused when the layer is added to a model or built.
+    pub fn new(units: usize) -> Self {
+        Recurrent::from_cell(SimpleRNNCell::new(units))
+    }
+
+    /// Keras's `activation`. Default `tanh`.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.cell_mut().activation = activation;
+        self
+    }
+
+    /// Keras's `use_bias`. Default true.
+    pub fn use_bias(mut self, yes: bool) -> Self {
+        self.cell_mut().use_bias = yes;
+        self
+    }
+
+    /// Keras's `kernel_initializer`. Default `glorot_uniform`.
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.cell_mut().kernel_initializer = init;
+        self
+    }
+
+    /// Keras's `recurrent_initializer`. Default `orthogonal`.
+    pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+        self.cell_mut().recurrent_initializer = init;
+        self
+    }
+
+    /// Keras's `bias_initializer`. Default `zeros`.
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.cell_mut().bias_initializer = init;
+        self
+    }
+}
+
+fn sample2(init: Initializer, rows: usize, cols: usize) -> Array2<f32> {
+    init.sample(&[rows, cols])
+        .into_dimensionality::<Ix2>()
+        .expect("sampled with a 2-D shape")
+}
+
+/// A positive `units`, as Keras checks it.
+pub(crate) fn check_units(layer: &str, units: usize) -> Result<()> {
+    if units == 0 {
+        return Err(Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: "Received an invalid value for argument `units`, expected a positive \
+                      integer, got 0."
+                .to_string(),
+        });
+    }
+    Ok(())
+}
+
+impl Cell for SimpleRNNCell {
+    const CLASS_NAME: &'static str = "SimpleRNN";
+    const BASE_NAME: &'static str = "simple_rnn";
+
+    fn units(&self) -> usize {
+        self.units
+    }
+
+    fn gate_width(&self) -> usize {
+        self.units
+    }
+
+    fn validate(&self, layer: &str) -> Result<()> {
+        check_units(layer, self.units)
+    }
+
+    fn init_weights(&mut self, input_dim: usize) {
+        self.kernel = sample2(self.kernel_initializer, input_dim, self.units);
+        self.recurrent_kernel = sample2(self.recurrent_initializer, self.units, self.units);
+        self.bias = if self.use_bias {
+            self.bias_initializer
+                .sample(&[self.units])
+                .into_dimensionality::<Ix1>()
+                .expect("sampled with a 1-D shape")
+        } else {
+            Array1::zeros(0)
+        };
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        let mut w = vec![
+            self.kernel.view().into_dyn(),
+            self.recurrent_kernel.view().into_dyn(),
+        ];
+        if self.use_bias {
+            w.push(self.bias.view().into_dyn());
+        }
+        w
+    }
+
+    fn assign_weights(&mut self, weights: &[ArrayD<f32>]) {
+        let two = |a: &ArrayD<f32>| {
+            a.view()
+                .into_dimensionality::<Ix2>()
+                .expect("checked shape")
+                .as_standard_layout()
+                .into_owned()
+        };
+        self.kernel = two(&weights[0]);
+        self.recurrent_kernel = two(&weights[1]);
+        if self.use_bias {
+            self.bias = weights[2]
+                .view()
+                .into_dimensionality::<Ix1>()
+                .expect("checked shape")
+                .to_owned();
+        }
+    }
+
+    fn kernel(&self) -> ArrayView2<'_, f32> {
+        self.kernel.view()
+    }
+
+    fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
+        self.use_bias.then(|| self.bias.view())
+    }
+
+    fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
+        let u = self.units;
+        let h = states[0]
+            .as_slice_mut()
+            .expect("states are in standard layout");
+        let rk = self
+            .recurrent_kernel
+            .as_slice()
+            .expect("weights are in standard layout");
+        gemm_acc(h, rk, z, batch, u, u);
+        self.activation.apply_slice(z, u);
+        h.copy_from_slice(z);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::Layer;
+    use crate::layers::recurrent::RecurrentLayer;
+    use crate::shape::Shape;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    #[test]
+    fn one_unit_by_hand() -> Result<()> {
+        let mut rnn = SimpleRNN::new(1).return_sequences(true);
+        rnn.build(&Shape::new(vec![None, None, Some(1)]))?;
+        rnn.set_weights(&[
+            array![[0.5_f32]].into_dyn(),
+            array![[2.0_f32]].into_dyn(),
+            array![0.0_f32].into_dyn(),
+        ])?;
+        let x = array![[[0.1_f32], [0.0]]];
+        let y = rnn.call_with_state(x.view(), None)?.output;
+        // h1 = tanh(0.5·0.1 + 0) = tanh(0.05) = 0.0499584
+        // h2 = tanh(0 + 2·0.0499584) = tanh(0.0999168) = 0.0995857
+        assert_abs_diff_eq!(y[[0, 0, 0]], 0.049_958_4, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1, 0]], 0.099_585_7, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn go_backwards_reads_the_last_step_first() -> Result<()> {
+        let mut rnn = SimpleRNN::new(1)
+            .go_backwards(true)
+            .activation(Activation::Linear);
+        rnn.build(&Shape::new(vec![None, None, Some(1)]))?;
+        rnn.set_weights(&[
+            array![[1.0_f32]].into_dyn(),
+            array![[10.0_f32]].into_dyn(),
+            array![0.0_f32].into_dyn(),
+        ])?;
+        let x = array![[[1.0_f32], [2.0]]];
+        // Backwards: h1 = 2, h2 = 1 + 10·2 = 21 (forwards it would be 2 + 10·1 = 12).
+        let y = rnn.call_with_state(x.view(), None)?.output;
+        assert_abs_diff_eq!(y[[0, 0]], 21.0);
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! # seqnn: Keras's Sequential recurrent models in Rust
+//!
+//! Write what you would write in Keras, and get the shapes, the summary and the numbers Keras
+//! gives for the same weights:
+//!
+//! ```
+//! use seqnn::{Sequential, SimpleRNN};
+//! use ndarray::Array3;
+//!
+//! let mut model = Sequential::new();
+//! model.add(SimpleRNN::new(3).input_shape((2, 10)))?;
+//! println!("{}", model.summary()?);          // the table Keras prints
+//! let x = Array3::<f32>::zeros((8, 2, 10));
+//! let y = model.predict(&x)?;                // (8, 3)
+//! assert_eq!(y.shape(), &[8, 3]);
+//! # Ok::<(), seqnn::Error>(())
+//! ```
+//!
+//! ## What is here
+//! - [`Sequential`]: `add` with shape inference, `build`, `predict`/`call`, `summary`,
+//!   `get_weights`/`set_weights` in Keras order.
+//! - [`SimpleRNN`], a [`Recurrent`] layer over [`SimpleRNNCell`]; every recurrent layer shares
+//!   one sequence driver (`return_sequences`, `return_state`, `go_backwards`, initial states).
+//! - [`Bidirectional`] with every Keras [`MergeMode`] and an optional backward layer.
+//! - [`Activation`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
+//!   [`clear_session`] as in Keras.
+//! - One [`Error`](enum@Error) type; no panic on user input.
+//!
+//! ## Summaries
+//! [`Sequential::summary`] prints the classic Keras table as the notebook shows it: 65 columns,
+//! columns at 0, 29 and 55, `=` rules around the rows, `_` rules between them, totals without
+//! byte sizes. Long cells wrap where tf_keras 2.21 wraps them.
+//!
+//! ## Numbers
+//! All arithmetic is f32, as Keras's default float32. Outputs equal tf_keras 2.21's to 1e-5 for
+//! the same weights; the test suite checks it against fixtures made by real Keras.
+//!
+//! ## Names and seeds
+//! Layer and model names (`simple_rnn`, `simple_rnn_1`, `sequential`, ...) and the weight
+//! generator are per thread, so that they are deterministic under parallel tests. A layer gets its
+//! name when it is added to a model (or wrapped by a `Bidirectional`), unless it was given one.
+
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod error;
+pub mod init;
+pub mod layer;
+pub mod layers;
+mod linalg;
+pub mod sequential;
+pub mod session;
+pub mod shape;
+mod summary;
+
+pub use activation::Activation;
+pub use error::{Error, Result};
+pub use init::Initializer;
+pub use layer::Layer;
+pub use layers::bidirectional::{Bidirectional, BidirectionalOutput, MergeMode};
+pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer, RnnOutput};
+pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
+pub use sequential::Sequential;
+pub use session::{clear_session, set_random_seed};
+pub use shape::Shape;

@@ -1,0 +1,96 @@
+//! Per-thread session state: layer and model name counters, and the random generator that
+//! initializes weights. Keras keeps the same two things global to its session.
+//!
+//! The state is per thread, so that names and seeded weights are deterministic under
+//! `cargo test`, which runs tests in parallel threads. A model built on one thread can be used
+//! from any thread afterwards.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+struct Session {
+    counters: HashMap<String, usize>,
+    rng: StdRng,
+}
+
+thread_local! {
+    static SESSION: RefCell<Session> = RefCell::new(Session {
+        counters: HashMap::new(),
+        rng: StdRng::from_os_rng(),
+    });
+}
+
+/// Resets the layer and model name counters of this thread, as `keras.backend.clear_session()`.
+///
+/// The next `Sequential::new()` is named `sequential` again, the next SimpleRNN `simple_rnn`:
+///
+/// ```
+/// use seqnn::{clear_session, Sequential};
+/// clear_session();
+/// assert_eq!(Sequential::new().name(), "sequential");
+/// assert_eq!(Sequential::new().name(), "sequential_1");
+/// clear_session();
+/// assert_eq!(Sequential::new().name(), "sequential");
+/// ```
+pub fn clear_session() {
+    SESSION.with(|s| s.borrow_mut().counters.clear());
+}
+
+/// Seeds the generator that initializes weights on this thread, as
+/// `keras.utils.set_random_seed(seed)`: the same seed gives the same initial weights.
+///
+/// The numbers differ from Keras's own (the generators differ); the distributions are Keras's.
+///
+/// ```
+/// use seqnn::{set_random_seed, SimpleRNN, Layer, Shape};
+/// let init = |seed| -> seqnn::Result<Vec<f32>> {
+///     set_random_seed(seed);
+///     let mut rnn = SimpleRNN::new(3);
+///     rnn.build(&Shape::new(vec![None, Some(2), Some(4)]))?;
+///     Ok(rnn.weights()[0].iter().copied().collect())
+/// };
+/// assert_eq!(init(7)?, init(7)?);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+pub fn set_random_seed(seed: u64) {
+    SESSION.with(|s| s.borrow_mut().rng = StdRng::seed_from_u64(seed));
+}
+
+/// The next unique name for `base` on this thread: `base`, then `base_1`, `base_2`, ...
+pub(crate) fn unique_name(base: &str) -> String {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        let count = s.counters.entry(base.to_string()).or_insert(0);
+        let name = if *count == 0 {
+            base.to_string()
+        } else {
+            format!("{base}_{count}")
+        };
+        *count += 1;
+        name
+    })
+}
+
+/// Runs `f` with this thread's weight generator.
+pub(crate) fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
+    SESSION.with(|s| f(&mut s.borrow_mut().rng))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_count_from_zero_per_base() {
+        clear_session();
+        assert_eq!(unique_name("simple_rnn"), "simple_rnn");
+        assert_eq!(unique_name("simple_rnn"), "simple_rnn_1");
+        assert_eq!(unique_name("bidirectional"), "bidirectional");
+        assert_eq!(unique_name("simple_rnn"), "simple_rnn_2");
+        clear_session();
+        assert_eq!(unique_name("simple_rnn"), "simple_rnn");
+    }
+}
