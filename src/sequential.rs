@@ -5,7 +5,7 @@ use std::fmt;
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, Data, Dimension};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_input, check_weights, Layer};
+use crate::layer::{check_weights, Layer};
 use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Row, Totals};
@@ -195,9 +195,9 @@ impl Sequential {
     /// threads. Any batch size goes, as in Keras.
     ///
     /// # Errors
-    /// [`Error::NotBuilt`] before the model is built; [`Error::IncompatibleShape`] or
-    /// [`Error::IncompatibleRank`] (naming the model, quoting both shapes) when `x` does not fit
-    /// its input shape; [`Error::EmptyInput`] for an input with no elements.
+    /// [`Error::NotBuilt`] before the model is built; [`Error::IncompatibleShape`] (naming the
+    /// model, quoting both shapes, as Keras) when `x` has the wrong rank, features or fixed
+    /// timesteps; [`Error::EmptyInput`] for an input with no elements.
     pub fn call<S, D>(&self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
     where
         S: Data<Elem = f32>,
@@ -217,7 +217,20 @@ impl Sequential {
             }
             accepted = Shape::new(dims);
         }
-        check_input(&self.name, &accepted, x.shape())?;
+        // As Keras's model-level check: one message for a wrong rank or a wrong dimension.
+        if !accepted.accepts(x.shape()) {
+            return Err(Error::IncompatibleShape {
+                layer: self.name.clone(),
+                expected: accepted,
+                found: Shape::known(x.shape()),
+            });
+        }
+        if x.is_empty() {
+            return Err(Error::EmptyInput {
+                layer: self.name.clone(),
+                shape: Shape::known(x.shape()),
+            });
+        }
         let mut layers = self.layers.iter();
         let Some(first) = layers.next() else {
             return Err(self.not_built());
