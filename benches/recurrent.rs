@@ -1,1 +1,70 @@
-fn main() {}
+//! SimpleRNN forward (inference) on the workloads the README quotes.
+//!
+//! `cargo bench --bench recurrent`. Throughput is in elements = FLOPs, counting
+//! 2·units·(input + units) per sample per timestep per direction, so criterion's "elem/s" is
+//! FLOP/s.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ndarray::Array3;
+use seqnn::{set_random_seed, Bidirectional, Sequential, SimpleRNN};
+
+fn input(batch: usize, steps: usize, features: usize) -> Array3<f32> {
+    Array3::from_shape_fn((batch, steps, features), |(b, t, d)| {
+        ((b * 31 + t * 17 + d * 7) % 23) as f32 / 23.0 - 0.5
+    })
+}
+
+fn flops(batch: usize, steps: usize, input: usize, units: usize) -> u64 {
+    (2 * units * (input + units) * batch * steps) as u64
+}
+
+fn simple_rnn(c: &mut Criterion) {
+    set_random_seed(0);
+    let mut group = c.benchmark_group("simple_rnn_forward");
+
+    // The notebook's model: (8, 2, 10) with 3 units.
+    let mut small = Sequential::new();
+    small
+        .add(SimpleRNN::new(3).input_shape((2, 10)))
+        .expect("builds");
+    let x = input(8, 2, 10);
+    group.throughput(Throughput::Elements(flops(8, 2, 10, 3)));
+    group.bench_function("notebook_8x2x10_u3", |b| {
+        b.iter(|| small.call(black_box(&x)).expect("runs"))
+    });
+
+    // A realistic layer: (64, 100, 128) with 256 units, last output.
+    let mut large = Sequential::new();
+    large
+        .add(SimpleRNN::new(256).input_shape((100, 128)))
+        .expect("builds");
+    let x = input(64, 100, 128);
+    group.throughput(Throughput::Elements(flops(64, 100, 128, 256)));
+    group.sample_size(20);
+    group.bench_function("64x100x128_u256_last", |b| {
+        b.iter(|| large.call(black_box(&x)).expect("runs"))
+    });
+
+    // Four stacked Bidirectional(SimpleRNN(128, return_sequences=True)) on (32, 50, 64).
+    let mut deep = Sequential::new();
+    deep.add(Bidirectional::new(SimpleRNN::new(128).return_sequences(true)).input_shape((50, 64)))
+        .expect("builds");
+    for _ in 0..3 {
+        deep.add(Bidirectional::new(
+            SimpleRNN::new(128).return_sequences(true),
+        ))
+        .expect("builds");
+    }
+    let x = input(32, 50, 64);
+    let total = 2 * flops(32, 50, 64, 128) + 3 * 2 * flops(32, 50, 256, 128);
+    group.throughput(Throughput::Elements(total));
+    group.bench_function("bidi4_32x50x64_u128", |b| {
+        b.iter(|| deep.call(black_box(&x)).expect("runs"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, simple_rnn);
+criterion_main!(benches);

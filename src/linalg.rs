@@ -1,34 +1,266 @@
 //! The small matrix product at the heart of every recurrence step.
 //!
-//! `out += a · w` for row-major slices, with no allocation: the recurrent product of one
-//! timestep runs millions of times, so it must not allocate packing buffers as a general
-//! matrix-multiply library does on every call. Four rows of `out` are updated per pass over
-//! `w`, so each row of `w` is read once for four rows of `a`. On x86-64 with AVX2 and FMA (checked
-//! at run time) the same loop is compiled with fused multiply-adds.
+//! `out += a · w`, where `w` is a recurrent kernel that stays the same for every timestep. It is
+//! packed once, when the weights are set, into column panels that the micro-kernel streams
+//! through; each step then runs register-blocked tiles of `MR` rows by `NR` columns and
+//! allocates nothing (a general matrix-multiply library would repack `w` and allocate its
+//! buffers on every call, that is, on every timestep).
+//!
+//! The kernel is plain Rust over fixed-size arrays, compiled three times: with AVX-512, with
+//! AVX2 and FMA, and portably. The CPU is asked once which one to use.
 
-/// `out[r, :] += Σ_k a[r, k] · w[k, :]` for `a: (rows, k)`, `w: (k, n)`, `out: (rows, n)`, all
-/// row-major and contiguous.
+use std::sync::OnceLock;
+
+use ndarray::ArrayView2;
+
+/// Which instruction set the kernel runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    })
+}
+
+/// Whether the CPU has AVX2 and FMA (asked once).
+pub(crate) fn has_avx2() -> bool {
+    matches!(isa(), Isa::Avx512 | Isa::Avx2)
+}
+
+/// Rows of `a` per tile.
+const MR: usize = 4;
+
+impl Isa {
+    /// Columns of `w` per panel: two vector registers per row of the tile.
+    fn nr(self) -> usize {
+        match self {
+            Isa::Avx512 => 32,
+            Isa::Avx2 => 16,
+            Isa::Portable => 8,
+        }
+    }
+}
+
+/// A `(k, n)` matrix packed for [`gemm_acc`]: column panels of `nr` columns, each panel's `k`
+/// rows contiguous, the last panel padded with zeros.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Packed {
+    k: usize,
+    n: usize,
+    nr: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// Packs `w`, of any layout.
+    pub(crate) fn new(w: ArrayView2<'_, f32>) -> Self {
+        let (k, n) = w.dim();
+        let nr = isa().nr();
+        let panels = n.div_ceil(nr);
+        let mut data = vec![0.0; panels * k * nr];
+        for p in 0..panels {
+            for kk in 0..k {
+                for c in 0..nr.min(n - p * nr) {
+                    data[(p * k + kk) * nr + c] = w[[kk, p * nr + c]];
+                }
+            }
+        }
+        Packed { k, n, nr, data }
+    }
+}
+
+/// `out[r, :] += Σ_k a[r, k] · w[k, :]` for `a: (rows, k)` and `out: (rows, n)`, both row-major
+/// and contiguous.
 ///
 /// # Panics
 /// If a slice is shorter than its shape says: an internal invariant, callers size them.
-pub(crate) fn gemm_acc(a: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
-    assert!(a.len() >= rows * k && w.len() >= k * n && out.len() >= rows * n);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { gemm_acc_fma(a, w, out, rows, k, n) };
-            return;
+pub(crate) fn gemm_acc(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
+    assert!(a.len() >= rows * w.k && out.len() >= rows * w.n);
+    match (isa(), w.nr) {
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512, 32) => {
+            // SAFETY: the CPU has AVX-512F and FMA, checked by `isa()`.
+            unsafe { gemm_avx512(a, w, out, rows) }
         }
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx2, 16) => {
+            // SAFETY: the CPU has AVX2 and FMA, checked by `isa()`.
+            unsafe { gemm_avx2(a, w, out, rows) }
+        }
+        (_, 8) => gemm::<8, false>(a, w, out, rows),
+        _ => unreachable!("a matrix is packed for the CPU it runs on"),
     }
-    gemm_acc_body::<false>(a, w, out, rows, k, n);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
+    gemm_with(a, w, out, rows, 32, |m, a, k, panel, out, ldo, cols| {
+        // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
+        unsafe {
+            match m {
+                4 => simd::tile_avx512::<4>(a, k, panel, out, ldo, cols),
+                _ => simd::tile_avx512::<1>(a, k, panel, out, ldo, cols),
+            }
+        }
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_acc_fma(a: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
-    gemm_acc_body::<true>(a, w, out, rows, k, n);
+unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
+    gemm_with(a, w, out, rows, 16, |m, a, k, panel, out, ldo, cols| {
+        // SAFETY: AVX2 and FMA are enabled on this function; the slices were sized by
+        // `gemm_with`.
+        unsafe {
+            match m {
+                4 => simd::tile_avx2::<4>(a, k, panel, out, ldo, cols),
+                _ => simd::tile_avx2::<1>(a, k, panel, out, ldo, cols),
+            }
+        }
+    });
+}
+
+/// Walks the panels and the row tiles of `out += a · w`, calling `tile` on each.
+#[inline(always)]
+fn gemm_with(
+    a: &[f32],
+    w: &Packed,
+    out: &mut [f32],
+    rows: usize,
+    nr: usize,
+    tile: impl Fn(usize, &[f32], usize, &[f32], &mut [f32], usize, usize),
+) {
+    let (k, n) = (w.k, w.n);
+    if k == 0 || n == 0 {
+        return;
+    }
+    for (p, panel) in w.data.chunks_exact(k * nr).enumerate() {
+        let col = p * nr;
+        let cols = nr.min(n - col);
+        let mut r = 0;
+        while r < rows {
+            let m = if r + MR <= rows { MR } else { 1 };
+            let tail = &mut out[r * n + col..];
+            tile(m, &a[r * k..(r + m) * k], k, panel, tail, n, cols);
+            r += m;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    //! The x86-64 tiles: `M` rows by two vector registers of columns, accumulators in registers.
+    use std::arch::x86_64::*;
+
+    /// Adds the accumulated tile (`M` rows of `2·L` lanes spilled to `buf`) into `out`.
+    #[inline(always)]
+    fn add_out<const M: usize>(buf: &[[f32; 32]; M], out: &mut [f32], ldo: usize, cols: usize) {
+        for (r, row) in buf.iter().enumerate() {
+            for (o, v) in out[r * ldo..r * ldo + cols].iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F; `a` holds `M·k` values, `panel` `32·k`, and `out` reaches
+    /// `(M-1)·ldo + cols` with `cols <= 32`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile_avx512<const M: usize>(
+        a: &[f32],
+        k: usize,
+        panel: &[f32],
+        out: &mut [f32],
+        ldo: usize,
+        cols: usize,
+    ) {
+        debug_assert!(a.len() >= M * k && panel.len() >= 32 * k);
+        let mut acc = [[_mm512_setzero_ps(); 2]; M];
+        let (ap, wp) = (a.as_ptr(), panel.as_ptr());
+        for kk in 0..k {
+            // SAFETY: kk < k, so the panel row and every a value are in bounds.
+            let (w0, w1) = unsafe {
+                (
+                    _mm512_loadu_ps(wp.add(kk * 32)),
+                    _mm512_loadu_ps(wp.add(kk * 32 + 16)),
+                )
+            };
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(unsafe { *ap.add(r * k + kk) });
+                acc_r[0] = _mm512_fmadd_ps(av, w0, acc_r[0]);
+                acc_r[1] = _mm512_fmadd_ps(av, w1, acc_r[1]);
+            }
+        }
+        let mut buf = [[0.0_f32; 32]; M];
+        for (b, acc_r) in buf.iter_mut().zip(&acc) {
+            // SAFETY: each row of buf has 32 values.
+            unsafe {
+                _mm512_storeu_ps(b.as_mut_ptr(), acc_r[0]);
+                _mm512_storeu_ps(b.as_mut_ptr().add(16), acc_r[1]);
+            }
+        }
+        add_out(&buf, out, ldo, cols);
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `a` holds `M·k` values, `panel` `16·k`, and `out`
+    /// reaches `(M-1)·ldo + cols` with `cols <= 16`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile_avx2<const M: usize>(
+        a: &[f32],
+        k: usize,
+        panel: &[f32],
+        out: &mut [f32],
+        ldo: usize,
+        cols: usize,
+    ) {
+        debug_assert!(a.len() >= M * k && panel.len() >= 16 * k);
+        let mut acc = [[_mm256_setzero_ps(); 2]; M];
+        let (ap, wp) = (a.as_ptr(), panel.as_ptr());
+        for kk in 0..k {
+            // SAFETY: kk < k, so the panel row and every a value are in bounds.
+            let (w0, w1) = unsafe {
+                (
+                    _mm256_loadu_ps(wp.add(kk * 16)),
+                    _mm256_loadu_ps(wp.add(kk * 16 + 8)),
+                )
+            };
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(unsafe { *ap.add(r * k + kk) });
+                acc_r[0] = _mm256_fmadd_ps(av, w0, acc_r[0]);
+                acc_r[1] = _mm256_fmadd_ps(av, w1, acc_r[1]);
+            }
+        }
+        let mut buf = [[0.0_f32; 32]; M];
+        for (b, acc_r) in buf.iter_mut().zip(&acc) {
+            // SAFETY: each row of buf has 32 >= 16 values.
+            unsafe {
+                _mm256_storeu_ps(b.as_mut_ptr(), acc_r[0]);
+                _mm256_storeu_ps(b.as_mut_ptr().add(8), acc_r[1]);
+            }
+        }
+        add_out(&buf, out, ldo, cols.min(16));
+    }
 }
 
 #[inline(always)]
@@ -41,52 +273,65 @@ fn madd<const FMA: bool>(acc: f32, x: f32, y: f32) -> f32 {
 }
 
 #[inline(always)]
-fn gemm_acc_body<const FMA: bool>(
-    a: &[f32],
-    w: &[f32],
-    out: &mut [f32],
-    rows: usize,
-    k: usize,
-    n: usize,
-) {
-    if n == 0 || k == 0 {
+fn gemm<const NR: usize, const FMA: bool>(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
+    let (k, n) = (w.k, w.n);
+    if k == 0 || n == 0 {
         return;
     }
-    let out = &mut out[..rows * n];
-    let mut blocks = out.chunks_exact_mut(4 * n);
-    let mut r = 0;
-    for block in &mut blocks {
-        let (o0, rest) = block.split_at_mut(n);
-        let (o1, rest) = rest.split_at_mut(n);
-        let (o2, o3) = rest.split_at_mut(n);
-        for (kk, wrow) in w.chunks_exact(n).take(k).enumerate() {
-            let h0 = a[r * k + kk];
-            let h1 = a[(r + 1) * k + kk];
-            let h2 = a[(r + 2) * k + kk];
-            let h3 = a[(r + 3) * k + kk];
-            for ((((x0, x1), x2), x3), &wj) in o0
-                .iter_mut()
-                .zip(o1.iter_mut())
-                .zip(o2.iter_mut())
-                .zip(o3.iter_mut())
-                .zip(wrow)
-            {
-                *x0 = madd::<FMA>(*x0, h0, wj);
-                *x1 = madd::<FMA>(*x1, h1, wj);
-                *x2 = madd::<FMA>(*x2, h2, wj);
-                *x3 = madd::<FMA>(*x3, h3, wj);
-            }
+    for (p, panel) in w.data.chunks_exact(k * NR).enumerate() {
+        let col = p * NR;
+        let cols = NR.min(n - col);
+        let mut r = 0;
+        while r + MR <= rows {
+            tile::<MR, NR, FMA>(
+                &a[r * k..(r + MR) * k],
+                k,
+                panel,
+                &mut out[r * n + col..],
+                n,
+                cols,
+            );
+            r += MR;
         }
-        r += 4;
+        while r < rows {
+            tile::<1, NR, FMA>(
+                &a[r * k..(r + 1) * k],
+                k,
+                panel,
+                &mut out[r * n + col..],
+                n,
+                cols,
+            );
+            r += 1;
+        }
     }
-    for o in blocks.into_remainder().chunks_exact_mut(n) {
-        for (kk, wrow) in w.chunks_exact(n).take(k).enumerate() {
-            let h = a[r * k + kk];
-            for (x, &wj) in o.iter_mut().zip(wrow) {
-                *x = madd::<FMA>(*x, h, wj);
+}
+
+/// One `M × NR` tile: the accumulators stay in registers over the whole `k` loop.
+#[inline(always)]
+fn tile<const M: usize, const NR: usize, const FMA: bool>(
+    a: &[f32],
+    k: usize,
+    panel: &[f32],
+    out: &mut [f32],
+    ldo: usize,
+    cols: usize,
+) {
+    let mut acc = [[0.0_f32; NR]; M];
+    for (kk, wrow) in panel.chunks_exact(NR).enumerate().take(k) {
+        let wrow: &[f32; NR] = wrow.try_into().expect("chunks of NR");
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let av = a[r * k + kk];
+            for (x, &wv) in acc_r.iter_mut().zip(wrow) {
+                *x = madd::<FMA>(*x, av, wv);
             }
         }
-        r += 1;
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        let o = &mut out[r * ldo..r * ldo + cols];
+        for (x, v) in o.iter_mut().zip(acc_r) {
+            *x += v;
+        }
     }
 }
 
@@ -97,30 +342,40 @@ mod tests {
     use ndarray::Array2;
 
     #[test]
-    fn equals_ndarray_dot_for_every_row_remainder() {
+    fn equals_ndarray_dot_for_every_remainder() {
         for rows in 1..=9 {
-            let (k, n) = (5, 7);
-            let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 3 + j) as f32 * 0.1 - 0.7);
-            let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 - j as f32) * 0.05);
-            let mut out = Array2::from_elem((rows, n), 0.5_f32);
-            let expected = a.dot(&w) + 0.5;
-            gemm_acc(
-                a.as_slice().unwrap(),
-                w.as_slice().unwrap(),
-                out.as_slice_mut().unwrap(),
-                rows,
-                k,
-                n,
-            );
-            assert_abs_diff_eq!(out, expected, epsilon = 1e-5);
+            for (k, n) in [(5, 7), (3, 40), (16, 33), (1, 1)] {
+                let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 3 + j) as f32 * 0.1 - 0.7);
+                let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 - j as f32) * 0.05);
+                let mut out = Array2::from_elem((rows, n), 0.5_f32);
+                let expected = a.dot(&w) + 0.5;
+                gemm_acc(
+                    a.as_slice().unwrap(),
+                    &Packed::new(w.view()),
+                    out.as_slice_mut().unwrap(),
+                    rows,
+                );
+                assert_abs_diff_eq!(out, expected, epsilon = 1e-5);
+            }
         }
     }
 
     #[test]
     fn hand_checked_product() {
         // [1 2]·[[1 0],[0 1]] + [10 20] = [11 22]
+        let w = Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap();
         let mut out = [10.0, 20.0];
-        gemm_acc(&[1.0, 2.0], &[1.0, 0.0, 0.0, 1.0], &mut out, 1, 2, 2);
+        gemm_acc(&[1.0, 2.0], &Packed::new(w.view()), &mut out, 1);
         assert_eq!(out, [11.0, 22.0]);
+    }
+
+    #[test]
+    fn transposed_views_pack_by_value() {
+        let w = Array2::from_shape_fn((3, 2), |(i, j)| (i * 2 + j) as f32);
+        let wt = w.t();
+        let mut out = [0.0; 3];
+        // [1 1]·wᵀ = column sums of wᵀ's rows = [0+1, 2+3, 4+5]
+        gemm_acc(&[1.0, 1.0], &Packed::new(wt), &mut out, 1);
+        assert_eq!(out, [1.0, 5.0, 9.0]);
     }
 }

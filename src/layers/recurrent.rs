@@ -465,6 +465,12 @@ pub(crate) fn as_sequence<'a>(
 /// Below this many multiply-adds per call the sequence runs on one thread.
 const PARALLEL_WORK: usize = 1 << 22;
 
+/// The number of CPUs, asked once: the question reads cgroup files on Linux.
+fn cpu_count() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Runs `cell` over `x` `(batch, timesteps, features)`: the shared sequence loop.
 ///
 /// Inputs were checked by the caller. The output is `(batch, units)`, or
@@ -479,12 +485,12 @@ pub(crate) fn run<C: Cell>(
 ) -> RnnOutput {
     let (batch, timesteps, features) = x.dim();
     let work = batch * timesteps * cell.gate_width() * (features + cell.units());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(batch / 8)
-        .max(1);
-    if threads < 2 || work < PARALLEL_WORK {
+    let threads = if work < PARALLEL_WORK {
+        1
+    } else {
+        cpu_count().min(batch / 8).max(1)
+    };
+    if threads < 2 {
         return run_rows(cell, x, initial_state, go_backwards, return_sequences);
     }
     // Rows are independent: each thread runs the whole sequence for its share of the batch.

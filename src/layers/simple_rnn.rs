@@ -6,7 +6,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layers::recurrent::{Cell, Recurrent};
-use crate::linalg::gemm_acc;
+use crate::linalg::{gemm_acc, Packed};
 
 /// Keras's `SimpleRNN`: a fully connected recurrent layer.
 ///
@@ -50,6 +50,8 @@ pub struct SimpleRNNCell {
     bias_initializer: Initializer,
     kernel: Array2<f32>,
     recurrent_kernel: Array2<f32>,
+    /// `recurrent_kernel` packed for the per-step product.
+    packed_recurrent: Packed,
     bias: Array1<f32>,
 }
 
@@ -65,6 +67,7 @@ impl SimpleRNNCell {
             bias_initializer: Initializer::Zeros,
             kernel: Array2::zeros((0, 0)),
             recurrent_kernel: Array2::zeros((0, 0)),
+            packed_recurrent: Packed::default(),
             bias: Array1::zeros(0),
         }
     }
@@ -157,6 +160,7 @@ impl Cell for SimpleRNNCell {
     fn init_weights(&mut self, input_dim: usize) {
         self.kernel = sample2(self.kernel_initializer, input_dim, self.units);
         self.recurrent_kernel = sample2(self.recurrent_initializer, self.units, self.units);
+        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
         self.bias = if self.use_bias {
             self.bias_initializer
                 .sample(&[self.units])
@@ -188,6 +192,7 @@ impl Cell for SimpleRNNCell {
         };
         self.kernel = two(&weights[0]);
         self.recurrent_kernel = two(&weights[1]);
+        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
         if self.use_bias {
             self.bias = weights[2]
                 .view()
@@ -210,11 +215,7 @@ impl Cell for SimpleRNNCell {
         let h = states[0]
             .as_slice_mut()
             .expect("states are in standard layout");
-        let rk = self
-            .recurrent_kernel
-            .as_slice()
-            .expect("weights are in standard layout");
-        gemm_acc(h, rk, z, batch, u, u);
+        gemm_acc(h, &self.packed_recurrent, z, batch);
         self.activation.apply_slice(z, u);
         h.copy_from_slice(z);
     }
