@@ -9,19 +9,19 @@ use crate::error::{Error, Result};
 
 /// An activation function, with the formula tf_keras 2.21 uses.
 ///
-/// The names are Keras's strings, so `"hard_sigmoid".parse::<Activation>()` works:
+/// The names are Keras's strings, so `"hard_sigmoid".parse::<ActivationFn>()` works:
 ///
 /// ```
-/// use seqnn::Activation;
-/// let a: Activation = "hard_sigmoid".parse()?;
-/// assert_eq!(a, Activation::HardSigmoid);
+/// use seqnn::ActivationFn;
+/// let a: ActivationFn = "hard_sigmoid".parse()?;
+/// assert_eq!(a, ActivationFn::HardSigmoid);
 /// assert_eq!(a.to_string(), "hard_sigmoid");
-/// assert!("nope".parse::<Activation>().is_err());
+/// assert!("nope".parse::<ActivationFn>().is_err());
 /// # Ok::<(), seqnn::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub enum Activation {
+pub enum ActivationFn {
     /// `tanh(x)`, the default of recurrent layers.
     #[default]
     Tanh,
@@ -49,25 +49,25 @@ pub enum Activation {
     Softmax,
 }
 
-const ALL: [(Activation, &str); 12] = [
-    (Activation::Tanh, "tanh"),
-    (Activation::Relu, "relu"),
-    (Activation::Sigmoid, "sigmoid"),
-    (Activation::HardSigmoid, "hard_sigmoid"),
-    (Activation::Linear, "linear"),
-    (Activation::Elu, "elu"),
-    (Activation::Selu, "selu"),
-    (Activation::Softplus, "softplus"),
-    (Activation::Softsign, "softsign"),
-    (Activation::Swish, "swish"),
-    (Activation::Gelu, "gelu"),
-    (Activation::Softmax, "softmax"),
+const ALL: [(ActivationFn, &str); 12] = [
+    (ActivationFn::Tanh, "tanh"),
+    (ActivationFn::Relu, "relu"),
+    (ActivationFn::Sigmoid, "sigmoid"),
+    (ActivationFn::HardSigmoid, "hard_sigmoid"),
+    (ActivationFn::Linear, "linear"),
+    (ActivationFn::Elu, "elu"),
+    (ActivationFn::Selu, "selu"),
+    (ActivationFn::Softplus, "softplus"),
+    (ActivationFn::Softsign, "softsign"),
+    (ActivationFn::Swish, "swish"),
+    (ActivationFn::Gelu, "gelu"),
+    (ActivationFn::Softmax, "softmax"),
 ];
 
 const SELU_ALPHA: f32 = 1.673_263_2;
 const SELU_SCALE: f32 = 1.050_701;
 
-impl Activation {
+impl ActivationFn {
     /// Keras's name for it.
     pub fn name(self) -> &'static str {
         ALL.iter()
@@ -77,21 +77,21 @@ impl Activation {
     }
 
     /// Applies the function to one value. Softmax, which needs the whole row, is not
-    /// element-wise: use [`Activation::apply_rows`] for it (here it returns `x` unchanged).
+    /// element-wise: use [`ActivationFn::apply_rows`] for it (here it returns `x` unchanged).
     #[inline]
     pub fn apply(self, x: f32) -> f32 {
         match self {
-            Activation::Tanh => tanh(x),
-            Activation::Relu => x.max(0.0),
-            Activation::Sigmoid => sigmoid(x),
-            Activation::HardSigmoid => (0.2 * x + 0.5).clamp(0.0, 1.0),
-            Activation::Linear | Activation::Softmax => x,
-            Activation::Elu => elu(x),
-            Activation::Selu => SELU_SCALE * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
-            Activation::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
-            Activation::Softsign => x / (1.0 + x.abs()),
-            Activation::Swish => x * sigmoid(x),
-            Activation::Gelu => gelu(x),
+            ActivationFn::Tanh => tanh(x),
+            ActivationFn::Relu => x.max(0.0),
+            ActivationFn::Sigmoid => sigmoid(x),
+            ActivationFn::HardSigmoid => (0.2 * x + 0.5).clamp(0.0, 1.0),
+            ActivationFn::Linear | ActivationFn::Softmax => x,
+            ActivationFn::Elu => elu(x),
+            ActivationFn::Selu => SELU_SCALE * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
+            ActivationFn::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            ActivationFn::Softsign => x / (1.0 + x.abs()),
+            ActivationFn::Swish => x * sigmoid(x),
+            ActivationFn::Gelu => gelu(x),
         }
     }
 
@@ -128,23 +128,23 @@ impl Activation {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn apply_slice_avx2(f: Activation, values: &mut [f32], row_len: usize) {
+unsafe fn apply_slice_avx2(f: ActivationFn, values: &mut [f32], row_len: usize) {
     apply_slice_body(f, values, row_len);
 }
 
 #[inline(always)]
-fn apply_slice_body(f: Activation, values: &mut [f32], row_len: usize) {
+fn apply_slice_body(f: ActivationFn, values: &mut [f32], row_len: usize) {
     #[inline(always)]
     fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
         values.iter_mut().for_each(|v| *v = f(*v));
     }
     match f {
-        Activation::Linear => {}
-        Activation::Tanh => each(values, tanh),
-        Activation::Relu => each(values, |x| x.max(0.0)),
-        Activation::Sigmoid => each(values, sigmoid),
-        Activation::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
-        Activation::Softmax => {
+        ActivationFn::Linear => {}
+        ActivationFn::Tanh => each(values, tanh),
+        ActivationFn::Relu => each(values, |x| x.max(0.0)),
+        ActivationFn::Sigmoid => each(values, sigmoid),
+        ActivationFn::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
+        ActivationFn::Softmax => {
             for row in values.chunks_mut(row_len.max(1)) {
                 let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
                 row.iter_mut().for_each(|v| *v = (*v - max).exp());
@@ -222,13 +222,13 @@ fn erf(x: f64) -> f64 {
     }
 }
 
-impl fmt::Display for Activation {
+impl fmt::Display for ActivationFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Activation {
+impl FromStr for ActivationFn {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
@@ -261,13 +261,13 @@ mod tests {
     fn names_round_trip() {
         for (a, n) in ALL {
             assert_eq!(a.name(), n);
-            assert_eq!(n.parse::<Activation>().unwrap(), a);
+            assert_eq!(n.parse::<ActivationFn>().unwrap(), a);
         }
     }
 
     #[test]
     fn unknown_name_is_an_error_naming_it() {
-        let e = "nope".parse::<Activation>().unwrap_err();
+        let e = "nope".parse::<ActivationFn>().unwrap_err();
         assert!(matches!(e, Error::UnknownName { .. }));
         assert!(e
             .to_string()
@@ -283,7 +283,7 @@ mod tests {
         }
         assert!(worst < 4e-7, "{worst}");
         let mut v = [-20.0, -1.0, 0.0, 1e-5, 0.5, 20.0];
-        Activation::Tanh.apply_slice(&mut v, 6);
+        ActivationFn::Tanh.apply_slice(&mut v, 6);
         // tanh(0.5) = 0.46211716
         assert_abs_diff_eq!(v[4], 0.462_117_16, epsilon = 1e-6);
         assert_abs_diff_eq!(v[0], -1.0, epsilon = 1e-6);
@@ -293,22 +293,22 @@ mod tests {
     #[test]
     fn hand_checked_values() {
         // hard_sigmoid(1) = 0.2 + 0.5 = 0.7; hard_sigmoid(3) clips to 1.
-        assert_abs_diff_eq!(Activation::HardSigmoid.apply(1.0), 0.7, epsilon = 1e-7);
-        assert_abs_diff_eq!(Activation::HardSigmoid.apply(3.0), 1.0);
+        assert_abs_diff_eq!(ActivationFn::HardSigmoid.apply(1.0), 0.7, epsilon = 1e-7);
+        assert_abs_diff_eq!(ActivationFn::HardSigmoid.apply(3.0), 1.0);
         // gelu(1) = 0.5·(1 + erf(1/√2)) = 0.5·(1 + 0.6826895) = 0.8413447
-        assert_abs_diff_eq!(Activation::Gelu.apply(1.0), 0.841_344_7, epsilon = 1e-6);
+        assert_abs_diff_eq!(ActivationFn::Gelu.apply(1.0), 0.841_344_7, epsilon = 1e-6);
         // selu(-1) = 1.0507010·1.6732632·(e^-1 - 1) = -1.1113307
-        assert_abs_diff_eq!(Activation::Selu.apply(-1.0), -1.111_330_7, epsilon = 1e-6);
+        assert_abs_diff_eq!(ActivationFn::Selu.apply(-1.0), -1.111_330_7, epsilon = 1e-6);
         // softplus(0) = ln 2
-        assert_abs_diff_eq!(Activation::Softplus.apply(0.0), std::f32::consts::LN_2);
+        assert_abs_diff_eq!(ActivationFn::Softplus.apply(0.0), std::f32::consts::LN_2);
         // softplus of a large value does not overflow.
-        assert_abs_diff_eq!(Activation::Softplus.apply(100.0), 100.0);
+        assert_abs_diff_eq!(ActivationFn::Softplus.apply(100.0), 100.0);
     }
 
     #[test]
     fn softmax_rows_sum_to_one() {
         let mut a = ndarray::array![[1.0_f32, 2.0, 3.0], [1000.0, 1000.0, 1000.0]];
-        Activation::Softmax.apply_rows(a.view_mut());
+        ActivationFn::Softmax.apply_rows(a.view_mut());
         // e^1, e^2, e^3 over their sum: 0.0900306, 0.2447285, 0.6652410
         assert_abs_diff_eq!(a[[0, 0]], 0.090_030_6, epsilon = 1e-6);
         assert_abs_diff_eq!(a[[0, 2]], 0.665_241, epsilon = 1e-6);

@@ -2,11 +2,26 @@
 
 use std::fmt;
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 
 use crate::error::{Error, Result};
 use crate::session::unique_name;
 use crate::shape::Shape;
+
+/// A per-timestep mask, `(batch, timesteps)`: `true` where the step is real, `false` where it is
+/// padding. Keras's `_keras_mask`, made by `Embedding(mask_zero=True)` and `Masking`.
+pub type Mask = Array2<bool>;
+
+/// What a layer does with the mask that arrives with its input, as Keras decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskPolicy {
+    /// The output has the input's timesteps, and the mask goes on with it (Keras's
+    /// `supports_masking`: Dense, Dropout, ActivationFn, TimeDistributed, sequence RNNs).
+    Propagate,
+    /// The mask stops here (Flatten, RepeatVector, an RNN's last output). Keras does the same,
+    /// without an error (Keras 3 warns for layers that do not support masking).
+    Drop,
+}
 
 /// A Keras layer: shape inference, weights in Keras order, and an inference forward pass.
 ///
@@ -92,6 +107,63 @@ pub trait Layer: fmt::Debug + Send + Sync {
 
     /// A boxed copy, weights included.
     fn clone_box(&self) -> Box<dyn Layer>;
+
+    /// What the layer does with an incoming mask. Default: drop it.
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Drop
+    }
+
+    /// The forward pass with the mask of the input, returning the output and its mask: Keras's
+    /// `call(inputs, mask=...)` and `compute_mask`. Layers that make masks (Embedding, Masking)
+    /// or read them (recurrent layers) override it; the default runs
+    /// [`forward`](Layer::forward) and applies [`mask_policy`](Layer::mask_policy).
+    ///
+    /// # Errors
+    /// As [`forward`](Layer::forward).
+    fn forward_masked(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        let out = self.forward(input)?;
+        let mask = match self.mask_policy() {
+            MaskPolicy::Propagate => mask.map(|m| m.to_owned()),
+            MaskPolicy::Drop => None,
+        };
+        Ok((out, mask))
+    }
+
+    /// Whether the layer keeps state from one call to the next (Keras's `stateful=True`).
+    fn is_stateful(&self) -> bool {
+        false
+    }
+
+    /// The forward pass of a stateful layer: starts from the state the last call left and
+    /// keeps the final state for the next. Stateless layers run
+    /// [`forward_masked`](Layer::forward_masked).
+    ///
+    /// # Errors
+    /// As [`forward_masked`](Layer::forward_masked); the state is unchanged after an error.
+    fn forward_stateful(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        self.forward_masked(input, mask)
+    }
+
+    /// The states a stateful layer carries, `(batch, units)` each; empty for other layers.
+    fn states(&self) -> Vec<Array2<f32>> {
+        Vec::new()
+    }
+
+    /// Puts back states taken with [`states`](Layer::states).
+    fn restore_states(&mut self, states: Vec<Array2<f32>>) {
+        let _ = states;
+    }
+
+    /// Zeroes the states of a stateful layer (Keras's `reset_states()`).
+    fn reset_states(&mut self) {}
 }
 
 impl Clone for Box<dyn Layer> {

@@ -22,7 +22,7 @@
 //! - [`SimpleRNN`], a [`Recurrent`] layer over [`SimpleRNNCell`]; every recurrent layer shares
 //!   one sequence driver (`return_sequences`, `return_state`, `go_backwards`, initial states).
 //! - [`Bidirectional`] with every Keras [`MergeMode`] and an optional backward layer.
-//! - [`Activation`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
+//! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
 //!   [`clear_session`] as in Keras.
 //! - One [`Error`](enum@Error) type; no panic on user input.
 //!
@@ -53,10 +53,10 @@ pub mod session;
 pub mod shape;
 mod summary;
 
-pub use activation::Activation;
+pub use activation::ActivationFn;
 pub use error::{Error, Result};
 pub use init::Initializer;
-pub use layer::Layer;
+pub use layer::{Layer, Mask, MaskPolicy};
 pub use layers::bidirectional::{Bidirectional, BidirectionalOutput, MergeMode};
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer, RnnOutput};
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};

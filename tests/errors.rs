@@ -6,7 +6,7 @@ mod common;
 
 use ndarray::{Array2, Array3, ArrayD, IxDyn};
 use seqnn::{
-    clear_session, Activation, Bidirectional, Error, Layer, MergeMode, RecurrentLayer, Sequential,
+    clear_session, ActivationFn, Bidirectional, Error, Layer, MergeMode, RecurrentLayer, Sequential,
     Shape, SimpleRNN,
 };
 
@@ -212,7 +212,7 @@ fn zero_units_is_refused_with_keras_message() {
 
 #[test]
 fn unknown_activation_and_merge_mode() {
-    let err = "nope".parse::<Activation>().unwrap_err();
+    let err = "nope".parse::<ActivationFn>().unwrap_err();
     assert!(matches!(
         err,
         Error::UnknownName {

@@ -7,7 +7,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayD, Axis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seqnn::{
-    Activation, Bidirectional, Layer, MergeMode, RecurrentLayer, Sequential, Shape, SimpleRNN,
+    ActivationFn, Bidirectional, Layer, MergeMode, RecurrentLayer, Sequential, Shape, SimpleRNN,
 };
 
 /// Keras's SimpleRNN parameter count: kernel, recurrent kernel, bias.
@@ -251,7 +251,7 @@ fn random_configurations_follow_the_closed_form_rules() -> seqnn::Result<()> {
 fn reference(
     x: &Array3<f32>,
     w: &[ArrayD<f32>],
-    act: Activation,
+    act: ActivationFn,
     go_backwards: bool,
     init: Option<&Array2<f32>>,
 ) -> (Array3<f64>, Array2<f64>) {
@@ -292,9 +292,9 @@ fn batched_driver_equals_the_reference_loop() -> seqnn::Result<()> {
         for go_backwards in [false, true] {
             for with_init in [false, true] {
                 let act = if with_init {
-                    Activation::Tanh
+                    ActivationFn::Tanh
                 } else {
-                    Activation::Relu
+                    ActivationFn::Relu
                 };
                 let mut rnn = SimpleRNN::new(units)
                     .return_sequences(true)

@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Ix1, Ix2};
 
-use crate::activation::Activation;
+use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layers::recurrent::{Cell, Recurrent};
@@ -43,7 +43,7 @@ pub type SimpleRNN = Recurrent<SimpleRNNCell>;
 #[derive(Debug, Clone)]
 pub struct SimpleRNNCell {
     units: usize,
-    activation: Activation,
+    activation: ActivationFn,
     use_bias: bool,
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
@@ -60,7 +60,7 @@ impl SimpleRNNCell {
     pub fn new(units: usize) -> Self {
         SimpleRNNCell {
             units,
-            activation: Activation::Tanh,
+            activation: ActivationFn::Tanh,
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::Orthogonal,
@@ -73,7 +73,7 @@ impl SimpleRNNCell {
     }
 
     /// The activation.
-    pub fn activation(&self) -> Activation {
+    pub fn activation(&self) -> ActivationFn {
         self.activation
     }
 
@@ -92,7 +92,7 @@ impl SimpleRNN {
     }
 
     /// Keras's `activation`. Default `tanh`.
-    pub fn activation(mut self, activation: Activation) -> Self {
+    pub fn activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().activation = activation;
         self
     }
@@ -252,7 +252,7 @@ mod tests {
     fn go_backwards_reads_the_last_step_first() -> Result<()> {
         let mut rnn = SimpleRNN::new(1)
             .go_backwards(true)
-            .activation(Activation::Linear);
+            .activation(ActivationFn::Linear);
         rnn.build(&Shape::new(vec![None, None, Some(1)]))?;
         rnn.set_weights(&[
             array![[1.0_f32]].into_dyn(),

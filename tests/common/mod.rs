@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
 
 use seqnn::{
-    Activation, Bidirectional, Layer, MergeMode, RecurrentLayer, Sequential, Shape, SimpleRNN,
+    ActivationFn, Bidirectional, Layer, MergeMode, RecurrentLayer, Sequential, Shape, SimpleRNN,
 };
 
 /// The tolerance the issue asks for: Keras's numbers to 1e-5.
@@ -125,7 +125,7 @@ pub fn simple_rnn(config: &Value) -> SimpleRNN {
             config["activation"]
                 .as_str()
                 .unwrap_or("linear")
-                .parse::<Activation>()
+                .parse::<ActivationFn>()
                 .expect("known activation"),
         )
         .use_bias(config["use_bias"].as_bool().unwrap_or(true))
