@@ -1,4 +1,4 @@
-//! SimpleRNN forward (inference) on the workloads the README quotes.
+//! Recurrent forward passes (inference) on the workloads the README quotes.
 //!
 //! `cargo bench --bench recurrent`. Throughput is in elements = FLOPs, counting
 //! 2·units·(input + units) per sample per timestep per direction, so criterion's "elem/s" is
@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array3;
-use seqnn::{set_random_seed, Bidirectional, Sequential, SimpleRNN};
+use seqnn::{set_random_seed, Bidirectional, Layer, Sequential, SimpleRNN, GRU, LSTM};
 
 fn input(batch: usize, steps: usize, features: usize) -> Array3<f32> {
     Array3::from_shape_fn((batch, steps, features), |(b, t, d)| {
@@ -66,5 +66,34 @@ fn simple_rnn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, simple_rnn);
+/// LSTM(256) and GRU(256) on (64, 100, 128), last output: 4 and 3 fused gates.
+fn gated(c: &mut Criterion) {
+    set_random_seed(0);
+    let mut group = c.benchmark_group("gated_forward");
+    group.sample_size(20);
+    let x = input(64, 100, 128);
+    let layers: [(&str, Box<dyn Layer>, u64); 2] = [
+        (
+            "lstm_64x100x128_u256_last",
+            Box::new(LSTM::new(256).input_shape((100, 128))),
+            4,
+        ),
+        (
+            "gru_64x100x128_u256_last",
+            Box::new(GRU::new(256).input_shape((100, 128))),
+            3,
+        ),
+    ];
+    for (name, layer, gates) in layers {
+        let mut model = Sequential::new();
+        model.add_boxed(layer).expect("builds");
+        group.throughput(Throughput::Elements(gates * flops(64, 100, 128, 256)));
+        group.bench_function(name, |b| {
+            b.iter(|| model.call(black_box(&x)).expect("runs"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, simple_rnn, gated);
 criterion_main!(benches);

@@ -94,50 +94,76 @@ impl Packed {
 /// # Panics
 /// If a slice is shorter than its shape says: an internal invariant, callers size them.
 pub(crate) fn gemm_acc(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
-    assert!(a.len() >= rows * w.k && out.len() >= rows * w.n);
+    gemm_acc_strided(a, w, out, rows, w.n);
+}
+
+/// [`gemm_acc`] into rows `ldo` apart: `out[r·ldo + j] += (a·w)[r, j]` for `j < n`, so that the
+/// product can go into a column block of a wider matrix.
+///
+/// # Panics
+/// If a slice is shorter than its shape says, or `ldo < n`: internal invariants.
+pub(crate) fn gemm_acc_strided(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+    assert!(ldo >= w.n && a.len() >= rows * w.k);
+    assert!(rows == 0 || out.len() >= (rows - 1) * ldo + w.n);
     match (isa(), w.nr) {
         #[cfg(target_arch = "x86_64")]
         (Isa::Avx512, 32) => {
             // SAFETY: the CPU has AVX-512F and FMA, checked by `isa()`.
-            unsafe { gemm_avx512(a, w, out, rows) }
+            unsafe { gemm_avx512(a, w, out, rows, ldo) }
         }
         #[cfg(target_arch = "x86_64")]
         (Isa::Avx2, 16) => {
             // SAFETY: the CPU has AVX2 and FMA, checked by `isa()`.
-            unsafe { gemm_avx2(a, w, out, rows) }
+            unsafe { gemm_avx2(a, w, out, rows, ldo) }
         }
-        (_, 8) => gemm::<8, false>(a, w, out, rows),
+        (_, 8) => gemm::<8, false>(a, w, out, rows, ldo),
         _ => unreachable!("a matrix is packed for the CPU it runs on"),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
-    gemm_with(a, w, out, rows, 32, |m, a, k, panel, out, ldo, cols| {
-        // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
-        unsafe {
-            match m {
-                4 => simd::tile_avx512::<4>(a, k, panel, out, ldo, cols),
-                _ => simd::tile_avx512::<1>(a, k, panel, out, ldo, cols),
+unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+    gemm_with(
+        a,
+        w,
+        out,
+        rows,
+        ldo,
+        32,
+        |m, a, k, panel, out, ldo, cols| {
+            // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
+            unsafe {
+                match m {
+                    4 => simd::tile_avx512::<4>(a, k, panel, out, ldo, cols),
+                    _ => simd::tile_avx512::<1>(a, k, panel, out, ldo, cols),
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
-    gemm_with(a, w, out, rows, 16, |m, a, k, panel, out, ldo, cols| {
-        // SAFETY: AVX2 and FMA are enabled on this function; the slices were sized by
-        // `gemm_with`.
-        unsafe {
-            match m {
-                4 => simd::tile_avx2::<4>(a, k, panel, out, ldo, cols),
-                _ => simd::tile_avx2::<1>(a, k, panel, out, ldo, cols),
+unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+    gemm_with(
+        a,
+        w,
+        out,
+        rows,
+        ldo,
+        16,
+        |m, a, k, panel, out, ldo, cols| {
+            // SAFETY: AVX2 and FMA are enabled on this function; the slices were sized by
+            // `gemm_with`.
+            unsafe {
+                match m {
+                    4 => simd::tile_avx2::<4>(a, k, panel, out, ldo, cols),
+                    _ => simd::tile_avx2::<1>(a, k, panel, out, ldo, cols),
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Walks the panels and the row tiles of `out += a · w`, calling `tile` on each.
@@ -147,6 +173,7 @@ fn gemm_with(
     w: &Packed,
     out: &mut [f32],
     rows: usize,
+    ldo: usize,
     nr: usize,
     tile: impl Fn(usize, &[f32], usize, &[f32], &mut [f32], usize, usize),
 ) {
@@ -160,8 +187,8 @@ fn gemm_with(
         let mut r = 0;
         while r < rows {
             let m = if r + MR <= rows { MR } else { 1 };
-            let tail = &mut out[r * n + col..];
-            tile(m, &a[r * k..(r + m) * k], k, panel, tail, n, cols);
+            let tail = &mut out[r * ldo + col..];
+            tile(m, &a[r * k..(r + m) * k], k, panel, tail, ldo, cols);
             r += m;
         }
     }
@@ -273,38 +300,28 @@ fn madd<const FMA: bool>(acc: f32, x: f32, y: f32) -> f32 {
 }
 
 #[inline(always)]
-fn gemm<const NR: usize, const FMA: bool>(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
-    let (k, n) = (w.k, w.n);
-    if k == 0 || n == 0 {
-        return;
-    }
-    for (p, panel) in w.data.chunks_exact(k * NR).enumerate() {
-        let col = p * NR;
-        let cols = NR.min(n - col);
-        let mut r = 0;
-        while r + MR <= rows {
-            tile::<MR, NR, FMA>(
-                &a[r * k..(r + MR) * k],
-                k,
-                panel,
-                &mut out[r * n + col..],
-                n,
-                cols,
-            );
-            r += MR;
-        }
-        while r < rows {
-            tile::<1, NR, FMA>(
-                &a[r * k..(r + 1) * k],
-                k,
-                panel,
-                &mut out[r * n + col..],
-                n,
-                cols,
-            );
-            r += 1;
-        }
-    }
+fn gemm<const NR: usize, const FMA: bool>(
+    a: &[f32],
+    w: &Packed,
+    out: &mut [f32],
+    rows: usize,
+    ldo: usize,
+) {
+    gemm_with(
+        a,
+        w,
+        out,
+        rows,
+        ldo,
+        NR,
+        |m, a, k, panel, out, ldo, cols| {
+            if m == MR {
+                tile::<MR, NR, FMA>(a, k, panel, out, ldo, cols);
+            } else {
+                tile::<1, NR, FMA>(a, k, panel, out, ldo, cols);
+            }
+        },
+    );
 }
 
 /// One `M × NR` tile: the accumulators stay in registers over the whole `k` loop.

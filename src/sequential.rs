@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use ndarray::{ArrayBase, ArrayD, ArrayViewD, Data, Dimension};
+use ndarray::{Array2, ArrayBase, ArrayD, ArrayViewD, Data, Dimension};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, Layer};
+use crate::layer::{check_weights, Layer, Mask};
 use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Row, Totals};
@@ -166,7 +166,8 @@ impl Sequential {
     /// output. An unbuilt model is first built from the data's shape (batch left unknown), as
     /// Keras does on the first call.
     ///
-    /// Inference on a built model only needs `&self`: see [`call`](Sequential::call).
+    /// Inference on a built model only needs `&self`: see [`call`](Sequential::call). A model
+    /// with stateful layers is run here, and its states carry over to the next `predict`.
     ///
     /// # Errors
     /// As [`call`](Sequential::call); building from the data fails as
@@ -178,6 +179,9 @@ impl Sequential {
     {
         let x = x.view().into_dyn();
         if self.is_built() {
+            if self.is_stateful() {
+                return self.predict_stateful(x);
+            }
             return self.call(&x);
         }
         let mut dims: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
@@ -231,15 +235,64 @@ impl Sequential {
                 shape: Shape::known(x.shape()),
             });
         }
+        if self.is_stateful() {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: "this model has stateful layers, whose states each call updates: run \
+                          it with predict (which takes &mut self), not call"
+                    .to_string(),
+            });
+        }
         let mut layers = self.layers.iter();
         let Some(first) = layers.next() else {
             return Err(self.not_built());
         };
-        let mut y = first.forward(x)?;
+        let (mut y, mut mask) = first.forward_masked(x, None)?;
         for layer in layers {
-            y = layer.forward(y.view())?;
+            (y, mask) = layer.forward_masked(y.view(), mask.as_ref().map(|m| m.view()))?;
         }
         Ok(y)
+    }
+
+    /// Whether any layer keeps state between calls (`stateful(true)`).
+    pub fn is_stateful(&self) -> bool {
+        self.layers.iter().any(|l| l.is_stateful())
+    }
+
+    /// Zeroes the states of every stateful layer, as Keras's `model.reset_states()`.
+    pub fn reset_states(&mut self) {
+        for layer in self.layers.iter_mut() {
+            layer.reset_states();
+        }
+    }
+
+    /// A stateful run: each stateful layer starts from the states the last run left. If a layer
+    /// fails, every state is put back as it was.
+    fn predict_stateful(&mut self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let input = self.input_shape.clone().ok_or_else(|| self.not_built())?;
+        let accepted = input.with_batch(None);
+        if !accepted.accepts(x.shape()) {
+            return Err(Error::IncompatibleShape {
+                layer: self.name.clone(),
+                expected: input,
+                found: Shape::known(x.shape()),
+            });
+        }
+        let saved: Vec<Vec<Array2<f32>>> = self.layers.iter().map(|l| l.states()).collect();
+        let mut run = || -> Result<ArrayD<f32>> {
+            let (mut y, mut mask) = (x.to_owned(), None::<Mask>);
+            for layer in self.layers.iter_mut() {
+                (y, mask) = layer.forward_stateful(y.view(), mask.as_ref().map(|m| m.view()))?;
+            }
+            Ok(y)
+        };
+        let result = run();
+        if result.is_err() {
+            for (layer, states) in self.layers.iter_mut().zip(saved) {
+                layer.restore_states(states);
+            }
+        }
+        result
     }
 
     /// The summary table Keras prints, in the notebook's layout (see the crate docs).

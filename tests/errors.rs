@@ -6,8 +6,8 @@ mod common;
 
 use ndarray::{Array2, Array3, ArrayD, IxDyn};
 use seqnn::{
-    clear_session, ActivationFn, Bidirectional, Error, Layer, MergeMode, RecurrentLayer, Sequential,
-    Shape, SimpleRNN,
+    clear_session, ActivationFn, Bidirectional, Error, Layer, MergeMode, RecurrentLayer,
+    Sequential, Shape, SimpleRNN,
 };
 
 /// Keras's message for an error case, without TensorFlow's traceback.

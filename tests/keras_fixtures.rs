@@ -7,47 +7,12 @@
 
 mod common;
 
-use common::{assert_close, bidirectional, call_recurrent, load, model, notebook_layout, shape};
+use common::{assert_close, bidirectional, call_recurrent, load, shape};
 use ndarray::Ix3;
 use seqnn::{Layer, RecurrentLayer};
 
-/// The model's output, output shape, parameter count and summary equal Keras's.
 fn check_sequential(case: &str) {
-    let f = load(case);
-    let mut m = model(&f);
-    let y = m.predict(&f.input()).expect("predict");
-    assert_close(&y, &f.outputs()[0], case);
-    assert_eq!(
-        m.count_params().unwrap() as u64,
-        f.json["params"].as_u64().unwrap(),
-        "{case}: params"
-    );
-    assert_eq!(
-        m.output_shape().unwrap(),
-        shape(&f.json["output_shape"]),
-        "{case}: output shape"
-    );
-    for (layer, row) in m
-        .layers()
-        .iter()
-        .zip(f.json["layer_rows"].as_array().unwrap())
-    {
-        assert_eq!(
-            layer.name(),
-            row["name"].as_str().unwrap(),
-            "{case}: layer name"
-        );
-        assert_eq!(
-            layer.count_params() as u64,
-            row["params"].as_u64().unwrap(),
-            "{case}: row params"
-        );
-    }
-    assert_eq!(
-        m.summary().unwrap(),
-        notebook_layout(&f.summary()),
-        "{case}: summary"
-    );
+    common::check_sequential(&load(case));
 }
 
 macro_rules! sequential_cases {

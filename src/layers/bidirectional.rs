@@ -3,10 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{concatenate, s, Array2, ArrayD, ArrayView3, ArrayViewD, Axis};
+use ndarray::{concatenate, s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, InputDecl, Layer, LayerName};
+use crate::layer::{check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy};
 use crate::layers::recurrent::{as_sequence, RecurrentLayer};
 use crate::shape::Shape;
 
@@ -82,6 +82,11 @@ impl FromStr for MergeMode {
     }
 }
 
+/// One direction's initial states, if given.
+type InitialStates<'s> = Option<&'s [Array2<f32>]>;
+/// One direction's final states.
+type States = Vec<Array2<f32>>;
+
 /// What a [`Bidirectional`] call returns: Keras's output list, split by meaning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BidirectionalOutput {
@@ -145,7 +150,11 @@ impl Bidirectional {
     /// flipped. The layer is named now if it has no name, and the copies are called
     /// `forward_<name>` and `backward_<name>`.
     pub fn new(layer: impl RecurrentLayer + 'static) -> Self {
-        let mut forward: Box<dyn RecurrentLayer> = Box::new(layer);
+        Self::new_boxed(Box::new(layer))
+    }
+
+    /// [`new`](Self::new) for a layer that is already boxed, such as one chosen at run time.
+    pub fn new_boxed(mut forward: Box<dyn RecurrentLayer>) -> Self {
         forward.ensure_named();
         let inner = forward.name().to_string();
         let mut backward = forward.reversed_copy();
@@ -164,8 +173,12 @@ impl Bidirectional {
     /// Keras's `backward_layer`: use this layer, instead of a copy, to read the sequence
     /// backwards. It must have the opposite `go_backwards` and the same `return_sequences` and
     /// `return_state` as the forward layer; that is checked when the wrapper is built.
-    pub fn backward_layer(mut self, layer: impl RecurrentLayer + 'static) -> Self {
-        let mut backward: Box<dyn RecurrentLayer> = Box::new(layer);
+    pub fn backward_layer(self, layer: impl RecurrentLayer + 'static) -> Self {
+        self.backward_layer_boxed(Box::new(layer))
+    }
+
+    /// [`backward_layer`](Self::backward_layer) for a layer that is already boxed.
+    pub fn backward_layer_boxed(mut self, mut backward: Box<dyn RecurrentLayer>) -> Self {
         backward.ensure_named();
         let name = format!("backward_{}", backward.name());
         backward.set_name(name);
@@ -274,7 +287,7 @@ impl Bidirectional {
 
     /// Runs both directions from optional initial states (the forward layer's states, then the
     /// backward layer's) and returns Keras's outputs: the merged output (two outputs under
-    /// [`MergeMode::None`]) and the final states.
+    /// [`MergeMode::None`]) and, under `return_state`, the final states.
     ///
     /// # Errors
     /// When the wrapper is not built, `x` does not fit it, or the initial states do not split
@@ -284,23 +297,57 @@ impl Bidirectional {
         x: ArrayView3<'_, f32>,
         initial_state: Option<&[Array2<f32>]>,
     ) -> Result<BidirectionalOutput> {
-        let (f_init, b_init) = match initial_state {
-            None => (None, None),
-            Some(states) => {
-                let nf = self.forward.state_count();
-                let nb = self.backward.state_count();
-                if states.len() != nf + nb {
-                    return Err(self.invalid(format!(
-                        "initial_state must hold {nf} forward and {nb} backward state(s), got {} \
-                         array(s)",
-                        states.len()
-                    )));
-                }
-                (Some(&states[..nf]), Some(&states[nf..]))
-            }
+        self.call_masked(x, initial_state, None)
+    }
+
+    /// [`call_with_state`](Self::call_with_state) with a `(batch, timesteps)` mask. As Keras,
+    /// both directions skip masked steps, and under `return_sequences` their outputs there
+    /// are zeros.
+    ///
+    /// # Errors
+    /// As [`call_with_state`](Self::call_with_state), and for a mask that is not
+    /// `(batch, timesteps)`.
+    pub fn call_masked(
+        &self,
+        x: ArrayView3<'_, f32>,
+        initial_state: Option<&[Array2<f32>]>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<BidirectionalOutput> {
+        let (f_init, b_init) = self.split_states(initial_state)?;
+        Ok(self.run(x, f_init, b_init, mask)?.0)
+    }
+
+    fn split_states<'s>(
+        &self,
+        initial_state: Option<&'s [Array2<f32>]>,
+    ) -> Result<(InitialStates<'s>, InitialStates<'s>)> {
+        let Some(states) = initial_state else {
+            return Ok((None, None));
         };
-        let f = self.forward.call_with_state(x, f_init)?;
-        let mut b = self.backward.call_with_state(x, b_init)?;
+        let nf = self.forward.state_count();
+        let nb = self.backward.state_count();
+        if states.len() != nf + nb {
+            return Err(self.invalid(format!(
+                "initial_state must hold {nf} forward and {nb} backward state(s), got {} \
+                 array(s)",
+                states.len()
+            )));
+        }
+        Ok((Some(&states[..nf]), Some(&states[nf..])))
+    }
+
+    /// Both directions and the merge; also returns every final state, for stateful use.
+    fn run(
+        &self,
+        x: ArrayView3<'_, f32>,
+        f_init: Option<&[Array2<f32>]>,
+        b_init: Option<&[Array2<f32>]>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(BidirectionalOutput, States, States)> {
+        // Keras's Bidirectional asks its layers for zeros at masked steps of a sequence.
+        let zero = self.forward.returns_sequences();
+        let f = self.forward.call_masked(x, f_init, mask, zero)?;
+        let mut b = self.backward.call_masked(x, b_init, mask, zero)?;
         if self.forward.returns_sequences() {
             b.output = b.output.slice(s![.., ..;-1, ..]).to_owned().into_dyn();
         }
@@ -329,11 +376,12 @@ impl Bidirectional {
         };
         // As Keras, the states are outputs only under return_state.
         let keep = self.forward.returns_state();
-        Ok(BidirectionalOutput {
+        let output = BidirectionalOutput {
             outputs,
-            forward_states: if keep { f.states } else { Vec::new() },
-            backward_states: if keep { b.states } else { Vec::new() },
-        })
+            forward_states: if keep { f.states.clone() } else { Vec::new() },
+            backward_states: if keep { b.states.clone() } else { Vec::new() },
+        };
+        Ok((output, f.states, b.states))
     }
 }
 
@@ -449,6 +497,75 @@ impl Layer for Bidirectional {
     }
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        Ok(self.forward_masked(input, None)?.0)
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        if self.forward.returns_sequences() {
+            MaskPolicy::Propagate
+        } else {
+            MaskPolicy::Drop
+        }
+    }
+
+    fn forward_masked(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        let x = self.single_output_input(input)?;
+        let (mut out, _, _) = self.run(x, None, None, mask)?;
+        Ok((out.outputs.swap_remove(0), self.output_mask(mask)))
+    }
+
+    fn is_stateful(&self) -> bool {
+        self.forward.is_stateful()
+    }
+
+    fn forward_stateful(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        if !self.is_stateful() {
+            return self.forward_masked(input, mask);
+        }
+        let x = self.single_output_input(input)?;
+        let (f_states, b_states) = (self.forward.states(), self.backward.states());
+        let f_init = (!f_states.is_empty()).then_some(f_states.as_slice());
+        let b_init = (!b_states.is_empty()).then_some(b_states.as_slice());
+        let (mut out, f_final, b_final) = self.run(x, f_init, b_init, mask)?;
+        self.forward.restore_states(f_final);
+        self.backward.restore_states(b_final);
+        Ok((out.outputs.swap_remove(0), self.output_mask(mask)))
+    }
+
+    fn states(&self) -> Vec<Array2<f32>> {
+        let mut s = self.forward.states();
+        s.extend(self.backward.states());
+        s
+    }
+
+    fn restore_states(&mut self, mut states: Vec<Array2<f32>>) {
+        let nf = self.forward.states().len().min(states.len());
+        let backward = states.split_off(nf);
+        self.forward.restore_states(states);
+        self.backward.restore_states(backward);
+    }
+
+    fn reset_states(&mut self) {
+        self.forward.reset_states();
+        self.backward.reset_states();
+    }
+}
+
+impl Bidirectional {
+    /// The input as a sequence, for the single-output forward passes.
+    fn single_output_input<'a>(&self, input: ArrayViewD<'a, f32>) -> Result<ArrayView3<'a, f32>> {
         if self.output_count() > 1 {
             return Err(Error::UnsupportedInModel {
                 layer: self.name.get().to_string(),
@@ -456,12 +573,14 @@ impl Layer for Bidirectional {
                     .to_string(),
             });
         }
-        let x = as_sequence(self.name.get(), input)?;
-        let mut out = self.call_with_state(x, None)?;
-        Ok(out.outputs.swap_remove(0))
+        as_sequence(self.name.get(), input)
     }
 
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
+    fn output_mask(&self, mask: Option<ArrayView2<'_, bool>>) -> Option<Mask> {
+        if self.forward.returns_sequences() {
+            mask.map(|m| m.to_owned())
+        } else {
+            None
+        }
     }
 }

@@ -19,11 +19,13 @@ use std::fmt;
 
 use ndarray::{
     concatenate, s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis,
-    Ix3,
+    Ix3, Zip,
 };
 
 use crate::error::{Error, Result};
-use crate::layer::{check_input, check_rank, check_weights, InputDecl, Layer, LayerName};
+use crate::layer::{
+    check_input, check_rank, check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+};
 use crate::shape::Shape;
 
 /// One recurrent cell: the weights and the arithmetic of a single timestep.
@@ -119,6 +121,24 @@ pub trait RecurrentLayer: Layer {
         &self,
         x: ArrayView3<'_, f32>,
         initial_state: Option<&[Array2<f32>]>,
+    ) -> Result<RnnOutput> {
+        self.call_masked(x, initial_state, None, false)
+    }
+
+    /// [`call_with_state`](RecurrentLayer::call_with_state) with a `(batch, timesteps)` mask,
+    /// as Keras runs a masked RNN: at a masked step the states are carried over unchanged and
+    /// the output is the previous step's output (zeros before the first real step), or zeros
+    /// when `zero_output_for_mask` (what Keras's Bidirectional asks of its layers).
+    ///
+    /// # Errors
+    /// As [`call_with_state`](RecurrentLayer::call_with_state), and when the mask is not
+    /// `(batch, timesteps)`.
+    fn call_masked(
+        &self,
+        x: ArrayView3<'_, f32>,
+        initial_state: Option<&[Array2<f32>]>,
+        mask: Option<ArrayView2<'_, bool>>,
+        zero_output_for_mask: bool,
     ) -> Result<RnnOutput>;
 
     /// The number of hidden units.
@@ -157,7 +177,12 @@ pub struct Recurrent<C: Cell> {
     return_state: bool,
     go_backwards: bool,
     trainable: bool,
+    stateful: bool,
     input_dim: Option<usize>,
+    /// The batch size a stateful layer was built for.
+    batch: Option<usize>,
+    /// A stateful layer's states, `None` for zeros.
+    state: Option<Vec<Array2<f32>>>,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -171,7 +196,10 @@ impl<C: Cell> Recurrent<C> {
             return_state: false,
             go_backwards: false,
             trainable: true,
+            stateful: false,
             input_dim: None,
+            batch: None,
+            state: None,
         }
     }
 
@@ -252,6 +280,15 @@ impl<C: Cell> Recurrent<C> {
         self
     }
 
+    /// Keras's `stateful`: the final state of each batch row is the initial state of the same
+    /// row in the next [`Sequential::predict`](crate::Sequential::predict), until
+    /// [`reset_states`](Layer::reset_states). It needs a fixed batch size, from
+    /// `batch_input_shape`. Default false.
+    pub fn stateful(mut self, yes: bool) -> Self {
+        self.stateful = yes;
+        self
+    }
+
     /// The input features the layer was built for, `None` before it is built.
     pub fn built_input_dim(&self) -> Option<usize> {
         self.input_dim
@@ -318,6 +355,18 @@ impl<C: Cell> Layer for Recurrent<C> {
         let name = self.name.get();
         self.cell.validate(name)?;
         check_rank(name, 3, input)?;
+        if self.stateful && input.dim(0).is_none() {
+            return Err(Error::InvalidArgument {
+                layer: name.to_string(),
+                message: format!(
+                    "If a RNN is stateful, it needs to know its batch size. Specify the batch \
+                     size of your input tensors: give the first layer a batch_input_shape, \
+                     such as batch_input_shape((32, {}, {})). Input shape received: {input}",
+                    input.dim(1).map_or("None".into(), |t| t.to_string()),
+                    input.last().map_or("None".into(), |d| d.to_string()),
+                ),
+            });
+        }
         match (input.last(), self.input_dim) {
             (None, _) => Err(Error::InvalidArgument {
                 layer: name.to_string(),
@@ -340,6 +389,9 @@ impl<C: Cell> Layer for Recurrent<C> {
             let d = input.last().unwrap_or(0);
             self.cell.init_weights(d);
             self.input_dim = Some(d);
+        }
+        if self.stateful {
+            self.batch = input.dim(0);
         }
         Ok(out)
     }
@@ -380,20 +432,101 @@ impl<C: Cell> Layer for Recurrent<C> {
     }
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        let x = as_sequence(self.name.get(), input)?;
-        Ok(self.call_with_state(x, None)?.output)
+        Ok(self.forward_masked(input, None)?.0)
     }
 
     fn clone_box(&self) -> Box<dyn Layer> {
         Box::new(self.clone())
     }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        if self.return_sequences {
+            MaskPolicy::Propagate
+        } else {
+            MaskPolicy::Drop
+        }
+    }
+
+    fn forward_masked(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        let x = as_sequence(self.name.get(), input)?;
+        let out = self.call_masked(x, None, mask, false)?;
+        Ok((out.output, self.output_mask(mask)))
+    }
+
+    fn is_stateful(&self) -> bool {
+        self.stateful
+    }
+
+    fn forward_stateful(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        if !self.stateful {
+            return self.forward_masked(input, mask);
+        }
+        let x = as_sequence(self.name.get(), input)?;
+        if let Some(batch) = self.batch {
+            if x.dim().0 != batch {
+                return Err(Error::InvalidArgument {
+                    layer: self.name.get().to_string(),
+                    message: format!(
+                        "this stateful layer was built for batches of {batch}, got an input of \
+                         shape {}",
+                        Shape::known(x.shape())
+                    ),
+                });
+            }
+        }
+        let out = self.call_masked(x, self.state.as_deref(), mask, false)?;
+        self.state = Some(out.states);
+        Ok((out.output, self.output_mask(mask)))
+    }
+
+    fn states(&self) -> Vec<Array2<f32>> {
+        match (&self.state, self.batch) {
+            (Some(s), _) => s.clone(),
+            (None, Some(b)) if self.stateful => {
+                vec![Array2::zeros((b, self.cell.units())); self.cell.state_count()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn restore_states(&mut self, states: Vec<Array2<f32>>) {
+        if self.stateful {
+            self.state = (!states.is_empty()).then_some(states);
+        }
+    }
+
+    fn reset_states(&mut self) {
+        self.state = None;
+    }
+}
+
+impl<C: Cell> Recurrent<C> {
+    /// Keras's RNN mask rule: a sequence output keeps the input's mask (not reversed, even
+    /// under go_backwards); a last output has none.
+    fn output_mask(&self, mask: Option<ArrayView2<'_, bool>>) -> Option<Mask> {
+        if self.return_sequences {
+            mask.map(|m| m.to_owned())
+        } else {
+            None
+        }
+    }
 }
 
 impl<C: Cell> RecurrentLayer for Recurrent<C> {
-    fn call_with_state(
+    fn call_masked(
         &self,
         x: ArrayView3<'_, f32>,
         initial_state: Option<&[Array2<f32>]>,
+        mask: Option<ArrayView2<'_, bool>>,
+        zero_output_for_mask: bool,
     ) -> Result<RnnOutput> {
         let name = self.name.get();
         let Some(input_dim) = self.input_dim else {
@@ -405,13 +538,24 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
         if let Some(states) = initial_state {
             self.check_initial_state(x.dim().0, states)?;
         }
-        Ok(run(
-            &self.cell,
-            x,
-            initial_state,
-            self.go_backwards,
-            self.return_sequences,
-        ))
+        let (batch, timesteps, _) = x.dim();
+        if let Some(m) = mask {
+            if m.dim() != (batch, timesteps) {
+                return Err(Error::InvalidArgument {
+                    layer: name.to_string(),
+                    message: format!(
+                        "the mask must be (batch, timesteps) = ({batch}, {timesteps}), got {}",
+                        Shape::known(m.shape())
+                    ),
+                });
+            }
+        }
+        let options = RunOptions {
+            go_backwards: self.go_backwards,
+            return_sequences: self.return_sequences,
+            zero_output_for_mask,
+        };
+        Ok(run(&self.cell, x, initial_state, mask, options))
     }
 
     fn units(&self) -> usize {
@@ -442,8 +586,40 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
         let mut copy = self.clone();
         copy.go_backwards = !self.go_backwards;
         copy.input_dim = None;
+        copy.state = None;
         Box::new(copy)
     }
+}
+
+/// A fresh `(rows, cols)` weight from `init`.
+pub(crate) fn sample2(init: crate::init::Initializer, rows: usize, cols: usize) -> Array2<f32> {
+    init.sample(&[rows, cols])
+        .into_dimensionality()
+        .expect("sampled with a 2-D shape")
+}
+
+/// A fresh `(len,)` weight from `init`.
+pub(crate) fn sample1(init: crate::init::Initializer, len: usize) -> ndarray::Array1<f32> {
+    init.sample(&[len])
+        .into_dimensionality()
+        .expect("sampled with a 1-D shape")
+}
+
+/// An owned, standard-layout copy of a weight whose 2-D shape was checked.
+pub(crate) fn owned2(a: &ArrayD<f32>) -> Array2<f32> {
+    a.view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("checked 2-D shape")
+        .as_standard_layout()
+        .into_owned()
+}
+
+/// An owned copy of a weight whose 1-D shape was checked.
+pub(crate) fn owned1(a: &ArrayD<f32>) -> ndarray::Array1<f32> {
+    a.view()
+        .into_dimensionality::<ndarray::Ix1>()
+        .expect("checked 1-D shape")
+        .to_owned()
 }
 
 /// Views a layer input as `(batch, timesteps, features)`, or says which rank it has instead.
@@ -471,6 +647,14 @@ fn cpu_count() -> usize {
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// How the driver runs a sequence.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunOptions {
+    pub(crate) go_backwards: bool,
+    pub(crate) return_sequences: bool,
+    pub(crate) zero_output_for_mask: bool,
+}
+
 /// Runs `cell` over `x` `(batch, timesteps, features)`: the shared sequence loop.
 ///
 /// Inputs were checked by the caller. The output is `(batch, units)`, or
@@ -480,8 +664,8 @@ pub(crate) fn run<C: Cell>(
     cell: &C,
     x: ArrayView3<'_, f32>,
     initial_state: Option<&[Array2<f32>]>,
-    go_backwards: bool,
-    return_sequences: bool,
+    mask: Option<ArrayView2<'_, bool>>,
+    options: RunOptions,
 ) -> RnnOutput {
     let (batch, timesteps, features) = x.dim();
     let work = batch * timesteps * cell.gate_width() * (features + cell.units());
@@ -491,7 +675,7 @@ pub(crate) fn run<C: Cell>(
         cpu_count().min(batch / 8).max(1)
     };
     if threads < 2 {
-        return run_rows(cell, x, initial_state, go_backwards, return_sequences);
+        return run_rows(cell, x, initial_state, mask, options);
     }
     // Rows are independent: each thread runs the whole sequence for its share of the batch.
     let chunk = batch.div_ceil(threads);
@@ -501,14 +685,13 @@ pub(crate) fn run<C: Cell>(
             .map(|start| {
                 let end = (start + chunk).min(batch);
                 let xs = x.slice(s![start..end, .., ..]);
+                let ms = mask.map(|m| m.slice_move(s![start..end, ..]));
                 let init: Option<Vec<Array2<f32>>> = initial_state.map(|st| {
                     st.iter()
                         .map(|a| a.slice(s![start..end, ..]).to_owned())
                         .collect()
                 });
-                scope.spawn(move || {
-                    run_rows(cell, xs, init.as_deref(), go_backwards, return_sequences)
-                })
+                scope.spawn(move || run_rows(cell, xs, init.as_deref(), ms, options))
             })
             .collect();
         handles
@@ -527,25 +710,40 @@ pub(crate) fn run<C: Cell>(
     RnnOutput { output, states }
 }
 
+/// What a masked run keeps besides the states: the states before the step (to put back at
+/// masked rows) and the last output of each row.
+struct MaskState {
+    /// The mask in processing order, time-major: `[t·batch + b]`.
+    steps: Vec<bool>,
+    saved: Vec<Array2<f32>>,
+    last_output: Array2<f32>,
+}
+
 /// The sequence loop for one block of batch rows, on the calling thread.
 fn run_rows<C: Cell>(
     cell: &C,
     x: ArrayView3<'_, f32>,
     initial_state: Option<&[Array2<f32>]>,
-    go_backwards: bool,
-    return_sequences: bool,
+    mask: Option<ArrayView2<'_, bool>>,
+    options: RunOptions,
 ) -> RnnOutput {
     let (batch, timesteps, features) = x.dim();
     let units = cell.units();
     let width = cell.gate_width();
+    let source = |t: usize| {
+        if options.go_backwards {
+            timesteps - 1 - t
+        } else {
+            t
+        }
+    };
 
     // Time-major copy of the input, reversed under go_backwards: rows t·batch .. (t+1)·batch
     // are timestep t in processing order.
     let mut xt = Array2::<f32>::zeros((timesteps * batch, features));
     for t in 0..timesteps {
-        let src = if go_backwards { timesteps - 1 - t } else { t };
         xt.slice_mut(s![t * batch..(t + 1) * batch, ..])
-            .assign(&x.slice(s![.., src, ..]));
+            .assign(&x.slice(s![.., source(t), ..]));
     }
 
     // The input projection of every timestep: one matrix product, bias included.
@@ -566,23 +764,76 @@ fn run_rows<C: Cell>(
         None => vec![Array2::zeros((batch, units)); cell.state_count()],
     };
     let mut scratch = vec![0.0_f32; batch * cell.scratch_width()];
-    let mut sequence = return_sequences.then(|| Array3::<f32>::zeros((timesteps, batch, units)));
+    let mut sequence = options
+        .return_sequences
+        .then(|| Array3::<f32>::zeros((timesteps, batch, units)));
+    let mut masked = mask.map(|m| MaskState {
+        steps: (0..timesteps)
+            .flat_map(|t| m.column(source(t)).to_vec())
+            .collect(),
+        saved: states.clone(),
+        last_output: Array2::zeros((batch, units)),
+    });
 
     let zs = z.as_slice_mut().expect("z is in standard layout");
     for (t, zt) in zs.chunks_exact_mut(batch * width).enumerate() {
+        if let Some(ms) = masked.as_mut() {
+            for (saved, state) in ms.saved.iter_mut().zip(&states) {
+                saved.assign(state);
+            }
+        }
         cell.step(zt, &mut states, &mut scratch, batch);
-        if let Some(seq) = sequence.as_mut() {
-            seq.index_axis_mut(Axis(0), t).assign(&states[0]);
+        match masked.as_mut() {
+            None => {
+                if let Some(seq) = sequence.as_mut() {
+                    seq.index_axis_mut(Axis(0), t).assign(&states[0]);
+                }
+            }
+            Some(ms) => {
+                apply_mask_step(ms, t, &mut states);
+                let real = &ms.steps[t * batch..(t + 1) * batch];
+                if let Some(seq) = sequence.as_mut() {
+                    let mut out = seq.index_axis_mut(Axis(0), t);
+                    if options.zero_output_for_mask {
+                        Zip::from(out.rows_mut())
+                            .and(states[0].rows())
+                            .and(real)
+                            .for_each(|mut o, h, &r| {
+                                if r {
+                                    o.assign(&h);
+                                }
+                            });
+                    } else {
+                        out.assign(&ms.last_output);
+                    }
+                }
+            }
         }
     }
 
-    let output = match sequence {
-        Some(seq) => seq
+    let output = match (sequence, masked) {
+        (Some(seq), _) => seq
             .permuted_axes([1, 0, 2])
             .as_standard_layout()
             .into_owned()
             .into_dyn(),
-        None => states[0].clone().into_dyn(),
+        (None, Some(ms)) => ms.last_output.into_dyn(),
+        (None, None) => states[0].clone().into_dyn(),
     };
     RnnOutput { output, states }
+}
+
+/// After a masked step: rows whose step is padding get their previous states back; the others
+/// record their new output.
+fn apply_mask_step(ms: &mut MaskState, t: usize, states: &mut [Array2<f32>]) {
+    let batch = ms.last_output.nrows();
+    for (b, &r) in ms.steps[t * batch..(t + 1) * batch].iter().enumerate() {
+        if r {
+            ms.last_output.row_mut(b).assign(&states[0].row(b));
+        } else {
+            for (state, saved) in states.iter_mut().zip(&ms.saved) {
+                state.row_mut(b).assign(&saved.row(b));
+            }
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! Keras's `SimpleRNN`: the fully connected recurrence.
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Ix1, Ix2};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
-use crate::layers::recurrent::{Cell, Recurrent};
+use crate::layers::recurrent::{owned1, owned2, sample1, sample2, Cell, Recurrent};
 use crate::linalg::{gemm_acc, Packed};
 
 /// Keras's `SimpleRNN`: a fully connected recurrent layer.
@@ -122,12 +122,6 @@ impl SimpleRNN {
     }
 }
 
-fn sample2(init: Initializer, rows: usize, cols: usize) -> Array2<f32> {
-    init.sample(&[rows, cols])
-        .into_dimensionality::<Ix2>()
-        .expect("sampled with a 2-D shape")
-}
-
 /// A positive `units`, as Keras checks it.
 pub(crate) fn check_units(layer: &str, units: usize) -> Result<()> {
     if units == 0 {
@@ -162,10 +156,7 @@ impl Cell for SimpleRNNCell {
         self.recurrent_kernel = sample2(self.recurrent_initializer, self.units, self.units);
         self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
         self.bias = if self.use_bias {
-            self.bias_initializer
-                .sample(&[self.units])
-                .into_dimensionality::<Ix1>()
-                .expect("sampled with a 1-D shape")
+            sample1(self.bias_initializer, self.units)
         } else {
             Array1::zeros(0)
         };
@@ -183,22 +174,11 @@ impl Cell for SimpleRNNCell {
     }
 
     fn assign_weights(&mut self, weights: &[ArrayD<f32>]) {
-        let two = |a: &ArrayD<f32>| {
-            a.view()
-                .into_dimensionality::<Ix2>()
-                .expect("checked shape")
-                .as_standard_layout()
-                .into_owned()
-        };
-        self.kernel = two(&weights[0]);
-        self.recurrent_kernel = two(&weights[1]);
+        self.kernel = owned2(&weights[0]);
+        self.recurrent_kernel = owned2(&weights[1]);
         self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
         if self.use_bias {
-            self.bias = weights[2]
-                .view()
-                .into_dimensionality::<Ix1>()
-                .expect("checked shape")
-                .to_owned();
+            self.bias = owned1(&weights[2]);
         }
     }
 

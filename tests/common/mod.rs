@@ -9,7 +9,9 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
 
 use seqnn::{
-    ActivationFn, Bidirectional, Layer, MergeMode, RecurrentLayer, Sequential, Shape, SimpleRNN,
+    Activation, ActivationFn, Bidirectional, Cell, Dense, Dropout, Embedding, Flatten, Layer,
+    Masking, MergeMode, Recurrent, RecurrentLayer, RepeatVector, Sequential, Shape, SimpleRNN,
+    TimeDistributed, GRU, LSTM,
 };
 
 /// The tolerance the issue asks for: Keras's numbers to 1e-5.
@@ -20,14 +22,21 @@ pub struct Fixture {
     pub json: Value,
 }
 
-pub fn fixture_path(name: &str) -> PathBuf {
+pub fn fixture_path(folder: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keras")
+        .join("tests/fixtures")
+        .join(folder)
         .join(format!("{name}.json"))
 }
 
+/// A fixture of the core set, `tests/fixtures/keras/<case>.json`.
 pub fn load(case: &str) -> Fixture {
-    let path = fixture_path(case);
+    load_from("keras", case)
+}
+
+/// A fixture from `tests/fixtures/<folder>/<case>.json`.
+pub fn load_from(folder: &str, case: &str) -> Fixture {
+    let path = fixture_path(folder, case);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     Fixture {
@@ -118,37 +127,92 @@ fn flag(config: &Value, key: &str) -> bool {
     config[key].as_bool().unwrap_or(false)
 }
 
-/// A SimpleRNN from its Keras config. Generated names are left for seqnn to generate.
-pub fn simple_rnn(config: &Value) -> SimpleRNN {
-    let mut rnn = SimpleRNN::new(config["units"].as_u64().expect("units") as usize)
-        .activation(
-            config["activation"]
-                .as_str()
-                .unwrap_or("linear")
-                .parse::<ActivationFn>()
-                .expect("known activation"),
-        )
-        .use_bias(config["use_bias"].as_bool().unwrap_or(true))
+fn activation(config: &Value, key: &str) -> ActivationFn {
+    config[key]
+        .as_str()
+        .unwrap_or("linear")
+        .parse()
+        .expect("known activation")
+}
+
+fn explicit_name(config: &Value, base: &str) -> Option<String> {
+    let name = config["name"].as_str().expect("name");
+    (!is_generated(name, base)).then(|| name.to_string())
+}
+
+fn batch_shape(config: &Value) -> Option<Shape> {
+    config
+        .get("batch_input_shape")
+        .filter(|s| !s.is_null())
+        .map(shape)
+}
+
+/// The options every Keras recurrent layer has.
+fn recurrent<C: Cell>(mut rnn: Recurrent<C>, config: &Value, base: &str) -> Recurrent<C> {
+    rnn = rnn
         .return_sequences(flag(config, "return_sequences"))
         .return_state(flag(config, "return_state"))
-        .go_backwards(flag(config, "go_backwards"));
-    let name = config["name"].as_str().expect("name");
-    if !is_generated(name, "simple_rnn") {
+        .go_backwards(flag(config, "go_backwards"))
+        .stateful(flag(config, "stateful"));
+    if let Some(name) = explicit_name(config, base) {
         rnn = rnn.name(name);
     }
-    if let Some(s) = config.get("batch_input_shape").filter(|s| !s.is_null()) {
-        rnn = rnn.batch_input_shape(shape(s));
+    if let Some(s) = batch_shape(config) {
+        rnn = rnn.batch_input_shape(s);
     }
     rnn
+}
+
+fn units(config: &Value) -> usize {
+    config["units"].as_u64().expect("units") as usize
+}
+
+/// A SimpleRNN from its Keras config. Generated names are left for seqnn to generate.
+pub fn simple_rnn(config: &Value) -> SimpleRNN {
+    let rnn = SimpleRNN::new(units(config))
+        .activation(activation(config, "activation"))
+        .use_bias(config["use_bias"].as_bool().unwrap_or(true));
+    recurrent(rnn, config, "simple_rnn")
+}
+
+/// An LSTM from its Keras config.
+pub fn lstm(config: &Value) -> LSTM {
+    let rnn = LSTM::new(units(config))
+        .activation(activation(config, "activation"))
+        .recurrent_activation(activation(config, "recurrent_activation"))
+        .use_bias(config["use_bias"].as_bool().unwrap_or(true))
+        .unit_forget_bias(config["unit_forget_bias"].as_bool().unwrap_or(true));
+    recurrent(rnn, config, "lstm")
+}
+
+/// A GRU from its Keras config.
+pub fn gru(config: &Value) -> GRU {
+    let rnn = GRU::new(units(config))
+        .activation(activation(config, "activation"))
+        .recurrent_activation(activation(config, "recurrent_activation"))
+        .use_bias(config["use_bias"].as_bool().unwrap_or(true))
+        .reset_after(config["reset_after"].as_bool().unwrap_or(true));
+    recurrent(rnn, config, "gru")
+}
+
+/// A recurrent layer of any class from a Keras `{class_name, config}`.
+pub fn recurrent_layer(class_name: &str, config: &Value) -> Box<dyn RecurrentLayer> {
+    match class_name {
+        "SimpleRNN" => Box::new(simple_rnn(config)),
+        "LSTM" => Box::new(lstm(config)),
+        "GRU" => Box::new(gru(config)),
+        other => panic!("{other} is not a recurrent layer"),
+    }
 }
 
 /// A Bidirectional from its Keras config.
 pub fn bidirectional(config: &Value) -> Bidirectional {
     let inner = &config["layer"];
-    assert_eq!(inner["class_name"], "SimpleRNN");
-    let mut bi = Bidirectional::new(simple_rnn(&inner["config"]));
+    let class = inner["class_name"].as_str().expect("class");
+    let mut bi = Bidirectional::new_boxed(recurrent_layer(class, &inner["config"]));
     if let Some(b) = config.get("backward_layer").filter(|b| !b.is_null()) {
-        bi = bi.backward_layer(simple_rnn(&b["config"]));
+        let class = b["class_name"].as_str().expect("class");
+        bi = bi.backward_layer_boxed(recurrent_layer(class, &b["config"]));
     }
     let mode = match &config["merge_mode"] {
         Value::Null => MergeMode::None,
@@ -156,21 +220,73 @@ pub fn bidirectional(config: &Value) -> Bidirectional {
         other => panic!("merge_mode {other}"),
     };
     bi = bi.merge_mode(mode);
-    let name = config["name"].as_str().expect("name");
-    if !is_generated(name, "bidirectional") {
+    if let Some(name) = explicit_name(config, "bidirectional") {
         bi = bi.name(name);
     }
-    if let Some(s) = config.get("batch_input_shape").filter(|s| !s.is_null()) {
-        bi = bi.batch_input_shape(shape(s));
+    if let Some(s) = batch_shape(config) {
+        bi = bi.batch_input_shape(s);
     }
     bi
 }
 
+/// A Dense from its Keras config.
+pub fn dense(config: &Value) -> Dense {
+    let mut d = Dense::new(units(config))
+        .activation(activation(config, "activation"))
+        .use_bias(config["use_bias"].as_bool().unwrap_or(true));
+    if let Some(name) = explicit_name(config, "dense") {
+        d = d.name(name);
+    }
+    if let Some(s) = batch_shape(config) {
+        d = d.batch_input_shape(s);
+    }
+    d
+}
+
+fn count(config: &Value, key: &str) -> usize {
+    config[key].as_u64().unwrap_or_else(|| panic!("{key}")) as usize
+}
+
 /// A boxed layer from a Keras `{class_name, config}`.
 pub fn layer(class_name: &str, config: &Value) -> Box<dyn Layer> {
+    let name = |base: &str| explicit_name(config, base);
     match class_name {
-        "SimpleRNN" => Box::new(simple_rnn(config)),
+        "SimpleRNN" | "LSTM" | "GRU" => recurrent_layer(class_name, config),
         "Bidirectional" => Box::new(bidirectional(config)),
+        "Dense" => Box::new(dense(config)),
+        "Embedding" => {
+            let mut e = Embedding::new(count(config, "input_dim"), count(config, "output_dim"))
+                .mask_zero(flag(config, "mask_zero"));
+            if let Some(n) = config["input_length"].as_u64() {
+                e = e.input_length(n as usize);
+            }
+            if let Some(s) = batch_shape(config) {
+                e = e.batch_input_shape(s);
+            }
+            if let Some(n) = name("embedding") {
+                e = e.name(n);
+            }
+            Box::new(e)
+        }
+        "TimeDistributed" => {
+            let inner = &config["layer"];
+            assert_eq!(
+                inner["class_name"], "Dense",
+                "TimeDistributed over Dense only here"
+            );
+            Box::new(TimeDistributed::new(dense(&inner["config"])))
+        }
+        "RepeatVector" => Box::new(RepeatVector::new(count(config, "n"))),
+        "Flatten" => Box::new(Flatten::new()),
+        "Dropout" => Box::new(Dropout::new(config["rate"].as_f64().expect("rate") as f32)),
+        "Activation" => Box::new(Activation::new(activation(config, "activation"))),
+        "Masking" => {
+            let mut m = Masking::new(config["mask_value"].as_f64().expect("mask_value") as f32);
+            if let Some(s) = batch_shape(config) {
+                m = m.batch_input_shape(s);
+            }
+            Box::new(m)
+        }
         other => panic!("no mapping for Keras class {other}"),
     }
 }
@@ -243,4 +359,44 @@ pub fn call_recurrent(layer: &dyn RecurrentLayer, f: &Fixture) -> Vec<ArrayD<f32
         .into_iter()
         .take(layer.output_count())
         .collect()
+}
+
+/// A sequential fixture: seqnn's output, output shape, parameter counts, layer names and summary
+/// equal Keras's.
+pub fn check_sequential(f: &Fixture) {
+    let case = f.json["case"].as_str().unwrap_or("?").to_string();
+    let mut m = model(f);
+    let y = m.predict(&f.input()).expect("predict");
+    assert_close(&y, &f.outputs()[0], &case);
+    assert_eq!(
+        m.count_params().unwrap() as u64,
+        f.json["params"].as_u64().unwrap(),
+        "{case}: params"
+    );
+    assert_eq!(
+        m.output_shape().unwrap(),
+        shape(&f.json["output_shape"]),
+        "{case}: output shape"
+    );
+    for (layer, row) in m
+        .layers()
+        .iter()
+        .zip(f.json["layer_rows"].as_array().unwrap())
+    {
+        assert_eq!(
+            layer.name(),
+            row["name"].as_str().unwrap(),
+            "{case}: layer name"
+        );
+        assert_eq!(
+            layer.count_params() as u64,
+            row["params"].as_u64().unwrap(),
+            "{case}: row params"
+        );
+    }
+    assert_eq!(
+        m.summary().unwrap(),
+        notebook_layout(&f.summary()),
+        "{case}: summary"
+    );
 }

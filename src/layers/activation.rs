@@ -1,0 +1,239 @@
+//! Keras's `Activation` layer: an activation function as a layer of its own.
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use crate::activation::ActivationFn;
+use crate::error::{Error, Result};
+use crate::layer::{check_weights, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::shape::Shape;
+
+/// Keras's `Activation`: applies an [`ActivationFn`] to its input, element by element, or over
+/// the last axis for softmax.
+///
+/// ```text
+/// y = activation(x)
+/// ```
+///
+/// - Input: any shape (at least 2-D for softmax, as Keras). Output: the same.
+/// - No weights. A mask goes on unchanged.
+///
+/// ```
+/// use seqnn::{Activation, ActivationFn, Dense, Sequential};
+/// // model.add(Dense(3, input_shape=(20,)))
+/// // model.add(Activation("tanh"))
+/// let mut model = Sequential::new();
+/// model.add(Dense::new(3).input_shape((20,)))?;
+/// model.add(Activation::new(ActivationFn::Tanh))?;
+/// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 3)");
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding, building or calling it fails with [`Error::InvalidArgument`] for softmax over a 1-D
+/// input (Keras refuses to normalize over the batch).
+#[derive(Debug, Clone)]
+pub struct Activation {
+    name: LayerName,
+    input: InputDecl,
+    activation: ActivationFn,
+    trainable: bool,
+    built: bool,
+}
+
+impl Activation {
+    /// A layer applying `activation`, as Keras's `Activation(activation)`.
+    pub fn new(activation: ActivationFn) -> Self {
+        Activation {
+            name: LayerName::new("activation"),
+            input: InputDecl::default(),
+            activation,
+            trainable: true,
+            built: false,
+        }
+    }
+
+    /// Keras's `input_shape`: the shape of one sample.
+    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
+    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.batch_shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `name`. Without it, the layer is named when it is added to a model:
+    /// `activation`, `activation_1`, ...
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name.set(name.into());
+        self
+    }
+
+    /// Keras's `trainable`. Default true; the layer has no weights either way.
+    pub fn trainable(mut self, yes: bool) -> Self {
+        self.trainable = yes;
+        self
+    }
+
+    /// The function applied.
+    pub fn function(&self) -> ActivationFn {
+        self.activation
+    }
+
+    /// Keras's refusal of softmax over a 1-D tensor.
+    fn check(&self, input: &Shape) -> Result<()> {
+        if self.activation == ActivationFn::Softmax && input.rank() < 2 {
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "Cannot apply softmax to a tensor that is 1D. Received input shape: {input}"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Layer for Activation {
+    fn name(&self) -> &str {
+        self.name.get()
+    }
+
+    fn ensure_named(&mut self) {
+        self.name.ensure();
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name.set(name);
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Activation"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        self.input.resolve(self.name.get())
+    }
+
+    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+        self.check(input)?;
+        Ok(input.clone())
+    }
+
+    fn build(&mut self, input: &Shape) -> Result<Shape> {
+        let out = self.compute_output_shape(input)?;
+        self.built = true;
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.built
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        Vec::new()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        check_weights(self.name.get(), &[], weights)
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        self.check(&Shape::known(input.shape()))?;
+        let row = input.shape().last().copied().unwrap_or(1);
+        let mut y = input.as_standard_layout().into_owned();
+        self.activation.apply_slice(
+            y.as_slice_mut()
+                .expect("an owned standard-layout array is contiguous"),
+            row,
+        );
+        Ok(y)
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Propagate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    #[test]
+    fn applies_element_wise() -> Result<()> {
+        let relu = Activation::new(ActivationFn::Relu);
+        let y = relu.forward(array![[-1.0_f32, 0.5], [2.0, -3.0]].into_dyn().view())?;
+        assert_eq!(y, array![[0.0_f32, 0.5], [2.0, 0.0]].into_dyn());
+        let tanh = Activation::new(ActivationFn::Tanh);
+        // tanh(0.5) = 0.4621172
+        let y = tanh.forward(array![0.5_f32].into_dyn().view())?;
+        assert_abs_diff_eq!(y[[0]], 0.462_117_2, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn softmax_runs_over_the_last_axis() -> Result<()> {
+        let mut softmax = Activation::new(ActivationFn::Softmax);
+        assert_eq!(
+            softmax
+                .build(&Shape::new(vec![None, Some(2), Some(2)]))?
+                .to_string(),
+            "(None, 2, 2)"
+        );
+        let x = array![[[1.0_f32, 2.0], [3.0, 3.0]]];
+        let y = softmax.forward(x.view().into_dyn())?;
+        // softmax([1, 2]) = [1, e] / (1 + e) = [0.2689414, 0.7310586]; softmax([3, 3]) = [½, ½]
+        assert_abs_diff_eq!(y[[0, 0, 0]], 0.268_941_4, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 0, 1]], 0.731_058_6, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1, 0]], 0.5, epsilon = 1e-6);
+        // The same over a transposed view: the last axis is the logical one.
+        let t = x.view().permuted_axes([0, 2, 1]).into_dyn();
+        let y = softmax.forward(t)?;
+        // Columns [1, 3] and [2, 3]: softmax([1, 3])[0] = 1 / (1 + e²) = 0.1192029
+        assert_abs_diff_eq!(y[[0, 0, 0]], 0.119_202_9, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn softmax_over_one_axis_is_refused_as_keras() {
+        let err = Activation::new(ActivationFn::Softmax)
+            .compute_output_shape(&Shape::new(vec![None]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"activation\": Cannot apply softmax to a tensor that is 1D. Received input \
+             shape: (None,)"
+        );
+        assert!(Activation::new(ActivationFn::Relu)
+            .compute_output_shape(&Shape::new(vec![None]))
+            .is_ok());
+    }
+
+    #[test]
+    fn is_a_weightless_layer_named_activation() -> Result<()> {
+        let mut a = Activation::new(ActivationFn::Sigmoid);
+        assert_eq!(a.class_name(), "Activation");
+        assert_eq!(Layer::name(&a), "activation");
+        assert!(!a.is_built());
+        a.build(&Shape::new(vec![None, Some(3)]))?;
+        assert!(a.is_built());
+        assert!(a.weights().is_empty());
+        assert!(a.set_weights(&[]).is_ok());
+        assert!(a
+            .set_weights(&[ArrayD::zeros(ndarray::IxDyn(&[3]))])
+            .is_err());
+        Ok(())
+    }
+}

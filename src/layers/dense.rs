@@ -1,0 +1,509 @@
+//! Keras's `Dense`: the fully connected layer, on the last axis of its input.
+
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1, Ix2, IxDyn};
+
+use crate::activation::ActivationFn;
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::layer::{check_weights, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::layers::simple_rnn::check_units;
+use crate::shape::Shape;
+
+/// Keras's `Dense`: a fully connected layer.
+///
+/// ```text
+/// y = activation(x · kernel + bias)        over the last axis of x
+/// ```
+///
+/// - Input: `(batch, ..., input_dim)`, any rank from 2 up: after a recurrent layer's last
+///   output `(batch, units)` or after a whole sequence `(batch, timesteps, units)`, where it acts
+///   on every timestep with the same weights (as Keras's `Dense` on a 3-D tensor).
+/// - Output: the input's shape with the last dimension replaced by `units`.
+/// - Weights, in Keras's order and layout: `kernel (input_dim, units)`, `bias (units,)` (absent
+///   without bias), so `units·(input_dim + 1)` parameters.
+/// - Mask: passed on unchanged (Keras's `supports_masking`); masked steps are computed too.
+///
+/// Options, with Keras's defaults: `activation` linear, `use_bias` true, `kernel_initializer`
+/// glorot_uniform, `bias_initializer` zeros, `trainable` true.
+///
+/// ```
+/// use seqnn::{ActivationFn, Dense, Sequential, SimpleRNN};
+/// // model.add(SimpleRNN(4, input_shape=(5, 3)))
+/// // model.add(Dense(2, activation="softmax"))
+/// let mut model = Sequential::new();
+/// model.add(SimpleRNN::new(4).input_shape((5, 3)))?;
+/// model.add(Dense::new(2).activation(ActivationFn::Softmax))?;
+/// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 2)");
+/// assert_eq!(model.count_params()?, 32 + 10); // SimpleRNN 4·(3 + 4 + 1), Dense 2·(4 + 1)
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding or building it fails with [`Error::InvalidArgument`] for zero units or an input whose
+/// last dimension is unknown, with [`Error::IncompatibleRank`] for an input of rank below 2, and
+/// with [`Error::IncompatibleShape`] when a built layer is given another number of features.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    name: LayerName,
+    input: InputDecl,
+    units: usize,
+    activation: ActivationFn,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    trainable: bool,
+    /// The input features the layer was built for; `None` before it is built.
+    input_dim: Option<usize>,
+    kernel: Array2<f32>,
+    bias: Array1<f32>,
+}
+
+impl Dense {
+    /// A Dense layer with `units` outputs and Keras's defaults, as Keras's `Dense(units)`.
+    ///
+    /// Zero units is refused when the layer is added to a model or built.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            name: LayerName::new("dense"),
+            input: InputDecl::default(),
+            units,
+            activation: ActivationFn::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            trainable: true,
+            input_dim: None,
+            kernel: Array2::zeros((0, 0)),
+            bias: Array1::zeros(0),
+        }
+    }
+
+    /// Keras's `activation`. Default `linear` (Keras's `None`).
+    pub fn activation(mut self, activation: ActivationFn) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Keras's `use_bias`. Default true.
+    pub fn use_bias(mut self, yes: bool) -> Self {
+        self.use_bias = yes;
+        self
+    }
+
+    /// Keras's `kernel_initializer`. Default `glorot_uniform`.
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// Keras's `bias_initializer`. Default `zeros`.
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+
+    /// Keras's `input_shape`: the shape of one sample, such as `(16,)` or `(timesteps, 16)`.
+    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
+    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.batch_shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's legacy `input_dim`: declares the input `(None, input_dim)`, as
+    /// `Dense(32, input_dim=16)`. `input_shape` and `batch_input_shape` take precedence.
+    pub fn input_dim(mut self, features: usize) -> Self {
+        self.input.input_dim = Some(features);
+        self
+    }
+
+    /// Keras's `name`. Without it, the layer is named when it is added to a model: `dense`,
+    /// `dense_1`, ...
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name.set(name.into());
+        self
+    }
+
+    /// Keras's `trainable`. Default true.
+    pub fn trainable(mut self, yes: bool) -> Self {
+        self.trainable = yes;
+        self
+    }
+
+    /// The number of outputs (Keras's `units`).
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// The input features the layer was built for, `None` before it is built.
+    pub fn built_input_dim(&self) -> Option<usize> {
+        self.input_dim
+    }
+
+    /// The shape a built layer takes at rank `rank`: `(None, ..., input_dim)`.
+    fn accepted_shape(&self, rank: usize, input_dim: usize) -> Shape {
+        let mut dims = vec![None; rank.saturating_sub(1)];
+        dims.push(Some(input_dim));
+        Shape::new(dims)
+    }
+
+    fn check_rank(&self, input: &Shape) -> Result<()> {
+        // Keras's InputSpec(min_ndim=2); its message says "min_ndim=2".
+        if input.rank() < 2 {
+            return Err(Error::IncompatibleRank {
+                layer: self.name.get().to_string(),
+                expected: 2,
+                found: input.rank(),
+                shape: input.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> &str {
+        self.name.get()
+    }
+
+    fn ensure_named(&mut self) {
+        self.name.ensure();
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name.set(name);
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        let name = self.name.get();
+        check_units(name, self.units)?;
+        if self.input.shape.is_some() || self.input.batch_shape.is_some() {
+            return self.input.resolve(name);
+        }
+        Ok(self
+            .input
+            .input_dim
+            .map(|d| Shape::new(vec![self.input.batch_size, Some(d)])))
+    }
+
+    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+        let name = self.name.get();
+        check_units(name, self.units)?;
+        self.check_rank(input)?;
+        match (input.last(), self.input_dim) {
+            (None, _) => Err(Error::InvalidArgument {
+                layer: name.to_string(),
+                message: format!(
+                    "The last dimension of the inputs to a Dense layer should be defined. Found \
+                     None. Full input shape received: {input}"
+                ),
+            }),
+            (Some(d), Some(built)) if d != built => Err(Error::IncompatibleShape {
+                layer: name.to_string(),
+                expected: self.accepted_shape(input.rank(), built),
+                found: input.clone(),
+            }),
+            _ => Ok(input.with_last(Some(self.units))),
+        }
+    }
+
+    fn build(&mut self, input: &Shape) -> Result<Shape> {
+        let out = self.compute_output_shape(input)?;
+        if self.input_dim.is_none() {
+            let d = input.last().unwrap_or(0);
+            self.kernel = self
+                .kernel_initializer
+                .sample(&[d, self.units])
+                .into_dimensionality::<Ix2>()
+                .expect("sampled with a 2-D shape");
+            self.bias = if self.use_bias {
+                self.bias_initializer
+                    .sample(&[self.units])
+                    .into_dimensionality::<Ix1>()
+                    .expect("sampled with a 1-D shape")
+            } else {
+                Array1::zeros(0)
+            };
+            self.input_dim = Some(d);
+        }
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.input_dim.is_some()
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        if !self.is_built() {
+            return Vec::new();
+        }
+        let mut w = vec![self.kernel.view().into_dyn()];
+        if self.use_bias {
+            w.push(self.bias.view().into_dyn());
+        }
+        w
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        if !self.is_built() {
+            return Err(Error::NotBuilt {
+                name: self.name.get().to_string(),
+            });
+        }
+        check_weights(self.name.get(), &self.weights(), weights)?;
+        self.kernel = weights[0]
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("checked shape")
+            .as_standard_layout()
+            .into_owned();
+        if self.use_bias {
+            self.bias = weights[1]
+                .view()
+                .into_dimensionality::<Ix1>()
+                .expect("checked shape")
+                .to_owned();
+        }
+        Ok(())
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let name = self.name.get();
+        let Some(input_dim) = self.input_dim else {
+            return Err(Error::NotBuilt {
+                name: name.to_string(),
+            });
+        };
+        let shape = input.shape().to_vec();
+        let found = Shape::known(&shape);
+        self.check_rank(&found)?;
+        if shape[shape.len() - 1] != input_dim {
+            return Err(Error::IncompatibleShape {
+                layer: name.to_string(),
+                expected: self.accepted_shape(shape.len(), input_dim),
+                found,
+            });
+        }
+        if input.is_empty() {
+            return Err(Error::EmptyInput {
+                layer: name.to_string(),
+                shape: found,
+            });
+        }
+        // All leading axes become rows: one matrix product over (rows, input_dim).
+        let rows = input.len() / input_dim;
+        let x = input.as_standard_layout();
+        let x = x
+            .view()
+            .into_shape_with_order((rows, input_dim))
+            .expect("a standard-layout array reshapes to (rows, input_dim)");
+        let mut y = x.dot(&self.kernel);
+        if self.use_bias {
+            y += &self.bias;
+        }
+        self.activation.apply_slice(
+            y.as_slice_mut()
+                .expect("a fresh product is in standard layout"),
+            self.units,
+        );
+        let mut out_shape = shape;
+        let last = out_shape.len() - 1;
+        out_shape[last] = self.units;
+        Ok(y.into_shape_with_order(IxDyn(&out_shape))
+            .expect("rows·units values fill the output shape"))
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Propagate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::{array, Array3};
+
+    fn built(dense: Dense, input: Shape, weights: &[ArrayD<f32>]) -> Result<Dense> {
+        let mut dense = dense;
+        dense.build(&input)?;
+        dense.set_weights(weights)?;
+        Ok(dense)
+    }
+
+    #[test]
+    fn two_by_two_product_by_hand() -> Result<()> {
+        let dense = built(
+            Dense::new(2),
+            Shape::new(vec![None, Some(2)]),
+            &[
+                array![[1.0_f32, 2.0], [3.0, 4.0]].into_dyn(),
+                array![0.5_f32, -1.0].into_dyn(),
+            ],
+        )?;
+        let y = dense.forward(array![[1.0_f32, 1.0], [2.0, 0.0]].into_dyn().view())?;
+        // [1, 1]·K + b = [1 + 3, 2 + 4] + [0.5, -1] = [4.5, 5]
+        // [2, 0]·K + b = [2, 4] + [0.5, -1]         = [2.5, 3]
+        assert_eq!(y.shape(), &[2, 2]);
+        assert_abs_diff_eq!(y[[0, 0]], 4.5);
+        assert_abs_diff_eq!(y[[0, 1]], 5.0);
+        assert_abs_diff_eq!(y[[1, 0]], 2.5);
+        assert_abs_diff_eq!(y[[1, 1]], 3.0);
+        Ok(())
+    }
+
+    #[test]
+    fn softmax_and_relu_apply_after_the_bias() -> Result<()> {
+        let weights = [
+            array![[1.0_f32, -1.0]].into_dyn(),
+            array![0.0_f32, 0.0].into_dyn(),
+        ];
+        let x = array![[1.0_f32]].into_dyn();
+        let soft = built(
+            Dense::new(2).activation(ActivationFn::Softmax),
+            Shape::new(vec![None, Some(1)]),
+            &weights,
+        )?;
+        // softmax([1, -1]) = [e / (e + 1/e), ...] = [0.8807971, 0.1192029]
+        let y = soft.forward(x.view())?;
+        assert_abs_diff_eq!(y[[0, 0]], 0.880_797_1, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1]], 0.119_202_9, epsilon = 1e-6);
+        let relu = built(
+            Dense::new(2).activation(ActivationFn::Relu),
+            Shape::new(vec![None, Some(1)]),
+            &weights,
+        )?;
+        // relu([1, -1]) = [1, 0]
+        let y = relu.forward(x.view())?;
+        assert_eq!(y, array![[1.0_f32, 0.0]].into_dyn());
+        Ok(())
+    }
+
+    #[test]
+    fn acts_on_the_last_axis_of_a_sequence() -> Result<()> {
+        let mut dense = Dense::new(1).use_bias(false);
+        let out = dense.build(&Shape::new(vec![None, Some(3), Some(2)]))?;
+        assert_eq!(out.to_string(), "(None, 3, 1)");
+        assert_eq!(dense.count_params(), 2); // no bias: 2·1
+        dense.set_weights(&[array![[10.0_f32], [1.0]].into_dyn()])?;
+        let x = Array3::from_shape_vec((2, 3, 2), (0..12).map(|v| v as f32).collect())
+            .expect("12 values");
+        let y = dense.forward(x.view().into_dyn())?;
+        // Each timestep [a, b] gives 10·a + b: [0, 1] -> 1, [2, 3] -> 23, ..., [10, 11] -> 111.
+        assert_eq!(y.shape(), &[2, 3, 1]);
+        assert_abs_diff_eq!(y[[0, 0, 0]], 1.0);
+        assert_abs_diff_eq!(y[[0, 1, 0]], 23.0);
+        assert_abs_diff_eq!(y[[1, 2, 0]], 111.0);
+        Ok(())
+    }
+
+    #[test]
+    fn weights_are_kernel_then_bias_in_keras_layout() -> Result<()> {
+        let mut dense = Dense::new(3);
+        assert!(dense.weights().is_empty());
+        dense.build(&Shape::new(vec![None, Some(4)]))?;
+        let shapes: Vec<Vec<usize>> = dense.weights().iter().map(|w| w.shape().to_vec()).collect();
+        assert_eq!(shapes, vec![vec![4, 3], vec![3]]);
+        assert_eq!(dense.count_params(), 15); // 3·(4 + 1)
+                                              // Zeros is the default bias initializer.
+        assert!(dense.weights()[1].iter().all(|&b| b == 0.0));
+        let err = dense
+            .set_weights(&[ArrayD::zeros(IxDyn(&[4, 3]))])
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::WeightCount {
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_zero_units_rank_one_and_unknown_features() {
+        let err = Dense::new(0).declared_input_shape().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"dense\": Received an invalid value for argument `units`, expected a \
+             positive integer, got 0."
+        );
+        let err = Dense::new(2)
+            .compute_output_shape(&Shape::new(vec![None]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Input 0 of layer \"dense\" is incompatible with the layer: expected ndim=2, found \
+             ndim=1. Full shape received: (None,)"
+        );
+        let err = Dense::new(2)
+            .compute_output_shape(&Shape::new(vec![None, Some(4), None]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"dense\": The last dimension of the inputs to a Dense layer should be \
+             defined. Found None. Full input shape received: (None, 4, None)"
+        );
+    }
+
+    #[test]
+    fn a_built_layer_refuses_other_features_and_unbuilt_forward() -> Result<()> {
+        let unbuilt = Dense::new(2);
+        let x = ArrayD::<f32>::zeros(IxDyn(&[1, 4]));
+        assert!(matches!(
+            unbuilt.forward(x.view()),
+            Err(Error::NotBuilt { .. })
+        ));
+        let mut dense = Dense::new(2);
+        dense.build(&Shape::new(vec![None, Some(4)]))?;
+        let err = dense.build(&Shape::new(vec![None, Some(5)])).unwrap_err();
+        assert!(matches!(err, Error::IncompatibleShape { .. }));
+        let err = dense
+            .forward(ArrayD::<f32>::zeros(IxDyn(&[2, 3, 5])).view())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Input 0 of layer \"dense\" is incompatible with the layer: expected \
+             shape=(None, None, 4), found shape=(2, 3, 5)"
+        );
+        // A rebuild with a fitting shape keeps the weights.
+        let before = dense.weights()[0].to_owned();
+        dense.build(&Shape::new(vec![Some(8), Some(3), Some(4)]))?;
+        assert_eq!(dense.weights()[0], before);
+        Ok(())
+    }
+
+    #[test]
+    fn input_dim_declares_a_two_d_input() -> Result<()> {
+        assert_eq!(
+            Dense::new(2).input_dim(16).declared_input_shape()?,
+            Some(Shape::new(vec![None, Some(16)]))
+        );
+        assert_eq!(
+            Dense::new(2)
+                .input_dim(16)
+                .input_shape((3, 5))
+                .declared_input_shape()?,
+            Some(Shape::new(vec![None, Some(3), Some(5)]))
+        );
+        assert_eq!(Dense::new(2).declared_input_shape()?, None);
+        Ok(())
+    }
+}

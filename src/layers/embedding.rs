@@ -1,0 +1,512 @@
+//! Keras's `Embedding`: a lookup table from integer ids to vectors.
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix2, IxDyn};
+
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::layer::{check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy};
+use crate::shape::Shape;
+
+/// Keras's `Embedding`: turns integer ids into dense vectors, one row of a table per id.
+///
+/// ```text
+/// y[..., :] = embeddings[x[...], :]
+/// mask      = x != 0                  (with mask_zero)
+/// ```
+///
+/// - Input: ids in `[0, input_dim)`, as `f32` whole numbers, of any rank from 1 up; usually
+///   `(batch, timesteps)`. Without a declaration it takes `(None, None)`, as Keras (so a model
+///   that starts with an Embedding is built at once).
+/// - Output: the input's shape followed by `output_dim`: `(batch, timesteps, output_dim)`.
+/// - Weights: `embeddings (input_dim, output_dim)`, so `input_dim·output_dim` parameters.
+/// - Mask: with [`mask_zero`](Embedding::mask_zero), a 2-D input makes the mask `id != 0` that
+///   recurrent layers downstream read (other ranks make none); an incoming mask is dropped.
+///
+/// Options, with Keras's defaults: `mask_zero` false, `embeddings_initializer` uniform
+/// (`random_uniform` in ±0.05), `trainable` true.
+///
+/// ```
+/// use seqnn::{Embedding, Sequential, SimpleRNN};
+/// // model.add(Embedding(20, 4, input_length=6))
+/// // model.add(SimpleRNN(3))
+/// let mut model = Sequential::new();
+/// model.add(Embedding::new(20, 4).input_length(6))?;
+/// model.add(SimpleRNN::new(3))?;
+/// assert_eq!(model.layers()[0].count_params(), 80); // 20·4
+/// let ids = ndarray::array![[1.0_f32, 5.0, 19.0, 0.0, 0.0, 0.0]];
+/// assert_eq!(model.predict(&ids)?.shape(), &[1, 3]);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding or building it fails with [`Error::InvalidArgument`] for a zero `input_dim` or
+/// `output_dim` (Keras's message), or for an input that does not match `input_length`. A call
+/// fails with [`Error::InvalidArgument`] for an id that is negative, not a whole number (NaN,
+/// infinite or fractional) or not below `input_dim`, naming the id and its position in Keras's
+/// words: `indices[0,2] = 25 is not in [0, 20)`.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    name: LayerName,
+    input: InputDecl,
+    input_length: Option<usize>,
+    input_dim: usize,
+    output_dim: usize,
+    mask_zero: bool,
+    embeddings_initializer: Initializer,
+    trainable: bool,
+    built: bool,
+    embeddings: Array2<f32>,
+}
+
+impl Embedding {
+    /// An embedding of a vocabulary of `input_dim` ids into vectors of `output_dim` values, as
+    /// Keras's `Embedding(input_dim, output_dim)`.
+    ///
+    /// A zero size is refused when the layer is added to a model or built.
+    pub fn new(input_dim: usize, output_dim: usize) -> Self {
+        Embedding {
+            name: LayerName::new("embedding"),
+            input: InputDecl::default(),
+            input_length: None,
+            input_dim,
+            output_dim,
+            mask_zero: false,
+            embeddings_initializer: Initializer::RandomUniform,
+            trainable: true,
+            built: false,
+            embeddings: Array2::zeros((0, 0)),
+        }
+    }
+
+    /// Keras's `input_length`: the number of ids per sample, declaring the input
+    /// `(None, input_length)`. `input_shape` and `batch_input_shape` take precedence for the
+    /// declaration, but the layer then checks that its input has this length.
+    pub fn input_length(mut self, timesteps: usize) -> Self {
+        self.input_length = Some(timesteps);
+        self
+    }
+
+    /// Keras's `mask_zero`: id 0 is padding, and the layer makes the mask `id != 0`. Default
+    /// false.
+    pub fn mask_zero(mut self, yes: bool) -> Self {
+        self.mask_zero = yes;
+        self
+    }
+
+    /// Keras's `embeddings_initializer`. Default `uniform` ([`Initializer::RandomUniform`],
+    /// ±0.05).
+    pub fn embeddings_initializer(mut self, init: Initializer) -> Self {
+        self.embeddings_initializer = init;
+        self
+    }
+
+    /// Keras's `input_shape`: the shape of one sample of ids, such as `(6,)`.
+    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first, such as
+    /// `(8, 6)`.
+    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.batch_shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `name`. Without it, the layer is named when it is added to a model:
+    /// `embedding`, `embedding_1`, ...
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name.set(name.into());
+        self
+    }
+
+    /// Keras's `trainable`. Default true.
+    pub fn trainable(mut self, yes: bool) -> Self {
+        self.trainable = yes;
+        self
+    }
+
+    /// The vocabulary size (Keras's `input_dim`).
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    /// The size of each vector (Keras's `output_dim`).
+    pub fn output_dim(&self) -> usize {
+        self.output_dim
+    }
+
+    /// Whether id 0 makes a mask.
+    pub fn is_mask_zero(&self) -> bool {
+        self.mask_zero
+    }
+
+    /// Keras's check of the sizes, in its words.
+    fn validate(&self) -> Result<()> {
+        if self.input_dim == 0 || self.output_dim == 0 {
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "Both `input_dim` and `output_dim` should be positive, Received input_dim = \
+                     {} and output_dim = {}",
+                    self.input_dim, self.output_dim
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The embedding of every id of `input`, row-major, `(input.len(), output_dim)`.
+    fn lookup(&self, input: &ArrayViewD<'_, f32>) -> Result<Array2<f32>> {
+        let width = self.output_dim;
+        let table = self
+            .embeddings
+            .as_slice()
+            .expect("the table is kept in standard layout");
+        let mut out = Array2::<f32>::zeros((input.len(), width));
+        let rows = out
+            .as_slice_mut()
+            .expect("a fresh array is in standard layout")
+            .chunks_exact_mut(width);
+        for (k, (&id, row)) in input.iter().zip(rows).enumerate() {
+            let i = self
+                .index(id)
+                .ok_or_else(|| self.bad_id(id, k, input.shape()))?;
+            row.copy_from_slice(&table[i * width..(i + 1) * width]);
+        }
+        Ok(out)
+    }
+
+    /// The row of `id`, if it is a whole number in `[0, input_dim)`.
+    fn index(&self, id: f32) -> Option<usize> {
+        let ok = id.is_finite()
+            && id.fract() == 0.0
+            && id >= 0.0
+            && f64::from(id) < self.input_dim as f64;
+        ok.then_some(id as usize)
+    }
+
+    /// Keras's `indices[0,2] = 25 is not in [0, 20)`, for the `k`-th id in logical order.
+    fn bad_id(&self, id: f32, k: usize, shape: &[usize]) -> Error {
+        let mut index = vec![0; shape.len()];
+        let mut rest = k;
+        for (axis, &len) in shape.iter().enumerate().rev() {
+            index[axis] = rest % len.max(1);
+            rest /= len.max(1);
+        }
+        let at = index
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let vocab = self.input_dim;
+        let message = if id.is_finite() && id.fract() == 0.0 {
+            format!("indices[{at}] = {id} is not in [0, {vocab})")
+        } else {
+            format!("indices[{at}] = {id} is not an integer id in [0, {vocab})")
+        };
+        Error::InvalidArgument {
+            layer: self.name.get().to_string(),
+            message,
+        }
+    }
+}
+
+impl Layer for Embedding {
+    fn name(&self) -> &str {
+        self.name.get()
+    }
+
+    fn ensure_named(&mut self) {
+        self.name.ensure();
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name.set(name);
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Embedding"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        self.validate()?;
+        match self.input.resolve(self.name.get())? {
+            Some(s) => Ok(Some(s)),
+            // As Keras: input_shape=(input_length,), or (None,) without it.
+            None => Ok(Some(Shape::new(vec![
+                self.input.batch_size,
+                self.input_length,
+            ]))),
+        }
+    }
+
+    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+        self.validate()?;
+        let name = self.name.get();
+        if input.rank() == 0 {
+            return Err(Error::IncompatibleRank {
+                layer: name.to_string(),
+                expected: 1,
+                found: 0,
+                shape: input.clone(),
+            });
+        }
+        let mut dims = input.dims().to_vec();
+        if let Some(n) = self.input_length {
+            // Keras's check: one timestep axis, of that length where it is known; the output
+            // takes the declared length where the input's is unknown.
+            let fits = input.rank() == 2 && input.dim(1).is_none_or(|t| t == n);
+            if !fits {
+                return Err(Error::InvalidArgument {
+                    layer: name.to_string(),
+                    message: format!(
+                        "\"input_length\" is {n}, but received input has shape {input}"
+                    ),
+                });
+            }
+            dims[1] = Some(n);
+        }
+        dims.push(Some(self.output_dim));
+        Ok(Shape::new(dims))
+    }
+
+    fn build(&mut self, input: &Shape) -> Result<Shape> {
+        let out = self.compute_output_shape(input)?;
+        if !self.built {
+            self.embeddings = self
+                .embeddings_initializer
+                .sample(&[self.input_dim, self.output_dim])
+                .into_dimensionality::<Ix2>()
+                .expect("sampled with a 2-D shape");
+            self.built = true;
+        }
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.built
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        if self.built {
+            vec![self.embeddings.view().into_dyn()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        if !self.built {
+            return Err(Error::NotBuilt {
+                name: self.name.get().to_string(),
+            });
+        }
+        check_weights(self.name.get(), &self.weights(), weights)?;
+        self.embeddings = weights[0]
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("checked shape")
+            .as_standard_layout()
+            .into_owned();
+        Ok(())
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let name = self.name.get();
+        if !self.built {
+            return Err(Error::NotBuilt {
+                name: name.to_string(),
+            });
+        }
+        let found = Shape::known(input.shape());
+        if input.ndim() == 0 {
+            return Err(Error::IncompatibleRank {
+                layer: name.to_string(),
+                expected: 1,
+                found: 0,
+                shape: found,
+            });
+        }
+        if input.is_empty() {
+            return Err(Error::EmptyInput {
+                layer: name.to_string(),
+                shape: found,
+            });
+        }
+        let rows = self.lookup(&input)?;
+        let mut out_shape = input.shape().to_vec();
+        out_shape.push(self.output_dim);
+        Ok(rows
+            .into_shape_with_order(IxDyn(&out_shape))
+            .expect("one row per id fills the output shape"))
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    /// [`MaskPolicy::Propagate`] under `mask_zero` (the output carries the layer's own mask),
+    /// [`MaskPolicy::Drop`] otherwise: Keras's `supports_masking = mask_zero`.
+    fn mask_policy(&self) -> MaskPolicy {
+        if self.mask_zero {
+            MaskPolicy::Propagate
+        } else {
+            MaskPolicy::Drop
+        }
+    }
+
+    /// The lookup, and under `mask_zero` the mask `id != 0` of a 2-D input (Keras's
+    /// `compute_mask`). The incoming mask is dropped: the layer makes its own.
+    fn forward_masked(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        let _ = mask;
+        let out = self.forward(input.view())?;
+        let mask = match input.into_dimensionality::<Ix2>() {
+            Ok(ids) if self.mask_zero => Some(ids.mapv(|id| id != 0.0)),
+            _ => None,
+        };
+        Ok((out, mask))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    /// Embedding(3, 2) with rows [0, 0], [1, 10], [2, 20]: row i is [i, 10·i].
+    fn three_by_two(mask_zero: bool) -> Result<Embedding> {
+        let mut e = Embedding::new(3, 2).mask_zero(mask_zero);
+        e.build(&Shape::new(vec![None, None]))?;
+        e.set_weights(&[array![[0.0_f32, 0.0], [1.0, 10.0], [2.0, 20.0]].into_dyn()])?;
+        Ok(e)
+    }
+
+    #[test]
+    fn looks_up_one_row_per_id() -> Result<()> {
+        let e = three_by_two(false)?;
+        let y = e.forward(array![[2.0_f32, 1.0, 2.0]].into_dyn().view())?;
+        // ids 2, 1, 2 -> rows [2, 20], [1, 10], [2, 20]
+        assert_eq!(
+            y,
+            array![[[2.0_f32, 20.0], [1.0, 10.0], [2.0, 20.0]]].into_dyn()
+        );
+        // Any rank: (2,) ids give (2, 2).
+        let y = e.forward(array![0.0_f32, 1.0].into_dyn().view())?;
+        assert_eq!(y, array![[0.0_f32, 0.0], [1.0, 10.0]].into_dyn());
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_id_names_the_id_its_position_and_the_vocabulary() -> Result<()> {
+        let e = three_by_two(false)?;
+        let err = e
+            .forward(
+                array![[0.0_f32, 1.0, 1.0], [1.0, 2.0, 25.0]]
+                    .into_dyn()
+                    .view(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }));
+        assert_eq!(
+            err.to_string(),
+            "layer \"embedding\": indices[1,2] = 25 is not in [0, 3)"
+        );
+        let at = |x: ArrayD<f32>| e.forward(x.view()).unwrap_err().to_string();
+        assert_eq!(
+            at(array![[1.0_f32, -1.0]].into_dyn()),
+            "layer \"embedding\": indices[0,1] = -1 is not in [0, 3)"
+        );
+        assert_eq!(
+            at(array![[3.0_f32]].into_dyn()),
+            "layer \"embedding\": indices[0,0] = 3 is not in [0, 3)"
+        );
+        assert_eq!(
+            at(array![[1.0_f32, 2.5]].into_dyn()),
+            "layer \"embedding\": indices[0,1] = 2.5 is not an integer id in [0, 3)"
+        );
+        assert_eq!(
+            at(array![[[0.0_f32, f32::NAN]]].into_dyn()),
+            "layer \"embedding\": indices[0,0,1] = NaN is not an integer id in [0, 3)"
+        );
+        assert_eq!(
+            at(array![f32::INFINITY].into_dyn()),
+            "layer \"embedding\": indices[0] = inf is not an integer id in [0, 3)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn mask_zero_makes_the_mask_and_drops_the_incoming_one() -> Result<()> {
+        let ids = array![[1.0_f32, 2.0, 0.0], [0.0, 1.0, 0.0]];
+        let incoming = array![[false, false, false], [true, true, true]];
+        let e = three_by_two(true)?;
+        let (y, mask) = e.forward_masked(ids.view().into_dyn(), Some(incoming.view()))?;
+        assert_eq!(y.shape(), &[2, 3, 2]);
+        assert_eq!(
+            mask,
+            Some(array![[true, true, false], [false, true, false]])
+        );
+        let plain = three_by_two(false)?;
+        let (_, mask) = plain.forward_masked(ids.view().into_dyn(), Some(incoming.view()))?;
+        assert_eq!(mask, None);
+        Ok(())
+    }
+
+    #[test]
+    fn shapes_params_and_declarations_follow_keras() -> Result<()> {
+        let mut e = Embedding::new(20, 4);
+        // Keras declares input_shape=(None,) when no input_length is given.
+        assert_eq!(
+            e.declared_input_shape()?,
+            Some(Shape::new(vec![None, None]))
+        );
+        let out = e.build(&Shape::new(vec![None, Some(6)]))?;
+        assert_eq!(out.to_string(), "(None, 6, 4)");
+        assert_eq!(e.count_params(), 80); // 20·4
+                                          // The default initializer is uniform in ±0.05.
+        assert!(e.weights()[0].iter().all(|v| v.abs() <= 0.05));
+
+        let e = Embedding::new(20, 4).input_length(6);
+        assert_eq!(e.declared_input_shape()?.unwrap().to_string(), "(None, 6)");
+        // The declared length fills an unknown one, as Keras.
+        assert_eq!(
+            e.compute_output_shape(&Shape::new(vec![None, None]))?
+                .to_string(),
+            "(None, 6, 4)"
+        );
+        let err = e
+            .compute_output_shape(&Shape::new(vec![None, Some(7)]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"embedding\": \"input_length\" is 6, but received input has shape (None, 7)"
+        );
+        let e = Embedding::new(20, 4)
+            .input_length(6)
+            .batch_input_shape((8, 6));
+        assert_eq!(e.declared_input_shape()?.unwrap().to_string(), "(8, 6)");
+        Ok(())
+    }
+
+    #[test]
+    fn zero_sizes_are_refused_with_keras_message() {
+        let err = Embedding::new(0, 4).declared_input_shape().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"embedding\": Both `input_dim` and `output_dim` should be positive, \
+             Received input_dim = 0 and output_dim = 4"
+        );
+        let mut e = Embedding::new(20, 0);
+        assert!(e.build(&Shape::new(vec![None, None])).is_err());
+        assert!(!e.is_built());
+    }
+}

@@ -1,0 +1,271 @@
+//! Keras's `LSTM`: long short-term memory.
+
+use ndarray::{concatenate, Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis};
+
+use crate::activation::ActivationFn;
+use crate::error::Result;
+use crate::init::Initializer;
+use crate::layers::recurrent::{owned1, owned2, sample1, sample2, Cell, Recurrent};
+use crate::layers::simple_rnn::check_units;
+use crate::linalg::{gemm_acc, Packed};
+
+/// Keras's `LSTM`, with its four gates fused in one kernel, in Keras's order i, f, c, o.
+///
+/// ```text
+/// z   = x_t · kernel + h_{t-1} · recurrent_kernel + bias        (4·units wide: i | f | c | o)
+/// i   = recurrent_activation(z_i)    f = recurrent_activation(z_f)
+/// o   = recurrent_activation(z_o)    c̃ = activation(z_c)
+/// c_t = f · c_{t-1} + i · c̃
+/// h_t = o · activation(c_t)                                     h_0 = c_0 = 0
+/// ```
+///
+/// - Input: `(batch, timesteps, input_dim)`.
+/// - Output: `(batch, units)`, or `(batch, timesteps, units)` with `return_sequences`; under
+///   `return_state` the states are `[h, c]`.
+/// - Weights, in Keras's order and layout: `kernel (input_dim, 4·units)`,
+///   `recurrent_kernel (units, 4·units)`, `bias (4·units,)`, so
+///   `4·units·(input_dim + units + 1)` parameters.
+///
+/// The options common to recurrent layers are on [`Recurrent`]; those below are LSTM's own,
+/// with Keras's defaults.
+///
+/// ```
+/// use seqnn::{Sequential, LSTM};
+/// let mut model = Sequential::new();
+/// model.add(LSTM::new(5).input_shape((6, 4)))?;
+/// assert_eq!(model.count_params()?, 4 * 5 * (4 + 5 + 1));
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding or building it fails for zero units and for an input that is not 3-D.
+#[allow(clippy::upper_case_acronyms)]
+pub type LSTM = Recurrent<LSTMCell>;
+
+/// The cell of [`LSTM`]: its configuration, weights and one timestep.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone)]
+pub struct LSTMCell {
+    units: usize,
+    activation: ActivationFn,
+    recurrent_activation: ActivationFn,
+    use_bias: bool,
+    unit_forget_bias: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    kernel: Array2<f32>,
+    recurrent_kernel: Array2<f32>,
+    packed_recurrent: Packed,
+    bias: Array1<f32>,
+}
+
+impl LSTMCell {
+    /// A cell with `units` hidden units and Keras's defaults.
+    pub fn new(units: usize) -> Self {
+        LSTMCell {
+            units,
+            activation: ActivationFn::Tanh,
+            recurrent_activation: ActivationFn::Sigmoid,
+            use_bias: true,
+            unit_forget_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal,
+            bias_initializer: Initializer::Zeros,
+            kernel: Array2::zeros((0, 0)),
+            recurrent_kernel: Array2::zeros((0, 0)),
+            packed_recurrent: Packed::default(),
+            bias: Array1::zeros(0),
+        }
+    }
+}
+
+impl LSTM {
+    /// An LSTM with `units` hidden units, as Keras's `LSTM(units)`.
+    pub fn new(units: usize) -> Self {
+        Recurrent::from_cell(LSTMCell::new(units))
+    }
+
+    /// Keras's `activation`, for the candidate and the output. Default `tanh`.
+    pub fn activation(mut self, activation: ActivationFn) -> Self {
+        self.cell_mut().activation = activation;
+        self
+    }
+
+    /// Keras's `recurrent_activation`, for the gates. Default `sigmoid`.
+    pub fn recurrent_activation(mut self, activation: ActivationFn) -> Self {
+        self.cell_mut().recurrent_activation = activation;
+        self
+    }
+
+    /// Keras's `use_bias`. Default true.
+    pub fn use_bias(mut self, yes: bool) -> Self {
+        self.cell_mut().use_bias = yes;
+        self
+    }
+
+    /// Keras's `unit_forget_bias`: initialize the forget gate's bias to ones. Default true.
+    pub fn unit_forget_bias(mut self, yes: bool) -> Self {
+        self.cell_mut().unit_forget_bias = yes;
+        self
+    }
+
+    /// Keras's `kernel_initializer`. Default `glorot_uniform`.
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.cell_mut().kernel_initializer = init;
+        self
+    }
+
+    /// Keras's `recurrent_initializer`. Default `orthogonal`.
+    pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+        self.cell_mut().recurrent_initializer = init;
+        self
+    }
+
+    /// Keras's `bias_initializer`. Default `zeros`.
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.cell_mut().bias_initializer = init;
+        self
+    }
+}
+
+impl Cell for LSTMCell {
+    const CLASS_NAME: &'static str = "LSTM";
+    const BASE_NAME: &'static str = "lstm";
+
+    fn units(&self) -> usize {
+        self.units
+    }
+
+    fn state_count(&self) -> usize {
+        2
+    }
+
+    fn gate_width(&self) -> usize {
+        4 * self.units
+    }
+
+    fn validate(&self, layer: &str) -> Result<()> {
+        check_units(layer, self.units)
+    }
+
+    fn init_weights(&mut self, input_dim: usize) {
+        let u = self.units;
+        self.kernel = sample2(self.kernel_initializer, input_dim, 4 * u);
+        self.recurrent_kernel = sample2(self.recurrent_initializer, u, 4 * u);
+        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
+        self.bias = match (self.use_bias, self.unit_forget_bias) {
+            (false, _) => Array1::zeros(0),
+            (true, false) => sample1(self.bias_initializer, 4 * u),
+            (true, true) => concatenate(
+                Axis(0),
+                &[
+                    sample1(self.bias_initializer, u).view(),
+                    Array1::ones(u).view(),
+                    sample1(self.bias_initializer, 2 * u).view(),
+                ],
+            )
+            .expect("1-D pieces"),
+        };
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        let mut w = vec![
+            self.kernel.view().into_dyn(),
+            self.recurrent_kernel.view().into_dyn(),
+        ];
+        if self.use_bias {
+            w.push(self.bias.view().into_dyn());
+        }
+        w
+    }
+
+    fn assign_weights(&mut self, weights: &[ArrayD<f32>]) {
+        self.kernel = owned2(&weights[0]);
+        self.recurrent_kernel = owned2(&weights[1]);
+        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
+        if self.use_bias {
+            self.bias = owned1(&weights[2]);
+        }
+    }
+
+    fn kernel(&self) -> ArrayView2<'_, f32> {
+        self.kernel.view()
+    }
+
+    fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
+        self.use_bias.then(|| self.bias.view())
+    }
+
+    fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
+        let u = self.units;
+        let [h, c] = states else {
+            unreachable!("an LSTM carries two states");
+        };
+        let h = h.as_slice_mut().expect("states are in standard layout");
+        let c = c.as_slice_mut().expect("states are in standard layout");
+        gemm_acc(h, &self.packed_recurrent, z, batch);
+        let rows = z
+            .chunks_exact_mut(4 * u)
+            .zip(h.chunks_exact_mut(u))
+            .zip(c.chunks_exact_mut(u));
+        for ((zr, hr), cr) in rows {
+            let (ifg, rest) = zr.split_at_mut(2 * u);
+            let (cand, o) = rest.split_at_mut(u);
+            self.recurrent_activation.apply_slice(ifg, 2 * u);
+            self.activation.apply_slice(cand, u);
+            self.recurrent_activation.apply_slice(o, u);
+            let (i, f) = ifg.split_at(u);
+            for (((cv, &iv), &fv), &gv) in cr.iter_mut().zip(i).zip(f).zip(cand.iter()) {
+                *cv = fv * *cv + iv * gv;
+            }
+            hr.copy_from_slice(cr);
+            self.activation.apply_slice(hr, u);
+            for (hv, &ov) in hr.iter_mut().zip(o.iter()) {
+                *hv *= ov;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::Layer;
+    use crate::layers::recurrent::RecurrentLayer;
+    use crate::shape::Shape;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    #[test]
+    fn one_unit_one_step_by_hand() -> Result<()> {
+        let mut lstm = LSTM::new(1).return_state(true);
+        lstm.build(&Shape::new(vec![None, None, Some(1)]))?;
+        // kernel columns i, f, c, o = 1, 1, 1, 1; no recurrence; bias 0.
+        lstm.set_weights(&[
+            array![[1.0_f32, 1.0, 1.0, 1.0]].into_dyn(),
+            array![[0.0_f32, 0.0, 0.0, 0.0]].into_dyn(),
+            array![0.0_f32, 0.0, 0.0, 0.0].into_dyn(),
+        ])?;
+        let x = array![[[0.5_f32]]];
+        let out = lstm.call_with_state(x.view(), None)?;
+        // i = f = o = σ(0.5) = 0.6224593; c̃ = tanh(0.5) = 0.4621172
+        // c = 0.6224593 · 0.4621172 = 0.2876491; h = 0.6224593 · tanh(0.2876491) = 0.1742697
+        assert_abs_diff_eq!(out.states[1][[0, 0]], 0.287_649_1, epsilon = 1e-6);
+        assert_abs_diff_eq!(out.states[0][[0, 0]], 0.174_269_7, epsilon = 1e-6);
+        assert_abs_diff_eq!(out.output[[0, 0]], 0.174_269_7, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn unit_forget_bias_sets_the_forget_block_to_one() -> Result<()> {
+        let mut lstm = LSTM::new(3);
+        lstm.build(&Shape::new(vec![None, None, Some(2)]))?;
+        let bias = lstm.weights()[2].to_owned();
+        assert_eq!(bias.shape(), &[12]);
+        assert!(bias.iter().take(3).all(|&b| b == 0.0));
+        assert!(bias.iter().skip(3).take(3).all(|&b| b == 1.0));
+        assert!(bias.iter().skip(6).all(|&b| b == 0.0));
+        Ok(())
+    }
+}

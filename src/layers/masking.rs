@@ -1,0 +1,271 @@
+//! Keras's `Masking`: marks padded timesteps for the layers downstream.
+
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix3};
+
+use crate::error::{Error, Result};
+use crate::layer::{check_input, check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy};
+use crate::shape::Shape;
+
+/// Keras's `Masking`: a timestep whose features all equal `mask_value` is padding. The layer
+/// zeroes such steps and makes the mask that recurrent layers downstream read, so they skip
+/// them.
+///
+/// ```text
+/// mask[b, t] = any_f(x[b, t, f] != mask_value)
+/// y[b, t, :] = x[b, t, :] · mask[b, t]
+/// ```
+///
+/// - Input: `(batch, timesteps, features)`. Output: the same shape.
+/// - No weights. The mask it makes replaces any incoming mask.
+///
+/// ```
+/// use seqnn::{Masking, Sequential, SimpleRNN};
+/// // model.add(Masking(mask_value=0.0, input_shape=(6, 3)))
+/// // model.add(SimpleRNN(4, return_sequences=True))
+/// let mut model = Sequential::new();
+/// model.add(Masking::new(0.0).input_shape((6, 3)))?;
+/// model.add(SimpleRNN::new(4).return_sequences(true))?;
+/// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 6, 4)");
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding, building or calling it fails with [`Error::IncompatibleRank`] for an input that is
+/// not 3-D (Keras takes other ranks, but a seqnn [`Mask`] is `(batch, timesteps)`), and a call
+/// with [`Error::EmptyInput`] for an input with no elements.
+#[derive(Debug, Clone)]
+pub struct Masking {
+    name: LayerName,
+    input: InputDecl,
+    mask_value: f32,
+    trainable: bool,
+    built: bool,
+}
+
+impl Default for Masking {
+    /// Keras's `Masking()`: `mask_value` 0.
+    fn default() -> Self {
+        Self::new(0.0)
+    }
+}
+
+impl Masking {
+    /// A Masking layer for padding of `mask_value`, as Keras's `Masking(mask_value)`.
+    pub fn new(mask_value: f32) -> Self {
+        Masking {
+            name: LayerName::new("masking"),
+            input: InputDecl::default(),
+            mask_value,
+            trainable: true,
+            built: false,
+        }
+    }
+
+    /// Keras's `input_shape=(timesteps, features)`.
+    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `batch_input_shape=(batch, timesteps, features)`.
+    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.batch_shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `name`. Without it, the layer is named when it is added to a model: `masking`,
+    /// `masking_1`, ...
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name.set(name.into());
+        self
+    }
+
+    /// Keras's `trainable`. Default true; the layer has no weights either way.
+    pub fn trainable(mut self, yes: bool) -> Self {
+        self.trainable = yes;
+        self
+    }
+
+    /// The value that marks padding (Keras's `mask_value`).
+    pub fn mask_value(&self) -> f32 {
+        self.mask_value
+    }
+
+    /// The zeroed output and the mask of a 3-D input.
+    fn mask_and_zero(&self, input: ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Mask)> {
+        let name = self.name.get();
+        check_input(name, &Shape::new(vec![None; 3]), input.shape())?;
+        let x = input
+            .into_dimensionality::<Ix3>()
+            .expect("checked to be 3-D");
+        let (batch, timesteps, features) = x.dim();
+        let mut y = x.as_standard_layout().into_owned();
+        let mut mask = Array2::from_elem((batch, timesteps), false);
+        let steps = y
+            .as_slice_mut()
+            .expect("an owned standard-layout array is contiguous")
+            .chunks_exact_mut(features);
+        for (step, keep) in steps.zip(mask.iter_mut()) {
+            *keep = step.iter().any(|&v| v != self.mask_value);
+            // As Keras, the input times the mask: a NaN or infinite padding value stays NaN.
+            let m = if *keep { 1.0 } else { 0.0 };
+            step.iter_mut().for_each(|v| *v *= m);
+        }
+        Ok((y.into_dyn(), mask))
+    }
+}
+
+impl Layer for Masking {
+    fn name(&self) -> &str {
+        self.name.get()
+    }
+
+    fn ensure_named(&mut self) {
+        self.name.ensure();
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name.set(name);
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Masking"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        self.input.resolve(self.name.get())
+    }
+
+    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+        if input.rank() != 3 {
+            return Err(Error::IncompatibleRank {
+                layer: self.name.get().to_string(),
+                expected: 3,
+                found: input.rank(),
+                shape: input.clone(),
+            });
+        }
+        Ok(input.clone())
+    }
+
+    fn build(&mut self, input: &Shape) -> Result<Shape> {
+        let out = self.compute_output_shape(input)?;
+        self.built = true;
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.built
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        Vec::new()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        check_weights(self.name.get(), &[], weights)
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        Ok(self.mask_and_zero(input)?.0)
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    /// [`MaskPolicy::Propagate`]: the output keeps the timesteps and carries a mask (the
+    /// layer's own; see [`forward_masked`](Layer::forward_masked)).
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Propagate
+    }
+
+    /// The zeroed input and the mask `any feature != mask_value` (Keras's `compute_mask`),
+    /// which replaces any incoming mask.
+    fn forward_masked(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
+        let _ = mask;
+        let (y, mask) = self.mask_and_zero(input)?;
+        Ok((y, Some(mask)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Axis};
+
+    /// The number of real timesteps per sample of a mask.
+    fn lengths(mask: &Mask) -> Vec<usize> {
+        mask.axis_iter(Axis(0))
+            .map(|row| row.iter().filter(|&&m| m).count())
+            .collect()
+    }
+
+    #[test]
+    fn masks_and_zeroes_steps_equal_to_the_mask_value() -> Result<()> {
+        let mut masking = Masking::new(0.5);
+        masking.build(&Shape::new(vec![None, Some(3), Some(2)]))?;
+        let x = array![
+            [[0.5_f32, 0.5], [0.5, 1.0], [2.0, 3.0]],
+            [[1.0, 1.0], [0.5, 0.5], [0.5, 0.5]]
+        ];
+        let incoming = array![[true, true, true], [true, true, true]];
+        let (y, mask) = masking.forward_masked(x.view().into_dyn(), Some(incoming.view()))?;
+        // Step [0.5, 0.5] is all padding; [0.5, 1.0] has one real feature, so it stays.
+        let mask = mask.expect("Masking makes a mask");
+        assert_eq!(mask, array![[false, true, true], [true, false, false]]);
+        assert_eq!(lengths(&mask), vec![2, 1]);
+        assert_eq!(
+            y,
+            array![
+                [[0.0_f32, 0.0], [0.5, 1.0], [2.0, 3.0]],
+                [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+            ]
+            .into_dyn()
+        );
+        // forward alone gives the same zeroed values.
+        assert_eq!(masking.forward(x.view().into_dyn())?, y);
+        Ok(())
+    }
+
+    #[test]
+    fn default_mask_value_is_zero() -> Result<()> {
+        let masking = Masking::default();
+        assert_eq!(masking.mask_value(), 0.0);
+        let x = array![[[0.0_f32, 0.0], [0.0, -1.0]]];
+        let (_, mask) = masking.forward_masked(x.view().into_dyn(), None)?;
+        assert_eq!(mask, Some(array![[false, true]]));
+        Ok(())
+    }
+
+    #[test]
+    fn takes_three_d_inputs_only() {
+        let masking = Masking::default();
+        let err = masking
+            .compute_output_shape(&Shape::new(vec![None, Some(5)]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Input 0 of layer \"masking\" is incompatible with the layer: expected ndim=3, found \
+             ndim=2. Full shape received: (None, 5)"
+        );
+        let x = ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 5]));
+        assert!(matches!(
+            masking.forward(x.view()),
+            Err(Error::IncompatibleRank { .. })
+        ));
+        let empty = ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 3, 0]));
+        assert!(matches!(
+            masking.forward(empty.view()),
+            Err(Error::EmptyInput { .. })
+        ));
+    }
+}

@@ -1,0 +1,225 @@
+//! Keras's `RepeatVector`: a vector repeated into a sequence.
+
+use ndarray::{ArrayD, ArrayViewD, Axis, Ix2};
+
+use crate::error::{Error, Result};
+use crate::layer::{check_rank, check_weights, InputDecl, Layer, LayerName};
+use crate::shape::Shape;
+
+/// Keras's `RepeatVector`: repeats each sample's vector `n` times, making a sequence of `n`
+/// equal timesteps; the bridge from an encoder's last output to a decoder in seq2seq models.
+///
+/// ```text
+/// y[b, t, :] = x[b, :]        for t in 0..n
+/// ```
+///
+/// - Input: `(batch, features)`.
+/// - Output: `(batch, n, features)`.
+/// - No weights. A mask stops here, as in Keras.
+///
+/// ```
+/// use seqnn::{RepeatVector, Sequential, SimpleRNN};
+/// // model.add(SimpleRNN(6, input_shape=(5, 3)))
+/// // model.add(RepeatVector(4))
+/// // model.add(SimpleRNN(5, return_sequences=True))
+/// let mut model = Sequential::new();
+/// model.add(SimpleRNN::new(6).input_shape((5, 3)))?;
+/// model.add(RepeatVector::new(4))?;
+/// model.add(SimpleRNN::new(5).return_sequences(true))?;
+/// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 4, 5)");
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding, building or calling it fails with [`Error::IncompatibleRank`] (Keras's message) for
+/// an input that is not 2-D.
+#[derive(Debug, Clone)]
+pub struct RepeatVector {
+    name: LayerName,
+    input: InputDecl,
+    n: usize,
+    trainable: bool,
+    built: bool,
+}
+
+impl RepeatVector {
+    /// A layer repeating its input `n` times, as Keras's `RepeatVector(n)`. As Keras, `n = 0`
+    /// is taken, and gives sequences with no timesteps.
+    pub fn new(n: usize) -> Self {
+        RepeatVector {
+            name: LayerName::new("repeat_vector"),
+            input: InputDecl::default(),
+            n,
+            trainable: true,
+            built: false,
+        }
+    }
+
+    /// Keras's `input_shape=(features,)`.
+    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `batch_input_shape=(batch, features)`.
+    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.batch_shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `name`. Without it, the layer is named when it is added to a model:
+    /// `repeat_vector`, `repeat_vector_1`, ...
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name.set(name.into());
+        self
+    }
+
+    /// Keras's `trainable`. Default true; the layer has no weights either way.
+    pub fn trainable(mut self, yes: bool) -> Self {
+        self.trainable = yes;
+        self
+    }
+
+    /// How many times the input is repeated (Keras's `n`).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+impl Layer for RepeatVector {
+    fn name(&self) -> &str {
+        self.name.get()
+    }
+
+    fn ensure_named(&mut self) {
+        self.name.ensure();
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name.set(name);
+    }
+
+    fn class_name(&self) -> &'static str {
+        "RepeatVector"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        self.input.resolve(self.name.get())
+    }
+
+    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+        check_rank(self.name.get(), 2, input)?;
+        Ok(Shape::new(vec![input.dim(0), Some(self.n), input.dim(1)]))
+    }
+
+    fn build(&mut self, input: &Shape) -> Result<Shape> {
+        let out = self.compute_output_shape(input)?;
+        self.built = true;
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.built
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        Vec::new()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        check_weights(self.name.get(), &[], weights)
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable
+    }
+
+    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let found = Shape::known(input.shape());
+        let x = input
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| Error::IncompatibleRank {
+                layer: self.name.get().to_string(),
+                expected: 2,
+                found: found.rank(),
+                shape: found,
+            })?;
+        let (batch, features) = x.dim();
+        let repeated = x
+            .insert_axis(Axis(1))
+            .broadcast((batch, self.n, features))
+            .expect("a length-1 axis broadcasts to any length")
+            .as_standard_layout()
+            .into_owned();
+        Ok(repeated.into_dyn())
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn repeats_each_row_n_times() -> Result<()> {
+        let mut rv = RepeatVector::new(3);
+        assert!(!rv.is_built());
+        assert_eq!(
+            rv.build(&Shape::new(vec![None, Some(2)]))?.to_string(),
+            "(None, 3, 2)"
+        );
+        assert!(rv.is_built());
+        let y = rv.forward(array![[1.0_f32, 2.0], [3.0, 4.0]].into_dyn().view())?;
+        // Row [1, 2] three times, then row [3, 4] three times.
+        assert_eq!(
+            y,
+            array![
+                [[1.0_f32, 2.0], [1.0, 2.0], [1.0, 2.0]],
+                [[3.0, 4.0], [3.0, 4.0], [3.0, 4.0]]
+            ]
+            .into_dyn()
+        );
+        assert_eq!(rv.count_params(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_a_sequence_with_keras_message() {
+        let rv = RepeatVector::new(3);
+        let err = rv
+            .compute_output_shape(&Shape::new(vec![None, Some(5), Some(3)]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Input 0 of layer \"repeat_vector\" is incompatible with the layer: expected ndim=2, \
+             found ndim=3. Full shape received: (None, 5, 3)"
+        );
+        let x = ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 5, 3]));
+        assert!(matches!(
+            rv.forward(x.view()),
+            Err(Error::IncompatibleRank {
+                expected: 2,
+                found: 3,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn has_no_weights_to_set() {
+        let mut rv = RepeatVector::new(2);
+        assert!(rv.set_weights(&[]).is_ok());
+        assert!(matches!(
+            rv.set_weights(&[ArrayD::zeros(ndarray::IxDyn(&[1]))]),
+            Err(Error::WeightCount {
+                expected: 0,
+                found: 1,
+                ..
+            })
+        ));
+    }
+}

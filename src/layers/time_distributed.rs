@@ -1,0 +1,362 @@
+//! Keras's `TimeDistributed` wrapper: one layer applied to every timestep.
+
+use std::fmt;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::error::{Error, Result};
+use crate::layer::{check_weights, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::shape::Shape;
+
+/// Keras's `TimeDistributed`: applies a layer to every timestep of a sequence, with the same
+/// weights.
+///
+/// ```text
+/// x (batch, T, ...)  ->  reshape (batch·T, ...)  ->  layer  ->  reshape (batch, T, ...)
+/// ```
+///
+/// - Input: `(batch, timesteps, ...)`, rank 3 or more; the wrapped layer sees `(None, ...)`.
+/// - Output: `(batch, timesteps)` followed by the wrapped layer's output without its batch.
+/// - Weights and parameters: the wrapped layer's, in its order.
+/// - Mask: passed on unchanged; the wrapped layer runs on every step, masked or not.
+///
+/// The wrapped layer keeps its own name (`dense`); the wrapper is `time_distributed`.
+///
+/// ```
+/// use seqnn::{ActivationFn, Dense, Sequential, SimpleRNN, TimeDistributed};
+/// // model.add(SimpleRNN(4, return_sequences=True, input_shape=(5, 3)))
+/// // model.add(TimeDistributed(Dense(2, activation="softmax")))
+/// let mut model = Sequential::new();
+/// model.add(SimpleRNN::new(4).return_sequences(true).input_shape((5, 3)))?;
+/// model.add(TimeDistributed::new(Dense::new(2).activation(ActivationFn::Softmax)))?;
+/// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 5, 2)");
+/// assert_eq!(model.layers()[1].count_params(), 10); // the Dense's 2·(4 + 1)
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding or building it fails with [`Error::InvalidArgument`] for an input of rank below 3
+/// (Keras's message) or a wrapped layer with several outputs, and with the wrapped layer's own
+/// error when it cannot take one timestep.
+pub struct TimeDistributed {
+    name: LayerName,
+    layer: Box<dyn Layer>,
+    input: InputDecl,
+    trainable: bool,
+    built: bool,
+}
+
+impl TimeDistributed {
+    /// Wraps `layer`, as Keras's `TimeDistributed(layer)`. The layer is named now if it has no
+    /// name yet, so it keeps its own name (`dense`, ...) inside the wrapper.
+    pub fn new(layer: impl Layer + 'static) -> Self {
+        Self::from_boxed(Box::new(layer))
+    }
+
+    /// [`new`](TimeDistributed::new) for a layer that is already boxed.
+    pub fn from_boxed(mut layer: Box<dyn Layer>) -> Self {
+        layer.ensure_named();
+        TimeDistributed {
+            name: LayerName::new("time_distributed"),
+            layer,
+            input: InputDecl::default(),
+            trainable: true,
+            built: false,
+        }
+    }
+
+    /// Keras's `input_shape=(timesteps, ...)` on the wrapper.
+    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `batch_input_shape=(batch, timesteps, ...)` on the wrapper.
+    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
+        self.input.batch_shape = Some(shape.into());
+        self
+    }
+
+    /// Keras's `name`. Without it, the wrapper is named when added: `time_distributed`, ...
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name.set(name.into());
+        self
+    }
+
+    /// Keras's `trainable`. Default true; the weights are trainable only if the wrapped layer's
+    /// are too.
+    pub fn trainable(mut self, yes: bool) -> Self {
+        self.trainable = yes;
+        self
+    }
+
+    /// The wrapped layer.
+    pub fn layer(&self) -> &dyn Layer {
+        self.layer.as_ref()
+    }
+
+    /// The shape of one timestep, `(None, ...)`, after checking the rank as Keras does.
+    fn step_shape(&self, input: &Shape) -> Result<Shape> {
+        if input.rank() < 3 {
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "`TimeDistributed` Layer should be passed an `input_shape ` with at least 3 \
+                     dimensions, received: {input}"
+                ),
+            });
+        }
+        if self.layer.output_count() > 1 {
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "the wrapped layer \"{}\" has {} outputs; TimeDistributed takes a layer with \
+                     one output",
+                    self.layer.name(),
+                    self.layer.output_count()
+                ),
+            });
+        }
+        let mut dims = vec![None];
+        dims.extend_from_slice(&input.dims()[2..]);
+        Ok(Shape::new(dims))
+    }
+
+    /// `(batch, timesteps)` followed by the wrapped layer's output without its batch.
+    fn with_timesteps(input: &Shape, step_out: &Shape) -> Shape {
+        let mut dims = vec![input.dim(0), input.dim(1)];
+        dims.extend_from_slice(step_out.dims().get(1..).unwrap_or(&[]));
+        Shape::new(dims)
+    }
+}
+
+impl Clone for TimeDistributed {
+    fn clone(&self) -> Self {
+        TimeDistributed {
+            name: self.name.clone(),
+            layer: self.layer.clone_box(),
+            input: self.input.clone(),
+            trainable: self.trainable,
+            built: self.built,
+        }
+    }
+}
+
+impl fmt::Debug for TimeDistributed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeDistributed")
+            .field("name", &self.name.get())
+            .field("layer", &self.layer)
+            .field("trainable", &self.trainable)
+            .field("built", &self.built)
+            .finish()
+    }
+}
+
+impl Layer for TimeDistributed {
+    fn name(&self) -> &str {
+        self.name.get()
+    }
+
+    fn ensure_named(&mut self) {
+        self.name.ensure();
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name.set(name);
+    }
+
+    fn class_name(&self) -> &'static str {
+        "TimeDistributed"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        // As Keras, a declaration on the wrapped layer is not the wrapper's.
+        self.input.resolve(self.name.get())
+    }
+
+    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+        let step = self.step_shape(input)?;
+        let step_out = self.layer.compute_output_shape(&step)?;
+        Ok(Self::with_timesteps(input, &step_out))
+    }
+
+    fn build(&mut self, input: &Shape) -> Result<Shape> {
+        let step = self.step_shape(input)?;
+        let step_out = self.layer.build(&step)?;
+        self.built = true;
+        Ok(Self::with_timesteps(input, &step_out))
+    }
+
+    fn is_built(&self) -> bool {
+        self.built && self.layer.is_built()
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        self.layer.weights()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        if !self.is_built() {
+            return Err(Error::NotBuilt {
+                name: self.name.get().to_string(),
+            });
+        }
+        check_weights(self.name.get(), &self.layer.weights(), weights)?;
+        self.layer.set_weights(weights)
+    }
+
+    fn trainable(&self) -> bool {
+        self.trainable && self.layer.trainable()
+    }
+
+    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+        let shape = input.shape().to_vec();
+        self.step_shape(&Shape::known(&shape))?;
+        if !self.is_built() {
+            return Err(Error::NotBuilt {
+                name: self.name.get().to_string(),
+            });
+        }
+        let (batch, timesteps) = (shape[0], shape[1]);
+        let mut step_dims = vec![batch * timesteps];
+        step_dims.extend_from_slice(&shape[2..]);
+        let x = input.as_standard_layout();
+        let steps = x
+            .view()
+            .into_shape_with_order(IxDyn(&step_dims))
+            .expect("a standard-layout array merges its first two axes");
+        let y = self.layer.forward(steps)?;
+        let rows = y.shape().first().copied().unwrap_or(0);
+        if rows != batch * timesteps {
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "the wrapped layer \"{}\" returned {rows} rows for {} timesteps",
+                    self.layer.name(),
+                    batch * timesteps
+                ),
+            });
+        }
+        let mut out_dims = vec![batch, timesteps];
+        out_dims.extend_from_slice(&y.shape()[1..]);
+        let y = if y.is_standard_layout() {
+            y
+        } else {
+            y.as_standard_layout().into_owned()
+        };
+        Ok(y.into_shape_with_order(IxDyn(&out_dims))
+            .expect("batch·timesteps rows split into (batch, timesteps)"))
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Propagate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::dense::Dense;
+    use crate::layers::flatten::Flatten;
+    use crate::layers::simple_rnn::SimpleRNN;
+    use crate::session::clear_session;
+    use approx::assert_abs_diff_eq;
+    use ndarray::{array, Array3};
+
+    #[test]
+    fn equals_dense_on_a_sequence() -> Result<()> {
+        let kernel = array![[1.0_f32, 0.0], [2.0, -1.0], [0.5, 3.0]].into_dyn();
+        let bias = array![0.1_f32, -0.2].into_dyn();
+        let input = Shape::new(vec![None, Some(2), Some(3)]);
+        let mut td = TimeDistributed::new(Dense::new(2));
+        assert_eq!(td.build(&input)?.to_string(), "(None, 2, 2)");
+        td.set_weights(&[kernel.clone(), bias.clone()])?;
+        let mut dense = Dense::new(2);
+        dense.build(&input)?;
+        dense.set_weights(&[kernel, bias])?;
+
+        let x = Array3::from_shape_vec(
+            (2, 2, 3),
+            vec![1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 1.0, -1.0, 2.0],
+        )
+        .expect("12 values")
+        .into_dyn();
+        let y = td.forward(x.view())?;
+        // [1, 1, 1]·K + b = [1 + 2 + 0.5, 0 - 1 + 3] + [0.1, -0.2] = [3.6, 1.8]
+        // [0, 1, 0]·K + b = [2, -1] + [0.1, -0.2]                 = [2.1, -1.2]
+        assert_eq!(y.shape(), &[2, 2, 2]);
+        assert_abs_diff_eq!(y[[0, 0, 0]], 3.6, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 0, 1]], 1.8, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1, 0]], 2.1, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1, 1]], -1.2, epsilon = 1e-6);
+        assert_abs_diff_eq!(y, dense.forward(x.view())?, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn weights_params_and_names_are_the_wrapped_layers() -> Result<()> {
+        clear_session();
+        let mut td = TimeDistributed::new(Dense::new(3));
+        td.ensure_named();
+        assert_eq!(Layer::name(&td), "time_distributed");
+        assert_eq!(td.layer().name(), "dense");
+        assert!(!td.is_built());
+        td.build(&Shape::new(vec![None, Some(4), Some(5)]))?;
+        assert_eq!(td.count_params(), 18); // 3·(5 + 1)
+        let shapes: Vec<Vec<usize>> = td.weights().iter().map(|w| w.shape().to_vec()).collect();
+        assert_eq!(shapes, vec![vec![5, 3], vec![3]]);
+        assert!(matches!(
+            td.set_weights(&[]),
+            Err(Error::WeightCount {
+                expected: 2,
+                found: 0,
+                ..
+            })
+        ));
+        let frozen = TimeDistributed::new(Dense::new(3).trainable(false));
+        assert!(!Layer::trainable(&frozen));
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_inputs_below_rank_three_with_keras_message() {
+        let td = TimeDistributed::new(Dense::new(3));
+        let err = td
+            .compute_output_shape(&Shape::new(vec![None, Some(4)]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"time_distributed\": `TimeDistributed` Layer should be passed an \
+             `input_shape ` with at least 3 dimensions, received: (None, 4)"
+        );
+    }
+
+    #[test]
+    fn wraps_rank_four_inputs_and_other_layers() -> Result<()> {
+        // TimeDistributed(Flatten) on (None, 4, 3, 2): each step flattens to 6.
+        let mut td = TimeDistributed::new(Flatten::new());
+        assert_eq!(
+            td.build(&Shape::new(vec![None, Some(4), Some(3), Some(2)]))?
+                .to_string(),
+            "(None, 4, 6)"
+        );
+        let x = ArrayD::from_shape_vec(IxDyn(&[1, 2, 3, 2]), (0..12).map(|v| v as f32).collect())
+            .expect("12 values");
+        let y = td.forward(x.view())?;
+        assert_eq!(y.shape(), &[1, 2, 6]);
+        assert_eq!(y[[0, 1, 0]], 6.0);
+        // TimeDistributed(SimpleRNN) reads a sequence per step: (None, 4, 5, 3) -> (None, 4, 2).
+        let mut td = TimeDistributed::new(SimpleRNN::new(2));
+        assert_eq!(
+            td.build(&Shape::new(vec![None, Some(4), Some(5), Some(3)]))?
+                .to_string(),
+            "(None, 4, 2)"
+        );
+        Ok(())
+    }
+}
