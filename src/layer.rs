@@ -297,3 +297,90 @@ pub(crate) fn check_input(layer: &str, expected: &Shape, input: &[usize]) -> Res
     }
     Ok(())
 }
+
+/// The Keras options every layer has, as chaining setters: `input_shape`, `batch_input_shape`,
+/// `name` and `trainable`. Used inside a layer's inherent `impl`; the layer has the fields
+/// `input: InputDecl`, `name: LayerName` and `trainable: bool`.
+macro_rules! common_builders {
+    ($base:literal) => {
+        /// Keras's `input_shape`: the shape of one sample, without the batch.
+        pub fn input_shape(mut self, shape: impl Into<$crate::Shape>) -> Self {
+            self.input.shape = Some(shape.into());
+            self
+        }
+
+        /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
+        pub fn batch_input_shape(mut self, shape: impl Into<$crate::Shape>) -> Self {
+            self.input.batch_shape = Some(shape.into());
+            self
+        }
+
+        #[doc = concat!(
+                    "Keras's `name`. Without it, the layer is named when it is added to a model: `",
+                    $base, "`, `", $base, "_1`, ..."
+                )]
+        pub fn name(mut self, name: impl Into<String>) -> Self {
+            self.name.set(name.into());
+            self
+        }
+
+        /// Keras's `trainable`. Default true.
+        pub fn trainable(mut self, yes: bool) -> Self {
+            self.trainable = yes;
+            self
+        }
+    };
+}
+pub(crate) use common_builders;
+
+/// The [`Layer`] methods that only read a layer's `name` and `trainable` fields, and its
+/// `Clone`.
+macro_rules! layer_plumbing {
+    () => {
+        fn name(&self) -> &str {
+            self.name.get()
+        }
+
+        fn ensure_named(&mut self) {
+            self.name.ensure();
+        }
+
+        fn set_name(&mut self, name: String) {
+            self.name.set(name);
+        }
+
+        fn trainable(&self) -> bool {
+            self.trainable
+        }
+
+        fn clone_box(&self) -> Box<dyn $crate::Layer> {
+            Box::new(self.clone())
+        }
+    };
+}
+pub(crate) use layer_plumbing;
+
+/// The [`Layer`] methods of a layer without weights, built once it has seen an input shape
+/// (a `built: bool` field).
+macro_rules! weightless {
+    () => {
+        fn build(&mut self, input: &$crate::Shape) -> $crate::Result<$crate::Shape> {
+            let out = self.compute_output_shape(input)?;
+            self.built = true;
+            Ok(out)
+        }
+
+        fn is_built(&self) -> bool {
+            self.built
+        }
+
+        fn weights(&self) -> Vec<ndarray::ArrayViewD<'_, f32>> {
+            Vec::new()
+        }
+
+        fn set_weights(&mut self, weights: &[ndarray::ArrayD<f32>]) -> $crate::Result<()> {
+            $crate::layer::check_weights(self.name.get(), &[], weights)
+        }
+    };
+}
+pub(crate) use weightless;

@@ -4,7 +4,9 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::layer::{
+    common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName, MaskPolicy,
+};
 use crate::shape::Shape;
 
 /// Keras's `Activation`: applies an [`ActivationFn`] to its input, element by element, or over
@@ -52,30 +54,7 @@ impl Activation {
         }
     }
 
-    /// Keras's `input_shape`: the shape of one sample.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model:
-    /// `activation`, `activation_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true; the layer has no weights either way.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    common_builders!("activation");
 
     /// The function applied.
     pub fn function(&self) -> ActivationFn {
@@ -97,17 +76,7 @@ impl Activation {
 }
 
 impl Layer for Activation {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "Activation"
@@ -122,27 +91,7 @@ impl Layer for Activation {
         Ok(input.clone())
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
-        self.built = true;
-        Ok(out)
-    }
-
-    fn is_built(&self) -> bool {
-        self.built
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        Vec::new()
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        check_weights(self.name.get(), &[], weights)
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
+    weightless!();
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         self.check(&Shape::known(input.shape()))?;
@@ -154,10 +103,6 @@ impl Layer for Activation {
             row,
         );
         Ok(y)
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -6,7 +6,9 @@ use std::str::FromStr;
 use ndarray::{concatenate, s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy};
+use crate::layer::{
+    check_weights, common_builders, layer_plumbing, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+};
 use crate::layers::recurrent::{as_sequence, RecurrentLayer};
 use crate::shape::Shape;
 
@@ -146,6 +148,8 @@ pub struct Bidirectional {
 }
 
 impl Bidirectional {
+    common_builders!("bidirectional");
+
     /// Wraps `layer`; the backward copy is made from its configuration with `go_backwards`
     /// flipped. The layer is named now if it has no name, and the copies are called
     /// `forward_<name>` and `backward_<name>`.
@@ -189,30 +193,6 @@ impl Bidirectional {
     /// Keras's `merge_mode`. Default [`MergeMode::Concat`].
     pub fn merge_mode(mut self, mode: MergeMode) -> Self {
         self.merge_mode = mode;
-        self
-    }
-
-    /// Keras's `input_shape=(timesteps, input_dim)` on the wrapper.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape=(batch, timesteps, input_dim)` on the wrapper.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the wrapper is named when added: `bidirectional`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
         self
     }
 
@@ -418,17 +398,7 @@ impl fmt::Debug for Bidirectional {
 }
 
 impl Layer for Bidirectional {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "Bidirectional"
@@ -478,10 +448,6 @@ impl Layer for Bidirectional {
         self.backward.set_weights(&weights[nf..])
     }
 
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
     fn output_count(&self) -> usize {
         let merged = if self.merge_mode == MergeMode::None {
             2
@@ -498,10 +464,6 @@ impl Layer for Bidirectional {
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         Ok(self.forward_masked(input, None)?.0)
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 
     fn mask_policy(&self) -> MaskPolicy {

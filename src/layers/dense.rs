@@ -5,7 +5,9 @@ use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1, Ix2, IxDyn};
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
-use crate::layer::{check_weights, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::layer::{
+    check_weights, common_builders, layer_plumbing, InputDecl, Layer, LayerName, MaskPolicy,
+};
 use crate::layers::simple_rnn::check_units;
 use crate::shape::Shape;
 
@@ -102,35 +104,12 @@ impl Dense {
         self
     }
 
-    /// Keras's `input_shape`: the shape of one sample, such as `(16,)` or `(timesteps, 16)`.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
+    common_builders!("dense");
 
     /// Keras's legacy `input_dim`: declares the input `(None, input_dim)`, as
     /// `Dense(32, input_dim=16)`. `input_shape` and `batch_input_shape` take precedence.
     pub fn input_dim(mut self, features: usize) -> Self {
         self.input.input_dim = Some(features);
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model: `dense`,
-    /// `dense_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
         self
     }
 
@@ -166,17 +145,7 @@ impl Dense {
 }
 
 impl Layer for Dense {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "Dense"
@@ -275,10 +244,6 @@ impl Layer for Dense {
         Ok(())
     }
 
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         let name = self.name.get();
         let Some(input_dim) = self.input_dim else {
@@ -323,10 +288,6 @@ impl Layer for Dense {
         out_shape[last] = self.units;
         Ok(y.into_shape_with_order(IxDyn(&out_shape))
             .expect("rows·units values fill the output shape"))
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -4,7 +4,9 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix2, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::init::Initializer;
-use crate::layer::{check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy};
+use crate::layer::{
+    check_weights, common_builders, layer_plumbing, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+};
 use crate::shape::Shape;
 
 /// Keras's `Embedding`: turns integer ids into dense vectors, one row of a table per id.
@@ -100,31 +102,7 @@ impl Embedding {
         self
     }
 
-    /// Keras's `input_shape`: the shape of one sample of ids, such as `(6,)`.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first, such as
-    /// `(8, 6)`.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model:
-    /// `embedding`, `embedding_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    common_builders!("embedding");
 
     /// The vocabulary size (Keras's `input_dim`).
     pub fn input_dim(&self) -> usize {
@@ -213,17 +191,7 @@ impl Embedding {
 }
 
 impl Layer for Embedding {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "Embedding"
@@ -312,10 +280,6 @@ impl Layer for Embedding {
         Ok(())
     }
 
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         let name = self.name.get();
         if !self.built {
@@ -344,10 +308,6 @@ impl Layer for Embedding {
         Ok(rows
             .into_shape_with_order(IxDyn(&out_shape))
             .expect("one row per id fills the output shape"))
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 
     /// [`MaskPolicy::Propagate`] under `mask_zero` (the output carries the layer's own mask),

@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, InputDecl, Layer, LayerName};
+use crate::layer::{common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName};
 use crate::shape::Shape;
 
 /// Keras's `Flatten`: reshapes each sample to one vector.
@@ -58,30 +58,7 @@ impl Flatten {
         }
     }
 
-    /// Keras's `input_shape`: the shape of one sample.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model: `flatten`,
-    /// `flatten_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true; the layer has no weights either way.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    common_builders!("flatten");
 
     fn check_rank(&self, input: &Shape) -> Result<()> {
         if input.rank() == 0 {
@@ -97,17 +74,7 @@ impl Flatten {
 }
 
 impl Layer for Flatten {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "Flatten"
@@ -125,27 +92,7 @@ impl Layer for Flatten {
         Ok(Shape::new(vec![input.dim(0), features]))
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
-        self.built = true;
-        Ok(out)
-    }
-
-    fn is_built(&self) -> bool {
-        self.built
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        Vec::new()
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        check_weights(self.name.get(), &[], weights)
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
+    weightless!();
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         self.check_rank(&Shape::known(input.shape()))?;
@@ -156,10 +103,6 @@ impl Layer for Flatten {
             .into_owned()
             .into_shape_with_order(IxDyn(&[batch, features]))
             .expect("batch·features values fill (batch, features)"))
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 }
 

@@ -3,7 +3,10 @@
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix3};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_input, check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy};
+use crate::layer::{
+    check_input, common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName, Mask,
+    MaskPolicy,
+};
 use crate::shape::Shape;
 
 /// Keras's `Masking`: a timestep whose features all equal `mask_value` is padding. The layer
@@ -61,30 +64,7 @@ impl Masking {
         }
     }
 
-    /// Keras's `input_shape=(timesteps, features)`.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape=(batch, timesteps, features)`.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model: `masking`,
-    /// `masking_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true; the layer has no weights either way.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    common_builders!("masking");
 
     /// The value that marks padding (Keras's `mask_value`).
     pub fn mask_value(&self) -> f32 {
@@ -116,17 +96,7 @@ impl Masking {
 }
 
 impl Layer for Masking {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "Masking"
@@ -148,34 +118,10 @@ impl Layer for Masking {
         Ok(input.clone())
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
-        self.built = true;
-        Ok(out)
-    }
-
-    fn is_built(&self) -> bool {
-        self.built
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        Vec::new()
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        check_weights(self.name.get(), &[], weights)
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
+    weightless!();
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         Ok(self.mask_and_zero(input)?.0)
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 
     /// [`MaskPolicy::Propagate`]: the output keeps the timesteps and carries a mask (the

@@ -24,7 +24,8 @@ use ndarray::{
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_input, check_rank, check_weights, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+    check_input, check_rank, check_weights, common_builders, layer_plumbing, InputDecl, Layer,
+    LayerName, Mask, MaskPolicy,
 };
 use crate::shape::Shape;
 
@@ -212,18 +213,7 @@ impl<C: Cell> Recurrent<C> {
         &mut self.cell
     }
 
-    /// Keras's `input_shape=(timesteps, input_dim)`: the shape of one sample. Use
-    /// `(None, input_dim)` for any number of timesteps.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape=(batch, timesteps, input_dim)`: a fixed batch size too.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
+    common_builders!("simple_rnn");
 
     /// Keras's `batch_size`, the batch dimension to put before `input_shape`.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
@@ -264,19 +254,6 @@ impl<C: Cell> Recurrent<C> {
     /// sequence is in that reversed order too. Default false.
     pub fn go_backwards(mut self, yes: bool) -> Self {
         self.go_backwards = yes;
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model:
-    /// `simple_rnn`, `simple_rnn_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
         self
     }
 
@@ -330,17 +307,7 @@ impl<C: Cell> Recurrent<C> {
 }
 
 impl<C: Cell> Layer for Recurrent<C> {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         C::CLASS_NAME
@@ -419,10 +386,6 @@ impl<C: Cell> Layer for Recurrent<C> {
         Ok(())
     }
 
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
-
     fn output_count(&self) -> usize {
         if self.return_state {
             1 + self.cell.state_count()
@@ -433,10 +396,6 @@ impl<C: Cell> Layer for Recurrent<C> {
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         Ok(self.forward_masked(input, None)?.0)
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 
     fn mask_policy(&self) -> MaskPolicy {

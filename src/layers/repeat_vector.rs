@@ -3,7 +3,9 @@
 use ndarray::{ArrayD, ArrayViewD, Axis, Ix2};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_rank, check_weights, InputDecl, Layer, LayerName};
+use crate::layer::{
+    check_rank, common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName,
+};
 use crate::shape::Shape;
 
 /// Keras's `RepeatVector`: repeats each sample's vector `n` times, making a sequence of `n`
@@ -55,30 +57,7 @@ impl RepeatVector {
         }
     }
 
-    /// Keras's `input_shape=(features,)`.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape=(batch, features)`.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the layer is named when it is added to a model:
-    /// `repeat_vector`, `repeat_vector_1`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true; the layer has no weights either way.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    common_builders!("repeat_vector");
 
     /// How many times the input is repeated (Keras's `n`).
     pub fn n(&self) -> usize {
@@ -87,17 +66,7 @@ impl RepeatVector {
 }
 
 impl Layer for RepeatVector {
-    fn name(&self) -> &str {
-        self.name.get()
-    }
-
-    fn ensure_named(&mut self) {
-        self.name.ensure();
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name.set(name);
-    }
+    layer_plumbing!();
 
     fn class_name(&self) -> &'static str {
         "RepeatVector"
@@ -112,27 +81,7 @@ impl Layer for RepeatVector {
         Ok(Shape::new(vec![input.dim(0), Some(self.n), input.dim(1)]))
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
-        self.built = true;
-        Ok(out)
-    }
-
-    fn is_built(&self) -> bool {
-        self.built
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        Vec::new()
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        check_weights(self.name.get(), &[], weights)
-    }
-
-    fn trainable(&self) -> bool {
-        self.trainable
-    }
+    weightless!();
 
     fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
         let found = Shape::known(input.shape());
@@ -152,10 +101,6 @@ impl Layer for RepeatVector {
             .as_standard_layout()
             .into_owned();
         Ok(repeated.into_dyn())
-    }
-
-    fn clone_box(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
     }
 }
 

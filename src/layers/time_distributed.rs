@@ -5,7 +5,7 @@ use std::fmt;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::layer::{check_weights, common_builders, InputDecl, Layer, LayerName, MaskPolicy};
 use crate::shape::Shape;
 
 /// Keras's `TimeDistributed`: applies a layer to every timestep of a sequence, with the same
@@ -65,30 +65,7 @@ impl TimeDistributed {
         }
     }
 
-    /// Keras's `input_shape=(timesteps, ...)` on the wrapper.
-    pub fn input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `batch_input_shape=(batch, timesteps, ...)` on the wrapper.
-    pub fn batch_input_shape(mut self, shape: impl Into<Shape>) -> Self {
-        self.input.batch_shape = Some(shape.into());
-        self
-    }
-
-    /// Keras's `name`. Without it, the wrapper is named when added: `time_distributed`, ...
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true; the weights are trainable only if the wrapped layer's
-    /// are too.
-    pub fn trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    common_builders!("time_distributed");
 
     /// The wrapped layer.
     pub fn layer(&self) -> &dyn Layer {
