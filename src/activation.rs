@@ -41,6 +41,10 @@ pub enum ActivationFn {
     Softplus,
     /// `x / (1 + |x|)`.
     Softsign,
+    /// Keras 3's `"hard_sigmoid"`: `relu6(x + 3) / 6`, that is `clip(x/6 + 0.5, 0, 1)`. Keras 2
+    /// (tf_keras) gives the same name to [`HardSigmoid`](ActivationFn::HardSigmoid); the Keras
+    /// file loader picks the one the file's Keras version means.
+    HardSigmoidKeras3,
     /// `x·sigmoid(x)`.
     Swish,
     /// `0.5·x·(1 + erf(x/√2))`, the exact GELU (Keras's `approximate=False`).
@@ -70,6 +74,9 @@ const SELU_SCALE: f32 = 1.050_701;
 impl ActivationFn {
     /// Keras's name for it.
     pub fn name(self) -> &'static str {
+        if self == ActivationFn::HardSigmoidKeras3 {
+            return "hard_sigmoid";
+        }
         ALL.iter()
             .find(|(a, _)| *a == self)
             .map(|(_, n)| *n)
@@ -90,6 +97,7 @@ impl ActivationFn {
             ActivationFn::Selu => SELU_SCALE * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
             ActivationFn::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
             ActivationFn::Softsign => x / (1.0 + x.abs()),
+            ActivationFn::HardSigmoidKeras3 => (x + 3.0).clamp(0.0, 6.0) / 6.0,
             ActivationFn::Swish => x * sigmoid(x),
             ActivationFn::Gelu => gelu(x),
         }
@@ -322,6 +330,19 @@ mod tests {
         assert_abs_diff_eq!(sigmoid(1.0), 0.731_058_6, epsilon = 1e-7);
         assert!(sigmoid(-200.0) < 1e-30);
         assert_eq!(sigmoid(200.0), 1.0);
+    }
+
+    #[test]
+    fn keras3_hard_sigmoid_is_relu6_shifted() {
+        // relu6(1 + 3) / 6 = 4/6; Keras 2's is 0.2 + 0.5 = 0.7.
+        assert_abs_diff_eq!(
+            ActivationFn::HardSigmoidKeras3.apply(1.0),
+            4.0 / 6.0,
+            epsilon = 1e-7
+        );
+        assert_eq!(ActivationFn::HardSigmoidKeras3.apply(-4.0), 0.0);
+        assert_eq!(ActivationFn::HardSigmoidKeras3.apply(4.0), 1.0);
+        assert_eq!(ActivationFn::HardSigmoidKeras3.name(), "hard_sigmoid");
     }
 
     #[test]

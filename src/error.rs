@@ -115,6 +115,29 @@ pub enum Error {
         name: String,
     },
 
+    /// A model or weights file that cannot be read or written: missing, damaged, not a Keras
+    /// file, or holding something seqnn does not support. The message says what is wrong, and
+    /// names the layer, its class and the option when a layer is the cause.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A Keras layer class, option or model kind that seqnn does not have. Nothing is skipped or
+    /// approximated: such a model is refused.
+    #[error("layer \"{layer}\" ({class}): {message}")]
+    Unsupported {
+        /// The layer's name in the file.
+        layer: String,
+        /// Its Keras class.
+        class: String,
+        /// The option or feature, and its value.
+        message: String,
+    },
+
     /// No layer of that name in the model.
     #[error("No such layer: {name}. Existing layers are: [{existing}].")]
     NoSuchLayer {
@@ -123,6 +146,19 @@ pub enum Error {
         /// The names the model has, comma separated.
         existing: String,
     },
+}
+
+impl Error {
+    /// This error with the file it came from: a [`Error::File`] naming `path`.
+    pub fn in_file(self, path: &std::path::Path) -> Error {
+        match self {
+            Error::File { .. } => self,
+            other => Error::File {
+                path: path.display().to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
 }
 
 /// `Result` with [`Error`](enum@Error).

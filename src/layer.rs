@@ -25,7 +25,8 @@ pub enum MaskPolicy {
 
 /// A Keras layer: shape inference, weights in Keras order, and an inference forward pass.
 ///
-/// The trait is object-safe, so a [`Sequential`](crate::Sequential) holds `Box<dyn Layer>`.
+/// The trait is object-safe, so a [`Sequential`](crate::Sequential) holds `Box<dyn Layer>`; a
+/// `&dyn Layer` converts to `&dyn Any` to reach the concrete layer.
 /// Shape inference ([`compute_output_shape`](Layer::compute_output_shape)) is separate from
 /// compute ([`forward`](Layer::forward)), and [`build`](Layer::build) is what creates weights.
 ///
@@ -37,7 +38,7 @@ pub enum MaskPolicy {
 /// assert_eq!(rnn.count_params(), 42); // 10·3 + 3·3 + 3
 /// # Ok::<(), seqnn::Error>(())
 /// ```
-pub trait Layer: fmt::Debug + Send + Sync {
+pub trait Layer: std::any::Any + fmt::Debug + Send + Sync {
     /// The layer's name: the one given, or the one its model gave it (`simple_rnn_1`). Before
     /// either, the Keras base name of its class (`simple_rnn`).
     fn name(&self) -> &str;

@@ -45,9 +45,13 @@
 pub mod activation;
 pub mod error;
 pub mod init;
+#[cfg(feature = "keras")]
+pub mod keras;
 pub mod layer;
 pub mod layers;
 mod linalg;
+#[cfg(feature = "keras")]
+pub mod npy;
 pub mod sequential;
 pub mod session;
 pub mod shape;
@@ -56,6 +60,8 @@ mod summary;
 pub use activation::ActivationFn;
 pub use error::{Error, Result};
 pub use init::Initializer;
+#[cfg(feature = "keras")]
+pub use keras::{load_model, load_model_from_bytes};
 pub use layer::{Layer, Mask, MaskPolicy};
 pub use layers::activation::Activation;
 pub use layers::bidirectional::{Bidirectional, BidirectionalOutput, MergeMode};

@@ -118,6 +118,16 @@ impl Dense {
         self.units
     }
 
+    /// The activation applied to the outputs.
+    pub fn activation_fn(&self) -> ActivationFn {
+        self.activation
+    }
+
+    /// Whether the layer adds a bias.
+    pub fn uses_bias(&self) -> bool {
+        self.use_bias
+    }
+
     /// The input features the layer was built for, `None` before it is built.
     pub fn built_input_dim(&self) -> Option<usize> {
         self.input_dim

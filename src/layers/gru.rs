@@ -89,6 +89,21 @@ impl GRUCell {
         self.reset_after
     }
 
+    /// The activation of the candidate.
+    pub fn activation(&self) -> ActivationFn {
+        self.activation
+    }
+
+    /// The activation of the gates.
+    pub fn recurrent_activation(&self) -> ActivationFn {
+        self.recurrent_activation
+    }
+
+    /// Whether the cell has a bias.
+    pub fn use_bias(&self) -> bool {
+        self.use_bias
+    }
+
     fn pack(&mut self) {
         let u = self.units;
         if self.reset_after {

@@ -80,6 +80,28 @@ impl LSTMCell {
     }
 }
 
+impl LSTMCell {
+    /// The activation of the candidate and the output.
+    pub fn activation(&self) -> ActivationFn {
+        self.activation
+    }
+
+    /// The activation of the gates.
+    pub fn recurrent_activation(&self) -> ActivationFn {
+        self.recurrent_activation
+    }
+
+    /// Whether the cell has a bias.
+    pub fn use_bias(&self) -> bool {
+        self.use_bias
+    }
+
+    /// Whether the forget gate's bias starts at one.
+    pub fn unit_forget_bias(&self) -> bool {
+        self.unit_forget_bias
+    }
+}
+
 impl LSTM {
     /// An LSTM with `units` hidden units, as Keras's `LSTM(units)`.
     pub fn new(units: usize) -> Self {

@@ -179,6 +179,7 @@ pub struct Recurrent<C: Cell> {
     go_backwards: bool,
     trainable: bool,
     stateful: bool,
+    zero_output_for_mask: bool,
     input_dim: Option<usize>,
     /// The batch size a stateful layer was built for.
     batch: Option<usize>,
@@ -198,6 +199,7 @@ impl<C: Cell> Recurrent<C> {
             go_backwards: false,
             trainable: true,
             stateful: false,
+            zero_output_for_mask: false,
             input_dim: None,
             batch: None,
             state: None,
@@ -255,6 +257,19 @@ impl<C: Cell> Recurrent<C> {
     pub fn go_backwards(mut self, yes: bool) -> Self {
         self.go_backwards = yes;
         self
+    }
+
+    /// Keras's `zero_output_for_mask`: with a mask and `return_sequences`, output zeros at
+    /// masked steps instead of repeating the previous output. Default false (Keras's
+    /// Bidirectional sets it on the layers it wraps).
+    pub fn zero_output_for_mask(mut self, yes: bool) -> Self {
+        self.zero_output_for_mask = yes;
+        self
+    }
+
+    /// Whether masked steps of a sequence output zeros (Keras's `zero_output_for_mask`).
+    pub fn outputs_zero_for_mask(&self) -> bool {
+        self.zero_output_for_mask
     }
 
     /// Keras's `stateful`: the final state of each batch row is the initial state of the same
@@ -412,7 +427,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         mask: Option<ArrayView2<'_, bool>>,
     ) -> Result<(ArrayD<f32>, Option<Mask>)> {
         let x = as_sequence(self.name.get(), input)?;
-        let out = self.call_masked(x, None, mask, false)?;
+        let out = self.call_masked(x, None, mask, self.zero_output_for_mask)?;
         Ok((out.output, self.output_mask(mask)))
     }
 
@@ -441,7 +456,7 @@ impl<C: Cell> Layer for Recurrent<C> {
                 });
             }
         }
-        let out = self.call_masked(x, self.state.as_deref(), mask, false)?;
+        let out = self.call_masked(x, self.state.as_deref(), mask, self.zero_output_for_mask)?;
         self.state = Some(out.states);
         Ok((out.output, self.output_mask(mask)))
     }

@@ -1,0 +1,298 @@
+//! `seqnn`: run and convert Keras Sequential recurrent models from the command line.
+//!
+//! ```text
+//! seqnn summary MODEL                  print the Keras summary table
+//! seqnn predict MODEL INPUT.npy [-o OUTPUT.npy] [--batch-size N]
+//!                                      run the model; print the output's shape
+//! seqnn convert MODEL OUT.keras        save any model seqnn loads as a .keras archive
+//! ```
+//!
+//! A model is a `.keras` archive (Keras 3 or tf_keras 2.x) or a legacy full-model `.h5` file.
+//! Arrays are NumPy `.npy` files (see [`seqnn::npy`]).
+//!
+//! Any failure prints one line, `error: ` and what went wrong, on standard error, and exits
+//! with status 1; a command line clap cannot parse exits with clap's status 2.
+//!
+//! Built with the `cli` cargo feature (on by default).
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ndarray::{concatenate, ArrayD, ArrayViewD, Axis};
+use seqnn::npy::{read_npy, write_npy};
+use seqnn::{Error, Sequential, Shape};
+
+/// Run and convert Keras Sequential recurrent models, without Python
+///
+/// A model is a .keras archive (Keras 3 or tf_keras 2.x) or a legacy full-model .h5
+/// file: SimpleRNN, LSTM, GRU, Bidirectional, Dense, Embedding and the other layers
+/// seqnn has. Arrays are NumPy .npy files. The outputs are the numbers Keras computes
+/// for the same weights.
+#[derive(Debug, Parser)]
+#[command(
+    name = "seqnn",
+    version,
+    verbatim_doc_comment,
+    after_help = "\
+Example:
+  seqnn summary model.keras
+  seqnn predict model.keras x.npy -o y.npy --batch-size 32
+  seqnn convert legacy.h5 model.keras"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Help texts are wrapped by hand (`verbatim_doc_comment`): clap wraps only with its `wrap_help`
+// feature, which would add a dependency for the terminal's width.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the model's summary table, as Keras's model.summary()
+    Summary {
+        /// The model: a .keras archive or a legacy .h5 file
+        #[arg(value_name = "MODEL")]
+        model: PathBuf,
+    },
+
+    /// Run the model on an array and print the output's shape
+    ///
+    /// Prints the output's shape as Python prints a tuple, e.g. `output shape: (4, 3)`,
+    /// and with -o writes the output as a float32 .npy file.
+    #[command(verbatim_doc_comment)]
+    Predict {
+        /// The model: a .keras archive or a legacy .h5 file
+        #[arg(value_name = "MODEL")]
+        model: PathBuf,
+        /// The input array, batch first, e.g. from np.save("x.npy", x)
+        ///
+        /// float32, float64 or integer values: integer ids for an Embedding arrive
+        /// exactly (an integer beyond 2^24, which float32 cannot hold, is refused).
+        #[arg(value_name = "INPUT.npy", verbatim_doc_comment)]
+        input: PathBuf,
+        /// Write the output array to this file, as float32 .npy
+        #[arg(short, long, value_name = "OUTPUT.npy")]
+        output: Option<PathBuf>,
+        /// Run N samples at a time (N > 0), as Keras's predict(x, batch_size=N)
+        ///
+        /// The outputs of the batches are joined along the first axis; a stateful model
+        /// carries its states from batch to batch. Without it the whole input is one batch.
+        #[arg(long, value_name = "N", verbatim_doc_comment)]
+        batch_size: Option<usize>,
+    },
+
+    /// Save a model as a Keras 3 .keras archive
+    ///
+    /// Reads any model seqnn loads (a legacy .h5 file, a tf_keras or Keras 3 .keras
+    /// archive) and writes it as a .keras archive that keras.models.load_model opens.
+    #[command(verbatim_doc_comment)]
+    Convert {
+        /// The model to read: a .keras archive or a legacy .h5 file
+        #[arg(value_name = "MODEL")]
+        model: PathBuf,
+        /// The archive to write; its name must end in .keras
+        #[arg(value_name = "OUT.keras")]
+        output: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::BrokenPipe) => ExitCode::SUCCESS,
+        Err(Failure::Message(message)) => {
+            // One line, whatever the message holds.
+            let line = message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why a command stopped.
+#[derive(Debug)]
+enum Failure {
+    /// What to tell the user, without the `error: ` prefix.
+    Message(String),
+    /// Standard output was closed by its reader (`seqnn summary m.keras | head -3`): nothing
+    /// more to say, and nothing wrong.
+    BrokenPipe,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Message(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::BrokenPipe
+        } else {
+            Failure::Message(format!("cannot write to standard output: {e}"))
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Summary { model } => {
+            let model = load(&model)?;
+            write!(out, "{}", model.summary()?)?;
+        }
+        Command::Predict {
+            model,
+            input,
+            output,
+            batch_size,
+        } => {
+            if batch_size == Some(0) {
+                return Err(Failure::Message(
+                    "--batch-size must be at least 1, got 0".into(),
+                ));
+            }
+            let x = read_npy(&input)?;
+            if x.ndim() == 0 {
+                return Err(Error::File {
+                    path: input.display().to_string(),
+                    message: "the input is a scalar, shape (); a model takes an array with the \
+                              batch on its first axis"
+                        .into(),
+                }
+                .into());
+            }
+            let mut model = load(&model)?;
+            let y = predict(&mut model, x.view(), batch_size)?;
+            // Written first, so that a failure leaves nothing on standard output.
+            if let Some(path) = output {
+                write_npy(&path, &y)?;
+            }
+            writeln!(out, "output shape: {}", Shape::known(y.shape()))?;
+        }
+        Command::Convert { model, output } => {
+            if output.extension().and_then(|e| e.to_str()) != Some("keras") {
+                return Err(Error::File {
+                    path: output.display().to_string(),
+                    message: "the output must be a .keras file (seqnn writes the Keras 3 \
+                              .keras format); give a name ending in .keras"
+                        .into(),
+                }
+                .into());
+            }
+            let model = load(&model)?;
+            model.save(&output).map_err(|e| e.in_file(&output))?;
+            writeln!(out, "saved {}", output.display())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Loads a model, saying plainly when the file is not there. Every error names the file, even
+/// one about a layer in it (`m.h5: layer "conv1d" (Conv1D): ...`).
+fn load(path: &Path) -> Result<Sequential, Error> {
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(Error::File {
+            path: path.display().to_string(),
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".into(),
+                _ => e.to_string(),
+            },
+        });
+    }
+    seqnn::load_model(path).map_err(|e| e.in_file(path))
+}
+
+/// Runs the model on `x` whole, or `batch_size` samples at a time, joining the outputs along the
+/// first axis as Keras's `predict` does.
+fn predict(
+    model: &mut Sequential,
+    x: ArrayViewD<'_, f32>,
+    batch_size: Option<usize>,
+) -> Result<ArrayD<f32>, Failure> {
+    let Some(n) = batch_size.filter(|&n| n < x.len_of(Axis(0))) else {
+        return Ok(model.predict(&x)?);
+    };
+    let mut outputs = Vec::new();
+    for batch in x.axis_chunks_iter(Axis(0), n) {
+        outputs.push(model.predict(&batch)?);
+    }
+    let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|y| y.view()).collect();
+    concatenate(Axis(0), &views).map_err(|e| {
+        let shapes: Vec<String> = outputs
+            .iter()
+            .map(|y| Shape::known(y.shape()).to_string())
+            .collect();
+        Failure::Message(format!(
+            "the outputs of the batches cannot be joined along the first axis ({e}): {}",
+            shapes.join(", ")
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn run_predict(model: &mut Sequential, x: &ArrayD<f32>, n: Option<usize>) -> ArrayD<f32> {
+        match predict(model, x.view(), n) {
+            Ok(y) => y,
+            Err(e) => panic!("predict failed: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn batches_join_into_what_one_batch_gives() -> seqnn::Result<()> {
+        let mut model = Sequential::new();
+        model.add(seqnn::SimpleRNN::new(3).input_shape((2, 4)))?;
+        let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[7, 2, 4]), |i| {
+            (i[0] as f32 - 3.0) * 0.1 + i[1] as f32 * 0.2 - i[2] as f32 * 0.05
+        });
+        let whole = model.predict(&x)?;
+        for n in [1, 3, 7, 100] {
+            let y = run_predict(&mut model, &x, Some(n));
+            approx::assert_abs_diff_eq!(y, whole, epsilon = 1e-6);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_stateful_model_carries_its_states_across_batches() -> seqnn::Result<()> {
+        let mut model = Sequential::new();
+        model.add(
+            seqnn::SimpleRNN::new(3)
+                .batch_input_shape((2, 2, 4))
+                .stateful(true),
+        )?;
+        let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 2, 4]), |i| {
+            (i[0] + i[1] + i[2]) as f32 * 0.1
+        });
+        let mut by_hand = model.clone();
+        let first = by_hand.predict(&x.slice_axis(Axis(0), ndarray::Slice::from(0..2)))?;
+        let second = by_hand.predict(&x.slice_axis(Axis(0), ndarray::Slice::from(2..4)))?;
+        let y = run_predict(&mut model, &x, Some(2));
+        let expected = concatenate(Axis(0), &[first.view(), second.view()]).expect("joined");
+        approx::assert_abs_diff_eq!(y, expected, epsilon = 1e-6);
+        // A batch of another size is the model's error, not a panic.
+        assert!(predict(&mut model, x.view(), Some(3)).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The `.keras` format (Keras 3, and tf_keras 2.13+): a zip archive of `config.json`,
+//! `metadata.json` and `model.weights.h5`.
+//!
+//! In `model.weights.h5` (and in Keras 3's `.weights.h5` files) each top-level layer's weights
+//! sit under `layers/<key>`, where the key is the snake-case class name numbered by occurrence
+//! (`dense`, `dense_1`, ..., not the layer's name): recurrent layers at `<key>/cell/vars/<i>`,
+//! Bidirectional at `<key>/forward_layer/cell/vars/<i>` then `backward_layer/...`,
+//! TimeDistributed at `<key>/layer/...`, the others at `<key>/vars/<i>`.
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+
+use hdf5_pure::File;
+use ndarray::ArrayD;
+
+use crate::keras::config::{model_from_config, Dialect};
+use crate::keras::hdf5::{open, read_weight, Problem};
+use crate::keras::legacy::LoadError;
+use crate::layer::Layer;
+use crate::layers::bidirectional::Bidirectional;
+use crate::layers::time_distributed::TimeDistributed;
+use crate::sequential::Sequential;
+
+/// The largest member seqnn unpacks: a bound against damaged size fields and zip bombs.
+const MAX_MEMBER: u64 = 1 << 32;
+/// The largest config.json or metadata.json seqnn reads.
+const MAX_JSON: u64 = 64 << 20;
+
+/// The members of a `.keras` archive that seqnn reads.
+pub(crate) struct Archive {
+    pub(crate) config: serde_json::Value,
+    pub(crate) keras_version: Option<String>,
+    pub(crate) weights: File,
+}
+
+/// Unpacks a `.keras` archive.
+pub(crate) fn read(bytes: &[u8]) -> Result<Archive, Problem> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| format!("not a readable .keras archive ({e})"))?;
+    let config = member(&mut zip, "config.json", MAX_JSON)?
+        .ok_or("the archive has no config.json: it is not a Keras model")?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&config).map_err(|e| format!("config.json is not JSON ({e})"))?;
+    let keras_version = match member(&mut zip, "metadata.json", MAX_JSON)? {
+        Some(m) => serde_json::from_slice::<serde_json::Value>(&m)
+            .map_err(|e| format!("metadata.json is not JSON ({e})"))?["keras_version"]
+            .as_str()
+            .map(str::to_string),
+        None => None,
+    };
+    let weights = member(&mut zip, "model.weights.h5", MAX_MEMBER)?
+        .ok_or("the archive has no model.weights.h5")?;
+    let weights = open(weights).map_err(|e| format!("model.weights.h5: {e}"))?;
+    Ok(Archive {
+        config,
+        keras_version,
+        weights,
+    })
+}
+
+/// One member's bytes, at most `limit`, or `None` when the archive does not have it.
+fn member(
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, Problem> {
+    let mut file = match zip.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(format!("cannot read {name} in the archive ({e})")),
+    };
+    if file.size() > limit {
+        return Err(format!(
+            "{name} says it holds {} bytes, more than the {limit} seqnn accepts",
+            file.size()
+        ));
+    }
+    let mut out = Vec::with_capacity(file.size() as usize);
+    file.by_ref()
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot unpack {name} ({e})"))?;
+    if out.len() as u64 != file.size() {
+        return Err(format!("{name} is truncated or damaged in the archive"));
+    }
+    Ok(Some(out))
+}
+
+/// The model of a `.keras` archive, with its weights.
+pub(crate) fn load_model(bytes: &[u8]) -> Result<Sequential, LoadError> {
+    let archive = read(bytes)?;
+    let dialect = Dialect::from_version(archive.keras_version.as_deref());
+    let mut model = model_from_config(&archive.config, dialect).map_err(LoadError::Model)?;
+    if !model.is_built() {
+        return Err("the saved model has no input shape, so it was never built".into());
+    }
+    let weights = weights(&archive.weights, &model)?;
+    model.set_weights(&weights).map_err(LoadError::Model)?;
+    Ok(model)
+}
+
+/// Keras's snake case of a class name: `SimpleRNN` → `simple_rnn`, `LSTM` → `lstm`.
+pub(crate) fn snake_case(class: &str) -> String {
+    let chars: Vec<char> = class.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev_lower = i > 0 && chars[i - 1].is_lowercase();
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let prev_upper = i > 0 && chars[i - 1].is_uppercase();
+            if i > 0 && (prev_lower || (prev_upper && next_lower)) {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Each top-level layer's key under `layers/`: snake-case class, numbered by occurrence.
+pub(crate) fn layer_keys(model: &Sequential) -> Vec<String> {
+    let mut used: HashMap<String, usize> = HashMap::new();
+    model
+        .layers()
+        .iter()
+        .map(|l| {
+            let base = snake_case(l.class_name());
+            let n = used.entry(base.clone()).or_insert(0);
+            let key = if *n == 0 {
+                base.clone()
+            } else {
+                format!("{base}_{n}")
+            };
+            *n += 1;
+            key
+        })
+        .collect()
+}
+
+/// The groups of `vars` datasets that hold a layer's weights, relative to its key, in the
+/// layer's weight order, with how many weights each holds.
+pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
+    let any: &dyn std::any::Any = layer;
+    if let Some(bi) = any.downcast_ref::<Bidirectional>() {
+        let f: &dyn Layer = bi.forward_layer();
+        let b: &dyn Layer = bi.backward_layer_ref();
+        return [("forward_layer", f), ("backward_layer", b)]
+            .into_iter()
+            .flat_map(|(attr, l)| {
+                var_groups(l)
+                    .into_iter()
+                    .map(move |(g, n)| (format!("{attr}/{g}"), n))
+            })
+            .collect();
+    }
+    if let Some(td) = any.downcast_ref::<TimeDistributed>() {
+        return var_groups(td.layer())
+            .into_iter()
+            .map(|(g, n)| (format!("layer/{g}"), n))
+            .collect();
+    }
+    let group = match layer.class_name() {
+        "SimpleRNN" | "LSTM" | "GRU" => "cell/vars",
+        _ => "vars",
+    };
+    vec![(group.to_string(), layer.weights().len())]
+}
+
+/// The weights of `model` from a Keras-3-layout weights file, in the model's order.
+pub(crate) fn weights(file: &File, model: &Sequential) -> Result<Vec<ArrayD<f32>>, LoadError> {
+    let mut out = Vec::new();
+    for (layer, key) in model.layers().iter().zip(layer_keys(model)) {
+        let expected = layer.weights();
+        let mut shapes = expected.iter().map(|w| w.shape().to_vec());
+        for (group, count) in var_groups(layer.as_ref()) {
+            for i in 0..count {
+                let shape = shapes.next().ok_or_else(|| {
+                    format!(
+                        "layer \"{}\" has fewer weights than its parts",
+                        layer.name()
+                    )
+                })?;
+                out.push(read_weight(
+                    file,
+                    &format!("layers/{key}/{group}/{i}"),
+                    &shape,
+                )?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_as_keras() {
+        for (class, snake) in [
+            ("SimpleRNN", "simple_rnn"),
+            ("LSTM", "lstm"),
+            ("GRU", "gru"),
+            ("TimeDistributed", "time_distributed"),
+            ("RepeatVector", "repeat_vector"),
+            ("Dense", "dense"),
+            ("Bidirectional", "bidirectional"),
+        ] {
+            assert_eq!(snake_case(class), snake);
+        }
+    }
+}

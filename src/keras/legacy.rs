@@ -1,0 +1,126 @@
+//! Legacy Keras HDF5 files: full models saved with `model.save("x.h5")` by tf.keras, tf_keras
+//! and Keras 3, and weights saved with tf_keras's `save_weights("x.h5")`.
+//!
+//! The root attribute `model_config` holds the JSON config; the group `model_weights` (or the
+//! root, for a weights-only file) lists `layer_names`, each layer's group lists `weight_names`,
+//! and each weight is the dataset `<group>/<layer>/<weight name>`. The order comes from these
+//! lists, never from HDF5's alphabetical iteration.
+
+use hdf5_pure::File;
+use ndarray::ArrayD;
+
+use crate::error::Error;
+use crate::keras::config::{model_from_config, Dialect};
+use crate::keras::hdf5::{attr_string, attr_strings, attrs, read_weight, Problem};
+use crate::sequential::Sequential;
+
+/// Whether the file is a legacy full model (it has a `model_config` attribute).
+pub(crate) fn is_full_model(file: &File) -> bool {
+    attrs(file, "/").is_ok_and(|a| a.contains_key("model_config"))
+}
+
+/// Whether the file is a legacy weights file (`layer_names` at the root).
+pub(crate) fn is_weights_file(file: &File) -> bool {
+    attrs(file, "/").is_ok_and(|a| attr_strings(&a, "layer_names").is_some())
+}
+
+/// The model of a legacy full-model file, with its weights.
+pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
+    let root = attrs(file, "/")?;
+    let config = attr_string(&root, "model_config")
+        .ok_or("the file has no model_config attribute: it is not a saved Keras model")?;
+    let config: serde_json::Value = serde_json::from_str(&config)
+        .map_err(|e| format!("the model_config attribute is not JSON ({e})"))?;
+    let version = attr_string(&root, "keras_version");
+    let dialect = Dialect::from_version(version.as_deref());
+    let mut model = model_from_config(&config, dialect).map_err(LoadError::Model)?;
+    if !model.is_built() {
+        return Err("the saved model has no input shape, so it was never built".into());
+    }
+    let weights = weights(file, "model_weights", &model)?;
+    model.set_weights(&weights).map_err(LoadError::Model)?;
+    Ok(model)
+}
+
+/// The weights stored under `group` (`"model_weights"` in a full model, `"/"` in a weights
+/// file), in the model's order, each checked against the model's shape for it. Layers are
+/// matched in order among those that have weights, as Keras's `load_weights` does.
+pub(crate) fn weights(
+    file: &File,
+    group: &str,
+    model: &Sequential,
+) -> Result<Vec<ArrayD<f32>>, LoadError> {
+    let group_attrs = attrs(file, group)?;
+    let names = attr_strings(&group_attrs, "layer_names")
+        .ok_or_else(|| format!("{group} has no layer_names attribute"))?;
+    let prefix = if group == "/" {
+        String::new()
+    } else {
+        format!("{group}/")
+    };
+    let mut saved = Vec::new();
+    for name in &names {
+        let a = attrs(file, &format!("{prefix}{name}"))?;
+        let weight_names = attr_strings(&a, "weight_names").unwrap_or_default();
+        if !weight_names.is_empty() {
+            saved.push((name.clone(), weight_names));
+        }
+    }
+    let layers: Vec<_> = model
+        .layers()
+        .iter()
+        .filter(|l| !l.weights().is_empty())
+        .collect();
+    if layers.len() != saved.len() {
+        return Err(format!(
+            "the file has weights for {} layer(s), but the model has {} layer(s) with weights",
+            saved.len(),
+            layers.len()
+        )
+        .into());
+    }
+    let mut out = Vec::new();
+    for (layer, (name, weight_names)) in layers.into_iter().zip(saved) {
+        let expected = layer.weights();
+        if expected.len() != weight_names.len() {
+            return Err(format!(
+                "layer {name} has {} weight(s) in the file, but layer \"{}\" ({}) has {}",
+                weight_names.len(),
+                layer.name(),
+                layer.class_name(),
+                expected.len()
+            )
+            .into());
+        }
+        for (w, weight_name) in expected.iter().zip(&weight_names) {
+            out.push(read_weight(
+                file,
+                &format!("{prefix}{name}/{weight_name}"),
+                w.shape(),
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// Why a load failed: the file (a message the caller puts the path on) or the model it
+/// describes (an error that stands as it is, such as an unsupported layer).
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// The file is damaged, incomplete or not what was expected.
+    File(Problem),
+    /// The model the file describes cannot be built here.
+    Model(Error),
+}
+
+impl From<Problem> for LoadError {
+    fn from(p: Problem) -> Self {
+        LoadError::File(p)
+    }
+}
+
+impl From<&str> for LoadError {
+    fn from(p: &str) -> Self {
+        LoadError::File(p.to_string())
+    }
+}

@@ -1,0 +1,133 @@
+//! Keras files: load `.keras` and legacy `.h5` models, load `.weights.h5` weights, save `.keras`.
+//!
+//! Behind the `keras` cargo feature (on by default). The core never imports this module.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+mod archive;
+mod config;
+mod hdf5;
+mod legacy;
+mod writer;
+
+use legacy::LoadError;
+
+use crate::sequential::Sequential;
+
+/// Loads a Keras model file into a ready [`Sequential`]: names, configuration and weights as
+/// saved. Reads Keras 3 `.keras` archives, the `.keras` archives tf_keras 2.x writes, and legacy
+/// full-model `.h5` files (tf.keras, tf_keras, and Keras 3's `model.save("x.h5")`).
+///
+/// # Errors
+/// [`Error::File`] naming the path and what is wrong (missing, damaged, not a model, wrong
+/// weight shapes or dtype); [`Error::Unsupported`] for a layer class, option or model kind seqnn
+/// does not have (a Functional model, a custom activation, ...). Nothing is skipped.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    load(bytes).map_err(|e| in_file(e, path))
+}
+
+/// [`load_model`] from the bytes of a `.keras` or `.h5` file, such as one embedded with
+/// `include_bytes!`. Errors name the file as `<bytes>`.
+///
+/// # Errors
+/// As [`load_model`].
+pub fn load_model_from_bytes(bytes: &[u8]) -> Result<Sequential> {
+    load(bytes.to_vec()).map_err(|e| in_file(e, Path::new("<bytes>")))
+}
+
+fn load(bytes: Vec<u8>) -> std::result::Result<Sequential, LoadError> {
+    if bytes.starts_with(b"PK") {
+        archive::load_model(&bytes)
+    } else if hdf5_pure::is_hdf5_bytes(&bytes) {
+        hdf5::open(bytes)
+            .map_err(LoadError::File)
+            .and_then(|file| legacy::load_model(&file))
+    } else {
+        Err(LoadError::File(
+            "not a Keras model file: neither a .keras archive (zip) nor HDF5".into(),
+        ))
+    }
+}
+
+/// The whole file; a missing or unreadable one is an error naming it.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// A load failure as the crate's error: file problems name the path; an unsupported layer
+/// stands as it is (it names the layer, its class and the option).
+fn in_file(e: LoadError, path: &Path) -> Error {
+    match e {
+        LoadError::File(message) => Error::File {
+            path: path.display().to_string(),
+            message,
+        },
+        LoadError::Model(e @ Error::Unsupported { .. }) => e,
+        LoadError::Model(e) => e.in_file(path),
+    }
+}
+
+impl Sequential {
+    /// Saves the model as a Keras 3 `.keras` archive (`config.json`, `metadata.json`,
+    /// `model.weights.h5`), which `keras.models.load_model` opens.
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] for an unbuilt model; [`Error::File`] when the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = writer::keras_archive(self).map_err(|e| match e {
+            Error::File { message, .. } => Error::File {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })?;
+        std::fs::write(path, bytes).map_err(|e| Error::File {
+            path: path.display().to_string(),
+            message: format!("cannot write the file ({e})"),
+        })
+    }
+
+    /// Loads weights into this model from a `.weights.h5` file (Keras 3's `save_weights`), or
+    /// from the weights of a `.keras` or legacy `.h5` file saved from a model with the same
+    /// structure. Every shape is checked before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::File`] for a damaged file or weights that do not fit the model.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !self.is_built() {
+            return Err(Error::NotBuilt {
+                name: self.name().to_string(),
+            });
+        }
+        let bytes = read_file(path)?;
+        let weights = if bytes.starts_with(b"PK") {
+            archive::read(&bytes)
+                .map_err(LoadError::File)
+                .and_then(|a| archive::weights(&a.weights, self))
+        } else if hdf5_pure::is_hdf5_bytes(&bytes) {
+            hdf5::open(bytes).map_err(LoadError::File).and_then(|file| {
+                if legacy::is_full_model(&file) {
+                    legacy::weights(&file, "model_weights", self)
+                } else if legacy::is_weights_file(&file) {
+                    legacy::weights(&file, "/", self)
+                } else {
+                    archive::weights(&file, self)
+                }
+            })
+        } else {
+            Err(LoadError::File(
+                "not a Keras weights file: neither HDF5 nor a .keras archive".into(),
+            ))
+        };
+        let weights = weights.map_err(|e| in_file(e, path))?;
+        self.set_weights(&weights).map_err(|e| e.in_file(path))
+    }
+}
