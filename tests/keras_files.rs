@@ -117,13 +117,12 @@ fn keras3_weights_files_load_into_the_same_structure() {
     }
 }
 
-
-
 /// A `.keras` whose members are deflated (Keras 3 reads it too) loads as well.
 #[test]
 fn deflated_archive_loads() {
     let c = case("course_text_classifier");
-    let mut model = load_model(dir().join("variants/course_text_classifier.k3.deflated.keras")).unwrap();
+    let mut model =
+        load_model(dir().join("variants/course_text_classifier.k3.deflated.keras")).unwrap();
     check_predictions(&mut model, &c, "k3", "deflated archive");
 }
 
@@ -150,26 +149,42 @@ fn bad_files_are_refused_with_clear_errors() {
     file_error("text_renamed.h5", "not a Keras model file");
 
     let unsupported = |name: &str, class: &str, needle: &str| match load_model(bad.join(name)) {
-        Err(Error::Unsupported { class: c, message, .. }) => {
+        Err(Error::Unsupported {
+            class: c, message, ..
+        }) => {
             assert_eq!(c, class, "{name}");
             assert!(message.contains(needle), "{name}: {message}");
         }
         other => panic!("{name}: expected an unsupported-layer error, got {other:?}"),
     };
-    for name in ["conv1d.k3.keras", "conv1d.tf.keras", "conv1d.k3.h5", "conv1d.tf.h5"] {
+    for name in [
+        "conv1d.k3.keras",
+        "conv1d.tf.keras",
+        "conv1d.k3.h5",
+        "conv1d.tf.h5",
+    ] {
         unsupported(name, "Conv1D", "not a layer class seqnn has");
     }
-    for name in ["functional_two_inputs.k3.keras", "functional_two_inputs.tf.keras", "functional_branch.k3.keras"] {
+    for name in [
+        "functional_two_inputs.k3.keras",
+        "functional_two_inputs.tf.keras",
+        "functional_branch.k3.keras",
+    ] {
         unsupported(name, "Functional", "only Sequential models");
     }
     for name in ["custom_activation.k3.keras", "custom_activation.tf.keras"] {
         match load_model(bad.join(name)) {
-            Err(Error::Unsupported { message, .. }) => assert!(message.contains("activation"), "{name}: {message}"),
+            Err(Error::Unsupported { message, .. }) => {
+                assert!(message.contains("activation"), "{name}: {message}")
+            }
             other => panic!("{name}: {other:?}"),
         }
     }
     unsupported("float64.k3.keras", "SimpleRNN", "float32");
-    assert!(matches!(load_model(bad.join("no_such_file.keras")), Err(Error::File { .. })));
+    assert!(matches!(
+        load_model(bad.join("no_such_file.keras")),
+        Err(Error::File { .. })
+    ));
 }
 
 /// Weights of another architecture are refused, and the model keeps its own.
@@ -203,4 +218,100 @@ fn save_then_load_keeps_everything() {
         assert_eq!(back.summary().unwrap(), model.summary().unwrap(), "{name}");
     }
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// The rows and totals of Keras 3's box-drawn summary: `(name (Class), shape, params)` and the
+/// total parameter count.
+fn keras3_rows(summary: &str) -> (Vec<(String, String, String)>, String) {
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for line in summary.lines().filter(|l| l.starts_with('│')) {
+        let cells: Vec<String> = line
+            .trim_matches('│')
+            .split('│')
+            .map(|c| c.trim().to_string())
+            .collect();
+        match rows.last_mut() {
+            // A wrapped cell continues on a line whose other cells are empty.
+            Some(last) if cells[2].is_empty() => {
+                last.0 = format!("{} {}", last.0, cells[0]).trim().to_string();
+                last.1 = format!("{}{}", last.1, cells[1]);
+            }
+            _ => rows.push((cells[0].clone(), cells[1].clone(), cells[2].clone())),
+        }
+    }
+    let total = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Total params: "))
+        .map(|t| t.split(' ').next().unwrap_or("").to_string())
+        .unwrap_or_default();
+    (rows, total)
+}
+
+/// A loaded model's summary is Keras's: tf_keras's text (in the notebook's layout) for tf_keras
+/// files, and the rows and totals of Keras 3's table for Keras 3 files.
+#[test]
+fn loaded_summaries_equal_keras_summaries() {
+    for (name, path) in cases_with("tf.keras") {
+        let c = case(&name);
+        let model = load_model(&path).unwrap();
+        let keras = common::notebook_layout(c["summary"]["tf_keras"].as_str().unwrap());
+        assert_eq!(model.summary().unwrap(), keras, "{name}");
+    }
+    for (name, path) in cases_with("k3.keras") {
+        let c = case(&name);
+        let model = load_model(&path).unwrap();
+        let (rows, total) = keras3_rows(c["summary"]["keras3"].as_str().unwrap());
+        assert_eq!(model.layers().len(), rows.len(), "{name}");
+        for (layer, (label, shape, params)) in model.layers().iter().zip(&rows) {
+            let ours = format!("{} ({})", layer.name(), layer.class_name());
+            assert!(
+                label.starts_with(&ours) || ours.starts_with(label.trim_end_matches('…')),
+                "{name}: {ours} vs {label}"
+            );
+            let out = model
+                .layers()
+                .iter()
+                .take_while(|l| !std::ptr::eq(l.as_ref(), layer.as_ref()))
+                .fold(model.input_shape().unwrap(), |s, l| {
+                    l.compute_output_shape(&s).unwrap()
+                });
+            assert_eq!(
+                layer.compute_output_shape(&out).unwrap().to_string(),
+                *shape,
+                "{name}"
+            );
+            assert_eq!(
+                layer.count_params().to_string(),
+                params.replace(',', ""),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            model.count_params().unwrap().to_string(),
+            total.replace(',', ""),
+            "{name}"
+        );
+    }
+}
+
+/// Weights come from any file of a model with the same structure: Keras 3 `.weights.h5`
+/// (tested above), and the weights inside tf_keras `.keras` and legacy `.h5` files.
+#[test]
+fn weights_load_from_full_model_files_of_the_same_structure() {
+    for format in ["tf.keras", "tf.h5", "k3.h5"] {
+        for (name, path) in cases_with(format) {
+            let c = case(&name);
+            let mut model = load_model(&path).unwrap();
+            let zeros: Vec<ArrayD<f32>> = model
+                .get_weights()
+                .iter()
+                .map(|w| ArrayD::zeros(w.raw_dim()))
+                .collect();
+            model.set_weights(&zeros).unwrap();
+            model
+                .load_weights(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            check_predictions(&mut model, &c, format, &path.display().to_string());
+        }
+    }
 }
