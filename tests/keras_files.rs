@@ -98,21 +98,28 @@ fn keras3_legacy_h5_files_predict_as_keras() {
     check_format("k3.h5");
 }
 
+/// `model` with every weight zeroed, then loaded from `path`: what it predicts comes from the
+/// file.
+fn zeroed_then_loaded(mut model: Sequential, path: &std::path::Path) -> Sequential {
+    let zeros: Vec<ArrayD<f32>> = model
+        .get_weights()
+        .iter()
+        .map(|w| ArrayD::zeros(w.raw_dim()))
+        .collect();
+    model.set_weights(&zeros).unwrap();
+    model
+        .load_weights(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    model
+}
+
 /// `.weights.h5` files load into the same model built from the Keras 3 file.
 #[test]
 fn keras3_weights_files_load_into_the_same_structure() {
     for (name, path) in cases_with("k3.weights.h5") {
         let c = case(&name);
-        let mut model = load_model(dir().join(format!("{name}.k3.keras"))).unwrap();
-        let zeros: Vec<ArrayD<f32>> = model
-            .get_weights()
-            .iter()
-            .map(|w| ArrayD::zeros(w.raw_dim()))
-            .collect();
-        model.set_weights(&zeros).unwrap();
-        model
-            .load_weights(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let model = load_model(dir().join(format!("{name}.k3.keras"))).unwrap();
+        let mut model = zeroed_then_loaded(model, &path);
         check_predictions(&mut model, &c, "k3", &path.display().to_string());
     }
 }
@@ -301,16 +308,7 @@ fn weights_load_from_full_model_files_of_the_same_structure() {
     for format in ["tf.keras", "tf.h5", "k3.h5"] {
         for (name, path) in cases_with(format) {
             let c = case(&name);
-            let mut model = load_model(&path).unwrap();
-            let zeros: Vec<ArrayD<f32>> = model
-                .get_weights()
-                .iter()
-                .map(|w| ArrayD::zeros(w.raw_dim()))
-                .collect();
-            model.set_weights(&zeros).unwrap();
-            model
-                .load_weights(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut model = zeroed_then_loaded(load_model(&path).unwrap(), &path);
             check_predictions(&mut model, &c, format, &path.display().to_string());
         }
     }

@@ -376,3 +376,17 @@ fn layers_and_weights_are_in_keras_order() -> seqnn::Result<()> {
     assert_eq!(m.output_shape().unwrap().to_string(), "(None, 7)");
     Ok(())
 }
+
+/// `input_dim` alone declares `(None, None, d)`: any number of timesteps, from call to call.
+#[test]
+fn input_dim_alone_takes_any_number_of_timesteps() -> seqnn::Result<()> {
+    let mut m = Sequential::new();
+    m.add(SimpleRNN::new(4).return_sequences(true).input_dim(3))?;
+    assert_eq!(m.input_shape().unwrap().to_string(), "(None, None, 3)");
+    for steps in [1, 4, 9] {
+        let y = m.call(&Array3::<f32>::zeros((2, steps, 3)))?;
+        assert_eq!(y.shape(), &[2, steps, 4]);
+    }
+    assert!(m.call(&Array3::<f32>::zeros((2, 4, 5))).is_err());
+    Ok(())
+}
