@@ -73,8 +73,12 @@ pub(crate) struct Packed {
 impl Packed {
     /// Packs `w`, of any layout.
     pub(crate) fn new(w: ArrayView2<'_, f32>) -> Self {
+        Self::with_panel_width(w, isa().nr())
+    }
+
+    /// Packs `w` into panels of `nr` columns (the instruction set's width, or another in tests).
+    fn with_panel_width(w: ArrayView2<'_, f32>, nr: usize) -> Self {
         let (k, n) = w.dim();
-        let nr = isa().nr();
         let panels = n.div_ceil(nr);
         let mut data = vec![0.0; panels * k * nr];
         for p in 0..panels {
@@ -131,10 +135,14 @@ unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: 
         rows,
         ldo,
         32,
+        // Eight rows by 32 columns: 16 accumulators of the 32 zmm registers, enough to keep
+        // two FMA ports busy through their latency.
+        8,
         |m, a, k, panel, out, ldo, cols| {
             // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
             unsafe {
                 match m {
+                    8 => simd::tile_avx512::<8>(a, k, panel, out, ldo, cols),
                     4 => simd::tile_avx512::<4>(a, k, panel, out, ldo, cols),
                     _ => simd::tile_avx512::<1>(a, k, panel, out, ldo, cols),
                 }
@@ -153,6 +161,7 @@ unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: us
         rows,
         ldo,
         16,
+        MR,
         |m, a, k, panel, out, ldo, cols| {
             // SAFETY: AVX2 and FMA are enabled on this function; the slices were sized by
             // `gemm_with`.
@@ -175,6 +184,7 @@ fn gemm_with(
     rows: usize,
     ldo: usize,
     nr: usize,
+    mr_max: usize,
     tile: impl Fn(usize, &[f32], usize, &[f32], &mut [f32], usize, usize),
 ) {
     let (k, n) = (w.k, w.n);
@@ -186,7 +196,11 @@ fn gemm_with(
         let cols = nr.min(n - col);
         let mut r = 0;
         while r < rows {
-            let m = if r + MR <= rows { MR } else { 1 };
+            // The tallest tile that fits: mr_max rows, then MR, then one at a time.
+            let m = [mr_max, MR, 1]
+                .into_iter()
+                .find(|&m| r + m <= rows)
+                .unwrap_or(1);
             let tail = &mut out[r * ldo + col..];
             tile(m, &a[r * k..(r + m) * k], k, panel, tail, ldo, cols);
             r += m;
@@ -314,6 +328,7 @@ fn gemm<const NR: usize, const FMA: bool>(
         rows,
         ldo,
         NR,
+        MR,
         |m, a, k, panel, out, ldo, cols| {
             if m == MR {
                 tile::<MR, NR, FMA>(a, k, panel, out, ldo, cols);
@@ -358,9 +373,52 @@ mod tests {
     use approx::assert_abs_diff_eq;
     use ndarray::Array2;
 
+    /// Every kernel this CPU can run, not only the one `gemm_acc` picks.
+    #[test]
+    fn every_instruction_set_equals_ndarray_dot() {
+        let (rows, k, n) = (13, 7, 37);
+        let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 5 + j) as f32 * 0.07 - 0.9);
+        let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 * 0.3 - j as f32 * 0.02));
+        let expected = a.dot(&w);
+        let a = a.as_slice().unwrap();
+        let mut kernels: Vec<(&str, Box<dyn Fn(&[f32], &mut [f32])>)> = vec![(
+            "portable",
+            Box::new(|a, out| {
+                gemm::<8, false>(a, &Packed::with_panel_width(w.view(), 8), out, rows, n)
+            }),
+        )];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
+                kernels.push((
+                    "avx2",
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    Box::new(|a, out| unsafe {
+                        gemm_avx2(a, &Packed::with_panel_width(w.view(), 16), out, rows, n)
+                    }),
+                ));
+            }
+            if isa() == Isa::Avx512 {
+                kernels.push((
+                    "avx512",
+                    // SAFETY: the CPU has AVX-512F and FMA.
+                    Box::new(|a, out| unsafe {
+                        gemm_avx512(a, &Packed::with_panel_width(w.view(), 32), out, rows, n)
+                    }),
+                ));
+            }
+        }
+        for (name, kernel) in kernels {
+            let mut out = Array2::<f32>::zeros((rows, n));
+            kernel(a, out.as_slice_mut().unwrap());
+            assert_abs_diff_eq!(out, expected, epsilon = 1e-4);
+            let _ = name;
+        }
+    }
+
     #[test]
     fn equals_ndarray_dot_for_every_remainder() {
-        for rows in 1..=9 {
+        for rows in 1..=19 {
             for (k, n) in [(5, 7), (3, 40), (16, 33), (1, 1)] {
                 let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 3 + j) as f32 * 0.1 - 0.7);
                 let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 - j as f32) * 0.05);

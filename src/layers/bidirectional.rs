@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{concatenate, s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 use crate::layer::{
@@ -327,30 +327,46 @@ impl Bidirectional {
         // Keras's Bidirectional asks its layers for zeros at masked steps of a sequence.
         let zero = self.forward.returns_sequences();
         let f = self.forward.call_masked(x, f_init, mask, zero)?;
-        let mut b = self.backward.call_masked(x, b_init, mask, zero)?;
-        if self.forward.returns_sequences() {
-            b.output = b.output.slice(s![.., ..;-1, ..]).to_owned().into_dyn();
-        }
+        let b = self.backward.call_masked(x, b_init, mask, zero)?;
+        // The backward sequence, put back in forward time order: a view, copied once below.
+        let b_view = if self.forward.returns_sequences() {
+            b.output.slice(s![.., ..;-1, ..]).into_dyn()
+        } else {
+            b.output.view()
+        };
         let outputs = match self.merge_mode {
             MergeMode::Concat => {
-                let last = Axis(f.output.ndim() - 1);
-                vec![concatenate(last, &[f.output.view(), b.output.view()])
-                    .map_err(|_| self.invalid("cannot concatenate the two outputs".into()))?]
+                let last = f.output.ndim() - 1;
+                let (uf, ub) = (f.output.shape()[last], b_view.shape()[last]);
+                let mut shape = f.output.shape().to_vec();
+                shape[last] = uf + ub;
+                let mut merged = ArrayD::<f32>::zeros(shape);
+                merged
+                    .slice_axis_mut(Axis(last), (..uf).into())
+                    .assign(&f.output);
+                merged
+                    .slice_axis_mut(Axis(last), (uf..).into())
+                    .assign(&b_view);
+                vec![merged]
             }
-            MergeMode::None => vec![f.output, b.output],
+            MergeMode::None => vec![f.output.clone(), b_view.to_owned()],
             mode => {
-                if f.output.shape() != b.output.shape() {
+                if f.output.shape() != b_view.shape() {
                     return Err(self.invalid(format!(
                         "merge_mode={mode} needs outputs of the same shape, got {} and {}",
                         Shape::known(f.output.shape()),
-                        Shape::known(b.output.shape())
+                        Shape::known(b_view.shape())
                     )));
                 }
-                let merged = match mode {
-                    MergeMode::Sum => &f.output + &b.output,
-                    MergeMode::Mul => &f.output * &b.output,
-                    _ => (&f.output + &b.output) * 0.5,
+                let mut merged = f.output.clone();
+                let combine: fn(&mut f32, f32) = match mode {
+                    MergeMode::Sum => |m, b| *m += b,
+                    MergeMode::Mul => |m, b| *m *= b,
+                    _ => |m, b| *m = (*m + b) * 0.5,
                 };
+                ndarray::Zip::from(&mut merged)
+                    .and(&b_view)
+                    .for_each(|m, &bv| combine(m, bv));
                 vec![merged]
             }
         };
