@@ -134,10 +134,9 @@ unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: 
         out,
         rows,
         ldo,
-        32,
         // Eight rows by 32 columns: 16 accumulators of the 32 zmm registers, enough to keep
         // two FMA ports busy through their latency.
-        8,
+        (32, 8),
         |m, a, k, panel, out, ldo, cols| {
             // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
             unsafe {
@@ -160,8 +159,7 @@ unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: us
         out,
         rows,
         ldo,
-        16,
-        MR,
+        (16, MR),
         |m, a, k, panel, out, ldo, cols| {
             // SAFETY: AVX2 and FMA are enabled on this function; the slices were sized by
             // `gemm_with`.
@@ -175,7 +173,8 @@ unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: us
     );
 }
 
-/// Walks the panels and the row tiles of `out += a · w`, calling `tile` on each.
+/// Walks the panels and the row tiles of `out += a · w`, calling `tile` on each: panels of
+/// `nr` columns, tiles of up to `mr_max` rows.
 #[inline(always)]
 fn gemm_with(
     a: &[f32],
@@ -183,8 +182,7 @@ fn gemm_with(
     out: &mut [f32],
     rows: usize,
     ldo: usize,
-    nr: usize,
-    mr_max: usize,
+    (nr, mr_max): (usize, usize),
     tile: impl Fn(usize, &[f32], usize, &[f32], &mut [f32], usize, usize),
 ) {
     let (k, n) = (w.k, w.n);
@@ -327,8 +325,7 @@ fn gemm<const NR: usize, const FMA: bool>(
         out,
         rows,
         ldo,
-        NR,
-        MR,
+        (NR, MR),
         |m, a, k, panel, out, ldo, cols| {
             if m == MR {
                 tile::<MR, NR, FMA>(a, k, panel, out, ldo, cols);
@@ -378,10 +375,11 @@ mod tests {
     fn every_instruction_set_equals_ndarray_dot() {
         let (rows, k, n) = (13, 7, 37);
         let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 5 + j) as f32 * 0.07 - 0.9);
-        let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 * 0.3 - j as f32 * 0.02));
+        let w = Array2::from_shape_fn((k, n), |(i, j)| i as f32 * 0.3 - j as f32 * 0.02);
         let expected = a.dot(&w);
         let a = a.as_slice().unwrap();
-        let mut kernels: Vec<(&str, Box<dyn Fn(&[f32], &mut [f32])>)> = vec![(
+        type Kernel<'a> = Box<dyn Fn(&[f32], &mut [f32]) + 'a>;
+        let mut kernels: Vec<(&str, Kernel)> = vec![(
             "portable",
             Box::new(|a, out| {
                 gemm::<8, false>(a, &Packed::with_panel_width(w.view(), 8), out, rows, n)
