@@ -18,13 +18,24 @@
 //!
 //! ## What is here
 //! - [`Sequential`]: `add` with shape inference, `build`, `predict`/`call`, `summary`,
-//!   `get_weights`/`set_weights` in Keras order.
-//! - [`SimpleRNN`], a [`Recurrent`] layer over [`SimpleRNNCell`]; every recurrent layer shares
-//!   one sequence driver (`return_sequences`, `return_state`, `go_backwards`, initial states).
-//! - [`Bidirectional`] with every Keras [`MergeMode`] and an optional backward layer.
+//!   `get_weights`/`set_weights` in Keras order, `reset_states`.
+//! - Recurrent layers [`SimpleRNN`], [`LSTM`] and [`GRU`]: each a [`Recurrent`] over its
+//!   [`Cell`], all sharing one sequence driver (`return_sequences`, `return_state`,
+//!   `go_backwards`, initial states, masks, `stateful`).
+//! - [`Bidirectional`] over any of them, with every Keras [`MergeMode`] and an optional backward
+//!   layer.
+//! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
+//!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
 //!   [`clear_session`] as in Keras.
 //! - One [`Error`](enum@Error) type; no panic on user input.
+//!
+//! ## Cargo features
+//! - `keras` (default): Keras files. `load_model` and `load_model_from_bytes` read `.keras`
+//!   archives (Keras 3 and tf_keras) and legacy `.h5` models; `Sequential::load_weights` reads
+//!   `.weights.h5` and the weights of those files; `Sequential::save` writes a `.keras` archive
+//!   that Keras 3 loads; `npy` reads and writes NumPy arrays. The core never depends on it.
+//! - `cli` (default): the `seqnn` command-line tool (`summary`, `predict`, `convert`).
 //!
 //! ## Summaries
 //! [`Sequential::summary`] prints the classic Keras table as the notebook shows it: 65 columns,
