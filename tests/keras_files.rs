@@ -313,3 +313,19 @@ fn weights_load_from_full_model_files_of_the_same_structure() {
         }
     }
 }
+
+/// tf_keras's legacy weights-only file (`save_weights("x.h5")`: `layer_names` at the root).
+#[test]
+fn legacy_weights_only_file_loads() {
+    let path = dir().join("variants/course_text_classifier.tf.save_weights.h5");
+    let model = load_model(dir().join("course_text_classifier.tf.keras")).unwrap();
+    let mut model = zeroed_then_loaded(model, &path);
+    check_predictions(
+        &mut model,
+        &case("course_text_classifier"),
+        "tf",
+        "legacy weights",
+    );
+    // It holds weights, not a model.
+    assert!(matches!(load_model(&path), Err(Error::File { .. })));
+}

@@ -856,7 +856,16 @@ def make_variants():
     want = np.asarray(case["expected"]["keras3"]["data"]).reshape(
         case["expected"]["keras3"]["shape"])
     assert np.max(np.abs(predict(model, x) - want)) == 0.0
-    return [dst]
+
+    # tf_keras's legacy weights-only HDF5 (save_weights to a name not ending in
+    # .weights.h5): layer_names and weight_names at the root, no model_config.
+    legacy = var_dir / "course_text_classifier.tf.save_weights.h5"
+    tf_model = load("tf", OUT_DIR / "course_text_classifier.tf.h5")
+    tf_model.save_weights(str(legacy))
+    tf_want = np.asarray(case["expected"]["tf_keras"]["data"]).reshape(
+        case["expected"]["tf_keras"]["shape"])
+    assert np.max(np.abs(predict(tf_model, x) - tf_want)) == 0.0
+    return [dst, legacy]
 
 
 # --------------------------------------------------------------------------
@@ -924,6 +933,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--dump":
         for p in sys.argv[2:]:
             dump(p)
+        return
+    if sys.argv[1:] == ["--variants"]:
+        print(f"variants/: {len(make_variants())} files")
         return
     only = sys.argv[1:]
     bad_only = only == ["--bad"]
