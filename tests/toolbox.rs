@@ -295,3 +295,8 @@ fn layers_without_mask_support_drop_the_mask_as_keras() {
         .unwrap();
     assert_eq!(y.shape(), &[1, 2]);
 }
+
+#[test]
+fn stateful_bidirectional() {
+    check_stateful("stateful_bidirectional");
+}

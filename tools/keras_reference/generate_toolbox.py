@@ -437,6 +437,14 @@ STATEFUL_CASES = {
         "x2, x3, then reset_states() and predict on x1 again",
         lambda: [GRU(4, stateful=True, batch_input_shape=STATEFUL_SHAPE)],
         STATEFUL_SHAPE),
+    "stateful_bidirectional": (
+        "Bidirectional(LSTM(3, stateful=True, return_sequences=True), "
+        "batch_input_shape=(3,5,2)) then GRU(2, stateful=True): both "
+        "directions carry their states across predicts, until reset_states()",
+        lambda: [Bidirectional(LSTM(3, stateful=True, return_sequences=True),
+                               batch_input_shape=STATEFUL_SHAPE),
+                 GRU(2, stateful=True)],
+        STATEFUL_SHAPE),
 }
 
 
@@ -928,7 +936,10 @@ def np_forward(layers, queue, x, rnn_states=None):
                 rnn_states[index] = states
             mask = mask if cfg["return_sequences"] else None
         elif kind == "Bidirectional":
-            x, _ = _bidirectional(cfg, queue, x, mask)
+            init = None if rnn_states is None else rnn_states.get(index)
+            x, states = _bidirectional(cfg, queue, x, mask, init)
+            if cfg["layer"]["config"].get("stateful") and rnn_states is not None:
+                rnn_states[index] = states
             if not cfg["layer"]["config"]["return_sequences"]:
                 mask = None
         elif kind == "Dense":
