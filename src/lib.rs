@@ -90,3 +90,8 @@ pub use layers::time_distributed::TimeDistributed;
 pub use sequential::Sequential;
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
