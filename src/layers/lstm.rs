@@ -5,9 +5,9 @@ use ndarray::{concatenate, Array1, Array2, ArrayD, ArrayView1, ArrayView2, Array
 use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::init::Initializer;
-use crate::layers::recurrent::{owned1, owned2, sample1, sample2, Cell, Recurrent};
+use crate::layers::recurrent::{sample1, sample2, Cell, GateWeights, Recurrent};
 use crate::layers::simple_rnn::check_units;
-use crate::linalg::{gemm_acc, Packed};
+use crate::linalg::gemm_acc;
 
 /// Keras's `LSTM`, with its four gates fused in one kernel, in Keras's order i, f, c, o.
 ///
@@ -49,15 +49,11 @@ pub struct LSTMCell {
     units: usize,
     activation: ActivationFn,
     recurrent_activation: ActivationFn,
-    use_bias: bool,
     unit_forget_bias: bool,
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
     bias_initializer: Initializer,
-    kernel: Array2<f32>,
-    recurrent_kernel: Array2<f32>,
-    packed_recurrent: Packed,
-    bias: Array1<f32>,
+    weights: GateWeights,
 }
 
 impl LSTMCell {
@@ -67,15 +63,11 @@ impl LSTMCell {
             units,
             activation: ActivationFn::Tanh,
             recurrent_activation: ActivationFn::Sigmoid,
-            use_bias: true,
             unit_forget_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::Orthogonal,
             bias_initializer: Initializer::Zeros,
-            kernel: Array2::zeros((0, 0)),
-            recurrent_kernel: Array2::zeros((0, 0)),
-            packed_recurrent: Packed::default(),
-            bias: Array1::zeros(0),
+            weights: GateWeights::default(),
         }
     }
 }
@@ -93,7 +85,7 @@ impl LSTMCell {
 
     /// Whether the cell has a bias.
     pub fn use_bias(&self) -> bool {
-        self.use_bias
+        self.weights.use_bias
     }
 
     /// Whether the forget gate's bias starts at one.
@@ -122,7 +114,7 @@ impl LSTM {
 
     /// Keras's `use_bias`. Default true.
     pub fn use_bias(mut self, yes: bool) -> Self {
-        self.cell_mut().use_bias = yes;
+        self.cell_mut().weights.use_bias = yes;
         self
     }
 
@@ -173,13 +165,8 @@ impl Cell for LSTMCell {
 
     fn init_weights(&mut self, input_dim: usize) {
         let u = self.units;
-        self.kernel = sample2(self.kernel_initializer, input_dim, 4 * u);
-        self.recurrent_kernel = sample2(self.recurrent_initializer, u, 4 * u);
-        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
-        self.bias = match (self.use_bias, self.unit_forget_bias) {
-            (false, _) => Array1::zeros(0),
-            (true, false) => sample1(self.bias_initializer, 4 * u),
-            (true, true) => concatenate(
+        let bias = if self.unit_forget_bias {
+            concatenate(
                 Axis(0),
                 &[
                     sample1(self.bias_initializer, u).view(),
@@ -187,36 +174,31 @@ impl Cell for LSTMCell {
                     sample1(self.bias_initializer, 2 * u).view(),
                 ],
             )
-            .expect("1-D pieces"),
+            .expect("1-D pieces")
+        } else {
+            sample1(self.bias_initializer, 4 * u)
         };
+        self.weights.set(
+            sample2(self.kernel_initializer, input_dim, 4 * u),
+            sample2(self.recurrent_initializer, u, 4 * u),
+            bias,
+        );
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        let mut w = vec![
-            self.kernel.view().into_dyn(),
-            self.recurrent_kernel.view().into_dyn(),
-        ];
-        if self.use_bias {
-            w.push(self.bias.view().into_dyn());
-        }
-        w
+        self.weights.views()
     }
 
     fn assign_weights(&mut self, weights: &[ArrayD<f32>]) {
-        self.kernel = owned2(&weights[0]);
-        self.recurrent_kernel = owned2(&weights[1]);
-        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
-        if self.use_bias {
-            self.bias = owned1(&weights[2]);
-        }
+        self.weights.assign(weights);
     }
 
     fn kernel(&self) -> ArrayView2<'_, f32> {
-        self.kernel.view()
+        self.weights.kernel()
     }
 
     fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
-        self.use_bias.then(|| self.bias.view())
+        self.weights.input_bias()
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
@@ -226,7 +208,7 @@ impl Cell for LSTMCell {
         };
         let h = h.as_slice_mut().expect("states are in standard layout");
         let c = c.as_slice_mut().expect("states are in standard layout");
-        gemm_acc(h, &self.packed_recurrent, z, batch);
+        gemm_acc(h, self.weights.recurrent(), z, batch);
         let rows = z
             .chunks_exact_mut(4 * u)
             .zip(h.chunks_exact_mut(u))

@@ -565,6 +565,84 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
     }
 }
 
+/// The weights of a cell with one kernel, one recurrent kernel and an optional bias, all of the
+/// fused gate width (SimpleRNN: `units`; LSTM: `4·units`), in Keras's order, with the recurrent
+/// kernel kept packed for the per-step product.
+#[derive(Debug, Clone)]
+pub(crate) struct GateWeights {
+    pub(crate) use_bias: bool,
+    kernel: Array2<f32>,
+    recurrent: Array2<f32>,
+    packed: crate::linalg::Packed,
+    bias: ndarray::Array1<f32>,
+}
+
+impl Default for GateWeights {
+    fn default() -> Self {
+        GateWeights {
+            use_bias: true,
+            kernel: Array2::zeros((0, 0)),
+            recurrent: Array2::zeros((0, 0)),
+            packed: crate::linalg::Packed::default(),
+            bias: ndarray::Array1::zeros(0),
+        }
+    }
+}
+
+impl GateWeights {
+    /// Sets fresh weights (the bias only matters with `use_bias`).
+    pub(crate) fn set(
+        &mut self,
+        kernel: Array2<f32>,
+        recurrent: Array2<f32>,
+        bias: ndarray::Array1<f32>,
+    ) {
+        self.packed = crate::linalg::Packed::new(recurrent.view());
+        self.kernel = kernel;
+        self.recurrent = recurrent;
+        self.bias = if self.use_bias {
+            bias
+        } else {
+            ndarray::Array1::zeros(0)
+        };
+    }
+
+    /// The weights in Keras's order: kernel, recurrent kernel, then the bias if there is one.
+    pub(crate) fn views(&self) -> Vec<ArrayViewD<'_, f32>> {
+        let mut w = vec![
+            self.kernel.view().into_dyn(),
+            self.recurrent.view().into_dyn(),
+        ];
+        if self.use_bias {
+            w.push(self.bias.view().into_dyn());
+        }
+        w
+    }
+
+    /// Takes weights whose count and shapes [`views`](Self::views) checked.
+    pub(crate) fn assign(&mut self, weights: &[ArrayD<f32>]) {
+        let bias = if self.use_bias {
+            owned1(&weights[2])
+        } else {
+            ndarray::Array1::zeros(0)
+        };
+        self.set(owned2(&weights[0]), owned2(&weights[1]), bias);
+    }
+
+    pub(crate) fn kernel(&self) -> ArrayView2<'_, f32> {
+        self.kernel.view()
+    }
+
+    pub(crate) fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
+        self.use_bias.then(|| self.bias.view())
+    }
+
+    /// The recurrent kernel, packed.
+    pub(crate) fn recurrent(&self) -> &crate::linalg::Packed {
+        &self.packed
+    }
+}
+
 /// A fresh `(rows, cols)` weight from `init`.
 pub(crate) fn sample2(init: crate::init::Initializer, rows: usize, cols: usize) -> Array2<f32> {
     init.sample(&[rows, cols])

@@ -1,12 +1,12 @@
 //! Keras's `SimpleRNN`: the fully connected recurrence.
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
-use crate::layers::recurrent::{owned1, owned2, sample1, sample2, Cell, Recurrent};
-use crate::linalg::{gemm_acc, Packed};
+use crate::layers::recurrent::{sample1, sample2, Cell, GateWeights, Recurrent};
+use crate::linalg::gemm_acc;
 
 /// Keras's `SimpleRNN`: a fully connected recurrent layer.
 ///
@@ -44,15 +44,10 @@ pub type SimpleRNN = Recurrent<SimpleRNNCell>;
 pub struct SimpleRNNCell {
     units: usize,
     activation: ActivationFn,
-    use_bias: bool,
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
     bias_initializer: Initializer,
-    kernel: Array2<f32>,
-    recurrent_kernel: Array2<f32>,
-    /// `recurrent_kernel` packed for the per-step product.
-    packed_recurrent: Packed,
-    bias: Array1<f32>,
+    weights: GateWeights,
 }
 
 impl SimpleRNNCell {
@@ -61,14 +56,10 @@ impl SimpleRNNCell {
         SimpleRNNCell {
             units,
             activation: ActivationFn::Tanh,
-            use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::Orthogonal,
             bias_initializer: Initializer::Zeros,
-            kernel: Array2::zeros((0, 0)),
-            recurrent_kernel: Array2::zeros((0, 0)),
-            packed_recurrent: Packed::default(),
-            bias: Array1::zeros(0),
+            weights: GateWeights::default(),
         }
     }
 
@@ -79,7 +70,7 @@ impl SimpleRNNCell {
 
     /// Whether the cell has a bias.
     pub fn use_bias(&self) -> bool {
-        self.use_bias
+        self.weights.use_bias
     }
 }
 
@@ -99,7 +90,7 @@ impl SimpleRNN {
 
     /// Keras's `use_bias`. Default true.
     pub fn use_bias(mut self, yes: bool) -> Self {
-        self.cell_mut().use_bias = yes;
+        self.cell_mut().weights.use_bias = yes;
         self
     }
 
@@ -152,42 +143,27 @@ impl Cell for SimpleRNNCell {
     }
 
     fn init_weights(&mut self, input_dim: usize) {
-        self.kernel = sample2(self.kernel_initializer, input_dim, self.units);
-        self.recurrent_kernel = sample2(self.recurrent_initializer, self.units, self.units);
-        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
-        self.bias = if self.use_bias {
-            sample1(self.bias_initializer, self.units)
-        } else {
-            Array1::zeros(0)
-        };
+        self.weights.set(
+            sample2(self.kernel_initializer, input_dim, self.units),
+            sample2(self.recurrent_initializer, self.units, self.units),
+            sample1(self.bias_initializer, self.units),
+        );
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        let mut w = vec![
-            self.kernel.view().into_dyn(),
-            self.recurrent_kernel.view().into_dyn(),
-        ];
-        if self.use_bias {
-            w.push(self.bias.view().into_dyn());
-        }
-        w
+        self.weights.views()
     }
 
     fn assign_weights(&mut self, weights: &[ArrayD<f32>]) {
-        self.kernel = owned2(&weights[0]);
-        self.recurrent_kernel = owned2(&weights[1]);
-        self.packed_recurrent = Packed::new(self.recurrent_kernel.view());
-        if self.use_bias {
-            self.bias = owned1(&weights[2]);
-        }
+        self.weights.assign(weights);
     }
 
     fn kernel(&self) -> ArrayView2<'_, f32> {
-        self.kernel.view()
+        self.weights.kernel()
     }
 
     fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
-        self.use_bias.then(|| self.bias.view())
+        self.weights.input_bias()
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
@@ -195,7 +171,7 @@ impl Cell for SimpleRNNCell {
         let h = states[0]
             .as_slice_mut()
             .expect("states are in standard layout");
-        gemm_acc(h, &self.packed_recurrent, z, batch);
+        gemm_acc(h, self.weights.recurrent(), z, batch);
         self.activation.apply_slice(z, u);
         h.copy_from_slice(z);
     }
