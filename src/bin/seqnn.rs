@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,6 +82,7 @@ enum Command {
         ///
         /// The outputs of the batches are joined along the first axis; a stateful model
         /// carries its states from batch to batch. Without it the whole input is one batch.
+        /// On a terminal, the batch being run is shown on stderr.
         #[arg(long, value_name = "N", verbatim_doc_comment)]
         batch_size: Option<usize>,
     },
@@ -225,9 +227,19 @@ fn predict(
     let Some(n) = batch_size.filter(|&n| n < x.len_of(Axis(0))) else {
         return Ok(model.predict(&x)?);
     };
+    // Long runs show their progress, on a terminal only: piped stderr stays one error line.
+    let progress = std::io::stderr().is_terminal();
+    let total = x.len_of(Axis(0)).div_ceil(n);
     let mut outputs = Vec::new();
-    for batch in x.axis_chunks_iter(Axis(0), n) {
-        outputs.push(model.predict(&batch)?);
+    for (i, batch) in x.axis_chunks_iter(Axis(0), n).enumerate() {
+        if progress {
+            eprint!("\rbatch {}/{total}", i + 1);
+        }
+        let y = model.predict(&batch);
+        if progress && (y.is_err() || i + 1 == total) {
+            eprint!("\r{}\r", " ".repeat(32));
+        }
+        outputs.push(y?);
     }
     let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|y| y.view()).collect();
     concatenate(Axis(0), &views).map_err(|e| {
