@@ -221,85 +221,70 @@ mod simd {
         }
     }
 
-    /// # Safety
-    /// The CPU must have AVX-512F; `a` holds `M·k` values, `panel` `32·k`, and `out` reaches
-    /// `(M-1)·ldo + cols` with `cols <= 32`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile_avx512<const M: usize>(
-        a: &[f32],
-        k: usize,
-        panel: &[f32],
-        out: &mut [f32],
-        ldo: usize,
-        cols: usize,
-    ) {
-        debug_assert!(a.len() >= M * k && panel.len() >= 32 * k);
-        let mut acc = [[_mm512_setzero_ps(); 2]; M];
-        let (ap, wp) = (a.as_ptr(), panel.as_ptr());
-        for kk in 0..k {
-            // SAFETY: kk < k, so the panel row and every a value are in bounds.
-            let (w0, w1) = unsafe {
-                (
-                    _mm512_loadu_ps(wp.add(kk * 32)),
-                    _mm512_loadu_ps(wp.add(kk * 32 + 16)),
-                )
-            };
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(unsafe { *ap.add(r * k + kk) });
-                acc_r[0] = _mm512_fmadd_ps(av, w0, acc_r[0]);
-                acc_r[1] = _mm512_fmadd_ps(av, w1, acc_r[1]);
+    /// One tile kernel per vector width: `M` rows by two registers of `$lanes` columns.
+    macro_rules! tile_kernel {
+        ($name:ident, $features:literal, $lanes:literal,
+         $zero:ident, $load:ident, $splat:ident, $fmadd:ident, $store:ident) => {
+            /// # Safety
+            #[doc = concat!("The CPU must have ", $features, "; `a` holds `M·k` values, `panel`")]
+            #[doc = concat!("`", stringify!($lanes), "·2·k`, and `out` reaches `(M-1)·ldo + cols`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<const M: usize>(
+                a: &[f32],
+                k: usize,
+                panel: &[f32],
+                out: &mut [f32],
+                ldo: usize,
+                cols: usize,
+            ) {
+                const NR: usize = 2 * $lanes;
+                debug_assert!(a.len() >= M * k && panel.len() >= NR * k);
+                let mut acc = [[$zero(); 2]; M];
+                let (ap, wp) = (a.as_ptr(), panel.as_ptr());
+                for kk in 0..k {
+                    // SAFETY: kk < k, so the panel row and every a value are in bounds.
+                    let (w0, w1) = unsafe {
+                        ($load(wp.add(kk * NR)), $load(wp.add(kk * NR + $lanes)))
+                    };
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        let av = $splat(unsafe { *ap.add(r * k + kk) });
+                        acc_r[0] = $fmadd(av, w0, acc_r[0]);
+                        acc_r[1] = $fmadd(av, w1, acc_r[1]);
+                    }
+                }
+                let mut buf = [[0.0_f32; 32]; M];
+                for (b, acc_r) in buf.iter_mut().zip(&acc) {
+                    // SAFETY: each row of buf has 32 >= NR values.
+                    unsafe {
+                        $store(b.as_mut_ptr(), acc_r[0]);
+                        $store(b.as_mut_ptr().add($lanes), acc_r[1]);
+                    }
+                }
+                add_out(&buf, out, ldo, cols.min(NR));
             }
-        }
-        let mut buf = [[0.0_f32; 32]; M];
-        for (b, acc_r) in buf.iter_mut().zip(&acc) {
-            // SAFETY: each row of buf has 32 values.
-            unsafe {
-                _mm512_storeu_ps(b.as_mut_ptr(), acc_r[0]);
-                _mm512_storeu_ps(b.as_mut_ptr().add(16), acc_r[1]);
-            }
-        }
-        add_out(&buf, out, ldo, cols);
+        };
     }
 
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; `a` holds `M·k` values, `panel` `16·k`, and `out`
-    /// reaches `(M-1)·ldo + cols` with `cols <= 16`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_avx2<const M: usize>(
-        a: &[f32],
-        k: usize,
-        panel: &[f32],
-        out: &mut [f32],
-        ldo: usize,
-        cols: usize,
-    ) {
-        debug_assert!(a.len() >= M * k && panel.len() >= 16 * k);
-        let mut acc = [[_mm256_setzero_ps(); 2]; M];
-        let (ap, wp) = (a.as_ptr(), panel.as_ptr());
-        for kk in 0..k {
-            // SAFETY: kk < k, so the panel row and every a value are in bounds.
-            let (w0, w1) = unsafe {
-                (
-                    _mm256_loadu_ps(wp.add(kk * 16)),
-                    _mm256_loadu_ps(wp.add(kk * 16 + 8)),
-                )
-            };
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(unsafe { *ap.add(r * k + kk) });
-                acc_r[0] = _mm256_fmadd_ps(av, w0, acc_r[0]);
-                acc_r[1] = _mm256_fmadd_ps(av, w1, acc_r[1]);
-            }
-        }
-        let mut buf = [[0.0_f32; 32]; M];
-        for (b, acc_r) in buf.iter_mut().zip(&acc) {
-            // SAFETY: each row of buf has 32 >= 16 values.
-            unsafe {
-                _mm256_storeu_ps(b.as_mut_ptr(), acc_r[0]);
-                _mm256_storeu_ps(b.as_mut_ptr().add(8), acc_r[1]);
-            }
-        }
-        add_out(&buf, out, ldo, cols.min(16));
-    }
+    tile_kernel!(
+        tile_avx512,
+        "avx512f",
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_storeu_ps
+    );
+    tile_kernel!(
+        tile_avx2,
+        "avx2,fma",
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_storeu_ps
+    );
 }
 
 #[inline(always)]
