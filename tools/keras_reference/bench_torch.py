@@ -58,32 +58,12 @@ ENV_SEEN = {k: os.environ.get(k) for k in ENV_VARS}
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+from bench_common import cpu_model, flops_per_sample_step, time_fn  # noqa: E402
 
 # torch.jit.script is deprecated in torch >= 2.10 but still works; keep the
 # log readable.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated",
                         category=FutureWarning)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-        # Some architectures (e.g. aarch64) have no "model name" line.
-        with open("/proc/cpuinfo") as fh:
-            fields = {}
-            for line in fh:
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    fields.setdefault(k.strip(), v.strip())
-            parts = [f"{k}={fields[k]}" for k in
-                     ("CPU implementer", "CPU part", "CPU variant", "Features")
-                     if k in fields]
-            return "; ".join(parts) or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def loadavg():
@@ -149,10 +129,6 @@ def torch_build_info():
         pass
     info["cuda_available"] = bool(torch.cuda.is_available())
     return info
-
-
-def flops_per_sample_step(units, inp, gates=1):
-    return 2 * gates * units * (inp + units)
 
 
 class LastH(nn.Module):
@@ -221,23 +197,6 @@ def build_workloads():
     for _, m, _, _ in ws:
         m.eval()
     return ws
-
-
-def time_fn(fn, warmup, min_runs, min_seconds, max_seconds):
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while True:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - start
-        if len(times) >= min_runs and elapsed >= min_seconds:
-            break
-        if elapsed >= max_seconds and len(times) >= 5:
-            break
-    return times
 
 
 def main():
