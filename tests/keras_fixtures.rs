@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::{assert_close, bidirectional, call_recurrent, load, shape};
-use ndarray::Ix3;
+use common::{assert_close, load, shape};
 use seqnn::{Layer, RecurrentLayer};
 
 fn check_sequential(case: &str) {
@@ -59,77 +58,34 @@ sequential_cases!(
     summary_mixed,
 );
 
-/// A standalone SimpleRNN called with initial states and/or return_state.
-fn check_rnn_call(case: &str) {
-    let f = load(case);
-    let (class, config) = f.layer_configs().remove(0);
-    assert_eq!(class, "SimpleRNN");
-    let mut rnn = common::simple_rnn(&config);
-    rnn.build(&shape(&f.json["input_shape"])).unwrap();
-    rnn.set_weights(&f.weights()).unwrap();
-    let got = call_recurrent(&rnn, &f);
-    let expected = f.outputs();
-    assert_eq!(got.len(), expected.len(), "{case}: output count");
-    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert_close(g, e, &format!("{case} output {i}"));
-    }
-}
-
-/// A standalone Bidirectional called with initial states, return_state or merge mode none.
-fn check_bidirectional_call(case: &str) {
-    let f = load(case);
-    let (class, config) = f.layer_configs().remove(0);
-    assert_eq!(class, "Bidirectional");
-    let mut bi = bidirectional(&config);
-    bi.build(&shape(&f.json["input_shape"])).unwrap();
-    bi.set_weights(&f.weights()).unwrap();
-    let inputs = f.arrays("inputs");
-    let x = inputs[0].clone().into_dimensionality::<Ix3>().unwrap();
-    let init = common::states(&inputs[1..]);
-    let got = bi
-        .call_with_state(x.view(), (!init.is_empty()).then_some(init.as_slice()))
-        .unwrap()
-        .into_vec();
-    let expected = f.outputs();
-    assert_eq!(got.len(), expected.len(), "{case}: output count");
-    assert_eq!(
-        bi.output_count(),
-        expected.len(),
-        "{case}: declared output count"
-    );
-    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert_close(g, e, &format!("{case} output {i}"));
-    }
-}
-
 #[test]
 fn call_initial_state() {
-    check_rnn_call("call_initial_state");
+    common::check_layer_call(&load("call_initial_state"));
 }
 
 #[test]
 fn call_return_state() {
-    check_rnn_call("call_return_state");
+    common::check_layer_call(&load("call_return_state"));
 }
 
 #[test]
 fn call_return_state_sequences() {
-    check_rnn_call("call_return_state_sequences");
+    common::check_layer_call(&load("call_return_state_sequences"));
 }
 
 #[test]
 fn call_bidirectional_none() {
-    check_bidirectional_call("call_bidirectional_none");
+    common::check_layer_call(&load("call_bidirectional_none"));
 }
 
 #[test]
 fn call_bidirectional_return_state() {
-    check_bidirectional_call("call_bidirectional_return_state");
+    common::check_layer_call(&load("call_bidirectional_return_state"));
 }
 
 #[test]
 fn call_bidirectional_initial_state() {
-    check_bidirectional_call("call_bidirectional_initial_state");
+    common::check_layer_call(&load("call_bidirectional_initial_state"));
 }
 
 /// The states a return_state layer reports are its last output (h_T), as in Keras.

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{assert_close, bidirectional, call_recurrent, check_sequential, load_from, shape};
-use ndarray::Ix3;
+use common::{assert_close, check_sequential, load_from};
 use seqnn::Layer;
 
 fn toolbox(case: &str) -> common::Fixture {
@@ -66,64 +65,29 @@ sequential_cases!(
     mask_go_backwards,
 );
 
-/// A standalone recurrent layer called with initial states and return_state.
-fn check_rnn_call(case: &str) {
-    let f = toolbox(case);
-    let (class, config) = f.layer_configs().remove(0);
-    let mut rnn = common::recurrent_layer(&class, &config);
-    rnn.build(&shape(&f.json["input_shape"])).unwrap();
-    rnn.set_weights(&f.weights()).unwrap();
-    let got = call_recurrent(rnn.as_ref(), &f);
-    let expected = f.outputs();
-    assert_eq!(got.len(), expected.len(), "{case}: output count");
-    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert_close(g, e, &format!("{case} output {i}"));
-    }
-}
-
-fn check_bidirectional_call(case: &str) {
-    let f = toolbox(case);
-    let (_, config) = f.layer_configs().remove(0);
-    let mut bi = bidirectional(&config);
-    bi.build(&shape(&f.json["input_shape"])).unwrap();
-    bi.set_weights(&f.weights()).unwrap();
-    let inputs = f.arrays("inputs");
-    let x = inputs[0].clone().into_dimensionality::<Ix3>().unwrap();
-    let init = common::states(&inputs[1..]);
-    let got = bi
-        .call_with_state(x.view(), (!init.is_empty()).then_some(init.as_slice()))
-        .unwrap()
-        .into_vec();
-    let expected = f.outputs();
-    assert_eq!(got.len(), expected.len(), "{case}: output count");
-    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert_close(g, e, &format!("{case} output {i}"));
-    }
-}
-
 #[test]
 fn call_lstm_state() {
-    check_rnn_call("call_lstm_state");
+    common::check_layer_call(&toolbox("call_lstm_state"));
 }
 
 #[test]
 fn call_gru_state() {
-    check_rnn_call("call_gru_state");
+    common::check_layer_call(&toolbox("call_gru_state"));
 }
 
 #[test]
 fn call_gru_before_state() {
-    check_rnn_call("call_gru_before_state");
+    common::check_layer_call(&toolbox("call_gru_before_state"));
 }
 
 #[test]
 fn call_bidirectional_lstm_state() {
-    check_bidirectional_call("call_bidirectional_lstm_state");
+    common::check_layer_call(&toolbox("call_bidirectional_lstm_state"));
 }
 
 #[test]
 fn call_bidirectional_gru_state() {
-    check_bidirectional_call("call_bidirectional_gru_state");
+    common::check_layer_call(&toolbox("call_bidirectional_gru_state"));
 }
 
 /// Three consecutive batches carry the state over, `reset_states` starts afresh, and

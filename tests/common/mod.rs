@@ -347,20 +347,6 @@ pub fn notebook_layout(tf_keras: &str) -> String {
     out.iter().map(|l| format!("{l}\n")).collect()
 }
 
-/// Runs a layer-call fixture on a standalone recurrent layer and returns Keras's output list.
-pub fn call_recurrent(layer: &dyn RecurrentLayer, f: &Fixture) -> Vec<ArrayD<f32>> {
-    let inputs = f.arrays("inputs");
-    let x = inputs[0].clone().into_dimensionality().expect("3-D input");
-    let init = states(&inputs[1..]);
-    let out = layer
-        .call_with_state(x.view(), (!init.is_empty()).then_some(init.as_slice()))
-        .expect("layer call");
-    out.into_vec()
-        .into_iter()
-        .take(layer.output_count())
-        .collect()
-}
-
 /// A sequential fixture: seqnn's output, output shape, parameter counts, layer names and summary
 /// equal Keras's.
 pub fn check_sequential(f: &Fixture) {
@@ -399,4 +385,40 @@ pub fn check_sequential(f: &Fixture) {
         notebook_layout(&f.summary()),
         "{case}: summary"
     );
+}
+
+/// A layer-call fixture: a standalone recurrent layer or Bidirectional, built, given Keras's
+/// weights, and called with the fixture's initial states; every output equals Keras's, and so
+/// does the number of outputs the layer declares.
+pub fn check_layer_call(f: &Fixture) {
+    let case = f.json["case"].as_str().unwrap_or("?").to_string();
+    let (class, config) = f.layer_configs().remove(0);
+    let inputs = f.arrays("inputs");
+    let x = inputs[0]
+        .clone()
+        .into_dimensionality::<ndarray::Ix3>()
+        .expect("3-D input");
+    let init = states(&inputs[1..]);
+    let init = (!init.is_empty()).then_some(init.as_slice());
+    let input_shape = shape(&f.json["input_shape"]);
+    let (got, declared) = if class == "Bidirectional" {
+        let mut bi = bidirectional(&config);
+        bi.build(&input_shape).unwrap();
+        bi.set_weights(&f.weights()).unwrap();
+        let out = bi.call_with_state(x.view(), init).unwrap().into_vec();
+        (out, bi.output_count())
+    } else {
+        let mut rnn = recurrent_layer(&class, &config);
+        rnn.build(&input_shape).unwrap();
+        rnn.set_weights(&f.weights()).unwrap();
+        let out = rnn.call_with_state(x.view(), init).unwrap().into_vec();
+        let n = rnn.output_count();
+        (out.into_iter().take(n).collect(), n)
+    };
+    let expected = f.outputs();
+    assert_eq!(got.len(), expected.len(), "{case}: output count");
+    assert_eq!(declared, expected.len(), "{case}: declared output count");
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_close(g, e, &format!("{case} output {i}"));
+    }
 }
