@@ -7,7 +7,7 @@
 use ndarray::{Array1, Array2, Axis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use seqnn::{Bidirectional, Layer, RecurrentLayer, Sequential, Shape, SimpleRNN};
+use seqnn::{Bidirectional, Sequential, Shape, SimpleRNN};
 
 fn main() -> seqnn::Result<()> {
     // In [3]: SimpleRNN(3, input_shape=(2,10)); the output is (batch_size, output_dim).
@@ -101,12 +101,16 @@ fn main() -> seqnn::Result<()> {
     // The loop of In [11] again, by a SimpleRNN holding the same weights in Keras's layout:
     // kernel = Wxᵀ (input_dim, units), recurrent_kernel = Whᵀ, bias = b.
     println!("The same loop computed by SimpleRNN({hidden_size}, return_sequences=True):");
-    let mut rnn = SimpleRNN::new(hidden_size).return_sequences(true);
-    rnn.build(&Shape::new(vec![None, Some(timesteps), Some(input_dim)]))?;
+    let mut rnn = Sequential::new();
+    rnn.add(
+        SimpleRNN::new(hidden_size)
+            .return_sequences(true)
+            .input_shape((timesteps, input_dim)),
+    )?;
     let f32s = |a: &Array2<f64>| a.t().mapv(|v| v as f32).into_dyn();
     rnn.set_weights(&[f32s(&wx), f32s(&wh), b.mapv(|v| v as f32).into_dyn()])?;
     let x = inputs.mapv(|v| v as f32).insert_axis(Axis(0));
-    let layer_states = rnn.call_with_state(x.view(), None)?.output;
+    let layer_states = rnn.predict(&x)?;
     let max_diff = layer_states
         .iter()
         .zip(stacked.iter())

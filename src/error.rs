@@ -82,14 +82,31 @@ pub enum Error {
     },
 
     /// `set_weights` was given an array of the wrong shape.
-    #[error("Layer {layer} weight shape {expected} is not compatible with provided weight shape {found}.")]
+    ///
+    /// Keras's words, then which weight: `Layer lstm weight shape (4, 12) is not compatible with
+    /// provided weight shape (5, 12): weight 0 (kernel) of the layer.`
+    #[error("Layer {layer} weight shape {expected} is not compatible with provided weight shape {found}: weight {index} ({weight}) of the layer.")]
     WeightShape {
         /// The layer that owns the weight.
         layer: String,
+        /// The weight's position among the layer's weights, in Keras order.
+        index: usize,
+        /// The weight's Keras name (`kernel`, `recurrent_kernel`, ...).
+        weight: String,
         /// The weight's shape in the layer.
         expected: Shape,
         /// The shape given.
         found: Shape,
+    },
+
+    /// A size beyond what seqnn accepts (see [`limits`](crate::limits)), or one whose
+    /// arithmetic overflows: refused before anything is allocated for it.
+    #[error("layer \"{layer}\" is too large: {message}")]
+    TooLarge {
+        /// The layer (or model) whose size was refused.
+        layer: String,
+        /// The sizes, and the limit they exceed.
+        message: String,
     },
 
     /// The model (or layer) has no input shape yet, so it has no weights or shapes to show.

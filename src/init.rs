@@ -125,6 +125,20 @@ impl Initializer {
     }
 }
 
+/// A fresh `(rows, cols)` weight from `init`.
+pub(crate) fn sample2(init: Initializer, rows: usize, cols: usize) -> Array2<f32> {
+    init.sample(&[rows, cols])
+        .into_dimensionality()
+        .expect("sampled with a 2-D shape")
+}
+
+/// A fresh `(len,)` weight from `init`.
+pub(crate) fn sample1(init: Initializer, len: usize) -> ndarray::Array1<f32> {
+    init.sample(&[len])
+        .into_dimensionality()
+        .expect("sampled with a 1-D shape")
+}
+
 /// Keras's `_compute_fans` for 1-D and 2-D weights (and the receptive-field rule beyond).
 fn fans(shape: &[usize]) -> (f64, f64) {
     let (fi, fo) = match shape {

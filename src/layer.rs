@@ -1,10 +1,35 @@
-//! The [`Layer`] trait every layer implements, and the shape and weight checks layers share.
+//! The [`Layer`] trait every layer implements, the [`CallContext`] a call runs in, and the shape
+//! and weight checks layers share.
+//!
+//! # Design
+//!
+//! - **One call path.** [`Layer::call`] takes the layer's inputs (its main input first, then any
+//!   extra ones, such as a recurrent layer's initial states, as in a Keras Functional node) and a
+//!   [`CallContext`], and returns the outputs. There is no other forward method: `Sequential`
+//!   calls it with one input, a graph with several, [`Bidirectional`](crate::Bidirectional) calls
+//!   its two layers through it.
+//! - **The context carries what is not a tensor.** The [`Mode`] (inference or training), the
+//!   masks of the inputs and of the outputs, the states a stateful layer carries from one call
+//!   to the next, and a slot for what a backward pass will need. A stateful layer reads its
+//!   states from the context and leaves its final states there, so `call` takes `&self`: the
+//!   model commits every layer's new states only once the whole call succeeded.
+//! - **Shapes are separate from compute**, over lists: [`Layer::compute_output_shape`] maps input
+//!   shapes to output shapes without touching weights.
+//! - **Building is separate from initializing.** [`Layer::build`] fixes the input and weight
+//!   shapes ([`Layer::weight_specs`]) and checks their sizes against [`limits`](crate::limits),
+//!   without allocating weights. [`Layer::initialize`] draws fresh weights from the initializers;
+//!   [`Layer::set_weights`] gives them. A model runs `initialize` only for a layer that is new;
+//!   a loader checks the stored shapes against `weight_specs` and reads, and no initializer runs.
+//! - **Masks** follow Keras: a layer that does not set its output masks in the context gets its
+//!   [`mask_policy`](Layer::mask_policy) applied by [`CallContext::output_masks`].
 
+use std::any::Any;
 use std::fmt;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
 
@@ -12,33 +37,206 @@ use crate::shape::Shape;
 /// padding. Keras's `_keras_mask`, made by `Embedding(mask_zero=True)` and `Masking`.
 pub type Mask = Array2<bool>;
 
+/// The states a recurrent layer carries, `(batch, units)` each: `[h]`, or `[h, c]` for an LSTM.
+pub type States = Vec<Array2<f32>>;
+
+/// The outputs of a call, in Keras's order.
+pub type Outputs = Vec<ArrayD<f32>>;
+
 /// What a layer does with the mask that arrives with its input, as Keras decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaskPolicy {
-    /// The output has the input's timesteps, and the mask goes on with it (Keras's
-    /// `supports_masking`: Dense, Dropout, ActivationFn, TimeDistributed, sequence RNNs).
+    /// The first output has the input's timesteps, and the first input's mask goes on with it
+    /// (Keras's `supports_masking`: Dense, Dropout, Activation, TimeDistributed, sequence RNNs).
     Propagate,
     /// The mask stops here (Flatten, RepeatVector, an RNN's last output). Keras does the same,
     /// without an error (Keras 3 warns for layers that do not support masking).
     Drop,
 }
 
-/// A Keras layer: shape inference, weights in Keras order, and an inference forward pass.
-///
-/// The trait is object-safe, so a [`Sequential`](crate::Sequential) holds `Box<dyn Layer>`; a
-/// `&dyn Layer` converts to `&dyn Any` to reach the concrete layer.
-/// Shape inference ([`compute_output_shape`](Layer::compute_output_shape)) is separate from
-/// compute ([`forward`](Layer::forward)), and [`build`](Layer::build) is what creates weights.
+/// Whether a call is inference or training: Keras's `training` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// `predict`, `evaluate`: dropout is the identity, statistics are not updated.
+    #[default]
+    Inference,
+    /// `fit`: layers keep what their backward pass needs.
+    Training,
+}
+
+/// Everything a [`Layer::call`] gets and leaves besides its tensors.
 ///
 /// ```
-/// use seqnn::{Layer, Shape, SimpleRNN};
-/// let mut rnn = SimpleRNN::new(3);
-/// let out = rnn.build(&Shape::new(vec![None, Some(2), Some(10)]))?;
-/// assert_eq!(out.to_string(), "(None, 3)");
-/// assert_eq!(rnn.count_params(), 42); // 10·3 + 3·3 + 3
+/// use ndarray::{array, Array3};
+/// use seqnn::{CallContext, Layer, Masking, Shape};
+/// let mut masking = Masking::new(0.0);
+/// masking.build(&[Shape::new(vec![None, Some(2), Some(1)])])?;
+/// let x = array![[[0.0_f32], [3.0]]].into_dyn();
+/// let mut ctx = CallContext::inference();
+/// let y = masking.call(&[x.view()], &mut ctx)?;
+/// let masks = ctx.output_masks(&masking, y.len());
+/// assert_eq!(masks[0], Some(array![[false, true]]));
 /// # Ok::<(), seqnn::Error>(())
 /// ```
-pub trait Layer: std::any::Any + fmt::Debug + Send + Sync {
+#[derive(Debug, Default)]
+pub struct CallContext {
+    mode: Mode,
+    input_masks: Vec<Option<Mask>>,
+    output_masks: Option<Vec<Option<Mask>>>,
+    states: Option<Vec<Array2<f32>>>,
+    saved: Option<SavedForBackward>,
+}
+
+/// What a layer keeps from a training call for its backward pass: its own type, boxed.
+pub struct SavedForBackward(pub Box<dyn Any + Send + Sync>);
+
+impl fmt::Debug for SavedForBackward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SavedForBackward(..)")
+    }
+}
+
+impl CallContext {
+    /// A context for `mode`, without masks or states.
+    pub fn new(mode: Mode) -> Self {
+        CallContext {
+            mode,
+            ..CallContext::default()
+        }
+    }
+
+    /// A context for inference.
+    pub fn inference() -> Self {
+        Self::new(Mode::Inference)
+    }
+
+    /// A context for training.
+    pub fn training() -> Self {
+        Self::new(Mode::Training)
+    }
+
+    /// The same context with the masks of the inputs, one per input (`None` for an unmasked one).
+    pub fn with_masks(mut self, masks: Vec<Option<Mask>>) -> Self {
+        self.input_masks = masks;
+        self
+    }
+
+    /// The same context with the states a stateful layer starts from.
+    pub fn with_states(mut self, states: Vec<Array2<f32>>) -> Self {
+        self.states = Some(states);
+        self
+    }
+
+    /// Inference or training.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The mask of input `i`, if it has one.
+    pub fn input_mask(&self, i: usize) -> Option<ArrayView2<'_, bool>> {
+        self.input_masks
+            .get(i)
+            .and_then(|m| m.as_ref())
+            .map(|m| m.view())
+    }
+
+    /// Sets the masks of the outputs, one per output. A layer that makes or changes masks
+    /// (Embedding, Masking, an RNN) calls this; the others leave it to their
+    /// [`mask_policy`](Layer::mask_policy).
+    pub fn set_output_masks(&mut self, masks: Vec<Option<Mask>>) {
+        self.output_masks = Some(masks);
+    }
+
+    /// The masks of the `outputs` outputs of a call of `layer`: those the layer set, or else
+    /// its [`mask_policy`](Layer::mask_policy) applied to the input masks (Keras's
+    /// `compute_mask`: the first input's mask on the first output, none on the others).
+    pub fn output_masks(&mut self, layer: &dyn Layer, outputs: usize) -> Vec<Option<Mask>> {
+        let mut masks = match self.output_masks.take() {
+            Some(m) => m,
+            None => {
+                let mut m = vec![None; outputs];
+                if layer.mask_policy() == MaskPolicy::Propagate && outputs > 0 {
+                    m[0] = self.input_masks.first().cloned().flatten();
+                }
+                m
+            }
+        };
+        masks.resize(outputs, None);
+        masks
+    }
+
+    /// Takes the states a stateful layer starts from (`None`: zeros).
+    pub fn take_states(&mut self) -> Option<Vec<Array2<f32>>> {
+        self.states.take()
+    }
+
+    /// Leaves a stateful layer's final states, for the next call.
+    pub fn set_states(&mut self, states: Vec<Array2<f32>>) {
+        self.states = Some(states);
+    }
+
+    /// Keeps what a training call's backward pass will need.
+    pub fn save_for_backward(&mut self, saved: Box<dyn Any + Send + Sync>) {
+        self.saved = Some(SavedForBackward(saved));
+    }
+
+    /// Takes what the call kept for its backward pass.
+    pub fn take_saved(&mut self) -> Option<SavedForBackward> {
+        self.saved.take()
+    }
+}
+
+/// One weight of a layer: its Keras name and shape, known once the layer is built, before it
+/// has any values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightSpec {
+    /// Keras's name for it: `kernel`, `recurrent_kernel`, `bias`, `embeddings`; inside a wrapper,
+    /// prefixed with the wrapped layer's name (`forward_lstm/kernel`).
+    pub name: String,
+    /// Its shape, in Keras's layout.
+    pub shape: Vec<usize>,
+}
+
+impl WeightSpec {
+    /// A spec from a name and a shape.
+    pub fn new(name: impl Into<String>, shape: Vec<usize>) -> Self {
+        WeightSpec {
+            name: name.into(),
+            shape,
+        }
+    }
+
+    /// The number of scalars it holds.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether it holds no scalar.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A Keras layer: shape inference, weights in Keras order, and one call.
+///
+/// The trait is object-safe, so a [`Sequential`](crate::Sequential) holds `Box<dyn Layer>`; a
+/// `&dyn Layer` converts to `&dyn Any` to reach the concrete layer. See the [module
+/// docs](self) for the design.
+///
+/// ```
+/// use seqnn::{CallContext, Layer, Shape, SimpleRNN};
+/// use ndarray::Array3;
+/// let mut rnn = SimpleRNN::new(3);
+/// let out = rnn.build(&[Shape::new(vec![None, Some(2), Some(10)])])?;
+/// assert_eq!(out[0].to_string(), "(None, 3)");
+/// assert_eq!(rnn.count_params(), 42); // 10·3 + 3·3 + 3, before any weight exists
+/// rnn.initialize();
+/// let x = Array3::<f32>::zeros((4, 2, 10)).into_dyn();
+/// let y = rnn.call(&[x.view()], &mut CallContext::inference())?;
+/// assert_eq!(y[0].shape(), &[4, 3]);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+pub trait Layer: Any + fmt::Debug + Send + Sync {
     /// The layer's name: the one given, or the one its model gave it (`simple_rnn_1`). Before
     /// either, the Keras base name of its class (`simple_rnn`).
     fn name(&self) -> &str;
@@ -53,45 +251,68 @@ pub trait Layer: std::any::Any + fmt::Debug + Send + Sync {
     /// The Keras class name, as shown in summaries: `"SimpleRNN"`.
     fn class_name(&self) -> &'static str;
 
+    /// Whether training may change the weights (Keras's `trainable`).
+    fn trainable(&self) -> bool;
+
+    /// Sets whether training may change the weights, as Keras's `layer.trainable = False`.
+    fn set_trainable(&mut self, trainable: bool);
+
     /// The input shape the layer was declared with (`input_shape`, `batch_input_shape`,
     /// `input_dim`), batch first, or `None` when it was given none.
     ///
     /// # Errors
-    /// When the declaration is incomplete, such as `input_length` without `input_dim`.
+    /// When the declaration is incomplete, such as `input_length` without `input_dim`, or the
+    /// configuration is invalid.
     fn declared_input_shape(&self) -> Result<Option<Shape>>;
 
-    /// The output shape for an input of shape `input`, without building anything.
+    /// The output shapes for inputs of shapes `inputs`, without building anything.
     ///
     /// # Errors
-    /// When the layer cannot take such an input: the error names the layer and quotes the shape.
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape>;
+    /// When the layer cannot take such inputs: the error names the layer and quotes the shape.
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>>;
 
-    /// Creates the weights for inputs of shape `input` and returns the output shape. A layer that
-    /// is already built keeps its weights, and only checks that `input` fits them.
+    /// Fixes the layer's input and weight shapes for inputs of shapes `inputs` and returns the
+    /// output shapes. It allocates no weight: [`initialize`](Layer::initialize) or
+    /// [`set_weights`](Layer::set_weights) gives the values. A layer that is built already keeps
+    /// its shapes and weights, and only checks that `inputs` fit them.
     ///
     /// # Errors
-    /// As [`compute_output_shape`](Layer::compute_output_shape).
-    fn build(&mut self, input: &Shape) -> Result<Shape>;
+    /// As [`compute_output_shape`](Layer::compute_output_shape), and [`Error::TooLarge`] when the
+    /// weights would exceed [`limits::MAX_LAYER_PARAMS`].
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>>;
 
-    /// Whether the layer has its weights.
+    /// Whether the layer's shapes are fixed.
     fn is_built(&self) -> bool;
 
-    /// The weights in Keras order (`get_weights()`), as views. Empty before the layer is built.
+    /// The weights' names and shapes in Keras order, once the layer is built; empty before.
+    fn weight_specs(&self) -> Vec<WeightSpec>;
+
+    /// Draws fresh weights from the layer's initializers (Keras's `build`), for a built layer.
+    /// Does nothing before the layer is built.
+    fn initialize(&mut self);
+
+    /// The weights in Keras order (`get_weights()`), as views. Empty until the layer has
+    /// values (from [`initialize`](Layer::initialize) or [`set_weights`](Layer::set_weights)).
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>>;
 
-    /// Replaces the weights, given in Keras order.
+    /// Replaces the weights, given in Keras order, after checking every count and shape
+    /// against [`weight_specs`](Layer::weight_specs).
     ///
     /// # Errors
-    /// [`Error::WeightCount`] or [`Error::WeightShape`]; the layer is unchanged then.
+    /// [`Error::NotBuilt`] before the layer is built; [`Error::WeightCount`] or
+    /// [`Error::WeightShape`] (naming the layer and the weight); the layer is unchanged then.
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()>;
 
-    /// The number of scalars in the weights, as Keras's `count_params()`.
-    fn count_params(&self) -> usize {
-        self.weights().iter().map(|w| w.len()).sum()
+    /// Whether the layer has all its weights' values.
+    fn has_weights(&self) -> bool {
+        self.weights().len() == self.weight_specs().len()
     }
 
-    /// Whether training may change the weights (Keras's `trainable`).
-    fn trainable(&self) -> bool;
+    /// The number of scalars in the weights, as Keras's `count_params()`: known once the layer
+    /// is built, before it has values.
+    fn count_params(&self) -> usize {
+        self.weight_specs().iter().map(WeightSpec::len).sum()
+    }
 
     /// How many tensors a call returns: more than one under `return_state` or a Bidirectional
     /// with `merge_mode` none. A [`Sequential`](crate::Sequential) takes only single-output
@@ -100,38 +321,29 @@ pub trait Layer: std::any::Any + fmt::Debug + Send + Sync {
         1
     }
 
-    /// The inference forward pass: the layer's single output for a batch of inputs.
+    /// The call: the outputs for `inputs` (the main input first, then any extra inputs the layer
+    /// takes, such as a recurrent layer's initial states), with the masks, states and mode of
+    /// `ctx`. It does not change the layer; a stateful layer leaves its final states in `ctx`.
     ///
     /// # Errors
-    /// When the layer is not built, or `input` does not fit it.
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>>;
+    /// When the layer has no weights yet, or the inputs do not fit it; `ctx` is then unchanged
+    /// apart from the states it was given, which may have been taken.
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>>;
 
-    /// A boxed copy, weights included.
-    fn clone_box(&self) -> Box<dyn Layer>;
-
-    /// What the layer does with an incoming mask. Default: drop it.
+    /// What the layer does with an incoming mask when its call does not say. Default: drop it.
     fn mask_policy(&self) -> MaskPolicy {
         MaskPolicy::Drop
     }
 
-    /// The forward pass with the mask of the input, returning the output and its mask: Keras's
-    /// `call(inputs, mask=...)` and `compute_mask`. Layers that make masks (Embedding, Masking)
-    /// or read them (recurrent layers) override it; the default runs
-    /// [`forward`](Layer::forward) and applies [`mask_policy`](Layer::mask_policy).
-    ///
-    /// # Errors
-    /// As [`forward`](Layer::forward).
-    fn forward_masked(
-        &self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        let out = self.forward(input)?;
-        let mask = match self.mask_policy() {
-            MaskPolicy::Propagate => mask.map(|m| m.to_owned()),
-            MaskPolicy::Drop => None,
-        };
-        Ok((out, mask))
+    /// The scalars a call needs per sample beyond its inputs and outputs, for inputs of shapes
+    /// `inputs` (unknown dimensions as 1): what a model counts when it chooses a batch size.
+    fn working_elements(&self, inputs: &[Shape]) -> usize {
+        let _ = inputs;
+        0
     }
 
     /// Whether the layer keeps state from one call to the next (Keras's `stateful=True`).
@@ -139,38 +351,88 @@ pub trait Layer: std::any::Any + fmt::Debug + Send + Sync {
         false
     }
 
-    /// The forward pass of a stateful layer: starts from the state the last call left and
-    /// keeps the final state for the next. Stateless layers run
-    /// [`forward_masked`](Layer::forward_masked).
-    ///
-    /// # Errors
-    /// As [`forward_masked`](Layer::forward_masked); the state is unchanged after an error.
-    fn forward_stateful(
-        &mut self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        self.forward_masked(input, mask)
-    }
-
-    /// The states a stateful layer carries, `(batch, units)` each; empty for other layers.
+    /// The states a stateful layer carries into its next call, `(batch, units)` each (Keras's
+    /// `layer.states`); empty for other layers.
     fn states(&self) -> Vec<Array2<f32>> {
         Vec::new()
     }
 
-    /// Puts back states taken with [`states`](Layer::states).
-    fn restore_states(&mut self, states: Vec<Array2<f32>>) {
-        let _ = states;
+    /// Replaces the states a stateful layer carries (what a call left in its context).
+    ///
+    /// # Errors
+    /// When the states do not have the count and shapes of [`states`](Layer::states); the
+    /// layer is unchanged then.
+    fn set_states(&mut self, states: Vec<Array2<f32>>) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument {
+            layer: self.name().to_string(),
+            message: format!(
+                "this layer is not stateful, so it takes no states; got {} array(s)",
+                states.len()
+            ),
+        })
     }
 
     /// Zeroes the states of a stateful layer (Keras's `reset_states()`).
     fn reset_states(&mut self) {}
+
+    /// A boxed copy, weights included.
+    fn clone_box(&self) -> Box<dyn Layer>;
 }
 
 impl Clone for Box<dyn Layer> {
     fn clone(&self) -> Self {
         self.clone_box()
     }
+}
+
+/// The one input of a single-input layer, or Keras's error for another count.
+pub(crate) fn single_input<'a, 'b>(
+    layer: &str,
+    inputs: &'a [ArrayViewD<'b, f32>],
+) -> Result<&'a ArrayViewD<'b, f32>> {
+    match inputs {
+        [x] => Ok(x),
+        _ => Err(input_count(layer, 1, inputs.len())),
+    }
+}
+
+/// The one input shape of a single-input layer, or Keras's error for another count.
+pub(crate) fn single_shape<'a>(layer: &str, inputs: &'a [Shape]) -> Result<&'a Shape> {
+    match inputs {
+        [s] => Ok(s),
+        _ => Err(input_count(layer, 1, inputs.len())),
+    }
+}
+
+/// Keras's error for a call with the wrong number of inputs.
+pub(crate) fn input_count(layer: &str, expected: usize, found: usize) -> Error {
+    Error::InvalidArgument {
+        layer: layer.to_string(),
+        message: format!(
+            "Layer \"{layer}\" expects {expected} input(s), but it received {found} input \
+             tensors."
+        ),
+    }
+}
+
+/// An owned, standard-layout copy of a weight whose 2-D shape was checked.
+pub(crate) fn owned2(a: &ArrayD<f32>) -> Array2<f32> {
+    a.view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("checked 2-D shape")
+        .as_standard_layout()
+        .into_owned()
+}
+
+/// An owned copy of a weight whose 1-D shape was checked.
+pub(crate) fn owned1(a: &ArrayD<f32>) -> ndarray::Array1<f32> {
+    a.view()
+        .into_dimensionality::<ndarray::Ix1>()
+        .expect("checked 1-D shape")
+        .to_owned()
 }
 
 /// A layer's name until it has one: explicit, assigned by a model, or only its class's base.
@@ -241,10 +503,11 @@ impl InputDecl {
     }
 }
 
-/// Checks that `weights` has the count and the shapes of `expected` (a layer's current weights).
+/// Checks that `weights` has the count and the shapes of `expected` (a layer's
+/// [`weight_specs`](Layer::weight_specs)); errors name the layer and the weight.
 pub(crate) fn check_weights(
     layer: &str,
-    expected: &[ArrayViewD<'_, f32>],
+    expected: &[WeightSpec],
     weights: &[ArrayD<f32>],
 ) -> Result<()> {
     if weights.len() != expected.len() {
@@ -254,16 +517,34 @@ pub(crate) fn check_weights(
             found: weights.len(),
         });
     }
-    for (e, w) in expected.iter().zip(weights) {
-        if e.shape() != w.shape() {
+    for (index, (e, w)) in expected.iter().zip(weights).enumerate() {
+        if e.shape != w.shape() {
             return Err(Error::WeightShape {
                 layer: layer.to_string(),
-                expected: Shape::known(e.shape()),
+                index,
+                weight: e.name.clone(),
+                expected: Shape::known(&e.shape),
                 found: Shape::known(w.shape()),
             });
         }
     }
     Ok(())
+}
+
+/// The total of `specs`, checked against [`limits::MAX_LAYER_PARAMS`].
+pub(crate) fn check_specs(layer: &str, specs: &[(&str, &[usize])]) -> Result<()> {
+    let mut total = Some(0_usize);
+    for (_, shape) in specs {
+        total = total
+            .zip(limits::elements(shape))
+            .and_then(|(t, n)| t.checked_add(n));
+    }
+    let what = specs
+        .iter()
+        .map(|(name, shape)| format!("{name} {}", Shape::known(shape)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    limits::check_params(layer, total, &what).map(|_| ())
 }
 
 /// Checks an input's rank, for layers that take one rank only.
@@ -290,16 +571,28 @@ pub(crate) fn check_input(layer: &str, expected: &Shape, input: &[usize]) -> Res
             found,
         });
     }
+    check_not_empty(layer, input)
+}
+
+/// Refuses an input with no elements along some axis.
+pub(crate) fn check_not_empty(layer: &str, input: &[usize]) -> Result<()> {
     if input.contains(&0) {
         return Err(Error::EmptyInput {
             layer: layer.to_string(),
-            shape: found,
+            shape: Shape::known(input),
         });
     }
     Ok(())
 }
 
-/// The Keras options every layer has, as chaining setters: `input_shape`, `batch_input_shape`,
+/// The error of a call on a layer without weights.
+pub(crate) fn no_weights(layer: &str) -> Error {
+    Error::NotBuilt {
+        name: layer.to_string(),
+    }
+}
+
+/// The options every layer has, as chaining setters: `input_shape`, `batch_input_shape`,
 /// `name` and `trainable`. Used inside a layer's inherent `impl`; the layer has the fields
 /// `input: InputDecl`, `name: LayerName` and `trainable: bool`.
 macro_rules! common_builders {
@@ -354,6 +647,10 @@ macro_rules! layer_plumbing {
             self.trainable
         }
 
+        fn set_trainable(&mut self, trainable: bool) {
+            self.trainable = trainable;
+        }
+
         fn clone_box(&self) -> Box<dyn $crate::Layer> {
             Box::new(self.clone())
         }
@@ -365,8 +662,8 @@ pub(crate) use layer_plumbing;
 /// (a `built: bool` field).
 macro_rules! weightless {
     () => {
-        fn build(&mut self, input: &$crate::Shape) -> $crate::Result<$crate::Shape> {
-            let out = self.compute_output_shape(input)?;
+        fn build(&mut self, inputs: &[$crate::Shape]) -> $crate::Result<Vec<$crate::Shape>> {
+            let out = self.compute_output_shape(inputs)?;
             self.built = true;
             Ok(out)
         }
@@ -374,6 +671,12 @@ macro_rules! weightless {
         fn is_built(&self) -> bool {
             self.built
         }
+
+        fn weight_specs(&self) -> Vec<$crate::layer::WeightSpec> {
+            Vec::new()
+        }
+
+        fn initialize(&mut self) {}
 
         fn weights(&self) -> Vec<ndarray::ArrayViewD<'_, f32>> {
             Vec::new()
@@ -385,3 +688,24 @@ macro_rules! weightless {
     };
 }
 pub(crate) use weightless;
+
+/// Runs a single-input layer on one input, for the unit tests.
+#[cfg(test)]
+pub(crate) fn apply(layer: &dyn Layer, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    let mut out = layer.call(&[x], &mut CallContext::inference())?;
+    Ok(out.swap_remove(0))
+}
+
+/// Runs a layer on `inputs` with one mask on the first, for the unit tests: the outputs and
+/// their masks.
+#[cfg(test)]
+pub(crate) fn apply_masked(
+    layer: &dyn Layer,
+    inputs: &[ArrayViewD<'_, f32>],
+    mask: Option<ArrayView2<'_, bool>>,
+) -> Result<(Outputs, Vec<Option<Mask>>)> {
+    let mut ctx = CallContext::inference().with_masks(vec![mask.map(|m| m.to_owned())]);
+    let out = layer.call(inputs, &mut ctx)?;
+    let masks = ctx.output_masks(layer, out.len());
+    Ok((out, masks))
+}

@@ -60,6 +60,7 @@ pub mod init;
 pub mod keras;
 pub mod layer;
 pub mod layers;
+pub mod limits;
 mod linalg;
 #[cfg(feature = "keras")]
 pub mod npy;
@@ -67,15 +68,16 @@ pub mod sequential;
 pub mod session;
 pub mod shape;
 mod summary;
+pub mod threads;
 
 pub use activation::ActivationFn;
 pub use error::{Error, Result};
 pub use init::Initializer;
 #[cfg(feature = "keras")]
 pub use keras::{load_model, load_model_from_bytes};
-pub use layer::{Layer, Mask, MaskPolicy};
+pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
-pub use layers::bidirectional::{Bidirectional, BidirectionalOutput, MergeMode};
+pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::dense::Dense;
 pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
@@ -83,13 +85,14 @@ pub use layers::flatten::Flatten;
 pub use layers::gru::{GRUCell, GRU};
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
-pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer, RnnOutput};
+pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
 pub use layers::time_distributed::TimeDistributed;
 pub use sequential::Sequential;
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
+pub use threads::{num_threads, set_num_threads};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

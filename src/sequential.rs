@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use ndarray::{Array2, ArrayBase, ArrayD, ArrayViewD, Data, Dimension};
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Data, Dimension};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, Layer, Mask};
+use crate::layer::{CallContext, Layer, Mask, States};
 use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Row, Totals};
@@ -88,7 +88,19 @@ impl Sequential {
     ///
     /// # Errors
     /// As [`add`](Sequential::add).
-    pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> Result<()> {
+    pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> Result<()> {
+        self.push(layer, true)
+    }
+
+    /// [`add_boxed`](Sequential::add_boxed) without drawing weights: the layer is built (its
+    /// shapes fixed and checked) but has no values until `set_weights`. What a loader uses, so
+    /// that no initializer runs for weights a file is about to give.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn add_without_weights(&mut self, layer: Box<dyn Layer>) -> Result<()> {
+        self.push(layer, false)
+    }
+
+    fn push(&mut self, mut layer: Box<dyn Layer>, initialize: bool) -> Result<()> {
         layer.ensure_named();
         if self.layers.iter().any(|l| l.name() == layer.name()) {
             return Err(Error::DuplicateLayerName {
@@ -104,15 +116,18 @@ impl Sequential {
             });
         }
         let declared = layer.declared_input_shape()?;
-        if self.layers.is_empty() {
-            if let Some(input) = declared {
-                let out = layer.build(&input)?;
+        let input = if self.layers.is_empty() {
+            declared
+        } else {
+            self.output_shape()
+        };
+        if let Some(input) = input {
+            let out = build_one(layer.as_mut(), &input, initialize)?;
+            if self.layers.is_empty() {
                 self.input_shape = Some(input);
                 self.inferred = false;
-                self.output_shapes = vec![out];
+                self.output_shapes.clear();
             }
-        } else if let Some(previous) = self.output_shape() {
-            let out = layer.build(&previous)?;
             self.output_shapes.push(out);
         }
         self.layers.push(layer);
@@ -125,10 +140,16 @@ impl Sequential {
     /// # Errors
     /// When the model has no layers, or a layer cannot take its input; the model is unchanged.
     pub fn build(&mut self, input_shape: impl Into<Shape>) -> Result<()> {
-        self.build_from(input_shape.into(), false)
+        self.build_from(input_shape.into(), false, true)
     }
 
-    fn build_from(&mut self, input: Shape, inferred: bool) -> Result<()> {
+    /// [`build`](Sequential::build) without drawing weights, for a loader.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn build_without_weights(&mut self, input_shape: Shape) -> Result<()> {
+        self.build_from(input_shape, false, false)
+    }
+
+    fn build_from(&mut self, input: Shape, inferred: bool, initialize: bool) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::InvalidArgument {
                 layer: self.name.clone(),
@@ -139,7 +160,7 @@ impl Sequential {
         let mut shapes = Vec::with_capacity(layers.len());
         let mut current = input.clone();
         for layer in layers.iter_mut() {
-            current = layer.build(&current)?;
+            current = build_one(layer.as_mut(), &current, initialize)?;
             shapes.push(current.clone());
         }
         self.layers = layers;
@@ -189,7 +210,7 @@ impl Sequential {
             *batch = None;
         }
         let mut trial = self.clone();
-        trial.build_from(Shape::new(dims), true)?;
+        trial.build_from(Shape::new(dims), true, true)?;
         let y = trial.call(&x)?;
         *self = trial;
         Ok(y)
@@ -243,15 +264,49 @@ impl Sequential {
                     .to_string(),
             });
         }
-        let mut layers = self.layers.iter();
-        let Some(first) = layers.next() else {
-            return Err(self.not_built());
-        };
-        let (mut y, mut mask) = first.forward_masked(x, None)?;
-        for layer in layers {
-            (y, mask) = layer.forward_masked(y.view(), mask.as_ref().map(|m| m.view()))?;
+        Ok(self.run(x, false)?.0)
+    }
+
+    /// Runs every layer in order, passing each output and its mask to the next. With `carry`,
+    /// each stateful layer starts from its states; its final states are returned, one entry per
+    /// layer (`None` for stateless ones), for the caller to commit.
+    fn run(
+        &self,
+        x: ArrayViewD<'_, f32>,
+        carry: bool,
+    ) -> Result<(ArrayD<f32>, Vec<Option<States>>)> {
+        let mut y: Option<ArrayD<f32>> = None;
+        let mut mask: Option<Mask> = None;
+        let mut finals = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let mut ctx = CallContext::inference().with_masks(vec![mask.take()]);
+            if carry && layer.is_stateful() {
+                ctx = ctx.with_states(layer.states());
+            }
+            let mut out = {
+                let input = y.as_ref().map_or_else(|| x.view(), |y| y.view());
+                layer.call(&[input], &mut ctx)?
+            };
+            if out.len() != 1 {
+                return Err(Error::UnsupportedInModel {
+                    layer: layer.name().to_string(),
+                    message: format!(
+                        "All layers in a Sequential model should have a single output tensor, \
+                         got {}. For multi-output layers, use the functional API.",
+                        out.len()
+                    ),
+                });
+            }
+            mask = ctx.output_masks(layer.as_ref(), 1).swap_remove(0);
+            finals.push(if carry && layer.is_stateful() {
+                ctx.take_states()
+            } else {
+                None
+            });
+            y = Some(out.swap_remove(0));
         }
-        Ok(y)
+        let y = y.ok_or_else(|| self.not_built())?;
+        Ok((y, finals))
     }
 
     /// Whether any layer keeps state between calls (`stateful(true)`).
@@ -278,21 +333,14 @@ impl Sequential {
                 found: Shape::known(x.shape()),
             });
         }
-        let saved: Vec<Vec<Array2<f32>>> = self.layers.iter().map(|l| l.states()).collect();
-        let mut run = || -> Result<ArrayD<f32>> {
-            let (mut y, mut mask) = (x.to_owned(), None::<Mask>);
-            for layer in self.layers.iter_mut() {
-                (y, mask) = layer.forward_stateful(y.view(), mask.as_ref().map(|m| m.view()))?;
-            }
-            Ok(y)
-        };
-        let result = run();
-        if result.is_err() {
-            for (layer, states) in self.layers.iter_mut().zip(saved) {
-                layer.restore_states(states);
+        // The new states are committed only once every layer ran: a failure changes nothing.
+        let (y, finals) = self.run(x, true)?;
+        for (layer, states) in self.layers.iter_mut().zip(finals) {
+            if let Some(states) = states {
+                layer.set_states(states)?;
             }
         }
-        result
+        Ok(y)
     }
 
     /// The summary table Keras prints, in the notebook's layout (see the crate docs).
@@ -400,12 +448,24 @@ impl Sequential {
     /// # Errors
     /// [`Error::WeightCount`] or [`Error::WeightShape`], naming the model as Keras does.
     pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        let expected: Vec<ArrayViewD<'_, f32>> =
-            self.layers.iter().flat_map(|l| l.weights()).collect();
-        check_weights(&self.name, &expected, weights)?;
+        let counts: Vec<usize> = self.layers.iter().map(|l| l.weight_specs().len()).collect();
+        let expected: usize = counts.iter().sum();
+        if weights.len() != expected {
+            return Err(Error::WeightCount {
+                layer: self.name.clone(),
+                expected,
+                found: weights.len(),
+            });
+        }
+        // Every shape first, naming the layer and its weight, then the values.
         let mut rest = weights;
-        for layer in self.layers.iter_mut() {
-            let n = layer.weights().len();
+        for (layer, &n) in self.layers.iter().zip(&counts) {
+            let (mine, others) = rest.split_at(n);
+            crate::layer::check_weights(layer.name(), &layer.weight_specs(), mine)?;
+            rest = others;
+        }
+        let mut rest = weights;
+        for (layer, &n) in self.layers.iter_mut().zip(&counts) {
             let (mine, others) = rest.split_at(n);
             if n > 0 {
                 layer.set_weights(mine)?;
@@ -414,6 +474,24 @@ impl Sequential {
         }
         Ok(())
     }
+}
+
+/// Builds `layer` for `input` and returns its one output shape; draws its weights when
+/// `initialize` and it has none yet.
+fn build_one(layer: &mut dyn Layer, input: &Shape, initialize: bool) -> Result<Shape> {
+    let mut out = layer.build(std::slice::from_ref(input))?;
+    if out.len() != 1 {
+        return Err(Error::UnsupportedInModel {
+            layer: layer.name().to_string(),
+            message: "All layers in a Sequential model should have a single output tensor. \
+                      For multi-output layers, use the functional API."
+                .to_string(),
+        });
+    }
+    if initialize && !layer.has_weights() {
+        layer.initialize();
+    }
+    Ok(out.swap_remove(0))
 }
 
 impl fmt::Display for Sequential {

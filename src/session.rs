@@ -49,7 +49,8 @@ pub fn clear_session() {
 /// let init = |seed| -> seqnn::Result<Vec<f32>> {
 ///     set_random_seed(seed);
 ///     let mut rnn = SimpleRNN::new(3);
-///     rnn.build(&Shape::new(vec![None, Some(2), Some(4)]))?;
+///     rnn.build(&[Shape::new(vec![None, Some(2), Some(4)])])?;
+///     rnn.initialize();
 ///     Ok(rnn.weights()[0].iter().copied().collect())
 /// };
 /// assert_eq!(init(7)?, init(7)?);

@@ -3,11 +3,12 @@
 //! (`tests/fixtures/keras/errors.json`), and a failed call leaves the model as it was.
 
 mod common;
+use common::call;
 
 use ndarray::{Array2, Array3, ArrayD, IxDyn};
 use seqnn::{
-    clear_session, ActivationFn, Bidirectional, Error, Layer, MergeMode, RecurrentLayer,
-    Sequential, Shape, SimpleRNN,
+    clear_session, ActivationFn, Bidirectional, Error, Layer, MergeMode, Sequential, Shape,
+    SimpleRNN,
 };
 
 /// Keras's message for an error case, without TensorFlow's traceback.
@@ -155,10 +156,16 @@ fn set_weights_with_a_wrong_shape_changes_nothing() {
     bad[1] = ArrayD::from_elem(IxDyn(&[3, 3]), 0.5);
     bad[0] = ArrayD::zeros(IxDyn(&[7, 3]));
     let err = m.set_weights(&bad).unwrap_err();
-    assert!(matches!(err, Error::WeightShape { .. }));
+    assert!(matches!(err, Error::WeightShape { index: 0, .. }));
+    // Keras's sentence names the model; seqnn's names the layer and which of its weights.
+    let keras = keras_message("set_weights_wrong_kernel_shape");
+    let ours = keras.replace("Layer sequential ", "Layer simple_rnn ");
     assert_eq!(
         err.to_string(),
-        keras_message("set_weights_wrong_kernel_shape")
+        format!(
+            "{}: weight 0 (kernel) of the layer.",
+            ours.trim_end_matches('.')
+        )
     );
     assert_eq!(m.get_weights(), before);
 }
@@ -167,7 +174,7 @@ fn set_weights_with_a_wrong_shape_changes_nothing() {
 fn layer_set_weights_checks_count_shape_and_build() {
     let mut rnn = SimpleRNN::new(3);
     assert!(matches!(rnn.set_weights(&[]), Err(Error::NotBuilt { .. })));
-    rnn.build(&Shape::new(vec![None, None, Some(2)])).unwrap();
+    rnn.build(&[Shape::new(vec![None, None, Some(2)])]).unwrap();
     let err = rnn
         .set_weights(&[ArrayD::zeros(IxDyn(&[2, 3]))])
         .unwrap_err();
@@ -188,7 +195,8 @@ fn layer_set_weights_checks_count_shape_and_build() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Layer simple_rnn weight shape (3,) is not compatible with provided weight shape (4,)."
+        "Layer simple_rnn weight shape (3,) is not compatible with provided weight shape (4,): \
+         weight 2 (bias) of the layer."
     );
 }
 
@@ -333,24 +341,24 @@ fn sum_of_different_widths_is_refused_at_add() {
 #[test]
 fn initial_state_of_the_wrong_shape() {
     let mut rnn = SimpleRNN::new(4);
-    rnn.build(&Shape::new(vec![None, None, Some(2)])).unwrap();
+    rnn.build(&[Shape::new(vec![None, None, Some(2)])]).unwrap();
     let x = Array3::<f32>::zeros((3, 5, 2));
-    let err = rnn
-        .call_with_state(x.view(), Some(&[Array2::zeros((3, 5))]))
-        .unwrap_err();
+    let h0 = Array2::<f32>::zeros((3, 5)).into_dyn();
+    let err = call(&rnn, &[x.view().into_dyn(), h0.view()]).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }));
     assert!(
         err.to_string().contains("(3, 4)") && err.to_string().contains("(3, 5)"),
         "{err}"
     );
-    let err = rnn.call_with_state(x.view(), Some(&[])).unwrap_err();
+    // Two states for a SimpleRNN, which has one.
+    let h0 = Array2::<f32>::zeros((3, 4)).into_dyn();
+    let err = call(&rnn, &[x.view().into_dyn(), h0.view(), h0.view()]).unwrap_err();
     assert!(err.to_string().contains("initial_state"), "{err}");
 
     let mut bi = Bidirectional::new(SimpleRNN::new(4));
-    bi.build(&Shape::new(vec![None, None, Some(2)])).unwrap();
-    let err = bi
-        .call_with_state(x.view(), Some(&[Array2::zeros((3, 4))]))
-        .unwrap_err();
+    bi.build(&[Shape::new(vec![None, None, Some(2)])]).unwrap();
+    let h0 = Array2::<f32>::zeros((3, 4)).into_dyn();
+    let err = call(&bi, &[x.view().into_dyn(), h0.view()]).unwrap_err();
     assert!(
         err.to_string().contains("1 forward and 1 backward"),
         "{err}"
@@ -362,14 +370,18 @@ fn layer_calls_check_build_and_input() {
     let rnn = SimpleRNN::new(4);
     let x = Array3::<f32>::zeros((3, 5, 2));
     assert!(matches!(
-        rnn.call_with_state(x.view(), None),
+        call(&rnn, &[x.view().into_dyn()]),
         Err(Error::NotBuilt { .. })
     ));
     let mut rnn = SimpleRNN::new(4);
-    rnn.build(&Shape::new(vec![None, None, Some(2)])).unwrap();
-    let err = rnn
-        .forward(ArrayD::zeros(IxDyn(&[3, 2])).view())
-        .unwrap_err();
+    rnn.build(&[Shape::new(vec![None, None, Some(2)])]).unwrap();
+    // Built, but without weights yet: the call says so.
+    assert!(matches!(
+        call(&rnn, &[x.view().into_dyn()]),
+        Err(Error::NotBuilt { .. })
+    ));
+    rnn.initialize();
+    let err = call(&rnn, &[ArrayD::zeros(IxDyn(&[3, 2])).view()]).unwrap_err();
     assert!(matches!(
         err,
         Error::IncompatibleRank {
@@ -378,16 +390,15 @@ fn layer_calls_check_build_and_input() {
             ..
         }
     ));
-    let err = rnn
-        .call_with_state(Array3::<f32>::zeros((3, 5, 7)).view(), None)
-        .unwrap_err();
+    let x7 = Array3::<f32>::zeros((3, 5, 7)).into_dyn();
+    let err = call(&rnn, &[x7.view()]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "Input 0 of layer \"simple_rnn\" is incompatible with the layer: expected \
          shape=(None, None, 2), found shape=(3, 5, 7)"
     );
     // A built layer refuses to be rebuilt for other features.
-    assert!(rnn.build(&Shape::new(vec![None, None, Some(7)])).is_err());
+    assert!(rnn.build(&[Shape::new(vec![None, None, Some(7)])]).is_err());
 }
 
 #[test]
@@ -421,12 +432,14 @@ fn get_layer_names_what_exists() {
 }
 
 #[test]
-fn bidirectional_layer_forward_refuses_several_outputs() {
+fn bidirectional_without_merge_returns_both_directions_but_not_in_a_sequential() {
     let mut bi = Bidirectional::new(SimpleRNN::new(2)).merge_mode(MergeMode::None);
-    bi.build(&Shape::new(vec![None, None, Some(2)])).unwrap();
-    let err = bi
-        .forward(ArrayD::zeros(IxDyn(&[1, 2, 2])).view())
-        .unwrap_err();
-    assert!(matches!(err, Error::UnsupportedInModel { .. }));
+    bi.build(&[Shape::new(vec![None, None, Some(2)])]).unwrap();
+    bi.initialize();
+    let out = call(&bi, &[ArrayD::zeros(IxDyn(&[1, 3, 2])).view()]).unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|o| o.shape() == [1, 2]));
     assert!(bi.backward_layer_ref().is_go_backwards());
+    let err = Sequential::new().add(bi.input_shape((3, 2))).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedInModel { .. }));
 }

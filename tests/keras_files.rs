@@ -280,10 +280,10 @@ fn loaded_summaries_equal_keras_summaries() {
                 .iter()
                 .take_while(|l| !std::ptr::eq(l.as_ref(), layer.as_ref()))
                 .fold(model.input_shape().unwrap(), |s, l| {
-                    l.compute_output_shape(&s).unwrap()
+                    l.compute_output_shape(&[s]).unwrap().swap_remove(0)
                 });
             assert_eq!(
-                layer.compute_output_shape(&out).unwrap().to_string(),
+                layer.compute_output_shape(&[out]).unwrap()[0].to_string(),
                 *shape,
                 "{name}"
             );

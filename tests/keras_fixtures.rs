@@ -100,7 +100,7 @@ fn return_state_final_state_is_last_output() {
     );
     let (_, config) = f.layer_configs().remove(0);
     let mut rnn = common::simple_rnn(&config);
-    rnn.build(&shape(&f.json["input_shape"])).unwrap();
+    rnn.build(&[shape(&f.json["input_shape"])]).unwrap();
     rnn.set_weights(&f.weights()).unwrap();
     assert!(rnn.returns_state());
     assert_eq!(rnn.output_count(), 2);

@@ -5,7 +5,7 @@ mod common;
 
 use approx::assert_abs_diff_eq;
 use ndarray::{Array1, Array2, Array3};
-use seqnn::{clear_session, Bidirectional, Layer, RecurrentLayer, Sequential, Shape, SimpleRNN};
+use seqnn::{clear_session, Bidirectional, Layer, Sequential, Shape, SimpleRNN};
 
 /// The notebook's summary table, with the `=` rules that its copy lost restored.
 fn notebook_summary(model: &str, row: &str) -> String {
@@ -204,11 +204,11 @@ fn numpy_loop_equals_simple_rnn() -> seqnn::Result<()> {
     }
 
     let mut rnn = SimpleRNN::new(hidden_size).return_sequences(true);
-    rnn.build(&Shape::new(vec![None, None, Some(input_dim)]))?;
+    rnn.build(&[Shape::new(vec![None, None, Some(input_dim)])])?;
     let f = |a: &Array2<f64>| a.t().mapv(|v| v as f32).into_dyn();
     rnn.set_weights(&[f(&wx), f(&wh), b.mapv(|v| v as f32).into_dyn()])?;
     let x = inputs.mapv(|v| v as f32).insert_axis(ndarray::Axis(0));
-    let y = rnn.call_with_state(x.view(), None)?.output;
+    let y = common::call(&rnn, &[x.view().into_dyn()])?.remove(0);
     assert_eq!(y.shape(), &[1, timesteps, hidden_size]);
     for (t, h) in total.iter().enumerate() {
         for (j, v) in h.iter().enumerate() {

@@ -2,13 +2,13 @@
 //! configurations and over random ones; and the batched driver against a plain per-timestep
 //! reference loop.
 
+mod common;
+
 use approx::assert_abs_diff_eq;
 use ndarray::{s, Array1, Array2, Array3, ArrayD, Axis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use seqnn::{
-    ActivationFn, Bidirectional, Layer, MergeMode, RecurrentLayer, Sequential, Shape, SimpleRNN,
-};
+use seqnn::{ActivationFn, Bidirectional, Layer, MergeMode, Sequential, Shape, SimpleRNN};
 
 /// Keras's SimpleRNN parameter count: kernel, recurrent kernel, bias.
 fn rnn_params(input_dim: usize, units: usize, bias: bool) -> usize {
@@ -298,9 +298,10 @@ fn batched_driver_equals_the_reference_loop() -> seqnn::Result<()> {
                 };
                 let mut rnn = SimpleRNN::new(units)
                     .return_sequences(true)
+                    .return_state(true)
                     .go_backwards(go_backwards)
                     .activation(act);
-                rnn.build(&Shape::new(vec![None, None, Some(dim)]))?;
+                rnn.build(&[Shape::new(vec![None, None, Some(dim)])])?;
                 // Scaled by fan-in so that relu stays bounded over 20 steps.
                 let w = vec![
                     random_array(&mut rng, &[dim, units], 1.0 / (dim as f32).sqrt()),
@@ -316,17 +317,16 @@ fn batched_driver_equals_the_reference_loop() -> seqnn::Result<()> {
                         .into_dimensionality::<ndarray::Ix2>()
                         .unwrap()
                 });
-                let out = rnn.call_with_state(x.view(), init.as_ref().map(std::slice::from_ref))?;
+                let mut inputs = vec![x.view().into_dyn()];
+                inputs.extend(init.as_ref().map(|h| h.view().into_dyn()));
+                let out = common::call(&rnn, &inputs)?;
+                let (output, state) = (&out[0], &out[1]);
                 let (seq, last) = reference(&x, &w, act, go_backwards, init.as_ref());
-                assert_abs_diff_eq!(
-                    out.output,
-                    seq.mapv(|v| v as f32).into_dyn(),
-                    epsilon = 1e-4
-                );
-                assert_abs_diff_eq!(out.states[0], last.mapv(|v| v as f32), epsilon = 1e-4);
+                assert_abs_diff_eq!(*output, seq.mapv(|v| v as f32).into_dyn(), epsilon = 1e-4);
+                assert_abs_diff_eq!(*state, last.mapv(|v| v as f32).into_dyn(), epsilon = 1e-4);
                 // The last output of the sequence is the final state.
-                let y_last = out.output.index_axis(Axis(1), steps - 1).to_owned();
-                assert_abs_diff_eq!(y_last, out.states[0].clone().into_dyn(), epsilon = 0.0);
+                let y_last = output.index_axis(Axis(1), steps - 1).to_owned();
+                assert_abs_diff_eq!(y_last, *state, epsilon = 0.0);
             }
         }
     }

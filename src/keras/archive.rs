@@ -165,15 +165,15 @@ pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
         "SimpleRNN" | "LSTM" | "GRU" => "cell/vars",
         _ => "vars",
     };
-    vec![(group.to_string(), layer.weights().len())]
+    vec![(group.to_string(), layer.weight_specs().len())]
 }
 
 /// The weights of `model` from a Keras-3-layout weights file, in the model's order.
 pub(crate) fn weights(file: &File, model: &Sequential) -> Result<Vec<ArrayD<f32>>, LoadError> {
     let mut out = Vec::new();
     for (layer, key) in model.layers().iter().zip(layer_keys(model)) {
-        let expected = layer.weights();
-        let mut shapes = expected.iter().map(|w| w.shape().to_vec());
+        let expected = layer.weight_specs();
+        let mut shapes = expected.into_iter().map(|w| w.shape);
         for (group, count) in var_groups(layer.as_ref()) {
             for i in 0..count {
                 let shape = shapes.next().ok_or_else(|| {

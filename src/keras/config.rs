@@ -219,7 +219,8 @@ pub(crate) fn shape(v: &Value) -> std::result::Result<Shape, String> {
 }
 
 /// A whole model config (`{"class_name": "Sequential", "config": {...}}`) as a built
-/// [`Sequential`], with freshly initialized weights that the caller then replaces.
+/// [`Sequential`] whose layers have their shapes but no weights yet: no initializer runs, and
+/// the caller reads the weights after checking the stored shapes against the layers'.
 pub(crate) fn model_from_config(root: &Value, dialect: Dialect) -> Result<Sequential> {
     let class = root["class_name"].as_str().unwrap_or("");
     let config = &root["config"];
@@ -247,7 +248,7 @@ pub(crate) fn model_from_config(root: &Value, dialect: Dialect) -> Result<Sequen
         }
         let declared = input_shape.take().filter(|_| first);
         let layer = layer_from(&entry, dialect, declared)?;
-        model.add_boxed(layer)?;
+        model.add_without_weights(layer)?;
         first = false;
     }
     if !model.is_built() {
@@ -259,7 +260,7 @@ pub(crate) fn model_from_config(root: &Value, dialect: Dialect) -> Result<Sequen
         .find(|v| !v.is_null());
         if let Some(v) = build {
             let s = shape(v).map_err(malformed)?;
-            model.build(s)?;
+            model.build_without_weights(s)?;
         }
     }
     Ok(model)

@@ -69,7 +69,7 @@ pub(crate) fn weights(
     let layers: Vec<_> = model
         .layers()
         .iter()
-        .filter(|l| !l.weights().is_empty())
+        .filter(|l| !l.weight_specs().is_empty())
         .collect();
     if layers.len() != saved.len() {
         return Err(format!(
@@ -81,7 +81,7 @@ pub(crate) fn weights(
     }
     let mut out = Vec::new();
     for (layer, (name, weight_names)) in layers.into_iter().zip(saved) {
-        let expected = layer.weights();
+        let expected = layer.weight_specs();
         if expected.len() != weight_names.len() {
             return Err(format!(
                 "layer {name} has {} weight(s) in the file, but layer \"{}\" ({}) has {}",
@@ -96,7 +96,7 @@ pub(crate) fn weights(
             out.push(read_weight(
                 file,
                 &format!("{prefix}{name}/{weight_name}"),
-                w.shape(),
+                &w.shape,
             )?);
         }
     }

@@ -118,7 +118,9 @@ fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
     for layer in model.layers() {
         let mut entry = layer_entry(layer.as_ref())?;
         entry["build_config"] = json!({ "input_shape": dims(&shape) });
-        shape = layer.compute_output_shape(&shape)?;
+        shape = layer
+            .compute_output_shape(std::slice::from_ref(&shape))?
+            .swap_remove(0);
         layers.push(entry);
     }
     Ok(json!({

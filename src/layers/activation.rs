@@ -5,7 +5,8 @@ use ndarray::{ArrayD, ArrayViewD};
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::layer::{
-    common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName, MaskPolicy,
+    common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
+    InputDecl, Layer, LayerName, MaskPolicy,
 };
 use crate::shape::Shape;
 
@@ -86,14 +87,20 @@ impl Layer for Activation {
         self.input.resolve(self.name.get())
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let input = single_shape(self.name.get(), inputs)?;
         self.check(input)?;
-        Ok(input.clone())
+        Ok(vec![input.clone()])
     }
 
     weightless!();
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        _ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let input = single_input(self.name.get(), inputs)?;
         self.check(&Shape::known(input.shape()))?;
         let row = input.shape().last().copied().unwrap_or(1);
         let mut y = input.as_standard_layout().into_owned();
@@ -102,7 +109,7 @@ impl Layer for Activation {
                 .expect("an owned standard-layout array is contiguous"),
             row,
         );
-        Ok(y)
+        Ok(vec![y])
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -113,17 +120,21 @@ impl Layer for Activation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
     #[test]
     fn applies_element_wise() -> Result<()> {
         let relu = Activation::new(ActivationFn::Relu);
-        let y = relu.forward(array![[-1.0_f32, 0.5], [2.0, -3.0]].into_dyn().view())?;
+        let y = apply(
+            &relu,
+            array![[-1.0_f32, 0.5], [2.0, -3.0]].into_dyn().view(),
+        )?;
         assert_eq!(y, array![[0.0_f32, 0.5], [2.0, 0.0]].into_dyn());
         let tanh = Activation::new(ActivationFn::Tanh);
         // tanh(0.5) = 0.4621172
-        let y = tanh.forward(array![0.5_f32].into_dyn().view())?;
+        let y = apply(&tanh, array![0.5_f32].into_dyn().view())?;
         assert_abs_diff_eq!(y[[0]], 0.462_117_2, epsilon = 1e-6);
         Ok(())
     }
@@ -132,20 +143,18 @@ mod tests {
     fn softmax_runs_over_the_last_axis() -> Result<()> {
         let mut softmax = Activation::new(ActivationFn::Softmax);
         assert_eq!(
-            softmax
-                .build(&Shape::new(vec![None, Some(2), Some(2)]))?
-                .to_string(),
+            softmax.build(&[Shape::new(vec![None, Some(2), Some(2)])])?[0].to_string(),
             "(None, 2, 2)"
         );
         let x = array![[[1.0_f32, 2.0], [3.0, 3.0]]];
-        let y = softmax.forward(x.view().into_dyn())?;
+        let y = apply(&softmax, x.view().into_dyn())?;
         // softmax([1, 2]) = [1, e] / (1 + e) = [0.2689414, 0.7310586]; softmax([3, 3]) = [½, ½]
         assert_abs_diff_eq!(y[[0, 0, 0]], 0.268_941_4, epsilon = 1e-6);
         assert_abs_diff_eq!(y[[0, 0, 1]], 0.731_058_6, epsilon = 1e-6);
         assert_abs_diff_eq!(y[[0, 1, 0]], 0.5, epsilon = 1e-6);
         // The same over a transposed view: the last axis is the logical one.
         let t = x.view().permuted_axes([0, 2, 1]).into_dyn();
-        let y = softmax.forward(t)?;
+        let y = apply(&softmax, t)?;
         // Columns [1, 3] and [2, 3]: softmax([1, 3])[0] = 1 / (1 + e²) = 0.1192029
         assert_abs_diff_eq!(y[[0, 0, 0]], 0.119_202_9, epsilon = 1e-6);
         Ok(())
@@ -154,7 +163,7 @@ mod tests {
     #[test]
     fn softmax_over_one_axis_is_refused_as_keras() {
         let err = Activation::new(ActivationFn::Softmax)
-            .compute_output_shape(&Shape::new(vec![None]))
+            .compute_output_shape(&[Shape::new(vec![None])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -162,7 +171,7 @@ mod tests {
              shape: (None,)"
         );
         assert!(Activation::new(ActivationFn::Relu)
-            .compute_output_shape(&Shape::new(vec![None]))
+            .compute_output_shape(&[Shape::new(vec![None])])
             .is_ok());
     }
 
@@ -172,7 +181,7 @@ mod tests {
         assert_eq!(a.class_name(), "Activation");
         assert_eq!(Layer::name(&a), "activation");
         assert!(!a.is_built());
-        a.build(&Shape::new(vec![None, Some(3)]))?;
+        a.build(&[Shape::new(vec![None, Some(3)])])?;
         assert!(a.is_built());
         assert!(a.weights().is_empty());
         assert!(a.set_weights(&[]).is_ok());

@@ -3,13 +3,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Axis};
+use ndarray::{s, Array2, ArrayD, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_weights, common_builders, layer_plumbing, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+    check_weights, common_builders, input_count, layer_plumbing, no_weights, CallContext,
+    InputDecl, Layer, LayerName, MaskPolicy, Outputs, States, WeightSpec,
 };
-use crate::layers::recurrent::{as_sequence, RecurrentLayer};
+use crate::layers::recurrent::RecurrentLayer;
 use crate::shape::Shape;
 
 /// How [`Bidirectional`] combines the forward and backward outputs (Keras's `merge_mode`).
@@ -84,33 +85,6 @@ impl FromStr for MergeMode {
     }
 }
 
-/// One direction's initial states, if given.
-type InitialStates<'s> = Option<&'s [Array2<f32>]>;
-/// One direction's final states.
-type States = Vec<Array2<f32>>;
-
-/// What a [`Bidirectional`] call returns: Keras's output list, split by meaning.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BidirectionalOutput {
-    /// The merged output, or the forward and backward outputs under [`MergeMode::None`].
-    pub outputs: Vec<ArrayD<f32>>,
-    /// The forward layer's final states (empty unless the wrapped layer has `return_state`).
-    pub forward_states: Vec<Array2<f32>>,
-    /// The backward layer's final states (empty unless the wrapped layer has `return_state`).
-    pub backward_states: Vec<Array2<f32>>,
-}
-
-impl BidirectionalOutput {
-    /// Keras's list: the output(s), then the forward states, then the backward states.
-    pub fn into_vec(self) -> Vec<ArrayD<f32>> {
-        self.outputs
-            .into_iter()
-            .chain(self.forward_states.into_iter().map(|s| s.into_dyn()))
-            .chain(self.backward_states.into_iter().map(|s| s.into_dyn()))
-            .collect()
-    }
-}
-
 /// Keras's `Bidirectional`: runs a recurrent layer forwards and a copy of it backwards over the
 /// same input, and merges the two outputs.
 ///
@@ -164,6 +138,8 @@ impl Bidirectional {
         let mut backward = forward.reversed_copy();
         forward.set_name(format!("forward_{inner}"));
         backward.set_name(format!("backward_{inner}"));
+        force_zero_output_for_mask(forward.as_mut());
+        force_zero_output_for_mask(backward.as_mut());
         Bidirectional {
             name: LayerName::new("bidirectional"),
             forward,
@@ -186,6 +162,7 @@ impl Bidirectional {
         backward.ensure_named();
         let name = format!("backward_{}", backward.name());
         backward.set_name(name);
+        force_zero_output_for_mask(backward.as_mut());
         self.backward = backward;
         self
     }
@@ -265,100 +242,88 @@ impl Bidirectional {
         }
     }
 
-    /// Runs both directions from optional initial states (the forward layer's states, then the
-    /// backward layer's) and returns Keras's outputs: the merged output (two outputs under
-    /// [`MergeMode::None`]) and, under `return_state`, the final states.
-    ///
-    /// # Errors
-    /// When the wrapper is not built, `x` does not fit it, or the initial states do not split
-    /// into the two layers' states.
-    pub fn call_with_state(
-        &self,
-        x: ArrayView3<'_, f32>,
-        initial_state: Option<&[Array2<f32>]>,
-    ) -> Result<BidirectionalOutput> {
-        self.call_masked(x, initial_state, None)
-    }
-
-    /// [`call_with_state`](Self::call_with_state) with a `(batch, timesteps)` mask. As Keras,
-    /// both directions skip masked steps, and under `return_sequences` their outputs there
-    /// are zeros.
-    ///
-    /// # Errors
-    /// As [`call_with_state`](Self::call_with_state), and for a mask that is not
-    /// `(batch, timesteps)`.
-    pub fn call_masked(
-        &self,
-        x: ArrayView3<'_, f32>,
-        initial_state: Option<&[Array2<f32>]>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<BidirectionalOutput> {
-        let (f_init, b_init) = self.split_states(initial_state)?;
-        Ok(self.run(x, f_init, b_init, mask)?.0)
-    }
-
-    fn split_states<'s>(
-        &self,
-        initial_state: Option<&'s [Array2<f32>]>,
-    ) -> Result<(InitialStates<'s>, InitialStates<'s>)> {
-        let Some(states) = initial_state else {
-            return Ok((None, None));
-        };
-        let nf = self.forward.state_count();
-        let nb = self.backward.state_count();
-        if states.len() != nf + nb {
-            return Err(self.invalid(format!(
-                "initial_state must hold {nf} forward and {nb} backward state(s), got {} \
-                 array(s)",
-                states.len()
-            )));
-        }
-        Ok((Some(&states[..nf]), Some(&states[nf..])))
-    }
-
-    /// Both directions and the merge; also returns every final state, for stateful use.
+    /// Runs both directions on `x` and merges them: Keras's outputs (the merged output, or both
+    /// under [`MergeMode::None`], then the states under `return_state`) and every final state,
+    /// forward then backward, for a stateful layer.
     fn run(
         &self,
-        x: ArrayView3<'_, f32>,
-        f_init: Option<&[Array2<f32>]>,
-        b_init: Option<&[Array2<f32>]>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(BidirectionalOutput, States, States)> {
-        // Keras's Bidirectional asks its layers for zeros at masked steps of a sequence.
-        let zero = self.forward.returns_sequences();
-        let f = self.forward.call_masked(x, f_init, mask, zero)?;
-        let b = self.backward.call_masked(x, b_init, mask, zero)?;
+        x: &ArrayViewD<'_, f32>,
+        initial: &[ArrayViewD<'_, f32>],
+        carried: Option<Vec<Array2<f32>>>,
+        ctx: &CallContext,
+    ) -> Result<(Outputs, States)> {
+        let nf = self.forward.state_count();
+        let nb = self.backward.state_count();
+        let (f_init, b_init) = match initial.len() {
+            0 => (&initial[..0], &initial[..0]),
+            n if n == nf + nb => initial.split_at(nf),
+            n => {
+                return Err(self.invalid(format!(
+                    "initial_state must hold {nf} forward and {nb} backward state(s), got {n} \
+                     array(s)"
+                )))
+            }
+        };
+        let (f_carried, b_carried) = match carried {
+            Some(mut states) if states.len() == nf + nb => {
+                let b = states.split_off(nf);
+                (Some(states), Some(b))
+            }
+            _ => (None, None),
+        };
+        let mask = ctx.input_mask(0).map(|m| m.to_owned());
+        let direction = |layer: &dyn RecurrentLayer,
+                         init: &[ArrayViewD<'_, f32>],
+                         carried: Option<Vec<Array2<f32>>>|
+         -> Result<(Outputs, States)> {
+            let mut sub = CallContext::new(ctx.mode()).with_masks(vec![mask.clone()]);
+            if let Some(states) = carried {
+                sub = sub.with_states(states);
+            }
+            let mut inputs = vec![x.view()];
+            inputs.extend(init.iter().map(|s| s.view()));
+            let outputs = layer.call(&inputs, &mut sub)?;
+            Ok((outputs, sub.take_states().unwrap_or_default()))
+        };
+        let (mut f, f_final) = direction(self.forward.as_ref(), f_init, f_carried)?;
+        let (mut b, b_final) = direction(self.backward.as_ref(), b_init, b_carried)?;
+        let f_states = f.split_off(1);
+        let b_states = b.split_off(1);
+        let (f_out, b_out) = (f.swap_remove(0), b.swap_remove(0));
         // The backward sequence, put back in forward time order: a view, copied once below.
         let b_view = if self.forward.returns_sequences() {
-            b.output.slice(s![.., ..;-1, ..]).into_dyn()
+            b_out.slice(s![.., ..;-1, ..]).into_dyn()
         } else {
-            b.output.view()
+            b_out.view()
         };
-        let outputs = match self.merge_mode {
+        let mut outputs = match self.merge_mode {
             MergeMode::Concat => {
-                let last = f.output.ndim() - 1;
-                let (uf, ub) = (f.output.shape()[last], b_view.shape()[last]);
-                let mut shape = f.output.shape().to_vec();
+                let last = f_out.ndim() - 1;
+                let (uf, ub) = (f_out.shape()[last], b_view.shape()[last]);
+                let mut shape = f_out.shape().to_vec();
                 shape[last] = uf + ub;
                 let mut merged = ArrayD::<f32>::zeros(shape);
                 merged
                     .slice_axis_mut(Axis(last), (..uf).into())
-                    .assign(&f.output);
+                    .assign(&f_out);
                 merged
                     .slice_axis_mut(Axis(last), (uf..).into())
                     .assign(&b_view);
                 vec![merged]
             }
-            MergeMode::None => vec![f.output.clone(), b_view.to_owned()],
+            MergeMode::None => {
+                let b_owned = b_view.to_owned();
+                vec![f_out, b_owned]
+            }
             mode => {
-                if f.output.shape() != b_view.shape() {
+                if f_out.shape() != b_view.shape() {
                     return Err(self.invalid(format!(
                         "merge_mode={mode} needs outputs of the same shape, got {} and {}",
-                        Shape::known(f.output.shape()),
+                        Shape::known(f_out.shape()),
                         Shape::known(b_view.shape())
                     )));
                 }
-                let mut merged = f.output.clone();
+                let mut merged = f_out;
                 let combine: fn(&mut f32, f32) = match mode {
                     MergeMode::Sum => |m, b| *m += b,
                     MergeMode::Mul => |m, b| *m *= b,
@@ -371,14 +336,36 @@ impl Bidirectional {
             }
         };
         // As Keras, the states are outputs only under return_state.
-        let keep = self.forward.returns_state();
-        let output = BidirectionalOutput {
-            outputs,
-            forward_states: if keep { f.states.clone() } else { Vec::new() },
-            backward_states: if keep { b.states.clone() } else { Vec::new() },
-        };
-        Ok((output, f.states, b.states))
+        outputs.extend(f_states);
+        outputs.extend(b_states);
+        let mut finals = f_final;
+        finals.extend(b_final);
+        Ok((outputs, finals))
     }
+
+    /// Keras's `Bidirectional.compute_mask`: the input mask on each merged output of a sequence,
+    /// none on last outputs and on states.
+    fn output_masks(&self, ctx: &CallContext) -> Vec<Option<crate::Mask>> {
+        let merged = if self.merge_mode == MergeMode::None {
+            2
+        } else {
+            1
+        };
+        let mut masks = vec![None; self.output_count()];
+        if self.forward.returns_sequences() {
+            let mask = ctx.input_mask(0).map(|m| m.to_owned());
+            for m in masks.iter_mut().take(merged) {
+                m.clone_from(&mask);
+            }
+        }
+        masks
+    }
+}
+
+/// Keras's Bidirectional asks its layers for zeros at masked steps of a sequence.
+fn force_zero_output_for_mask(layer: &mut dyn RecurrentLayer) {
+    let yes = layer.returns_sequences();
+    layer.set_zero_output_for_mask(yes);
 }
 
 fn py_bool(b: bool) -> &'static str {
@@ -428,22 +415,70 @@ impl Layer for Bidirectional {
         }
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         self.validate()?;
-        let f = self.forward.compute_output_shape(input)?;
-        let b = self.backward.compute_output_shape(input)?;
-        self.merged_shape(f, b)
+        let Some((x, states)) = inputs.split_first() else {
+            return Err(input_count(self.name.get(), 1, 0));
+        };
+        let nf = self.forward.state_count();
+        let (f_states, b_states) = if states.is_empty() {
+            (&states[..0], &states[..0])
+        } else if states.len() == nf + self.backward.state_count() {
+            states.split_at(nf)
+        } else {
+            return Err(input_count(
+                self.name.get(),
+                1 + nf + self.backward.state_count(),
+                inputs.len(),
+            ));
+        };
+        let with = |s: &[Shape]| {
+            let mut v = vec![x.clone()];
+            v.extend_from_slice(s);
+            v
+        };
+        let mut f = self.forward.compute_output_shape(&with(f_states))?;
+        let mut b = self.backward.compute_output_shape(&with(b_states))?;
+        let (f_rest, b_rest) = (f.split_off(1), b.split_off(1));
+        let (f, b) = (f.swap_remove(0), b.swap_remove(0));
+        let mut out = if self.merge_mode == MergeMode::None {
+            vec![f, b]
+        } else {
+            vec![self.merged_shape(f, b)?]
+        };
+        out.extend(f_rest);
+        out.extend(b_rest);
+        Ok(out)
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
-        self.forward.build(input)?;
-        self.backward.build(input)?;
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
+        // Each direction builds for the main input; the states only had their shapes checked.
+        let x = &inputs[..1];
+        self.forward.build(x)?;
+        self.backward.build(x)?;
         Ok(out)
     }
 
     fn is_built(&self) -> bool {
         self.forward.is_built() && self.backward.is_built()
+    }
+
+    fn weight_specs(&self) -> Vec<WeightSpec> {
+        [&self.forward, &self.backward]
+            .into_iter()
+            .flat_map(|l| {
+                l.weight_specs().into_iter().map(|w| WeightSpec {
+                    name: format!("{}/{}", l.name(), w.name),
+                    shape: w.shape,
+                })
+            })
+            .collect()
+    }
+
+    fn initialize(&mut self) {
+        self.forward.initialize();
+        self.backward.initialize();
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
@@ -454,12 +489,10 @@ impl Layer for Bidirectional {
 
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         if !self.is_built() {
-            return Err(Error::NotBuilt {
-                name: self.name.get().to_string(),
-            });
+            return Err(no_weights(self.name.get()));
         }
-        check_weights(self.name.get(), &self.weights(), weights)?;
-        let nf = self.forward.weights().len();
+        check_weights(self.name.get(), &self.weight_specs(), weights)?;
+        let nf = self.forward.weight_specs().len();
         self.forward.set_weights(&weights[..nf])?;
         self.backward.set_weights(&weights[nf..])
     }
@@ -478,8 +511,25 @@ impl Layer for Bidirectional {
         merged + states
     }
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(self.forward_masked(input, None)?.0)
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let Some((x, initial)) = inputs.split_first() else {
+            return Err(input_count(self.name.get(), 1, 0));
+        };
+        let carried = if self.is_stateful() {
+            ctx.take_states()
+        } else {
+            None
+        };
+        let (outputs, finals) = self.run(x, initial, carried, ctx)?;
+        ctx.set_output_masks(self.output_masks(ctx));
+        if self.is_stateful() {
+            ctx.set_states(finals);
+        }
+        Ok(outputs)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -490,36 +540,15 @@ impl Layer for Bidirectional {
         }
     }
 
-    fn forward_masked(
-        &self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        let x = self.single_output_input(input)?;
-        let (mut out, _, _) = self.run(x, None, None, mask)?;
-        Ok((out.outputs.swap_remove(0), self.output_mask(mask)))
+    fn working_elements(&self, inputs: &[Shape]) -> usize {
+        let x = &inputs[..inputs.len().min(1)];
+        self.forward
+            .working_elements(x)
+            .saturating_add(self.backward.working_elements(x))
     }
 
     fn is_stateful(&self) -> bool {
         self.forward.is_stateful()
-    }
-
-    fn forward_stateful(
-        &mut self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        if !self.is_stateful() {
-            return self.forward_masked(input, mask);
-        }
-        let x = self.single_output_input(input)?;
-        let (f_states, b_states) = (self.forward.states(), self.backward.states());
-        let f_init = (!f_states.is_empty()).then_some(f_states.as_slice());
-        let b_init = (!b_states.is_empty()).then_some(b_states.as_slice());
-        let (mut out, f_final, b_final) = self.run(x, f_init, b_init, mask)?;
-        self.forward.restore_states(f_final);
-        self.backward.restore_states(b_final);
-        Ok((out.outputs.swap_remove(0), self.output_mask(mask)))
     }
 
     fn states(&self) -> Vec<Array2<f32>> {
@@ -528,37 +557,33 @@ impl Layer for Bidirectional {
         s
     }
 
-    fn restore_states(&mut self, mut states: Vec<Array2<f32>>) {
-        let nf = self.forward.states().len().min(states.len());
+    fn set_states(&mut self, mut states: Vec<Array2<f32>>) -> Result<()> {
+        if states.is_empty() {
+            self.reset_states();
+            return Ok(());
+        }
+        let nf = self.forward.state_count();
+        let nb = self.backward.state_count();
+        if states.len() != nf + nb {
+            return Err(self.invalid(format!(
+                "a stateful Bidirectional carries {nf} forward and {nb} backward state(s), got {} \
+                 array(s)",
+                states.len()
+            )));
+        }
         let backward = states.split_off(nf);
-        self.forward.restore_states(states);
-        self.backward.restore_states(backward);
+        let before = self.forward.states();
+        self.forward.set_states(states)?;
+        if let Err(e) = self.backward.set_states(backward) {
+            // Put the forward states back, so that a refused call changes nothing.
+            self.forward.set_states(before)?;
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn reset_states(&mut self) {
         self.forward.reset_states();
         self.backward.reset_states();
-    }
-}
-
-impl Bidirectional {
-    /// The input as a sequence, for the single-output forward passes.
-    fn single_output_input<'a>(&self, input: ArrayViewD<'a, f32>) -> Result<ArrayView3<'a, f32>> {
-        if self.output_count() > 1 {
-            return Err(Error::UnsupportedInModel {
-                layer: self.name.get().to_string(),
-                message: "this layer has several outputs; use call_with_state to get them all"
-                    .to_string(),
-            });
-        }
-        as_sequence(self.name.get(), input)
-    }
-
-    fn output_mask(&self, mask: Option<ArrayView2<'_, bool>>) -> Option<Mask> {
-        if self.forward.returns_sequences() {
-            mask.map(|m| m.to_owned())
-        } else {
-            None
-        }
     }
 }

@@ -1,14 +1,18 @@
 //! Keras's `Dense`: the fully connected layer, on the last axis of its input.
 
-use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1, Ix2, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, IxDyn};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
+use crate::init::{sample1, sample2};
 use crate::layer::{
-    check_weights, common_builders, layer_plumbing, InputDecl, Layer, LayerName, MaskPolicy,
+    check_not_empty, check_specs, check_weights, common_builders, layer_plumbing, no_weights,
+    single_input, single_shape, CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
 };
+use crate::layer::{owned1, owned2};
 use crate::layers::simple_rnn::check_units;
+use crate::limits;
 use crate::shape::Shape;
 
 /// Keras's `Dense`: a fully connected layer.
@@ -56,8 +60,8 @@ pub struct Dense {
     trainable: bool,
     /// The input features the layer was built for; `None` before it is built.
     input_dim: Option<usize>,
-    kernel: Array2<f32>,
-    bias: Array1<f32>,
+    /// The kernel and the bias (empty without bias), once the layer has weights.
+    values: Option<(Array2<f32>, Array1<f32>)>,
 }
 
 impl Dense {
@@ -75,8 +79,7 @@ impl Dense {
             bias_initializer: Initializer::Zeros,
             trainable: true,
             input_dim: None,
-            kernel: Array2::zeros((0, 0)),
-            bias: Array1::zeros(0),
+            values: None,
         }
     }
 
@@ -154,6 +157,35 @@ impl Dense {
     }
 }
 
+impl Dense {
+    fn check_input_shape(&self, input: &Shape) -> Result<()> {
+        let name = self.name.get();
+        check_units(name, self.units)?;
+        self.check_rank(input)?;
+        match (input.last(), self.input_dim) {
+            (None, _) => Err(Error::InvalidArgument {
+                layer: name.to_string(),
+                message: format!(
+                    "The last dimension of the inputs to a Dense layer should be defined. Found \
+                     None. Full input shape received: {input}"
+                ),
+            }),
+            (Some(d), Some(built)) if d != built => Err(Error::IncompatibleShape {
+                layer: name.to_string(),
+                expected: self.accepted_shape(input.rank(), built),
+                found: input.clone(),
+            }),
+            (Some(d), _) => {
+                check_specs(
+                    name,
+                    &[("kernel", &[d, self.units]), ("bias", &[self.units])],
+                )?;
+                limits::check_tensor(name, "output", &input.with_last(Some(self.units)))
+            }
+        }
+    }
+}
+
 impl Layer for Dense {
     layer_plumbing!();
 
@@ -173,45 +205,16 @@ impl Layer for Dense {
             .map(|d| Shape::new(vec![self.input.batch_size, Some(d)])))
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
-        let name = self.name.get();
-        check_units(name, self.units)?;
-        self.check_rank(input)?;
-        match (input.last(), self.input_dim) {
-            (None, _) => Err(Error::InvalidArgument {
-                layer: name.to_string(),
-                message: format!(
-                    "The last dimension of the inputs to a Dense layer should be defined. Found \
-                     None. Full input shape received: {input}"
-                ),
-            }),
-            (Some(d), Some(built)) if d != built => Err(Error::IncompatibleShape {
-                layer: name.to_string(),
-                expected: self.accepted_shape(input.rank(), built),
-                found: input.clone(),
-            }),
-            _ => Ok(input.with_last(Some(self.units))),
-        }
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let input = single_shape(self.name.get(), inputs)?;
+        self.check_input_shape(input)?;
+        Ok(vec![input.with_last(Some(self.units))])
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
         if self.input_dim.is_none() {
-            let d = input.last().unwrap_or(0);
-            self.kernel = self
-                .kernel_initializer
-                .sample(&[d, self.units])
-                .into_dimensionality::<Ix2>()
-                .expect("sampled with a 2-D shape");
-            self.bias = if self.use_bias {
-                self.bias_initializer
-                    .sample(&[self.units])
-                    .into_dimensionality::<Ix1>()
-                    .expect("sampled with a 1-D shape")
-            } else {
-                Array1::zeros(0)
-            };
-            self.input_dim = Some(d);
+            self.input_dim = inputs[0].last();
         }
         Ok(out)
     }
@@ -220,46 +223,64 @@ impl Layer for Dense {
         self.input_dim.is_some()
     }
 
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        if !self.is_built() {
+    fn weight_specs(&self) -> Vec<WeightSpec> {
+        let Some(d) = self.input_dim else {
             return Vec::new();
-        }
-        let mut w = vec![self.kernel.view().into_dyn()];
+        };
+        let mut w = vec![WeightSpec::new("kernel", vec![d, self.units])];
         if self.use_bias {
-            w.push(self.bias.view().into_dyn());
+            w.push(WeightSpec::new("bias", vec![self.units]));
+        }
+        w
+    }
+
+    fn initialize(&mut self) {
+        let Some(d) = self.input_dim else {
+            return;
+        };
+        let kernel = sample2(self.kernel_initializer, d, self.units);
+        let bias = if self.use_bias {
+            sample1(self.bias_initializer, self.units)
+        } else {
+            Array1::zeros(0)
+        };
+        self.values = Some((kernel, bias));
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        let Some((kernel, bias)) = &self.values else {
+            return Vec::new();
+        };
+        let mut w = vec![kernel.view().into_dyn()];
+        if self.use_bias {
+            w.push(bias.view().into_dyn());
         }
         w
     }
 
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         if !self.is_built() {
-            return Err(Error::NotBuilt {
-                name: self.name.get().to_string(),
-            });
+            return Err(no_weights(self.name.get()));
         }
-        check_weights(self.name.get(), &self.weights(), weights)?;
-        self.kernel = weights[0]
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("checked shape")
-            .as_standard_layout()
-            .into_owned();
-        if self.use_bias {
-            self.bias = weights[1]
-                .view()
-                .into_dimensionality::<Ix1>()
-                .expect("checked shape")
-                .to_owned();
-        }
+        check_weights(self.name.get(), &self.weight_specs(), weights)?;
+        let bias = if self.use_bias {
+            owned1(&weights[1])
+        } else {
+            Array1::zeros(0)
+        };
+        self.values = Some((owned2(&weights[0]), bias));
         Ok(())
     }
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        _ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
-        let Some(input_dim) = self.input_dim else {
-            return Err(Error::NotBuilt {
-                name: name.to_string(),
-            });
+        let input = single_input(name, inputs)?;
+        let (Some(input_dim), Some((kernel, bias))) = (self.input_dim, &self.values) else {
+            return Err(no_weights(name));
         };
         let shape = input.shape().to_vec();
         let found = Shape::known(&shape);
@@ -271,12 +292,11 @@ impl Layer for Dense {
                 found,
             });
         }
-        if input.is_empty() {
-            return Err(Error::EmptyInput {
-                layer: name.to_string(),
-                shape: found,
-            });
-        }
+        check_not_empty(name, &shape)?;
+        let mut out_shape = shape;
+        let last = out_shape.len() - 1;
+        out_shape[last] = self.units;
+        limits::check_tensor(name, "output", &Shape::known(&out_shape))?;
         // All leading axes become rows: one matrix product over (rows, input_dim).
         let rows = input.len() / input_dim;
         let x = input.as_standard_layout();
@@ -284,20 +304,18 @@ impl Layer for Dense {
             .view()
             .into_shape_with_order((rows, input_dim))
             .expect("a standard-layout array reshapes to (rows, input_dim)");
-        let mut y = x.dot(&self.kernel);
+        let mut y = x.dot(kernel);
         if self.use_bias {
-            y += &self.bias;
+            y += bias;
         }
         self.activation.apply_slice(
             y.as_slice_mut()
                 .expect("a fresh product is in standard layout"),
             self.units,
         );
-        let mut out_shape = shape;
-        let last = out_shape.len() - 1;
-        out_shape[last] = self.units;
-        Ok(y.into_shape_with_order(IxDyn(&out_shape))
-            .expect("rows·units values fill the output shape"))
+        Ok(vec![y
+            .into_shape_with_order(IxDyn(&out_shape))
+            .expect("rows·units values fill the output shape")])
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -308,12 +326,13 @@ impl Layer for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use approx::assert_abs_diff_eq;
     use ndarray::{array, Array3};
 
     fn built(dense: Dense, input: Shape, weights: &[ArrayD<f32>]) -> Result<Dense> {
         let mut dense = dense;
-        dense.build(&input)?;
+        dense.build(&[input])?;
         dense.set_weights(weights)?;
         Ok(dense)
     }
@@ -328,7 +347,7 @@ mod tests {
                 array![0.5_f32, -1.0].into_dyn(),
             ],
         )?;
-        let y = dense.forward(array![[1.0_f32, 1.0], [2.0, 0.0]].into_dyn().view())?;
+        let y = apply(&dense, array![[1.0_f32, 1.0], [2.0, 0.0]].into_dyn().view())?;
         // [1, 1]·K + b = [1 + 3, 2 + 4] + [0.5, -1] = [4.5, 5]
         // [2, 0]·K + b = [2, 4] + [0.5, -1]         = [2.5, 3]
         assert_eq!(y.shape(), &[2, 2]);
@@ -352,7 +371,7 @@ mod tests {
             &weights,
         )?;
         // softmax([1, -1]) = [e / (e + 1/e), ...] = [0.8807971, 0.1192029]
-        let y = soft.forward(x.view())?;
+        let y = apply(&soft, x.view())?;
         assert_abs_diff_eq!(y[[0, 0]], 0.880_797_1, epsilon = 1e-6);
         assert_abs_diff_eq!(y[[0, 1]], 0.119_202_9, epsilon = 1e-6);
         let relu = built(
@@ -361,7 +380,7 @@ mod tests {
             &weights,
         )?;
         // relu([1, -1]) = [1, 0]
-        let y = relu.forward(x.view())?;
+        let y = apply(&relu, x.view())?;
         assert_eq!(y, array![[1.0_f32, 0.0]].into_dyn());
         Ok(())
     }
@@ -369,13 +388,13 @@ mod tests {
     #[test]
     fn acts_on_the_last_axis_of_a_sequence() -> Result<()> {
         let mut dense = Dense::new(1).use_bias(false);
-        let out = dense.build(&Shape::new(vec![None, Some(3), Some(2)]))?;
-        assert_eq!(out.to_string(), "(None, 3, 1)");
+        let out = dense.build(&[Shape::new(vec![None, Some(3), Some(2)])])?;
+        assert_eq!(out[0].to_string(), "(None, 3, 1)");
         assert_eq!(dense.count_params(), 2); // no bias: 2·1
         dense.set_weights(&[array![[10.0_f32], [1.0]].into_dyn()])?;
         let x = Array3::from_shape_vec((2, 3, 2), (0..12).map(|v| v as f32).collect())
             .expect("12 values");
-        let y = dense.forward(x.view().into_dyn())?;
+        let y = apply(&dense, x.view().into_dyn())?;
         // Each timestep [a, b] gives 10·a + b: [0, 1] -> 1, [2, 3] -> 23, ..., [10, 11] -> 111.
         assert_eq!(y.shape(), &[2, 3, 1]);
         assert_abs_diff_eq!(y[[0, 0, 0]], 1.0);
@@ -388,11 +407,16 @@ mod tests {
     fn weights_are_kernel_then_bias_in_keras_layout() -> Result<()> {
         let mut dense = Dense::new(3);
         assert!(dense.weights().is_empty());
-        dense.build(&Shape::new(vec![None, Some(4)]))?;
-        let shapes: Vec<Vec<usize>> = dense.weights().iter().map(|w| w.shape().to_vec()).collect();
-        assert_eq!(shapes, vec![vec![4, 3], vec![3]]);
+        dense.build(&[Shape::new(vec![None, Some(4)])])?;
+        // Built: the shapes and the count are known, and no weight exists yet.
+        let specs: Vec<Vec<usize>> = dense.weight_specs().into_iter().map(|w| w.shape).collect();
+        assert_eq!(specs, vec![vec![4, 3], vec![3]]);
         assert_eq!(dense.count_params(), 15); // 3·(4 + 1)
-                                              // Zeros is the default bias initializer.
+        assert!(dense.weights().is_empty() && !dense.has_weights());
+        dense.initialize();
+        let shapes: Vec<Vec<usize>> = dense.weights().iter().map(|w| w.shape().to_vec()).collect();
+        assert_eq!(shapes, specs);
+        // Zeros is the default bias initializer.
         assert!(dense.weights()[1].iter().all(|&b| b == 0.0));
         let err = dense
             .set_weights(&[ArrayD::zeros(IxDyn(&[4, 3]))])
@@ -417,7 +441,7 @@ mod tests {
              positive integer, got 0."
         );
         let err = Dense::new(2)
-            .compute_output_shape(&Shape::new(vec![None]))
+            .compute_output_shape(&[Shape::new(vec![None])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -425,7 +449,7 @@ mod tests {
              ndim=1. Full shape received: (None,)"
         );
         let err = Dense::new(2)
-            .compute_output_shape(&Shape::new(vec![None, Some(4), None]))
+            .compute_output_shape(&[Shape::new(vec![None, Some(4), None])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -439,16 +463,15 @@ mod tests {
         let unbuilt = Dense::new(2);
         let x = ArrayD::<f32>::zeros(IxDyn(&[1, 4]));
         assert!(matches!(
-            unbuilt.forward(x.view()),
+            apply(&unbuilt, x.view()),
             Err(Error::NotBuilt { .. })
         ));
         let mut dense = Dense::new(2);
-        dense.build(&Shape::new(vec![None, Some(4)]))?;
-        let err = dense.build(&Shape::new(vec![None, Some(5)])).unwrap_err();
+        dense.build(&[Shape::new(vec![None, Some(4)])])?;
+        let err = dense.build(&[Shape::new(vec![None, Some(5)])]).unwrap_err();
         assert!(matches!(err, Error::IncompatibleShape { .. }));
-        let err = dense
-            .forward(ArrayD::<f32>::zeros(IxDyn(&[2, 3, 5])).view())
-            .unwrap_err();
+        dense.initialize();
+        let err = apply(&dense, ArrayD::<f32>::zeros(IxDyn(&[2, 3, 5])).view()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Input 0 of layer \"dense\" is incompatible with the layer: expected \
@@ -456,7 +479,7 @@ mod tests {
         );
         // A rebuild with a fitting shape keeps the weights.
         let before = dense.weights()[0].to_owned();
-        dense.build(&Shape::new(vec![Some(8), Some(3), Some(4)]))?;
+        dense.build(&[Shape::new(vec![Some(8), Some(3), Some(4)])])?;
         assert_eq!(dense.weights()[0], before);
         Ok(())
     }

@@ -4,7 +4,8 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName, MaskPolicy,
+    common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
+    InputDecl, Layer, LayerName, MaskPolicy, Mode,
 };
 use crate::shape::Shape;
 
@@ -103,16 +104,28 @@ impl Layer for Dropout {
         self.input.resolve(self.name.get())
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         self.validate()?;
-        Ok(input.clone())
+        Ok(vec![single_shape(self.name.get(), inputs)?.clone()])
     }
 
     weightless!();
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
         self.validate()?;
-        Ok(input.to_owned())
+        let input = single_input(self.name.get(), inputs)?;
+        if ctx.mode() == Mode::Training {
+            // Not the identity in training: refused rather than silently wrong.
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: "Dropout in training mode is not implemented yet".into(),
+            });
+        }
+        Ok(vec![input.to_owned()])
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -123,16 +136,17 @@ impl Layer for Dropout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use ndarray::array;
 
     #[test]
     fn is_the_identity_at_inference() -> Result<()> {
         let mut d = Dropout::new(0.5);
-        let out = d.build(&Shape::new(vec![None, Some(5), Some(4)]))?;
-        assert_eq!(out.to_string(), "(None, 5, 4)");
+        let out = d.build(&[Shape::new(vec![None, Some(5), Some(4)])])?;
+        assert_eq!(out[0].to_string(), "(None, 5, 4)");
         assert!(d.is_built());
         let x = array![[1.0_f32, -2.0, 3.0]].into_dyn();
-        assert_eq!(d.forward(x.view())?, x);
+        assert_eq!(apply(&d, x.view())?, x);
         assert_eq!(d.count_params(), 0);
         assert_eq!(d.mask_policy(), MaskPolicy::Propagate);
         Ok(())
@@ -160,7 +174,7 @@ mod tests {
         assert!(message(f32::NAN).contains("Invalid value nan received"));
         let mut d = Dropout::new(1.5);
         assert!(matches!(
-            d.build(&Shape::new(vec![None, Some(3)])),
+            d.build(&[Shape::new(vec![None, Some(3)])]),
             Err(Error::InvalidArgument { .. })
         ));
         assert!(!d.is_built());

@@ -1,13 +1,16 @@
 //! Keras's `Embedding`: a lookup table from integer ids to vectors.
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayViewD, Ix2, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layer::{
-    check_weights, common_builders, layer_plumbing, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+    check_not_empty, check_specs, check_weights, common_builders, layer_plumbing, no_weights,
+    single_input, single_shape, CallContext, InputDecl, Layer, LayerName, WeightSpec,
 };
+use crate::limits;
 use crate::shape::Shape;
+use crate::{init::sample2, layer::owned2};
 
 /// Keras's `Embedding`: turns integer ids into dense vectors, one row of a table per id.
 ///
@@ -57,7 +60,7 @@ pub struct Embedding {
     embeddings_initializer: Initializer,
     trainable: bool,
     built: bool,
-    embeddings: Array2<f32>,
+    embeddings: Option<Array2<f32>>,
 }
 
 impl Embedding {
@@ -76,7 +79,7 @@ impl Embedding {
             embeddings_initializer: Initializer::RandomUniform,
             trainable: true,
             built: false,
-            embeddings: Array2::zeros((0, 0)),
+            embeddings: None,
         }
     }
 
@@ -131,14 +134,16 @@ impl Embedding {
                 ),
             });
         }
-        Ok(())
+        check_specs(
+            self.name.get(),
+            &[("embeddings", &[self.input_dim, self.output_dim])],
+        )
     }
 
     /// The embedding of every id of `input`, row-major, `(input.len(), output_dim)`.
-    fn lookup(&self, input: &ArrayViewD<'_, f32>) -> Result<Array2<f32>> {
+    fn lookup(&self, table: &Array2<f32>, input: &ArrayViewD<'_, f32>) -> Result<Array2<f32>> {
         let width = self.output_dim;
-        let table = self
-            .embeddings
+        let table = table
             .as_slice()
             .expect("the table is kept in standard layout");
         let mut out = Array2::<f32>::zeros((input.len(), width));
@@ -209,9 +214,10 @@ impl Layer for Embedding {
         }
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         self.validate()?;
         let name = self.name.get();
+        let input = single_shape(name, inputs)?;
         if input.rank() == 0 {
             return Err(Error::IncompatibleRank {
                 layer: name.to_string(),
@@ -236,19 +242,14 @@ impl Layer for Embedding {
             dims[1] = Some(n);
         }
         dims.push(Some(self.output_dim));
-        Ok(Shape::new(dims))
+        let out = Shape::new(dims);
+        limits::check_tensor(name, "output", &out)?;
+        Ok(vec![out])
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
-        if !self.built {
-            self.embeddings = self
-                .embeddings_initializer
-                .sample(&[self.input_dim, self.output_dim])
-                .into_dimensionality::<Ix2>()
-                .expect("sampled with a 2-D shape");
-            self.built = true;
-        }
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
+        self.built = true;
         Ok(out)
     }
 
@@ -256,37 +257,51 @@ impl Layer for Embedding {
         self.built
     }
 
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+    fn weight_specs(&self) -> Vec<WeightSpec> {
         if self.built {
-            vec![self.embeddings.view().into_dyn()]
+            vec![WeightSpec::new(
+                "embeddings",
+                vec![self.input_dim, self.output_dim],
+            )]
         } else {
             Vec::new()
         }
     }
 
+    fn initialize(&mut self) {
+        if self.built {
+            self.embeddings = Some(sample2(
+                self.embeddings_initializer,
+                self.input_dim,
+                self.output_dim,
+            ));
+        }
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        self.embeddings
+            .iter()
+            .map(|e| e.view().into_dyn())
+            .collect()
+    }
+
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         if !self.built {
-            return Err(Error::NotBuilt {
-                name: self.name.get().to_string(),
-            });
+            return Err(no_weights(self.name.get()));
         }
-        check_weights(self.name.get(), &self.weights(), weights)?;
-        self.embeddings = weights[0]
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("checked shape")
-            .as_standard_layout()
-            .into_owned();
+        check_weights(self.name.get(), &self.weight_specs(), weights)?;
+        self.embeddings = Some(owned2(&weights[0]));
         Ok(())
     }
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
-        if !self.built {
-            return Err(Error::NotBuilt {
-                name: name.to_string(),
-            });
-        }
+        let input = single_input(name, inputs)?;
+        let table = self.embeddings.as_ref().ok_or_else(|| no_weights(name))?;
         let found = Shape::known(input.shape());
         if input.ndim() == 0 {
             return Err(Error::IncompatibleRank {
@@ -296,56 +311,33 @@ impl Layer for Embedding {
                 shape: found,
             });
         }
-        if input.is_empty() {
-            return Err(Error::EmptyInput {
-                layer: name.to_string(),
-                shape: found,
-            });
-        }
-        let rows = self.lookup(&input)?;
+        check_not_empty(name, input.shape())?;
         let mut out_shape = input.shape().to_vec();
         out_shape.push(self.output_dim);
-        Ok(rows
-            .into_shape_with_order(IxDyn(&out_shape))
-            .expect("one row per id fills the output shape"))
-    }
-
-    /// [`MaskPolicy::Propagate`] under `mask_zero` (the output carries the layer's own mask),
-    /// [`MaskPolicy::Drop`] otherwise: Keras's `supports_masking = mask_zero`.
-    fn mask_policy(&self) -> MaskPolicy {
-        if self.mask_zero {
-            MaskPolicy::Propagate
-        } else {
-            MaskPolicy::Drop
-        }
-    }
-
-    /// The lookup, and under `mask_zero` the mask `id != 0` of a 2-D input (Keras's
-    /// `compute_mask`). The incoming mask is dropped: the layer makes its own.
-    fn forward_masked(
-        &self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        let _ = mask;
-        let out = self.forward(input.view())?;
-        let mask = match input.into_dimensionality::<Ix2>() {
+        limits::check_tensor(name, "output", &Shape::known(&out_shape))?;
+        let rows = self.lookup(table, input)?;
+        // As Keras: mask_zero masks the ids equal to 0, of a (batch, timesteps) input.
+        let mask = match input.view().into_dimensionality::<Ix2>() {
             Ok(ids) if self.mask_zero => Some(ids.mapv(|id| id != 0.0)),
             _ => None,
         };
-        Ok((out, mask))
+        ctx.set_output_masks(vec![mask]);
+        Ok(vec![rows
+            .into_shape_with_order(IxDyn(&out_shape))
+            .expect("one row per id fills the output shape")])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::{apply, apply_masked};
     use ndarray::array;
 
     /// Embedding(3, 2) with rows [0, 0], [1, 10], [2, 20]: row i is [i, 10·i].
     fn three_by_two(mask_zero: bool) -> Result<Embedding> {
         let mut e = Embedding::new(3, 2).mask_zero(mask_zero);
-        e.build(&Shape::new(vec![None, None]))?;
+        e.build(&[Shape::new(vec![None, None])])?;
         e.set_weights(&[array![[0.0_f32, 0.0], [1.0, 10.0], [2.0, 20.0]].into_dyn()])?;
         Ok(e)
     }
@@ -353,14 +345,14 @@ mod tests {
     #[test]
     fn looks_up_one_row_per_id() -> Result<()> {
         let e = three_by_two(false)?;
-        let y = e.forward(array![[2.0_f32, 1.0, 2.0]].into_dyn().view())?;
+        let y = apply(&e, array![[2.0_f32, 1.0, 2.0]].into_dyn().view())?;
         // ids 2, 1, 2 -> rows [2, 20], [1, 10], [2, 20]
         assert_eq!(
             y,
             array![[[2.0_f32, 20.0], [1.0, 10.0], [2.0, 20.0]]].into_dyn()
         );
         // Any rank: (2,) ids give (2, 2).
-        let y = e.forward(array![0.0_f32, 1.0].into_dyn().view())?;
+        let y = apply(&e, array![0.0_f32, 1.0].into_dyn().view())?;
         assert_eq!(y, array![[0.0_f32, 0.0], [1.0, 10.0]].into_dyn());
         Ok(())
     }
@@ -368,19 +360,19 @@ mod tests {
     #[test]
     fn a_bad_id_names_the_id_its_position_and_the_vocabulary() -> Result<()> {
         let e = three_by_two(false)?;
-        let err = e
-            .forward(
-                array![[0.0_f32, 1.0, 1.0], [1.0, 2.0, 25.0]]
-                    .into_dyn()
-                    .view(),
-            )
-            .unwrap_err();
+        let err = apply(
+            &e,
+            array![[0.0_f32, 1.0, 1.0], [1.0, 2.0, 25.0]]
+                .into_dyn()
+                .view(),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }));
         assert_eq!(
             err.to_string(),
             "layer \"embedding\": indices[1,2] = 25 is not in [0, 3)"
         );
-        let at = |x: ArrayD<f32>| e.forward(x.view()).unwrap_err().to_string();
+        let at = |x: ArrayD<f32>| apply(&e, x.view()).unwrap_err().to_string();
         assert_eq!(
             at(array![[1.0_f32, -1.0]].into_dyn()),
             "layer \"embedding\": indices[0,1] = -1 is not in [0, 3)"
@@ -409,14 +401,16 @@ mod tests {
         let ids = array![[1.0_f32, 2.0, 0.0], [0.0, 1.0, 0.0]];
         let incoming = array![[false, false, false], [true, true, true]];
         let e = three_by_two(true)?;
-        let (y, mask) = e.forward_masked(ids.view().into_dyn(), Some(incoming.view()))?;
+        let (y, mut mask) = apply_masked(&e, &[ids.view().into_dyn()], Some(incoming.view()))?;
+        let (y, mask) = (&y[0], mask.swap_remove(0));
         assert_eq!(y.shape(), &[2, 3, 2]);
         assert_eq!(
             mask,
             Some(array![[true, true, false], [false, true, false]])
         );
         let plain = three_by_two(false)?;
-        let (_, mask) = plain.forward_masked(ids.view().into_dyn(), Some(incoming.view()))?;
+        let (_, mut mask) = apply_masked(&plain, &[ids.view().into_dyn()], Some(incoming.view()))?;
+        let mask = mask.swap_remove(0);
         assert_eq!(mask, None);
         Ok(())
     }
@@ -429,22 +423,22 @@ mod tests {
             e.declared_input_shape()?,
             Some(Shape::new(vec![None, None]))
         );
-        let out = e.build(&Shape::new(vec![None, Some(6)]))?;
-        assert_eq!(out.to_string(), "(None, 6, 4)");
+        let out = e.build(&[Shape::new(vec![None, Some(6)])])?;
+        assert_eq!(out[0].to_string(), "(None, 6, 4)");
         assert_eq!(e.count_params(), 80); // 20·4
-                                          // The default initializer is uniform in ±0.05.
+        e.initialize();
+        // The default initializer is uniform in ±0.05.
         assert!(e.weights()[0].iter().all(|v| v.abs() <= 0.05));
 
         let e = Embedding::new(20, 4).input_length(6);
         assert_eq!(e.declared_input_shape()?.unwrap().to_string(), "(None, 6)");
         // The declared length fills an unknown one, as Keras.
         assert_eq!(
-            e.compute_output_shape(&Shape::new(vec![None, None]))?
-                .to_string(),
+            e.compute_output_shape(&[Shape::new(vec![None, None])])?[0].to_string(),
             "(None, 6, 4)"
         );
         let err = e
-            .compute_output_shape(&Shape::new(vec![None, Some(7)]))
+            .compute_output_shape(&[Shape::new(vec![None, Some(7)])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -466,7 +460,7 @@ mod tests {
              Received input_dim = 0 and output_dim = 4"
         );
         let mut e = Embedding::new(20, 0);
-        assert!(e.build(&Shape::new(vec![None, None])).is_err());
+        assert!(e.build(&[Shape::new(vec![None, None])]).is_err());
         assert!(!e.is_built());
     }
 }

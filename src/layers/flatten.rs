@@ -3,7 +3,11 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
-use crate::layer::{common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName};
+use crate::layer::{
+    common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
+    InputDecl, Layer, LayerName,
+};
+use crate::limits;
 use crate::shape::Shape;
 
 /// Keras's `Flatten`: reshapes each sample to one vector.
@@ -84,37 +88,51 @@ impl Layer for Flatten {
         self.input.resolve(self.name.get())
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.name.get();
+        let input = single_shape(name, inputs)?;
         self.check_rank(input)?;
-        let features = input.dims()[1..]
+        let dims = input.dims()[1..]
             .iter()
-            .try_fold(1_usize, |acc, d| d.map(|d| acc * d));
-        Ok(Shape::new(vec![input.dim(0), features]))
+            .copied()
+            .collect::<Option<Vec<_>>>();
+        let features = match dims {
+            Some(d) => Some(limits::elements(&d).ok_or_else(|| Error::TooLarge {
+                layer: name.to_string(),
+                message: format!("its output size for the input {input} overflows"),
+            })?),
+            None => None,
+        };
+        Ok(vec![Shape::new(vec![input.dim(0), features])])
     }
 
     weightless!();
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        _ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let input = single_input(self.name.get(), inputs)?;
         self.check_rank(&Shape::known(input.shape()))?;
         let batch = input.shape()[0];
         let features = input.shape()[1..].iter().product::<usize>();
-        Ok(input
+        Ok(vec![input
             .as_standard_layout()
             .into_owned()
             .into_shape_with_order(IxDyn(&[batch, features]))
-            .expect("batch·features values fill (batch, features)"))
+            .expect("batch·features values fill (batch, features)")])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use ndarray::{array, Axis};
 
     fn shape_of(dims: Vec<Option<usize>>) -> Result<String> {
-        Ok(Flatten::new()
-            .compute_output_shape(&Shape::new(dims))?
-            .to_string())
+        Ok(Flatten::new().compute_output_shape(&[Shape::new(dims)])?[0].to_string())
     }
 
     #[test]
@@ -128,7 +146,7 @@ mod tests {
         assert_eq!(shape_of(vec![None, None, Some(3)])?, "(None, None)");
         assert_eq!(shape_of(vec![None])?, "(None, 1)");
         assert!(matches!(
-            Flatten::new().compute_output_shape(&Shape::new(vec![])),
+            Flatten::new().compute_output_shape(&[Shape::new(vec![])]),
             Err(Error::IncompatibleRank { expected: 1, .. })
         ));
         Ok(())
@@ -137,21 +155,21 @@ mod tests {
     #[test]
     fn flattens_in_row_major_order() -> Result<()> {
         let mut f = Flatten::new();
-        f.build(&Shape::new(vec![None, Some(2), Some(2)]))?;
+        f.build(&[Shape::new(vec![None, Some(2), Some(2)])])?;
         assert!(f.is_built());
         let x = array![[[1.0_f32, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]];
-        let y = f.forward(x.view().into_dyn())?;
+        let y = apply(&f, x.view().into_dyn())?;
         assert_eq!(
             y,
             array![[1.0_f32, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]].into_dyn()
         );
         // A transposed view flattens in its logical order, as a copy would.
         let t = x.view().permuted_axes([0, 2, 1]);
-        let y = f.forward(t.into_dyn())?;
+        let y = apply(&f, t.into_dyn())?;
         let first: Vec<f32> = y.index_axis(Axis(0), 0).iter().copied().collect();
         assert_eq!(first, vec![1.0, 3.0, 2.0, 4.0]);
         // (batch,) becomes (batch, 1).
-        let y = f.forward(array![1.0_f32, 2.0].into_dyn().view())?;
+        let y = apply(&f, array![1.0_f32, 2.0].into_dyn().view())?;
         assert_eq!(y.shape(), &[2, 1]);
         assert_eq!(f.count_params(), 0);
         assert!(f.set_weights(&[]).is_ok());

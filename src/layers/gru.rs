@@ -5,8 +5,9 @@ use ndarray::{s, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
 use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::init::Initializer;
-use crate::layers::recurrent::{owned1, owned2, sample1, sample2, Cell, Recurrent};
-use crate::layers::simple_rnn::check_units;
+use crate::init::{sample1, sample2};
+use crate::layer::{owned1, owned2};
+use crate::layers::recurrent::{check_cell_units, Cell, Recurrent};
 use crate::linalg::{gemm_acc_strided, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
@@ -54,9 +55,16 @@ pub struct GRUCell {
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
     bias_initializer: Initializer,
+    values: Option<GRUWeights>,
+}
+
+/// The weights of a [`GRUCell`], once it has them.
+#[derive(Debug, Clone)]
+struct GRUWeights {
     kernel: Array2<f32>,
     recurrent_kernel: Array2<f32>,
-    /// `(2, 3u)` with `reset_after` (input bias, recurrent bias), else `(1, 3u)`.
+    /// `(2, 3u)` with `reset_after` (input bias, recurrent bias), `(1, 3u)` without, and
+    /// `(0, 3u)` without bias.
     bias: Array2<f32>,
     /// reset_after: the whole recurrent kernel; otherwise its z and r columns.
     packed_gates: Packed,
@@ -76,11 +84,7 @@ impl GRUCell {
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::Orthogonal,
             bias_initializer: Initializer::Zeros,
-            kernel: Array2::zeros((0, 0)),
-            recurrent_kernel: Array2::zeros((0, 0)),
-            bias: Array2::zeros((0, 0)),
-            packed_gates: Packed::default(),
-            packed_candidate: Packed::default(),
+            values: None,
         }
     }
 
@@ -104,14 +108,30 @@ impl GRUCell {
         self.use_bias
     }
 
-    fn pack(&mut self) {
+    /// Keeps the weights, with the recurrent kernel packed for the step.
+    fn set(&mut self, kernel: Array2<f32>, recurrent_kernel: Array2<f32>, bias: Array2<f32>) {
         let u = self.units;
-        if self.reset_after {
-            self.packed_gates = Packed::new(self.recurrent_kernel.view());
+        let (packed_gates, packed_candidate) = if self.reset_after {
+            (Packed::new(recurrent_kernel.view()), Packed::default())
         } else {
-            self.packed_gates = Packed::new(self.recurrent_kernel.slice(s![.., ..2 * u]));
-            self.packed_candidate = Packed::new(self.recurrent_kernel.slice(s![.., 2 * u..]));
-        }
+            (
+                Packed::new(recurrent_kernel.slice(s![.., ..2 * u])),
+                Packed::new(recurrent_kernel.slice(s![.., 2 * u..])),
+            )
+        };
+        self.values = Some(GRUWeights {
+            kernel,
+            recurrent_kernel,
+            bias,
+            packed_gates,
+            packed_candidate,
+        });
+    }
+
+    fn weights_for_step(&self) -> &GRUWeights {
+        self.values
+            .as_ref()
+            .expect("the driver steps only a cell with weights")
     }
 
     fn bias_rows(&self) -> usize {
@@ -194,58 +214,79 @@ impl Cell for GRUCell {
     }
 
     fn validate(&self, layer: &str) -> Result<()> {
-        check_units(layer, self.units)
+        check_cell_units(layer, self.units, 3)
+    }
+
+    fn weight_shapes(&self, input_dim: usize) -> Vec<(&'static str, Vec<usize>)> {
+        let w = 3 * self.units;
+        let mut shapes = vec![
+            ("kernel", vec![input_dim, w]),
+            ("recurrent_kernel", vec![self.units, w]),
+        ];
+        if self.use_bias {
+            shapes.push((
+                "bias",
+                if self.reset_after {
+                    vec![2, w]
+                } else {
+                    vec![w]
+                },
+            ));
+        }
+        shapes
     }
 
     fn init_weights(&mut self, input_dim: usize) {
         let u = self.units;
-        self.kernel = sample2(self.kernel_initializer, input_dim, 3 * u);
-        self.recurrent_kernel = sample2(self.recurrent_initializer, u, 3 * u);
-        self.bias = if self.use_bias {
-            let rows = self.bias_rows();
-            let flat = sample1(self.bias_initializer, rows * 3 * u);
-            flat.into_shape_with_order((rows, 3 * u))
-                .expect("rows·3u values")
-        } else {
-            Array2::zeros((0, 0))
-        };
-        self.pack();
+        let rows = if self.use_bias { self.bias_rows() } else { 0 };
+        let flat = sample1(self.bias_initializer, rows * 3 * u);
+        let bias = flat
+            .into_shape_with_order((rows, 3 * u))
+            .expect("rows·3u values");
+        self.set(
+            sample2(self.kernel_initializer, input_dim, 3 * u),
+            sample2(self.recurrent_initializer, u, 3 * u),
+            bias,
+        );
+    }
+
+    fn without_weights(&self) -> Self {
+        GRUCell {
+            values: None,
+            ..*self
+        }
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        let Some(v) = &self.values else {
+            return Vec::new();
+        };
         let mut w = vec![
-            self.kernel.view().into_dyn(),
-            self.recurrent_kernel.view().into_dyn(),
+            v.kernel.view().into_dyn(),
+            v.recurrent_kernel.view().into_dyn(),
         ];
         if self.use_bias {
             w.push(if self.reset_after {
-                self.bias.view().into_dyn()
+                v.bias.view().into_dyn()
             } else {
-                self.bias.row(0).into_dyn()
+                v.bias.row(0).into_dyn()
             });
         }
         w
     }
 
     fn assign_weights(&mut self, weights: &[ArrayD<f32>]) {
-        self.kernel = owned2(&weights[0]);
-        self.recurrent_kernel = owned2(&weights[1]);
-        if self.use_bias {
-            self.bias = if self.reset_after {
-                owned2(&weights[2])
-            } else {
-                owned1(&weights[2]).insert_axis(ndarray::Axis(0))
-            };
-        }
-        self.pack();
+        let bias = match (self.use_bias, self.reset_after) {
+            (false, _) => Array2::zeros((0, 3 * self.units)),
+            (true, true) => owned2(&weights[2]),
+            (true, false) => owned1(&weights[2]).insert_axis(ndarray::Axis(0)),
+        };
+        self.set(owned2(&weights[0]), owned2(&weights[1]), bias);
     }
 
-    fn kernel(&self) -> ArrayView2<'_, f32> {
-        self.kernel.view()
-    }
-
-    fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
-        self.use_bias.then(|| self.bias.row(0))
+    fn input_projection(&self) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)> {
+        let v = self.values.as_ref()?;
+        Some((v.kernel.view(), self.use_bias.then(|| v.bias.row(0))))
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {
@@ -254,16 +295,17 @@ impl Cell for GRUCell {
             .as_slice_mut()
             .expect("states are in standard layout");
         let (rec, act) = (self.recurrent_activation, self.activation);
+        let w = self.weights_for_step();
         if self.reset_after {
             // scratch = h · recurrent_kernel + b_rec
-            let b_rec = self.use_bias.then(|| self.bias.row(1));
+            let b_rec = self.use_bias.then(|| w.bias.row(1));
             for row in scratch.chunks_exact_mut(3 * u) {
                 match &b_rec {
                     Some(b) => row.iter_mut().zip(b).for_each(|(v, &bv)| *v = bv),
                     None => row.fill(0.0),
                 }
             }
-            gemm_acc_strided(h, &self.packed_gates, scratch, batch, 3 * u);
+            gemm_acc_strided(h, &w.packed_gates, scratch, batch, 3 * u);
             let rows = z
                 .chunks_exact_mut(3 * u)
                 .zip(scratch.chunks_exact(3 * u))
@@ -283,7 +325,7 @@ impl Cell for GRUCell {
             }
         } else {
             // z, r: add h · U_zr into the first 2u columns of each row.
-            gemm_acc_strided(h, &self.packed_gates, z, batch, 3 * u);
+            gemm_acc_strided(h, &w.packed_gates, z, batch, 3 * u);
             for ((zr, hr), rh) in z
                 .chunks_exact_mut(3 * u)
                 .zip(h.chunks_exact(u))
@@ -295,13 +337,7 @@ impl Cell for GRUCell {
                 }
             }
             // h̃: add (r · h) · U_h into the last u columns.
-            gemm_acc_strided(
-                scratch,
-                &self.packed_candidate,
-                &mut z[2 * u..],
-                batch,
-                3 * u,
-            );
+            gemm_acc_strided(scratch, &w.packed_candidate, &mut z[2 * u..], batch, 3 * u);
             for (zr, hr) in z.chunks_exact_mut(3 * u).zip(h.chunks_exact_mut(u)) {
                 let (gates, cand) = zr.split_at_mut(2 * u);
                 act.apply_slice(cand, u);
@@ -316,8 +352,8 @@ impl Cell for GRUCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::CallContext;
     use crate::layer::Layer;
-    use crate::layers::recurrent::RecurrentLayer;
     use crate::shape::Shape;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
@@ -326,31 +362,37 @@ mod tests {
     #[test]
     fn one_unit_one_step_by_hand() -> Result<()> {
         let x = array![[[1.0_f32]]];
-        let h0 = [array![[1.0_f32]]];
+        let h0 = array![[1.0_f32]];
         // reset_after: kernel z, r, h = 0, 0, 0.5; recurrent = 0, 0, 1; b_rec_h = 0.2.
         // z = r = σ(0) = 0.5; h̃ = tanh(0.5 + 0.5·(1 + 0.2)) = tanh(1.1) = 0.8004990
         // h = 0.5·1 + 0.5·0.8004990 = 0.9002495
         let mut gru = GRU::new(1);
-        gru.build(&Shape::new(vec![None, None, Some(1)]))?;
+        gru.build(&[Shape::new(vec![None, None, Some(1)])])?;
         gru.set_weights(&[
             array![[0.0_f32, 0.0, 0.5]].into_dyn(),
             array![[0.0_f32, 0.0, 1.0]].into_dyn(),
             array![[0.0_f32, 0.0, 0.0], [0.0, 0.0, 0.2]].into_dyn(),
         ])?;
-        let y = gru.call_with_state(x.view(), Some(&h0))?.output;
-        assert_abs_diff_eq!(y[[0, 0]], 0.900_249_5, epsilon = 1e-6);
+        let y = gru.call(
+            &[x.view().into_dyn(), h0.view().into_dyn()],
+            &mut CallContext::inference(),
+        )?;
+        assert_abs_diff_eq!(y[0][[0, 0]], 0.900_249_5, epsilon = 1e-6);
 
         // reset_before, bias 0.2 on h: h̃ = tanh(0.5 + 0.2 + (0.5·1)·1) = tanh(1.2) = 0.8336546
         // h = 0.5 + 0.5·0.8336546 = 0.9168273
         let mut gru = GRU::new(1).reset_after(false);
-        gru.build(&Shape::new(vec![None, None, Some(1)]))?;
+        gru.build(&[Shape::new(vec![None, None, Some(1)])])?;
         gru.set_weights(&[
             array![[0.0_f32, 0.0, 0.5]].into_dyn(),
             array![[0.0_f32, 0.0, 1.0]].into_dyn(),
             array![0.0_f32, 0.0, 0.2].into_dyn(),
         ])?;
-        let y = gru.call_with_state(x.view(), Some(&h0))?.output;
-        assert_abs_diff_eq!(y[[0, 0]], 0.916_827_3, epsilon = 1e-6);
+        let y = gru.call(
+            &[x.view().into_dyn(), h0.view().into_dyn()],
+            &mut CallContext::inference(),
+        )?;
+        assert_abs_diff_eq!(y[0][[0, 0]], 0.916_827_3, epsilon = 1e-6);
         Ok(())
     }
 
@@ -358,10 +400,13 @@ mod tests {
     fn bias_shape_follows_reset_after() -> Result<()> {
         let input = Shape::new(vec![None, None, Some(2)]);
         let mut after = GRU::new(3);
-        after.build(&input)?;
+        after.build(std::slice::from_ref(&input))?;
+        assert_eq!(after.weight_specs()[2].shape, vec![2, 9]);
+        after.initialize();
         assert_eq!(after.weights()[2].shape(), &[2, 9]);
         let mut before = GRU::new(3).reset_after(false);
-        before.build(&input)?;
+        before.build(&[input])?;
+        before.initialize();
         assert_eq!(before.weights()[2].shape(), &[9]);
         assert_eq!(before.count_params(), 3 * 3 * (2 + 3) + 9);
         Ok(())

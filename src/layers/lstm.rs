@@ -5,8 +5,8 @@ use ndarray::{concatenate, Array1, Array2, ArrayD, ArrayView1, ArrayView2, Array
 use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::init::Initializer;
-use crate::layers::recurrent::{sample1, sample2, Cell, GateWeights, Recurrent};
-use crate::layers::simple_rnn::check_units;
+use crate::init::{sample1, sample2};
+use crate::layers::recurrent::{check_cell_units, Cell, GateWeights, Recurrent};
 use crate::linalg::gemm_acc;
 
 /// Keras's `LSTM`, with its four gates fused in one kernel, in Keras's order i, f, c, o.
@@ -160,7 +160,18 @@ impl Cell for LSTMCell {
     }
 
     fn validate(&self, layer: &str) -> Result<()> {
-        check_units(layer, self.units)
+        check_cell_units(layer, self.units, 4)
+    }
+
+    fn weight_shapes(&self, input_dim: usize) -> Vec<(&'static str, Vec<usize>)> {
+        self.weights.shapes(input_dim, self.units, 4 * self.units)
+    }
+
+    fn without_weights(&self) -> Self {
+        LSTMCell {
+            weights: self.weights.config_only(),
+            ..*self
+        }
     }
 
     fn init_weights(&mut self, input_dim: usize) {
@@ -193,12 +204,8 @@ impl Cell for LSTMCell {
         self.weights.assign(weights);
     }
 
-    fn kernel(&self) -> ArrayView2<'_, f32> {
-        self.weights.kernel()
-    }
-
-    fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
-        self.weights.input_bias()
+    fn input_projection(&self) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)> {
+        self.weights.input_projection()
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
@@ -235,8 +242,8 @@ impl Cell for LSTMCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::CallContext;
     use crate::layer::Layer;
-    use crate::layers::recurrent::RecurrentLayer;
     use crate::shape::Shape;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
@@ -244,7 +251,7 @@ mod tests {
     #[test]
     fn one_unit_one_step_by_hand() -> Result<()> {
         let mut lstm = LSTM::new(1).return_state(true);
-        lstm.build(&Shape::new(vec![None, None, Some(1)]))?;
+        lstm.build(&[Shape::new(vec![None, None, Some(1)])])?;
         // kernel columns i, f, c, o = 1, 1, 1, 1; no recurrence; bias 0.
         lstm.set_weights(&[
             array![[1.0_f32, 1.0, 1.0, 1.0]].into_dyn(),
@@ -252,19 +259,20 @@ mod tests {
             array![0.0_f32, 0.0, 0.0, 0.0].into_dyn(),
         ])?;
         let x = array![[[0.5_f32]]];
-        let out = lstm.call_with_state(x.view(), None)?;
+        let out = lstm.call(&[x.view().into_dyn()], &mut CallContext::inference())?;
         // i = f = o = σ(0.5) = 0.6224593; c̃ = tanh(0.5) = 0.4621172
         // c = 0.6224593 · 0.4621172 = 0.2876491; h = 0.6224593 · tanh(0.2876491) = 0.1742697
-        assert_abs_diff_eq!(out.states[1][[0, 0]], 0.287_649_1, epsilon = 1e-6);
-        assert_abs_diff_eq!(out.states[0][[0, 0]], 0.174_269_7, epsilon = 1e-6);
-        assert_abs_diff_eq!(out.output[[0, 0]], 0.174_269_7, epsilon = 1e-6);
+        assert_abs_diff_eq!(out[2][[0, 0]], 0.287_649_1, epsilon = 1e-6);
+        assert_abs_diff_eq!(out[1][[0, 0]], 0.174_269_7, epsilon = 1e-6);
+        assert_abs_diff_eq!(out[0][[0, 0]], 0.174_269_7, epsilon = 1e-6);
         Ok(())
     }
 
     #[test]
     fn unit_forget_bias_sets_the_forget_block_to_one() -> Result<()> {
         let mut lstm = LSTM::new(3);
-        lstm.build(&Shape::new(vec![None, None, Some(2)]))?;
+        lstm.build(&[Shape::new(vec![None, None, Some(2)])])?;
+        lstm.initialize();
         let bias = lstm.weights()[2].to_owned();
         assert_eq!(bias.shape(), &[12]);
         assert!(bias.iter().take(3).all(|&b| b == 0.0));

@@ -1,11 +1,11 @@
 //! Keras's `Masking`: marks padded timesteps for the layers downstream.
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix3};
+use ndarray::{Array2, ArrayD, ArrayViewD, Ix3};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_input, common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName, Mask,
-    MaskPolicy,
+    check_input, common_builders, layer_plumbing, single_input, single_shape, weightless,
+    CallContext, InputDecl, Layer, LayerName, Mask, MaskPolicy,
 };
 use crate::shape::Shape;
 
@@ -106,7 +106,8 @@ impl Layer for Masking {
         self.input.resolve(self.name.get())
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let input = single_shape(self.name.get(), inputs)?;
         if input.rank() != 3 {
             return Err(Error::IncompatibleRank {
                 layer: self.name.get().to_string(),
@@ -115,37 +116,31 @@ impl Layer for Masking {
                 shape: input.clone(),
             });
         }
-        Ok(input.clone())
+        Ok(vec![input.clone()])
     }
 
     weightless!();
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(self.mask_and_zero(input)?.0)
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let input = single_input(self.name.get(), inputs)?;
+        let (y, mask) = self.mask_and_zero(input.view())?;
+        ctx.set_output_masks(vec![Some(mask)]);
+        Ok(vec![y])
     }
 
-    /// [`MaskPolicy::Propagate`]: the output keeps the timesteps and carries a mask (the
-    /// layer's own; see [`forward_masked`](Layer::forward_masked)).
     fn mask_policy(&self) -> MaskPolicy {
         MaskPolicy::Propagate
-    }
-
-    /// The zeroed input and the mask `any feature != mask_value` (Keras's `compute_mask`),
-    /// which replaces any incoming mask.
-    fn forward_masked(
-        &self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        let _ = mask;
-        let (y, mask) = self.mask_and_zero(input)?;
-        Ok((y, Some(mask)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::{apply, apply_masked};
     use ndarray::{array, Axis};
 
     /// The number of real timesteps per sample of a mask.
@@ -158,13 +153,15 @@ mod tests {
     #[test]
     fn masks_and_zeroes_steps_equal_to_the_mask_value() -> Result<()> {
         let mut masking = Masking::new(0.5);
-        masking.build(&Shape::new(vec![None, Some(3), Some(2)]))?;
+        masking.build(&[Shape::new(vec![None, Some(3), Some(2)])])?;
         let x = array![
             [[0.5_f32, 0.5], [0.5, 1.0], [2.0, 3.0]],
             [[1.0, 1.0], [0.5, 0.5], [0.5, 0.5]]
         ];
         let incoming = array![[true, true, true], [true, true, true]];
-        let (y, mask) = masking.forward_masked(x.view().into_dyn(), Some(incoming.view()))?;
+        let (mut y, mut mask) =
+            apply_masked(&masking, &[x.view().into_dyn()], Some(incoming.view()))?;
+        let (y, mask) = (y.swap_remove(0), mask.swap_remove(0));
         // Step [0.5, 0.5] is all padding; [0.5, 1.0] has one real feature, so it stays.
         let mask = mask.expect("Masking makes a mask");
         assert_eq!(mask, array![[false, true, true], [true, false, false]]);
@@ -178,7 +175,7 @@ mod tests {
             .into_dyn()
         );
         // forward alone gives the same zeroed values.
-        assert_eq!(masking.forward(x.view().into_dyn())?, y);
+        assert_eq!(apply(&masking, x.view().into_dyn())?, y);
         Ok(())
     }
 
@@ -187,7 +184,8 @@ mod tests {
         let masking = Masking::default();
         assert_eq!(masking.mask_value(), 0.0);
         let x = array![[[0.0_f32, 0.0], [0.0, -1.0]]];
-        let (_, mask) = masking.forward_masked(x.view().into_dyn(), None)?;
+        let (_, mut mask) = apply_masked(&masking, &[x.view().into_dyn()], None)?;
+        let mask = mask.swap_remove(0);
         assert_eq!(mask, Some(array![[false, true]]));
         Ok(())
     }
@@ -196,7 +194,7 @@ mod tests {
     fn takes_three_d_inputs_only() {
         let masking = Masking::default();
         let err = masking
-            .compute_output_shape(&Shape::new(vec![None, Some(5)]))
+            .compute_output_shape(&[Shape::new(vec![None, Some(5)])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -205,12 +203,12 @@ mod tests {
         );
         let x = ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 5]));
         assert!(matches!(
-            masking.forward(x.view()),
+            apply(&masking, x.view()),
             Err(Error::IncompatibleRank { .. })
         ));
         let empty = ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 3, 0]));
         assert!(matches!(
-            masking.forward(empty.view()),
+            apply(&masking, empty.view()),
             Err(Error::EmptyInput { .. })
         ));
     }

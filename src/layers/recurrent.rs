@@ -2,9 +2,12 @@
 //!
 //! A recurrent layer is a [`Cell`] (its weights and one timestep) inside [`Recurrent`], which
 //! owns everything that is the same for SimpleRNN, LSTM and GRU: the input shape declaration,
-//! `return_sequences`, `return_state`, `go_backwards`, initial states, shape inference, and the
-//! loop over time. [`Bidirectional`](crate::Bidirectional) drives any of them through the
-//! object-safe [`RecurrentLayer`] trait.
+//! `return_sequences`, `return_state`, `go_backwards`, initial and stateful states, masks, shape
+//! inference, and the loop over time. [`Bidirectional`](crate::Bidirectional) drives any of them
+//! through the object-safe [`RecurrentLayer`] trait.
+//!
+//! A call takes `[x]` or `[x, state_0, ...]` (Keras's `initial_state`) and returns `[y]`, or
+//! `[y, state_0, ...]` under `return_state`, as a Keras Functional node does.
 //!
 //! The loop is built for speed:
 //! - the input projection `x·kernel + bias` of all timesteps is one matrix product over
@@ -19,14 +22,15 @@ use std::fmt;
 
 use ndarray::{
     concatenate, s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis,
-    Ix3, Zip,
+    Ix2, Ix3, Zip,
 };
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_input, check_rank, check_weights, common_builders, layer_plumbing, InputDecl, Layer,
-    LayerName, Mask, MaskPolicy,
+    check_input, check_rank, check_specs, check_weights, common_builders, input_count,
+    layer_plumbing, no_weights, CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
 };
+use crate::limits;
 use crate::shape::Shape;
 
 /// One recurrent cell: the weights and the arithmetic of a single timestep.
@@ -64,23 +68,29 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// [`Error::InvalidArgument`] for a value Keras refuses.
     fn validate(&self, layer: &str) -> Result<()>;
 
-    /// Creates fresh weights for inputs with `input_dim` features, from the initializers.
+    /// The weights' Keras names and shapes for inputs with `input_dim` features, in Keras order.
+    /// Sizes are computed without overflow by the caller's checks of `units` and `input_dim`.
+    fn weight_shapes(&self, input_dim: usize) -> Vec<(&'static str, Vec<usize>)>;
+
+    /// Draws fresh weights for inputs with `input_dim` features, from the initializers.
     fn init_weights(&mut self, input_dim: usize);
 
-    /// The weights in Keras order, as views.
+    /// A copy of the configuration, without weights.
+    fn without_weights(&self) -> Self;
+
+    /// The weights in Keras order, as views; empty until the cell has weights.
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>>;
 
     /// Replaces the weights; their count and shapes were checked against
-    /// [`weights`](Cell::weights) already.
+    /// [`weight_shapes`](Cell::weight_shapes) already.
     fn assign_weights(&mut self, weights: &[ArrayD<f32>]);
 
-    /// The input kernel, `(input_dim, gate_width)`.
-    fn kernel(&self) -> ArrayView2<'_, f32>;
+    /// The input kernel `(input_dim, gate_width)` and the bias added to the input projection
+    /// (`(gate_width,)`, if any), or `None` until the cell has weights.
+    fn input_projection(&self) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)>;
 
-    /// The bias added to the input projection, `(gate_width,)`, if any.
-    fn input_bias(&self) -> Option<ArrayView1<'_, f32>>;
-
-    /// Finishes one timestep for `batch` rows.
+    /// Finishes one timestep for `batch` rows. Only called on a cell whose
+    /// [`input_projection`](Cell::input_projection) is `Some`.
     ///
     /// `z` holds `x_t·kernel + input bias`, `(batch, gate_width)` row-major, and may be
     /// overwritten. `states` hold the previous states, each `(batch, units)` in standard layout,
@@ -89,59 +99,9 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
 }
 
-/// What a recurrent layer returns when called with [`RecurrentLayer::call_with_state`]: its
-/// output and its final states, as Keras's `return_state=True` list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RnnOutput {
-    /// `(batch, units)`, or `(batch, timesteps, units)` under `return_sequences`.
-    pub output: ArrayD<f32>,
-    /// The final states, each `(batch, units)`: `[h]`, or `[h, c]` for an LSTM. For a
-    /// Bidirectional, the forward layer's states then the backward layer's.
-    pub states: Vec<Array2<f32>>,
-}
-
-impl RnnOutput {
-    /// Keras's list: the output, then every state.
-    pub fn into_vec(self) -> Vec<ArrayD<f32>> {
-        std::iter::once(self.output)
-            .chain(self.states.into_iter().map(|s| s.into_dyn()))
-            .collect()
-    }
-}
-
-/// A recurrent layer as [`Bidirectional`](crate::Bidirectional) needs it: callable with initial
-/// states, and able to make its time-reversed twin.
+/// A recurrent layer as [`Bidirectional`](crate::Bidirectional) needs it: its options, and its
+/// time-reversed twin.
 pub trait RecurrentLayer: Layer {
-    /// Runs the layer on `(batch, timesteps, features)` from `initial_state` (zeros if `None`)
-    /// and returns the output and the final states.
-    ///
-    /// # Errors
-    /// When the layer is not built, `x` does not fit it, or the initial states are not
-    /// [`state_count`](RecurrentLayer::state_count) arrays of shape `(batch, units)`.
-    fn call_with_state(
-        &self,
-        x: ArrayView3<'_, f32>,
-        initial_state: Option<&[Array2<f32>]>,
-    ) -> Result<RnnOutput> {
-        self.call_masked(x, initial_state, None, false)
-    }
-
-    /// [`call_with_state`](RecurrentLayer::call_with_state) with a `(batch, timesteps)` mask,
-    /// as Keras runs a masked RNN: at a masked step the states are carried over unchanged and
-    /// the output is the previous step's output (zeros before the first real step), or zeros
-    /// when `zero_output_for_mask` (what Keras's Bidirectional asks of its layers).
-    ///
-    /// # Errors
-    /// As [`call_with_state`](RecurrentLayer::call_with_state), and when the mask is not
-    /// `(batch, timesteps)`.
-    fn call_masked(
-        &self,
-        x: ArrayView3<'_, f32>,
-        initial_state: Option<&[Array2<f32>]>,
-        mask: Option<ArrayView2<'_, bool>>,
-        zero_output_for_mask: bool,
-    ) -> Result<RnnOutput>;
-
     /// The number of hidden units.
     fn units(&self) -> usize;
 
@@ -156,6 +116,9 @@ pub trait RecurrentLayer: Layer {
 
     /// Whether the layer reads its input from the last timestep to the first.
     fn is_go_backwards(&self) -> bool;
+
+    /// Sets Keras's `zero_output_for_mask`, as Keras's Bidirectional does on the layers it wraps.
+    fn set_zero_output_for_mask(&mut self, yes: bool);
 
     /// A boxed copy, weights included.
     fn clone_recurrent(&self) -> Box<dyn RecurrentLayer>;
@@ -245,8 +208,7 @@ impl<C: Cell> Recurrent<C> {
     }
 
     /// Keras's `return_state`: a call also returns the final states. Such a layer has several
-    /// outputs, so it is used through [`RecurrentLayer::call_with_state`], not in a
-    /// `Sequential`. Default false.
+    /// outputs, so it is called directly or in a graph, not in a `Sequential`. Default false.
     pub fn return_state(mut self, yes: bool) -> Self {
         self.return_state = yes;
         self
@@ -273,9 +235,8 @@ impl<C: Cell> Recurrent<C> {
     }
 
     /// Keras's `stateful`: the final state of each batch row is the initial state of the same
-    /// row in the next [`Sequential::predict`](crate::Sequential::predict), until
-    /// [`reset_states`](Layer::reset_states). It needs a fixed batch size, from
-    /// `batch_input_shape`. Default false.
+    /// row in the next call, until [`reset_states`](Layer::reset_states). It needs a fixed batch
+    /// size, from `batch_input_shape`. Default false.
     pub fn stateful(mut self, yes: bool) -> Self {
         self.stateful = yes;
         self
@@ -286,13 +247,24 @@ impl<C: Cell> Recurrent<C> {
         self.input_dim
     }
 
-    fn output_shape_for(&self, input: &Shape) -> Shape {
+    fn output_shape_for(&self, input: &Shape) -> Vec<Shape> {
         let units = Some(self.cell.units());
-        if self.return_sequences {
+        let output = if self.return_sequences {
             Shape::new(vec![input.dim(0), input.dim(1), units])
         } else {
             Shape::new(vec![input.dim(0), units])
-        }
+        };
+        let states = if self.return_state {
+            self.cell.state_count()
+        } else {
+            0
+        };
+        let mut out = vec![output];
+        out.extend(std::iter::repeat_n(
+            Shape::new(vec![input.dim(0), units]),
+            states,
+        ));
+        out
     }
 
     /// The shape this built layer takes: `(None, None, input_dim)`.
@@ -300,7 +272,8 @@ impl<C: Cell> Recurrent<C> {
         Shape::new(vec![None, None, Some(input_dim)])
     }
 
-    fn check_initial_state(&self, batch: usize, states: &[Array2<f32>]) -> Result<()> {
+    /// The `(batch, units)` shape every state has, checked for each initial state given.
+    fn check_initial_states(&self, batch: usize, states: &[ArrayView2<'_, f32>]) -> Result<()> {
         let units = self.cell.units();
         let expected = self.cell.state_count();
         let bad = states.len() != expected || states.iter().any(|s| s.dim() != (batch, units));
@@ -319,21 +292,9 @@ impl<C: Cell> Recurrent<C> {
         }
         Ok(())
     }
-}
 
-impl<C: Cell> Layer for Recurrent<C> {
-    layer_plumbing!();
-
-    fn class_name(&self) -> &'static str {
-        C::CLASS_NAME
-    }
-
-    fn declared_input_shape(&self) -> Result<Option<Shape>> {
-        self.cell.validate(self.name.get())?;
-        self.input.resolve(self.name.get())
-    }
-
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    /// The shape checks of `compute_output_shape` on the main input.
+    fn check_input_shape(&self, input: &Shape) -> Result<()> {
         let name = self.name.get();
         self.cell.validate(name)?;
         check_rank(name, 3, input)?;
@@ -361,16 +322,85 @@ impl<C: Cell> Layer for Recurrent<C> {
                 expected: self.accepted_shape(built),
                 found: input.clone(),
             }),
-            _ => Ok(self.output_shape_for(input)),
+            (Some(d), _) => {
+                // The weights' sizes, before anything is built from them.
+                let shapes = self.cell.weight_shapes(d);
+                let specs: Vec<(&str, &[usize])> =
+                    shapes.iter().map(|(n, s)| (*n, s.as_slice())).collect();
+                check_specs(name, &specs)?;
+                let gates = limits::mul(name, self.cell.gate_width(), 1)?;
+                let z = Shape::new(vec![input.dim(0), input.dim(1), Some(gates)]);
+                limits::check_tensor(name, "input projection", &z)
+            }
         }
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let out = self.compute_output_shape(input)?;
+    /// Keras's RNN mask rule: a sequence output keeps the input's mask (not reversed, even
+    /// under go_backwards); a last output and the states have none.
+    fn output_masks(&self, ctx: &CallContext, outputs: usize) -> Vec<Option<crate::Mask>> {
+        let mut masks = vec![None; outputs];
+        if self.return_sequences {
+            masks[0] = ctx.input_mask(0).map(|m| m.to_owned());
+        }
+        masks
+    }
+}
+
+/// The check of `weight_shapes`' inputs: positive units that keep every weight's size in range.
+/// Cells call it from `validate` with their gate count.
+pub(crate) fn check_cell_units(layer: &str, units: usize, gates: usize) -> Result<()> {
+    crate::layers::simple_rnn::check_units(layer, units)?;
+    // The recurrent kernel alone, (units, gates·units), must fit: this also keeps gates·units
+    // from overflowing in the cell's own arithmetic.
+    let width = limits::mul(layer, gates, units)?;
+    let recurrent = limits::mul(layer, units, width)?;
+    limits::check_params(
+        layer,
+        Some(recurrent),
+        &format!("recurrent_kernel ({units}, {width})"),
+    )
+    .map(|_| ())
+}
+
+impl<C: Cell> Layer for Recurrent<C> {
+    layer_plumbing!();
+
+    fn class_name(&self) -> &'static str {
+        C::CLASS_NAME
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        self.cell.validate(self.name.get())?;
+        self.input.resolve(self.name.get())
+    }
+
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.name.get();
+        let Some((input, states)) = inputs.split_first() else {
+            return Err(input_count(name, 1, 0));
+        };
+        self.check_input_shape(input)?;
+        if !states.is_empty() && states.len() != self.cell.state_count() {
+            return Err(input_count(name, 1 + self.cell.state_count(), inputs.len()));
+        }
+        let units = Some(self.cell.units());
+        for s in states {
+            if s.rank() != 2 || s.dim(1).is_some_and(|u| Some(u) != units) {
+                return Err(Error::IncompatibleShape {
+                    layer: name.to_string(),
+                    expected: Shape::new(vec![None, units]),
+                    found: s.clone(),
+                });
+            }
+        }
+        Ok(self.output_shape_for(input))
+    }
+
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
+        let input = &inputs[0];
         if self.input_dim.is_none() {
-            let d = input.last().unwrap_or(0);
-            self.cell.init_weights(d);
-            self.input_dim = Some(d);
+            self.input_dim = input.last();
         }
         if self.stateful {
             self.batch = input.dim(0);
@@ -382,21 +412,33 @@ impl<C: Cell> Layer for Recurrent<C> {
         self.input_dim.is_some()
     }
 
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        if self.is_built() {
-            self.cell.weights()
-        } else {
-            Vec::new()
+    fn weight_specs(&self) -> Vec<WeightSpec> {
+        match self.input_dim {
+            Some(d) => self
+                .cell
+                .weight_shapes(d)
+                .into_iter()
+                .map(|(n, s)| WeightSpec::new(n, s))
+                .collect(),
+            None => Vec::new(),
         }
+    }
+
+    fn initialize(&mut self) {
+        if let Some(d) = self.input_dim {
+            self.cell.init_weights(d);
+        }
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        self.cell.weights()
     }
 
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         if !self.is_built() {
-            return Err(Error::NotBuilt {
-                name: self.name.get().to_string(),
-            });
+            return Err(no_weights(self.name.get()));
         }
-        check_weights(self.name.get(), &self.cell.weights(), weights)?;
+        check_weights(self.name.get(), &self.weight_specs(), weights)?;
         self.cell.assign_weights(weights);
         Ok(())
     }
@@ -409,8 +451,93 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
     }
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        Ok(self.forward_masked(input, None)?.0)
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let name = self.name.get();
+        let Some((x, initial)) = inputs.split_first() else {
+            return Err(input_count(name, 1, 0));
+        };
+        let x = as_sequence(name, x.view())?;
+        let input_dim = self.input_dim.ok_or_else(|| no_weights(name))?;
+        check_input(name, &self.accepted_shape(input_dim), x.shape())?;
+        let (batch, timesteps, _) = x.dim();
+        let carried = if self.stateful {
+            ctx.take_states()
+        } else {
+            None
+        };
+        if let Some(expected) = self.batch {
+            if batch != expected {
+                return Err(Error::InvalidArgument {
+                    layer: name.to_string(),
+                    message: format!(
+                        "this stateful layer was built for batches of {expected}, got an input \
+                         of shape {}",
+                        Shape::known(x.shape())
+                    ),
+                });
+            }
+        }
+        let initial: Vec<ArrayView2<'_, f32>> = if initial.is_empty() {
+            carried
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|s| s.view())
+                .collect()
+        } else {
+            initial
+                .iter()
+                .map(|s| {
+                    s.view()
+                        .into_dimensionality::<Ix2>()
+                        .map_err(|_| Error::IncompatibleShape {
+                            layer: name.to_string(),
+                            expected: Shape::new(vec![None, Some(self.cell.units())]),
+                            found: Shape::known(s.shape()),
+                        })
+                })
+                .collect::<Result<_>>()?
+        };
+        if !initial.is_empty() {
+            self.check_initial_states(batch, &initial)?;
+        }
+        let mask = ctx.input_mask(0);
+        if let Some(m) = mask {
+            if m.dim() != (batch, timesteps) {
+                return Err(Error::InvalidArgument {
+                    layer: name.to_string(),
+                    message: format!(
+                        "the mask must be (batch, timesteps) = ({batch}, {timesteps}), got {}",
+                        Shape::known(m.shape())
+                    ),
+                });
+            }
+        }
+        let z = Shape::known(&[timesteps, batch, self.cell.gate_width()]);
+        limits::check_tensor(name, "input projection", &z)?;
+        let options = RunOptions {
+            go_backwards: self.go_backwards,
+            return_sequences: self.return_sequences,
+            zero_output_for_mask: self.zero_output_for_mask,
+        };
+        if self.cell.input_projection().is_none() {
+            return Err(no_weights(name));
+        }
+        let (output, states) = run(&self.cell, x, &initial, mask, options);
+        let masks = self.output_masks(ctx, self.output_count());
+        ctx.set_output_masks(masks);
+        let mut outputs = vec![output];
+        if self.return_state {
+            outputs.extend(states.iter().map(|s| s.clone().into_dyn()));
+        }
+        if self.stateful {
+            ctx.set_states(states);
+        }
+        Ok(outputs)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -421,44 +548,15 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
     }
 
-    fn forward_masked(
-        &self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        let x = as_sequence(self.name.get(), input)?;
-        let out = self.call_masked(x, None, mask, self.zero_output_for_mask)?;
-        Ok((out.output, self.output_mask(mask)))
+    fn working_elements(&self, inputs: &[Shape]) -> usize {
+        // The time-major input copy and the projection of every timestep.
+        let t = inputs.first().and_then(|s| s.dim(1)).unwrap_or(1);
+        let d = self.input_dim.unwrap_or(0);
+        t.saturating_mul(d.saturating_add(self.cell.gate_width()))
     }
 
     fn is_stateful(&self) -> bool {
         self.stateful
-    }
-
-    fn forward_stateful(
-        &mut self,
-        input: ArrayViewD<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
-    ) -> Result<(ArrayD<f32>, Option<Mask>)> {
-        if !self.stateful {
-            return self.forward_masked(input, mask);
-        }
-        let x = as_sequence(self.name.get(), input)?;
-        if let Some(batch) = self.batch {
-            if x.dim().0 != batch {
-                return Err(Error::InvalidArgument {
-                    layer: self.name.get().to_string(),
-                    message: format!(
-                        "this stateful layer was built for batches of {batch}, got an input of \
-                         shape {}",
-                        Shape::known(x.shape())
-                    ),
-                });
-            }
-        }
-        let out = self.call_masked(x, self.state.as_deref(), mask, self.zero_output_for_mask)?;
-        self.state = Some(out.states);
-        Ok((out.output, self.output_mask(mask)))
     }
 
     fn states(&self) -> Vec<Array2<f32>> {
@@ -471,10 +569,23 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
     }
 
-    fn restore_states(&mut self, states: Vec<Array2<f32>>) {
-        if self.stateful {
-            self.state = (!states.is_empty()).then_some(states);
+    fn set_states(&mut self, states: Vec<Array2<f32>>) -> Result<()> {
+        if !self.stateful {
+            return if states.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::InvalidArgument {
+                    layer: self.name.get().to_string(),
+                    message: "this layer is not stateful, so it takes no states".into(),
+                })
+            };
         }
+        let views: Vec<ArrayView2<'_, f32>> = states.iter().map(|s| s.view()).collect();
+        if let Some(b) = self.batch {
+            self.check_initial_states(b, &views)?;
+        }
+        self.state = Some(states);
+        Ok(())
     }
 
     fn reset_states(&mut self) {
@@ -482,56 +593,7 @@ impl<C: Cell> Layer for Recurrent<C> {
     }
 }
 
-impl<C: Cell> Recurrent<C> {
-    /// Keras's RNN mask rule: a sequence output keeps the input's mask (not reversed, even
-    /// under go_backwards); a last output has none.
-    fn output_mask(&self, mask: Option<ArrayView2<'_, bool>>) -> Option<Mask> {
-        if self.return_sequences {
-            mask.map(|m| m.to_owned())
-        } else {
-            None
-        }
-    }
-}
-
 impl<C: Cell> RecurrentLayer for Recurrent<C> {
-    fn call_masked(
-        &self,
-        x: ArrayView3<'_, f32>,
-        initial_state: Option<&[Array2<f32>]>,
-        mask: Option<ArrayView2<'_, bool>>,
-        zero_output_for_mask: bool,
-    ) -> Result<RnnOutput> {
-        let name = self.name.get();
-        let Some(input_dim) = self.input_dim else {
-            return Err(Error::NotBuilt {
-                name: name.to_string(),
-            });
-        };
-        check_input(name, &self.accepted_shape(input_dim), x.shape())?;
-        if let Some(states) = initial_state {
-            self.check_initial_state(x.dim().0, states)?;
-        }
-        let (batch, timesteps, _) = x.dim();
-        if let Some(m) = mask {
-            if m.dim() != (batch, timesteps) {
-                return Err(Error::InvalidArgument {
-                    layer: name.to_string(),
-                    message: format!(
-                        "the mask must be (batch, timesteps) = ({batch}, {timesteps}), got {}",
-                        Shape::known(m.shape())
-                    ),
-                });
-            }
-        }
-        let options = RunOptions {
-            go_backwards: self.go_backwards,
-            return_sequences: self.return_sequences,
-            zero_output_for_mask,
-        };
-        Ok(run(&self.cell, x, initial_state, mask, options))
-    }
-
     fn units(&self) -> usize {
         self.cell.units()
     }
@@ -552,6 +614,10 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
         self.go_backwards
     }
 
+    fn set_zero_output_for_mask(&mut self, yes: bool) {
+        self.zero_output_for_mask = yes;
+    }
+
     fn clone_recurrent(&self) -> Box<dyn RecurrentLayer> {
         Box::new(self.clone())
     }
@@ -561,6 +627,7 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
         copy.go_backwards = !self.go_backwards;
         copy.input_dim = None;
         copy.state = None;
+        copy.cell = self.cell.without_weights();
         Box::new(copy)
     }
 }
@@ -571,6 +638,12 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
 #[derive(Debug, Clone)]
 pub(crate) struct GateWeights {
     pub(crate) use_bias: bool,
+    values: Option<GateValues>,
+}
+
+/// The values of [`GateWeights`], once it has them.
+#[derive(Debug, Clone)]
+struct GateValues {
     kernel: Array2<f32>,
     recurrent: Array2<f32>,
     packed: crate::linalg::Packed,
@@ -581,15 +654,38 @@ impl Default for GateWeights {
     fn default() -> Self {
         GateWeights {
             use_bias: true,
-            kernel: Array2::zeros((0, 0)),
-            recurrent: Array2::zeros((0, 0)),
-            packed: crate::linalg::Packed::default(),
-            bias: ndarray::Array1::zeros(0),
+            values: None,
         }
     }
 }
 
 impl GateWeights {
+    /// The same configuration, without values.
+    pub(crate) fn config_only(&self) -> Self {
+        GateWeights {
+            use_bias: self.use_bias,
+            values: None,
+        }
+    }
+
+    /// The Keras names and shapes: kernel `(input_dim, width)`, recurrent kernel
+    /// `(units, width)`, then the bias `(width,)` if there is one.
+    pub(crate) fn shapes(
+        &self,
+        input_dim: usize,
+        units: usize,
+        width: usize,
+    ) -> Vec<(&'static str, Vec<usize>)> {
+        let mut w = vec![
+            ("kernel", vec![input_dim, width]),
+            ("recurrent_kernel", vec![units, width]),
+        ];
+        if self.use_bias {
+            w.push(("bias", vec![width]));
+        }
+        w
+    }
+
     /// Sets fresh weights (the bias only matters with `use_bias`).
     pub(crate) fn set(
         &mut self,
@@ -597,81 +693,62 @@ impl GateWeights {
         recurrent: Array2<f32>,
         bias: ndarray::Array1<f32>,
     ) {
-        self.packed = crate::linalg::Packed::new(recurrent.view());
-        self.kernel = kernel;
-        self.recurrent = recurrent;
-        self.bias = if self.use_bias {
-            bias
-        } else {
-            ndarray::Array1::zeros(0)
-        };
+        self.values = Some(GateValues {
+            packed: crate::linalg::Packed::new(recurrent.view()),
+            kernel,
+            recurrent,
+            bias: if self.use_bias {
+                bias
+            } else {
+                ndarray::Array1::zeros(0)
+            },
+        });
     }
 
     /// The weights in Keras's order: kernel, recurrent kernel, then the bias if there is one.
     pub(crate) fn views(&self) -> Vec<ArrayViewD<'_, f32>> {
-        let mut w = vec![
-            self.kernel.view().into_dyn(),
-            self.recurrent.view().into_dyn(),
-        ];
+        let Some(v) = &self.values else {
+            return Vec::new();
+        };
+        let mut w = vec![v.kernel.view().into_dyn(), v.recurrent.view().into_dyn()];
         if self.use_bias {
-            w.push(self.bias.view().into_dyn());
+            w.push(v.bias.view().into_dyn());
         }
         w
     }
 
-    /// Takes weights whose count and shapes [`views`](Self::views) checked.
+    /// Takes weights whose count and shapes [`shapes`](Self::shapes) checked.
     pub(crate) fn assign(&mut self, weights: &[ArrayD<f32>]) {
         let bias = if self.use_bias {
-            owned1(&weights[2])
+            crate::layer::owned1(&weights[2])
         } else {
             ndarray::Array1::zeros(0)
         };
-        self.set(owned2(&weights[0]), owned2(&weights[1]), bias);
+        self.set(
+            crate::layer::owned2(&weights[0]),
+            crate::layer::owned2(&weights[1]),
+            bias,
+        );
     }
 
-    pub(crate) fn kernel(&self) -> ArrayView2<'_, f32> {
-        self.kernel.view()
-    }
-
-    pub(crate) fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
-        self.use_bias.then(|| self.bias.view())
+    pub(crate) fn input_projection(
+        &self,
+    ) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)> {
+        let v = self.values.as_ref()?;
+        Some((v.kernel.view(), self.use_bias.then(|| v.bias.view())))
     }
 
     /// The recurrent kernel, packed.
+    ///
+    /// # Panics
+    /// Before the weights are set: the driver only steps a cell that has them.
     pub(crate) fn recurrent(&self) -> &crate::linalg::Packed {
-        &self.packed
+        &self
+            .values
+            .as_ref()
+            .expect("the driver steps only a cell with weights")
+            .packed
     }
-}
-
-/// A fresh `(rows, cols)` weight from `init`.
-pub(crate) fn sample2(init: crate::init::Initializer, rows: usize, cols: usize) -> Array2<f32> {
-    init.sample(&[rows, cols])
-        .into_dimensionality()
-        .expect("sampled with a 2-D shape")
-}
-
-/// A fresh `(len,)` weight from `init`.
-pub(crate) fn sample1(init: crate::init::Initializer, len: usize) -> ndarray::Array1<f32> {
-    init.sample(&[len])
-        .into_dimensionality()
-        .expect("sampled with a 1-D shape")
-}
-
-/// An owned, standard-layout copy of a weight whose 2-D shape was checked.
-pub(crate) fn owned2(a: &ArrayD<f32>) -> Array2<f32> {
-    a.view()
-        .into_dimensionality::<ndarray::Ix2>()
-        .expect("checked 2-D shape")
-        .as_standard_layout()
-        .into_owned()
-}
-
-/// An owned copy of a weight whose 1-D shape was checked.
-pub(crate) fn owned1(a: &ArrayD<f32>) -> ndarray::Array1<f32> {
-    a.view()
-        .into_dimensionality::<ndarray::Ix1>()
-        .expect("checked 1-D shape")
-        .to_owned()
 }
 
 /// Views a layer input as `(batch, timesteps, features)`, or says which rank it has instead.
@@ -693,12 +770,6 @@ pub(crate) fn as_sequence<'a>(
 /// Below this many multiply-adds per call the sequence runs on one thread.
 const PARALLEL_WORK: usize = 1 << 22;
 
-/// The number of CPUs, asked once: the question reads cgroup files on Linux.
-fn cpu_count() -> usize {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// How the driver runs a sequence.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunOptions {
@@ -707,59 +778,55 @@ pub(crate) struct RunOptions {
     pub(crate) zero_output_for_mask: bool,
 }
 
-/// Runs `cell` over `x` `(batch, timesteps, features)`: the shared sequence loop.
+/// Runs `cell` over `x` `(batch, timesteps, features)`: the shared sequence loop. Returns the
+/// output and the final states.
 ///
-/// Inputs were checked by the caller. The output is `(batch, units)`, or
+/// Inputs were checked by the caller, and the cell has weights. `initial` is empty (zeros) or
+/// one `(batch, units)` array per state. The output is `(batch, units)`, or
 /// `(batch, timesteps, units)` with `return_sequences`, in processing order (reversed in time
 /// under `go_backwards`, as Keras returns it).
 pub(crate) fn run<C: Cell>(
     cell: &C,
     x: ArrayView3<'_, f32>,
-    initial_state: Option<&[Array2<f32>]>,
+    initial: &[ArrayView2<'_, f32>],
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
-) -> RnnOutput {
+) -> (ArrayD<f32>, Vec<Array2<f32>>) {
     let (batch, timesteps, features) = x.dim();
-    let work = batch * timesteps * cell.gate_width() * (features + cell.units());
-    let threads = if work < PARALLEL_WORK {
+    let work = batch
+        .saturating_mul(timesteps)
+        .saturating_mul(cell.gate_width())
+        .saturating_mul(features.saturating_add(cell.units()));
+    let parts = if work < PARALLEL_WORK {
         1
     } else {
-        cpu_count().min(batch / 8).max(1)
+        crate::threads::parts(batch / 8)
     };
-    if threads < 2 {
-        return run_rows(cell, x, initial_state, mask, options);
+    if parts < 2 {
+        return run_rows(cell, x, initial, mask, options);
     }
-    // Rows are independent: each thread runs the whole sequence for its share of the batch.
-    let chunk = batch.div_ceil(threads);
-    let parts: Vec<RnnOutput> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..batch)
-            .step_by(chunk)
-            .map(|start| {
-                let end = (start + chunk).min(batch);
-                let xs = x.slice(s![start..end, .., ..]);
-                let ms = mask.map(|m| m.slice_move(s![start..end, ..]));
-                let init: Option<Vec<Array2<f32>>> = initial_state.map(|st| {
-                    st.iter()
-                        .map(|a| a.slice(s![start..end, ..]).to_owned())
-                        .collect()
-                });
-                scope.spawn(move || run_rows(cell, xs, init.as_deref(), ms, options))
-            })
+    // Rows are independent: each part runs the whole sequence for its share of the batch.
+    let chunk = batch.div_ceil(parts);
+    let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
+    let results = crate::threads::map(&starts, |&start| {
+        let end = (start + chunk).min(batch);
+        let xs = x.slice(s![start..end, .., ..]);
+        let ms = mask.map(|m| m.slice_move(s![start..end, ..]));
+        let init: Vec<ArrayView2<'_, f32>> = initial
+            .iter()
+            .map(|a| a.slice(s![start..end, ..]))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a sequence thread panicked"))
-            .collect()
+        run_rows(cell, xs, &init, ms, options)
     });
-    let outputs: Vec<_> = parts.iter().map(|p| p.output.view()).collect();
+    let outputs: Vec<_> = results.iter().map(|p| p.0.view()).collect();
     let output = concatenate(Axis(0), &outputs).expect("parts share all but the batch axis");
     let states = (0..cell.state_count())
         .map(|i| {
-            let views: Vec<_> = parts.iter().map(|p| p.states[i].view()).collect();
+            let views: Vec<_> = results.iter().map(|p| p.1[i].view()).collect();
             concatenate(Axis(0), &views).expect("parts share the units axis")
         })
         .collect();
-    RnnOutput { output, states }
+    (output, states)
 }
 
 /// What a masked run keeps besides the states: the states before the step (to put back at
@@ -775,13 +842,16 @@ struct MaskState {
 fn run_rows<C: Cell>(
     cell: &C,
     x: ArrayView3<'_, f32>,
-    initial_state: Option<&[Array2<f32>]>,
+    initial: &[ArrayView2<'_, f32>],
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
-) -> RnnOutput {
+) -> (ArrayD<f32>, Vec<Array2<f32>>) {
     let (batch, timesteps, features) = x.dim();
     let units = cell.units();
     let width = cell.gate_width();
+    let (kernel, bias) = cell
+        .input_projection()
+        .expect("the caller checked that the cell has weights");
     let source = |t: usize| {
         if options.go_backwards {
             timesteps - 1 - t
@@ -799,21 +869,22 @@ fn run_rows<C: Cell>(
     }
 
     // The input projection of every timestep: one matrix product, bias included.
-    let mut z = match cell.input_bias() {
+    let mut z = match bias {
         Some(b) => b
             .broadcast((timesteps * batch, width))
             .map(|v| v.to_owned()),
         None => None,
     }
     .unwrap_or_else(|| Array2::zeros((timesteps * batch, width)));
-    ndarray::linalg::general_mat_mul(1.0, &xt, &cell.kernel(), 1.0, &mut z);
+    ndarray::linalg::general_mat_mul(1.0, &xt, &kernel, 1.0, &mut z);
 
-    let mut states: Vec<Array2<f32>> = match initial_state {
-        Some(init) => init
+    let mut states: Vec<Array2<f32>> = if initial.is_empty() {
+        vec![Array2::zeros((batch, units)); cell.state_count()]
+    } else {
+        initial
             .iter()
             .map(|s| s.as_standard_layout().into_owned())
-            .collect(),
-        None => vec![Array2::zeros((batch, units)); cell.state_count()],
+            .collect()
     };
     let mut scratch = vec![0.0_f32; batch * cell.scratch_width()];
     let mut sequence = options
@@ -872,7 +943,7 @@ fn run_rows<C: Cell>(
         (None, Some(ms)) => ms.last_output.into_dyn(),
         (None, None) => states[0].clone().into_dyn(),
     };
-    RnnOutput { output, states }
+    (output, states)
 }
 
 /// After a masked step: rows whose step is padding get their previous states back; the others

@@ -4,8 +4,10 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Ix2};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_rank, common_builders, layer_plumbing, weightless, InputDecl, Layer, LayerName,
+    check_rank, common_builders, layer_plumbing, single_input, single_shape, weightless,
+    CallContext, InputDecl, Layer, LayerName,
 };
+use crate::limits;
 use crate::shape::Shape;
 
 /// Keras's `RepeatVector`: repeats each sample's vector `n` times, making a sequence of `n`
@@ -76,16 +78,29 @@ impl Layer for RepeatVector {
         self.input.resolve(self.name.get())
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
-        check_rank(self.name.get(), 2, input)?;
-        Ok(Shape::new(vec![input.dim(0), Some(self.n), input.dim(1)]))
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.name.get();
+        let input = single_shape(name, inputs)?;
+        check_rank(name, 2, input)?;
+        Ok(vec![Shape::new(vec![
+            input.dim(0),
+            Some(self.n),
+            input.dim(1),
+        ])])
     }
 
     weightless!();
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        _ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let name = self.name.get();
+        let input = single_input(name, inputs)?;
         let found = Shape::known(input.shape());
         let x = input
+            .view()
             .into_dimensionality::<Ix2>()
             .map_err(|_| Error::IncompatibleRank {
                 layer: self.name.get().to_string(),
@@ -94,19 +109,22 @@ impl Layer for RepeatVector {
                 shape: found,
             })?;
         let (batch, features) = x.dim();
+        let out = Shape::known(&[batch, self.n, features]);
+        limits::check_tensor(name, "output", &out)?;
         let repeated = x
             .insert_axis(Axis(1))
             .broadcast((batch, self.n, features))
             .expect("a length-1 axis broadcasts to any length")
             .as_standard_layout()
             .into_owned();
-        Ok(repeated.into_dyn())
+        Ok(vec![repeated.into_dyn()])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use ndarray::array;
 
     #[test]
@@ -114,11 +132,11 @@ mod tests {
         let mut rv = RepeatVector::new(3);
         assert!(!rv.is_built());
         assert_eq!(
-            rv.build(&Shape::new(vec![None, Some(2)]))?.to_string(),
+            rv.build(&[Shape::new(vec![None, Some(2)])])?[0].to_string(),
             "(None, 3, 2)"
         );
         assert!(rv.is_built());
-        let y = rv.forward(array![[1.0_f32, 2.0], [3.0, 4.0]].into_dyn().view())?;
+        let y = apply(&rv, array![[1.0_f32, 2.0], [3.0, 4.0]].into_dyn().view())?;
         // Row [1, 2] three times, then row [3, 4] three times.
         assert_eq!(
             y,
@@ -136,7 +154,7 @@ mod tests {
     fn refuses_a_sequence_with_keras_message() {
         let rv = RepeatVector::new(3);
         let err = rv
-            .compute_output_shape(&Shape::new(vec![None, Some(5), Some(3)]))
+            .compute_output_shape(&[Shape::new(vec![None, Some(5), Some(3)])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -145,7 +163,7 @@ mod tests {
         );
         let x = ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 5, 3]));
         assert!(matches!(
-            rv.forward(x.view()),
+            apply(&rv, x.view()),
             Err(Error::IncompatibleRank {
                 expected: 2,
                 found: 3,

@@ -5,7 +5,8 @@ use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
-use crate::layers::recurrent::{sample1, sample2, Cell, GateWeights, Recurrent};
+use crate::init::{sample1, sample2};
+use crate::layers::recurrent::{check_cell_units, Cell, GateWeights, Recurrent};
 use crate::linalg::gemm_acc;
 
 /// Keras's `SimpleRNN`: a fully connected recurrent layer.
@@ -139,7 +140,11 @@ impl Cell for SimpleRNNCell {
     }
 
     fn validate(&self, layer: &str) -> Result<()> {
-        check_units(layer, self.units)
+        check_cell_units(layer, self.units, 1)
+    }
+
+    fn weight_shapes(&self, input_dim: usize) -> Vec<(&'static str, Vec<usize>)> {
+        self.weights.shapes(input_dim, self.units, self.units)
     }
 
     fn init_weights(&mut self, input_dim: usize) {
@@ -150,6 +155,13 @@ impl Cell for SimpleRNNCell {
         );
     }
 
+    fn without_weights(&self) -> Self {
+        SimpleRNNCell {
+            weights: self.weights.config_only(),
+            ..*self
+        }
+    }
+
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
         self.weights.views()
     }
@@ -158,12 +170,8 @@ impl Cell for SimpleRNNCell {
         self.weights.assign(weights);
     }
 
-    fn kernel(&self) -> ArrayView2<'_, f32> {
-        self.weights.kernel()
-    }
-
-    fn input_bias(&self) -> Option<ArrayView1<'_, f32>> {
-        self.weights.input_bias()
+    fn input_projection(&self) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)> {
+        self.weights.input_projection()
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
@@ -180,8 +188,8 @@ impl Cell for SimpleRNNCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use crate::layer::Layer;
-    use crate::layers::recurrent::RecurrentLayer;
     use crate::shape::Shape;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
@@ -189,14 +197,14 @@ mod tests {
     #[test]
     fn one_unit_by_hand() -> Result<()> {
         let mut rnn = SimpleRNN::new(1).return_sequences(true);
-        rnn.build(&Shape::new(vec![None, None, Some(1)]))?;
+        rnn.build(&[Shape::new(vec![None, None, Some(1)])])?;
         rnn.set_weights(&[
             array![[0.5_f32]].into_dyn(),
             array![[2.0_f32]].into_dyn(),
             array![0.0_f32].into_dyn(),
         ])?;
         let x = array![[[0.1_f32], [0.0]]];
-        let y = rnn.call_with_state(x.view(), None)?.output;
+        let y = apply(&rnn, x.view().into_dyn())?;
         // h1 = tanh(0.5·0.1 + 0) = tanh(0.05) = 0.0499584
         // h2 = tanh(0 + 2·0.0499584) = tanh(0.0999168) = 0.0995857
         assert_abs_diff_eq!(y[[0, 0, 0]], 0.049_958_4, epsilon = 1e-6);
@@ -209,7 +217,7 @@ mod tests {
         let mut rnn = SimpleRNN::new(1)
             .go_backwards(true)
             .activation(ActivationFn::Linear);
-        rnn.build(&Shape::new(vec![None, None, Some(1)]))?;
+        rnn.build(&[Shape::new(vec![None, None, Some(1)])])?;
         rnn.set_weights(&[
             array![[1.0_f32]].into_dyn(),
             array![[10.0_f32]].into_dyn(),
@@ -217,7 +225,7 @@ mod tests {
         ])?;
         let x = array![[[1.0_f32], [2.0]]];
         // Backwards: h1 = 2, h2 = 1 + 10·2 = 21 (forwards it would be 2 + 10·1 = 12).
-        let y = rnn.call_with_state(x.view(), None)?.output;
+        let y = apply(&rnn, x.view().into_dyn())?;
         assert_abs_diff_eq!(y[[0, 0]], 21.0);
         Ok(())
     }

@@ -5,7 +5,10 @@ use std::fmt;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_weights, common_builders, InputDecl, Layer, LayerName, MaskPolicy};
+use crate::layer::{
+    check_weights, common_builders, no_weights, single_input, single_shape, CallContext, InputDecl,
+    Layer, LayerName, MaskPolicy, WeightSpec,
+};
 use crate::shape::Shape;
 
 /// Keras's `TimeDistributed`: applies a layer to every timestep of a sequence, with the same
@@ -94,16 +97,34 @@ impl TimeDistributed {
                 ),
             });
         }
-        let mut dims = vec![None];
+        // One step of every sample: (batch·timesteps, ...), unknown when either is.
+        let rows = input
+            .dim(0)
+            .zip(input.dim(1))
+            .and_then(|(b, t)| b.checked_mul(t));
+        let mut dims = vec![rows];
         dims.extend_from_slice(&input.dims()[2..]);
         Ok(Shape::new(dims))
     }
 
-    /// `(batch, timesteps)` followed by the wrapped layer's output without its batch.
     fn with_timesteps(input: &Shape, step_out: &Shape) -> Shape {
         let mut dims = vec![input.dim(0), input.dim(1)];
         dims.extend_from_slice(step_out.dims().get(1..).unwrap_or(&[]));
         Shape::new(dims)
+    }
+
+    fn single_output(&self, mut out: Vec<Shape>) -> Result<Shape> {
+        match out.len() {
+            1 => Ok(out.swap_remove(0)),
+            n => Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "the wrapped layer \"{}\" has {n} outputs; TimeDistributed takes a layer with \
+                     one output",
+                    self.layer.name()
+                ),
+            }),
+        }
     }
 }
 
@@ -152,21 +173,32 @@ impl Layer for TimeDistributed {
         self.input.resolve(self.name.get())
     }
 
-    fn compute_output_shape(&self, input: &Shape) -> Result<Shape> {
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let input = single_shape(self.name.get(), inputs)?;
         let step = self.step_shape(input)?;
-        let step_out = self.layer.compute_output_shape(&step)?;
-        Ok(Self::with_timesteps(input, &step_out))
+        let step_out = self.single_output(self.layer.compute_output_shape(&[step])?)?;
+        Ok(vec![Self::with_timesteps(input, &step_out)])
     }
 
-    fn build(&mut self, input: &Shape) -> Result<Shape> {
-        let step = self.step_shape(input)?;
-        let step_out = self.layer.build(&step)?;
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
+        // As Keras, the wrapped layer is built for one step of any batch.
+        let step = self.step_shape(&inputs[0])?.with_batch(None);
+        self.layer.build(&[step])?;
         self.built = true;
-        Ok(Self::with_timesteps(input, &step_out))
+        Ok(out)
     }
 
     fn is_built(&self) -> bool {
         self.built && self.layer.is_built()
+    }
+
+    fn weight_specs(&self) -> Vec<WeightSpec> {
+        self.layer.weight_specs()
+    }
+
+    fn initialize(&mut self) {
+        self.layer.initialize();
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
@@ -175,11 +207,9 @@ impl Layer for TimeDistributed {
 
     fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         if !self.is_built() {
-            return Err(Error::NotBuilt {
-                name: self.name.get().to_string(),
-            });
+            return Err(no_weights(self.name.get()));
         }
-        check_weights(self.name.get(), &self.layer.weights(), weights)?;
+        check_weights(self.name.get(), &self.layer.weight_specs(), weights)?;
         self.layer.set_weights(weights)
     }
 
@@ -187,13 +217,20 @@ impl Layer for TimeDistributed {
         self.trainable && self.layer.trainable()
     }
 
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
+    fn set_trainable(&mut self, trainable: bool) {
+        self.trainable = trainable;
+    }
+
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let input = single_input(self.name.get(), inputs)?;
         let shape = input.shape().to_vec();
         self.step_shape(&Shape::known(&shape))?;
         if !self.is_built() {
-            return Err(Error::NotBuilt {
-                name: self.name.get().to_string(),
-            });
+            return Err(no_weights(self.name.get()));
         }
         let (batch, timesteps) = (shape[0], shape[1]);
         let mut step_dims = vec![batch * timesteps];
@@ -203,7 +240,9 @@ impl Layer for TimeDistributed {
             .view()
             .into_shape_with_order(IxDyn(&step_dims))
             .expect("a standard-layout array merges its first two axes");
-        let y = self.layer.forward(steps)?;
+        let mut inner = CallContext::new(ctx.mode());
+        let mut y = self.layer.call(&[steps], &mut inner)?;
+        let y = y.swap_remove(0);
         let rows = y.shape().first().copied().unwrap_or(0);
         if rows != batch * timesteps {
             return Err(Error::InvalidArgument {
@@ -222,8 +261,19 @@ impl Layer for TimeDistributed {
         } else {
             y.as_standard_layout().into_owned()
         };
-        Ok(y.into_shape_with_order(IxDyn(&out_dims))
-            .expect("batch·timesteps rows split into (batch, timesteps)"))
+        Ok(vec![y.into_shape_with_order(IxDyn(&out_dims)).expect(
+            "batch·timesteps rows split into (batch, timesteps)",
+        )])
+    }
+
+    fn working_elements(&self, inputs: &[Shape]) -> usize {
+        match inputs.first().and_then(|s| self.step_shape(s).ok()) {
+            Some(step) => {
+                let t = inputs[0].dim(1).unwrap_or(1);
+                t.saturating_mul(self.layer.working_elements(&[step]))
+            }
+            None => 0,
+        }
     }
 
     fn clone_box(&self) -> Box<dyn Layer> {
@@ -238,6 +288,7 @@ impl Layer for TimeDistributed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::apply;
     use crate::layers::dense::Dense;
     use crate::layers::flatten::Flatten;
     use crate::layers::simple_rnn::SimpleRNN;
@@ -251,10 +302,13 @@ mod tests {
         let bias = array![0.1_f32, -0.2].into_dyn();
         let input = Shape::new(vec![None, Some(2), Some(3)]);
         let mut td = TimeDistributed::new(Dense::new(2));
-        assert_eq!(td.build(&input)?.to_string(), "(None, 2, 2)");
+        assert_eq!(
+            td.build(std::slice::from_ref(&input))?[0].to_string(),
+            "(None, 2, 2)"
+        );
         td.set_weights(&[kernel.clone(), bias.clone()])?;
         let mut dense = Dense::new(2);
-        dense.build(&input)?;
+        dense.build(&[input])?;
         dense.set_weights(&[kernel, bias])?;
 
         let x = Array3::from_shape_vec(
@@ -263,7 +317,7 @@ mod tests {
         )
         .expect("12 values")
         .into_dyn();
-        let y = td.forward(x.view())?;
+        let y = apply(&td, x.view())?;
         // [1, 1, 1]·K + b = [1 + 2 + 0.5, 0 - 1 + 3] + [0.1, -0.2] = [3.6, 1.8]
         // [0, 1, 0]·K + b = [2, -1] + [0.1, -0.2]                 = [2.1, -1.2]
         assert_eq!(y.shape(), &[2, 2, 2]);
@@ -271,7 +325,7 @@ mod tests {
         assert_abs_diff_eq!(y[[0, 0, 1]], 1.8, epsilon = 1e-6);
         assert_abs_diff_eq!(y[[0, 1, 0]], 2.1, epsilon = 1e-6);
         assert_abs_diff_eq!(y[[0, 1, 1]], -1.2, epsilon = 1e-6);
-        assert_abs_diff_eq!(y, dense.forward(x.view())?, epsilon = 1e-6);
+        assert_abs_diff_eq!(y, apply(&dense, x.view())?, epsilon = 1e-6);
         Ok(())
     }
 
@@ -283,8 +337,9 @@ mod tests {
         assert_eq!(Layer::name(&td), "time_distributed");
         assert_eq!(td.layer().name(), "dense");
         assert!(!td.is_built());
-        td.build(&Shape::new(vec![None, Some(4), Some(5)]))?;
+        td.build(&[Shape::new(vec![None, Some(4), Some(5)])])?;
         assert_eq!(td.count_params(), 18); // 3·(5 + 1)
+        td.initialize();
         let shapes: Vec<Vec<usize>> = td.weights().iter().map(|w| w.shape().to_vec()).collect();
         assert_eq!(shapes, vec![vec![5, 3], vec![3]]);
         assert!(matches!(
@@ -304,7 +359,7 @@ mod tests {
     fn refuses_inputs_below_rank_three_with_keras_message() {
         let td = TimeDistributed::new(Dense::new(3));
         let err = td
-            .compute_output_shape(&Shape::new(vec![None, Some(4)]))
+            .compute_output_shape(&[Shape::new(vec![None, Some(4)])])
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -318,20 +373,18 @@ mod tests {
         // TimeDistributed(Flatten) on (None, 4, 3, 2): each step flattens to 6.
         let mut td = TimeDistributed::new(Flatten::new());
         assert_eq!(
-            td.build(&Shape::new(vec![None, Some(4), Some(3), Some(2)]))?
-                .to_string(),
+            td.build(&[Shape::new(vec![None, Some(4), Some(3), Some(2)])])?[0].to_string(),
             "(None, 4, 6)"
         );
         let x = ArrayD::from_shape_vec(IxDyn(&[1, 2, 3, 2]), (0..12).map(|v| v as f32).collect())
             .expect("12 values");
-        let y = td.forward(x.view())?;
+        let y = apply(&td, x.view())?;
         assert_eq!(y.shape(), &[1, 2, 6]);
         assert_eq!(y[[0, 1, 0]], 6.0);
         // TimeDistributed(SimpleRNN) reads a sequence per step: (None, 4, 5, 3) -> (None, 4, 2).
         let mut td = TimeDistributed::new(SimpleRNN::new(2));
         assert_eq!(
-            td.build(&Shape::new(vec![None, Some(4), Some(5), Some(3)]))?
-                .to_string(),
+            td.build(&[Shape::new(vec![None, Some(4), Some(5), Some(3)])])?[0].to_string(),
             "(None, 4, 2)"
         );
         Ok(())

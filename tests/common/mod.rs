@@ -306,6 +306,14 @@ pub fn model(f: &Fixture) -> Sequential {
     m
 }
 
+/// One inference call of `layer` on `inputs`: its outputs.
+pub fn call(
+    layer: &dyn Layer,
+    inputs: &[ndarray::ArrayViewD<'_, f32>],
+) -> seqnn::Result<Vec<ArrayD<f32>>> {
+    layer.call(inputs, &mut seqnn::CallContext::inference())
+}
+
 /// Element-wise comparison at [`TOL`], with the shapes first.
 pub fn assert_close(actual: &ArrayD<f32>, expected: &ArrayD<f32>, what: &str) {
     assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
@@ -394,30 +402,25 @@ pub fn check_layer_call(f: &Fixture) {
     let case = f.json["case"].as_str().unwrap_or("?").to_string();
     let (class, config) = f.layer_configs().remove(0);
     let inputs = f.arrays("inputs");
-    let x = inputs[0]
-        .clone()
-        .into_dimensionality::<ndarray::Ix3>()
-        .expect("3-D input");
-    let init = states(&inputs[1..]);
-    let init = (!init.is_empty()).then_some(init.as_slice());
+    let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
     let input_shape = shape(&f.json["input_shape"]);
-    let (got, declared) = if class == "Bidirectional" {
-        let mut bi = bidirectional(&config);
-        bi.build(&input_shape).unwrap();
-        bi.set_weights(&f.weights()).unwrap();
-        let out = bi.call_with_state(x.view(), init).unwrap().into_vec();
-        (out, bi.output_count())
+    let mut layer: Box<dyn Layer> = if class == "Bidirectional" {
+        Box::new(bidirectional(&config))
     } else {
-        let mut rnn = recurrent_layer(&class, &config);
-        rnn.build(&input_shape).unwrap();
-        rnn.set_weights(&f.weights()).unwrap();
-        let out = rnn.call_with_state(x.view(), init).unwrap().into_vec();
-        let n = rnn.output_count();
-        (out.into_iter().take(n).collect(), n)
+        recurrent_layer(&class, &config)
     };
+    layer.build(&[input_shape]).unwrap();
+    layer.set_weights(&f.weights()).unwrap();
+    let got = layer
+        .call(&views, &mut seqnn::CallContext::inference())
+        .unwrap();
     let expected = f.outputs();
     assert_eq!(got.len(), expected.len(), "{case}: output count");
-    assert_eq!(declared, expected.len(), "{case}: declared output count");
+    assert_eq!(
+        layer.output_count(),
+        expected.len(),
+        "{case}: declared output count"
+    );
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
         assert_close(g, e, &format!("{case} output {i}"));
     }

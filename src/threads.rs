@@ -1,0 +1,80 @@
+//! How seqnn uses threads: one persistent pool, shared by every call.
+//!
+//! Large calls split their batch rows into parts that run on [rayon]'s global thread pool (with
+//! the default `threads` feature). The pool is made once, the first time it is needed, with one
+//! thread per CPU the process may run on: `std::thread::available_parallelism`, which honours the
+//! process's CPU affinity (`taskset`, cgroup CPU quotas). So:
+//!
+//! - `RAYON_NUM_THREADS=n` in the environment sizes the pool, as for any rayon program; a
+//!   program that builds rayon's global pool itself (`rayon::ThreadPoolBuilder::build_global`)
+//!   decides for seqnn too;
+//! - [`set_num_threads`] caps how many parts one seqnn call splits into, at any time;
+//! - a call made from inside the pool (from a rayon task of the program's own) runs its parts
+//!   on the same pool, and calls from many user threads share its threads: the CPUs are never
+//!   oversubscribed by seqnn;
+//! - small calls run on the calling thread alone.
+//!
+//! Without the `threads` feature every call runs on the calling thread.
+//!
+//! ```
+//! seqnn::set_num_threads(1);          // every call on one thread
+//! assert_eq!(seqnn::num_threads(), 1);
+//! seqnn::set_num_threads(0);          // back to the whole pool
+//! assert!(seqnn::num_threads() >= 1);
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The cap set by [`set_num_threads`]; 0 for none.
+static CAP: AtomicUsize = AtomicUsize::new(0);
+
+/// Caps the number of threads one seqnn call uses at `n`; `0` removes the cap, so that calls
+/// use the whole pool. It takes effect for the calls that start after it, on every thread.
+///
+/// The pool itself has one thread per CPU the process may use, or `RAYON_NUM_THREADS`; a cap
+/// above that has no effect.
+pub fn set_num_threads(n: usize) {
+    CAP.store(n, Ordering::Relaxed);
+}
+
+/// The number of threads a large seqnn call uses now: the pool's size, under the
+/// [`set_num_threads`] cap. 1 without the `threads` feature.
+pub fn num_threads() -> usize {
+    let pool = pool_size();
+    match CAP.load(Ordering::Relaxed) {
+        0 => pool,
+        cap => cap.min(pool),
+    }
+    .max(1)
+}
+
+#[cfg(feature = "threads")]
+fn pool_size() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(not(feature = "threads"))]
+fn pool_size() -> usize {
+    1
+}
+
+/// How many parts to split a call into: [`num_threads`], at most `max_parts`, at least 1.
+pub(crate) fn parts(max_parts: usize) -> usize {
+    num_threads().min(max_parts).max(1)
+}
+
+/// `f` over `items`, in parallel on the pool when there is more than one item, in order.
+#[cfg(feature = "threads")]
+pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    items.par_iter().map(f).collect()
+}
+
+/// `f` over `items`, in order, on the calling thread.
+#[cfg(not(feature = "threads"))]
+pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    items.iter().map(f).collect()
+}
