@@ -49,11 +49,13 @@ fn simple_rnn(c: &mut Criterion) {
 
     // Four stacked Bidirectional(SimpleRNN(128, return_sequences=True)) on (32, 50, 64).
     let mut deep = Sequential::new();
-    deep.add(Bidirectional::new(SimpleRNN::new(128).return_sequences(true)).input_shape((50, 64)))
-        .expect("builds");
+    deep.add(
+        Bidirectional::new(SimpleRNN::new(128).with_return_sequences(true)).input_shape((50, 64)),
+    )
+    .expect("builds");
     for _ in 0..3 {
         deep.add(Bidirectional::new(
-            SimpleRNN::new(128).return_sequences(true),
+            SimpleRNN::new(128).with_return_sequences(true),
         ))
         .expect("builds");
     }

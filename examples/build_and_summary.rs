@@ -10,10 +10,10 @@ fn main() -> seqnn::Result<()> {
     let mut model = Sequential::new();
     model.add(
         SimpleRNN::new(16)
-            .return_sequences(true)
+            .with_return_sequences(true)
             .input_shape((12, 6)),
     )?;
-    model.add(Bidirectional::new(SimpleRNN::new(8)).merge_mode(MergeMode::Sum))?;
+    model.add(Bidirectional::new(SimpleRNN::new(8)).with_merge_mode(MergeMode::Sum))?;
     println!("{model}");
 
     // input_dim alone: any number of timesteps.

@@ -10,12 +10,12 @@ fn main() -> seqnn::Result<()> {
     let (timesteps, input_dim, hidden_size) = (10, 4, 8);
     let mut model = Sequential::new();
     model.add(
-        Bidirectional::new(SimpleRNN::new(hidden_size).return_sequences(true))
+        Bidirectional::new(SimpleRNN::new(hidden_size).with_return_sequences(true))
             .input_shape((timesteps, input_dim)),
     )?;
     for _ in 0..3 {
         model.add(Bidirectional::new(
-            SimpleRNN::new(hidden_size).return_sequences(true),
+            SimpleRNN::new(hidden_size).with_return_sequences(true),
         ))?;
     }
     println!("{}", model.summary()?);

@@ -8,7 +8,11 @@ use seqnn::{Sequential, SimpleRNN};
 
 fn main() -> seqnn::Result<()> {
     let mut model = Sequential::new();
-    model.add(SimpleRNN::new(2).return_sequences(true).input_shape((3, 2)))?;
+    model.add(
+        SimpleRNN::new(2)
+            .with_return_sequences(true)
+            .input_shape((3, 2)),
+    )?;
     // kernel (input_dim, units), recurrent_kernel (units, units), bias (units,)
     model.set_weights(&[
         array![[0.5_f32, -0.3], [0.1, 0.2]].into_dyn(),

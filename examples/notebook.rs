@@ -29,7 +29,7 @@ fn main() -> seqnn::Result<()> {
     model.add(
         SimpleRNN::new(3)
             .batch_input_shape((8, 2, 10))
-            .return_sequences(true),
+            .with_return_sequences(true),
     )?;
     println!("{}", model.summary()?);
 
@@ -80,7 +80,7 @@ fn main() -> seqnn::Result<()> {
     // In [14]: a Bidirectional SimpleRNN.
     let mut model = Sequential::new();
     model.add(
-        Bidirectional::new(SimpleRNN::new(hidden_size).return_sequences(true))
+        Bidirectional::new(SimpleRNN::new(hidden_size).with_return_sequences(true))
             .input_shape((timesteps, input_dim)),
     )?;
 
@@ -88,12 +88,12 @@ fn main() -> seqnn::Result<()> {
     println!("In [15]:");
     let mut model = Sequential::new();
     model.add(
-        Bidirectional::new(SimpleRNN::new(hidden_size).return_sequences(true))
+        Bidirectional::new(SimpleRNN::new(hidden_size).with_return_sequences(true))
             .input_shape((timesteps, input_dim)),
     )?;
     for _ in 0..3 {
         model.add(Bidirectional::new(
-            SimpleRNN::new(hidden_size).return_sequences(true),
+            SimpleRNN::new(hidden_size).with_return_sequences(true),
         ))?;
     }
     println!("{}", model.summary()?);
@@ -104,7 +104,7 @@ fn main() -> seqnn::Result<()> {
     let mut rnn = Sequential::new();
     rnn.add(
         SimpleRNN::new(hidden_size)
-            .return_sequences(true)
+            .with_return_sequences(true)
             .input_shape((timesteps, input_dim)),
     )?;
     let f32s = |a: &Array2<f64>| a.t().mapv(|v| v as f32).into_dyn();

@@ -14,9 +14,9 @@ fn main() -> seqnn::Result<()> {
     let mut model = Sequential::new();
     model.add(LSTM::new(6).input_shape((in_steps, features)))?; // encoder: (None, 6)
     model.add(RepeatVector::new(out_steps))?; // (None, 4, 6)
-    model.add(LSTM::new(5).return_sequences(true))?; // decoder: (None, 4, 5)
+    model.add(LSTM::new(5).with_return_sequences(true))?; // decoder: (None, 4, 5)
     model.add(TimeDistributed::new(
-        Dense::new(vocab).activation(ActivationFn::Softmax),
+        Dense::new(vocab).with_activation(ActivationFn::Softmax),
     ))?; // (None, 4, 3)
     println!("{}", model.summary()?);
 

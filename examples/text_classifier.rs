@@ -13,10 +13,10 @@ fn main() -> seqnn::Result<()> {
     model.add(
         Embedding::new(vocab, 8)
             .input_length(max_len)
-            .mask_zero(true),
+            .with_mask_zero(true),
     )?;
     model.add(Bidirectional::new(LSTM::new(5)))?;
-    model.add(Dense::new(classes).activation(ActivationFn::Softmax))?;
+    model.add(Dense::new(classes).with_activation(ActivationFn::Softmax))?;
     println!("{}", model.summary()?);
 
     // Three sentences of word ids, padded with 0 at the end (the mask skips the padding).

@@ -16,7 +16,7 @@
 //! - **Shapes are separate from compute**, over lists: [`Layer::compute_output_shape`] maps input
 //!   shapes to output shapes without touching weights.
 //! - **Building is separate from initializing.** [`Layer::build`] fixes the input and weight
-//!   shapes ([`Layer::weight_specs`]) and checks their sizes against [`limits`](crate::limits),
+//!   shapes ([`Layer::weight_specs`]) and checks their sizes against [`limits`](crate::limits::MAX_LAYER_PARAMS),
 //!   without allocating weights. [`Layer::initialize`] draws fresh weights from the initializers;
 //!   [`Layer::set_weights`] gives them. A model runs `initialize` only for a layer that is new;
 //!   a loader checks the stored shapes against `weight_specs` and reads, and no initializer runs.
@@ -596,7 +596,15 @@ pub(crate) fn no_weights(layer: &str) -> Error {
 /// `name` and `trainable`. Used inside a layer's inherent `impl`; the layer has the fields
 /// `input: InputDecl`, `name: LayerName` and `trainable: bool`.
 macro_rules! common_builders {
+    (recurrent) => {
+        $crate::layer::common_builders!(@names
+            "`simple_rnn`, `lstm` or `gru` after the class, then numbered: `lstm_1`, `lstm_2`, ..."
+        );
+    };
     ($base:literal) => {
+        $crate::layer::common_builders!(@names concat!("`", $base, "`, `", $base, "_1`, ..."));
+    };
+    (@names $names:expr) => {
         /// Keras's `input_shape`: the shape of one sample, without the batch.
         pub fn input_shape(mut self, shape: impl Into<$crate::Shape>) -> Self {
             self.input.shape = Some(shape.into());
@@ -610,16 +618,16 @@ macro_rules! common_builders {
         }
 
         #[doc = concat!(
-                    "Keras's `name`. Without it, the layer is named when it is added to a model: `",
-                    $base, "`, `", $base, "_1`, ..."
+                    "Keras's `name`. Without it, the layer is named when it is added to a model: ",
+                    $names
                 )]
-        pub fn name(mut self, name: impl Into<String>) -> Self {
+        pub fn with_name(mut self, name: impl Into<String>) -> Self {
             self.name.set(name.into());
             self
         }
 
         /// Keras's `trainable`. Default true.
-        pub fn trainable(mut self, yes: bool) -> Self {
+        pub fn with_trainable(mut self, yes: bool) -> Self {
             self.trainable = yes;
             self
         }

@@ -3,8 +3,10 @@
 //! A size comes from a caller (`LSTM::new(units)`, `Dense::new(4).input_dim(d)`) or from a file
 //! (a config's `units`). Either way it is checked, with overflow-safe arithmetic, when the layer
 //! is added to a model or built, and again when a call meets the real batch size, so that an
-//! absurd size is an [`Error::TooLarge`](crate::Error::TooLarge) naming the layer and the sizes,
+//! absurd size is an [`Error::TooLarge`] naming the layer and the sizes,
 //! never an aborted allocation.
+//!
+//! [`Error::TooLarge`]: crate::Error::TooLarge
 //!
 //! ```
 //! use seqnn::{Error, Sequential, LSTM};

@@ -249,8 +249,8 @@ fn unknown_activation_and_merge_mode() {
 #[test]
 fn merge_mode_none_is_refused_in_a_sequential() {
     let mut m = Sequential::new();
-    let bi = Bidirectional::new(SimpleRNN::new(3).return_sequences(true))
-        .merge_mode(MergeMode::None)
+    let bi = Bidirectional::new(SimpleRNN::new(3).with_return_sequences(true))
+        .with_merge_mode(MergeMode::None)
         .input_shape((2, 10));
     let err = m.add(bi).unwrap_err();
     assert!(matches!(err, Error::UnsupportedInModel { .. }));
@@ -259,7 +259,7 @@ fn merge_mode_none_is_refused_in_a_sequential() {
         .ends_with(&keras_message("bidirectional_merge_none_predict")));
     assert!(m.layers().is_empty());
     // Without an input shape Keras only fails at predict; seqnn refuses at add.
-    let bi = Bidirectional::new(SimpleRNN::new(3)).merge_mode(MergeMode::None);
+    let bi = Bidirectional::new(SimpleRNN::new(3)).with_merge_mode(MergeMode::None);
     assert!(matches!(m.add(bi), Err(Error::UnsupportedInModel { .. })));
 }
 
@@ -267,7 +267,11 @@ fn merge_mode_none_is_refused_in_a_sequential() {
 fn return_state_is_refused_in_a_sequential() {
     let mut m = Sequential::new();
     let err = m
-        .add(SimpleRNN::new(3).return_state(true).input_shape((2, 10)))
+        .add(
+            SimpleRNN::new(3)
+                .with_return_state(true)
+                .input_shape((2, 10)),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::UnsupportedInModel { .. }));
     assert!(err.to_string().contains("single output tensor"));
@@ -278,12 +282,12 @@ fn duplicate_layer_names() {
     let mut m = Sequential::new();
     m.add(
         SimpleRNN::new(3)
-            .return_sequences(true)
+            .with_return_sequences(true)
             .input_shape((2, 10))
-            .name("rnn"),
+            .with_name("rnn"),
     )
     .unwrap();
-    let err = m.add(SimpleRNN::new(3).name("rnn")).unwrap_err();
+    let err = m.add(SimpleRNN::new(3).with_name("rnn")).unwrap_err();
     assert!(matches!(err, Error::DuplicateLayerName { .. }));
     assert_eq!(err.to_string(), keras_message("duplicate_layer_names"));
     assert_eq!(m.layers().len(), 1);
@@ -311,7 +315,7 @@ fn unknown_feature_dimension_is_refused() {
 fn backward_layer_must_mirror_the_forward_layer() {
     let mut m = Sequential::new();
     let bi = Bidirectional::new(SimpleRNN::new(3))
-        .backward_layer(SimpleRNN::new(3))
+        .with_backward_layer(SimpleRNN::new(3))
         .input_shape((2, 10));
     let err = m.add(bi).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }));
@@ -320,7 +324,11 @@ fn backward_layer_must_mirror_the_forward_layer() {
     assert!(err.to_string().contains(sentence), "{err}");
 
     let bi = Bidirectional::new(SimpleRNN::new(3))
-        .backward_layer(SimpleRNN::new(3).go_backwards(true).return_sequences(true))
+        .with_backward_layer(
+            SimpleRNN::new(3)
+                .with_go_backwards(true)
+                .with_return_sequences(true),
+        )
         .input_shape((2, 10));
     let err = m.add(bi).unwrap_err();
     assert!(err.to_string().contains("return_sequences"), "{err}");
@@ -331,8 +339,8 @@ fn backward_layer_must_mirror_the_forward_layer() {
 fn sum_of_different_widths_is_refused_at_add() {
     let mut m = Sequential::new();
     let bi = Bidirectional::new(SimpleRNN::new(4))
-        .backward_layer(SimpleRNN::new(3).go_backwards(true))
-        .merge_mode(MergeMode::Sum)
+        .with_backward_layer(SimpleRNN::new(3).with_go_backwards(true))
+        .with_merge_mode(MergeMode::Sum)
         .input_shape((2, 10));
     let err = m.add(bi).unwrap_err();
     assert!(err.to_string().contains("(None, 4) and (None, 3)"), "{err}");
@@ -433,13 +441,13 @@ fn get_layer_names_what_exists() {
 
 #[test]
 fn bidirectional_without_merge_returns_both_directions_but_not_in_a_sequential() {
-    let mut bi = Bidirectional::new(SimpleRNN::new(2)).merge_mode(MergeMode::None);
+    let mut bi = Bidirectional::new(SimpleRNN::new(2)).with_merge_mode(MergeMode::None);
     bi.build(&[Shape::new(vec![None, None, Some(2)])]).unwrap();
     bi.initialize();
     let out = call(&bi, &[ArrayD::zeros(IxDyn(&[1, 3, 2])).view()]).unwrap();
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|o| o.shape() == [1, 2]));
-    assert!(bi.backward_layer_ref().is_go_backwards());
+    assert!(bi.backward_layer().go_backwards());
     let err = Sequential::new().add(bi.input_shape((3, 2))).unwrap_err();
     assert!(matches!(err, Error::UnsupportedInModel { .. }));
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{assert_close, load, shape};
-use seqnn::{Layer, RecurrentLayer};
+use seqnn::Layer;
 
 fn check_sequential(case: &str) {
     common::check_sequential(&load(case));
@@ -102,6 +102,6 @@ fn return_state_final_state_is_last_output() {
     let mut rnn = common::simple_rnn(&config);
     rnn.build(&[shape(&f.json["input_shape"])]).unwrap();
     rnn.set_weights(&f.weights()).unwrap();
-    assert!(rnn.returns_state());
+    assert!(rnn.return_state());
     assert_eq!(rnn.output_count(), 2);
 }

@@ -50,7 +50,7 @@ fn cells_3_4_5_print_the_notebooks_summaries() -> seqnn::Result<()> {
     model.add(
         SimpleRNN::new(3)
             .batch_input_shape((8, 2, 10))
-            .return_sequences(true),
+            .with_return_sequences(true),
     )?;
     assert_eq!(
         model.summary()?,
@@ -112,7 +112,7 @@ fn deep_bidirectional_stack_in_the_notebook_session() -> seqnn::Result<()> {
         SimpleRNN::new(3).batch_input_shape((8, 2, 10)),
         SimpleRNN::new(3)
             .batch_input_shape((8, 2, 10))
-            .return_sequences(true),
+            .with_return_sequences(true),
     ] {
         let mut m = Sequential::new();
         m.add(layer)?;
@@ -122,7 +122,7 @@ fn deep_bidirectional_stack_in_the_notebook_session() -> seqnn::Result<()> {
     let (timesteps, input_dim, hidden_size) = (10, 4, 8);
     let mut model = Sequential::new();
     model.add(
-        Bidirectional::new(SimpleRNN::new(hidden_size).return_sequences(true))
+        Bidirectional::new(SimpleRNN::new(hidden_size).with_return_sequences(true))
             .input_shape((timesteps, input_dim)),
     )?;
     names.push(model.name().to_string());
@@ -130,12 +130,12 @@ fn deep_bidirectional_stack_in_the_notebook_session() -> seqnn::Result<()> {
     // In [15]
     let mut model = Sequential::new();
     model.add(
-        Bidirectional::new(SimpleRNN::new(hidden_size).return_sequences(true))
+        Bidirectional::new(SimpleRNN::new(hidden_size).with_return_sequences(true))
             .input_shape((timesteps, input_dim)),
     )?;
     for _ in 0..3 {
         model.add(Bidirectional::new(
-            SimpleRNN::new(hidden_size).return_sequences(true),
+            SimpleRNN::new(hidden_size).with_return_sequences(true),
         ))?;
     }
     names.push(model.name().to_string());
@@ -173,9 +173,9 @@ fn bidirectional_copies_are_forward_and_backward_of_the_inner_name() -> seqnn::R
     clear_session();
     let bi = Bidirectional::new(SimpleRNN::new(8));
     assert_eq!(bi.forward_layer().name(), "forward_simple_rnn");
-    assert_eq!(bi.backward_layer_ref().name(), "backward_simple_rnn");
-    assert!(bi.backward_layer_ref().is_go_backwards());
-    assert!(!bi.forward_layer().is_go_backwards());
+    assert_eq!(bi.backward_layer().name(), "backward_simple_rnn");
+    assert!(bi.backward_layer().go_backwards());
+    assert!(!bi.forward_layer().go_backwards());
     Ok(())
 }
 
@@ -203,7 +203,7 @@ fn numpy_loop_equals_simple_rnn() -> seqnn::Result<()> {
         hidden = output_t;
     }
 
-    let mut rnn = SimpleRNN::new(hidden_size).return_sequences(true);
+    let mut rnn = SimpleRNN::new(hidden_size).with_return_sequences(true);
     rnn.build(&[Shape::new(vec![None, None, Some(input_dim)])])?;
     let f = |a: &Array2<f64>| a.t().mapv(|v| v as f32).into_dyn();
     rnn.set_weights(&[f(&wx), f(&wh), b.mapv(|v| v as f32).into_dyn()])?;

@@ -38,7 +38,11 @@ fn configuration_table() -> seqnn::Result<()> {
             "return_sequences",
             || {
                 let mut m = Sequential::new();
-                m.add(SimpleRNN::new(4).return_sequences(true).input_shape((5, 3)))?;
+                m.add(
+                    SimpleRNN::new(4)
+                        .with_return_sequences(true)
+                        .input_shape((5, 3)),
+                )?;
                 Ok(m)
             },
             shape(&[n, Some(5), Some(4)]),
@@ -48,7 +52,7 @@ fn configuration_table() -> seqnn::Result<()> {
             "use_bias off",
             || {
                 let mut m = Sequential::new();
-                m.add(SimpleRNN::new(4).use_bias(false).input_shape((5, 3)))?;
+                m.add(SimpleRNN::new(4).with_use_bias(false).input_shape((5, 3)))?;
                 Ok(m)
             },
             shape(&[n, Some(4)]),
@@ -58,7 +62,7 @@ fn configuration_table() -> seqnn::Result<()> {
             "input_dim alone",
             || {
                 let mut m = Sequential::new();
-                m.add(SimpleRNN::new(4).return_sequences(true).input_dim(3))?;
+                m.add(SimpleRNN::new(4).with_return_sequences(true).input_dim(3))?;
                 Ok(m)
             },
             shape(&[n, n, Some(4)]),
@@ -68,8 +72,12 @@ fn configuration_table() -> seqnn::Result<()> {
             "stacked",
             || {
                 let mut m = Sequential::new();
-                m.add(SimpleRNN::new(6).return_sequences(true).input_shape((7, 3)))?;
-                m.add(SimpleRNN::new(5).return_sequences(true))?;
+                m.add(
+                    SimpleRNN::new(6)
+                        .with_return_sequences(true)
+                        .input_shape((7, 3)),
+                )?;
+                m.add(SimpleRNN::new(5).with_return_sequences(true))?;
                 m.add(SimpleRNN::new(4))?;
                 Ok(m)
             },
@@ -81,7 +89,7 @@ fn configuration_table() -> seqnn::Result<()> {
             || {
                 let mut m = Sequential::new();
                 m.add(
-                    Bidirectional::new(SimpleRNN::new(4).return_sequences(true))
+                    Bidirectional::new(SimpleRNN::new(4).with_return_sequences(true))
                         .input_shape((5, 3)),
                 )?;
                 Ok(m)
@@ -95,7 +103,7 @@ fn configuration_table() -> seqnn::Result<()> {
                 let mut m = Sequential::new();
                 m.add(
                     Bidirectional::new(SimpleRNN::new(4))
-                        .merge_mode(MergeMode::Sum)
+                        .with_merge_mode(MergeMode::Sum)
                         .input_shape((5, 3)),
                 )?;
                 Ok(m)
@@ -108,8 +116,8 @@ fn configuration_table() -> seqnn::Result<()> {
             || {
                 let mut m = Sequential::new();
                 m.add(
-                    Bidirectional::new(SimpleRNN::new(4).return_sequences(true))
-                        .merge_mode(MergeMode::Mul)
+                    Bidirectional::new(SimpleRNN::new(4).with_return_sequences(true))
+                        .with_merge_mode(MergeMode::Mul)
                         .batch_input_shape((2, 5, 3)),
                 )?;
                 Ok(m)
@@ -122,10 +130,10 @@ fn configuration_table() -> seqnn::Result<()> {
             || {
                 let mut m = Sequential::new();
                 m.add(
-                    Bidirectional::new(SimpleRNN::new(4).return_sequences(true))
+                    Bidirectional::new(SimpleRNN::new(4).with_return_sequences(true))
                         .input_shape((5, 3)),
                 )?;
-                m.add(Bidirectional::new(SimpleRNN::new(2)).merge_mode(MergeMode::Ave))?;
+                m.add(Bidirectional::new(SimpleRNN::new(2)).with_merge_mode(MergeMode::Ave))?;
                 Ok(m)
             },
             shape(&[n, Some(2)]),
@@ -148,7 +156,7 @@ fn configuration_table() -> seqnn::Result<()> {
 #[test]
 fn unbuilt_model_is_built_by_predict() -> seqnn::Result<()> {
     let mut m = Sequential::new();
-    m.add(SimpleRNN::new(3).return_sequences(true))?;
+    m.add(SimpleRNN::new(3).with_return_sequences(true))?;
     m.add(Bidirectional::new(SimpleRNN::new(2)))?;
     assert!(!m.is_built());
     assert_eq!(m.output_shape(), None);
@@ -195,13 +203,13 @@ fn random_configurations_follow_the_closed_form_rules() -> seqnn::Result<()> {
             let sequences = i + 1 < depth || rng.random_bool(0.5);
             let bias = rng.random_bool(0.8);
             let rnn = SimpleRNN::new(units)
-                .return_sequences(sequences)
-                .use_bias(bias)
-                .go_backwards(rng.random_bool(0.3));
+                .with_return_sequences(sequences)
+                .with_use_bias(bias)
+                .with_go_backwards(rng.random_bool(0.3));
             let wrap = rng.random_bool(0.5);
             let layer: Box<dyn Layer> = if wrap {
                 let mode = modes[rng.random_range(0..modes.len())];
-                let mut bi = Bidirectional::new(rnn).merge_mode(mode);
+                let mut bi = Bidirectional::new(rnn).with_merge_mode(mode);
                 if i == 0 {
                     bi = bi.input_shape((fixed_time.then_some(timesteps), input_dim));
                 }
@@ -297,10 +305,10 @@ fn batched_driver_equals_the_reference_loop() -> seqnn::Result<()> {
                     ActivationFn::Relu
                 };
                 let mut rnn = SimpleRNN::new(units)
-                    .return_sequences(true)
-                    .return_state(true)
-                    .go_backwards(go_backwards)
-                    .activation(act);
+                    .with_return_sequences(true)
+                    .with_return_state(true)
+                    .with_go_backwards(go_backwards)
+                    .with_activation(act);
                 rnn.build(&[Shape::new(vec![None, None, Some(dim)])])?;
                 // Scaled by fan-in so that relu stays bounded over 20 steps.
                 let w = vec![
@@ -339,7 +347,7 @@ fn one_model_serves_many_threads() -> seqnn::Result<()> {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Sequential>();
     let mut m = Sequential::new();
-    m.add(Bidirectional::new(SimpleRNN::new(5).return_sequences(true)).input_shape((6, 3)))?;
+    m.add(Bidirectional::new(SimpleRNN::new(5).with_return_sequences(true)).input_shape((6, 3)))?;
     m.add(SimpleRNN::new(2))?;
     let x = Array3::from_shape_fn((4, 6, 3), |(b, t, d)| (b + t + d) as f32 * 0.05);
     let expected = m.call(&x)?;
@@ -357,7 +365,7 @@ fn layers_and_weights_are_in_keras_order() -> seqnn::Result<()> {
     let mut m = Sequential::new();
     m.add(
         Bidirectional::new(SimpleRNN::new(4))
-            .backward_layer(SimpleRNN::new(3).go_backwards(true))
+            .with_backward_layer(SimpleRNN::new(3).with_go_backwards(true))
             .input_shape((5, 2)),
     )?;
     let shapes: Vec<Vec<usize>> = m.get_weights().iter().map(|w| w.shape().to_vec()).collect();
@@ -381,7 +389,7 @@ fn layers_and_weights_are_in_keras_order() -> seqnn::Result<()> {
 #[test]
 fn input_dim_alone_takes_any_number_of_timesteps() -> seqnn::Result<()> {
     let mut m = Sequential::new();
-    m.add(SimpleRNN::new(4).return_sequences(true).input_dim(3))?;
+    m.add(SimpleRNN::new(4).with_return_sequences(true).input_dim(3))?;
     assert_eq!(m.input_shape().unwrap().to_string(), "(None, None, 3)");
     for steps in [1, 4, 9] {
         let y = m.call(&Array3::<f32>::zeros((2, steps, 3)))?;

@@ -187,7 +187,11 @@ fn negative_and_fractional_ids_are_refused() {
 fn stateful_without_a_batch_size_says_to_give_one() {
     let mut m = seqnn::Sequential::new();
     let err = m
-        .add(seqnn::SimpleRNN::new(3).stateful(true).input_shape((5, 2)))
+        .add(
+            seqnn::SimpleRNN::new(3)
+                .with_stateful(true)
+                .input_shape((5, 2)),
+        )
         .unwrap_err();
     assert!(matches!(err, seqnn::Error::InvalidArgument { .. }));
     let keras = keras_message("stateful_without_batch_size");
@@ -250,8 +254,12 @@ fn layers_without_mask_support_drop_the_mask_as_keras() {
         assert_eq!(errors[case]["accepted"], true, "{case}");
     }
     let mut m = seqnn::Sequential::new();
-    m.add(seqnn::Embedding::new(10, 4).input_length(6).mask_zero(true))
-        .unwrap();
+    m.add(
+        seqnn::Embedding::new(10, 4)
+            .input_length(6)
+            .with_mask_zero(true),
+    )
+    .unwrap();
     m.add(seqnn::Flatten::new()).unwrap();
     m.add(seqnn::Dense::new(2)).unwrap();
     let y = m

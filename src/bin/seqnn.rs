@@ -292,7 +292,7 @@ mod tests {
         model.add(
             seqnn::SimpleRNN::new(3)
                 .batch_input_shape((2, 2, 4))
-                .stateful(true),
+                .with_stateful(true),
         )?;
         let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 2, 4]), |i| {
             (i[0] + i[1] + i[2]) as f32 * 0.1

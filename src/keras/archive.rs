@@ -145,7 +145,7 @@ pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
     let any: &dyn std::any::Any = layer;
     if let Some(bi) = any.downcast_ref::<Bidirectional>() {
         let f: &dyn Layer = bi.forward_layer();
-        let b: &dyn Layer = bi.backward_layer_ref();
+        let b: &dyn Layer = bi.backward_layer();
         return [("forward_layer", f), ("backward_layer", b)]
             .into_iter()
             .flat_map(|(attr, l)| {

@@ -276,7 +276,9 @@ fn layer_from(e: &Entry<'_>, d: Dialect, declared: Option<Shape>) -> Result<Box<
     let name = e.name.clone();
     macro_rules! finish {
         ($layer:expr) => {{
-            let mut layer = $layer.name(name).trainable(e.bool("trainable", true)?);
+            let mut layer = $layer
+                .with_name(name)
+                .with_trainable(e.bool("trainable", true)?);
             if let Some(s) = declared {
                 layer = layer.batch_input_shape(s);
             }
@@ -291,7 +293,7 @@ fn layer_from(e: &Entry<'_>, d: Dialect, declared: Option<Shape>) -> Result<Box<
             e.require("sparse", |v| v == &Value::Bool(false), "sparse gradients")?;
             e.require("lora_rank", Value::is_null, "LoRA")?;
             let mut emb = Embedding::new(e.usize("input_dim")?, e.usize("output_dim")?)
-                .mask_zero(e.bool("mask_zero", false)?);
+                .with_mask_zero(e.bool("mask_zero", false)?);
             if let Some(n) = e.config["input_length"].as_u64() {
                 emb = emb.input_length(n as usize);
             }
@@ -326,8 +328,8 @@ fn layer_from(e: &Entry<'_>, d: Dialect, declared: Option<Shape>) -> Result<Box<
 fn dense_from(e: &Entry<'_>, d: Dialect) -> Result<Dense> {
     e.require("lora_rank", Value::is_null, "LoRA")?;
     Ok(Dense::new(e.usize("units")?)
-        .activation(e.activation("activation", d)?)
-        .use_bias(e.bool("use_bias", true)?))
+        .with_activation(e.activation("activation", d)?)
+        .with_use_bias(e.bool("use_bias", true)?))
 }
 
 /// The options every Keras recurrent layer has.
@@ -342,13 +344,13 @@ fn recurrent_common<C: Cell>(
         "time-major inputs",
     )?;
     let mut rnn = rnn
-        .return_sequences(e.bool("return_sequences", false)?)
-        .return_state(e.bool("return_state", false)?)
-        .go_backwards(e.bool("go_backwards", false)?)
-        .stateful(e.bool("stateful", false)?)
-        .zero_output_for_mask(e.bool("zero_output_for_mask", false)?)
-        .trainable(e.bool("trainable", true)?)
-        .name(e.name.clone());
+        .with_return_sequences(e.bool("return_sequences", false)?)
+        .with_return_state(e.bool("return_state", false)?)
+        .with_go_backwards(e.bool("go_backwards", false)?)
+        .with_stateful(e.bool("stateful", false)?)
+        .with_zero_output_for_mask(e.bool("zero_output_for_mask", false)?)
+        .with_trainable(e.bool("trainable", true)?)
+        .with_name(e.name.clone());
     if let Some(s) = declared {
         rnn = rnn.batch_input_shape(s.clone());
     }
@@ -366,26 +368,26 @@ fn recurrent_boxed(
     Ok(match e.class {
         "SimpleRNN" => Box::new(recurrent_common(
             SimpleRNN::new(units)
-                .activation(e.activation("activation", d)?)
-                .use_bias(use_bias),
+                .with_activation(e.activation("activation", d)?)
+                .with_use_bias(use_bias),
             e,
             &declared,
         )?),
         "LSTM" => Box::new(recurrent_common(
             LSTM::new(units)
-                .activation(e.activation("activation", d)?)
-                .recurrent_activation(e.activation("recurrent_activation", d)?)
-                .use_bias(use_bias)
-                .unit_forget_bias(e.bool("unit_forget_bias", true)?),
+                .with_activation(e.activation("activation", d)?)
+                .with_recurrent_activation(e.activation("recurrent_activation", d)?)
+                .with_use_bias(use_bias)
+                .with_unit_forget_bias(e.bool("unit_forget_bias", true)?),
             e,
             &declared,
         )?),
         "GRU" => Box::new(recurrent_common(
             GRU::new(units)
-                .activation(e.activation("activation", d)?)
-                .recurrent_activation(e.activation("recurrent_activation", d)?)
-                .use_bias(use_bias)
-                .reset_after(e.bool("reset_after", true)?),
+                .with_activation(e.activation("activation", d)?)
+                .with_recurrent_activation(e.activation("recurrent_activation", d)?)
+                .with_use_bias(use_bias)
+                .with_reset_after(e.bool("reset_after", true)?),
             e,
             &declared,
         )?),
@@ -412,7 +414,7 @@ fn bidirectional_from(e: &Entry<'_>, d: Dialect) -> Result<Bidirectional> {
     if let Some(b) = e.config.get("backward_layer").filter(|b| !b.is_null()) {
         let mut backward = recurrent_boxed(&Entry::new(b)?, d, None)?;
         unprefixed(&mut backward, "backward_");
-        bi = bi.backward_layer_boxed(backward);
+        bi = bi.with_backward_layer_boxed(backward);
     }
     let mode = match &e.config["merge_mode"] {
         Value::Null => MergeMode::None,
@@ -423,5 +425,5 @@ fn bidirectional_from(e: &Entry<'_>, d: Dialect) -> Result<Bidirectional> {
         })?,
         other => return Err(e.unsupported(format!("option merge_mode={other} is not a string"))),
     };
-    Ok(bi.merge_mode(mode))
+    Ok(bi.with_merge_mode(mode))
 }

@@ -148,13 +148,13 @@ fn layer_entry(layer: &dyn Layer) -> Result<Value> {
     let any: &dyn std::any::Any = layer;
     let extra = if let Some(l) = any.downcast_ref::<SimpleRNN>() {
         let c = l.cell();
-        let mut v = recurrent_config(l, l.is_stateful(), l.outputs_zero_for_mask());
+        let mut v = recurrent_config(l, l.is_stateful(), l.zero_output_for_mask());
         v["activation"] = json!(activation_name(layer, c.activation())?);
         v["use_bias"] = json!(c.use_bias());
         v
     } else if let Some(l) = any.downcast_ref::<LSTM>() {
         let c = l.cell();
-        let mut v = recurrent_config(l, l.is_stateful(), l.outputs_zero_for_mask());
+        let mut v = recurrent_config(l, l.is_stateful(), l.zero_output_for_mask());
         v["activation"] = json!(activation_name(layer, c.activation())?);
         v["recurrent_activation"] = json!(activation_name(layer, c.recurrent_activation())?);
         v["use_bias"] = json!(c.use_bias());
@@ -162,7 +162,7 @@ fn layer_entry(layer: &dyn Layer) -> Result<Value> {
         v
     } else if let Some(l) = any.downcast_ref::<GRU>() {
         let c = l.cell();
-        let mut v = recurrent_config(l, l.is_stateful(), l.outputs_zero_for_mask());
+        let mut v = recurrent_config(l, l.is_stateful(), l.zero_output_for_mask());
         v["activation"] = json!(activation_name(layer, c.activation())?);
         v["recurrent_activation"] = json!(activation_name(layer, c.recurrent_activation())?);
         v["use_bias"] = json!(c.use_bias());
@@ -170,9 +170,9 @@ fn layer_entry(layer: &dyn Layer) -> Result<Value> {
         v
     } else if let Some(l) = any.downcast_ref::<Bidirectional>() {
         let forward: &dyn Layer = l.forward_layer();
-        let backward: &dyn Layer = l.backward_layer_ref();
+        let backward: &dyn Layer = l.backward_layer();
         json!({
-            "merge_mode": match l.mode() {
+            "merge_mode": match l.merge_mode() {
                 MergeMode::None => Value::Null,
                 mode => json!(mode.name()),
             },
@@ -182,14 +182,14 @@ fn layer_entry(layer: &dyn Layer) -> Result<Value> {
     } else if let Some(l) = any.downcast_ref::<Dense>() {
         json!({
             "units": l.units(),
-            "activation": activation_name(layer, l.activation_fn())?,
-            "use_bias": l.uses_bias(),
+            "activation": activation_name(layer, l.activation())?,
+            "use_bias": l.use_bias(),
         })
     } else if let Some(l) = any.downcast_ref::<Embedding>() {
         json!({
             "input_dim": l.input_dim(),
             "output_dim": l.output_dim(),
-            "mask_zero": l.is_mask_zero(),
+            "mask_zero": l.mask_zero(),
         })
     } else if let Some(l) = any.downcast_ref::<TimeDistributed>() {
         json!({ "layer": layer_entry(l.layer())? })
@@ -200,7 +200,7 @@ fn layer_entry(layer: &dyn Layer) -> Result<Value> {
     } else if let Some(l) = any.downcast_ref::<Dropout>() {
         json!({ "rate": l.rate() })
     } else if let Some(l) = any.downcast_ref::<Activation>() {
-        json!({ "activation": activation_name(layer, l.function())? })
+        json!({ "activation": activation_name(layer, l.activation())? })
     } else if let Some(l) = any.downcast_ref::<Masking>() {
         json!({ "mask_value": l.mask_value() })
     } else {
@@ -227,9 +227,9 @@ fn recurrent_config(
 ) -> Value {
     json!({
         "units": l.units(),
-        "return_sequences": l.returns_sequences(),
-        "return_state": l.returns_state(),
-        "go_backwards": l.is_go_backwards(),
+        "return_sequences": l.return_sequences(),
+        "return_state": l.return_state(),
+        "go_backwards": l.go_backwards(),
         "stateful": stateful,
         "unroll": false,
         "zero_output_for_mask": zero_output_for_mask,
@@ -279,7 +279,7 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
     node.at("vars").name_attr = Some(layer.name().to_string());
     if let Some(bi) = any.downcast_ref::<Bidirectional>() {
         layer_vars(node.at("forward_layer"), bi.forward_layer());
-        layer_vars(node.at("backward_layer"), bi.backward_layer_ref());
+        layer_vars(node.at("backward_layer"), bi.backward_layer());
         return;
     }
     if let Some(td) = any.downcast_ref::<TimeDistributed>() {

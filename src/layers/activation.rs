@@ -58,7 +58,7 @@ impl Activation {
     common_builders!("activation");
 
     /// The function applied.
-    pub fn function(&self) -> ActivationFn {
+    pub fn activation(&self) -> ActivationFn {
         self.activation
     }
 

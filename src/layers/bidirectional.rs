@@ -102,7 +102,7 @@ impl FromStr for MergeMode {
 /// ```
 /// use seqnn::{Bidirectional, Sequential, SimpleRNN};
 /// let mut model = Sequential::new();
-/// model.add(Bidirectional::new(SimpleRNN::new(8).return_sequences(true)).input_shape((10, 4)))?;
+/// model.add(Bidirectional::new(SimpleRNN::new(8).with_return_sequences(true)).input_shape((10, 4)))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 10, 16)");
 /// assert_eq!(model.count_params()?, 208);
 /// # Ok::<(), seqnn::Error>(())
@@ -153,12 +153,12 @@ impl Bidirectional {
     /// Keras's `backward_layer`: use this layer, instead of a copy, to read the sequence
     /// backwards. It must have the opposite `go_backwards` and the same `return_sequences` and
     /// `return_state` as the forward layer; that is checked when the wrapper is built.
-    pub fn backward_layer(self, layer: impl RecurrentLayer + 'static) -> Self {
-        self.backward_layer_boxed(Box::new(layer))
+    pub fn with_backward_layer(self, layer: impl RecurrentLayer + 'static) -> Self {
+        self.with_backward_layer_boxed(Box::new(layer))
     }
 
     /// [`backward_layer`](Self::backward_layer) for a layer that is already boxed.
-    pub fn backward_layer_boxed(mut self, mut backward: Box<dyn RecurrentLayer>) -> Self {
+    pub fn with_backward_layer_boxed(mut self, mut backward: Box<dyn RecurrentLayer>) -> Self {
         backward.ensure_named();
         let name = format!("backward_{}", backward.name());
         backward.set_name(name);
@@ -168,13 +168,13 @@ impl Bidirectional {
     }
 
     /// Keras's `merge_mode`. Default [`MergeMode::Concat`].
-    pub fn merge_mode(mut self, mode: MergeMode) -> Self {
+    pub fn with_merge_mode(mut self, mode: MergeMode) -> Self {
         self.merge_mode = mode;
         self
     }
 
     /// The merge mode.
-    pub fn mode(&self) -> MergeMode {
+    pub fn merge_mode(&self) -> MergeMode {
         self.merge_mode
     }
 
@@ -184,7 +184,7 @@ impl Bidirectional {
     }
 
     /// The backward copy.
-    pub fn backward_layer_ref(&self) -> &dyn RecurrentLayer {
+    pub fn backward_layer(&self) -> &dyn RecurrentLayer {
         self.backward.as_ref()
     }
 
@@ -198,21 +198,21 @@ impl Bidirectional {
     /// Keras's checks that a given backward layer mirrors the forward one.
     fn validate(&self) -> Result<()> {
         let (f, b) = (&self.forward, &self.backward);
-        if f.is_go_backwards() == b.is_go_backwards() {
+        if f.go_backwards() == b.go_backwards() {
             return Err(self.invalid(format!(
                 "Forward layer and backward layer should have different `go_backwards` value. \
                  forward_layer.go_backwards = {}, backward_layer.go_backwards = {}",
-                py_bool(f.is_go_backwards()),
-                py_bool(b.is_go_backwards())
+                py_bool(f.go_backwards()),
+                py_bool(b.go_backwards())
             )));
         }
         for (what, fv, bv) in [
             (
                 "return_sequences",
-                f.returns_sequences(),
-                b.returns_sequences(),
+                f.return_sequences(),
+                b.return_sequences(),
             ),
-            ("return_state", f.returns_state(), b.returns_state()),
+            ("return_state", f.return_state(), b.return_state()),
         ] {
             if fv != bv {
                 return Err(self.invalid(format!(
@@ -291,7 +291,7 @@ impl Bidirectional {
         let b_states = b.split_off(1);
         let (f_out, b_out) = (f.swap_remove(0), b.swap_remove(0));
         // The backward sequence, put back in forward time order: a view, copied once below.
-        let b_view = if self.forward.returns_sequences() {
+        let b_view = if self.forward.return_sequences() {
             b_out.slice(s![.., ..;-1, ..]).into_dyn()
         } else {
             b_out.view()
@@ -352,7 +352,7 @@ impl Bidirectional {
             1
         };
         let mut masks = vec![None; self.output_count()];
-        if self.forward.returns_sequences() {
+        if self.forward.return_sequences() {
             let mask = ctx.input_mask(0).map(|m| m.to_owned());
             for m in masks.iter_mut().take(merged) {
                 m.clone_from(&mask);
@@ -364,7 +364,7 @@ impl Bidirectional {
 
 /// Keras's Bidirectional asks its layers for zeros at masked steps of a sequence.
 fn force_zero_output_for_mask(layer: &mut dyn RecurrentLayer) {
-    let yes = layer.returns_sequences();
+    let yes = layer.return_sequences();
     layer.set_zero_output_for_mask(yes);
 }
 
@@ -503,7 +503,7 @@ impl Layer for Bidirectional {
         } else {
             1
         };
-        let states = if self.forward.returns_state() {
+        let states = if self.forward.return_state() {
             self.forward.state_count() + self.backward.state_count()
         } else {
             0
@@ -533,7 +533,7 @@ impl Layer for Bidirectional {
     }
 
     fn mask_policy(&self) -> MaskPolicy {
-        if self.forward.returns_sequences() {
+        if self.forward.return_sequences() {
             MaskPolicy::Propagate
         } else {
             MaskPolicy::Drop

@@ -38,7 +38,7 @@ use crate::shape::Shape;
 /// // model.add(Dense(2, activation="softmax"))
 /// let mut model = Sequential::new();
 /// model.add(SimpleRNN::new(4).input_shape((5, 3)))?;
-/// model.add(Dense::new(2).activation(ActivationFn::Softmax))?;
+/// model.add(Dense::new(2).with_activation(ActivationFn::Softmax))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 2)");
 /// assert_eq!(model.count_params()?, 32 + 10); // SimpleRNN 4·(3 + 4 + 1), Dense 2·(4 + 1)
 /// # Ok::<(), seqnn::Error>(())
@@ -84,25 +84,25 @@ impl Dense {
     }
 
     /// Keras's `activation`. Default `linear` (Keras's `None`).
-    pub fn activation(mut self, activation: ActivationFn) -> Self {
+    pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
-    pub fn use_bias(mut self, yes: bool) -> Self {
+    pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.use_bias = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.kernel_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.bias_initializer = init;
         self
     }
@@ -122,13 +122,23 @@ impl Dense {
     }
 
     /// The activation applied to the outputs.
-    pub fn activation_fn(&self) -> ActivationFn {
+    pub fn activation(&self) -> ActivationFn {
         self.activation
     }
 
     /// Whether the layer adds a bias.
-    pub fn uses_bias(&self) -> bool {
+    pub fn use_bias(&self) -> bool {
         self.use_bias
+    }
+
+    /// The kernel's initializer.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.kernel_initializer
+    }
+
+    /// The bias's initializer.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.bias_initializer
     }
 
     /// The input features the layer was built for, `None` before it is built.
@@ -366,7 +376,7 @@ mod tests {
         ];
         let x = array![[1.0_f32]].into_dyn();
         let soft = built(
-            Dense::new(2).activation(ActivationFn::Softmax),
+            Dense::new(2).with_activation(ActivationFn::Softmax),
             Shape::new(vec![None, Some(1)]),
             &weights,
         )?;
@@ -375,7 +385,7 @@ mod tests {
         assert_abs_diff_eq!(y[[0, 0]], 0.880_797_1, epsilon = 1e-6);
         assert_abs_diff_eq!(y[[0, 1]], 0.119_202_9, epsilon = 1e-6);
         let relu = built(
-            Dense::new(2).activation(ActivationFn::Relu),
+            Dense::new(2).with_activation(ActivationFn::Relu),
             Shape::new(vec![None, Some(1)]),
             &weights,
         )?;
@@ -387,7 +397,7 @@ mod tests {
 
     #[test]
     fn acts_on_the_last_axis_of_a_sequence() -> Result<()> {
-        let mut dense = Dense::new(1).use_bias(false);
+        let mut dense = Dense::new(1).with_use_bias(false);
         let out = dense.build(&[Shape::new(vec![None, Some(3), Some(2)])])?;
         assert_eq!(out[0].to_string(), "(None, 3, 1)");
         assert_eq!(dense.count_params(), 2); // no bias: 2·1

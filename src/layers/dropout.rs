@@ -24,7 +24,7 @@ use crate::shape::Shape;
 /// // model.add(SimpleRNN(4, return_sequences=True, input_shape=(5, 3)))
 /// // model.add(Dropout(0.5))
 /// let mut model = Sequential::new();
-/// model.add(SimpleRNN::new(4).return_sequences(true).input_shape((5, 3)))?;
+/// model.add(SimpleRNN::new(4).with_return_sequences(true).input_shape((5, 3)))?;
 /// model.add(Dropout::new(0.5))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 5, 4)");
 /// assert!(Sequential::new().add(Dropout::new(1.5)).is_err());

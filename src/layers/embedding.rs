@@ -93,14 +93,14 @@ impl Embedding {
 
     /// Keras's `mask_zero`: id 0 is padding, and the layer makes the mask `id != 0`. Default
     /// false.
-    pub fn mask_zero(mut self, yes: bool) -> Self {
+    pub fn with_mask_zero(mut self, yes: bool) -> Self {
         self.mask_zero = yes;
         self
     }
 
     /// Keras's `embeddings_initializer`. Default `uniform` ([`Initializer::RandomUniform`],
     /// ±0.05).
-    pub fn embeddings_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_embeddings_initializer(mut self, init: Initializer) -> Self {
         self.embeddings_initializer = init;
         self
     }
@@ -118,8 +118,13 @@ impl Embedding {
     }
 
     /// Whether id 0 makes a mask.
-    pub fn is_mask_zero(&self) -> bool {
+    pub fn mask_zero(&self) -> bool {
         self.mask_zero
+    }
+
+    /// The table's initializer.
+    pub fn embeddings_initializer(&self) -> Initializer {
+        self.embeddings_initializer
     }
 
     /// Keras's check of the sizes, in its words.
@@ -336,7 +341,7 @@ mod tests {
 
     /// Embedding(3, 2) with rows [0, 0], [1, 10], [2, 20]: row i is [i, 10·i].
     fn three_by_two(mask_zero: bool) -> Result<Embedding> {
-        let mut e = Embedding::new(3, 2).mask_zero(mask_zero);
+        let mut e = Embedding::new(3, 2).with_mask_zero(mask_zero);
         e.build(&[Shape::new(vec![None, None])])?;
         e.set_weights(&[array![[0.0_f32, 0.0], [1.0, 10.0], [2.0, 20.0]].into_dyn()])?;
         Ok(e)

@@ -26,7 +26,7 @@ use crate::shape::Shape;
 /// // model.add(Flatten())
 /// // model.add(Dense(3))
 /// let mut model = Sequential::new();
-/// model.add(SimpleRNN::new(4).return_sequences(true).input_shape((5, 3)))?;
+/// model.add(SimpleRNN::new(4).with_return_sequences(true).input_shape((5, 3)))?;
 /// model.add(Flatten::new())?;
 /// model.add(Dense::new(3))?;
 /// assert_eq!(model.layers()[1].count_params(), 0);

@@ -30,6 +30,12 @@ use crate::linalg::{gemm_acc_strided, Packed};
 ///   `recurrent_kernel (units, 3·units)`, and `bias (2, 3·units)` (row 0 `b_in`, row 1 `b_rec`)
 ///   with `reset_after`, or `bias (3·units,)` without.
 ///
+/// Its own options, with Keras's defaults: `with_activation` (tanh),
+/// `with_recurrent_activation` (sigmoid), `with_use_bias` (true), `with_reset_after` (true),
+/// `with_kernel_initializer` (glorot_uniform), `with_recurrent_initializer` (orthogonal),
+/// `with_bias_initializer` (zeros); each has a getter of Keras's name. The options every
+/// recurrent layer has are listed below.
+///
 /// ```
 /// use seqnn::{Sequential, GRU};
 /// let mut model = Sequential::new();
@@ -40,6 +46,8 @@ use crate::linalg::{gemm_acc_strided, Packed};
 ///
 /// # Errors
 /// Adding or building it fails for zero units and for an input that is not 3-D.
+#[doc = ""]
+#[doc = include_str!("recurrent_options.md")]
 #[allow(clippy::upper_case_acronyms)]
 pub type GRU = Recurrent<GRUCell>;
 
@@ -108,6 +116,21 @@ impl GRUCell {
         self.use_bias
     }
 
+    /// The kernel's initializer.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.kernel_initializer
+    }
+
+    /// The recurrent kernel's initializer.
+    pub fn recurrent_initializer(&self) -> Initializer {
+        self.recurrent_initializer
+    }
+
+    /// The bias's initializer.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.bias_initializer
+    }
+
     /// Keeps the weights, with the recurrent kernel packed for the step.
     fn set(&mut self, kernel: Array2<f32>, recurrent_kernel: Array2<f32>, bias: Array2<f32>) {
         let u = self.units;
@@ -149,45 +172,80 @@ impl GRU {
         Recurrent::from_cell(GRUCell::new(units))
     }
 
+    /// Keras's `activation`.
+    pub fn activation(&self) -> ActivationFn {
+        self.cell().activation()
+    }
+
+    /// Keras's `use_bias`.
+    pub fn use_bias(&self) -> bool {
+        self.cell().use_bias()
+    }
+
+    /// Keras's `kernel_initializer`.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.cell().kernel_initializer()
+    }
+
+    /// Keras's `recurrent_initializer`.
+    pub fn recurrent_initializer(&self) -> Initializer {
+        self.cell().recurrent_initializer()
+    }
+
+    /// Keras's `bias_initializer`.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.cell().bias_initializer()
+    }
+
+    /// Keras's `recurrent_activation`.
+    pub fn recurrent_activation(&self) -> ActivationFn {
+        self.cell().recurrent_activation()
+    }
+
+    /// Keras's `reset_after`.
+    pub fn reset_after(&self) -> bool {
+        self.cell().reset_after()
+    }
+
     /// Keras's `activation`, for the candidate. Default `tanh`.
-    pub fn activation(mut self, activation: ActivationFn) -> Self {
+    pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().activation = activation;
         self
     }
 
     /// Keras's `recurrent_activation`, for the gates. Default `sigmoid`.
-    pub fn recurrent_activation(mut self, activation: ActivationFn) -> Self {
+    pub fn with_recurrent_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().recurrent_activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
-    pub fn use_bias(mut self, yes: bool) -> Self {
+    pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.cell_mut().use_bias = yes;
         self
     }
 
     /// Keras's `reset_after`: apply the reset gate after the recurrent product, with separate
     /// input and recurrent biases. Default true, as Keras 2.
-    pub fn reset_after(mut self, yes: bool) -> Self {
+    pub fn with_reset_after(mut self, yes: bool) -> Self {
         self.cell_mut().reset_after = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().kernel_initializer = init;
         self
     }
 
     /// Keras's `recurrent_initializer`. Default `orthogonal`.
-    pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_recurrent_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().recurrent_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().bias_initializer = init;
         self
     }
@@ -381,7 +439,7 @@ mod tests {
 
         // reset_before, bias 0.2 on h: h̃ = tanh(0.5 + 0.2 + (0.5·1)·1) = tanh(1.2) = 0.8336546
         // h = 0.5 + 0.5·0.8336546 = 0.9168273
-        let mut gru = GRU::new(1).reset_after(false);
+        let mut gru = GRU::new(1).with_reset_after(false);
         gru.build(&[Shape::new(vec![None, None, Some(1)])])?;
         gru.set_weights(&[
             array![[0.0_f32, 0.0, 0.5]].into_dyn(),
@@ -404,7 +462,7 @@ mod tests {
         assert_eq!(after.weight_specs()[2].shape, vec![2, 9]);
         after.initialize();
         assert_eq!(after.weights()[2].shape(), &[2, 9]);
-        let mut before = GRU::new(3).reset_after(false);
+        let mut before = GRU::new(3).with_reset_after(false);
         before.build(&[input])?;
         before.initialize();
         assert_eq!(before.weights()[2].shape(), &[9]);

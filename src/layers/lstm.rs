@@ -26,8 +26,11 @@ use crate::linalg::gemm_acc;
 ///   `recurrent_kernel (units, 4·units)`, `bias (4·units,)`, so
 ///   `4·units·(input_dim + units + 1)` parameters.
 ///
-/// The options common to recurrent layers are on [`Recurrent`]; those below are LSTM's own,
-/// with Keras's defaults.
+/// Its own options, with Keras's defaults: `with_activation` (tanh),
+/// `with_recurrent_activation` (sigmoid), `with_use_bias` (true), `with_unit_forget_bias`
+/// (true), `with_kernel_initializer` (glorot_uniform), `with_recurrent_initializer`
+/// (orthogonal), `with_bias_initializer` (zeros); each has a getter of Keras's name. The
+/// options every recurrent layer has are listed below.
 ///
 /// ```
 /// use seqnn::{Sequential, LSTM};
@@ -39,6 +42,8 @@ use crate::linalg::gemm_acc;
 ///
 /// # Errors
 /// Adding or building it fails for zero units and for an input that is not 3-D.
+#[doc = ""]
+#[doc = include_str!("recurrent_options.md")]
 #[allow(clippy::upper_case_acronyms)]
 pub type LSTM = Recurrent<LSTMCell>;
 
@@ -88,6 +93,21 @@ impl LSTMCell {
         self.weights.use_bias
     }
 
+    /// The kernel's initializer.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.kernel_initializer
+    }
+
+    /// The recurrent kernel's initializer.
+    pub fn recurrent_initializer(&self) -> Initializer {
+        self.recurrent_initializer
+    }
+
+    /// The bias's initializer.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.bias_initializer
+    }
+
     /// Whether the forget gate's bias starts at one.
     pub fn unit_forget_bias(&self) -> bool {
         self.unit_forget_bias
@@ -100,44 +120,79 @@ impl LSTM {
         Recurrent::from_cell(LSTMCell::new(units))
     }
 
+    /// Keras's `activation`.
+    pub fn activation(&self) -> ActivationFn {
+        self.cell().activation()
+    }
+
+    /// Keras's `use_bias`.
+    pub fn use_bias(&self) -> bool {
+        self.cell().use_bias()
+    }
+
+    /// Keras's `kernel_initializer`.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.cell().kernel_initializer()
+    }
+
+    /// Keras's `recurrent_initializer`.
+    pub fn recurrent_initializer(&self) -> Initializer {
+        self.cell().recurrent_initializer()
+    }
+
+    /// Keras's `bias_initializer`.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.cell().bias_initializer()
+    }
+
+    /// Keras's `recurrent_activation`.
+    pub fn recurrent_activation(&self) -> ActivationFn {
+        self.cell().recurrent_activation()
+    }
+
+    /// Keras's `unit_forget_bias`.
+    pub fn unit_forget_bias(&self) -> bool {
+        self.cell().unit_forget_bias()
+    }
+
     /// Keras's `activation`, for the candidate and the output. Default `tanh`.
-    pub fn activation(mut self, activation: ActivationFn) -> Self {
+    pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().activation = activation;
         self
     }
 
     /// Keras's `recurrent_activation`, for the gates. Default `sigmoid`.
-    pub fn recurrent_activation(mut self, activation: ActivationFn) -> Self {
+    pub fn with_recurrent_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().recurrent_activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
-    pub fn use_bias(mut self, yes: bool) -> Self {
+    pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.cell_mut().weights.use_bias = yes;
         self
     }
 
     /// Keras's `unit_forget_bias`: initialize the forget gate's bias to ones. Default true.
-    pub fn unit_forget_bias(mut self, yes: bool) -> Self {
+    pub fn with_unit_forget_bias(mut self, yes: bool) -> Self {
         self.cell_mut().unit_forget_bias = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().kernel_initializer = init;
         self
     }
 
     /// Keras's `recurrent_initializer`. Default `orthogonal`.
-    pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_recurrent_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().recurrent_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().bias_initializer = init;
         self
     }
@@ -250,7 +305,7 @@ mod tests {
 
     #[test]
     fn one_unit_one_step_by_hand() -> Result<()> {
-        let mut lstm = LSTM::new(1).return_state(true);
+        let mut lstm = LSTM::new(1).with_return_state(true);
         lstm.build(&[Shape::new(vec![None, None, Some(1)])])?;
         // kernel columns i, f, c, o = 1, 1, 1, 1; no recurrence; bias 0.
         lstm.set_weights(&[

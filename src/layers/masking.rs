@@ -27,7 +27,7 @@ use crate::shape::Shape;
 /// // model.add(SimpleRNN(4, return_sequences=True))
 /// let mut model = Sequential::new();
 /// model.add(Masking::new(0.0).input_shape((6, 3)))?;
-/// model.add(SimpleRNN::new(4).return_sequences(true))?;
+/// model.add(SimpleRNN::new(4).with_return_sequences(true))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 6, 4)");
 /// # Ok::<(), seqnn::Error>(())
 /// ```

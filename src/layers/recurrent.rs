@@ -109,13 +109,13 @@ pub trait RecurrentLayer: Layer {
     fn state_count(&self) -> usize;
 
     /// Whether the output keeps the time axis.
-    fn returns_sequences(&self) -> bool;
+    fn return_sequences(&self) -> bool;
 
     /// Whether a call reports the final states as extra outputs.
-    fn returns_state(&self) -> bool;
+    fn return_state(&self) -> bool;
 
     /// Whether the layer reads its input from the last timestep to the first.
-    fn is_go_backwards(&self) -> bool;
+    fn go_backwards(&self) -> bool;
 
     /// Sets Keras's `zero_output_for_mask`, as Keras's Bidirectional does on the layers it wraps.
     fn set_zero_output_for_mask(&mut self, yes: bool);
@@ -178,7 +178,7 @@ impl<C: Cell> Recurrent<C> {
         &mut self.cell
     }
 
-    common_builders!("simple_rnn");
+    common_builders!(recurrent);
 
     /// Keras's `batch_size`, the batch dimension to put before `input_shape`.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
@@ -202,21 +202,21 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras's `return_sequences`: output every timestep, `(batch, timesteps, units)`, instead of
     /// the last, `(batch, units)`. Default false.
-    pub fn return_sequences(mut self, yes: bool) -> Self {
+    pub fn with_return_sequences(mut self, yes: bool) -> Self {
         self.return_sequences = yes;
         self
     }
 
     /// Keras's `return_state`: a call also returns the final states. Such a layer has several
     /// outputs, so it is called directly or in a graph, not in a `Sequential`. Default false.
-    pub fn return_state(mut self, yes: bool) -> Self {
+    pub fn with_return_state(mut self, yes: bool) -> Self {
         self.return_state = yes;
         self
     }
 
     /// Keras's `go_backwards`: read the input from the last timestep to the first; the output
     /// sequence is in that reversed order too. Default false.
-    pub fn go_backwards(mut self, yes: bool) -> Self {
+    pub fn with_go_backwards(mut self, yes: bool) -> Self {
         self.go_backwards = yes;
         self
     }
@@ -224,20 +224,45 @@ impl<C: Cell> Recurrent<C> {
     /// Keras's `zero_output_for_mask`: with a mask and `return_sequences`, output zeros at
     /// masked steps instead of repeating the previous output. Default false (Keras's
     /// Bidirectional sets it on the layers it wraps).
-    pub fn zero_output_for_mask(mut self, yes: bool) -> Self {
+    pub fn with_zero_output_for_mask(mut self, yes: bool) -> Self {
         self.zero_output_for_mask = yes;
         self
     }
 
     /// Whether masked steps of a sequence output zeros (Keras's `zero_output_for_mask`).
-    pub fn outputs_zero_for_mask(&self) -> bool {
+    pub fn zero_output_for_mask(&self) -> bool {
         self.zero_output_for_mask
+    }
+
+    /// The number of hidden units (Keras's `units`).
+    pub fn units(&self) -> usize {
+        self.cell.units()
+    }
+
+    /// Whether the output keeps the time axis (Keras's `return_sequences`).
+    pub fn return_sequences(&self) -> bool {
+        self.return_sequences
+    }
+
+    /// Whether a call also returns the final states (Keras's `return_state`).
+    pub fn return_state(&self) -> bool {
+        self.return_state
+    }
+
+    /// Whether the input is read from the last timestep to the first (Keras's `go_backwards`).
+    pub fn go_backwards(&self) -> bool {
+        self.go_backwards
+    }
+
+    /// Whether the states carry over from one call to the next (Keras's `stateful`).
+    pub fn stateful(&self) -> bool {
+        self.stateful
     }
 
     /// Keras's `stateful`: the final state of each batch row is the initial state of the same
     /// row in the next call, until [`reset_states`](Layer::reset_states). It needs a fixed batch
     /// size, from `batch_input_shape`. Default false.
-    pub fn stateful(mut self, yes: bool) -> Self {
+    pub fn with_stateful(mut self, yes: bool) -> Self {
         self.stateful = yes;
         self
     }
@@ -602,15 +627,15 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
         self.cell.state_count()
     }
 
-    fn returns_sequences(&self) -> bool {
+    fn return_sequences(&self) -> bool {
         self.return_sequences
     }
 
-    fn returns_state(&self) -> bool {
+    fn return_state(&self) -> bool {
         self.return_state
     }
 
-    fn is_go_backwards(&self) -> bool {
+    fn go_backwards(&self) -> bool {
         self.go_backwards
     }
 

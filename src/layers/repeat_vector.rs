@@ -29,7 +29,7 @@ use crate::shape::Shape;
 /// let mut model = Sequential::new();
 /// model.add(SimpleRNN::new(6).input_shape((5, 3)))?;
 /// model.add(RepeatVector::new(4))?;
-/// model.add(SimpleRNN::new(5).return_sequences(true))?;
+/// model.add(SimpleRNN::new(5).with_return_sequences(true))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 4, 5)");
 /// # Ok::<(), seqnn::Error>(())
 /// ```

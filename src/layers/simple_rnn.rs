@@ -17,13 +17,15 @@ use crate::linalg::gemm_acc;
 ///
 /// - Input: `(batch, timesteps, input_dim)`.
 /// - Output: `(batch, units)`, or `(batch, timesteps, units)` with
-///   [`return_sequences`](Recurrent::return_sequences).
+///   [`with_return_sequences`](Recurrent::with_return_sequences).
 /// - Weights, in Keras's order and layout: `kernel (input_dim, units)`,
 ///   `recurrent_kernel (units, units)`, `bias (units,)` (absent without bias), so
 ///   `units·(input_dim + units + 1)` parameters.
 ///
-/// The options common to recurrent layers (`input_shape`, `return_sequences`, `go_backwards`,
-/// `name`, ...) are on [`Recurrent`]; those below are SimpleRNN's own, with Keras's defaults.
+/// Its own options, with Keras's defaults: `with_activation` (tanh), `with_use_bias` (true),
+/// `with_kernel_initializer` (glorot_uniform), `with_recurrent_initializer` (orthogonal),
+/// `with_bias_initializer` (zeros); each has a getter of Keras's name. The options every
+/// recurrent layer has are listed below.
 ///
 /// ```
 /// use seqnn::{Sequential, SimpleRNN};
@@ -36,6 +38,8 @@ use crate::linalg::gemm_acc;
 /// # Errors
 /// Adding or building it fails with [`Error::InvalidArgument`] for zero units, and with
 /// [`Error::IncompatibleRank`] for an input that is not 3-D.
+#[doc = ""]
+#[doc = include_str!("recurrent_options.md")]
 #[allow(clippy::upper_case_acronyms)]
 pub type SimpleRNN = Recurrent<SimpleRNNCell>;
 
@@ -73,6 +77,21 @@ impl SimpleRNNCell {
     pub fn use_bias(&self) -> bool {
         self.weights.use_bias
     }
+
+    /// The kernel's initializer.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.kernel_initializer
+    }
+
+    /// The recurrent kernel's initializer.
+    pub fn recurrent_initializer(&self) -> Initializer {
+        self.recurrent_initializer
+    }
+
+    /// The bias's initializer.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.bias_initializer
+    }
 }
 
 impl SimpleRNN {
@@ -83,32 +102,57 @@ impl SimpleRNN {
         Recurrent::from_cell(SimpleRNNCell::new(units))
     }
 
+    /// Keras's `activation`.
+    pub fn activation(&self) -> ActivationFn {
+        self.cell().activation()
+    }
+
+    /// Keras's `use_bias`.
+    pub fn use_bias(&self) -> bool {
+        self.cell().use_bias()
+    }
+
+    /// Keras's `kernel_initializer`.
+    pub fn kernel_initializer(&self) -> Initializer {
+        self.cell().kernel_initializer()
+    }
+
+    /// Keras's `recurrent_initializer`.
+    pub fn recurrent_initializer(&self) -> Initializer {
+        self.cell().recurrent_initializer()
+    }
+
+    /// Keras's `bias_initializer`.
+    pub fn bias_initializer(&self) -> Initializer {
+        self.cell().bias_initializer()
+    }
+
     /// Keras's `activation`. Default `tanh`.
-    pub fn activation(mut self, activation: ActivationFn) -> Self {
+    pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
-    pub fn use_bias(mut self, yes: bool) -> Self {
+    pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.cell_mut().weights.use_bias = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().kernel_initializer = init;
         self
     }
 
     /// Keras's `recurrent_initializer`. Default `orthogonal`.
-    pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_recurrent_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().recurrent_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+    pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().bias_initializer = init;
         self
     }
@@ -196,7 +240,7 @@ mod tests {
 
     #[test]
     fn one_unit_by_hand() -> Result<()> {
-        let mut rnn = SimpleRNN::new(1).return_sequences(true);
+        let mut rnn = SimpleRNN::new(1).with_return_sequences(true);
         rnn.build(&[Shape::new(vec![None, None, Some(1)])])?;
         rnn.set_weights(&[
             array![[0.5_f32]].into_dyn(),
@@ -215,8 +259,8 @@ mod tests {
     #[test]
     fn go_backwards_reads_the_last_step_first() -> Result<()> {
         let mut rnn = SimpleRNN::new(1)
-            .go_backwards(true)
-            .activation(ActivationFn::Linear);
+            .with_go_backwards(true)
+            .with_activation(ActivationFn::Linear);
         rnn.build(&[Shape::new(vec![None, None, Some(1)])])?;
         rnn.set_weights(&[
             array![[1.0_f32]].into_dyn(),

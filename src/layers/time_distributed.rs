@@ -30,8 +30,8 @@ use crate::shape::Shape;
 /// // model.add(SimpleRNN(4, return_sequences=True, input_shape=(5, 3)))
 /// // model.add(TimeDistributed(Dense(2, activation="softmax")))
 /// let mut model = Sequential::new();
-/// model.add(SimpleRNN::new(4).return_sequences(true).input_shape((5, 3)))?;
-/// model.add(TimeDistributed::new(Dense::new(2).activation(ActivationFn::Softmax)))?;
+/// model.add(SimpleRNN::new(4).with_return_sequences(true).input_shape((5, 3)))?;
+/// model.add(TimeDistributed::new(Dense::new(2).with_activation(ActivationFn::Softmax)))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 5, 2)");
 /// assert_eq!(model.layers()[1].count_params(), 10); // the Dense's 2·(4 + 1)
 /// # Ok::<(), seqnn::Error>(())
@@ -350,7 +350,7 @@ mod tests {
                 ..
             })
         ));
-        let frozen = TimeDistributed::new(Dense::new(3).trainable(false));
+        let frozen = TimeDistributed::new(Dense::new(3).with_trainable(false));
         assert!(!Layer::trainable(&frozen));
         Ok(())
     }

@@ -150,12 +150,12 @@ fn batch_shape(config: &Value) -> Option<Shape> {
 /// The options every Keras recurrent layer has.
 fn recurrent<C: Cell>(mut rnn: Recurrent<C>, config: &Value, base: &str) -> Recurrent<C> {
     rnn = rnn
-        .return_sequences(flag(config, "return_sequences"))
-        .return_state(flag(config, "return_state"))
-        .go_backwards(flag(config, "go_backwards"))
-        .stateful(flag(config, "stateful"));
+        .with_return_sequences(flag(config, "return_sequences"))
+        .with_return_state(flag(config, "return_state"))
+        .with_go_backwards(flag(config, "go_backwards"))
+        .with_stateful(flag(config, "stateful"));
     if let Some(name) = explicit_name(config, base) {
-        rnn = rnn.name(name);
+        rnn = rnn.with_name(name);
     }
     if let Some(s) = batch_shape(config) {
         rnn = rnn.batch_input_shape(s);
@@ -170,28 +170,28 @@ fn units(config: &Value) -> usize {
 /// A SimpleRNN from its Keras config. Generated names are left for seqnn to generate.
 pub fn simple_rnn(config: &Value) -> SimpleRNN {
     let rnn = SimpleRNN::new(units(config))
-        .activation(activation(config, "activation"))
-        .use_bias(config["use_bias"].as_bool().unwrap_or(true));
+        .with_activation(activation(config, "activation"))
+        .with_use_bias(config["use_bias"].as_bool().unwrap_or(true));
     recurrent(rnn, config, "simple_rnn")
 }
 
 /// An LSTM from its Keras config.
 pub fn lstm(config: &Value) -> LSTM {
     let rnn = LSTM::new(units(config))
-        .activation(activation(config, "activation"))
-        .recurrent_activation(activation(config, "recurrent_activation"))
-        .use_bias(config["use_bias"].as_bool().unwrap_or(true))
-        .unit_forget_bias(config["unit_forget_bias"].as_bool().unwrap_or(true));
+        .with_activation(activation(config, "activation"))
+        .with_recurrent_activation(activation(config, "recurrent_activation"))
+        .with_use_bias(config["use_bias"].as_bool().unwrap_or(true))
+        .with_unit_forget_bias(config["unit_forget_bias"].as_bool().unwrap_or(true));
     recurrent(rnn, config, "lstm")
 }
 
 /// A GRU from its Keras config.
 pub fn gru(config: &Value) -> GRU {
     let rnn = GRU::new(units(config))
-        .activation(activation(config, "activation"))
-        .recurrent_activation(activation(config, "recurrent_activation"))
-        .use_bias(config["use_bias"].as_bool().unwrap_or(true))
-        .reset_after(config["reset_after"].as_bool().unwrap_or(true));
+        .with_activation(activation(config, "activation"))
+        .with_recurrent_activation(activation(config, "recurrent_activation"))
+        .with_use_bias(config["use_bias"].as_bool().unwrap_or(true))
+        .with_reset_after(config["reset_after"].as_bool().unwrap_or(true));
     recurrent(rnn, config, "gru")
 }
 
@@ -212,16 +212,16 @@ pub fn bidirectional(config: &Value) -> Bidirectional {
     let mut bi = Bidirectional::new_boxed(recurrent_layer(class, &inner["config"]));
     if let Some(b) = config.get("backward_layer").filter(|b| !b.is_null()) {
         let class = b["class_name"].as_str().expect("class");
-        bi = bi.backward_layer_boxed(recurrent_layer(class, &b["config"]));
+        bi = bi.with_backward_layer_boxed(recurrent_layer(class, &b["config"]));
     }
     let mode = match &config["merge_mode"] {
         Value::Null => MergeMode::None,
         Value::String(s) => s.parse().expect("known merge mode"),
         other => panic!("merge_mode {other}"),
     };
-    bi = bi.merge_mode(mode);
+    bi = bi.with_merge_mode(mode);
     if let Some(name) = explicit_name(config, "bidirectional") {
-        bi = bi.name(name);
+        bi = bi.with_name(name);
     }
     if let Some(s) = batch_shape(config) {
         bi = bi.batch_input_shape(s);
@@ -232,10 +232,10 @@ pub fn bidirectional(config: &Value) -> Bidirectional {
 /// A Dense from its Keras config.
 pub fn dense(config: &Value) -> Dense {
     let mut d = Dense::new(units(config))
-        .activation(activation(config, "activation"))
-        .use_bias(config["use_bias"].as_bool().unwrap_or(true));
+        .with_activation(activation(config, "activation"))
+        .with_use_bias(config["use_bias"].as_bool().unwrap_or(true));
     if let Some(name) = explicit_name(config, "dense") {
-        d = d.name(name);
+        d = d.with_name(name);
     }
     if let Some(s) = batch_shape(config) {
         d = d.batch_input_shape(s);
@@ -256,7 +256,7 @@ pub fn layer(class_name: &str, config: &Value) -> Box<dyn Layer> {
         "Dense" => Box::new(dense(config)),
         "Embedding" => {
             let mut e = Embedding::new(count(config, "input_dim"), count(config, "output_dim"))
-                .mask_zero(flag(config, "mask_zero"));
+                .with_mask_zero(flag(config, "mask_zero"));
             if let Some(n) = config["input_length"].as_u64() {
                 e = e.input_length(n as usize);
             }
@@ -264,7 +264,7 @@ pub fn layer(class_name: &str, config: &Value) -> Box<dyn Layer> {
                 e = e.batch_input_shape(s);
             }
             if let Some(n) = name("embedding") {
-                e = e.name(n);
+                e = e.with_name(n);
             }
             Box::new(e)
         }
