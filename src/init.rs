@@ -167,28 +167,24 @@ fn truncated<R: Rng + ?Sized>(n: usize, stddev: f64, rng: &mut R) -> Vec<f32> {
         .collect()
 }
 
-/// Keras's orthogonal initializer: QR of a standard normal `(max, min)` matrix, Q's columns
-/// signed so that R's diagonal is positive, transposed back when the weight is wide.
+/// Keras's orthogonal initializer: the Q of a standard normal `(max, min)` matrix's QR, its
+/// columns signed so that R's diagonal is positive, transposed back when the weight is wide
+/// (see [`crate::linalg::orthogonal`]).
 fn orthogonal<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Vec<f32> {
     let cols = shape.last().copied().unwrap_or(1);
     let rows: usize = shape.iter().product::<usize>() / cols.max(1);
-    let (tall, short) = (rows.max(cols), rows.min(cols));
-    let mut a = Array2::<f64>::from_shape_simple_fn((tall, short), || rng.sample(StandardNormal));
-    // Modified Gram-Schmidt on the columns: Q with R's diagonal positive, which is exactly
-    // Keras's `q * sign(diag(r))`.
-    for j in 0..short {
-        for k in 0..j {
-            let proj = a.column(j).dot(&a.column(k));
-            let qk = a.column(k).to_owned();
-            a.column_mut(j).scaled_add(-proj, &qk);
-        }
-        let norm = a.column(j).dot(&a.column(j)).sqrt();
-        if norm > 0.0 {
-            a.column_mut(j).mapv_inplace(|v| v / norm);
-        }
+    if rows == 0 || cols == 0 {
+        return Vec::new();
     }
-    let q = if rows < cols { a.reversed_axes() } else { a };
-    q.as_standard_layout().iter().map(|&v| v as f32).collect()
+    let q = if rows < cols {
+        crate::linalg::orthogonal::haar_rows(rows, cols, rng)
+    } else {
+        crate::linalg::orthogonal::haar_columns(rows, cols, rng)
+    };
+    // Both are in standard layout, so their buffer is the weight's, without a copy.
+    let (values, offset) = q.into_raw_vec_and_offset();
+    debug_assert_eq!(offset, Some(0));
+    values
 }
 
 impl fmt::Display for Initializer {

@@ -78,3 +78,42 @@ pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Se
 pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
     items.iter().map(f).collect()
 }
+
+/// `f` on each of `items`, in parallel on the pool when there is more than one.
+#[cfg(feature = "threads")]
+pub(crate) fn for_each_mut<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    use rayon::prelude::*;
+    if items.len() < 2 || num_threads() < 2 {
+        items.into_iter().for_each(f);
+        return;
+    }
+    items.into_par_iter().for_each(f);
+}
+
+/// `f` on each of `items`, on the calling thread.
+#[cfg(not(feature = "threads"))]
+pub(crate) fn for_each_mut<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    items.into_iter().for_each(f);
+}
+
+/// `f` over `items`, consumed, in parallel on the pool when there is more than one, in order.
+#[cfg(feature = "threads")]
+pub(crate) fn map_owned<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() < 2 || num_threads() < 2 {
+        return items.into_iter().map(f).collect();
+    }
+    items.into_par_iter().map(f).collect()
+}
+
+/// `f` over `items`, consumed, in order, on the calling thread.
+#[cfg(not(feature = "threads"))]
+pub(crate) fn map_owned<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
+    items.into_iter().map(f).collect()
+}

@@ -81,10 +81,28 @@ impl Packed {
         let (k, n) = w.dim();
         let panels = n.div_ceil(nr);
         let mut data = vec![0.0; panels * k * nr];
-        for p in 0..panels {
-            for kk in 0..k {
-                for c in 0..nr.min(n - p * nr) {
-                    data[(p * k + kk) * nr + c] = w[[kk, p * nr + c]];
+        if k == 0 || n == 0 {
+            return Packed { k, n, nr, data };
+        }
+        // Row by row of w: each row's columns go, nr at a time, to the same row of every panel.
+        for (kk, row) in w.rows().into_iter().enumerate() {
+            let mut put = |p: usize, values: &mut dyn Iterator<Item = f32>| {
+                let at = (p * k + kk) * nr;
+                for (d, v) in data[at..at + nr].iter_mut().zip(values) {
+                    *d = v;
+                }
+            };
+            match row.as_slice() {
+                Some(row) => {
+                    for (p, chunk) in row.chunks(nr).enumerate() {
+                        put(p, &mut chunk.iter().copied());
+                    }
+                }
+                None => {
+                    for p in 0..panels {
+                        let end = ((p + 1) * nr).min(n);
+                        put(p, &mut (p * nr..end).map(|c| row[c]));
+                    }
                 }
             }
         }

@@ -1,0 +1,11 @@
+//! The crate's numerical kernels, apart from the layers that use them.
+//!
+//! - [`packed`]: the allocation-free product at the heart of every recurrence step, over a
+//!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time.
+//! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
+//!   Householder reflections.
+
+pub(crate) mod orthogonal;
+pub(crate) mod packed;
+
+pub(crate) use packed::{gemm_acc, gemm_acc_strided, has_avx2, Packed};
