@@ -21,15 +21,17 @@ fn main() -> seqnn::Result<()> {
     model.add(SimpleRNN::new(4).input_dim(3))?;
     println!("input shape {}", model.input_shape().expect("declared"));
 
-    // No input shape at all: unbuilt until data arrives.
+    // No input shape at all: unbuilt until built from data.
     let mut model = Sequential::new();
     model.add(SimpleRNN::new(4))?;
     match model.summary() {
         Ok(s) => println!("{s}"),
         Err(e) => println!("summary before build: {e}"),
     }
-    let y = model.predict(&Array3::<f32>::zeros((2, 5, 7)))?;
-    println!("after predict on (2, 5, 7): output {:?}", y.shape());
+    let x = Array3::<f32>::zeros((2, 5, 7));
+    model.build_from_data(&x)?; // Keras builds on the first call; here it is said
+    let y = model.predict(&x)?;
+    println!("built from (2, 5, 7), then predict: output {:?}", y.shape());
     println!("{}", model.summary()?);
     Ok(())
 }

@@ -166,6 +166,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// A wrapped layer's size error as its wrapper's: `layer "bidirectional" is too large: in
+    /// its layer forward_lstm, ...`. Other errors stand as they are.
+    pub(crate) fn in_wrapper(self, wrapper: &str) -> Error {
+        match self {
+            Error::TooLarge { layer, message } if layer != wrapper => Error::TooLarge {
+                layer: wrapper.to_string(),
+                message: format!("in its layer {layer}, {message}"),
+            },
+            other => other,
+        }
+    }
+
     /// This error with the file it came from: a [`Error::File`] naming `path`.
     pub fn in_file(self, path: &std::path::Path) -> Error {
         match self {

@@ -206,9 +206,9 @@ impl WeightSpec {
         }
     }
 
-    /// The number of scalars it holds.
+    /// The number of scalars it holds (saturating at `usize::MAX`).
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        limits::elements(&self.shape).unwrap_or(usize::MAX)
     }
 
     /// Whether it holds no scalar.

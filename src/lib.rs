@@ -56,6 +56,7 @@
 pub mod activation;
 pub mod error;
 pub mod init;
+pub mod input;
 #[cfg(feature = "keras")]
 pub mod keras;
 pub mod layer;
@@ -73,6 +74,7 @@ pub mod threads;
 pub use activation::ActivationFn;
 pub use error::{Error, Result};
 pub use init::Initializer;
+pub use input::Element;
 #[cfg(feature = "keras")]
 pub use keras::{load_model, load_model_from_bytes};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
@@ -89,7 +91,7 @@ pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
 pub use layers::time_distributed::TimeDistributed;
-pub use sequential::Sequential;
+pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
 pub use threads::{num_threads, set_num_threads};

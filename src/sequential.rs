@@ -1,21 +1,43 @@
 //! Keras's `Sequential` model: a stack of single-output layers.
 
+use std::collections::HashSet;
 use std::fmt;
 
-use ndarray::{ArrayBase, ArrayD, ArrayViewD, Data, Dimension};
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
 
 use crate::error::{Error, Result};
+use crate::input::Element;
 use crate::layer::{CallContext, Layer, Mask, States};
+use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Row, Totals};
+
+/// Keras's default `predict` batch size.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// The scalars one batch's working set may hold when [`Sequential::predict`] chooses the batch
+/// size: 2^23, 32 MiB of f32.
+const BATCH_BUDGET: usize = 1 << 23;
+
+/// The largest batch [`Sequential::predict`] chooses.
+const MAX_AUTO_BATCH: usize = 4096;
 
 /// Keras's `Sequential`: layers applied one after the other.
 ///
 /// When the input shape is known (from the first layer's `input_shape`, `batch_input_shape` or
 /// `input_dim`), each added layer is built at once: its output shape is inferred and its weights
-/// created. Without one, the model stays unbuilt until [`build`](Sequential::build) or the first
-/// [`predict`](Sequential::predict).
+/// created. Without one, the model stays unbuilt until [`build`](Sequential::build) or
+/// [`build_from_data`](Sequential::build_from_data).
+///
+/// Running it:
+/// - [`predict`](Sequential::predict) (`&self`) runs any number of samples in batches, with
+///   memory for the input, the output and one batch;
+/// - [`predict_batched`](Sequential::predict_batched) does the same with a batch size of yours,
+///   as Keras's `predict(x, batch_size=n)`;
+/// - [`call`](Sequential::call) (`&self`) runs the input as one batch, as Keras's `model(x)`;
+/// - [`predict_stateful`](Sequential::predict_stateful) (`&mut self`) runs a model with
+///   stateful layers, which carry their states from one batch to the next.
 ///
 /// Every call that fails leaves the model as it was.
 ///
@@ -47,6 +69,35 @@ impl Default for Sequential {
     }
 }
 
+impl From<Vec<Box<dyn Layer>>> for Sequential {
+    /// Keras's `Sequential([layer, ...])`: a model of these layers, built at once when the first
+    /// declares its input shape. Layers that cannot be stacked (a repeated name, several
+    /// outputs, shapes that do not fit) leave the model unbuilt, and the first
+    /// [`build`](Sequential::build), [`summary`](Sequential::summary) or call says why.
+    ///
+    /// ```
+    /// use seqnn::{Dense, Layer, Sequential, LSTM};
+    /// let model = Sequential::from(vec![
+    ///     Box::new(LSTM::new(8).input_shape((5, 3))) as Box<dyn Layer>,
+    ///     Box::new(Dense::new(1)),
+    /// ]);
+    /// assert_eq!(model.count_params()?, 4 * 8 * (3 + 8 + 1) + 9);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    fn from(layers: Vec<Box<dyn Layer>>) -> Self {
+        let mut model = Sequential::new();
+        for mut layer in layers {
+            layer.ensure_named();
+            model.layers.push(layer);
+        }
+        if let Ok(Some(input)) = model.first_declared_input() {
+            // An error here is kept for the first call that needs the model built.
+            let _ = model.build_from(input, false, true);
+        }
+        model
+    }
+}
+
 impl Sequential {
     /// An empty model named as Keras names it: `sequential`, `sequential_1`, ... (counted per
     /// thread, reset by [`clear_session`](crate::clear_session)).
@@ -66,6 +117,7 @@ impl Sequential {
     }
 
     /// The model's name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -76,6 +128,7 @@ impl Sequential {
     /// - [`Error::DuplicateLayerName`] when a layer of that name is in the model already;
     /// - [`Error::UnsupportedInModel`] for a layer with several outputs (`return_state`,
     ///   a Bidirectional with merge mode none);
+    /// - [`Error::TooLarge`] for sizes beyond [`limits`](crate::limits);
     /// - the layer's own error when it cannot take the previous layer's output, such as
     ///   [`Error::IncompatibleRank`] with Keras's message, or an invalid configuration.
     ///
@@ -88,33 +141,14 @@ impl Sequential {
     ///
     /// # Errors
     /// As [`add`](Sequential::add).
-    pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> Result<()> {
-        self.push(layer, true)
-    }
-
-    /// [`add_boxed`](Sequential::add_boxed) without drawing weights: the layer is built (its
-    /// shapes fixed and checked) but has no values until `set_weights`. What a loader uses, so
-    /// that no initializer runs for weights a file is about to give.
-    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
-    pub(crate) fn add_without_weights(&mut self, layer: Box<dyn Layer>) -> Result<()> {
-        self.push(layer, false)
-    }
-
-    fn push(&mut self, mut layer: Box<dyn Layer>, initialize: bool) -> Result<()> {
+    pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> Result<()> {
         layer.ensure_named();
         if self.layers.iter().any(|l| l.name() == layer.name()) {
             return Err(Error::DuplicateLayerName {
                 name: layer.name().to_string(),
             });
         }
-        if layer.output_count() > 1 {
-            return Err(Error::UnsupportedInModel {
-                layer: layer.name().to_string(),
-                message: "All layers in a Sequential model should have a single output tensor. \
-                          For multi-output layers, use the functional API."
-                    .to_string(),
-            });
-        }
+        check_single_output(layer.as_ref())?;
         let declared = layer.declared_input_shape()?;
         let input = if self.layers.is_empty() {
             declared
@@ -122,7 +156,7 @@ impl Sequential {
             self.output_shape()
         };
         if let Some(input) = input {
-            let out = build_one(layer.as_mut(), &input, initialize)?;
+            let out = build_one(layer.as_mut(), &input, true)?;
             if self.layers.is_empty() {
                 self.input_shape = Some(input);
                 self.inferred = false;
@@ -134,6 +168,40 @@ impl Sequential {
         Ok(())
     }
 
+    /// A model of `layers`, built for `input` (or the first layer's declaration) when there is
+    /// one, without drawing weights: every layer's shapes are fixed and checked, and its values
+    /// come from `set_weights`. What a loader uses: no initializer runs for weights a file is
+    /// about to give, and names are checked in one pass however many layers there are.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn from_layers_without_weights(
+        name: String,
+        mut layers: Vec<Box<dyn Layer>>,
+        input: Option<Shape>,
+    ) -> Result<Sequential> {
+        for layer in layers.iter_mut() {
+            layer.ensure_named();
+        }
+        // Names are checked when the model is built, in one pass.
+        let mut model = Sequential::named(name);
+        model.layers = layers;
+        let input = match input {
+            Some(s) => Some(s),
+            None => model.first_declared_input()?,
+        };
+        if let Some(input) = input {
+            model.build_in_place(input, false)?;
+        }
+        Ok(model)
+    }
+
+    /// The first layer's declared input shape.
+    fn first_declared_input(&self) -> Result<Option<Shape>> {
+        match self.layers.first() {
+            Some(l) => l.declared_input_shape(),
+            None => Ok(None),
+        }
+    }
+
     /// Builds every layer for inputs of `input_shape` (batch first, `None` where unknown), as
     /// Keras's `model.build(input_shape)`.
     ///
@@ -143,34 +211,93 @@ impl Sequential {
         self.build_from(input_shape.into(), false, true)
     }
 
+    /// Builds the model from a batch of data, as Keras does on a model's first call: the
+    /// input shape is the data's, with the batch and the timesteps left free (a model built so
+    /// takes any number of timesteps, as Keras relaxes it).
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use seqnn::{Sequential, SimpleRNN};
+    /// let mut model = Sequential::new();
+    /// model.add(SimpleRNN::new(3))?;
+    /// let x = Array3::<f32>::zeros((4, 2, 10));
+    /// model.build_from_data(&x)?;
+    /// assert_eq!(model.input_shape().unwrap().to_string(), "(None, 2, 10)");
+    /// assert_eq!(model.predict(&Array3::<f32>::zeros((1, 7, 10)))?.shape(), &[1, 3]);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Sequential::build), and [`Error::EmptyInput`] for data with an empty axis.
+    pub fn build_from_data<S, D, T>(&mut self, x: &ArrayBase<S, D>) -> Result<()>
+    where
+        S: Data<Elem = T>,
+        D: Dimension,
+        T: Element,
+    {
+        if x.shape().contains(&0) {
+            return Err(Error::EmptyInput {
+                layer: self.name.clone(),
+                shape: Shape::known(x.shape()),
+            });
+        }
+        let mut dims: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
+        if let Some(batch) = dims.first_mut() {
+            *batch = None;
+        }
+        self.build_from(Shape::new(dims), true, true)
+    }
+
     /// [`build`](Sequential::build) without drawing weights, for a loader.
     #[cfg_attr(not(feature = "keras"), allow(dead_code))]
     pub(crate) fn build_without_weights(&mut self, input_shape: Shape) -> Result<()> {
         self.build_from(input_shape, false, false)
     }
 
+    /// Builds copies of the layers, and keeps them only if all of them build.
     fn build_from(&mut self, input: Shape, inferred: bool, initialize: bool) -> Result<()> {
+        let mut trial = Sequential {
+            name: self.name.clone(),
+            layers: self.layers.clone(),
+            input_shape: None,
+            inferred,
+            output_shapes: Vec::new(),
+        };
+        trial.build_in_place(input, initialize)?;
+        *self = trial;
+        Ok(())
+    }
+
+    /// Builds the layers as they are; on an error the model is left unbuilt.
+    fn build_in_place(&mut self, input: Shape, initialize: bool) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::InvalidArgument {
                 layer: self.name.clone(),
                 message: "a model with no layers cannot be built; add a layer first".into(),
             });
         }
-        let mut layers = self.layers.clone();
-        let mut shapes = Vec::with_capacity(layers.len());
+        let mut seen = HashSet::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            if !seen.insert(layer.name()) {
+                return Err(Error::DuplicateLayerName {
+                    name: layer.name().to_string(),
+                });
+            }
+        }
+        let mut shapes = Vec::with_capacity(self.layers.len());
         let mut current = input.clone();
-        for layer in layers.iter_mut() {
+        for layer in self.layers.iter_mut() {
+            check_single_output(layer.as_ref())?;
             current = build_one(layer.as_mut(), &current, initialize)?;
             shapes.push(current.clone());
         }
-        self.layers = layers;
         self.output_shapes = shapes;
         self.input_shape = Some(input);
-        self.inferred = inferred;
         Ok(())
     }
 
-    /// Whether every layer has its weights.
+    /// Whether every layer has its shapes.
+    #[must_use]
     pub fn is_built(&self) -> bool {
         self.input_shape.is_some()
             && !self.layers.is_empty()
@@ -183,56 +310,229 @@ impl Sequential {
         }
     }
 
-    /// Runs the model on a batch, `(batch, timesteps, features)`, and returns the last layer's
-    /// output. An unbuilt model is first built from the data's shape (batch left unknown), as
-    /// Keras does on the first call.
+    /// Runs the model on `x`, batch first, as Keras's `model.predict(x)`: in batches, with
+    /// the outputs joined along the first axis. The batch size is chosen for speed (from
+    /// [`DEFAULT_BATCH_SIZE`] up, within a working set of 32 MiB, and below 32 only for samples
+    /// too large for that); every row is computed on its own, so the numbers are those of any
+    /// other batch size. Peak memory is the input, the
+    /// output, and one batch's working set.
     ///
-    /// Inference on a built model only needs `&self`: see [`call`](Sequential::call). A model
-    /// with stateful layers is run here, and its states carry over to the next `predict`.
+    /// `x` holds `f32`, or integer ids (`i32`, `i64`, `u32`) for a model that starts with an
+    /// [`Embedding`](crate::Embedding); see [`Element`].
     ///
     /// # Errors
-    /// As [`call`](Sequential::call); building from the data fails as
-    /// [`build`](Sequential::build). The model is unchanged after an error.
-    pub fn predict<S, D>(&mut self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
+    /// As [`call`](Sequential::call); a model with stateful layers is refused, with a pointer to
+    /// [`predict_stateful`](Sequential::predict_stateful).
+    pub fn predict<S, D, T>(&self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
     where
-        S: Data<Elem = f32>,
+        S: Data<Elem = T>,
         D: Dimension,
+        T: Element,
     {
         let x = x.view().into_dyn();
-        if self.is_built() {
-            if self.is_stateful() {
-                return self.predict_stateful(x);
-            }
-            return self.call(&x);
-        }
-        let mut dims: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
-        if let Some(batch) = dims.first_mut() {
-            *batch = None;
-        }
-        let mut trial = self.clone();
-        trial.build_from(Shape::new(dims), true, true)?;
-        let y = trial.call(&x)?;
-        *self = trial;
-        Ok(y)
+        self.check_input(x.shape())?;
+        self.refuse_stateful("predict")?;
+        let batch = self.auto_batch_size(x.shape());
+        self.predict_in_batches(x, batch)
     }
 
-    /// Runs the built model on a batch without changing it, so one model can serve many
-    /// threads. Any batch size goes, as in Keras.
+    /// [`predict`](Sequential::predict) with `batch_size` samples at a time, as Keras's
+    /// `model.predict(x, batch_size=n)`.
+    ///
+    /// # Errors
+    /// As [`predict`](Sequential::predict), and for a `batch_size` of 0.
+    pub fn predict_batched<S, D, T>(
+        &self,
+        x: &ArrayBase<S, D>,
+        batch_size: usize,
+    ) -> Result<ArrayD<f32>>
+    where
+        S: Data<Elem = T>,
+        D: Dimension,
+        T: Element,
+    {
+        check_batch_size(&self.name, batch_size)?;
+        let x = x.view().into_dyn();
+        self.check_input(x.shape())?;
+        self.refuse_stateful("predict_batched")?;
+        self.predict_in_batches(x, batch_size)
+    }
+
+    /// Runs the built model on `x` as one batch, without changing it, so one model can serve
+    /// many threads: Keras's `model(x)`. Any batch size goes, as in Keras.
     ///
     /// # Errors
     /// [`Error::NotBuilt`] before the model is built; [`Error::IncompatibleShape`] (naming the
     /// model, quoting both shapes, as Keras) when `x` has the wrong rank, features or fixed
-    /// timesteps; [`Error::EmptyInput`] for an input with no elements.
-    pub fn call<S, D>(&self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
+    /// timesteps; [`Error::EmptyInput`] for an input with no elements; [`Error::TooLarge`] when
+    /// a layer's output for it would exceed [`limits`](crate::limits); a stateful model is
+    /// refused (see [`predict_stateful`](Sequential::predict_stateful)).
+    pub fn call<S, D, T>(&self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
     where
-        S: Data<Elem = f32>,
+        S: Data<Elem = T>,
         D: Dimension,
+        T: Element,
     {
+        let x = x.view().into_dyn();
+        self.check_input(x.shape())?;
+        self.refuse_stateful("call")?;
+        self.check_sizes(x.shape(), x.len_of(Axis(0)))?;
+        let x = T::batch_as_f32(x)?;
+        Ok(self.run(x.view(), false)?.0)
+    }
+
+    /// Runs a model with stateful layers on `x`, in batches of the batch size the model was
+    /// built for: each stateful layer starts from the states the last call left, carries them
+    /// from batch to batch, and keeps the final ones for the next call, until
+    /// [`reset_states`](Sequential::reset_states). A stateless model runs as
+    /// [`predict`](Sequential::predict).
+    ///
+    /// # Errors
+    /// As [`call`](Sequential::call), and when `x`'s length is not a multiple of the batch size;
+    /// after an error every state is as it was before the call.
+    pub fn predict_stateful<S, D, T>(&mut self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
+    where
+        S: Data<Elem = T>,
+        D: Dimension,
+        T: Element,
+    {
+        let x = x.view().into_dyn();
+        self.check_input(x.shape())?;
+        if !self.is_stateful() {
+            let batch = self.auto_batch_size(x.shape());
+            return self.predict_in_batches(x, batch);
+        }
+        let batch = self
+            .input_shape
+            .as_ref()
+            .and_then(|s| s.dim(0))
+            .unwrap_or(x.len_of(Axis(0)));
+        let n = x.len_of(Axis(0));
+        if !n.is_multiple_of(batch) {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: format!(
+                    "this stateful model runs batches of {batch}, so the number of samples must \
+                     be a multiple of {batch}; got {n}"
+                ),
+            });
+        }
+        self.check_sizes(x.shape(), batch)?;
+        let saved: Vec<States> = self.layers.iter().map(|l| l.states()).collect();
+        let result = self.stateful_batches(x, batch);
+        if result.is_err() {
+            for (layer, states) in self.layers.iter_mut().zip(saved) {
+                // The states were the layer's own a moment ago, so they fit.
+                let _ = layer.set_states(states);
+            }
+        }
+        result
+    }
+
+    fn stateful_batches<T: Element>(
+        &mut self,
+        x: ArrayViewD<'_, T>,
+        batch: usize,
+    ) -> Result<ArrayD<f32>> {
+        let mut out: Option<ArrayD<f32>> = None;
+        let n = x.len_of(Axis(0));
+        for start in (0..n).step_by(batch) {
+            let chunk = x.slice_axis(Axis(0), Slice::from(start..start + batch));
+            let chunk = T::batch_as_f32(chunk)?;
+            let (y, finals) = self.run(chunk.view(), true)?;
+            for (layer, states) in self.layers.iter_mut().zip(finals) {
+                if let Some(states) = states {
+                    layer.set_states(states)?;
+                }
+            }
+            let out = match out.as_mut() {
+                Some(o) => o,
+                None => out.insert(self.output_for(n, &y)?),
+            };
+            out.slice_axis_mut(Axis(0), Slice::from(start..start + batch))
+                .assign(&y);
+        }
+        out.ok_or_else(|| self.not_built())
+    }
+
+    /// The batches of a stateless run, written into one output allocated once.
+    fn predict_in_batches<T: Element>(
+        &self,
+        x: ArrayViewD<'_, T>,
+        batch: usize,
+    ) -> Result<ArrayD<f32>> {
+        self.check_sizes(x.shape(), batch)?;
+        let n = x.len_of(Axis(0));
+        let mut out: Option<ArrayD<f32>> = None;
+        for start in (0..n).step_by(batch.max(1)) {
+            let end = (start + batch).min(n);
+            let chunk = T::batch_as_f32(x.slice_axis(Axis(0), Slice::from(start..end)))?;
+            let y = self.run(chunk.view(), false)?.0;
+            if start == 0 && end == n {
+                return Ok(y);
+            }
+            let out = match out.as_mut() {
+                Some(o) => o,
+                None => out.insert(self.output_for(n, &y)?),
+            };
+            out.slice_axis_mut(Axis(0), Slice::from(start..end))
+                .assign(&y);
+        }
+        out.ok_or_else(|| self.not_built())
+    }
+
+    /// The output array for `n` samples, shaped as the first batch's output `y`, checked
+    /// against [`limits::MAX_TENSOR_ELEMENTS`] before it is allocated.
+    fn output_for(&self, n: usize, y: &ArrayD<f32>) -> Result<ArrayD<f32>> {
+        let mut shape = y.shape().to_vec();
+        shape[0] = n;
+        limits::check_tensor(&self.name, "output", &Shape::known(&shape))?;
+        Ok(ArrayD::zeros(shape))
+    }
+
+    /// Checks, before anything runs, that every layer's output for a batch of `batch` samples
+    /// of `input`, and the model's output for all of them, fit
+    /// [`limits::MAX_TENSOR_ELEMENTS`].
+    fn check_sizes(&self, input: &[usize], batch: usize) -> Result<()> {
+        let n = input.first().copied().unwrap_or(0);
+        let mut current = Shape::known(input).with_batch(Some(batch.min(n)));
+        for layer in &self.layers {
+            let mut out = layer.compute_output_shape(std::slice::from_ref(&current))?;
+            current = out.swap_remove(0);
+            limits::check_tensor(layer.name(), "output", &current)?;
+        }
+        limits::check_tensor(&self.name, "output", &current.with_batch(Some(n)))
+    }
+
+    /// A batch size that keeps one batch's working set within [`BATCH_BUDGET`] scalars:
+    /// [`DEFAULT_BATCH_SIZE`] or more when samples are small, fewer only when one batch of 32
+    /// would exceed the budget; at most [`MAX_AUTO_BATCH`] and the number of samples.
+    fn auto_batch_size(&self, input: &[usize]) -> usize {
+        let n = input.first().copied().unwrap_or(1).max(1);
+        let mut current = Shape::known(input).with_batch(Some(1));
+        let mut per_sample = limits::known_elements(&current).unwrap_or(usize::MAX);
+        for layer in &self.layers {
+            let inputs = std::slice::from_ref(&current);
+            let work = layer.working_elements(inputs);
+            let Ok(mut out) = layer.compute_output_shape(inputs) else {
+                break;
+            };
+            current = out.swap_remove(0);
+            let out_elements = limits::known_elements(&current).unwrap_or(usize::MAX);
+            per_sample = per_sample.max(work.saturating_add(out_elements));
+        }
+        (BATCH_BUDGET / per_sample.max(1))
+            .clamp(1, MAX_AUTO_BATCH)
+            .min(n)
+    }
+
+    /// As Keras's model-level check: the model is built, and `shape` fits its input shape
+    /// (one message for a wrong rank or a wrong dimension), with no empty axis.
+    fn check_input(&self, shape: &[usize]) -> Result<()> {
         let input = self.input_shape.as_ref().ok_or_else(|| self.not_built())?;
         if !self.is_built() {
             return Err(self.not_built());
         }
-        let x: ArrayViewD<'_, f32> = x.view().into_dyn();
         let mut accepted = input.with_batch(None);
         if self.inferred {
             let mut dims = accepted.dims().to_vec();
@@ -242,29 +542,33 @@ impl Sequential {
             }
             accepted = Shape::new(dims);
         }
-        // As Keras's model-level check: one message for a wrong rank or a wrong dimension.
-        if !accepted.accepts(x.shape()) {
+        if !accepted.accepts(shape) {
             return Err(Error::IncompatibleShape {
                 layer: self.name.clone(),
                 expected: accepted,
-                found: Shape::known(x.shape()),
+                found: Shape::known(shape),
             });
         }
-        if x.is_empty() {
+        if shape.contains(&0) {
             return Err(Error::EmptyInput {
                 layer: self.name.clone(),
-                shape: Shape::known(x.shape()),
+                shape: Shape::known(shape),
             });
         }
+        Ok(())
+    }
+
+    fn refuse_stateful(&self, method: &str) -> Result<()> {
         if self.is_stateful() {
             return Err(Error::InvalidArgument {
                 layer: self.name.clone(),
-                message: "this model has stateful layers, whose states each call updates: run \
-                          it with predict (which takes &mut self), not call"
-                    .to_string(),
+                message: format!(
+                    "this model has stateful layers, whose states each call updates: run it \
+                     with predict_stateful (which takes &mut self), not {method}"
+                ),
             });
         }
-        Ok(self.run(x, false)?.0)
+        Ok(())
     }
 
     /// Runs every layer in order, passing each output and its mask to the next. With `carry`,
@@ -288,14 +592,7 @@ impl Sequential {
                 layer.call(&[input], &mut ctx)?
             };
             if out.len() != 1 {
-                return Err(Error::UnsupportedInModel {
-                    layer: layer.name().to_string(),
-                    message: format!(
-                        "All layers in a Sequential model should have a single output tensor, \
-                         got {}. For multi-output layers, use the functional API.",
-                        out.len()
-                    ),
-                });
+                return Err(single_output_error(layer.as_ref()));
             }
             mask = ctx.output_masks(layer.as_ref(), 1).swap_remove(0);
             finals.push(if carry && layer.is_stateful() {
@@ -309,7 +606,8 @@ impl Sequential {
         Ok((y, finals))
     }
 
-    /// Whether any layer keeps state between calls (`stateful(true)`).
+    /// Whether any layer keeps state between calls (`with_stateful(true)`).
+    #[must_use]
     pub fn is_stateful(&self) -> bool {
         self.layers.iter().any(|l| l.is_stateful())
     }
@@ -321,32 +619,11 @@ impl Sequential {
         }
     }
 
-    /// A stateful run: each stateful layer starts from the states the last run left. If a layer
-    /// fails, every state is put back as it was.
-    fn predict_stateful(&mut self, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
-        let input = self.input_shape.clone().ok_or_else(|| self.not_built())?;
-        let accepted = input.with_batch(None);
-        if !accepted.accepts(x.shape()) {
-            return Err(Error::IncompatibleShape {
-                layer: self.name.clone(),
-                expected: input,
-                found: Shape::known(x.shape()),
-            });
-        }
-        // The new states are committed only once every layer ran: a failure changes nothing.
-        let (y, finals) = self.run(x, true)?;
-        for (layer, states) in self.layers.iter_mut().zip(finals) {
-            if let Some(states) = states {
-                layer.set_states(states)?;
-            }
-        }
-        Ok(y)
-    }
-
     /// The summary table Keras prints, in the notebook's layout (see the crate docs).
     ///
     /// # Errors
     /// [`Error::NotBuilt`], with Keras's message, before the model is built.
+    #[must_use = "the summary is returned, not printed: println!(\"{}\", model.summary()?)"]
     pub fn summary(&self) -> Result<String> {
         if !self.is_built() {
             return Err(self.not_built());
@@ -395,8 +672,30 @@ impl Sequential {
     }
 
     /// The layers, in order.
+    #[must_use]
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.layers
+    }
+
+    /// The layers, in order, to change in place: their weights (`set_weights`), `trainable`,
+    /// states. A layer's shapes stay as they were built.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use seqnn::{Dense, Embedding, Layer, Sequential};
+    /// let mut model = Sequential::new();
+    /// model.add(Embedding::new(10, 4).input_shape((3,)))?;
+    /// model.add(Dense::new(1))?;
+    /// // Pretrained embeddings into the first layer, which is then frozen.
+    /// let table = Array2::<f32>::ones((10, 4)).into_dyn();
+    /// let embedding = model.layers_mut().next().unwrap();
+    /// embedding.set_weights(&[table])?;
+    /// embedding.set_trainable(false);
+    /// assert_eq!(model.get_weights()[0][[9, 3]], 1.0);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut dyn Layer> + '_ {
+        self.layers.iter_mut().map(|l| l.as_mut() as &mut dyn Layer)
     }
 
     /// The layer called `name`.
@@ -404,27 +703,60 @@ impl Sequential {
     /// # Errors
     /// [`Error::NoSuchLayer`], listing the names there are.
     pub fn get_layer(&self, name: &str) -> Result<&dyn Layer> {
-        self.layers
-            .iter()
-            .find(|l| l.name() == name)
-            .map(|l| l.as_ref())
-            .ok_or_else(|| Error::NoSuchLayer {
-                name: name.to_string(),
-                existing: self
-                    .layers
-                    .iter()
-                    .map(|l| l.name().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        match self.layers.iter().position(|l| l.name() == name) {
+            Some(i) => Ok(self.layers[i].as_ref()),
+            None => Err(self.no_such_layer(name)),
+        }
+    }
+
+    /// The layer called `name`, to change in place (see [`layers_mut`](Sequential::layers_mut)).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchLayer`], listing the names there are.
+    pub fn get_layer_mut(&mut self, name: &str) -> Result<&mut dyn Layer> {
+        match self.layers.iter().position(|l| l.name() == name) {
+            Some(i) => Ok(self.layers[i].as_mut()),
+            None => Err(self.no_such_layer(name)),
+        }
+    }
+
+    fn no_such_layer(&self, name: &str) -> Error {
+        Error::NoSuchLayer {
+            name: name.to_string(),
+            existing: self
+                .layers
+                .iter()
+                .map(|l| l.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Removes the last layer and returns it, as Keras's `model.pop()`.
+    ///
+    /// # Errors
+    /// Keras's error for a model with no layers.
+    pub fn pop(&mut self) -> Result<Box<dyn Layer>> {
+        let layer = self.layers.pop().ok_or_else(|| Error::InvalidArgument {
+            layer: self.name.clone(),
+            message: "There are no layers in the model.".into(),
+        })?;
+        self.output_shapes.truncate(self.layers.len());
+        if self.layers.is_empty() {
+            self.input_shape = None;
+            self.inferred = false;
+        }
+        Ok(layer)
     }
 
     /// The model's input shape, batch first, once known.
+    #[must_use]
     pub fn input_shape(&self) -> Option<Shape> {
         self.input_shape.clone()
     }
 
     /// The last layer's output shape, once the model is built.
+    #[must_use]
     pub fn output_shape(&self) -> Option<Shape> {
         if self.is_built() {
             self.output_shapes.last().cloned()
@@ -434,6 +766,7 @@ impl Sequential {
     }
 
     /// All weights in Keras order (layer by layer, each in its own order), as copies.
+    #[must_use]
     pub fn get_weights(&self) -> Vec<ArrayD<f32>> {
         self.layers
             .iter()
@@ -446,7 +779,8 @@ impl Sequential {
     /// shape is checked before anything changes.
     ///
     /// # Errors
-    /// [`Error::WeightCount`] or [`Error::WeightShape`], naming the model as Keras does.
+    /// [`Error::WeightCount`] naming the model, or [`Error::WeightShape`] naming the layer and
+    /// which of its weights.
     pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         let counts: Vec<usize> = self.layers.iter().map(|l| l.weight_specs().len()).collect();
         let expected: usize = counts.iter().sum();
@@ -476,18 +810,47 @@ impl Sequential {
     }
 }
 
+/// A `batch_size` of 0 is Keras's error.
+pub(crate) fn check_batch_size(model: &str, batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::InvalidArgument {
+            layer: model.to_string(),
+            message: "batch_size must be a positive integer, got 0".into(),
+        });
+    }
+    Ok(())
+}
+
+fn single_output_error(layer: &dyn Layer) -> Error {
+    Error::UnsupportedInModel {
+        layer: layer.name().to_string(),
+        message: "All layers in a Sequential model should have a single output tensor. For \
+                  multi-output layers, use the functional API."
+            .to_string(),
+    }
+}
+
+fn check_single_output(layer: &dyn Layer) -> Result<()> {
+    if layer.output_count() > 1 {
+        return Err(single_output_error(layer));
+    }
+    Ok(())
+}
+
 /// Builds `layer` for `input` and returns its one output shape; draws its weights when
 /// `initialize` and it has none yet.
 fn build_one(layer: &mut dyn Layer, input: &Shape, initialize: bool) -> Result<Shape> {
     let mut out = layer.build(std::slice::from_ref(input))?;
     if out.len() != 1 {
-        return Err(Error::UnsupportedInModel {
-            layer: layer.name().to_string(),
-            message: "All layers in a Sequential model should have a single output tensor. \
-                      For multi-output layers, use the functional API."
-                .to_string(),
-        });
+        return Err(single_output_error(layer));
     }
+    // Every layer's sizes, whatever it checks itself: its weights, and one sample's output.
+    let specs = layer.weight_specs();
+    let total = specs.iter().try_fold(0_usize, |t, w| {
+        limits::elements(&w.shape).and_then(|n| t.checked_add(n))
+    });
+    limits::check_params(layer.name(), total, "the sum of its weights")?;
+    limits::check_tensor(layer.name(), "output", &out[0])?;
     if initialize && !layer.has_weights() {
         layer.initialize();
     }

@@ -47,7 +47,7 @@ fn rank_mismatch_on_add_is_keras_message_and_model_unchanged() {
 #[test]
 fn feature_mismatch_on_predict_quotes_both_shapes() {
     clear_session();
-    let mut m = notebook_model();
+    let m = notebook_model();
     let weights = m.get_weights();
     let err = m.predict(&Array3::<f32>::zeros((4, 2, 7))).unwrap_err();
     assert!(matches!(err, Error::IncompatibleShape { .. }));
@@ -60,7 +60,7 @@ fn feature_mismatch_on_predict_quotes_both_shapes() {
 
 #[test]
 fn rank_mismatch_on_predict_is_a_shape_error_like_keras() {
-    let mut m = notebook_model();
+    let m = notebook_model();
     let err = m.predict(&Array2::<f32>::zeros((4, 10))).unwrap_err();
     assert!(matches!(err, Error::IncompatibleShape { .. }));
     let keras = keras_message("predict_rank_mismatch");
@@ -93,7 +93,7 @@ fn any_batch_size_goes_on_a_stateless_model_with_a_batch_shape() -> seqnn::Resul
 
 #[test]
 fn empty_input_is_an_error() {
-    let mut m = notebook_model();
+    let m = notebook_model();
     let err = m.predict(&Array3::<f32>::zeros((0, 2, 10))).unwrap_err();
     assert!(matches!(err, Error::EmptyInput { .. }));
     assert!(err
@@ -101,10 +101,13 @@ fn empty_input_is_an_error() {
         .starts_with("Expected input data to be non-empty."));
     assert!(err.to_string().contains("(0, 2, 10)"));
 
-    // An unbuilt model stays unbuilt when the data that would build it is empty.
+    // An unbuilt model does not predict; it stays unbuilt when the data that would build it
+    // is empty.
     let mut m = Sequential::new();
     m.add(SimpleRNN::new(3)).unwrap();
-    let err = m.predict(&Array3::<f32>::zeros((2, 0, 4))).unwrap_err();
+    let x = Array3::<f32>::zeros((2, 0, 4));
+    assert!(matches!(m.predict(&x), Err(Error::NotBuilt { .. })));
+    let err = m.build_from_data(&x).unwrap_err();
     assert!(matches!(err, Error::EmptyInput { .. }));
     assert!(!m.is_built());
 }

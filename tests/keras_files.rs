@@ -65,7 +65,7 @@ fn expected(c: &Value, format: &str) -> ArrayD<f32> {
 fn check_predictions(model: &mut Sequential, c: &Value, format: &str, what: &str) {
     let x = array(&c["input"]);
     let y = model
-        .predict(&x)
+        .predict_stateful(&x)
         .unwrap_or_else(|e| panic!("{what}: predict: {e}"));
     common::assert_close(&y, &expected(c, format), what);
 }

@@ -83,7 +83,7 @@ fn input_length_and_input_dim_equal_input_shape() -> seqnn::Result<()> {
 /// The first form, `model.add(SimpleRNN(hidden_size))`, has no input shape: the model is not
 /// built and its summary is Keras's error, until data builds it.
 #[test]
-fn simplest_form_is_unbuilt_until_predict() -> seqnn::Result<()> {
+fn simplest_form_is_unbuilt_until_built_from_data() -> seqnn::Result<()> {
     let mut model = Sequential::new();
     model.add(SimpleRNN::new(8))?;
     let err = model.summary().unwrap_err();
@@ -93,7 +93,9 @@ fn simplest_form_is_unbuilt_until_predict() -> seqnn::Result<()> {
         "This model has not yet been built. Build the model first by calling `build()` or by \
          calling the model on a batch of data."
     );
-    let y = model.predict(&Array3::<f32>::zeros((2, 10, 4)))?;
+    let x = Array3::<f32>::zeros((2, 10, 4));
+    model.build_from_data(&x)?;
+    let y = model.predict(&x)?;
     assert_eq!(y.shape(), &[2, 8]);
     assert_eq!(model.count_params()?, 8 * (4 + 8 + 1));
     Ok(())

@@ -154,13 +154,16 @@ fn configuration_table() -> seqnn::Result<()> {
 }
 
 #[test]
-fn unbuilt_model_is_built_by_predict() -> seqnn::Result<()> {
+fn unbuilt_model_is_built_from_data() -> seqnn::Result<()> {
     let mut m = Sequential::new();
     m.add(SimpleRNN::new(3).with_return_sequences(true))?;
     m.add(Bidirectional::new(SimpleRNN::new(2)))?;
     assert!(!m.is_built());
     assert_eq!(m.output_shape(), None);
-    let y = m.predict(&Array3::<f32>::zeros((2, 5, 7)))?;
+    let x = Array3::<f32>::zeros((2, 5, 7));
+    assert!(matches!(m.predict(&x), Err(seqnn::Error::NotBuilt { .. })));
+    m.build_from_data(&x)?;
+    let y = m.predict(&x)?;
     assert_eq!(y.shape(), &[2, 4]);
     assert!(m.is_built());
     // As Keras records it: the batch unknown, the rest from the data.

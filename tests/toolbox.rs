@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{assert_close, check_sequential, load_from};
+use common::{assert_close, check_sequential};
 use seqnn::Layer;
 
-fn toolbox(case: &str) -> common::Fixture {
-    load_from("toolbox", case)
-}
+use common::toolbox;
 
 macro_rules! sequential_cases {
     ($($case:ident),* $(,)?) => {$(
@@ -99,16 +97,17 @@ fn check_stateful(case: &str) {
     let inputs = f.arrays("inputs");
     let outputs = f.outputs();
     for (step, (x, y)) in inputs.iter().zip(&outputs).enumerate().take(3) {
-        let got = m.predict(x).unwrap();
+        let got = m.predict_stateful(x).unwrap();
         assert_close(&got, y, &format!("{case} step {step}"));
     }
     m.reset_states();
     assert_close(
-        &m.predict(&inputs[3]).unwrap(),
+        &m.predict_stateful(&inputs[3]).unwrap(),
         &outputs[3],
         &format!("{case} after reset"),
     );
     assert!(m.call(&inputs[0]).is_err());
+    assert!(m.predict(&inputs[0]).is_err());
     assert_eq!(m.summary().unwrap(), common::notebook_layout(&f.summary()));
 }
 
@@ -206,15 +205,15 @@ fn stateful_model_refuses_another_batch_size_and_keeps_its_state() {
     let f = toolbox("stateful_gru");
     let mut m = common::model(&f);
     let inputs = f.arrays("inputs");
-    let y1 = m.predict(&inputs[0]).unwrap();
+    let y1 = m.predict_stateful(&inputs[0]).unwrap();
     let states = m.layers()[0].states();
     let wrong = ndarray::Array3::<f32>::zeros((4, 5, 2));
-    let err = m.predict(&wrong).unwrap_err();
+    let err = m.predict_stateful(&wrong).unwrap_err();
     assert!(err.to_string().contains("batches of 3"), "{err}");
     assert_eq!(m.layers()[0].states(), states);
     // The state after the failed call is the one after x1: x2 still gives Keras's y2.
     assert_close(
-        &m.predict(&inputs[1]).unwrap(),
+        &m.predict_stateful(&inputs[1]).unwrap(),
         &f.outputs()[1],
         "y2 after a refused call",
     );

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ndarray::{concatenate, ArrayD, ArrayViewD, Axis};
+use ndarray::{ArrayD, ArrayViewD, Axis};
 use seqnn::npy::{read_npy, write_npy};
 use seqnn::{Error, Sequential, Shape};
 
@@ -217,41 +217,69 @@ fn load(path: &Path) -> Result<Sequential, Error> {
     seqnn::load_model(path).map_err(|e| e.in_file(path))
 }
 
-/// Runs the model on `x` whole, or `batch_size` samples at a time, joining the outputs along the
-/// first axis as Keras's `predict` does.
+/// Runs the model on `x` as the library's `predict` does (batches chosen for speed, or
+/// `batch_size` at a time; a stateful model in its own batch size, carrying its states), a
+/// part at a time so that a terminal can show the progress, into one output.
 fn predict(
     model: &mut Sequential,
     x: ArrayViewD<'_, f32>,
     batch_size: Option<usize>,
 ) -> Result<ArrayD<f32>, Failure> {
-    let Some(n) = batch_size.filter(|&n| n < x.len_of(Axis(0))) else {
-        return Ok(model.predict(&x)?);
-    };
-    // Long runs show their progress, on a terminal only: piped stderr stays one error line.
-    let progress = std::io::stderr().is_terminal();
-    let total = x.len_of(Axis(0)).div_ceil(n);
-    let mut outputs = Vec::new();
-    for (i, batch) in x.axis_chunks_iter(Axis(0), n).enumerate() {
-        if progress {
-            eprint!("\rbatch {}/{total}", i + 1);
+    let n = x.len_of(Axis(0));
+    let stateful_batch = model
+        .is_stateful()
+        .then(|| model.input_shape().and_then(|s| s.dim(0)))
+        .flatten();
+    if let (Some(fixed), Some(given)) = (stateful_batch, batch_size) {
+        if fixed != given {
+            return Err(Failure::Message(format!(
+                "--batch-size {given} does not fit this stateful model, which was built for \
+                 batches of {fixed}"
+            )));
         }
-        let y = model.predict(&batch);
-        if progress && (y.is_err() || i + 1 == total) {
-            eprint!("\r{}\r", " ".repeat(32));
-        }
-        outputs.push(y?);
     }
-    let views: Vec<ArrayViewD<'_, f32>> = outputs.iter().map(|y| y.view()).collect();
-    concatenate(Axis(0), &views).map_err(|e| {
-        let shapes: Vec<String> = outputs
-            .iter()
-            .map(|y| Shape::known(y.shape()).to_string())
-            .collect();
-        Failure::Message(format!(
-            "the outputs of the batches cannot be joined along the first axis ({e}): {}",
-            shapes.join(", ")
-        ))
-    })
+    // Parts of many batches: few enough calls to keep the library's batching, enough for the
+    // progress to move.
+    let unit = stateful_batch
+        .or(batch_size)
+        .unwrap_or(seqnn::DEFAULT_BATCH_SIZE);
+    let part = unit.saturating_mul(64).min(n).max(1);
+    let parts = n.div_ceil(part);
+    // Long runs show their progress, on a terminal only: piped stderr stays one error line.
+    let progress = parts > 1 && std::io::stderr().is_terminal();
+    let mut out: Option<ArrayD<f32>> = None;
+    for (i, start) in (0..n).step_by(part).enumerate() {
+        if progress {
+            eprint!("\rsamples {start}/{n}");
+        }
+        let chunk = x.slice_axis(Axis(0), ndarray::Slice::from(start..(start + part).min(n)));
+        let y = match (stateful_batch, batch_size) {
+            (Some(_), _) => model.predict_stateful(&chunk),
+            (None, Some(b)) => model.predict_batched(&chunk, b),
+            (None, None) => model.predict(&chunk),
+        };
+        if progress && (y.is_err() || i + 1 == parts) {
+            eprint!("\r{}\r", " ".repeat(40));
+        }
+        let y = y?;
+        if parts == 1 {
+            return Ok(y);
+        }
+        let out = match out.as_mut() {
+            Some(o) => o,
+            None => {
+                let mut shape = y.shape().to_vec();
+                shape[0] = n;
+                out.insert(ArrayD::zeros(shape))
+            }
+        };
+        out.slice_axis_mut(
+            Axis(0),
+            ndarray::Slice::from(start..start + y.len_of(Axis(0))),
+        )
+        .assign(&y);
+    }
+    out.ok_or_else(|| Failure::Message("the input has no samples".into()))
 }
 
 #[cfg(test)]
@@ -275,11 +303,13 @@ mod tests {
     fn batches_join_into_what_one_batch_gives() -> seqnn::Result<()> {
         let mut model = Sequential::new();
         model.add(seqnn::SimpleRNN::new(3).input_shape((2, 4)))?;
-        let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[7, 2, 4]), |i| {
-            (i[0] as f32 - 3.0) * 0.1 + i[1] as f32 * 0.2 - i[2] as f32 * 0.05
+        // 300 samples: in parts of 64 batches when batches are 1 or 3, in one part otherwise.
+        let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[300, 2, 4]), |i| {
+            (i[0] as f32 - 150.0) * 0.01 + i[1] as f32 * 0.2 - i[2] as f32 * 0.05
         });
-        let whole = model.predict(&x)?;
-        for n in [1, 3, 7, 100] {
+        let whole = model.call(&x)?;
+        assert_eq!(run_predict(&mut model, &x, None), whole);
+        for n in [1, 3, 7, 100, 1000] {
             let y = run_predict(&mut model, &x, Some(n));
             approx::assert_abs_diff_eq!(y, whole, epsilon = 1e-6);
         }
@@ -298,13 +328,18 @@ mod tests {
             (i[0] + i[1] + i[2]) as f32 * 0.1
         });
         let mut by_hand = model.clone();
-        let first = by_hand.predict(&x.slice_axis(Axis(0), ndarray::Slice::from(0..2)))?;
-        let second = by_hand.predict(&x.slice_axis(Axis(0), ndarray::Slice::from(2..4)))?;
+        let first = by_hand.predict_stateful(&x.slice_axis(Axis(0), ndarray::Slice::from(0..2)))?;
+        let second =
+            by_hand.predict_stateful(&x.slice_axis(Axis(0), ndarray::Slice::from(2..4)))?;
         let y = run_predict(&mut model, &x, Some(2));
-        let expected = concatenate(Axis(0), &[first.view(), second.view()]).expect("joined");
+        let expected =
+            ndarray::concatenate(Axis(0), &[first.view(), second.view()]).expect("joined");
         approx::assert_abs_diff_eq!(y, expected, epsilon = 1e-6);
-        // A batch of another size is the model's error, not a panic.
+        // A batch of another size is an error, not a panic; so is a length that is not a
+        // multiple of the model's batch.
         assert!(predict(&mut model, x.view(), Some(3)).is_err());
+        let odd = x.slice_axis(Axis(0), ndarray::Slice::from(0..3));
+        assert!(predict(&mut model, odd, None).is_err());
         Ok(())
     }
 }

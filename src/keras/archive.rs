@@ -25,10 +25,17 @@ use crate::sequential::Sequential;
 const MAX_MEMBER: u64 = 1 << 32;
 /// The largest config.json or metadata.json seqnn reads.
 const MAX_JSON: u64 = 64 << 20;
+/// How many times its stored size a member may inflate to, plus [`INFLATE_SLACK`]. Keras stores
+/// its members uncompressed; a re-zipped archive of real weights deflates by far less than
+/// this, and a zip bomb (zeros deflate a thousandfold) is refused before it is unpacked.
+pub(crate) const MAX_INFLATE_RATIO: u64 = 32;
+/// What any member may inflate to beyond [`MAX_INFLATE_RATIO`] times its stored size.
+const INFLATE_SLACK: u64 = 64 << 10;
 
 /// The members of a `.keras` archive that seqnn reads.
 pub(crate) struct Archive {
-    pub(crate) config: serde_json::Value,
+    /// The model config, JSON text whose syntax was checked.
+    pub(crate) config: String,
     pub(crate) keras_version: Option<String>,
     pub(crate) weights: File,
 }
@@ -39,8 +46,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Archive, Problem> {
         .map_err(|e| format!("not a readable .keras archive ({e})"))?;
     let config = member(&mut zip, "config.json", MAX_JSON)?
         .ok_or("the archive has no config.json: it is not a Keras model")?;
-    let config: serde_json::Value =
-        serde_json::from_slice(&config).map_err(|e| format!("config.json is not JSON ({e})"))?;
+    let config = json_text(config).map_err(|e| format!("config.json is not JSON ({e})"))?;
     let keras_version = match member(&mut zip, "metadata.json", MAX_JSON)? {
         Some(m) => serde_json::from_slice::<serde_json::Value>(&m)
             .map_err(|e| format!("metadata.json is not JSON ({e})"))?["keras_version"]
@@ -56,6 +62,13 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Archive, Problem> {
         keras_version,
         weights,
     })
+}
+
+/// JSON text, its syntax checked without building anything (however deep it nests).
+pub(crate) fn json_text(bytes: Vec<u8>) -> Result<String, String> {
+    let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    serde_json::from_str::<&serde_json::value::RawValue>(&text).map_err(|e| e.to_string())?;
+    Ok(text)
 }
 
 /// One member's bytes, at most `limit`, or `None` when the archive does not have it.
@@ -75,12 +88,27 @@ fn member(
             file.size()
         ));
     }
-    let mut out = Vec::with_capacity(file.size() as usize);
+    let inflate_limit = file
+        .compressed_size()
+        .saturating_mul(MAX_INFLATE_RATIO)
+        .saturating_add(INFLATE_SLACK);
+    if file.size() > inflate_limit {
+        return Err(format!(
+            "{name} would inflate from {} to {} bytes, more than {MAX_INFLATE_RATIO} times its \
+             stored size: seqnn refuses it as a zip bomb",
+            file.compressed_size(),
+            file.size()
+        ));
+    }
+    // The declared size bounds what is read, but nothing is reserved from it: a damaged size
+    // field then costs only the bytes that are really there.
+    let mut out = Vec::new();
+    let declared = file.size();
     file.by_ref()
-        .take(limit + 1)
+        .take(declared + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("cannot unpack {name} ({e})"))?;
-    if out.len() as u64 != file.size() {
+    if out.len() as u64 != declared {
         return Err(format!("{name} is truncated or damaged in the archive"));
     }
     Ok(Some(out))

@@ -5,6 +5,9 @@
 //! are ignored, as Keras ignores them in `predict`. Anything else that seqnn cannot reproduce is
 //! refused with [`Error::Unsupported`], naming the layer, its class and the option.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::activation::ActivationFn;
@@ -218,13 +221,40 @@ pub(crate) fn shape(v: &Value) -> std::result::Result<Shape, String> {
         .map(Shape::new)
 }
 
-/// A whole model config (`{"class_name": "Sequential", "config": {...}}`) as a built
-/// [`Sequential`] whose layers have their shapes but no weights yet: no initializer runs, and
-/// the caller reads the weights after checking the stored shapes against the layers'.
-pub(crate) fn model_from_config(root: &Value, dialect: Dialect) -> Result<Sequential> {
-    let class = root["class_name"].as_str().unwrap_or("");
-    let config = &root["config"];
-    let name = config["name"].as_str().unwrap_or("sequential").to_string();
+/// The fields of a JSON object, each left unparsed: a config is read one layer entry at a
+/// time, so that its parsed form never holds more than one layer's JSON.
+type Fields<'a> = HashMap<String, &'a RawValue>;
+
+fn fields<'a>(json: &'a str, what: &str) -> Result<Fields<'a>> {
+    serde_json::from_str(json).map_err(|e| malformed(format!("{what} is not a JSON object ({e})")))
+}
+
+/// A field parsed as a value, `Null` when it is missing.
+fn value(f: &Fields<'_>, key: &str) -> Result<Value> {
+    match f.get(key) {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| malformed(format!("the config's {key} is not valid JSON ({e})"))),
+        None => Ok(Value::Null),
+    }
+}
+
+/// A whole model config (`{"class_name": "Sequential", "config": {...}}`, JSON text) as a
+/// built [`Sequential`] whose layers have their shapes but no weights yet: no initializer
+/// runs, and the caller reads the weights after checking the stored shapes against the
+/// layers'. The text's syntax was checked by the caller.
+pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequential> {
+    let root = fields(json, "the model config")?;
+    let class = value(&root, "class_name")?;
+    let class = class.as_str().unwrap_or("");
+    let config_raw = root
+        .get("config")
+        .map(|r| r.get())
+        .ok_or_else(|| malformed("the model config has no config".into()))?;
+    let config = fields(config_raw, "the model's config")?;
+    let name = value(&config, "name")?
+        .as_str()
+        .unwrap_or("sequential")
+        .to_string();
     if class != "Sequential" {
         return Err(Error::Unsupported {
             layer: name,
@@ -234,32 +264,38 @@ pub(crate) fn model_from_config(root: &Value, dialect: Dialect) -> Result<Sequen
                 .into(),
         });
     }
-    let entries = config["layers"]
-        .as_array()
-        .ok_or_else(|| malformed("the Sequential config has no layers list".into()))?;
-    let mut model = Sequential::named(name);
+    let entries: Vec<&RawValue> = match config.get("layers") {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|_| malformed("the Sequential config has no layers list".into()))?,
+        None => return Err(malformed("the Sequential config has no layers list".into())),
+    };
+    let mut layers = Vec::with_capacity(entries.len());
     let mut input_shape: Option<Shape> = None;
-    let mut first = true;
-    for v in entries {
-        let entry = Entry::new(v)?;
+    for raw in entries {
+        let v: Value = serde_json::from_str(raw.get())
+            .map_err(|e| malformed(format!("a layer entry is not valid JSON ({e})")))?;
+        let entry = Entry::new(&v)?;
         if entry.class == "InputLayer" {
             input_shape = entry.batch_shape()?;
             continue;
         }
-        let declared = input_shape.take().filter(|_| first);
-        let layer = layer_from(&entry, dialect, declared)?;
-        model.add_without_weights(layer)?;
-        first = false;
+        let declared = input_shape.take().filter(|_| layers.is_empty());
+        layers.push(layer_from(&entry, dialect, declared)?);
     }
+    let mut model = Sequential::from_layers_without_weights(name, layers, None)?;
     if !model.is_built() {
+        let build_config = match root.get("build_config") {
+            Some(raw) => fields(raw.get(), "the build_config")?,
+            None => Fields::new(),
+        };
         let build = [
-            &root["build_config"]["input_shape"],
-            &config["build_input_shape"],
+            value(&build_config, "input_shape")?,
+            value(&config, "build_input_shape")?,
         ]
         .into_iter()
         .find(|v| !v.is_null());
         if let Some(v) = build {
-            let s = shape(v).map_err(malformed)?;
+            let s = shape(&v).map_err(malformed)?;
             model.build_without_weights(s)?;
         }
     }

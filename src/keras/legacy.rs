@@ -29,7 +29,7 @@ pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
     let root = attrs(file, "/")?;
     let config = attr_string(&root, "model_config")
         .ok_or("the file has no model_config attribute: it is not a saved Keras model")?;
-    let config: serde_json::Value = serde_json::from_str(&config)
+    let config = crate::keras::archive::json_text(config.into_bytes())
         .map_err(|e| format!("the model_config attribute is not JSON ({e})"))?;
     let version = attr_string(&root, "keras_version");
     let dialect = Dialect::from_version(version.as_deref());

@@ -26,7 +26,7 @@ use crate::sequential::Sequential;
 pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
-    load(bytes).map_err(|e| in_file(e, path))
+    load(std::borrow::Cow::Owned(bytes)).map_err(|e| in_file(e, path))
 }
 
 /// [`load_model`] from the bytes of a `.keras` or `.h5` file, such as one embedded with
@@ -35,14 +35,16 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
 /// # Errors
 /// As [`load_model`].
 pub fn load_model_from_bytes(bytes: &[u8]) -> Result<Sequential> {
-    load(bytes.to_vec()).map_err(|e| in_file(e, Path::new("<bytes>")))
+    load(std::borrow::Cow::Borrowed(bytes)).map_err(|e| in_file(e, Path::new("<bytes>")))
 }
 
-fn load(bytes: Vec<u8>) -> std::result::Result<Sequential, LoadError> {
+/// A model from a file's bytes: an archive is read where it lies; an HDF5 file is handed to
+/// the HDF5 reader, which keeps its own copy.
+fn load(bytes: std::borrow::Cow<'_, [u8]>) -> std::result::Result<Sequential, LoadError> {
     if bytes.starts_with(b"PK") {
         archive::load_model(&bytes)
     } else if hdf5_pure::is_hdf5_bytes(&bytes) {
-        hdf5::open(bytes)
+        hdf5::open(bytes.into_owned())
             .map_err(LoadError::File)
             .and_then(|file| legacy::load_model(&file))
     } else {

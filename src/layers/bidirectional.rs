@@ -437,8 +437,11 @@ impl Layer for Bidirectional {
             v.extend_from_slice(s);
             v
         };
-        let mut f = self.forward.compute_output_shape(&with(f_states))?;
-        let mut b = self.backward.compute_output_shape(&with(b_states))?;
+        let name = self.name.get();
+        let mut f =
+            (self.forward.compute_output_shape(&with(f_states))).map_err(|e| e.in_wrapper(name))?;
+        let mut b = (self.backward.compute_output_shape(&with(b_states)))
+            .map_err(|e| e.in_wrapper(name))?;
         let (f_rest, b_rest) = (f.split_off(1), b.split_off(1));
         let (f, b) = (f.swap_remove(0), b.swap_remove(0));
         let mut out = if self.merge_mode == MergeMode::None {

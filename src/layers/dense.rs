@@ -61,7 +61,7 @@ pub struct Dense {
     /// The input features the layer was built for; `None` before it is built.
     input_dim: Option<usize>,
     /// The kernel and the bias (empty without bias), once the layer has weights.
-    values: Option<(Array2<f32>, Array1<f32>)>,
+    values: Option<Box<(Array2<f32>, Array1<f32>)>>,
 }
 
 impl Dense {
@@ -254,11 +254,11 @@ impl Layer for Dense {
         } else {
             Array1::zeros(0)
         };
-        self.values = Some((kernel, bias));
+        self.values = Some(Box::new((kernel, bias)));
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        let Some((kernel, bias)) = &self.values else {
+        let Some((kernel, bias)) = self.values.as_deref() else {
             return Vec::new();
         };
         let mut w = vec![kernel.view().into_dyn()];
@@ -278,7 +278,7 @@ impl Layer for Dense {
         } else {
             Array1::zeros(0)
         };
-        self.values = Some((owned2(&weights[0]), bias));
+        self.values = Some(Box::new((owned2(&weights[0]), bias)));
         Ok(())
     }
 
@@ -289,7 +289,8 @@ impl Layer for Dense {
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
-        let (Some(input_dim), Some((kernel, bias))) = (self.input_dim, &self.values) else {
+        let (Some(input_dim), Some((kernel, bias))) = (self.input_dim, self.values.as_deref())
+        else {
             return Err(no_weights(name));
         };
         let shape = input.shape().to_vec();

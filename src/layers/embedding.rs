@@ -60,7 +60,7 @@ pub struct Embedding {
     embeddings_initializer: Initializer,
     trainable: bool,
     built: bool,
-    embeddings: Option<Array2<f32>>,
+    embeddings: Option<Box<Array2<f32>>>,
 }
 
 impl Embedding {
@@ -275,11 +275,11 @@ impl Layer for Embedding {
 
     fn initialize(&mut self) {
         if self.built {
-            self.embeddings = Some(sample2(
+            self.embeddings = Some(Box::new(sample2(
                 self.embeddings_initializer,
                 self.input_dim,
                 self.output_dim,
-            ));
+            )));
         }
     }
 
@@ -295,7 +295,7 @@ impl Layer for Embedding {
             return Err(no_weights(self.name.get()));
         }
         check_weights(self.name.get(), &self.weight_specs(), weights)?;
-        self.embeddings = Some(owned2(&weights[0]));
+        self.embeddings = Some(Box::new(owned2(&weights[0])));
         Ok(())
     }
 

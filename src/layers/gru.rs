@@ -63,7 +63,7 @@ pub struct GRUCell {
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
     bias_initializer: Initializer,
-    values: Option<GRUWeights>,
+    values: Option<Box<GRUWeights>>,
 }
 
 /// The weights of a [`GRUCell`], once it has them.
@@ -142,13 +142,13 @@ impl GRUCell {
                 Packed::new(recurrent_kernel.slice(s![.., 2 * u..])),
             )
         };
-        self.values = Some(GRUWeights {
+        self.values = Some(Box::new(GRUWeights {
             kernel,
             recurrent_kernel,
             bias,
             packed_gates,
             packed_candidate,
-        });
+        }));
     }
 
     fn weights_for_step(&self) -> &GRUWeights {

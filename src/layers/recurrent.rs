@@ -663,7 +663,7 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
 #[derive(Debug, Clone)]
 pub(crate) struct GateWeights {
     pub(crate) use_bias: bool,
-    values: Option<GateValues>,
+    values: Option<Box<GateValues>>,
 }
 
 /// The values of [`GateWeights`], once it has them.
@@ -718,7 +718,7 @@ impl GateWeights {
         recurrent: Array2<f32>,
         bias: ndarray::Array1<f32>,
     ) {
-        self.values = Some(GateValues {
+        self.values = Some(Box::new(GateValues {
             packed: crate::linalg::Packed::new(recurrent.view()),
             kernel,
             recurrent,
@@ -727,7 +727,7 @@ impl GateWeights {
             } else {
                 ndarray::Array1::zeros(0)
             },
-        });
+        }));
     }
 
     /// The weights in Keras's order: kernel, recurrent kernel, then the bias if there is one.

@@ -176,7 +176,8 @@ impl Layer for TimeDistributed {
     fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         let input = single_shape(self.name.get(), inputs)?;
         let step = self.step_shape(input)?;
-        let step_out = self.single_output(self.layer.compute_output_shape(&[step])?)?;
+        let step_out = self.layer.compute_output_shape(&[step]);
+        let step_out = self.single_output(step_out.map_err(|e| e.in_wrapper(self.name.get()))?)?;
         Ok(vec![Self::with_timesteps(input, &step_out)])
     }
 

@@ -2,6 +2,8 @@
 //! from real tf_keras 2.21, and turning their Keras layer configs into seqnn layers.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use std::path::PathBuf;
 
 use approx::assert_abs_diff_eq;
@@ -32,6 +34,11 @@ pub fn fixture_path(folder: &str, name: &str) -> PathBuf {
 /// A fixture of the core set, `tests/fixtures/keras/<case>.json`.
 pub fn load(case: &str) -> Fixture {
     load_from("keras", case)
+}
+
+/// A fixture of the toolbox set, `tests/fixtures/toolbox/<case>.json`.
+pub fn toolbox(case: &str) -> Fixture {
+    load_from("toolbox", case)
 }
 
 /// A fixture from `tests/fixtures/<folder>/<case>.json`.
@@ -359,7 +366,7 @@ pub fn notebook_layout(tf_keras: &str) -> String {
 /// equal Keras's.
 pub fn check_sequential(f: &Fixture) {
     let case = f.json["case"].as_str().unwrap_or("?").to_string();
-    let mut m = model(f);
+    let m = model(f);
     let y = m.predict(&f.input()).expect("predict");
     assert_close(&y, &f.outputs()[0], &case);
     assert_eq!(

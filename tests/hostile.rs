@@ -1,0 +1,372 @@
+//! Hostile sizes: Keras files whose config promises enormous layers, sizes given to the API,
+//! a zip bomb, JSON nested 200,000 deep and 200,000 layers. Each is an `Err`, never an abort or
+//! a panic, and the bytes held at once stay within a small multiple of the file's size.
+//!
+//! The size-field files come from `tools/keras_reference/generate_hostile.py`: real Keras files
+//! (Keras 3 `.keras`, tf_keras `.h5`) with only a size in their config changed. The others are
+//! built here.
+
+#![cfg(feature = "keras")]
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use common::counting::{alone, measure, mib, Counting};
+use ndarray::{Array2, Array3};
+use seqnn::{
+    Bidirectional, Dense, Embedding, Error, RepeatVector, Sequential, SimpleRNN, TimeDistributed,
+    GRU, LSTM,
+};
+use serde_json::Value;
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn hostile_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile")
+}
+
+/// What a file may cost while it is refused: a few copies of it (the bytes read, the unpacked
+/// member, the parsed HDF5 and JSON) and a fixed allowance for the parsers' own tables.
+fn bound(file_len: usize) -> usize {
+    8 * file_len + (4 << 20)
+}
+
+/// Loads `bytes` alone and checks the peak allocation against [`bound`].
+fn load_bounded(what: &str, bytes: &[u8]) -> seqnn::Result<Sequential> {
+    let (result, peak) = measure(|| seqnn::load_model_from_bytes(bytes));
+    eprintln!("{what}: held {} for {}", mib(peak), mib(bytes.len()));
+    assert!(
+        peak <= bound(bytes.len()),
+        "{what}: loading held {} for a file of {}",
+        mib(peak),
+        mib(bytes.len())
+    );
+    result
+}
+
+#[test]
+fn config_sizes_from_real_keras_files_are_refused_before_allocating() {
+    let _alone = alone();
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(hostile_dir().join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest is JSON");
+    let files = manifest["files"].as_array().expect("files");
+    assert_eq!(files.len(), 32, "16 cases in two formats");
+    for entry in files {
+        let file = entry["file"].as_str().expect("file");
+        let bytes = std::fs::read(hostile_dir().join(file)).expect("hostile file");
+        let result = load_bounded(file, &bytes);
+        match entry["expect"].as_str().expect("expect") {
+            "error" => {
+                let err = result.expect_err(file);
+                // The message names the layer the file patched, or, for the model's input,
+                // quotes the size.
+                let layer = entry["layer"].as_str().expect("layer");
+                let value = entry["value"].as_str().expect("value");
+                let named = if entry["field"].as_str().is_some_and(|f| f.contains("shape")) {
+                    value
+                } else {
+                    layer
+                };
+                assert!(err.to_string().contains(named), "{file}: {err}");
+            }
+            "load_ok_predict_error" => {
+                // A weightless size may load; running it is refused before allocating.
+                let Ok(model) = result else { continue };
+                let x = Array3::<f32>::from_elem((2, 3, 2), 0.5);
+                let (y, peak) = measure(|| model.predict(&x));
+                assert!(y.is_err(), "{file}: predict should be refused");
+                assert!(peak < 1 << 20, "{file}: predict held {}", mib(peak));
+            }
+            other => panic!("{file}: unknown expectation {other}"),
+        }
+    }
+}
+
+/// A `.keras` archive of the members given, stored or deflated as said.
+fn archive(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    for (name, bytes, deflate) in members {
+        let method = if *deflate {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(method)
+            .large_file(bytes.len() > u32::MAX as usize / 2);
+        zip.start_file(*name, options).expect("member");
+        zip.write_all(bytes).expect("member bytes");
+    }
+    zip.finish().expect("archive");
+    out.into_inner()
+}
+
+/// The members of a real small Keras 3 file.
+fn real_members() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/files/course_seq2seq.k3.keras");
+    let file = std::fs::File::open(path).expect("fixture");
+    let mut zip = zip::ZipArchive::new(file).expect("zip");
+    let mut read = |name: &str| {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(name).expect("member"), &mut v).expect("read");
+        v
+    };
+    (
+        read("metadata.json"),
+        read("config.json"),
+        read("model.weights.h5"),
+    )
+}
+
+#[test]
+fn a_zip_bomb_is_refused_before_it_is_unpacked() {
+    let _alone = alone();
+    let (metadata, config, _) = real_members();
+    // 256 MiB of zeros, which deflate to a few hundred KiB.
+    let zeros = vec![0_u8; 256 << 20];
+    let bomb = archive(&[
+        ("metadata.json", &metadata, false),
+        ("config.json", &config, false),
+        ("model.weights.h5", &zeros, true),
+    ]);
+    drop(zeros);
+    assert!(bomb.len() < 4 << 20, "{}", bomb.len());
+    let err = load_bounded("zip bomb", &bomb).expect_err("a bomb");
+    assert!(matches!(err, Error::File { .. }), "{err}");
+    assert!(err.to_string().contains("zip bomb"), "{err}");
+
+    // A config.json bomb too: JSON of spaces.
+    let spaces = vec![b' '; 64 << 20];
+    let bomb = archive(&[
+        ("metadata.json", &metadata, false),
+        ("config.json", &spaces, true),
+    ]);
+    drop(spaces);
+    let err = load_bounded("config bomb", &bomb).expect_err("a bomb");
+    assert!(err.to_string().contains("zip bomb"), "{err}");
+}
+
+#[test]
+fn a_member_whose_size_field_lies_costs_only_its_real_bytes() {
+    let _alone = alone();
+    let (metadata, config, weights) = real_members();
+    let mut file = archive(&[
+        ("metadata.json", &metadata, false),
+        ("config.json", &config, false),
+        ("model.weights.h5", &weights, false),
+    ]);
+    // Say, in the central directory, that the weights member holds 4 GiB - 1 uncompressed and
+    // compressed: the data after it is what there is.
+    let name = b"model.weights.h5";
+    let cd = find_last(&file, b"PK\x01\x02", name).expect("central entry");
+    file[cd + 20..cd + 24].copy_from_slice(&u32::MAX.to_le_bytes());
+    file[cd + 24..cd + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+    let result = load_bounded("lying size", &file);
+    assert!(result.is_err());
+}
+
+/// The offset of the last record starting with `magic` whose file name is `name`.
+fn find_last(bytes: &[u8], magic: &[u8], name: &[u8]) -> Option<usize> {
+    (0..bytes.len().saturating_sub(46))
+        .rev()
+        .find(|&i| bytes[i..].starts_with(magic) && bytes[i + 46..].starts_with(name))
+}
+
+fn keras_archive_with_config(config: &[u8]) -> Vec<u8> {
+    let (metadata, _, weights) = real_members();
+    archive(&[
+        ("metadata.json", &metadata, false),
+        ("config.json", config, false),
+        ("model.weights.h5", &weights, false),
+    ])
+}
+
+/// A legacy `.h5` model whose `model_config` attribute is `config`.
+fn legacy_h5_with_config(config: &str) -> Vec<u8> {
+    use hdf5_pure::{AttrValue, FileBuilder};
+    let mut b = FileBuilder::new();
+    b.set_attr(
+        "model_config",
+        AttrValue::VarLenAsciiString(config.to_string()),
+    );
+    b.set_attr("keras_version", AttrValue::VarLenString("2.21.0".into()));
+    b.set_attr("backend", AttrValue::VarLenString("tensorflow".into()));
+    let mut g = b.create_group("model_weights");
+    g.set_attr("layer_names", AttrValue::VarLenAsciiStringArray(vec![]));
+    b.add_group(g.finish());
+    b.finish().expect("an HDF5 file")
+}
+
+#[test]
+fn json_nested_200000_deep_is_refused() {
+    let _alone = alone();
+    let depth = 200_000;
+    let mut json =
+        String::from(r#"{"class_name": "Sequential", "config": {"name": "s", "layers": "#);
+    json.push_str(&"[".repeat(depth));
+    json.push_str(&"]".repeat(depth));
+    json.push_str("}}");
+    let err = load_bounded("deep .keras", &keras_archive_with_config(json.as_bytes()))
+        .expect_err("too deep");
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+    let err = load_bounded("deep .h5", &legacy_h5_with_config(&json)).expect_err("too deep");
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+}
+
+#[test]
+fn two_hundred_thousand_layers_load_in_bounded_memory_and_time() {
+    let _alone = alone();
+    let n = 200_000;
+    let mut json = String::from(
+        r#"{"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "in"}}"#,
+    );
+    for i in 0..n {
+        json.push_str(&format!(
+            r#", {{"class_name": "Dense", "config": {{"name": "d{i}", "units": 1}}}}"#
+        ));
+    }
+    json.push_str("]}}");
+    let start = std::time::Instant::now();
+    // The weights in the file are another model's: refused, after 200,000 layers were built.
+    let err = load_bounded("200k .keras", &keras_archive_with_config(json.as_bytes()))
+        .expect_err("weights of another model");
+    assert!(err.to_string().contains("weight"), "{err}");
+    let err = load_bounded("200k .h5", &legacy_h5_with_config(&json)).expect_err("no weights");
+    assert!(err.to_string().contains("weights"), "{err}");
+    assert!(
+        start.elapsed().as_secs() < 60,
+        "took {:?}: a step that is quadratic in the layers?",
+        start.elapsed()
+    );
+}
+
+/// Adding `layer` fails with `TooLarge` naming it, and allocates almost nothing.
+fn add_refused(layer: impl seqnn::Layer + 'static, name: &str) {
+    let mut model = Sequential::new();
+    let (result, peak) = measure(|| model.add(layer));
+    let err = result.expect_err(name);
+    assert!(matches!(err, Error::TooLarge { .. }), "{name}: {err}");
+    assert!(err.to_string().contains(name), "{name}: {err}");
+    assert!(model.layers().is_empty(), "{name}: the model is unchanged");
+    assert!(peak < 1 << 20, "{name}: held {}", mib(peak));
+}
+
+#[test]
+fn sizes_given_to_the_api_are_refused_before_allocating() {
+    let _alone = alone();
+    add_refused(
+        LSTM::new(1 << 40).with_name("l40").input_shape((10, 64)),
+        "l40",
+    );
+    add_refused(
+        LSTM::new(usize::MAX)
+            .with_name("lmax")
+            .input_shape((10, 64)),
+        "lmax",
+    );
+    add_refused(
+        GRU::new(1_000_000).with_name("g6").input_shape((10, 64)),
+        "g6",
+    );
+    add_refused(
+        SimpleRNN::new(200_000)
+            .with_name("s2e5")
+            .input_shape((10, 64)),
+        "s2e5",
+    );
+    add_refused(
+        Bidirectional::new(LSTM::new(1_000_000))
+            .with_name("bi6")
+            .input_shape((10, 64)),
+        "forward_lstm",
+    );
+    add_refused(Embedding::new(usize::MAX, 4).with_name("emax"), "emax");
+    add_refused(Embedding::new(100_000_000_000, 4).with_name("e11"), "e11");
+    add_refused(Embedding::new(10, 1 << 40).with_name("eo40"), "eo40");
+    add_refused(Dense::new(4).with_name("d40").input_dim(1 << 40), "d40");
+    add_refused(Dense::new(1_000_000_000).with_name("d9").input_dim(4), "d9");
+    add_refused(
+        LSTM::new(8)
+            .with_name("wide")
+            .input_shape((10, 10_000_000_000)),
+        "wide",
+    );
+    add_refused(
+        TimeDistributed::new(Dense::new(1_000_000_000).with_name("tdd")).input_shape((5, 4)),
+        "tdd",
+    );
+    // A sequence output of 2^40 steps per sample.
+    add_refused(
+        SimpleRNN::new(4)
+            .with_name("long")
+            .with_return_sequences(true)
+            .input_shape((1 << 40, 3)),
+        "long",
+    );
+}
+
+#[test]
+fn a_weightless_layer_with_an_enormous_output_is_refused() {
+    let _alone = alone();
+    // RepeatVector has no weights: its size only shows in its output, per sample at add.
+    add_refused(
+        RepeatVector::new(1 << 40)
+            .with_name("rv40")
+            .input_shape((4,)),
+        "rv40",
+    );
+    // A sample of 2^28 scalars (1 GiB) may be added; 64 of them are refused before any batch
+    // runs, and so is one batch of 64 of them.
+    let mut model = Sequential::new();
+    model.add(Dense::new(4).input_dim(3)).expect("adds");
+    model
+        .add(RepeatVector::new(1 << 26).with_name("rv26"))
+        .expect("adds");
+    let x = Array2::<f32>::zeros((64, 3));
+    let (y, peak) = measure(|| model.predict(&x));
+    let err = y.expect_err("64 GiB of output");
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert!(peak < 1 << 20, "held {}", mib(peak));
+    let (y, peak) = measure(|| model.call(&x));
+    let err = y.expect_err("64 GiB of output");
+    assert!(err.to_string().contains("rv26"), "{err}");
+    assert!(peak < 1 << 20, "held {}", mib(peak));
+}
+
+/// `predict` holds the input, the output and about one batch's working set, where running
+/// the whole input as one batch holds the working set of all of it.
+#[test]
+fn predict_memory_is_bounded_by_one_batch() {
+    let _alone = alone();
+    let mut model = Sequential::new();
+    model
+        .add(LSTM::new(64).input_shape((20, 16)))
+        .expect("adds");
+    let x = Array3::<f32>::from_shape_fn((20_000, 20, 16), |(b, t, d)| {
+        ((b * 7 + t * 3 + d) % 11) as f32 / 11.0 - 0.5
+    });
+    let output = 20_000 * 64 * 4;
+    let (whole, whole_peak) = measure(|| model.call(&x).expect("runs"));
+    let (batched, batched_peak) = measure(|| model.predict(&x).expect("runs"));
+    assert_eq!(batched, whole, "batches give the same numbers");
+    // One batch's working set is at most 32 MiB of f32 by the library's budget.
+    assert!(
+        batched_peak <= output + (48 << 20),
+        "predict held {} for an output of {}",
+        mib(batched_peak),
+        mib(output)
+    );
+    assert!(
+        batched_peak * 4 < whole_peak,
+        "predict held {}, one batch {}",
+        mib(batched_peak),
+        mib(whole_peak)
+    );
+}
