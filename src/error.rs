@@ -1,12 +1,15 @@
 //! The crate's one error type.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use crate::shape::Shape;
 
 /// Everything that can go wrong in seqnn.
 ///
 /// Messages name the layer and quote the shapes involved, in the words Keras uses for the same
 /// mistake where Keras has words for it.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An input's number of dimensions is not what the layer takes.
@@ -132,15 +135,33 @@ pub enum Error {
         name: String,
     },
 
-    /// A model or weights file that cannot be read or written: missing, damaged, not a Keras
-    /// file, or holding something seqnn does not support. The message says what is wrong, and
-    /// names the layer, its class and the option when a layer is the cause.
-    #[error("{path}: {message}")]
-    File {
+    /// The operating system could not read or write a file: not found, no permission, a full
+    /// disk. The [`std::io::Error`] is the [`source`](std::error::Error::source), and
+    /// [`io_kind`](Error::io_kind) tells which.
+    #[error("{}: {}", path.display(), **source)]
+    Io {
         /// The file.
-        path: String,
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: Shared<std::io::Error>,
+    },
+
+    /// A model, weights or array file that cannot be read or written: damaged, not a Keras
+    /// file, or holding something seqnn does not support. The message says what is wrong, and
+    /// names the layer, its class and the option when a layer is the cause. The
+    /// [`source`](std::error::Error::source), when there is one, is the error underneath: the
+    /// zip, HDF5 or JSON reader's, or seqnn's own for a model the file describes (such as an
+    /// [`Error::TooLarge`] layer).
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file (`<bytes>` for a file given as bytes).
+        path: PathBuf,
         /// What is wrong with it.
         message: String,
+        /// The error underneath, if any.
+        #[source]
+        source: Option<Source>,
     },
 
     /// A Keras layer class, option or model kind that seqnn does not have. Nothing is skipped or
@@ -178,15 +199,95 @@ impl Error {
         }
     }
 
-    /// This error with the file it came from: a [`Error::File`] naming `path`.
-    pub fn in_file(self, path: &std::path::Path) -> Error {
+    /// This error with the file it came from: a [`Error::File`] naming `path`, whose source is
+    /// the error itself. File errors keep their own path when they have one.
+    pub fn in_file(self, path: &Path) -> Error {
         match self {
-            Error::File { .. } => self,
+            Error::File {
+                path: p,
+                message,
+                source,
+            } if p.as_os_str().is_empty() => Error::File {
+                path: path.to_path_buf(),
+                message,
+                source,
+            },
+            Error::File { .. } | Error::Io { .. } => self,
             other => Error::File {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 message: other.to_string(),
+                source: Some(Shared(Arc::new(other))),
             },
         }
+    }
+
+    /// An I/O error on `path`.
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source: Shared(Arc::new(e)),
+        }
+    }
+
+    /// A file error without a source; the path may be filled in later by [`in_file`](Error::in_file).
+    pub(crate) fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
+        Error::File {
+            path: path.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The kind of the I/O error underneath, for an [`Error::Io`] (or a file error caused by
+    /// one): `NotFound`, `PermissionDenied`, ...
+    ///
+    /// ```
+    /// let err = seqnn::load_model("no/such/model.keras").unwrap_err();
+    /// assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound));
+    /// ```
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        if let Error::Io { source, .. } = self {
+            return Some(source.kind());
+        }
+        let mut e: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = e {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return Some(io.kind());
+            }
+            e = err.source();
+        }
+        None
+    }
+}
+
+/// The error underneath a file error: the zip, HDF5 or JSON reader's, or seqnn's own.
+pub type Source = Shared<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error shared by the clones of the [`Error`](enum@Error) it is under, so that the crate's
+/// error stays `Clone`. It dereferences to the error itself, and that is what
+/// [`source`](std::error::Error::source) returns, so it downcasts to its own type.
+#[derive(Debug)]
+pub struct Shared<T: ?Sized>(pub Arc<T>);
+
+impl<T: ?Sized> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: std::error::Error + Send + Sync + 'static> From<T>
+    for Shared<dyn std::error::Error + Send + Sync>
+{
+    fn from(e: T) -> Self {
+        Shared(Arc::new(e))
     }
 }
 

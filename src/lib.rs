@@ -72,11 +72,11 @@ mod summary;
 pub mod threads;
 
 pub use activation::ActivationFn;
-pub use error::{Error, Result};
+pub use error::{Error, Result, Shared, Source};
 pub use init::Initializer;
 pub use input::Element;
 #[cfg(feature = "keras")]
-pub use keras::{load_model, load_model_from_bytes};
+pub use keras::{load_model, load_model_from_bytes, model_from_json};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
 pub use layers::bidirectional::{Bidirectional, MergeMode};

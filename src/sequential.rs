@@ -194,6 +194,16 @@ impl Sequential {
         Ok(model)
     }
 
+    /// Draws weights for the layers that have none yet (a model built without weights).
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn initialize_missing_weights(&mut self) {
+        for layer in self.layers.iter_mut() {
+            if layer.is_built() && !layer.has_weights() {
+                layer.initialize();
+            }
+        }
+    }
+
     /// The first layer's declared input shape.
     fn first_declared_input(&self) -> Result<Option<Shape>> {
         match self.layers.first() {

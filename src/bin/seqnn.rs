@@ -132,8 +132,22 @@ enum Failure {
 }
 
 impl From<Error> for Failure {
+    /// The error's message; an I/O error in plain words: `m.keras: no such file or directory`.
     fn from(e: Error) -> Self {
-        Failure::Message(e.to_string())
+        Failure::Message(match &e {
+            Error::Io { path, source } => format!("{}: {}", path.display(), plain(source)),
+            _ => e.to_string(),
+        })
+    }
+}
+
+/// An I/O error as a person would say it, without the OS's error number.
+fn plain(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -168,10 +182,11 @@ fn run(command: Command) -> Result<(), Failure> {
             let x = read_npy(&input)?;
             if x.ndim() == 0 {
                 return Err(Error::File {
-                    path: input.display().to_string(),
+                    path: input.clone(),
                     message: "the input is a scalar, shape (); a model takes an array with the \
                               batch on its first axis"
                         .into(),
+                    source: None,
                 }
                 .into());
             }
@@ -186,10 +201,11 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Convert { model, output } => {
             if output.extension().and_then(|e| e.to_str()) != Some("keras") {
                 return Err(Error::File {
-                    path: output.display().to_string(),
+                    path: output.clone(),
                     message: "the output must be a .keras file (seqnn writes the Keras 3 \
                               .keras format); give a name ending in .keras"
                         .into(),
+                    source: None,
                 }
                 .into());
             }
@@ -202,18 +218,9 @@ fn run(command: Command) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Loads a model, saying plainly when the file is not there. Every error names the file, even
-/// one about a layer in it (`m.h5: layer "conv1d" (Conv1D): ...`).
+/// Loads a model. Every error names the file, even one about a layer in it
+/// (`m.h5: layer "conv1d" (Conv1D): ...`).
 fn load(path: &Path) -> Result<Sequential, Error> {
-    if let Err(e) = std::fs::metadata(path) {
-        return Err(Error::File {
-            path: path.display().to_string(),
-            message: match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file or directory".into(),
-                _ => e.to_string(),
-            },
-        });
-    }
     seqnn::load_model(path).map_err(|e| e.in_file(path))
 }
 

@@ -14,8 +14,8 @@ use hdf5_pure::File;
 use ndarray::ArrayD;
 
 use crate::keras::config::{model_from_config, Dialect};
-use crate::keras::hdf5::{open, read_weight, Problem};
-use crate::keras::legacy::LoadError;
+use crate::keras::hdf5::{open, read_weight};
+use crate::keras::LoadError;
 use crate::layer::Layer;
 use crate::layers::bidirectional::Bidirectional;
 use crate::layers::time_distributed::TimeDistributed;
@@ -41,22 +41,26 @@ pub(crate) struct Archive {
 }
 
 /// Unpacks a `.keras` archive.
-pub(crate) fn read(bytes: &[u8]) -> Result<Archive, Problem> {
+pub(crate) fn read(bytes: &[u8]) -> Result<Archive, LoadError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| format!("not a readable .keras archive ({e})"))?;
+        .map_err(|e| LoadError::sourced(format!("not a readable .keras archive ({e})"), e))?;
     let config = member(&mut zip, "config.json", MAX_JSON)?
         .ok_or("the archive has no config.json: it is not a Keras model")?;
-    let config = json_text(config).map_err(|e| format!("config.json is not JSON ({e})"))?;
+    let config = json_text(config, "config.json")?;
     let keras_version = match member(&mut zip, "metadata.json", MAX_JSON)? {
         Some(m) => serde_json::from_slice::<serde_json::Value>(&m)
-            .map_err(|e| format!("metadata.json is not JSON ({e})"))?["keras_version"]
+            .map_err(|e| LoadError::sourced(format!("metadata.json is not JSON ({e})"), e))?
+            ["keras_version"]
             .as_str()
             .map(str::to_string),
         None => None,
     };
     let weights = member(&mut zip, "model.weights.h5", MAX_MEMBER)?
         .ok_or("the archive has no model.weights.h5")?;
-    let weights = open(weights).map_err(|e| format!("model.weights.h5: {e}"))?;
+    let weights = open(weights).map_err(|e| match e {
+        LoadError::Sourced(m, s) => LoadError::Sourced(format!("model.weights.h5: {m}"), s),
+        other => other,
+    })?;
     Ok(Archive {
         config,
         keras_version,
@@ -64,10 +68,13 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Archive, Problem> {
     })
 }
 
-/// JSON text, its syntax checked without building anything (however deep it nests).
-pub(crate) fn json_text(bytes: Vec<u8>) -> Result<String, String> {
-    let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    serde_json::from_str::<&serde_json::value::RawValue>(&text).map_err(|e| e.to_string())?;
+/// JSON text, its syntax checked without building anything (however deep it nests); `what`
+/// names it in errors.
+pub(crate) fn json_text(bytes: Vec<u8>, what: &str) -> Result<String, LoadError> {
+    let text = String::from_utf8(bytes)
+        .map_err(|e| LoadError::sourced(format!("{what} is not UTF-8 text ({e})"), e))?;
+    serde_json::from_str::<&serde_json::value::RawValue>(&text)
+        .map_err(|e| LoadError::sourced(format!("{what} is not JSON ({e})"), e))?;
     Ok(text)
 }
 
@@ -76,17 +83,23 @@ fn member(
     zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
     name: &str,
     limit: u64,
-) -> Result<Option<Vec<u8>>, Problem> {
+) -> Result<Option<Vec<u8>>, LoadError> {
     let mut file = match zip.by_name(name) {
         Ok(f) => f,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(format!("cannot read {name} in the archive ({e})")),
+        Err(e) => {
+            return Err(LoadError::sourced(
+                format!("cannot read {name} in the archive ({e})"),
+                e,
+            ))
+        }
     };
     if file.size() > limit {
         return Err(format!(
             "{name} says it holds {} bytes, more than the {limit} seqnn accepts",
             file.size()
-        ));
+        )
+        .into());
     }
     let inflate_limit = file
         .compressed_size()
@@ -98,7 +111,8 @@ fn member(
              stored size: seqnn refuses it as a zip bomb",
             file.compressed_size(),
             file.size()
-        ));
+        )
+        .into());
     }
     // The declared size bounds what is read, but nothing is reserved from it: a damaged size
     // field then costs only the bytes that are really there.
@@ -107,9 +121,9 @@ fn member(
     file.by_ref()
         .take(declared + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("cannot unpack {name} ({e})"))?;
+        .map_err(|e| LoadError::sourced(format!("cannot unpack {name} ({e})"), e))?;
     if out.len() as u64 != declared {
-        return Err(format!("{name} is truncated or damaged in the archive"));
+        return Err(format!("{name} is truncated or damaged in the archive").into());
     }
     Ok(Some(out))
 }
@@ -118,12 +132,12 @@ fn member(
 pub(crate) fn load_model(bytes: &[u8]) -> Result<Sequential, LoadError> {
     let archive = read(bytes)?;
     let dialect = Dialect::from_version(archive.keras_version.as_deref());
-    let mut model = model_from_config(&archive.config, dialect).map_err(LoadError::Model)?;
+    let mut model = model_from_config(&archive.config, dialect)?;
     if !model.is_built() {
         return Err("the saved model has no input shape, so it was never built".into());
     }
     let weights = weights(&archive.weights, &model)?;
-    model.set_weights(&weights).map_err(LoadError::Model)?;
+    model.set_weights(&weights)?;
     Ok(model)
 }
 

@@ -33,6 +33,23 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect of a model's JSON alone (`model.to_json()`): tf_keras writes its version
+    /// beside a legacy config; without it, Keras 3 is told by what only it writes (an input's
+    /// `batch_shape`, `DTypePolicy` dtypes).
+    pub(crate) fn of_json(json: &str) -> Dialect {
+        if let Ok(root) = serde_json::from_str::<Fields<'_>>(json) {
+            if let Some(v) = root.get("keras_version") {
+                let version: Option<String> = serde_json::from_str(v.get()).ok();
+                return Dialect::from_version(version.as_deref());
+            }
+        }
+        if json.contains("\"batch_shape\"") || json.contains("\"DTypePolicy\"") {
+            Dialect::Keras3
+        } else {
+            Dialect::Keras2
+        }
+    }
+
     /// The dialect of a `keras_version` string ("2.21.0", "3.15.1"); Keras 2 when unknown.
     pub(crate) fn from_version(version: Option<&str>) -> Dialect {
         match version.and_then(|v| v.split('.').next()) {
@@ -176,11 +193,9 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// A config that is not what Keras writes; the file's path is added by the caller.
 fn malformed(message: String) -> Error {
-    Error::InvalidArgument {
-        layer: "config".into(),
-        message,
-    }
+    Error::file("", format!("the model config is malformed: {message}"))
 }
 
 fn unsupported_class(name: &str, class: &str, registered: &str) -> Error {

@@ -6,14 +6,16 @@ use std::collections::HashMap;
 use hdf5_pure::{AttrValue, Datatype, File};
 use ndarray::{ArrayD, IxDyn};
 
+use crate::keras::LoadError;
 use crate::shape::Shape;
 
 /// A message-carrying error of this module; the caller adds the path.
 pub(crate) type Problem = String;
 
 /// Parses HDF5 bytes.
-pub(crate) fn open(bytes: Vec<u8>) -> Result<File, Problem> {
-    File::from_bytes(bytes).map_err(|e| format!("not a readable HDF5 file ({e})"))
+pub(crate) fn open(bytes: Vec<u8>) -> Result<File, LoadError> {
+    File::from_bytes(bytes)
+        .map_err(|e| LoadError::sourced(format!("not a readable HDF5 file ({e})"), e))
 }
 
 /// The attributes of the group at `path` (`""` or `"/"` for the root).

@@ -9,9 +9,9 @@
 use hdf5_pure::File;
 use ndarray::ArrayD;
 
-use crate::error::Error;
 use crate::keras::config::{model_from_config, Dialect};
-use crate::keras::hdf5::{attr_string, attr_strings, attrs, read_weight, Problem};
+use crate::keras::hdf5::{attr_string, attr_strings, attrs, read_weight};
+use crate::keras::LoadError;
 use crate::sequential::Sequential;
 
 /// Whether the file is a legacy full model (it has a `model_config` attribute).
@@ -29,16 +29,16 @@ pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
     let root = attrs(file, "/")?;
     let config = attr_string(&root, "model_config")
         .ok_or("the file has no model_config attribute: it is not a saved Keras model")?;
-    let config = crate::keras::archive::json_text(config.into_bytes())
-        .map_err(|e| format!("the model_config attribute is not JSON ({e})"))?;
+    let config =
+        crate::keras::archive::json_text(config.into_bytes(), "the model_config attribute")?;
     let version = attr_string(&root, "keras_version");
     let dialect = Dialect::from_version(version.as_deref());
-    let mut model = model_from_config(&config, dialect).map_err(LoadError::Model)?;
+    let mut model = model_from_config(&config, dialect)?;
     if !model.is_built() {
         return Err("the saved model has no input shape, so it was never built".into());
     }
     let weights = weights(file, "model_weights", &model)?;
-    model.set_weights(&weights).map_err(LoadError::Model)?;
+    model.set_weights(&weights)?;
     Ok(model)
 }
 
@@ -101,26 +101,4 @@ pub(crate) fn weights(
         }
     }
     Ok(out)
-}
-
-/// Why a load failed: the file (a message the caller puts the path on) or the model it
-/// describes (an error that stands as it is, such as an unsupported layer).
-#[derive(Debug)]
-pub(crate) enum LoadError {
-    /// The file is damaged, incomplete or not what was expected.
-    File(Problem),
-    /// The model the file describes cannot be built here.
-    Model(Error),
-}
-
-impl From<Problem> for LoadError {
-    fn from(p: Problem) -> Self {
-        LoadError::File(p)
-    }
-}
-
-impl From<&str> for LoadError {
-    fn from(p: &str) -> Self {
-        LoadError::File(p.to_string())
-    }
 }

@@ -4,14 +4,12 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Source};
 mod archive;
 mod config;
 mod hdf5;
 mod legacy;
 mod writer;
-
-use legacy::LoadError;
 
 use crate::sequential::Sequential;
 
@@ -44,38 +42,115 @@ fn load(bytes: std::borrow::Cow<'_, [u8]>) -> std::result::Result<Sequential, Lo
     if bytes.starts_with(b"PK") {
         archive::load_model(&bytes)
     } else if hdf5_pure::is_hdf5_bytes(&bytes) {
-        hdf5::open(bytes.into_owned())
-            .map_err(LoadError::File)
-            .and_then(|file| legacy::load_model(&file))
+        hdf5::open(bytes.into_owned()).and_then(|file| legacy::load_model(&file))
     } else {
-        Err(LoadError::File(
-            "not a Keras model file: neither a .keras archive (zip) nor HDF5".into(),
-        ))
+        Err("not a Keras model file: neither a .keras archive (zip) nor HDF5".into())
     }
 }
 
-/// The whole file; a missing or unreadable one is an error naming it.
+/// The whole file; a missing or unreadable one is an [`Error::Io`] naming it.
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Why a load failed: the file (a message the caller puts the path on, with the reader's error
+/// underneath when there is one) or the model it describes (an error that stands as it is, such
+/// as an unsupported layer).
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// The file is damaged, incomplete or not what was expected.
+    File(String),
+    /// The same, caused by the zip, HDF5 or JSON reader's error.
+    Sourced(String, Source),
+    /// The model the file describes cannot be built here.
+    Model(Error),
+}
+
+impl LoadError {
+    /// A file problem caused by `source`.
+    pub(crate) fn sourced(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> LoadError {
+        LoadError::Sourced(message.into(), source.into())
+    }
+}
+
+impl From<String> for LoadError {
+    fn from(p: String) -> Self {
+        LoadError::File(p)
+    }
+}
+
+impl From<&str> for LoadError {
+    fn from(p: &str) -> Self {
+        LoadError::File(p.to_string())
+    }
+}
+
+impl From<Error> for LoadError {
+    fn from(e: Error) -> Self {
+        LoadError::Model(e)
+    }
 }
 
 /// A load failure as the crate's error: file problems name the path; an unsupported layer
-/// stands as it is (it names the layer, its class and the option).
+/// stands as it is (it names the layer, its class and the option); the model's other errors
+/// become the file's, with themselves as the source.
 fn in_file(e: LoadError, path: &Path) -> Error {
     match e {
-        LoadError::File(message) => Error::File {
-            path: path.display().to_string(),
+        LoadError::File(message) => Error::file(path, message),
+        LoadError::Sourced(message, source) => Error::File {
+            path: path.to_path_buf(),
             message,
+            source: Some(source),
         },
         LoadError::Model(e @ Error::Unsupported { .. }) => e,
         LoadError::Model(e) => e.in_file(path),
     }
 }
 
+/// A model from its JSON config, as Keras's `keras.models.model_from_json`: the layers, their
+/// options and names, with fresh weights from their initializers. Takes what `model.to_json()`
+/// returns in tf_keras 2.x and in Keras 3 (the `config.json` of a `.keras` file too).
+///
+/// ```
+/// use seqnn::{model_from_json, Sequential, LSTM};
+/// let mut model = Sequential::new();
+/// model.add(LSTM::new(4).input_shape((6, 3)))?;
+/// let copy = model_from_json(&model.to_json()?)?;
+/// assert_eq!(copy.summary()?, model.summary()?);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::File`] (its path `<json>`) for JSON that is not a Keras model config;
+/// [`Error::Unsupported`] for a layer or option seqnn does not have.
+pub fn model_from_json(json: &str) -> Result<Sequential> {
+    let mut model =
+        config::model_from_config(json, config::Dialect::of_json(json)).map_err(|e| match e {
+            e @ Error::Unsupported { .. } => e,
+            other => other.in_file(Path::new("<json>")),
+        })?;
+    model.initialize_missing_weights();
+    Ok(model)
+}
+
 impl Sequential {
+    /// The model's config as JSON, as Keras 3's `model.to_json()`: what `model_from_json`
+    /// (here or in Keras 3) rebuilds the model from, without its weights.
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] for an unbuilt model; [`Error::Unsupported`] for an option Keras 3
+    /// has no name for (Keras 2's `hard_sigmoid`).
+    #[must_use = "the JSON is returned, not written anywhere"]
+    pub fn to_json(&self) -> Result<String> {
+        let input = self.input_shape().ok_or_else(|| Error::NotBuilt {
+            name: self.name().to_string(),
+        })?;
+        Ok(writer::model_config(self, &input)?.to_string())
+    }
+
     /// Saves the model as a Keras 3 `.keras` archive (`config.json`, `metadata.json`,
     /// `model.weights.h5`), which `keras.models.load_model` opens.
     ///
@@ -84,16 +159,10 @@ impl Sequential {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = writer::keras_archive(self).map_err(|e| match e {
-            Error::File { message, .. } => Error::File {
-                path: path.display().to_string(),
-                message,
-            },
+            e @ Error::File { .. } => e.in_file(path),
             other => other,
         })?;
-        std::fs::write(path, bytes).map_err(|e| Error::File {
-            path: path.display().to_string(),
-            message: format!("cannot write the file ({e})"),
-        })
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
     }
 
     /// Loads weights into this model from a `.weights.h5` file (Keras 3's `save_weights`), or
@@ -111,11 +180,9 @@ impl Sequential {
         }
         let bytes = read_file(path)?;
         let weights = if bytes.starts_with(b"PK") {
-            archive::read(&bytes)
-                .map_err(LoadError::File)
-                .and_then(|a| archive::weights(&a.weights, self))
+            archive::read(&bytes).and_then(|a| archive::weights(&a.weights, self))
         } else if hdf5_pure::is_hdf5_bytes(&bytes) {
-            hdf5::open(bytes).map_err(LoadError::File).and_then(|file| {
+            hdf5::open(bytes).and_then(|file| {
                 if legacy::is_full_model(&file) {
                     legacy::weights(&file, "model_weights", self)
                 } else if legacy::is_weights_file(&file) {
@@ -125,9 +192,7 @@ impl Sequential {
                 }
             })
         } else {
-            Err(LoadError::File(
-                "not a Keras weights file: neither HDF5 nor a .keras archive".into(),
-            ))
+            Err("not a Keras weights file: neither HDF5 nor a .keras archive".into())
         };
         let weights = weights.map_err(|e| in_file(e, path))?;
         self.set_weights(&weights).map_err(|e| e.in_file(path))

@@ -62,11 +62,9 @@ pub(crate) fn keras_archive(model: &Sequential) -> Result<Vec<u8>> {
     Ok(out.into_inner())
 }
 
+/// A problem writing the archive; the caller adds the path.
 fn io_error(message: String) -> Error {
-    Error::File {
-        path: String::new(),
-        message,
-    }
+    Error::file("", message)
 }
 
 fn unsupported(layer: &dyn Layer, message: impl Into<String>) -> Error {
@@ -102,7 +100,7 @@ fn activation_name(layer: &dyn Layer, f: ActivationFn) -> Result<&'static str> {
     })
 }
 
-fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
+pub(crate) fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
     let mut layers = vec![json!({
         "module": "keras.layers",
         "class_name": "InputLayer",
