@@ -116,12 +116,14 @@ impl CallContext {
     }
 
     /// The same context with the masks of the inputs, one per input (`None` for an unmasked one).
+    #[must_use]
     pub fn with_masks(mut self, masks: Vec<Option<Mask>>) -> Self {
         self.input_masks = masks;
         self
     }
 
     /// The same context with the states a stateful layer starts from.
+    #[must_use]
     pub fn with_states(mut self, states: Vec<Array2<f32>>) -> Self {
         self.states = Some(states);
         self
@@ -606,12 +608,14 @@ macro_rules! common_builders {
     };
     (@names $names:expr) => {
         /// Keras's `input_shape`: the shape of one sample, without the batch.
+        #[must_use]
         pub fn input_shape(mut self, shape: impl Into<$crate::Shape>) -> Self {
             self.input.shape = Some(shape.into());
             self
         }
 
         /// Keras's `batch_input_shape`: the input shape with a fixed batch size first.
+        #[must_use]
         pub fn batch_input_shape(mut self, shape: impl Into<$crate::Shape>) -> Self {
             self.input.batch_shape = Some(shape.into());
             self
@@ -621,12 +625,14 @@ macro_rules! common_builders {
                     "Keras's `name`. Without it, the layer is named when it is added to a model: ",
                     $names
                 )]
+        #[must_use]
         pub fn with_name(mut self, name: impl Into<String>) -> Self {
             self.name.set(name.into());
             self
         }
 
         /// Keras's `trainable`. Default true.
+        #[must_use]
         pub fn with_trainable(mut self, yes: bool) -> Self {
             self.trainable = yes;
             self

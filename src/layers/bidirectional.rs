@@ -153,11 +153,13 @@ impl Bidirectional {
     /// Keras's `backward_layer`: use this layer, instead of a copy, to read the sequence
     /// backwards. It must have the opposite `go_backwards` and the same `return_sequences` and
     /// `return_state` as the forward layer; that is checked when the wrapper is built.
+    #[must_use]
     pub fn with_backward_layer(self, layer: impl RecurrentLayer + 'static) -> Self {
         self.with_backward_layer_boxed(Box::new(layer))
     }
 
     /// [`backward_layer`](Self::backward_layer) for a layer that is already boxed.
+    #[must_use]
     pub fn with_backward_layer_boxed(mut self, mut backward: Box<dyn RecurrentLayer>) -> Self {
         backward.ensure_named();
         let name = format!("backward_{}", backward.name());
@@ -168,6 +170,7 @@ impl Bidirectional {
     }
 
     /// Keras's `merge_mode`. Default [`MergeMode::Concat`].
+    #[must_use]
     pub fn with_merge_mode(mut self, mode: MergeMode) -> Self {
         self.merge_mode = mode;
         self

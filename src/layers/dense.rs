@@ -84,24 +84,28 @@ impl Dense {
     }
 
     /// Keras's `activation`. Default `linear` (Keras's `None`).
+    #[must_use]
     pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
+    #[must_use]
     pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.use_bias = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
+    #[must_use]
     pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.kernel_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
+    #[must_use]
     pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.bias_initializer = init;
         self
@@ -111,6 +115,7 @@ impl Dense {
 
     /// Keras's legacy `input_dim`: declares the input `(None, input_dim)`, as
     /// `Dense(32, input_dim=16)`. `input_shape` and `batch_input_shape` take precedence.
+    #[must_use]
     pub fn input_dim(mut self, features: usize) -> Self {
         self.input.input_dim = Some(features);
         self

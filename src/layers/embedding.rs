@@ -86,6 +86,7 @@ impl Embedding {
     /// Keras's `input_length`: the number of ids per sample, declaring the input
     /// `(None, input_length)`. `input_shape` and `batch_input_shape` take precedence for the
     /// declaration, but the layer then checks that its input has this length.
+    #[must_use]
     pub fn input_length(mut self, timesteps: usize) -> Self {
         self.input_length = Some(timesteps);
         self
@@ -93,6 +94,7 @@ impl Embedding {
 
     /// Keras's `mask_zero`: id 0 is padding, and the layer makes the mask `id != 0`. Default
     /// false.
+    #[must_use]
     pub fn with_mask_zero(mut self, yes: bool) -> Self {
         self.mask_zero = yes;
         self
@@ -100,6 +102,7 @@ impl Embedding {
 
     /// Keras's `embeddings_initializer`. Default `uniform` ([`Initializer::RandomUniform`],
     /// ±0.05).
+    #[must_use]
     pub fn with_embeddings_initializer(mut self, init: Initializer) -> Self {
         self.embeddings_initializer = init;
         self

@@ -208,18 +208,21 @@ impl GRU {
     }
 
     /// Keras's `activation`, for the candidate. Default `tanh`.
+    #[must_use]
     pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().activation = activation;
         self
     }
 
     /// Keras's `recurrent_activation`, for the gates. Default `sigmoid`.
+    #[must_use]
     pub fn with_recurrent_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().recurrent_activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
+    #[must_use]
     pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.cell_mut().use_bias = yes;
         self
@@ -227,24 +230,28 @@ impl GRU {
 
     /// Keras's `reset_after`: apply the reset gate after the recurrent product, with separate
     /// input and recurrent biases. Default true, as Keras 2.
+    #[must_use]
     pub fn with_reset_after(mut self, yes: bool) -> Self {
         self.cell_mut().reset_after = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
+    #[must_use]
     pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().kernel_initializer = init;
         self
     }
 
     /// Keras's `recurrent_initializer`. Default `orthogonal`.
+    #[must_use]
     pub fn with_recurrent_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().recurrent_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
+    #[must_use]
     pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().bias_initializer = init;
         self

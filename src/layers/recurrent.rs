@@ -181,6 +181,7 @@ impl<C: Cell> Recurrent<C> {
     common_builders!(recurrent);
 
     /// Keras's `batch_size`, the batch dimension to put before `input_shape`.
+    #[must_use]
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.input.batch_size = Some(batch_size);
         self
@@ -188,6 +189,7 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras 2's legacy `input_length`: the number of timesteps. Needs
     /// [`input_dim`](Self::input_dim) as well.
+    #[must_use]
     pub fn input_length(mut self, timesteps: usize) -> Self {
         self.input.input_length = Some(timesteps);
         self
@@ -195,6 +197,7 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras 2's legacy `input_dim`: the features per timestep. Alone it declares
     /// `(None, None, input_dim)`, and the number of timesteps may vary from call to call.
+    #[must_use]
     pub fn input_dim(mut self, features: usize) -> Self {
         self.input.input_dim = Some(features);
         self
@@ -202,6 +205,7 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras's `return_sequences`: output every timestep, `(batch, timesteps, units)`, instead of
     /// the last, `(batch, units)`. Default false.
+    #[must_use]
     pub fn with_return_sequences(mut self, yes: bool) -> Self {
         self.return_sequences = yes;
         self
@@ -209,6 +213,7 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras's `return_state`: a call also returns the final states. Such a layer has several
     /// outputs, so it is called directly or in a graph, not in a `Sequential`. Default false.
+    #[must_use]
     pub fn with_return_state(mut self, yes: bool) -> Self {
         self.return_state = yes;
         self
@@ -216,6 +221,7 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras's `go_backwards`: read the input from the last timestep to the first; the output
     /// sequence is in that reversed order too. Default false.
+    #[must_use]
     pub fn with_go_backwards(mut self, yes: bool) -> Self {
         self.go_backwards = yes;
         self
@@ -224,6 +230,7 @@ impl<C: Cell> Recurrent<C> {
     /// Keras's `zero_output_for_mask`: with a mask and `return_sequences`, output zeros at
     /// masked steps instead of repeating the previous output. Default false (Keras's
     /// Bidirectional sets it on the layers it wraps).
+    #[must_use]
     pub fn with_zero_output_for_mask(mut self, yes: bool) -> Self {
         self.zero_output_for_mask = yes;
         self
@@ -262,6 +269,7 @@ impl<C: Cell> Recurrent<C> {
     /// Keras's `stateful`: the final state of each batch row is the initial state of the same
     /// row in the next call, until [`reset_states`](Layer::reset_states). It needs a fixed batch
     /// size, from `batch_input_shape`. Default false.
+    #[must_use]
     pub fn with_stateful(mut self, yes: bool) -> Self {
         self.stateful = yes;
         self

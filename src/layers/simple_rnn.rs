@@ -128,30 +128,35 @@ impl SimpleRNN {
     }
 
     /// Keras's `activation`. Default `tanh`.
+    #[must_use]
     pub fn with_activation(mut self, activation: ActivationFn) -> Self {
         self.cell_mut().activation = activation;
         self
     }
 
     /// Keras's `use_bias`. Default true.
+    #[must_use]
     pub fn with_use_bias(mut self, yes: bool) -> Self {
         self.cell_mut().weights.use_bias = yes;
         self
     }
 
     /// Keras's `kernel_initializer`. Default `glorot_uniform`.
+    #[must_use]
     pub fn with_kernel_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().kernel_initializer = init;
         self
     }
 
     /// Keras's `recurrent_initializer`. Default `orthogonal`.
+    #[must_use]
     pub fn with_recurrent_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().recurrent_initializer = init;
         self
     }
 
     /// Keras's `bias_initializer`. Default `zeros`.
+    #[must_use]
     pub fn with_bias_initializer(mut self, init: Initializer) -> Self {
         self.cell_mut().bias_initializer = init;
         self

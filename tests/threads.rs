@@ -1,0 +1,195 @@
+//! Threads: one persistent pool, the process's CPU affinity respected, a cap that callers set,
+//! and no oversubscription when many threads call at once. The scenarios that count threads run
+//! in a child process of this test binary, alone, so that nothing else adds threads.
+
+#![cfg(feature = "threads")]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ndarray::Array3;
+use seqnn::{Sequential, LSTM};
+
+/// Runs this test binary's test `name` in a child process with `SEQNN_CHILD` set, optionally
+/// under `taskset -c cpus`, and returns what it printed.
+fn child(name: &str, cpus: Option<&str>) -> String {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = match cpus {
+        Some(c) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", c]).arg(exe);
+            t
+        }
+        None => Command::new(exe),
+    };
+    let out = cmd
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env("SEQNN_CHILD", "1")
+        .env_remove("RAYON_NUM_THREADS")
+        .output()
+        .expect("the child runs (taskset is part of util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value printed as `key=value` by a child.
+fn field(out: &str, key: &str) -> usize {
+    let prefix = format!("{key}=");
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+        .parse()
+        .expect("a number")
+}
+
+fn in_child() -> bool {
+    std::env::var_os("SEQNN_CHILD").is_some()
+}
+
+/// The threads the process has now, from `/proc/self/status`.
+fn process_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a Threads line")
+}
+
+/// A model whose calls are large enough to split over the pool.
+fn large_model() -> (Sequential, Array3<f32>) {
+    let mut model = Sequential::new();
+    model
+        .add(LSTM::new(64).input_shape((50, 32)))
+        .expect("adds");
+    let x = Array3::from_shape_fn((256, 50, 32), |(b, t, d)| ((b + t + d) % 7) as f32 * 0.1);
+    (model, x)
+}
+
+#[test]
+fn child_prints_its_thread_count() {
+    if in_child() {
+        println!("threads={}", seqnn::num_threads());
+    }
+}
+
+#[test]
+fn the_pool_follows_the_cpu_affinity() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let free = child("child_prints_its_thread_count", None);
+    assert_eq!(field(&free, "threads"), cpus);
+    let pinned = child("child_prints_its_thread_count", Some("0"));
+    assert_eq!(field(&pinned, "threads"), 1, "under taskset -c 0");
+}
+
+#[test]
+fn the_cap_applies_to_every_call_after_it() {
+    if in_child() {
+        return;
+    }
+    let out = child("child_sets_a_cap", None);
+    assert_eq!(field(&out, "capped"), 1);
+    assert_eq!(field(&out, "uncapped"), field(&out, "pool"));
+    assert_eq!(
+        field(&out, "same"),
+        1,
+        "the cap changes the speed, not the numbers"
+    );
+}
+
+#[test]
+fn child_sets_a_cap() {
+    if !in_child() {
+        return;
+    }
+    let (model, x) = large_model();
+    let pool = seqnn::num_threads();
+    seqnn::set_num_threads(1);
+    let capped = seqnn::num_threads();
+    let one = model.predict(&x).expect("runs");
+    seqnn::set_num_threads(0);
+    let all = model.predict(&x).expect("runs");
+    println!(
+        "pool={pool}\ncapped={capped}\nuncapped={}",
+        seqnn::num_threads()
+    );
+    println!("same={}", usize::from(one == all));
+}
+
+#[test]
+fn many_callers_do_not_oversubscribe() {
+    if in_child() {
+        return;
+    }
+    let out = child("child_calls_from_many_threads", None);
+    let (before, peak, pool) = (
+        field(&out, "before"),
+        field(&out, "peak"),
+        field(&out, "pool"),
+    );
+    // The callers and the sampler are the only threads added: seqnn adds none per call.
+    assert!(
+        peak <= before + 4 + 1,
+        "{peak} threads at the peak, {before} before, a pool of {pool}"
+    );
+}
+
+#[test]
+fn child_calls_from_many_threads() {
+    if !in_child() {
+        return;
+    }
+    let (model, x) = large_model();
+    // The pool exists once one large call has run.
+    model.predict(&x).expect("runs");
+    let before = process_threads();
+    let model = Arc::new(model);
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(process_threads(), Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (model, x) = (Arc::clone(&model), x.clone());
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    model.predict(&x).expect("runs");
+                }
+            })
+        })
+        .collect();
+    for c in callers {
+        c.join().expect("a caller");
+    }
+    done.store(true, Ordering::Relaxed);
+    sampler.join().expect("the sampler");
+    println!(
+        "before={before}\npeak={}\npool={}",
+        peak.load(Ordering::Relaxed),
+        seqnn::num_threads()
+    );
+}
+
+/// A call made from inside the pool (from the program's own rayon task) runs there.
+#[test]
+fn a_call_from_inside_the_pool_runs_on_it() {
+    if in_child() {
+        return;
+    }
+    let (model, x) = large_model();
+    let expected = model.predict(&x).expect("runs");
+    let got = rayon::join(|| model.predict(&x).expect("runs"), || 0).0;
+    assert_eq!(got, expected);
+}
