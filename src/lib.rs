@@ -1,4 +1,4 @@
-//! # seqnn: Keras's Sequential recurrent models in Rust
+//! # seqnn: Keras's recurrent models in Rust
 //!
 //! Write what you would write in Keras, and get the shapes, the summary and the numbers Keras
 //! gives for the same weights:
@@ -17,8 +17,12 @@
 //! ```
 //!
 //! ## What is here
-//! - [`Sequential`]: `add` with shape inference, `build`, `predict`/`call`, `summary`,
-//!   `get_weights`/`set_weights` in Keras order, `reset_states`.
+//! - [`Sequential`]: `add` with shape inference, `build`, `summary`, `get_weights` /
+//!   `set_weights` in Keras order, `layers_mut`, `get_layer_mut`, `pop`, and three ways to run:
+//!   [`predict`](Sequential::predict) (`&self`, in batches, bounded memory),
+//!   [`call`](Sequential::call) (`&self`, one batch) and
+//!   [`predict_stateful`](Sequential::predict_stateful) (`&mut self`, for stateful layers).
+//!   Inputs are `f32` or integer ids ([`Element`]).
 //! - Recurrent layers [`SimpleRNN`], [`LSTM`] and [`GRU`]: each a [`Recurrent`] over its
 //!   [`Cell`], all sharing one sequence driver (`return_sequences`, `return_state`,
 //!   `go_backwards`, initial states, masks, `stateful`).
@@ -26,16 +30,29 @@
 //!   layer.
 //! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
 //!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
+//! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
+//!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
 //!   [`clear_session`] as in Keras.
-//! - One [`Error`](enum@Error) type; no panic on user input.
+//! - One [`Error`](enum@Error) type, with the error underneath as its source; no panic on user
+//!   input or files, and sizes checked against [`limits`] before anything is allocated.
+//!
+//! Every layer option `x` is a builder `with_x(value)` and a getter `x()`; the input
+//! declarations keep Keras's keywords (`input_shape`, `batch_input_shape`, `batch_size`,
+//! `input_dim`, `input_length`).
 //!
 //! ## Cargo features
-//! - `keras` (default): Keras files. `load_model` and `load_model_from_bytes` read `.keras`
-//!   archives (Keras 3 and tf_keras) and legacy `.h5` models; `Sequential::load_weights` reads
-//!   `.weights.h5` and the weights of those files; `Sequential::save` writes a `.keras` archive
-//!   that Keras 3 loads; `npy` reads and writes NumPy arrays. The core never depends on it.
-//! - `cli` (default): the `seqnn` command-line tool (`summary`, `predict`, `convert`).
+//! - `keras` (default): Keras files. [`load_model`] and [`load_model_from_bytes`] read
+//!   `.keras` archives (Keras 3 and tf_keras) and legacy `.h5` models;
+//!   `Sequential::load_weights` reads `.weights.h5` and the weights of those files;
+//!   `Sequential::save` writes a `.keras` archive that Keras 3 loads; `Sequential::to_json` and
+//!   [`model_from_json`] are Keras's; `npy` reads and writes NumPy arrays. The core never
+//!   depends on it.
+//! - `threads` (default): large calls split over one persistent thread pool (rayon's), as
+//!   [`threads`] describes; without it every call runs on its caller's thread.
+//!
+//! The `seqnn` command-line tool is the workspace's `seqnn-cli` crate, so that the library
+//! does not build its argument parser.
 //!
 //! ## Summaries
 //! [`Sequential::summary`] prints the classic Keras table as the notebook shows it: 65 columns,
@@ -52,18 +69,21 @@
 //! name when it is added to a model (or wrapped by a `Bidirectional`), unless it was given one.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
 pub mod error;
 pub mod init;
 pub mod input;
 #[cfg(feature = "keras")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
 pub mod keras;
 pub mod layer;
 pub mod layers;
 pub mod limits;
 mod linalg;
 #[cfg(feature = "keras")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
 pub mod npy;
 pub mod sequential;
 pub mod session;
@@ -76,6 +96,7 @@ pub use error::{Error, Result, Shared, Source};
 pub use init::Initializer;
 pub use input::Element;
 #[cfg(feature = "keras")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
 pub use keras::{load_model, load_model_from_bytes, model_from_json};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;

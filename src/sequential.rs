@@ -128,7 +128,7 @@ impl Sequential {
     /// - [`Error::DuplicateLayerName`] when a layer of that name is in the model already;
     /// - [`Error::UnsupportedInModel`] for a layer with several outputs (`return_state`,
     ///   a Bidirectional with merge mode none);
-    /// - [`Error::TooLarge`] for sizes beyond [`limits`](crate::limits);
+    /// - [`Error::TooLarge`] for sizes beyond [`limits`];
     /// - the layer's own error when it cannot take the previous layer's output, such as
     ///   [`Error::IncompatibleRank`] with Keras's message, or an invalid configuration.
     ///
@@ -375,7 +375,7 @@ impl Sequential {
     /// [`Error::NotBuilt`] before the model is built; [`Error::IncompatibleShape`] (naming the
     /// model, quoting both shapes, as Keras) when `x` has the wrong rank, features or fixed
     /// timesteps; [`Error::EmptyInput`] for an input with no elements; [`Error::TooLarge`] when
-    /// a layer's output for it would exceed [`limits`](crate::limits); a stateful model is
+    /// a layer's output for it would exceed [`limits`]; a stateful model is
     /// refused (see [`predict_stateful`](Sequential::predict_stateful)).
     pub fn call<S, D, T>(&self, x: &ArrayBase<S, D>) -> Result<ArrayD<f32>>
     where

@@ -136,6 +136,7 @@ pub fn model_from_json(json: &str) -> Result<Sequential> {
     Ok(model)
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
 impl Sequential {
     /// The model's config as JSON, as Keras 3's `model.to_json()`: what `model_from_json`
     /// (here or in Keras 3) rebuilds the model from, without its weights.

@@ -13,7 +13,8 @@
 //! Any failure prints one line, `error: ` and what went wrong, on standard error, and exits
 //! with status 1; a command line clap cannot parse exits with clap's status 2.
 //!
-//! Built with the `cli` cargo feature (on by default).
+//! The `seqnn-cli` crate of the workspace: `cargo install --path seqnn-cli`, or
+//! `cargo run --release -p seqnn-cli -- ...` from the repository.
 
 #![forbid(unsafe_code)]
 
@@ -80,9 +81,11 @@ enum Command {
         output: Option<PathBuf>,
         /// Run N samples at a time (N > 0), as Keras's predict(x, batch_size=N)
         ///
-        /// The outputs of the batches are joined along the first axis; a stateful model
-        /// carries its states from batch to batch. Without it the whole input is one batch.
-        /// On a terminal, the batch being run is shown on stderr.
+        /// The outputs of the batches are joined along the first axis. Without it, the
+        /// batches are as the library's predict chooses them: 32 samples or more, within a
+        /// working set of 32 MiB; the numbers are the same. A stateful model runs in the
+        /// batch size it was built for, carrying its states from batch to batch.
+        /// On a terminal, the samples done so far are shown on stderr.
         #[arg(long, value_name = "N", verbatim_doc_comment)]
         batch_size: Option<usize>,
     },

@@ -4,7 +4,6 @@
 //! The tests that need a model file run every model under `tests/fixtures/files/` (made by
 //! tf_keras 2.21 and Keras 3 with `tools/keras_reference/generate_files.py`) and compare the
 //! tool's outputs with the outputs Keras computed, saved beside them.
-#![cfg(feature = "cli")]
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -81,7 +80,7 @@ fn zeros_npy(dir: &Path, shape: &[usize]) -> PathBuf {
 
 fn npy_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/npy")
+        .join("../tests/fixtures/npy")
         .join(name)
 }
 
@@ -246,7 +245,7 @@ fn convert_refuses_an_output_that_is_not_keras() {
 const TOL: f32 = 1e-5;
 
 fn files_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/files")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/files")
 }
 
 /// One model file of one case.
