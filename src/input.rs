@@ -97,13 +97,7 @@ impl Element for u32 {
 
 /// The error for the `i`-th element (in standard order) of an array of `shape`.
 fn not_exact(i: usize, shape: &[usize]) -> Error {
-    let mut index = vec![0; shape.len()];
-    let mut rest = i;
-    for (axis, &len) in shape.iter().enumerate().rev() {
-        index[axis] = rest % len.max(1);
-        rest /= len.max(1);
-    }
-    let at = index
+    let at = crate::shape::unravel(i, shape)
         .iter()
         .map(|i| i.to_string())
         .collect::<Vec<_>>()

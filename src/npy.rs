@@ -38,7 +38,7 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{Error, Result};
-use crate::shape::Shape;
+use crate::shape::{unravel, Shape};
 
 /// The six bytes every `.npy` file starts with.
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -481,18 +481,6 @@ fn integers<const N: usize>(
         out.push(f);
     }
     Ok(out)
-}
-
-/// The C-order multi-index of flat position `i`.
-fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
-    let mut index = vec![0; shape.len()];
-    for (slot, &d) in index.iter_mut().zip(shape).rev() {
-        if d > 0 {
-            *slot = i % d;
-            i /= d;
-        }
-    }
-    index
 }
 
 /// Bytes as a Python bytes literal would show them.
@@ -1221,12 +1209,5 @@ mod tests {
         let e = write_npy("/no/such/dir/out.npy", &six()).unwrap_err();
         assert_eq!(e.io_kind(), Some(std::io::ErrorKind::NotFound));
         assert!(e.to_string().starts_with("/no/such/dir/out.npy: "));
-    }
-
-    #[test]
-    fn unravel_is_c_order() {
-        assert_eq!(unravel(5, &[2, 3]), [1, 2]);
-        assert_eq!(unravel(0, &[]), [] as [usize; 0]);
-        assert_eq!(unravel(7, &[2, 2, 2]), [1, 1, 1]);
     }
 }

@@ -151,9 +151,28 @@ impl From<&[usize]> for Shape {
     }
 }
 
+/// The index, in C (row-major) order, of the `i`-th element of an array of `shape`.
+pub(crate) fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (slot, &d) in index.iter_mut().zip(shape).rev() {
+        if d > 0 {
+            *slot = i % d;
+            i /= d;
+        }
+    }
+    index
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unravel_is_c_order() {
+        assert_eq!(unravel(5, &[2, 3]), [1, 2]);
+        assert_eq!(unravel(0, &[]), [] as [usize; 0]);
+        assert_eq!(unravel(7, &[2, 2, 2]), [1, 1, 1]);
+    }
 
     #[test]
     fn displays_as_python_tuples() {

@@ -179,13 +179,7 @@ impl Embedding {
 
     /// Keras's `indices[0,2] = 25 is not in [0, 20)`, for the `k`-th id in logical order.
     fn bad_id(&self, id: f32, k: usize, shape: &[usize]) -> Error {
-        let mut index = vec![0; shape.len()];
-        let mut rest = k;
-        for (axis, &len) in shape.iter().enumerate().rev() {
-            index[axis] = rest % len.max(1);
-            rest /= len.max(1);
-        }
-        let at = index
+        let at = crate::shape::unravel(k, shape)
             .iter()
             .map(|i| i.to_string())
             .collect::<Vec<_>>()

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layer::{owned1, owned2};
-use crate::layers::recurrent::{check_cell_units, Cell, Recurrent};
+use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, Recurrent};
 use crate::linalg::{gemm_acc_strided, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
@@ -172,39 +172,14 @@ impl GRU {
         Recurrent::from_cell(GRUCell::new(units))
     }
 
-    /// Keras's `activation`.
-    pub fn activation(&self) -> ActivationFn {
-        self.cell().activation()
-    }
-
-    /// Keras's `use_bias`.
-    pub fn use_bias(&self) -> bool {
-        self.cell().use_bias()
-    }
-
-    /// Keras's `kernel_initializer`.
-    pub fn kernel_initializer(&self) -> Initializer {
-        self.cell().kernel_initializer()
-    }
-
-    /// Keras's `recurrent_initializer`.
-    pub fn recurrent_initializer(&self) -> Initializer {
-        self.cell().recurrent_initializer()
-    }
-
-    /// Keras's `bias_initializer`.
-    pub fn bias_initializer(&self) -> Initializer {
-        self.cell().bias_initializer()
-    }
-
-    /// Keras's `recurrent_activation`.
-    pub fn recurrent_activation(&self) -> ActivationFn {
-        self.cell().recurrent_activation()
-    }
-
-    /// Keras's `reset_after`.
-    pub fn reset_after(&self) -> bool {
-        self.cell().reset_after()
+    cell_getters! {
+        activation: ActivationFn,
+        use_bias: bool,
+        kernel_initializer: Initializer,
+        recurrent_initializer: Initializer,
+        bias_initializer: Initializer,
+        recurrent_activation: ActivationFn,
+        reset_after: bool,
     }
 
     /// Keras's `activation`, for the candidate. Default `tanh`.

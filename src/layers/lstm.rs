@@ -6,7 +6,7 @@ use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
-use crate::layers::recurrent::{check_cell_units, Cell, GateWeights, Recurrent};
+use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, GateWeights, Recurrent};
 use crate::linalg::gemm_acc;
 
 /// Keras's `LSTM`, with its four gates fused in one kernel, in Keras's order i, f, c, o.
@@ -120,39 +120,14 @@ impl LSTM {
         Recurrent::from_cell(LSTMCell::new(units))
     }
 
-    /// Keras's `activation`.
-    pub fn activation(&self) -> ActivationFn {
-        self.cell().activation()
-    }
-
-    /// Keras's `use_bias`.
-    pub fn use_bias(&self) -> bool {
-        self.cell().use_bias()
-    }
-
-    /// Keras's `kernel_initializer`.
-    pub fn kernel_initializer(&self) -> Initializer {
-        self.cell().kernel_initializer()
-    }
-
-    /// Keras's `recurrent_initializer`.
-    pub fn recurrent_initializer(&self) -> Initializer {
-        self.cell().recurrent_initializer()
-    }
-
-    /// Keras's `bias_initializer`.
-    pub fn bias_initializer(&self) -> Initializer {
-        self.cell().bias_initializer()
-    }
-
-    /// Keras's `recurrent_activation`.
-    pub fn recurrent_activation(&self) -> ActivationFn {
-        self.cell().recurrent_activation()
-    }
-
-    /// Keras's `unit_forget_bias`.
-    pub fn unit_forget_bias(&self) -> bool {
-        self.cell().unit_forget_bias()
+    cell_getters! {
+        activation: ActivationFn,
+        use_bias: bool,
+        kernel_initializer: Initializer,
+        recurrent_initializer: Initializer,
+        bias_initializer: Initializer,
+        recurrent_activation: ActivationFn,
+        unit_forget_bias: bool,
     }
 
     /// Keras's `activation`, for the candidate and the output. Default `tanh`.

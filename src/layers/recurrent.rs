@@ -379,6 +379,20 @@ impl<C: Cell> Recurrent<C> {
     }
 }
 
+/// Getters of a recurrent layer that read its cell's options, named after Keras's attributes.
+/// Used inside `impl SimpleRNN`, `impl LSTM`, ...
+macro_rules! cell_getters {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(
+            #[doc = concat!("Keras's `", stringify!($name), "`.")]
+            pub fn $name(&self) -> $ty {
+                self.cell().$name()
+            }
+        )*
+    };
+}
+pub(crate) use cell_getters;
+
 /// The check of `weight_shapes`' inputs: positive units that keep every weight's size in range.
 /// Cells call it from `validate` with their gate count.
 pub(crate) fn check_cell_units(layer: &str, units: usize, gates: usize) -> Result<()> {

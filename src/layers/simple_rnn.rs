@@ -6,7 +6,7 @@ use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
-use crate::layers::recurrent::{check_cell_units, Cell, GateWeights, Recurrent};
+use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, GateWeights, Recurrent};
 use crate::linalg::gemm_acc;
 
 /// Keras's `SimpleRNN`: a fully connected recurrent layer.
@@ -102,29 +102,12 @@ impl SimpleRNN {
         Recurrent::from_cell(SimpleRNNCell::new(units))
     }
 
-    /// Keras's `activation`.
-    pub fn activation(&self) -> ActivationFn {
-        self.cell().activation()
-    }
-
-    /// Keras's `use_bias`.
-    pub fn use_bias(&self) -> bool {
-        self.cell().use_bias()
-    }
-
-    /// Keras's `kernel_initializer`.
-    pub fn kernel_initializer(&self) -> Initializer {
-        self.cell().kernel_initializer()
-    }
-
-    /// Keras's `recurrent_initializer`.
-    pub fn recurrent_initializer(&self) -> Initializer {
-        self.cell().recurrent_initializer()
-    }
-
-    /// Keras's `bias_initializer`.
-    pub fn bias_initializer(&self) -> Initializer {
-        self.cell().bias_initializer()
+    cell_getters! {
+        activation: ActivationFn,
+        use_bias: bool,
+        kernel_initializer: Initializer,
+        recurrent_initializer: Initializer,
+        bias_initializer: Initializer,
     }
 
     /// Keras's `activation`. Default `tanh`.
