@@ -541,6 +541,9 @@ pub(crate) fn check_specs(layer: &str, specs: &[(&str, &[usize])]) -> Result<()>
             .zip(limits::elements(shape))
             .and_then(|(t, n)| t.checked_add(n));
     }
+    if total.is_some_and(|t| t <= limits::MAX_LAYER_PARAMS) {
+        return Ok(());
+    }
     let what = specs
         .iter()
         .map(|(name, shape)| format!("{name} {}", Shape::known(shape)))
@@ -564,13 +567,14 @@ pub(crate) fn check_rank(layer: &str, expected: usize, input: &Shape) -> Result<
 
 /// Checks that an array fits `expected` (rank and every known dimension) and is not empty.
 pub(crate) fn check_input(layer: &str, expected: &Shape, input: &[usize]) -> Result<()> {
-    let found = Shape::known(input);
-    check_rank(layer, expected.rank(), &found)?;
+    if input.len() != expected.rank() {
+        return check_rank(layer, expected.rank(), &Shape::known(input));
+    }
     if !expected.accepts(input) {
         return Err(Error::IncompatibleShape {
             layer: layer.to_string(),
             expected: expected.clone(),
-            found,
+            found: Shape::known(input),
         });
     }
     check_not_empty(layer, input)

@@ -79,6 +79,15 @@ pub(crate) fn check_tensor(layer: &str, what: &str, shape: &Shape) -> Result<()>
     }
 }
 
+/// [`check_tensor`] for a tensor of known dimensions, without making a [`Shape`] unless it fails:
+/// the form a call uses on its hot path.
+pub(crate) fn check_dims(layer: &str, what: &str, dims: &[usize]) -> Result<()> {
+    match elements(dims) {
+        Some(n) if n <= MAX_TENSOR_ELEMENTS => Ok(()),
+        _ => check_tensor(layer, what, &Shape::known(dims)),
+    }
+}
+
 /// `a · b`, or a [`Error::TooLarge`] for `layer` when it overflows.
 pub(crate) fn mul(layer: &str, a: usize, b: usize) -> Result<usize> {
     a.checked_mul(b).ok_or_else(|| Error::TooLarge {

@@ -386,7 +386,7 @@ impl Sequential {
         let x = x.view().into_dyn();
         self.check_input(x.shape())?;
         self.refuse_stateful("call")?;
-        self.check_sizes(x.shape(), x.len_of(Axis(0)))?;
+        // Each layer checks its own output's size before allocating it.
         let x = T::batch_as_f32(x)?;
         Ok(self.run(x.view(), false)?.0)
     }
@@ -543,16 +543,23 @@ impl Sequential {
         if !self.is_built() {
             return Err(self.not_built());
         }
-        let mut accepted = input.with_batch(None);
-        if self.inferred {
-            let mut dims = accepted.dims().to_vec();
-            let last = dims.len().saturating_sub(1);
-            for d in dims.iter_mut().take(last).skip(1) {
-                *d = None;
-            }
-            accepted = Shape::new(dims);
-        }
-        if !accepted.accepts(shape) {
+        // The batch is free; so are the middle axes (the timesteps) of a shape inferred from
+        // data, as Keras relaxes them.
+        let last = input.rank().saturating_sub(1);
+        let free = |axis: usize| axis == 0 || (self.inferred && axis < last);
+        let fits = shape.len() == input.rank()
+            && input
+                .dims()
+                .iter()
+                .zip(shape)
+                .enumerate()
+                .all(|(axis, (d, &s))| free(axis) || d.is_none_or(|d| d == s));
+        if !fits {
+            let accepted = Shape::new(
+                (0..input.rank())
+                    .map(|axis| if free(axis) { None } else { input.dim(axis) })
+                    .collect(),
+            );
             return Err(Error::IncompatibleShape {
                 layer: self.name.clone(),
                 expected: accepted,

@@ -312,7 +312,7 @@ impl Layer for Dense {
         let mut out_shape = shape;
         let last = out_shape.len() - 1;
         out_shape[last] = self.units;
-        limits::check_tensor(name, "output", &Shape::known(&out_shape))?;
+        limits::check_dims(name, "output", &out_shape)?;
         // All leading axes become rows: one matrix product over (rows, input_dim).
         let rows = input.len() / input_dim;
         let x = input.as_standard_layout();

@@ -316,7 +316,7 @@ impl Layer for Embedding {
         check_not_empty(name, input.shape())?;
         let mut out_shape = input.shape().to_vec();
         out_shape.push(self.output_dim);
-        limits::check_tensor(name, "output", &Shape::known(&out_shape))?;
+        limits::check_dims(name, "output", &out_shape)?;
         let rows = self.lookup(table, input)?;
         // As Keras: mask_zero masks the ids equal to 0, of a (batch, timesteps) input.
         let mask = match input.view().into_dimensionality::<Ix2>() {

@@ -564,8 +564,11 @@ impl<C: Cell> Layer for Recurrent<C> {
                 });
             }
         }
-        let z = Shape::known(&[timesteps, batch, self.cell.gate_width()]);
-        limits::check_tensor(name, "input projection", &z)?;
+        limits::check_dims(
+            name,
+            "input projection",
+            &[timesteps, batch, self.cell.gate_width()],
+        )?;
         let options = RunOptions {
             go_backwards: self.go_backwards,
             return_sequences: self.return_sequences,
@@ -803,14 +806,14 @@ pub(crate) fn as_sequence<'a>(
     layer: &str,
     input: ArrayViewD<'a, f32>,
 ) -> Result<ArrayView3<'a, f32>> {
-    let shape = Shape::known(input.shape());
+    let shape = input.shape().to_vec();
     input
         .into_dimensionality::<Ix3>()
         .map_err(|_| Error::IncompatibleRank {
             layer: layer.to_string(),
             expected: 3,
-            found: shape.rank(),
-            shape,
+            found: shape.len(),
+            shape: Shape::known(&shape),
         })
 }
 

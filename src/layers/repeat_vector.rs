@@ -109,8 +109,7 @@ impl Layer for RepeatVector {
                 shape: found,
             })?;
         let (batch, features) = x.dim();
-        let out = Shape::known(&[batch, self.n, features]);
-        limits::check_tensor(name, "output", &out)?;
+        limits::check_dims(name, "output", &[batch, self.n, features])?;
         let repeated = x
             .insert_axis(Axis(1))
             .broadcast((batch, self.n, features))
