@@ -110,6 +110,44 @@ fn in_file(e: LoadError, path: &Path) -> Error {
     }
 }
 
+/// One layer from its JSON config, as Keras's `keras.layers.deserialize`: what
+/// `layer.get_config()` wrapped with its class (`{"class_name": "LSTM", "config": {...}}`)
+/// gives in tf_keras 2.x or Keras 3 (`keras.layers.serialize(layer)`). The layer is not built:
+/// build it for its input shapes, then initialize it or set its weights.
+///
+/// ```
+/// use seqnn::{keras::layer_from_config, Layer, Shape};
+/// let json = r#"{"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "relu"}}"#;
+/// let mut dense = layer_from_config(json)?;
+/// assert_eq!(dense.name(), "d");
+/// dense.build(&[Shape::new(vec![None, Some(4)])])?;
+/// assert_eq!(dense.count_params(), 15);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::File`] (its path `<json>`) for JSON that is not a layer config;
+/// [`Error::Unsupported`] for a class or option seqnn does not have.
+pub fn layer_from_config(json: &str) -> Result<Box<dyn crate::Layer>> {
+    let in_json = |e: Error| match e {
+        e @ Error::Unsupported { .. } => e,
+        other => other.in_file(Path::new("<json>")),
+    };
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| in_json(Error::file("", format!("not JSON ({e})"))))?;
+    let entry = config::Entry::new(&v).map_err(in_json)?;
+    config::layer_from(&entry, config::Dialect::of_json(json)).map_err(in_json)
+}
+
+/// A layer's config as Keras 3 serializes it (`keras.layers.serialize(layer)`), JSON text that
+/// [`layer_from_config`] (here, or `keras.layers.deserialize` in Keras 3) rebuilds it from.
+///
+/// # Errors
+/// [`Error::Unsupported`] for an option Keras 3 has no name for (Keras 2's `hard_sigmoid`).
+pub fn layer_to_config(layer: &dyn crate::Layer) -> Result<String> {
+    Ok(config::layer_entry(layer)?.to_string())
+}
+
 /// A model from its JSON config, as Keras's `keras.models.model_from_json`: the layers, their
 /// options and names, with fresh weights from their initializers. Takes what `model.to_json()`
 /// returns in tf_keras 2.x and in Keras 3 (the `config.json` of a `.keras` file too).

@@ -10,16 +10,12 @@ use std::io::{Cursor, Write};
 use hdf5_pure::{AttrValue, FileBuilder};
 use serde_json::{json, Value};
 
-use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::keras::archive::{layer_keys, snake_case};
+use crate::keras::config::{dims, layer_entry};
 use crate::layer::Layer;
-use crate::layers::bidirectional::{Bidirectional, MergeMode};
-use crate::layers::{
-    activation::Activation, dense::Dense, dropout::Dropout, embedding::Embedding, flatten::Flatten,
-    gru::GRU, lstm::LSTM, masking::Masking, repeat_vector::RepeatVector, simple_rnn::SimpleRNN,
-    time_distributed::TimeDistributed,
-};
+use crate::layers::bidirectional::Bidirectional;
+use crate::layers::time_distributed::TimeDistributed;
 use crate::sequential::Sequential;
 use crate::shape::Shape;
 
@@ -67,39 +63,6 @@ fn io_error(message: String) -> Error {
     Error::file("", message)
 }
 
-fn unsupported(layer: &dyn Layer, message: impl Into<String>) -> Error {
-    Error::Unsupported {
-        layer: layer.name().to_string(),
-        class: layer.class_name().to_string(),
-        message: message.into(),
-    }
-}
-
-fn dims(shape: &Shape) -> Value {
-    Value::Array(
-        shape
-            .dims()
-            .iter()
-            .map(|d| d.map_or(Value::Null, |d| json!(d)))
-            .collect(),
-    )
-}
-
-/// Keras 3's name for an activation; Keras 2's hard_sigmoid has none in Keras 3.
-fn activation_name(layer: &dyn Layer, f: ActivationFn) -> Result<&'static str> {
-    Ok(match f {
-        ActivationFn::HardSigmoid => {
-            return Err(unsupported(
-                layer,
-                "Keras 2's hard_sigmoid (clip(0.2x + 0.5, 0, 1)) has no Keras 3 equivalent; \
-                 Keras 3's hard_sigmoid is relu6(x + 3) / 6",
-            ))
-        }
-        ActivationFn::Swish => "silu",
-        other => other.name(),
-    })
-}
-
 pub(crate) fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
     let mut layers = vec![json!({
         "module": "keras.layers",
@@ -134,106 +97,6 @@ pub(crate) fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
         "build_config": { "input_shape": dims(input) },
         "compile_config": null,
     }))
-}
-
-/// `{"module", "class_name", "config", "registered_name"}` for one layer.
-fn layer_entry(layer: &dyn Layer) -> Result<Value> {
-    let mut config = json!({
-        "name": layer.name(),
-        "trainable": layer.trainable(),
-        "dtype": "float32",
-    });
-    let any: &dyn std::any::Any = layer;
-    let extra = if let Some(l) = any.downcast_ref::<SimpleRNN>() {
-        let c = l.cell();
-        let mut v = recurrent_config(l, l.is_stateful(), l.zero_output_for_mask());
-        v["activation"] = json!(activation_name(layer, c.activation())?);
-        v["use_bias"] = json!(c.use_bias());
-        v
-    } else if let Some(l) = any.downcast_ref::<LSTM>() {
-        let c = l.cell();
-        let mut v = recurrent_config(l, l.is_stateful(), l.zero_output_for_mask());
-        v["activation"] = json!(activation_name(layer, c.activation())?);
-        v["recurrent_activation"] = json!(activation_name(layer, c.recurrent_activation())?);
-        v["use_bias"] = json!(c.use_bias());
-        v["unit_forget_bias"] = json!(c.unit_forget_bias());
-        v
-    } else if let Some(l) = any.downcast_ref::<GRU>() {
-        let c = l.cell();
-        let mut v = recurrent_config(l, l.is_stateful(), l.zero_output_for_mask());
-        v["activation"] = json!(activation_name(layer, c.activation())?);
-        v["recurrent_activation"] = json!(activation_name(layer, c.recurrent_activation())?);
-        v["use_bias"] = json!(c.use_bias());
-        v["reset_after"] = json!(c.reset_after());
-        v
-    } else if let Some(l) = any.downcast_ref::<Bidirectional>() {
-        let forward: &dyn Layer = l.forward_layer();
-        let backward: &dyn Layer = l.backward_layer();
-        json!({
-            "merge_mode": match l.merge_mode() {
-                MergeMode::None => Value::Null,
-                mode => json!(mode.name()),
-            },
-            "layer": layer_entry(forward)?,
-            "backward_layer": layer_entry(backward)?,
-        })
-    } else if let Some(l) = any.downcast_ref::<Dense>() {
-        json!({
-            "units": l.units(),
-            "activation": activation_name(layer, l.activation())?,
-            "use_bias": l.use_bias(),
-        })
-    } else if let Some(l) = any.downcast_ref::<Embedding>() {
-        json!({
-            "input_dim": l.input_dim(),
-            "output_dim": l.output_dim(),
-            "mask_zero": l.mask_zero(),
-        })
-    } else if let Some(l) = any.downcast_ref::<TimeDistributed>() {
-        json!({ "layer": layer_entry(l.layer())? })
-    } else if let Some(l) = any.downcast_ref::<RepeatVector>() {
-        json!({ "n": l.n() })
-    } else if any.downcast_ref::<Flatten>().is_some() {
-        json!({ "data_format": "channels_last" })
-    } else if let Some(l) = any.downcast_ref::<Dropout>() {
-        json!({ "rate": l.rate() })
-    } else if let Some(l) = any.downcast_ref::<Activation>() {
-        json!({ "activation": activation_name(layer, l.activation())? })
-    } else if let Some(l) = any.downcast_ref::<Masking>() {
-        json!({ "mask_value": l.mask_value() })
-    } else {
-        return Err(unsupported(
-            layer,
-            "this layer cannot be saved in a Keras file",
-        ));
-    };
-    if let (Some(c), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        c.extend(extra);
-    }
-    Ok(json!({
-        "module": "keras.layers",
-        "class_name": layer.class_name(),
-        "config": config,
-        "registered_name": null,
-    }))
-}
-
-fn recurrent_config(
-    l: &dyn crate::layers::recurrent::RecurrentLayer,
-    stateful: bool,
-    zero_output_for_mask: bool,
-) -> Value {
-    json!({
-        "units": l.units(),
-        "return_sequences": l.return_sequences(),
-        "return_state": l.return_state(),
-        "go_backwards": l.go_backwards(),
-        "stateful": stateful,
-        "unroll": false,
-        "zero_output_for_mask": zero_output_for_mask,
-        "dropout": 0.0,
-        "recurrent_dropout": 0.0,
-    })
 }
 
 /// A group of the weights file under construction: attributes, datasets and subgroups.

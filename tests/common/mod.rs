@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 pub mod counting;
+pub mod layer_fixture;
 
 use std::path::PathBuf;
 
-use approx::assert_abs_diff_eq;
 use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
 
@@ -321,10 +321,19 @@ pub fn call(
     layer.call(inputs, &mut seqnn::CallContext::inference())
 }
 
-/// Element-wise comparison at [`TOL`], with the shapes first.
+/// Element-wise comparison with the shapes first: within [`TOL`] absolutely where Keras's value
+/// is below 1 in magnitude, relatively above (float32 keeps about seven digits).
 pub fn assert_close(actual: &ArrayD<f32>, expected: &ArrayD<f32>, what: &str) {
     assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
-    assert_abs_diff_eq!(actual, expected, epsilon = TOL);
+    for ((index, &a), &e) in actual.indexed_iter().zip(expected.iter()) {
+        let bound = TOL * e.abs().max(1.0);
+        assert!(
+            (a - e).abs() <= bound || (a.is_nan() && e.is_nan()),
+            "{what}: at {:?}, {a} against Keras's {e} (off by {}, allowed {bound})",
+            ndarray::Dimension::slice(&index),
+            (a - e).abs()
+        );
+    }
 }
 
 pub fn states(arrays: &[ArrayD<f32>]) -> Vec<Array2<f32>> {

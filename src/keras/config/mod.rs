@@ -1,27 +1,55 @@
-//! Keras model configs (JSON) to seqnn layers, in both dialects: tf_keras 2.x and Keras 3.
+//! Keras model configs (JSON) to seqnn layers and back, in both dialects: tf_keras 2.x and
+//! Keras 3.
 //!
 //! Every key that changes what a layer computes is read; keys that only matter in training
 //! (dropout rates of recurrent layers, regularizers, constraints, initializers of loaded weights)
 //! are ignored, as Keras ignores them in `predict`. Anything else that seqnn cannot reproduce is
 //! refused with [`Error::Unsupported`], naming the layer, its class and the option.
+//!
+//! Each family of layers has its own file with both directions, `from_entry` (a config entry to
+//! a layer) and `to_config` (a layer's own options for Keras 3's config); [`FAMILIES`] lists
+//! them. A new layer is one arm in its family's two functions.
 
 use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use serde_json::json;
+
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::layer::Layer;
-use crate::layers::bidirectional::{Bidirectional, MergeMode};
-use crate::layers::recurrent::{Cell, Recurrent, RecurrentLayer};
-use crate::layers::{
-    activation::Activation, dense::Dense, dropout::Dropout, embedding::Embedding, flatten::Flatten,
-    gru::GRU, lstm::LSTM, masking::Masking, repeat_vector::RepeatVector, simple_rnn::SimpleRNN,
-    time_distributed::TimeDistributed,
-};
 use crate::sequential::Sequential;
 use crate::shape::Shape;
+
+mod core;
+mod recurrent;
+
+/// One family of layers: a config entry to a layer, and a layer's own options back. Each
+/// answers `None` for a class or a layer that is not its own.
+struct Family {
+    from_entry: FromEntry,
+    to_config: ToConfig,
+}
+
+/// A family's `from_entry`: the layer of an entry, or `None` for another family's class.
+type FromEntry = fn(&Entry<'_>, Dialect) -> Option<Result<Box<dyn Layer>>>;
+
+/// A family's `to_config`: a layer's own options, or `None` for another family's layer.
+type ToConfig = fn(&dyn Layer) -> Option<Result<Value>>;
+
+/// Every family, tried in order.
+const FAMILIES: &[Family] = &[
+    Family {
+        from_entry: recurrent::from_entry,
+        to_config: recurrent::to_config,
+    },
+    Family {
+        from_entry: core::from_entry,
+        to_config: core::to_config,
+    },
+];
 
 /// Which Keras wrote the config: names and a few meanings differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +88,14 @@ impl Dialect {
 }
 
 /// One layer entry of a config: `{"class_name": ..., "config": {...}}`.
-struct Entry<'a> {
-    class: &'a str,
-    config: &'a Value,
-    name: String,
+pub(crate) struct Entry<'a> {
+    pub(crate) class: &'a str,
+    pub(crate) config: &'a Value,
+    pub(crate) name: String,
 }
 
 impl<'a> Entry<'a> {
-    fn new(v: &'a Value) -> Result<Entry<'a>> {
+    pub(crate) fn new(v: &'a Value) -> Result<Entry<'a>> {
         let class = v["class_name"]
             .as_str()
             .ok_or_else(|| malformed(format!("a layer entry has no class_name: {}", excerpt(v))))?;
@@ -90,7 +118,7 @@ impl<'a> Entry<'a> {
         })
     }
 
-    fn unsupported(&self, message: impl Into<String>) -> Error {
+    pub(crate) fn unsupported(&self, message: impl Into<String>) -> Error {
         Error::Unsupported {
             layer: self.name.clone(),
             class: self.class.to_string(),
@@ -98,7 +126,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn usize(&self, key: &str) -> Result<usize> {
+    pub(crate) fn usize(&self, key: &str) -> Result<usize> {
         self.config[key]
             .as_u64()
             .map(|v| v as usize)
@@ -110,7 +138,7 @@ impl<'a> Entry<'a> {
             })
     }
 
-    fn bool(&self, key: &str, default: bool) -> Result<bool> {
+    pub(crate) fn bool(&self, key: &str, default: bool) -> Result<bool> {
         match &self.config[key] {
             Value::Null => Ok(default),
             Value::Bool(b) => Ok(*b),
@@ -120,7 +148,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn f32(&self, key: &str, default: f32) -> Result<f32> {
+    pub(crate) fn f32(&self, key: &str, default: f32) -> Result<f32> {
         match &self.config[key] {
             Value::Null => Ok(default),
             Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN) as f32),
@@ -129,7 +157,7 @@ impl<'a> Entry<'a> {
     }
 
     /// An option that must keep its default for seqnn to compute what Keras computes.
-    fn require(&self, key: &str, ok: impl Fn(&Value) -> bool, what: &str) -> Result<()> {
+    pub(crate) fn require(&self, key: &str, ok: impl Fn(&Value) -> bool, what: &str) -> Result<()> {
         let v = &self.config[key];
         if v.is_null() || ok(v) {
             Ok(())
@@ -139,7 +167,7 @@ impl<'a> Entry<'a> {
     }
 
     /// Only float32 layers: seqnn computes in f32 as Keras's default policy.
-    fn check_dtype(&self) -> Result<()> {
+    pub(crate) fn check_dtype(&self) -> Result<()> {
         let dtype = &self.config["dtype"];
         let name = match dtype {
             Value::Null => return Ok(()),
@@ -157,7 +185,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn activation(&self, key: &str, dialect: Dialect) -> Result<ActivationFn> {
+    pub(crate) fn activation(&self, key: &str, dialect: Dialect) -> Result<ActivationFn> {
         let v = &self.config[key];
         let name = match v {
             Value::Null => return Ok(ActivationFn::Linear),
@@ -181,7 +209,7 @@ impl<'a> Entry<'a> {
     }
 
     /// `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3) on the layer itself.
-    fn batch_shape(&self) -> Result<Option<Shape>> {
+    pub(crate) fn batch_shape(&self) -> Result<Option<Shape>> {
         for key in ["batch_input_shape", "batch_shape"] {
             if let Some(v) = self.config.get(key).filter(|v| !v.is_null()) {
                 return shape(v)
@@ -194,7 +222,7 @@ impl<'a> Entry<'a> {
 }
 
 /// A config that is not what Keras writes; the file's path is added by the caller.
-fn malformed(message: String) -> Error {
+pub(crate) fn malformed(message: String) -> Error {
     Error::file("", format!("the model config is malformed: {message}"))
 }
 
@@ -207,7 +235,7 @@ fn unsupported_class(name: &str, class: &str, registered: &str) -> Error {
 }
 
 /// The first characters of a JSON value, for messages.
-fn excerpt(v: &Value) -> String {
+pub(crate) fn excerpt(v: &Value) -> String {
     let s = v.to_string();
     if s.chars().count() > 80 {
         format!("{}…", s.chars().take(80).collect::<String>())
@@ -294,10 +322,13 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequenti
             input_shape = entry.batch_shape()?;
             continue;
         }
-        let declared = input_shape.take().filter(|_| layers.is_empty());
-        layers.push(layer_from(&entry, dialect, declared)?);
+        // The model's input: an InputLayer's, or the first layer's batch_input_shape.
+        if layers.is_empty() && input_shape.is_none() {
+            input_shape = entry.batch_shape()?;
+        }
+        layers.push(layer_from(&entry, dialect)?);
     }
-    let mut model = Sequential::from_layers_without_weights(name, layers, None)?;
+    let mut model = Sequential::from_layers_without_weights(name, layers, input_shape)?;
     if !model.is_built() {
         let build_config = match root.get("build_config") {
             Some(raw) => fields(raw.get(), "the build_config")?,
@@ -317,164 +348,79 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequenti
     Ok(model)
 }
 
-/// One layer from its entry; `declared` is the model's input shape when it is the first layer.
-fn layer_from(e: &Entry<'_>, d: Dialect, declared: Option<Shape>) -> Result<Box<dyn Layer>> {
+/// One layer from its entry: its family's layer, with the entry's name and `trainable`.
+pub(crate) fn layer_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn Layer>> {
     e.check_dtype()?;
-    let declared = match declared {
-        Some(s) => Some(s),
-        None => e.batch_shape()?,
-    };
-    let name = e.name.clone();
-    macro_rules! finish {
-        ($layer:expr) => {{
-            let mut layer = $layer
-                .with_name(name)
-                .with_trainable(e.bool("trainable", true)?);
-            if let Some(s) = declared {
-                layer = layer.batch_input_shape(s);
-            }
-            Box::new(layer) as Box<dyn Layer>
-        }};
-    }
-    Ok(match e.class {
-        "SimpleRNN" | "LSTM" | "GRU" => recurrent_boxed(e, d, declared)? as Box<dyn Layer>,
-        "Bidirectional" => finish!(bidirectional_from(e, d)?),
-        "Dense" => finish!(dense_from(e, d)?),
-        "Embedding" => {
-            e.require("sparse", |v| v == &Value::Bool(false), "sparse gradients")?;
-            e.require("lora_rank", Value::is_null, "LoRA")?;
-            let mut emb = Embedding::new(e.usize("input_dim")?, e.usize("output_dim")?)
-                .with_mask_zero(e.bool("mask_zero", false)?);
-            if let Some(n) = e.config["input_length"].as_u64() {
-                emb = emb.input_length(n as usize);
-            }
-            finish!(emb)
-        }
-        "TimeDistributed" => {
-            let inner = Entry::new(&e.config["layer"])?;
-            let inner_layer = layer_from(&inner, d, None)?;
-            finish!(TimeDistributed::from_boxed(inner_layer))
-        }
-        "RepeatVector" => finish!(RepeatVector::new(e.usize("n")?)),
-        "Flatten" => {
-            e.require(
-                "data_format",
-                |v| v == "channels_last",
-                "seqnn flattens channels-last",
-            )?;
-            finish!(Flatten::new())
-        }
-        "Dropout" => {
-            e.require("noise_shape", Value::is_null, "a noise shape")?;
-            finish!(Dropout::new(e.f32("rate", 0.0)?))
-        }
-        "Activation" => finish!(Activation::new(e.activation("activation", d)?)),
-        "Masking" => finish!(Masking::new(e.f32("mask_value", 0.0)?)),
-        other => {
-            return Err(e.unsupported(format!("{other} is not a layer class seqnn has")));
-        }
-    })
+    let mut layer = FAMILIES
+        .iter()
+        .find_map(|f| (f.from_entry)(e, d))
+        .unwrap_or_else(|| {
+            Err(e.unsupported(format!("{} is not a layer class seqnn has", e.class)))
+        })?;
+    layer.set_name(e.name.clone());
+    layer.set_trainable(e.bool("trainable", true)?);
+    Ok(layer)
 }
 
-fn dense_from(e: &Entry<'_>, d: Dialect) -> Result<Dense> {
-    e.require("lora_rank", Value::is_null, "LoRA")?;
-    Ok(Dense::new(e.usize("units")?)
-        .with_activation(e.activation("activation", d)?)
-        .with_use_bias(e.bool("use_bias", true)?))
-}
-
-/// The options every Keras recurrent layer has.
-fn recurrent_common<C: Cell>(
-    rnn: Recurrent<C>,
-    e: &Entry<'_>,
-    declared: &Option<Shape>,
-) -> Result<Recurrent<C>> {
-    e.require(
-        "time_major",
-        |v| v == &Value::Bool(false),
-        "time-major inputs",
-    )?;
-    let mut rnn = rnn
-        .with_return_sequences(e.bool("return_sequences", false)?)
-        .with_return_state(e.bool("return_state", false)?)
-        .with_go_backwards(e.bool("go_backwards", false)?)
-        .with_stateful(e.bool("stateful", false)?)
-        .with_zero_output_for_mask(e.bool("zero_output_for_mask", false)?)
-        .with_trainable(e.bool("trainable", true)?)
-        .with_name(e.name.clone());
-    if let Some(s) = declared {
-        rnn = rnn.batch_input_shape(s.clone());
-    }
-    Ok(rnn)
-}
-
-fn recurrent_boxed(
-    e: &Entry<'_>,
-    d: Dialect,
-    declared: Option<Shape>,
-) -> Result<Box<dyn RecurrentLayer>> {
-    e.check_dtype()?;
-    let units = e.usize("units")?;
-    let use_bias = e.bool("use_bias", true)?;
-    Ok(match e.class {
-        "SimpleRNN" => Box::new(recurrent_common(
-            SimpleRNN::new(units)
-                .with_activation(e.activation("activation", d)?)
-                .with_use_bias(use_bias),
-            e,
-            &declared,
-        )?),
-        "LSTM" => Box::new(recurrent_common(
-            LSTM::new(units)
-                .with_activation(e.activation("activation", d)?)
-                .with_recurrent_activation(e.activation("recurrent_activation", d)?)
-                .with_use_bias(use_bias)
-                .with_unit_forget_bias(e.bool("unit_forget_bias", true)?),
-            e,
-            &declared,
-        )?),
-        "GRU" => Box::new(recurrent_common(
-            GRU::new(units)
-                .with_activation(e.activation("activation", d)?)
-                .with_recurrent_activation(e.activation("recurrent_activation", d)?)
-                .with_use_bias(use_bias)
-                .with_reset_after(e.bool("reset_after", true)?),
-            e,
-            &declared,
-        )?),
-        other => {
-            return Err(e.unsupported(format!(
-                "Bidirectional can wrap SimpleRNN, LSTM or GRU, not {other}"
-            )))
-        }
-    })
-}
-
-fn bidirectional_from(e: &Entry<'_>, d: Dialect) -> Result<Bidirectional> {
-    // Keras 3 stores the copies already named forward_<name> and backward_<name>;
-    // Bidirectional adds those prefixes itself.
-    let unprefixed = |layer: &mut Box<dyn RecurrentLayer>, prefix: &str| {
-        if let Some(rest) = layer.name().strip_prefix(prefix).map(str::to_string) {
-            layer.set_name(rest);
-        }
-    };
-    let inner = Entry::new(&e.config["layer"])?;
-    let mut forward = recurrent_boxed(&inner, d, None)?;
-    unprefixed(&mut forward, "forward_");
-    let mut bi = Bidirectional::new_boxed(forward);
-    if let Some(b) = e.config.get("backward_layer").filter(|b| !b.is_null()) {
-        let mut backward = recurrent_boxed(&Entry::new(b)?, d, None)?;
-        unprefixed(&mut backward, "backward_");
-        bi = bi.with_backward_layer_boxed(backward);
-    }
-    let mode = match &e.config["merge_mode"] {
-        Value::Null => MergeMode::None,
-        Value::String(s) => s.parse().map_err(|_| {
-            e.unsupported(format!(
-                "option merge_mode=\"{s}\" is not a Keras merge mode"
+/// `{"module", "class_name", "config", "registered_name"}` for one layer, in Keras 3's form:
+/// its family's options, with its name, `trainable` and dtype.
+pub(crate) fn layer_entry(layer: &dyn Layer) -> Result<Value> {
+    let extra = FAMILIES
+        .iter()
+        .find_map(|f| (f.to_config)(layer))
+        .unwrap_or_else(|| {
+            Err(unsupported(
+                layer,
+                "this layer cannot be saved in a Keras file",
             ))
-        })?,
-        other => return Err(e.unsupported(format!("option merge_mode={other} is not a string"))),
-    };
-    Ok(bi.with_merge_mode(mode))
+        })?;
+    let mut config = json!({
+        "name": layer.name(),
+        "trainable": layer.trainable(),
+        "dtype": "float32",
+    });
+    if let (Some(c), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        c.extend(extra);
+    }
+    Ok(json!({
+        "module": "keras.layers",
+        "class_name": layer.class_name(),
+        "config": config,
+        "registered_name": null,
+    }))
+}
+
+/// A layer option that a Keras file cannot hold.
+pub(crate) fn unsupported(layer: &dyn Layer, message: impl Into<String>) -> Error {
+    Error::Unsupported {
+        layer: layer.name().to_string(),
+        class: layer.class_name().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Keras 3's name for an activation; Keras 2's hard_sigmoid has none in Keras 3.
+pub(crate) fn activation_name(layer: &dyn Layer, f: ActivationFn) -> Result<&'static str> {
+    Ok(match f {
+        ActivationFn::HardSigmoid => {
+            return Err(unsupported(
+                layer,
+                "Keras 2's hard_sigmoid (clip(0.2x + 0.5, 0, 1)) has no Keras 3 equivalent; \
+                 Keras 3's hard_sigmoid is relu6(x + 3) / 6",
+            ))
+        }
+        ActivationFn::Swish => "silu",
+        other => other.name(),
+    })
+}
+
+/// A shape as Keras's JSON list, `null` for unknown dimensions.
+pub(crate) fn dims(shape: &Shape) -> Value {
+    Value::Array(
+        shape
+            .dims()
+            .iter()
+            .map(|d| d.map_or(Value::Null, |d| json!(d)))
+            .collect(),
+    )
 }

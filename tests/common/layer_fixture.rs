@@ -1,0 +1,112 @@
+//! Layer-level fixtures (`tools/keras_reference/layer_fixtures.py`): one Keras layer, rebuilt
+//! here from the config Keras serialized, given Keras's weights, called on Keras's inputs and
+//! masks; its output shapes, parameter count, outputs and output masks must be Keras's.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayD};
+use serde_json::Value;
+
+use super::{array, assert_close, shape};
+use seqnn::{CallContext, Layer, Shape};
+
+/// The folder of a family's layer fixtures, `tests/fixtures/layers/<family>/`.
+pub fn dir(family: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/layers")
+        .join(family)
+}
+
+/// Every fixture file of a family, sorted.
+pub fn cases(family: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir(family))
+        .unwrap_or_else(|e| panic!("fixtures of {family}: {e}"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn mask(v: &Value) -> Option<Array2<bool>> {
+    if v.is_null() {
+        return None;
+    }
+    let dims: Vec<usize> = v["shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|d| d.as_u64().expect("dim") as usize)
+        .collect();
+    let data: Vec<bool> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|b| b.as_bool().expect("bool"))
+        .collect();
+    Some(Array2::from_shape_vec((dims[0], dims[1]), data).expect("2-D mask"))
+}
+
+/// Checks one fixture file; panics, naming the case, on any difference.
+pub fn check(path: &Path) {
+    let text = std::fs::read_to_string(path).expect("fixture");
+    let f: Value = serde_json::from_str(&text).expect("JSON");
+    let what = path.file_name().unwrap().to_string_lossy().to_string();
+    let mut layer: Box<dyn Layer> = seqnn::keras::layer_from_config(&f["config"].to_string())
+        .unwrap_or_else(|e| panic!("{what}: layer_from_config: {e}"));
+    let input_shapes: Vec<Shape> = f["input_shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(shape)
+        .collect();
+    let out_shapes = layer
+        .build(&input_shapes)
+        .unwrap_or_else(|e| panic!("{what}: build: {e}"));
+    let keras_shapes: Vec<Shape> = f["output_shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(shape)
+        .collect();
+    assert_eq!(out_shapes, keras_shapes, "{what}: output shapes");
+    assert_eq!(
+        layer.count_params() as u64,
+        f["params"].as_u64().unwrap(),
+        "{what}: params"
+    );
+    let weights: Vec<ArrayD<f32>> = f["weights"].as_array().unwrap().iter().map(array).collect();
+    layer
+        .set_weights(&weights)
+        .unwrap_or_else(|e| panic!("{what}: set_weights: {e}"));
+    let inputs: Vec<ArrayD<f32>> = f["inputs"].as_array().unwrap().iter().map(array).collect();
+    let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+    let masks: Vec<Option<Array2<bool>>> = match f["masks"].as_array() {
+        Some(m) => m.iter().map(mask).collect(),
+        None => vec![None; inputs.len()],
+    };
+    let mut ctx = CallContext::inference().with_masks(masks);
+    let outputs = layer
+        .call(&views, &mut ctx)
+        .unwrap_or_else(|e| panic!("{what}: call: {e}"));
+    let expected: Vec<ArrayD<f32>> = f["outputs"].as_array().unwrap().iter().map(array).collect();
+    assert_eq!(outputs.len(), expected.len(), "{what}: output count");
+    for (i, (o, e)) in outputs.iter().zip(&expected).enumerate() {
+        assert_close(o, e, &format!("{what} output {i}"));
+    }
+    if let Some(keras_masks) = f["output_masks"].as_array() {
+        let ours = ctx.output_masks(layer.as_ref(), outputs.len());
+        for (i, (o, k)) in ours.iter().zip(keras_masks).enumerate() {
+            assert_eq!(*o, mask(k), "{what}: output mask {i}");
+        }
+    }
+}
+
+/// Checks every fixture of a family, and that there are some.
+pub fn check_family(family: &str) {
+    let paths = cases(family);
+    assert!(!paths.is_empty(), "no fixtures for {family}");
+    for p in paths {
+        check(&p);
+    }
+}

@@ -1,0 +1,126 @@
+"""Layer-level fixtures: one Keras layer, called on given inputs, with everything seqnn needs to
+rebuild it and check it (`tests/common/layer_fixture.rs`).
+
+Used by the `generate_layers_*.py` scripts:
+
+    from layer_fixtures import LIBS, write_case
+    write_case(OUT, "conv1d_same", "k3", lambda L: L.Conv1D(4, 3, padding="same"),
+               input_shapes=[(7, 3)])
+
+For each case and library ("tf" = tf_keras 2.21, "k3" = Keras 3 with the TensorFlow backend)
+it writes `<out>/<case>.<lib>.json`:
+
+    {"case", "library", "generated_by", "versions",
+     "config":        keras.layers.serialize(layer), the JSON seqnn's layer_from_config reads,
+     "input_shapes":  the shapes the layer is built for, batch as null,
+     "output_shapes": layer.compute_output_shape(...), batch as null,
+     "params":        layer.count_params(),
+     "weights":       [{"name", "shape", "data"}] in get_weights() order,
+     "inputs":        [{"shape", "data"}], "masks": [null | {"shape", "data"}] per input,
+     "outputs":       [{"shape", "data"}] from calling the layer (training=False),
+     "output_masks":  [null | {"shape", "data"}] per output (layer.compute_mask)}
+
+Conventions, as in generate_files.py: clear_session() and set_random_seed(0) before each
+case; weights drawn with rng.uniform(-0.6, 0.6) (float32) unless the case gives `weights`
+(a function of the layer's default weights, for layers such as BatchNormalization whose
+variance must stay positive); inputs from the same rng, rng =
+np.random.default_rng(zlib.crc32(case)); integer inputs where `int_inputs` says so.
+"""
+
+import json
+import os
+import zlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+import keras  # noqa: E402
+
+LIBS = {"tf": tf_keras, "k3": keras}
+VERSIONS = {
+    "tensorflow": tf.__version__,
+    "tf_keras": tf_keras.__version__,
+    "keras": keras.__version__,
+    "numpy": np.__version__,
+}
+
+
+def _array(a):
+    a = np.asarray(a)
+    data = a.astype(np.float64).ravel().tolist() if a.dtype != bool else a.ravel().tolist()
+    return {"shape": list(a.shape), "data": data}
+
+
+def _shape(s):
+    return [None if d is None else int(d) for d in s]
+
+
+def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
+               inputs=None, masks=None, int_inputs=None, weights=None, call_kwargs=None,
+               batch=3):
+    """Builds `make_layer(K.layers)` in library `lib` on `input_shapes` (without the batch),
+    calls it on random (or given) inputs, and writes the case's JSON. Returns the path."""
+    K = LIBS[lib]
+    K.backend.clear_session()
+    K.utils.set_random_seed(0)
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    layer = make_layer(K.layers)
+    int_inputs = int_inputs or {}
+    tensors = [
+        K.Input(shape=tuple(s), dtype="int32" if i in int_inputs else "float32")
+        for i, s in enumerate(input_shapes)
+    ]
+    call_kwargs = call_kwargs or {}
+    symbolic = layer(tensors[0] if len(tensors) == 1 else tensors, **call_kwargs)
+    default = layer.get_weights()
+    if weights is not None:
+        values = [np.asarray(w, np.float32) for w in weights(default, rng)]
+    else:
+        values = [rng.uniform(-0.6, 0.6, size=w.shape).astype(np.float32) for w in default]
+    layer.set_weights(values)
+
+    if inputs is None:
+        inputs = []
+        for i, s in enumerate(input_shapes):
+            shape = (batch,) + tuple(s)
+            if i in int_inputs:
+                inputs.append(rng.integers(0, int_inputs[i], size=shape).astype(np.int32))
+            else:
+                inputs.append(rng.uniform(-1.0, 1.0, size=shape).astype(np.float32))
+    args = [tf.constant(x) for x in inputs]
+    kw = dict(call_kwargs)
+    if masks is not None:
+        m = [None if x is None else tf.constant(np.asarray(x, bool)) for x in masks]
+        kw["mask"] = m[0] if len(m) == 1 else m
+    out = layer(args[0] if len(args) == 1 else args, training=False, **kw)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
+    if not isinstance(out_masks, (list, tuple)):
+        out_masks = [out_masks] * (1 if len(outs) == 1 else len(outs))
+    sym = symbolic if isinstance(symbolic, (list, tuple)) else [symbolic]
+
+    names = [w.name for w in layer.weights]
+    doc = {
+        "case": case,
+        "library": {"tf": "tf_keras", "k3": "keras3"}[lib],
+        "generated_by": generated_by,
+        "versions": VERSIONS,
+        "config": K.layers.serialize(layer),
+        "input_shapes": [[None] + list(s) for s in input_shapes],
+        "output_shapes": [_shape(t.shape) for t in sym],
+        "params": int(layer.count_params()),
+        "weights": [dict(_array(v), name=n) for n, v in zip(names, values)],
+        "inputs": [_array(x) for x in inputs],
+        "masks": None if masks is None else [None if x is None else _array(np.asarray(x, bool))
+                                             for x in masks],
+        "outputs": [_array(np.asarray(o)) for o in outs],
+        "output_masks": [None if m is None else _array(np.asarray(m)) for m in out_masks],
+    }
+    path = os.path.join(out_dir, f"{case}.{lib}.json")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return path
