@@ -30,6 +30,11 @@ pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
     /// The value as `f32`, exactly, or `None` when `f32` cannot hold it.
     fn to_f32(self) -> Option<f32>;
 
+    /// A view of such values as one input of a model with several inputs.
+    fn wrap(view: ArrayViewD<'_, Self>) -> InputArray<'_>
+    where
+        Self: Sized;
+
     /// A batch as `f32`: borrowed for `f32`, converted for the others.
     ///
     /// # Errors
@@ -62,6 +67,10 @@ mod sealed {
 impl Element for f32 {
     const NAME: &'static str = "f32";
 
+    fn wrap(view: ArrayViewD<'_, f32>) -> InputArray<'_> {
+        InputArray::F32(view)
+    }
+
     fn to_f32(self) -> Option<f32> {
         Some(self)
     }
@@ -74,6 +83,10 @@ impl Element for f32 {
 impl Element for i32 {
     const NAME: &'static str = "i32";
 
+    fn wrap(view: ArrayViewD<'_, i32>) -> InputArray<'_> {
+        InputArray::I32(view)
+    }
+
     fn to_f32(self) -> Option<f32> {
         i64::from(self).to_f32()
     }
@@ -82,6 +95,10 @@ impl Element for i32 {
 impl Element for i64 {
     const NAME: &'static str = "i64";
 
+    fn wrap(view: ArrayViewD<'_, i64>) -> InputArray<'_> {
+        InputArray::I64(view)
+    }
+
     fn to_f32(self) -> Option<f32> {
         (self.abs() <= EXACT_F32).then_some(self as f32)
     }
@@ -89,6 +106,10 @@ impl Element for i64 {
 
 impl Element for u32 {
     const NAME: &'static str = "u32";
+
+    fn wrap(view: ArrayViewD<'_, u32>) -> InputArray<'_> {
+        InputArray::U32(view)
+    }
 
     fn to_f32(self) -> Option<f32> {
         i64::from(self).to_f32()
@@ -108,5 +129,66 @@ fn not_exact(i: usize, shape: &[usize]) -> Error {
             "the integer at [{at}] is beyond ±2^24, which float32 cannot hold exactly: it would \
              become another id"
         ),
+    }
+}
+
+/// One input array of a model with several inputs, of any [`Element`] type: what
+/// [`Model::predict`](crate::Model::predict) takes, one per model input.
+///
+/// ```
+/// use ndarray::{Array2, Array3};
+/// use seqnn::InputArray;
+/// let ids = Array2::<i64>::zeros((4, 7));
+/// let x = Array3::<f32>::zeros((4, 7, 2));
+/// let inputs: Vec<InputArray> = vec![(&ids).into(), (&x).into()];
+/// assert_eq!(inputs[1].shape(), &[4, 7, 2]);
+/// ```
+#[derive(Debug, Clone)]
+pub enum InputArray<'a> {
+    /// `f32` values.
+    F32(ArrayViewD<'a, f32>),
+    /// `i32` ids.
+    I32(ArrayViewD<'a, i32>),
+    /// `i64` ids.
+    I64(ArrayViewD<'a, i64>),
+    /// `u32` ids.
+    U32(ArrayViewD<'a, u32>),
+}
+
+impl<'a> InputArray<'a> {
+    /// The array's shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            InputArray::F32(a) => a.shape(),
+            InputArray::I32(a) => a.shape(),
+            InputArray::I64(a) => a.shape(),
+            InputArray::U32(a) => a.shape(),
+        }
+    }
+
+    /// Samples `start..end` as `f32`, converted exactly (see [`Element`]).
+    ///
+    /// # Errors
+    /// As [`Element::batch_as_f32`].
+    pub(crate) fn rows_as_f32(&self, start: usize, end: usize) -> Result<CowArray<'_, f32, IxDyn>> {
+        use ndarray::{Axis, Slice};
+        let s = Slice::from(start..end);
+        match self {
+            InputArray::F32(a) => f32::batch_as_f32(a.slice_axis(Axis(0), s)),
+            InputArray::I32(a) => i32::batch_as_f32(a.slice_axis(Axis(0), s)),
+            InputArray::I64(a) => i64::batch_as_f32(a.slice_axis(Axis(0), s)),
+            InputArray::U32(a) => u32::batch_as_f32(a.slice_axis(Axis(0), s)),
+        }
+    }
+}
+
+impl<'a, S, D, T> From<&'a ndarray::ArrayBase<S, D>> for InputArray<'a>
+where
+    S: ndarray::Data<Elem = T>,
+    D: ndarray::Dimension,
+    T: Element,
+{
+    fn from(a: &'a ndarray::ArrayBase<S, D>) -> Self {
+        T::wrap(a.view().into_dyn())
     }
 }

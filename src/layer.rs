@@ -462,6 +462,14 @@ impl LayerName {
             self.name = Some(unique_name(self.base));
         }
     }
+
+    /// [`ensure`](Self::ensure) counting from 1, as tf_keras names inputs and models:
+    /// `input_1`, `input_2`, ...
+    pub(crate) fn ensure_one_based(&mut self) {
+        if self.name.is_none() {
+            self.name = Some(crate::session::unique_name_one_based(self.base));
+        }
+    }
 }
 
 /// How a layer was told its input shape: Keras's `input_shape`, `batch_input_shape`,

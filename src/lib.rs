@@ -73,6 +73,7 @@
 
 pub mod activation;
 pub mod error;
+pub mod functional;
 pub mod init;
 pub mod input;
 #[cfg(feature = "keras")]
@@ -93,21 +94,26 @@ pub mod threads;
 
 pub use activation::ActivationFn;
 pub use error::{Error, Result, Shared, Source};
+pub use functional::{Apply, Input, Model, SharedLayer, Tensor};
 pub use init::Initializer;
-pub use input::Element;
+pub use input::{Element, InputArray};
 #[cfg(feature = "keras")]
 #[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
 pub use keras::{load_model, load_model_from_bytes, model_from_json};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
+pub use layers::concatenate::Concatenate;
 pub use layers::dense::Dense;
+pub use layers::dot::Dot;
 pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
 pub use layers::flatten::Flatten;
 pub use layers::gru::{GRUCell, GRU};
+pub use layers::input_layer::InputLayer;
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
+pub use layers::merge::{Add, Average, Maximum, Merge, MergeOp, Minimum, Multiply, Subtract};
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};

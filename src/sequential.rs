@@ -799,32 +799,42 @@ impl Sequential {
     /// [`Error::WeightCount`] naming the model, or [`Error::WeightShape`] naming the layer and
     /// which of its weights.
     pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        let counts: Vec<usize> = self.layers.iter().map(|l| l.weight_specs().len()).collect();
-        let expected: usize = counts.iter().sum();
-        if weights.len() != expected {
-            return Err(Error::WeightCount {
-                layer: self.name.clone(),
-                expected,
-                found: weights.len(),
-            });
-        }
-        // Every shape first, naming the layer and its weight, then the values.
-        let mut rest = weights;
-        for (layer, &n) in self.layers.iter().zip(&counts) {
-            let (mine, others) = rest.split_at(n);
-            crate::layer::check_weights(layer.name(), &layer.weight_specs(), mine)?;
-            rest = others;
-        }
-        let mut rest = weights;
-        for (layer, &n) in self.layers.iter_mut().zip(&counts) {
-            let (mine, others) = rest.split_at(n);
-            if n > 0 {
-                layer.set_weights(mine)?;
-            }
-            rest = others;
-        }
-        Ok(())
+        set_layer_weights(&self.name, &mut self.layers, weights)
     }
+}
+
+/// Sets the weights of `layers`, given in Keras order for all of them, after checking every
+/// count and shape (naming `model` for the count, the layer and its weight for a shape), so
+/// that nothing changes after an error.
+pub(crate) fn set_layer_weights(
+    model: &str,
+    layers: &mut [Box<dyn Layer>],
+    weights: &[ArrayD<f32>],
+) -> Result<()> {
+    let counts: Vec<usize> = layers.iter().map(|l| l.weight_specs().len()).collect();
+    let expected: usize = counts.iter().sum();
+    if weights.len() != expected {
+        return Err(Error::WeightCount {
+            layer: model.to_string(),
+            expected,
+            found: weights.len(),
+        });
+    }
+    let mut rest = weights;
+    for (layer, &n) in layers.iter().zip(&counts) {
+        let (mine, others) = rest.split_at(n);
+        crate::layer::check_weights(layer.name(), &layer.weight_specs(), mine)?;
+        rest = others;
+    }
+    let mut rest = weights;
+    for (layer, &n) in layers.iter_mut().zip(&counts) {
+        let (mine, others) = rest.split_at(n);
+        if n > 0 {
+            layer.set_weights(mine)?;
+        }
+        rest = others;
+    }
+    Ok(())
 }
 
 /// A `batch_size` of 0 is Keras's error.

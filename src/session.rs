@@ -75,6 +75,16 @@ pub(crate) fn unique_name(base: &str) -> String {
     })
 }
 
+/// The next name for `base` counted from 1, as tf_keras counts inputs: `base_1`, `base_2`, ...
+pub(crate) fn unique_name_one_based(base: &str) -> String {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        let count = s.counters.entry(base.to_string()).or_insert(0);
+        *count += 1;
+        format!("{base}_{count}")
+    })
+}
+
 /// Runs `f` with this thread's weight generator.
 pub(crate) fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
     SESSION.with(|s| f(&mut s.borrow_mut().rng))

@@ -132,7 +132,7 @@ fn member(
 pub(crate) fn load_model(bytes: &[u8]) -> Result<Sequential, LoadError> {
     let archive = read(bytes)?;
     let dialect = Dialect::from_version(archive.keras_version.as_deref());
-    let mut model = model_from_config(&archive.config, dialect)?;
+    let mut model = model_from_config(&archive.config, dialect)?.model;
     if !model.is_built() {
         return Err("the saved model has no input shape, so it was never built".into());
     }

@@ -9,9 +9,10 @@
 use hdf5_pure::File;
 use ndarray::ArrayD;
 
-use crate::keras::config::{model_from_config, Dialect};
+use crate::keras::config::{model_from_config, Described, Dialect, StoredLayouts};
 use crate::keras::hdf5::{attr_string, attr_strings, attrs, read_weight};
 use crate::keras::LoadError;
+use crate::layer::Layer;
 use crate::sequential::Sequential;
 
 /// Whether the file is a legacy full model (it has a `model_config` attribute).
@@ -24,8 +25,8 @@ pub(crate) fn is_weights_file(file: &File) -> bool {
     attrs(file, "/").is_ok_and(|a| attr_strings(&a, "layer_names").is_some())
 }
 
-/// The model of a legacy full-model file, with its weights.
-pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
+/// The model a legacy full-model file's config describes, without its weights.
+pub(crate) fn described(file: &File) -> Result<Described<Sequential>, LoadError> {
     let root = attrs(file, "/")?;
     let config = attr_string(&root, "model_config")
         .ok_or("the file has no model_config attribute: it is not a saved Keras model")?;
@@ -33,11 +34,16 @@ pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
         crate::keras::archive::json_text(config.into_bytes(), "the model_config attribute")?;
     let version = attr_string(&root, "keras_version");
     let dialect = Dialect::from_version(version.as_deref());
-    let mut model = model_from_config(&config, dialect)?;
+    Ok(model_from_config(&config, dialect)?)
+}
+
+/// The model of a legacy full-model file, with its weights.
+pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
+    let Described { mut model, stored } = described(file)?;
     if !model.is_built() {
         return Err("the saved model has no input shape, so it was never built".into());
     }
-    let weights = weights(file, "model_weights", &model)?;
+    let weights = weights(file, "model_weights", model.layers(), &stored)?;
     model.set_weights(&weights)?;
     Ok(model)
 }
@@ -48,7 +54,8 @@ pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
 pub(crate) fn weights(
     file: &File,
     group: &str,
-    model: &Sequential,
+    layers: &[Box<dyn Layer>],
+    stored: &StoredLayouts,
 ) -> Result<Vec<ArrayD<f32>>, LoadError> {
     let group_attrs = attrs(file, group)?;
     let names = attr_strings(&group_attrs, "layer_names")
@@ -66,8 +73,7 @@ pub(crate) fn weights(
             saved.push((name.clone(), weight_names));
         }
     }
-    let layers: Vec<_> = model
-        .layers()
+    let layers: Vec<_> = layers
         .iter()
         .filter(|l| !l.weight_specs().is_empty())
         .collect();
@@ -92,13 +98,23 @@ pub(crate) fn weights(
             )
             .into());
         }
-        for (w, weight_name) in expected.iter().zip(&weight_names) {
-            out.push(read_weight(
+        let layout = stored.get(layer.name());
+        let shapes = match layout {
+            Some(l) => l.stored_shapes(&expected),
+            None => expected.iter().map(|w| w.shape.clone()).collect(),
+        };
+        let mut values = Vec::with_capacity(shapes.len());
+        for (shape, weight_name) in shapes.iter().zip(&weight_names) {
+            values.push(read_weight(
                 file,
                 &format!("{prefix}{name}/{weight_name}"),
-                &w.shape,
+                shape,
             )?);
         }
+        out.extend(match layout {
+            Some(l) => l.convert(values),
+            None => values,
+        });
     }
     Ok(out)
 }

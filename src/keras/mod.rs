@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result, Source};
 mod archive;
 mod config;
+mod cudnn;
 mod hdf5;
 mod legacy;
 mod writer;
@@ -46,6 +47,14 @@ fn load(bytes: std::borrow::Cow<'_, [u8]>) -> std::result::Result<Sequential, Lo
     } else {
         Err("not a Keras model file: neither a .keras archive (zip) nor HDF5".into())
     }
+}
+
+/// How a legacy full-model file stores its layers' weights, from its config (none when it has
+/// no readable config: the weights are then read as the model holds them).
+fn stored_layouts(file: &hdf5_pure::File) -> config::StoredLayouts {
+    legacy::described(file)
+        .map(|d| d.stored)
+        .unwrap_or_default()
 }
 
 /// The whole file; a missing or unreadable one is an [`Error::Io`] naming it.
@@ -165,11 +174,12 @@ pub fn layer_to_config(layer: &dyn crate::Layer) -> Result<String> {
 /// [`Error::File`] (its path `<json>`) for JSON that is not a Keras model config;
 /// [`Error::Unsupported`] for a layer or option seqnn does not have.
 pub fn model_from_json(json: &str) -> Result<Sequential> {
-    let mut model =
-        config::model_from_config(json, config::Dialect::of_json(json)).map_err(|e| match e {
+    let mut model = config::model_from_config(json, config::Dialect::of_json(json))
+        .map_err(|e| match e {
             e @ Error::Unsupported { .. } => e,
             other => other.in_file(Path::new("<json>")),
-        })?;
+        })?
+        .model;
     model.initialize_missing_weights();
     Ok(model)
 }
@@ -223,9 +233,14 @@ impl Sequential {
         } else if hdf5_pure::is_hdf5_bytes(&bytes) {
             hdf5::open(bytes).and_then(|file| {
                 if legacy::is_full_model(&file) {
-                    legacy::weights(&file, "model_weights", self)
+                    legacy::weights(
+                        &file,
+                        "model_weights",
+                        self.layers(),
+                        &stored_layouts(&file),
+                    )
                 } else if legacy::is_weights_file(&file) {
-                    legacy::weights(&file, "/", self)
+                    legacy::weights(&file, "/", self.layers(), &Default::default())
                 } else {
                     archive::weights(&file, self)
                 }

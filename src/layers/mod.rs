@@ -2,13 +2,17 @@
 
 pub mod activation;
 pub mod bidirectional;
+pub mod concatenate;
 pub mod dense;
+pub mod dot;
 pub mod dropout;
 pub mod embedding;
 pub mod flatten;
 pub mod gru;
+pub mod input_layer;
 pub mod lstm;
 pub mod masking;
+pub mod merge;
 pub mod recurrent;
 pub mod repeat_vector;
 pub mod simple_rnn;

@@ -24,6 +24,7 @@ use crate::sequential::Sequential;
 use crate::shape::Shape;
 
 mod core;
+mod merge;
 mod recurrent;
 
 /// One family of layers: a config entry to a layer, and a layer's own options back. Each
@@ -48,6 +49,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: core::from_entry,
         to_config: core::to_config,
+    },
+    Family {
+        from_entry: merge::from_entry,
+        to_config: merge::to_config,
     },
 ];
 
@@ -285,7 +290,7 @@ fn value(f: &Fields<'_>, key: &str) -> Result<Value> {
 /// built [`Sequential`] whose layers have their shapes but no weights yet: no initializer
 /// runs, and the caller reads the weights after checking the stored shapes against the
 /// layers'. The text's syntax was checked by the caller.
-pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequential> {
+pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Described<Sequential>> {
     let root = fields(json, "the model config")?;
     let class = value(&root, "class_name")?;
     let class = class.as_str().unwrap_or("");
@@ -293,11 +298,18 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequenti
         .get("config")
         .map(|r| r.get())
         .ok_or_else(|| malformed("the model config has no config".into()))?;
-    let config = fields(config_raw, "the model's config")?;
-    let name = value(&config, "name")?
-        .as_str()
-        .unwrap_or("sequential")
-        .to_string();
+    // Keras 2.0 to 2.2.4 wrote a Sequential's config as the bare list of its layers.
+    let (name, entries_raw, config) = if config_raw.trim_start().starts_with('[') {
+        ("sequential".to_string(), config_raw, Fields::new())
+    } else {
+        let config = fields(config_raw, "the model's config")?;
+        let name = value(&config, "name")?
+            .as_str()
+            .unwrap_or("sequential")
+            .to_string();
+        let layers = config.get("layers").map(|r| r.get()).unwrap_or("null");
+        (name, layers, config)
+    };
     if class != "Sequential" {
         return Err(Error::Unsupported {
             layer: name,
@@ -307,12 +319,10 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequenti
                 .into(),
         });
     }
-    let entries: Vec<&RawValue> = match config.get("layers") {
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|_| malformed("the Sequential config has no layers list".into()))?,
-        None => return Err(malformed("the Sequential config has no layers list".into())),
-    };
+    let entries: Vec<&RawValue> = serde_json::from_str(entries_raw)
+        .map_err(|_| malformed("the Sequential config has no layers list".into()))?;
     let mut layers = Vec::with_capacity(entries.len());
+    let mut stored = StoredLayouts::new();
     let mut input_shape: Option<Shape> = None;
     for raw in entries {
         let v: Value = serde_json::from_str(raw.get())
@@ -325,6 +335,9 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequenti
         // The model's input: an InputLayer's, or the first layer's batch_input_shape.
         if layers.is_empty() && input_shape.is_none() {
             input_shape = entry.batch_shape()?;
+        }
+        if let Some(layout) = recurrent::stored_layout(&entry) {
+            stored.insert(entry.name.clone(), layout);
         }
         layers.push(layer_from(&entry, dialect)?);
     }
@@ -345,7 +358,16 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Sequenti
             model.build_without_weights(s)?;
         }
     }
-    Ok(model)
+    Ok(Described { model, stored })
+}
+
+/// How a file stores the weights of the layers (by name) whose layout is not their own.
+pub(crate) type StoredLayouts = HashMap<String, crate::keras::cudnn::StoredLayout>;
+
+/// A model a config describes, built without weights, and how its file stores them.
+pub(crate) struct Described<M> {
+    pub(crate) model: M,
+    pub(crate) stored: StoredLayouts,
 }
 
 /// One layer from its entry: its family's layer, with the entry's name and `trainable`.

@@ -3,7 +3,9 @@
 use serde_json::{json, Value};
 
 use super::{activation_name, layer_entry, Dialect, Entry};
+use crate::activation::ActivationFn;
 use crate::error::Result;
+use crate::keras::cudnn::StoredLayout;
 use crate::layer::Layer;
 use crate::layers::bidirectional::{Bidirectional, MergeMode};
 use crate::layers::gru::GRU;
@@ -14,7 +16,9 @@ use crate::layers::simple_rnn::SimpleRNN;
 /// A layer of this family from its entry.
 pub(super) fn from_entry(e: &Entry<'_>, d: Dialect) -> Option<Result<Box<dyn Layer>>> {
     match e.class {
-        "SimpleRNN" | "LSTM" | "GRU" => Some(recurrent_from(e, d).map(|l| l as Box<dyn Layer>)),
+        "SimpleRNN" | "LSTM" | "GRU" | "CuDNNLSTM" | "CuDNNGRU" => {
+            Some(recurrent_from(e, d).map(|l| l as Box<dyn Layer>))
+        }
         "Bidirectional" => Some(bidirectional_from(e, d).map(|l| Box::new(l) as Box<dyn Layer>)),
         _ => None,
     }
@@ -57,12 +61,26 @@ fn recurrent_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn RecurrentLayer>> 
                 .with_unit_forget_bias(e.bool("unit_forget_bias", true)?),
             e,
         )?),
+        // Every Keras since 2.1 writes reset_after; a GRU config without it is older, from
+        // before reset_after existed, when the reset gate applied before the product.
         "GRU" => Box::new(recurrent_common(
             GRU::new(units)
                 .with_activation(e.activation("activation", d)?)
                 .with_recurrent_activation(e.activation("recurrent_activation", d)?)
                 .with_use_bias(use_bias)
-                .with_reset_after(e.bool("reset_after", true)?),
+                .with_reset_after(e.bool("reset_after", false)?),
+            e,
+        )?),
+        // Keras 2's cuDNN layers compute an LSTM and a GRU(reset_after=True) with the default
+        // activations; their weights are converted on load (see keras::cudnn).
+        "CuDNNLSTM" => Box::new(recurrent_common(
+            LSTM::new(units).with_unit_forget_bias(e.bool("unit_forget_bias", true)?),
+            e,
+        )?),
+        "CuDNNGRU" => Box::new(recurrent_common(
+            GRU::new(units)
+                .with_recurrent_activation(ActivationFn::Sigmoid)
+                .with_reset_after(true),
             e,
         )?),
         other => {
@@ -71,6 +89,31 @@ fn recurrent_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn RecurrentLayer>> 
             )))
         }
     })
+}
+
+/// How the file stores the weights of the layer of `e`, when not as the layer holds them: the
+/// cuDNN layers, also inside a Bidirectional.
+pub(super) fn stored_layout(e: &Entry<'_>) -> Option<StoredLayout> {
+    let of = |v: &Value| -> Option<Box<StoredLayout>> {
+        Entry::new(v)
+            .ok()
+            .and_then(|inner| stored_layout(&inner))
+            .map(Box::new)
+    };
+    match e.class {
+        "CuDNNLSTM" => Some(StoredLayout::CuDnnLstm),
+        "CuDNNGRU" => Some(StoredLayout::CuDnnGru),
+        "Bidirectional" => {
+            let forward = of(&e.config["layer"]);
+            let backward = match e.config.get("backward_layer").filter(|b| !b.is_null()) {
+                Some(b) => of(b),
+                None => forward.clone(),
+            };
+            (forward.is_some() || backward.is_some())
+                .then_some(StoredLayout::Pair(forward, backward))
+        }
+        _ => None,
+    }
 }
 
 fn bidirectional_from(e: &Entry<'_>, d: Dialect) -> Result<Bidirectional> {

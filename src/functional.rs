@@ -1,0 +1,1104 @@
+//! Keras's Functional API: [`Input`], layers applied to symbolic [`Tensor`]s, and
+//! [`Model::new(inputs, outputs)`](Model::new), a graph of layers with several inputs and
+//! outputs.
+//!
+//! ```
+//! use seqnn::{Apply, Concatenate, Dense, Input, Model, LSTM};
+//! // a = Input(shape=(5, 3)); b = Input(shape=(7, 2))
+//! let a = Input::new((5, 3));
+//! let b = Input::new((7, 2));
+//! let ha = LSTM::new(4).apply(&a)?;
+//! let hb = LSTM::new(4).apply(&b)?;
+//! let both = Concatenate::new().apply_all(&[&ha, &hb])?.remove(0);
+//! let y = Dense::new(1).apply(&both)?;
+//! let model = Model::new(&[a, b], &[y])?;
+//! assert_eq!(model.layers().len(), 6); // two InputLayers, two LSTMs, Concatenate, Dense
+//! println!("{}", model.summary()?);
+//! # Ok::<(), seqnn::Error>(())
+//! ```
+//!
+//! A layer becomes a node of the graph when it is applied: `layer.apply(&x)` for one input and
+//! one output, `layer.apply_all(&[&x, &h0, &c0])` for several (a recurrent layer's initial
+//! states follow its input, as Keras's `initial_state`; `return_state` gives several outputs).
+//! A layer applied twice shares its weights: wrap it in a [`SharedLayer`] first. Layers are
+//! built, and their weights drawn, when they are applied, as in Keras. [`Model::new`] then
+//! takes copies of them: the model owns its layers, runs on `&self`, and is `Send + Sync`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
+
+use crate::error::{Error, Result};
+use crate::input::InputArray;
+use crate::layer::{CallContext, Layer, Mask};
+use crate::layers::input_layer::InputLayer;
+use crate::limits;
+use crate::session::unique_name;
+use crate::shape::Shape;
+use crate::summary::{self, Layout, Totals};
+
+/// A layer that can be applied to tensors more than once, sharing its weights, as a Keras layer
+/// called on several inputs.
+///
+/// ```
+/// use seqnn::{Apply, Dense, Input, Model, SharedLayer};
+/// let shared = SharedLayer::new(Dense::new(3));
+/// let (a, b) = (Input::new((4,)), Input::new((4,)));
+/// let (ya, yb) = (shared.apply(&a)?, shared.apply(&b)?);
+/// let model = Model::new(&[a, b], &[ya, yb])?;
+/// assert_eq!(model.count_params()?, 15); // one kernel (4, 3) and one bias (3,)
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SharedLayer {
+    slot: Arc<Mutex<Slot>>,
+}
+
+/// A layer and how many nodes (calls) it has.
+struct Slot {
+    layer: Box<dyn Layer>,
+    nodes: usize,
+}
+
+impl fmt::Debug for SharedLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedLayer")
+            .field(&self.lock().layer)
+            .finish()
+    }
+}
+
+impl SharedLayer {
+    /// `layer`, ready to be applied to tensors.
+    pub fn new(layer: impl Layer + 'static) -> Self {
+        Self::from_boxed(Box::new(layer))
+    }
+
+    /// [`new`](Self::new) for a boxed layer.
+    pub fn from_boxed(layer: Box<dyn Layer>) -> Self {
+        SharedLayer {
+            slot: Arc::new(Mutex::new(Slot { layer, nodes: 0 })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // A panic while the lock was held left a layer that is still whole: go on with it.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.slot) as *const () as usize
+    }
+
+    /// The layer's name.
+    pub fn name(&self) -> String {
+        self.lock().layer.name().to_string()
+    }
+
+    /// Applies the layer to one tensor and returns its one output (Keras's `layer(x)`).
+    ///
+    /// # Errors
+    /// As [`apply_all`](Self::apply_all), and when the layer has several outputs.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let mut out = self.apply_all(&[x])?;
+        if out.len() != 1 {
+            return Err(Error::InvalidArgument {
+                layer: self.name(),
+                message: format!(
+                    "this layer has {} outputs; use apply_all to get them all",
+                    out.len()
+                ),
+            });
+        }
+        Ok(out.remove(0))
+    }
+
+    /// Applies the layer to `inputs` (its main input first, then any extra ones, such as a
+    /// recurrent layer's initial states) and returns all its outputs. The layer is named if it
+    /// has no name yet, built for the inputs' shapes and, on its first use, given its weights.
+    ///
+    /// # Errors
+    /// The layer's own error when it cannot take these inputs (Keras's messages).
+    pub fn apply_all(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let shapes: Vec<Shape> = inputs.iter().map(|t| t.shape().clone()).collect();
+        let mut slot = self.lock();
+        slot.layer.ensure_named();
+        let mut trial = slot.layer.clone_box();
+        let outputs = trial.build(&shapes)?;
+        if !trial.has_weights() {
+            trial.initialize();
+        }
+        slot.layer = trial;
+        let node_index = slot.nodes;
+        slot.nodes += 1;
+        drop(slot);
+        let node = Arc::new(SymNode {
+            layer: self.clone(),
+            node_index,
+            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            outputs,
+        });
+        Ok((0..node.outputs.len())
+            .map(|index| Tensor {
+                node: Arc::clone(&node),
+                index,
+            })
+            .collect())
+    }
+}
+
+/// Applying a layer to symbolic tensors: Keras's `layer(x)`, for any layer.
+///
+/// ```
+/// use seqnn::{Apply, Input, LSTM};
+/// let x = Input::new((10, 8));
+/// let outs = LSTM::new(4).with_return_state(true).apply_all(&[&x])?;
+/// assert_eq!(outs.len(), 3); // the output, h and c
+/// assert_eq!(outs[2].shape().to_string(), "(None, 4)");
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+pub trait Apply {
+    /// Applies the layer to one tensor and returns its one output.
+    ///
+    /// # Errors
+    /// As [`SharedLayer::apply`].
+    fn apply(self, x: &Tensor) -> Result<Tensor>;
+
+    /// Applies the layer to several tensors and returns all its outputs.
+    ///
+    /// # Errors
+    /// As [`SharedLayer::apply_all`].
+    fn apply_all(self, inputs: &[&Tensor]) -> Result<Vec<Tensor>>;
+}
+
+impl<L: Layer + 'static> Apply for L {
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        SharedLayer::new(self).apply(x)
+    }
+
+    fn apply_all(self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        SharedLayer::new(self).apply_all(inputs)
+    }
+}
+
+/// A symbolic tensor of a model being built: a model input, or an output of a layer applied to
+/// other tensors. It knows its shape and where it comes from.
+#[derive(Clone)]
+pub struct Tensor {
+    node: Arc<SymNode>,
+    index: usize,
+}
+
+/// One call of a layer while a model is being built.
+struct SymNode {
+    layer: SharedLayer,
+    node_index: usize,
+    inputs: Vec<Tensor>,
+    outputs: Vec<Shape>,
+}
+
+impl SymNode {
+    fn key(&self) -> usize {
+        self as *const SymNode as usize
+    }
+}
+
+impl Tensor {
+    /// The tensor's shape, batch first.
+    pub fn shape(&self) -> &Shape {
+        &self.node.outputs[self.index]
+    }
+
+    /// The name of the layer that made it (`input_1` for an input).
+    pub fn layer_name(&self) -> String {
+        self.node.layer.name()
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Tensor(shape={}, from {}[{}][{}])",
+            self.shape(),
+            self.layer_name(),
+            self.node.node_index,
+            self.index
+        )
+    }
+}
+
+/// Keras's `keras.Input`: a model input, as a symbolic [`Tensor`].
+#[derive(Debug, Clone, Copy)]
+pub struct Input;
+
+impl Input {
+    /// An input of `shape` per sample, batch left free, as Keras's `Input(shape=...)`. Its
+    /// InputLayer is named `input_1`, `input_2`, ... as tf_keras names them.
+    pub fn new(shape: impl Into<Shape>) -> Tensor {
+        let mut dims = vec![None];
+        dims.extend_from_slice(shape.into().dims());
+        Self::from_layer(InputLayer::new(Shape::new(dims)))
+    }
+
+    /// An input of `batch_shape`, batch first, as Keras's `Input(batch_shape=...)`.
+    pub fn with_batch_shape(batch_shape: impl Into<Shape>) -> Tensor {
+        Self::from_layer(InputLayer::new(batch_shape.into()))
+    }
+
+    /// An input of `shape` with the given name, as Keras's `Input(shape=..., name=...)`.
+    pub fn named(name: impl Into<String>, shape: impl Into<Shape>) -> Tensor {
+        let mut dims = vec![None];
+        dims.extend_from_slice(shape.into().dims());
+        let mut layer = InputLayer::new(Shape::new(dims));
+        layer.set_name(name.into());
+        Self::from_layer(layer)
+    }
+
+    fn from_layer(mut layer: InputLayer) -> Tensor {
+        layer.ensure_named();
+        let shape = layer.batch_shape().clone();
+        let shared = SharedLayer::new(layer);
+        shared.lock().nodes = 1;
+        Tensor {
+            node: Arc::new(SymNode {
+                layer: shared,
+                node_index: 0,
+                inputs: Vec::new(),
+                outputs: vec![shape],
+            }),
+            index: 0,
+        }
+    }
+}
+
+/// A tensor of a built model: output `index` of node `node`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TensorRef {
+    pub(crate) node: usize,
+    pub(crate) index: usize,
+}
+
+/// One call of a layer in a built model.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    /// The layer, an index into the model's layers.
+    pub(crate) layer: usize,
+    /// Which call of that layer it is (Keras's node index).
+    pub(crate) node_index: usize,
+    /// Its input tensors; none for an input.
+    pub(crate) inputs: Vec<TensorRef>,
+    /// Its output shapes.
+    pub(crate) outputs: Vec<Shape>,
+    /// Keras's depth of the node, counted from the outputs.
+    pub(crate) depth: usize,
+}
+
+/// Keras's Functional model (`keras.Model(inputs, outputs)`): a graph of layers from its inputs
+/// to its outputs. See the [module docs](self).
+///
+/// It runs as [`Sequential`](crate::Sequential) does: [`predict`](Model::predict) in batches
+/// with bounded memory, [`call`](Model::call) on one batch, both on `&self`; the inputs and
+/// outputs are lists, in the model's order.
+#[derive(Debug, Clone)]
+pub struct Model {
+    name: String,
+    /// The layers, in Keras's `model.layers` order (inputs included).
+    layers: Vec<Box<dyn Layer>>,
+    /// Every node, inputs first, each after the nodes it reads.
+    nodes: Vec<Node>,
+    /// The input nodes, in the model's input order.
+    inputs: Vec<usize>,
+    /// The output tensors, in the model's output order.
+    outputs: Vec<TensorRef>,
+}
+
+/// A value flowing through a run: an input array (borrowed) or a layer's output.
+enum Value<'a> {
+    Input(ArrayViewD<'a, f32>),
+    Owned(ArrayD<f32>),
+}
+
+impl Value<'_> {
+    fn view(&self) -> ArrayViewD<'_, f32> {
+        match self {
+            Value::Input(v) => v.view(),
+            Value::Owned(a) => a.view(),
+        }
+    }
+
+    fn into_owned(self) -> ArrayD<f32> {
+        match self {
+            Value::Input(v) => v.to_owned(),
+            Value::Owned(a) => a,
+        }
+    }
+}
+
+/// Keras's `_map_graph_network`: the nodes and layers reachable from `outputs`, with their
+/// depths, and the layers in Keras's `model.layers` order.
+struct GraphMap {
+    /// Nodes (by key), in the order Keras's depth dictionary first met them.
+    nodes: Vec<(Arc<SymNode>, usize)>,
+    /// Layers, in `model.layers` order.
+    layers: Vec<SharedLayer>,
+}
+
+fn map_graph(inputs: &[Tensor], outputs: &[Tensor]) -> Result<GraphMap> {
+    // _build_map: a depth-first walk from the outputs, post-order; the first traversal index
+    // of each layer.
+    let mut finished: HashMap<usize, ()> = HashMap::new();
+    let mut in_decreasing_depth: Vec<Arc<SymNode>> = Vec::new();
+    let mut layer_index: HashMap<usize, isize> = HashMap::new();
+    let mut layer_order: Vec<SharedLayer> = Vec::new();
+    fn visit(
+        node: &Arc<SymNode>,
+        finished: &mut HashMap<usize, ()>,
+        out: &mut Vec<Arc<SymNode>>,
+        layer_index: &mut HashMap<usize, isize>,
+        layer_order: &mut Vec<SharedLayer>,
+    ) {
+        if finished.contains_key(&node.key()) {
+            return;
+        }
+        let key = node.layer.key();
+        if !layer_index.contains_key(&key) {
+            layer_index.insert(key, layer_index.len() as isize);
+            layer_order.push(node.layer.clone());
+        }
+        for t in &node.inputs {
+            visit(&t.node, finished, out, layer_index, layer_order);
+        }
+        finished.insert(node.key(), ());
+        out.push(Arc::clone(node));
+    }
+    for t in outputs {
+        visit(
+            &t.node,
+            &mut finished,
+            &mut in_decreasing_depth,
+            &mut layer_index,
+            &mut layer_order,
+        );
+    }
+
+    // Depths, in the order Keras's dictionaries are filled.
+    let mut node_depth: Vec<(Arc<SymNode>, usize)> = Vec::new();
+    let mut node_pos: HashMap<usize, usize> = HashMap::new();
+    let mut layer_depth: HashMap<usize, usize> = HashMap::new();
+    let mut set_depth = |node: &Arc<SymNode>, depth: usize, keep_max: bool| -> usize {
+        match node_pos.get(&node.key()) {
+            Some(&i) => {
+                if keep_max {
+                    node_depth[i].1 = node_depth[i].1.max(depth);
+                } else {
+                    node_depth[i].1 = depth;
+                }
+                node_depth[i].1
+            }
+            None => {
+                node_pos.insert(node.key(), node_depth.len());
+                node_depth.push((Arc::clone(node), depth));
+                depth
+            }
+        }
+    };
+    for node in in_decreasing_depth.iter().rev() {
+        let depth = set_depth(node, 0, true);
+        let depth = depth.max(layer_depth.get(&node.layer.key()).copied().unwrap_or(0));
+        layer_depth.insert(node.layer.key(), depth);
+        set_depth(node, depth, false);
+        for t in &node.inputs {
+            set_depth(&t.node, depth + 1, true);
+        }
+    }
+    // Inputs that do not lead to the outputs still belong to the model.
+    for t in inputs {
+        let key = t.node.layer.key();
+        if !layer_depth.contains_key(&key) {
+            layer_depth.insert(key, 0);
+            layer_index.insert(key, -1);
+            layer_order.push(t.node.layer.clone());
+            set_depth(&t.node, 0, true);
+        }
+    }
+
+    let mut layers = layer_order;
+    layers.sort_by(|a, b| {
+        let (da, db) = (layer_depth[&a.key()], layer_depth[&b.key()]);
+        db.cmp(&da)
+            .then(layer_index[&a.key()].cmp(&layer_index[&b.key()]))
+    });
+    Ok(GraphMap {
+        nodes: node_depth,
+        layers,
+    })
+}
+
+impl Model {
+    /// The model from `inputs` (made by [`Input`]) to `outputs`, as Keras's
+    /// `Model(inputs, outputs)`, named `model`, `model_1`, ... as tf_keras names models.
+    ///
+    /// # Errors
+    /// Keras's errors: an input that is not made by `Input`, an output that cannot be computed
+    /// from the inputs ("Graph disconnected"), two layers of one name.
+    pub fn new(inputs: &[Tensor], outputs: &[Tensor]) -> Result<Model> {
+        Self::named(unique_name("model"), inputs, outputs)
+    }
+
+    /// [`new`](Self::new) with the given name.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn named(name: impl Into<String>, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Model> {
+        let name = name.into();
+        for t in inputs {
+            if !t.node.inputs.is_empty() || t.node.layer.lock().layer.class_name() != "InputLayer" {
+                return Err(Error::InvalidArgument {
+                    layer: name,
+                    message: format!(
+                        "Input tensors to a Functional must come from `Input`. Received: {t:?}"
+                    ),
+                });
+            }
+        }
+        let map = map_graph(inputs, outputs)?;
+        // Keras's order of nodes: by decreasing depth, each depth in the order it was met.
+        let mut order: Vec<usize> = (0..map.nodes.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(map.nodes[i].1));
+
+        let layer_of: HashMap<usize, usize> = map
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.key(), i))
+            .collect();
+        let input_keys: Vec<usize> = inputs.iter().map(|t| t.node.key()).collect();
+        let mut node_of: HashMap<usize, usize> = HashMap::new();
+        let mut nodes: Vec<Node> = Vec::with_capacity(order.len());
+        let mut accessed: Vec<String> = Vec::new();
+        for &i in &order {
+            let (sym, depth) = &map.nodes[i];
+            let is_input = sym.inputs.is_empty();
+            if is_input && !input_keys.contains(&sym.key()) {
+                // An input the model was not given: whoever reads it cannot be computed. Keras
+                // says so at the first reader.
+                continue;
+            }
+            let mut refs = Vec::with_capacity(sym.inputs.len());
+            for t in &sym.inputs {
+                match node_of.get(&t.node.key()) {
+                    Some(&n) => refs.push(TensorRef {
+                        node: n,
+                        index: t.index,
+                    }),
+                    None => {
+                        return Err(Error::InvalidArgument {
+                            layer: name,
+                            message: format!(
+                                "Graph disconnected: cannot obtain value for tensor {t:?} at \
+                                 layer \"{}\". The following previous layers were accessed \
+                                 without issue: [{}]",
+                                sym.layer.name(),
+                                accessed
+                                    .iter()
+                                    .map(|n| format!("'{n}'"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        })
+                    }
+                }
+            }
+            if !is_input {
+                accessed.push(sym.layer.name());
+            }
+            node_of.insert(sym.key(), nodes.len());
+            nodes.push(Node {
+                layer: layer_of[&sym.layer.key()],
+                node_index: sym.node_index,
+                inputs: refs,
+                outputs: sym.outputs.clone(),
+                depth: *depth,
+            });
+        }
+        let layers: Vec<Box<dyn Layer>> = map
+            .layers
+            .iter()
+            .map(|l| l.lock().layer.clone_box())
+            .collect();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for l in &layers {
+            *seen.entry(l.name()).or_insert(0) += 1;
+        }
+        if let Some((dup, n)) = seen.iter().find(|(_, &n)| n > 1) {
+            return Err(Error::InvalidArgument {
+                layer: name.clone(),
+                message: format!(
+                    "The name \"{dup}\" is used {n} times in the model. All layer names should \
+                     be unique."
+                ),
+            });
+        }
+        let input_nodes = input_keys.iter().map(|k| node_of[k]).collect();
+        let output_refs = outputs
+            .iter()
+            .map(|t| match node_of.get(&t.node.key()) {
+                Some(&node) => Ok(TensorRef {
+                    node,
+                    index: t.index,
+                }),
+                None => Err(Error::InvalidArgument {
+                    layer: name.clone(),
+                    message: format!(
+                        "Graph disconnected: cannot obtain value for output tensor {t:?}"
+                    ),
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Model {
+            name,
+            layers,
+            nodes,
+            inputs: input_nodes,
+            outputs: output_refs,
+        })
+    }
+
+    /// A model from its parts, for a loader: the layers in `model.layers` order, the nodes in
+    /// an order where each follows the nodes it reads.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn from_parts(
+        name: String,
+        layers: Vec<Box<dyn Layer>>,
+        nodes: Vec<Node>,
+        inputs: Vec<usize>,
+        outputs: Vec<TensorRef>,
+    ) -> Model {
+        Model {
+            name,
+            layers,
+            nodes,
+            inputs,
+            outputs,
+        }
+    }
+
+    /// The model's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The layers, in Keras's `model.layers` order, the InputLayers included.
+    #[must_use]
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The layers, to change in place (weights, `trainable`); their shapes stay as built.
+    pub fn layers_mut(&mut self) -> impl Iterator<Item = &mut dyn Layer> + '_ {
+        self.layers.iter_mut().map(|l| l.as_mut() as &mut dyn Layer)
+    }
+
+    /// The layer called `name`.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchLayer`], listing the names there are.
+    pub fn get_layer(&self, name: &str) -> Result<&dyn Layer> {
+        match self.layers.iter().position(|l| l.name() == name) {
+            Some(i) => Ok(self.layers[i].as_ref()),
+            None => Err(Error::NoSuchLayer {
+                name: name.to_string(),
+                existing: self
+                    .layers
+                    .iter()
+                    .map(|l| l.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// The layer called `name`, to change in place.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchLayer`].
+    pub fn get_layer_mut(&mut self, name: &str) -> Result<&mut dyn Layer> {
+        match self.layers.iter().position(|l| l.name() == name) {
+            Some(i) => Ok(self.layers[i].as_mut()),
+            None => Err(self.get_layer(name).err().unwrap_or(Error::NoSuchLayer {
+                name: name.to_string(),
+                existing: String::new(),
+            })),
+        }
+    }
+
+    /// The model's input shapes, batch first, in its input order.
+    #[must_use]
+    pub fn input_shapes(&self) -> Vec<Shape> {
+        self.inputs
+            .iter()
+            .map(|&n| self.nodes[n].outputs[0].clone())
+            .collect()
+    }
+
+    /// The names of the model's inputs (their InputLayers), in its input order.
+    #[must_use]
+    pub fn input_names(&self) -> Vec<String> {
+        self.inputs
+            .iter()
+            .map(|&n| self.layers[self.nodes[n].layer].name().to_string())
+            .collect()
+    }
+
+    /// The model's output shapes, batch first, in its output order.
+    #[must_use]
+    pub fn output_shapes(&self) -> Vec<Shape> {
+        self.outputs
+            .iter()
+            .map(|t| self.nodes[t.node].outputs[t.index].clone())
+            .collect()
+    }
+
+    pub(crate) fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub(crate) fn input_nodes(&self) -> &[usize] {
+        &self.inputs
+    }
+
+    pub(crate) fn output_refs(&self) -> &[TensorRef] {
+        &self.outputs
+    }
+
+    /// The number of scalars in all weights.
+    ///
+    /// # Errors
+    /// Never at present; a `Result` as [`Sequential::count_params`](crate::Sequential::count_params).
+    pub fn count_params(&self) -> Result<usize> {
+        Ok(self.layers.iter().map(|l| l.count_params()).sum())
+    }
+
+    /// All weights in Keras order (layer by layer, in `model.layers` order), as copies.
+    #[must_use]
+    pub fn get_weights(&self) -> Vec<ArrayD<f32>> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.weights())
+            .map(|w| w.to_owned())
+            .collect()
+    }
+
+    /// Replaces all weights, given in Keras order, after checking every count and shape.
+    ///
+    /// # Errors
+    /// [`Error::WeightCount`] naming the model, or [`Error::WeightShape`] naming the layer and
+    /// its weight; nothing changes then.
+    pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        crate::sequential::set_layer_weights(&self.name, &mut self.layers, weights)
+    }
+
+    /// Checks the inputs against the model's: their number, each shape (batch free, as
+    /// Keras), one batch size, no empty axis. Returns the batch size.
+    fn check_inputs(&self, shapes: &[&[usize]]) -> Result<usize> {
+        if shapes.len() != self.inputs.len() {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: format!(
+                    "Layer \"{}\" expects {} input(s), but it received {} input tensors.",
+                    self.name,
+                    self.inputs.len(),
+                    shapes.len()
+                ),
+            });
+        }
+        let mut batch = None;
+        for (i, (&node, shape)) in self.inputs.iter().zip(shapes).enumerate() {
+            let expected = self.nodes[node].outputs[0].with_batch(None);
+            if !expected.accepts(shape) {
+                return Err(Error::IncompatibleShape {
+                    layer: format!("{} (input {i})", self.name),
+                    expected,
+                    found: Shape::known(shape),
+                });
+            }
+            if shape.contains(&0) {
+                return Err(Error::EmptyInput {
+                    layer: self.name.clone(),
+                    shape: Shape::known(shape),
+                });
+            }
+            match batch {
+                None => batch = Some(shape[0]),
+                Some(b) if b != shape[0] => {
+                    return Err(Error::InvalidArgument {
+                        layer: self.name.clone(),
+                        message: format!(
+                            "Data cardinality is ambiguous: the inputs have {b} and {} samples",
+                            shape[0]
+                        ),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        batch.ok_or_else(|| Error::InvalidArgument {
+            layer: self.name.clone(),
+            message: "the model has no inputs".into(),
+        })
+    }
+
+    /// Runs the graph on one batch of `inputs` (checked), freeing each value once its last
+    /// reader ran.
+    fn run(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>> {
+        // How many reads each value has still to serve; a model output is never freed.
+        let mut remaining: Vec<Vec<usize>> = self
+            .nodes
+            .iter()
+            .map(|n| vec![0; n.outputs.len()])
+            .collect();
+        for node in &self.nodes {
+            for t in &node.inputs {
+                remaining[t.node][t.index] += 1;
+            }
+        }
+        for t in &self.outputs {
+            remaining[t.node][t.index] += 1;
+        }
+        let mut values: Vec<Vec<Option<Value<'_>>>> = self
+            .nodes
+            .iter()
+            .map(|n| (0..n.outputs.len()).map(|_| None).collect())
+            .collect();
+        let mut masks: Vec<Vec<Option<Mask>>> = self
+            .nodes
+            .iter()
+            .map(|n| vec![None; n.outputs.len()])
+            .collect();
+        for (i, &node) in self.inputs.iter().enumerate() {
+            values[node][0] = Some(Value::Input(inputs[i].view()));
+        }
+        for (ni, node) in self.nodes.iter().enumerate() {
+            if node.inputs.is_empty() {
+                continue;
+            }
+            let layer = self.layers[node.layer].as_ref();
+            let in_masks = node
+                .inputs
+                .iter()
+                .map(|t| masks[t.node][t.index].clone())
+                .collect();
+            let mut ctx = CallContext::inference().with_masks(in_masks);
+            let out = {
+                let views: Vec<ArrayViewD<'_, f32>> = node
+                    .inputs
+                    .iter()
+                    .map(|t| {
+                        values[t.node][t.index]
+                            .as_ref()
+                            .map(Value::view)
+                            .expect("a node runs after the nodes it reads")
+                    })
+                    .collect();
+                layer.call(&views, &mut ctx)?
+            };
+            if out.len() != node.outputs.len() {
+                return Err(Error::InvalidArgument {
+                    layer: layer.name().to_string(),
+                    message: format!(
+                        "the layer returned {} outputs where the model expects {}",
+                        out.len(),
+                        node.outputs.len()
+                    ),
+                });
+            }
+            masks[ni] = ctx.output_masks(layer, out.len());
+            values[ni] = out.into_iter().map(|a| Some(Value::Owned(a))).collect();
+            for t in &node.inputs {
+                remaining[t.node][t.index] -= 1;
+                if remaining[t.node][t.index] == 0 {
+                    values[t.node][t.index] = None;
+                }
+            }
+        }
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for t in &self.outputs {
+            remaining[t.node][t.index] -= 1;
+            let v = if remaining[t.node][t.index] == 0 {
+                values[t.node][t.index].take()
+            } else {
+                values[t.node][t.index]
+                    .as_ref()
+                    .map(|v| Value::Owned(v.view().to_owned()))
+            };
+            outs.push(v.expect("every output was computed").into_owned());
+        }
+        Ok(outs)
+    }
+
+    /// Runs the model on one batch, without changing it: Keras's `model(inputs)`. One array per
+    /// model input, in its order.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use seqnn::{Apply, Input, Model, GRU};
+    /// let x = Input::new((5, 3));
+    /// let y = GRU::new(2).apply(&x)?;
+    /// let model = Model::new(&[x], &[y])?;
+    /// let out = model.call(&[(&Array3::<f32>::zeros((4, 5, 3))).into()])?;
+    /// assert_eq!(out[0].shape(), &[4, 2]);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Keras's errors for the wrong number of inputs, a shape that does not fit an input, or
+    /// inputs of different lengths; a layer's own errors.
+    pub fn call(&self, inputs: &[InputArray<'_>]) -> Result<Vec<ArrayD<f32>>> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(InputArray::shape).collect();
+        let n = self.check_inputs(&shapes)?;
+        let converted = inputs
+            .iter()
+            .map(|x| x.rows_as_f32(0, n))
+            .collect::<Result<Vec<_>>>()?;
+        let views: Vec<ArrayViewD<'_, f32>> = converted.iter().map(|c| c.view()).collect();
+        self.run(&views)
+    }
+
+    /// Runs the model on all of `inputs` in batches, as Keras's `model.predict(inputs)`: the
+    /// outputs joined along the first axis, one array per model output. The batch size is
+    /// [`DEFAULT_BATCH_SIZE`](crate::DEFAULT_BATCH_SIZE); every row is computed on its own, so
+    /// the numbers are those of any other batch size. Peak memory is the inputs, the outputs and
+    /// one batch's working set.
+    ///
+    /// # Errors
+    /// As [`call`](Model::call).
+    pub fn predict(&self, inputs: &[InputArray<'_>]) -> Result<Vec<ArrayD<f32>>> {
+        self.predict_batched(inputs, crate::DEFAULT_BATCH_SIZE)
+    }
+
+    /// [`predict`](Model::predict) with `batch_size` samples at a time.
+    ///
+    /// # Errors
+    /// As [`predict`](Model::predict), and for a `batch_size` of 0.
+    pub fn predict_batched(
+        &self,
+        inputs: &[InputArray<'_>],
+        batch_size: usize,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        crate::sequential::check_batch_size(&self.name, batch_size)?;
+        let shapes: Vec<&[usize]> = inputs.iter().map(InputArray::shape).collect();
+        let n = self.check_inputs(&shapes)?;
+        let mut outs: Option<Vec<ArrayD<f32>>> = None;
+        for start in (0..n).step_by(batch_size) {
+            let end = (start + batch_size).min(n);
+            let converted = inputs
+                .iter()
+                .map(|x| x.rows_as_f32(start, end))
+                .collect::<Result<Vec<_>>>()?;
+            let views: Vec<ArrayViewD<'_, f32>> = converted.iter().map(|c| c.view()).collect();
+            let ys = self.run(&views)?;
+            if start == 0 && end == n {
+                return Ok(ys);
+            }
+            let outs = match outs.as_mut() {
+                Some(o) => o,
+                None => outs.insert(
+                    ys.iter()
+                        .map(|y| {
+                            let mut shape = y.shape().to_vec();
+                            shape[0] = n;
+                            limits::check_dims(&self.name, "output", &shape)?;
+                            Ok(ArrayD::zeros(shape))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+            };
+            for (o, y) in outs.iter_mut().zip(&ys) {
+                o.slice_axis_mut(Axis(0), Slice::from(start..end)).assign(y);
+            }
+        }
+        outs.ok_or_else(|| Error::InvalidArgument {
+            layer: self.name.clone(),
+            message: "the model has no inputs".into(),
+        })
+    }
+
+    /// The summary table tf_keras prints, in the notebook's layout: the Sequential table for a
+    /// chain of single-input layers, else with the `Connected to` column.
+    ///
+    /// # Errors
+    /// Never at present; a `Result` as [`Sequential::summary`](crate::Sequential::summary).
+    #[must_use = "the summary is returned, not printed: println!(\"{}\", model.summary()?)"]
+    pub fn summary(&self) -> Result<String> {
+        let sequential_like = self.is_sequential_like();
+        let rows: Vec<Vec<String>> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut row = vec![
+                    format!("{} ({})", l.name(), l.class_name()),
+                    self.output_shape_text(i),
+                    l.count_params().to_string(),
+                ];
+                if !sequential_like {
+                    row.push(self.connections_text(i));
+                }
+                row
+            })
+            .collect();
+        let (trainable, non_trainable) = self.layers.iter().fold((0, 0), |(t, n), l| {
+            if l.trainable() {
+                (t + l.count_params(), n)
+            } else {
+                (t, n + l.count_params())
+            }
+        });
+        let layout = if sequential_like {
+            Layout::SEQUENTIAL
+        } else {
+            Layout::FUNCTIONAL
+        };
+        Ok(summary::render_table(
+            &self.name,
+            &layout,
+            &rows,
+            &Totals {
+                trainable,
+                non_trainable,
+            },
+        ))
+    }
+
+    /// tf_keras's test in `print_summary`: one node per depth, each with at most one input,
+    /// and no layer used twice.
+    fn is_sequential_like(&self) -> bool {
+        let mut per_depth: HashMap<usize, usize> = HashMap::new();
+        for n in &self.nodes {
+            *per_depth.entry(n.depth).or_insert(0) += 1;
+            if n.inputs.len() > 1 {
+                return false;
+            }
+        }
+        if per_depth.values().any(|&c| c > 1) {
+            return false;
+        }
+        let mut per_layer: HashMap<usize, usize> = HashMap::new();
+        for n in &self.nodes {
+            *per_layer.entry(n.layer).or_insert(0) += 1;
+        }
+        per_layer.values().all(|&c| c == 1)
+    }
+
+    /// tf_keras's `layer.output_shape`: the outputs of its one node (a list for an input or
+    /// several outputs), or `multiple` for nodes of different shapes.
+    fn output_shape_text(&self, layer: usize) -> String {
+        let nodes: Vec<&Node> = self.nodes.iter().filter(|n| n.layer == layer).collect();
+        let Some(first) = nodes.first() else {
+            return "multiple".into();
+        };
+        if nodes.iter().any(|n| n.outputs != first.outputs) {
+            return "multiple".into();
+        }
+        if first.outputs.len() == 1 && !first.inputs.is_empty() {
+            first.outputs[0].to_string()
+        } else {
+            format!(
+                "[{}]",
+                first
+                    .outputs
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+
+    /// tf_keras's `Connected to`: each inbound tensor of each of the layer's nodes, as
+    /// `name[node][tensor]`, in a Python list.
+    fn connections_text(&self, layer: usize) -> String {
+        let mut items = Vec::new();
+        for n in self.nodes.iter().filter(|n| n.layer == layer) {
+            for t in &n.inputs {
+                let src = &self.nodes[t.node];
+                items.push(format!(
+                    "'{}[{}][{}]'",
+                    self.layers[src.layer].name(),
+                    src.node_index,
+                    t.index
+                ));
+            }
+        }
+        format!("[{}]", items.join(", "))
+    }
+}
+
+impl fmt::Display for Model {
+    /// The summary table.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.summary() {
+            Ok(s) => f.write_str(&s),
+            Err(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{concatenate::Concatenate, dense::Dense, lstm::LSTM, merge::Add};
+    use crate::session::clear_session;
+    use ndarray::{Array2, Array3};
+
+    #[test]
+    fn layers_come_in_keras_order_and_run() -> Result<()> {
+        clear_session();
+        let a = Input::new((3,));
+        let b = Input::new((3,));
+        let da = Dense::new(2).apply(&a)?;
+        let db = Dense::new(2).apply(&b)?;
+        let sum = Add::new().apply_all(&[&da, &db])?.remove(0);
+        let model = Model::new(&[a, b], &[sum])?;
+        let names: Vec<&str> = model.layers().iter().map(|l| l.name()).collect();
+        // Keras: by depth from the inputs, each depth in traversal order from the output.
+        assert_eq!(names, ["input_1", "input_2", "dense", "dense_1", "add"]);
+        assert_eq!(model.name(), "model");
+        let x = Array2::<f32>::ones((5, 3));
+        let y = model.predict(&[(&x).into(), (&x).into()])?;
+        assert_eq!(y[0].shape(), &[5, 2]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_disconnected_graph_is_keras_error() -> Result<()> {
+        let a = Input::new((3,));
+        let b = Input::new((3,));
+        let y = Concatenate::new().apply_all(&[&a, &b])?.remove(0);
+        let err = Model::new(&[a], &[y]).unwrap_err();
+        assert!(err.to_string().contains("Graph disconnected"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn initial_states_are_inputs_and_return_states_outputs() -> Result<()> {
+        let x = Input::new((4, 2));
+        let outs = LSTM::new(3).with_return_state(true).apply_all(&[&x])?;
+        let dec = Input::new((5, 2));
+        let y = LSTM::new(3)
+            .apply_all(&[&dec, &outs[1], &outs[2]])?
+            .remove(0);
+        let model = Model::new(&[x, dec], &[y])?;
+        let out = model.call(&[
+            (&Array3::<f32>::ones((2, 4, 2))).into(),
+            (&Array3::<f32>::ones((2, 5, 2))).into(),
+        ])?;
+        assert_eq!(out[0].shape(), &[2, 3]);
+        assert!(!model.is_sequential_like());
+        Ok(())
+    }
+}
