@@ -755,6 +755,16 @@ impl Model {
     /// Runs the graph on one batch of `inputs` (checked), freeing each value once its last
     /// reader ran.
     fn run(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>> {
+        self.run_masked(inputs, Vec::new()).map(|(outs, _)| outs)
+    }
+
+    /// [`run`](Self::run) from the inputs' masks (none where `input_masks` is short); also
+    /// returns the outputs' masks.
+    fn run_masked(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        input_masks: Vec<Option<Mask>>,
+    ) -> Result<(Vec<ArrayD<f32>>, Vec<Option<Mask>>)> {
         // How many reads each value has still to serve; a model output is never freed.
         let mut remaining: Vec<Vec<usize>> = self
             .nodes
@@ -781,6 +791,9 @@ impl Model {
             .collect();
         for (i, &node) in self.inputs.iter().enumerate() {
             values[node][0] = Some(Value::Input(inputs[i].view()));
+        }
+        for (&node, mask) in self.inputs.iter().zip(input_masks) {
+            masks[node][0] = mask;
         }
         for (ni, node) in self.nodes.iter().enumerate() {
             if node.inputs.is_empty() {
@@ -826,6 +839,11 @@ impl Model {
             }
         }
         let mut outs = Vec::with_capacity(self.outputs.len());
+        let out_masks = self
+            .outputs
+            .iter()
+            .map(|t| masks[t.node][t.index].clone())
+            .collect();
         for t in &self.outputs {
             remaining[t.node][t.index] -= 1;
             let v = if remaining[t.node][t.index] == 0 {
@@ -837,7 +855,7 @@ impl Model {
             };
             outs.push(v.expect("every output was computed").into_owned());
         }
-        Ok(outs)
+        Ok((outs, out_masks))
     }
 
     /// Runs the model on one batch, without changing it: Keras's `model(inputs)`. One array per
@@ -1035,6 +1053,132 @@ impl Model {
             }
         }
         format!("[{}]", items.join(", "))
+    }
+}
+
+/// A Functional model is a layer of a bigger model, as in Keras: its inputs and outputs are
+/// the node's, its weights its layers', in `model.layers` order.
+impl Layer for Model {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn ensure_named(&mut self) {}
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Functional"
+    }
+
+    fn trainable(&self) -> bool {
+        self.layers.iter().any(|l| l.trainable())
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        for layer in self.layers.iter_mut() {
+            layer.set_trainable(trainable);
+        }
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        Ok(self.input_shapes().into_iter().next())
+    }
+
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(crate::layer::input_count(
+                &self.name,
+                self.inputs.len(),
+                inputs.len(),
+            ));
+        }
+        for (i, (shape, expected)) in inputs.iter().zip(self.input_shapes()).enumerate() {
+            let fits = shape.rank() == expected.rank()
+                && shape
+                    .dims()
+                    .iter()
+                    .zip(expected.dims())
+                    .skip(1)
+                    .all(|(a, b)| a.is_none() || b.is_none() || a == b);
+            if !fits {
+                return Err(Error::IncompatibleShape {
+                    layer: format!("{} (input {i})", self.name),
+                    expected: expected.with_batch(None),
+                    found: shape.clone(),
+                });
+            }
+        }
+        let batch = inputs.first().and_then(|i| i.dim(0));
+        Ok(self
+            .output_shapes()
+            .into_iter()
+            .map(|s| s.with_batch(batch))
+            .collect())
+    }
+
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        self.compute_output_shape(inputs)
+    }
+
+    fn is_built(&self) -> bool {
+        true
+    }
+
+    fn weight_specs(&self) -> Vec<crate::layer::WeightSpec> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                let name = l.name().to_string();
+                l.weight_specs()
+                    .into_iter()
+                    .map(move |w| crate::layer::WeightSpec {
+                        name: format!("{name}/{}", w.name),
+                        shape: w.shape,
+                    })
+            })
+            .collect()
+    }
+
+    fn initialize(&mut self) {
+        for layer in self.layers.iter_mut() {
+            if layer.is_built() && !layer.has_weights() {
+                layer.initialize();
+            }
+        }
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        self.layers.iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        Model::set_weights(self, weights)
+    }
+
+    fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|x| x.shape()).collect();
+        self.check_inputs(&shapes)?;
+        let masks = (0..inputs.len())
+            .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
+            .collect();
+        let (outs, masks) = self.run_masked(inputs, masks)?;
+        ctx.set_output_masks(masks);
+        Ok(outs)
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
     }
 }
 

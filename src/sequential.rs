@@ -596,8 +596,18 @@ impl Sequential {
         x: ArrayViewD<'_, f32>,
         carry: bool,
     ) -> Result<(ArrayD<f32>, Vec<Option<States>>)> {
+        self.run_masked(x, carry, None).map(|(y, finals, _)| (y, finals))
+    }
+
+    /// [`run`](Self::run) from the input's mask; also returns the output's.
+    fn run_masked(
+        &self,
+        x: ArrayViewD<'_, f32>,
+        carry: bool,
+        mask: Option<Mask>,
+    ) -> Result<(ArrayD<f32>, Vec<Option<States>>, Option<Mask>)> {
         let mut y: Option<ArrayD<f32>> = None;
-        let mut mask: Option<Mask> = None;
+        let mut mask = mask;
         let mut finals = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let mut ctx = CallContext::inference().with_masks(vec![mask.take()]);
@@ -620,7 +630,7 @@ impl Sequential {
             y = Some(out.swap_remove(0));
         }
         let y = y.ok_or_else(|| self.not_built())?;
-        Ok((y, finals))
+        Ok((y, finals, mask))
     }
 
     /// Whether any layer keeps state between calls (`with_stateful(true)`).
@@ -882,6 +892,141 @@ fn build_one(layer: &mut dyn Layer, input: &Shape, initialize: bool) -> Result<S
         layer.initialize();
     }
     Ok(out.swap_remove(0))
+}
+
+/// A Sequential model is a layer of a bigger model, as in Keras: its weights are its layers'
+/// weights, in order; a call runs them, the mask going through.
+impl Layer for Sequential {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn ensure_named(&mut self) {}
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Sequential"
+    }
+
+    fn trainable(&self) -> bool {
+        self.layers.iter().any(|l| l.trainable()) || self.layers.is_empty()
+    }
+
+    /// Keras's `model.trainable = False`: every layer frozen (or thawed).
+    fn set_trainable(&mut self, trainable: bool) {
+        for layer in self.layers.iter_mut() {
+            layer.set_trainable(trainable);
+        }
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        match &self.input_shape {
+            Some(s) => Ok(Some(s.clone())),
+            None => self.first_declared_input(),
+        }
+    }
+
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let mut current = crate::layer::single_shape(&self.name, inputs)?.clone();
+        for layer in &self.layers {
+            let mut out = layer.compute_output_shape(std::slice::from_ref(&current))?;
+            if out.len() != 1 {
+                return Err(single_output_error(layer.as_ref()));
+            }
+            current = out.swap_remove(0);
+        }
+        Ok(vec![current])
+    }
+
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let input = crate::layer::single_shape(&self.name, inputs)?.clone();
+        if !self.is_built() {
+            self.build_from(input.clone(), false, false)?;
+        }
+        self.compute_output_shape(&[input])
+    }
+
+    fn is_built(&self) -> bool {
+        Sequential::is_built(self)
+    }
+
+    fn weight_specs(&self) -> Vec<crate::layer::WeightSpec> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                let name = l.name().to_string();
+                l.weight_specs().into_iter().map(move |w| crate::layer::WeightSpec {
+                    name: format!("{name}/{}", w.name),
+                    shape: w.shape,
+                })
+            })
+            .collect()
+    }
+
+    fn initialize(&mut self) {
+        for layer in self.layers.iter_mut() {
+            if layer.is_built() && !layer.has_weights() {
+                layer.initialize();
+            }
+        }
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        self.layers.iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        set_layer_weights(&self.name, &mut self.layers, weights)
+    }
+
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let x = crate::layer::single_input(&self.name, inputs)?;
+        self.check_input(x.shape())?;
+        self.refuse_stateful("a call as a layer")?;
+        let mask = ctx.input_mask(0).map(|m| m.to_owned());
+        let (y, _, mask) = self.run_masked(x.view(), false, mask)?;
+        ctx.set_output_masks(vec![mask]);
+        Ok(vec![y])
+    }
+
+    fn working_elements(&self, inputs: &[Shape]) -> usize {
+        let mut current = match inputs.first() {
+            Some(s) => s.clone(),
+            None => return 0,
+        };
+        let mut most = 0_usize;
+        for layer in &self.layers {
+            let inputs = std::slice::from_ref(&current);
+            most = most.max(layer.working_elements(inputs));
+            match layer.compute_output_shape(inputs) {
+                Ok(mut out) => {
+                    current = out.swap_remove(0);
+                    most = most.max(limits::known_elements(&current).unwrap_or(usize::MAX));
+                }
+                Err(_) => break,
+            }
+        }
+        most
+    }
+
+    fn is_stateful(&self) -> bool {
+        Sequential::is_stateful(self)
+    }
+
+    fn reset_states(&mut self) {
+        Sequential::reset_states(self);
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
 }
 
 impl fmt::Display for Sequential {
