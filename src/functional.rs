@@ -32,7 +32,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 use crate::error::{Error, Result};
 use crate::input::InputArray;
-use crate::layer::{CallContext, Layer, Mask};
+use crate::layer::{CallContext, Layer, Mask, States};
 use crate::layers::input_layer::InputLayer;
 use crate::limits;
 use crate::session::unique_name;
@@ -122,12 +122,87 @@ impl SharedLayer {
     /// # Errors
     /// The layer's own error when it cannot take these inputs (Keras's messages).
     pub fn apply_all(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.apply_node(inputs, None, true)
+    }
+
+    /// [`apply_all`](Self::apply_all) with explicit masks, one per input (`None` for an input
+    /// without one), as Keras's `layer(inputs, mask=masks)`: each mask is a tensor of shape
+    /// `(batch, timesteps)` whose non-zero entries are the steps to keep. They replace the masks
+    /// that would come with the inputs.
+    ///
+    /// ```
+    /// use seqnn::{Apply, Input, Model, SharedLayer, LSTM};
+    /// let x = Input::new((6, 3));
+    /// let m = Input::new((6,));
+    /// let y = SharedLayer::new(LSTM::new(2)).apply_all_with_masks(&[&x], &[Some(&m)])?;
+    /// let model = Model::new(&[x, m], &y)?;
+    /// assert_eq!(model.output_shapes()[0].to_string(), "(None, 2)");
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`apply_all`](Self::apply_all), and when `masks` is not one per input.
+    pub fn apply_all_with_masks(
+        &self,
+        inputs: &[&Tensor],
+        masks: &[Option<&Tensor>],
+    ) -> Result<Vec<Tensor>> {
+        self.apply_node(inputs, Some(masks), true)
+    }
+
+    /// [`apply_all`](Self::apply_all) without drawing weights, for a loader: the file gives
+    /// them once the whole graph is built.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn apply_without_weights(
+        &self,
+        inputs: &[&Tensor],
+        masks: Option<&[Option<&Tensor>]>,
+    ) -> Result<Vec<Tensor>> {
+        self.apply_node(inputs, masks, false)
+    }
+
+    fn apply_node(
+        &self,
+        inputs: &[&Tensor],
+        masks: Option<&[Option<&Tensor>]>,
+        initialize: bool,
+    ) -> Result<Vec<Tensor>> {
         let shapes: Vec<Shape> = inputs.iter().map(|t| t.shape().clone()).collect();
+        // Explicit masks follow the inputs among the node's parents.
+        let mut parents: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        let mask_slots = match masks {
+            None => None,
+            Some(masks) => {
+                if masks.len() != inputs.len() {
+                    return Err(Error::InvalidArgument {
+                        layer: self.name(),
+                        message: format!(
+                            "{} mask(s) were given for {} input(s); give one (or None) per input",
+                            masks.len(),
+                            inputs.len()
+                        ),
+                    });
+                }
+                let mut slots = Vec::with_capacity(masks.len());
+                for m in masks {
+                    slots.push(m.map(|t| {
+                        parents.push(t.clone());
+                        parents.len() - 1
+                    }));
+                }
+                for (m, input) in masks.iter().zip(inputs) {
+                    if let Some(m) = m {
+                        check_mask_shape(&self.name(), m.shape(), input.shape())?;
+                    }
+                }
+                Some(slots)
+            }
+        };
         let mut slot = self.lock();
         slot.layer.ensure_named();
         let mut trial = slot.layer.clone_box();
         let outputs = trial.build(&shapes)?;
-        if !trial.has_weights() {
+        if initialize && !trial.has_weights() {
             trial.initialize();
         }
         slot.layer = trial;
@@ -137,7 +212,9 @@ impl SharedLayer {
         let node = Arc::new(SymNode {
             layer: self.clone(),
             node_index,
-            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            inputs: parents,
+            data: inputs.len(),
+            masks: mask_slots,
             outputs,
         });
         Ok((0..node.outputs.len())
@@ -146,6 +223,24 @@ impl SharedLayer {
                 index,
             })
             .collect())
+    }
+}
+
+/// An explicit mask must be `(batch, timesteps)` for an input of those first two axes.
+fn check_mask_shape(layer: &str, mask: &Shape, input: &Shape) -> Result<()> {
+    let fits = mask.rank() == 2
+        && input.rank() >= 2
+        && (mask.dim(1).is_none() || input.dim(1).is_none() || mask.dim(1) == input.dim(1));
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: format!(
+                "a mask must have the shape (batch, timesteps) of its input; the mask is {mask} \
+                 for an input of {input}"
+            ),
+        })
     }
 }
 
@@ -195,13 +290,32 @@ pub struct Tensor {
 struct SymNode {
     layer: SharedLayer,
     node_index: usize,
+    /// The tensors it reads: its inputs, then its explicit masks.
     inputs: Vec<Tensor>,
+    /// How many of `inputs` are the layer's inputs.
+    data: usize,
+    /// For each input, where its explicit mask is in `inputs`; `None` for masks that come with
+    /// the inputs.
+    masks: Option<Vec<Option<usize>>>,
     outputs: Vec<Shape>,
 }
 
 impl SymNode {
     fn key(&self) -> usize {
         self as *const SymNode as usize
+    }
+}
+
+/// A long chain of nodes is freed one node at a time, not by recursion, which would overflow
+/// the stack for a model of many thousand layers.
+impl Drop for SymNode {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.inputs);
+        while let Some(t) = pending.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(t.node) {
+                pending.append(&mut node.inputs);
+            }
+        }
     }
 }
 
@@ -237,6 +351,8 @@ pub struct Input;
 impl Input {
     /// An input of `shape` per sample, batch left free, as Keras's `Input(shape=...)`. Its
     /// InputLayer is named `input_1`, `input_2`, ... as tf_keras names them.
+    // Keras's `keras.Input(shape)` returns the tensor, not an `Input`.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(shape: impl Into<Shape>) -> Tensor {
         let mut dims = vec![None];
         dims.extend_from_slice(shape.into().dims());
@@ -257,7 +373,8 @@ impl Input {
         Self::from_layer(layer)
     }
 
-    fn from_layer(mut layer: InputLayer) -> Tensor {
+    /// The input of an InputLayer, as it is (a loader's, named as in the file).
+    pub(crate) fn from_layer(mut layer: InputLayer) -> Tensor {
         layer.ensure_named();
         let shape = layer.batch_shape().clone();
         let shared = SharedLayer::new(layer);
@@ -267,6 +384,8 @@ impl Input {
                 layer: shared,
                 node_index: 0,
                 inputs: Vec::new(),
+                data: 0,
+                masks: None,
                 outputs: vec![shape],
             }),
             index: 0,
@@ -288,8 +407,13 @@ pub(crate) struct Node {
     pub(crate) layer: usize,
     /// Which call of that layer it is (Keras's node index).
     pub(crate) node_index: usize,
-    /// Its input tensors; none for an input.
+    /// The tensors it reads (none for an input): the layer's inputs, then explicit masks.
     pub(crate) inputs: Vec<TensorRef>,
+    /// How many of `inputs` the layer is called on.
+    pub(crate) data: usize,
+    /// For each input, the index in `inputs` of its explicit mask; `None` when the masks come
+    /// with the inputs, as Keras propagates them.
+    pub(crate) masks: Option<Vec<Option<usize>>>,
     /// Its output shapes.
     pub(crate) outputs: Vec<Shape>,
     /// Keras's depth of the node, counted from the outputs.
@@ -314,6 +438,9 @@ pub struct Model {
     /// The output tensors, in the model's output order.
     outputs: Vec<TensorRef>,
 }
+
+/// A run's outputs and their masks.
+type OutputsAndMasks = (Vec<ArrayD<f32>>, Vec<Option<Mask>>);
 
 /// A value flowing through a run: an input array (borrowed) or a layer's output.
 enum Value<'a> {
@@ -353,35 +480,31 @@ fn map_graph(inputs: &[Tensor], outputs: &[Tensor]) -> Result<GraphMap> {
     let mut in_decreasing_depth: Vec<Arc<SymNode>> = Vec::new();
     let mut layer_index: HashMap<usize, isize> = HashMap::new();
     let mut layer_order: Vec<SharedLayer> = Vec::new();
-    fn visit(
-        node: &Arc<SymNode>,
-        finished: &mut HashMap<usize, ()>,
-        out: &mut Vec<Arc<SymNode>>,
-        layer_index: &mut HashMap<usize, isize>,
-        layer_order: &mut Vec<SharedLayer>,
-    ) {
-        if finished.contains_key(&node.key()) {
-            return;
-        }
-        let key = node.layer.key();
-        if !layer_index.contains_key(&key) {
-            layer_index.insert(key, layer_index.len() as isize);
-            layer_order.push(node.layer.clone());
-        }
-        for t in &node.inputs {
-            visit(&t.node, finished, out, layer_index, layer_order);
-        }
-        finished.insert(node.key(), ());
-        out.push(Arc::clone(node));
-    }
+    // Iterative, for graphs of any depth: each stack entry is a node and how many of its
+    // inputs were visited.
     for t in outputs {
-        visit(
-            &t.node,
-            &mut finished,
-            &mut in_decreasing_depth,
-            &mut layer_index,
-            &mut layer_order,
-        );
+        let mut stack: Vec<(Arc<SymNode>, usize)> = vec![(Arc::clone(&t.node), 0)];
+        while let Some((node, next)) = stack.pop() {
+            if next == 0 {
+                if finished.contains_key(&node.key()) {
+                    continue;
+                }
+                let key = node.layer.key();
+                if !layer_index.contains_key(&key) {
+                    layer_index.insert(key, layer_index.len() as isize);
+                    layer_order.push(node.layer.clone());
+                }
+            }
+            if let Some(input) = node.inputs.get(next) {
+                let input = Arc::clone(&input.node);
+                stack.push((node, next + 1));
+                if !finished.contains_key(&input.key()) {
+                    stack.push((input, 0));
+                }
+            } else if finished.insert(node.key(), ()).is_none() {
+                in_decreasing_depth.push(node);
+            }
+        }
     }
 
     // Depths, in the order Keras's dictionaries are filled.
@@ -417,8 +540,8 @@ fn map_graph(inputs: &[Tensor], outputs: &[Tensor]) -> Result<GraphMap> {
     // Inputs that do not lead to the outputs still belong to the model.
     for t in inputs {
         let key = t.node.layer.key();
-        if !layer_depth.contains_key(&key) {
-            layer_depth.insert(key, 0);
+        if let std::collections::hash_map::Entry::Vacant(e) = layer_depth.entry(key) {
+            e.insert(0);
             layer_index.insert(key, -1);
             layer_order.push(t.node.layer.clone());
             set_depth(&t.node, 0, true);
@@ -520,6 +643,8 @@ impl Model {
                 layer: layer_of[&sym.layer.key()],
                 node_index: sym.node_index,
                 inputs: refs,
+                data: sym.data,
+                masks: sym.masks.clone(),
                 outputs: sym.outputs.clone(),
                 depth: *depth,
             });
@@ -565,25 +690,6 @@ impl Model {
             inputs: input_nodes,
             outputs: output_refs,
         })
-    }
-
-    /// A model from its parts, for a loader: the layers in `model.layers` order, the nodes in
-    /// an order where each follows the nodes it reads.
-    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
-    pub(crate) fn from_parts(
-        name: String,
-        layers: Vec<Box<dyn Layer>>,
-        nodes: Vec<Node>,
-        inputs: Vec<usize>,
-        outputs: Vec<TensorRef>,
-    ) -> Model {
-        Model {
-            name,
-            layers,
-            nodes,
-            inputs,
-            outputs,
-        }
     }
 
     /// The model's name.
@@ -651,6 +757,29 @@ impl Model {
         self.inputs
             .iter()
             .map(|&n| self.layers[self.nodes[n].layer].name().to_string())
+            .collect()
+    }
+
+    /// The names of the model's outputs, in order, as tf_keras's `model.output_names`: each
+    /// output's layer name, made unique where a layer gives several outputs (`lstm`, `lstm_1`,
+    /// ...; Keras 3 repeats the layer's name instead).
+    #[must_use]
+    pub fn output_names(&self) -> Vec<String> {
+        let mut used = std::collections::HashSet::new();
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        self.outputs
+            .iter()
+            .map(|t| {
+                let name = self.layers[self.nodes[t.node].layer].name().to_string();
+                let mut proposal = name.clone();
+                while used.contains(&proposal) {
+                    let n = counts.entry(name.clone()).or_insert(1);
+                    proposal = format!("{name}_{n}");
+                    *n += 1;
+                }
+                used.insert(proposal.clone());
+                proposal
+            })
             .collect()
     }
 
@@ -755,16 +884,21 @@ impl Model {
     /// Runs the graph on one batch of `inputs` (checked), freeing each value once its last
     /// reader ran.
     fn run(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>> {
-        self.run_masked(inputs, Vec::new()).map(|(outs, _)| outs)
+        self.run_masked(inputs, Vec::new(), None)
+            .map(|(outs, _)| outs)
     }
 
     /// [`run`](Self::run) from the inputs' masks (none where `input_masks` is short); also
     /// returns the outputs' masks.
+    ///
+    /// With `states` (one entry per layer), each stateful layer's calls start from its entry and
+    /// leave their final states there, in the order the nodes run.
     fn run_masked(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
         input_masks: Vec<Option<Mask>>,
-    ) -> Result<(Vec<ArrayD<f32>>, Vec<Option<Mask>>)> {
+        mut states: Option<&mut Vec<Option<States>>>,
+    ) -> Result<OutputsAndMasks> {
         // How many reads each value has still to serve; a model output is never freed.
         let mut remaining: Vec<Vec<usize>> = self
             .nodes
@@ -800,15 +934,37 @@ impl Model {
                 continue;
             }
             let layer = self.layers[node.layer].as_ref();
-            let in_masks = node
-                .inputs
-                .iter()
-                .map(|t| masks[t.node][t.index].clone())
-                .collect();
+            let in_masks = match &node.masks {
+                None => node.inputs[..node.data]
+                    .iter()
+                    .map(|t| masks[t.node][t.index].clone())
+                    .collect(),
+                Some(slots) => slots
+                    .iter()
+                    .map(|slot| {
+                        slot.map(|i| {
+                            let t = node.inputs[i];
+                            let v = values[t.node][t.index]
+                                .as_ref()
+                                .expect("a node runs after the nodes it reads");
+                            mask_of(layer.name(), v.view())
+                        })
+                        .transpose()
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            };
             let mut ctx = CallContext::inference().with_masks(in_masks);
+            let carried = states
+                .as_deref_mut()
+                .and_then(|s| s.get_mut(node.layer))
+                .filter(|_| layer.is_stateful());
+            if let Some(slot) = &carried {
+                if let Some(st) = slot.as_ref() {
+                    ctx = ctx.with_states(st.clone());
+                }
+            }
             let out = {
-                let views: Vec<ArrayViewD<'_, f32>> = node
-                    .inputs
+                let views: Vec<ArrayViewD<'_, f32>> = node.inputs[..node.data]
                     .iter()
                     .map(|t| {
                         values[t.node][t.index]
@@ -830,6 +986,11 @@ impl Model {
                 });
             }
             masks[ni] = ctx.output_masks(layer, out.len());
+            if let Some(slot) = carried {
+                if let Some(finals) = ctx.take_states() {
+                    *slot = Some(finals);
+                }
+            }
             values[ni] = out.into_iter().map(|a| Some(Value::Owned(a))).collect();
             for t in &node.inputs {
                 remaining[t.node][t.index] -= 1;
@@ -878,6 +1039,7 @@ impl Model {
     pub fn call(&self, inputs: &[InputArray<'_>]) -> Result<Vec<ArrayD<f32>>> {
         let shapes: Vec<&[usize]> = inputs.iter().map(InputArray::shape).collect();
         let n = self.check_inputs(&shapes)?;
+        self.refuse_stateful("call")?;
         let converted = inputs
             .iter()
             .map(|x| x.rows_as_f32(0, n))
@@ -910,6 +1072,7 @@ impl Model {
         crate::sequential::check_batch_size(&self.name, batch_size)?;
         let shapes: Vec<&[usize]> = inputs.iter().map(InputArray::shape).collect();
         let n = self.check_inputs(&shapes)?;
+        self.refuse_stateful("predict")?;
         let mut outs: Option<Vec<ArrayD<f32>>> = None;
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
@@ -943,6 +1106,84 @@ impl Model {
             layer: self.name.clone(),
             message: "the model has no inputs".into(),
         })
+    }
+
+    /// Whether any layer keeps state between calls (`with_stateful(true)`).
+    #[must_use]
+    pub fn is_stateful(&self) -> bool {
+        self.layers.iter().any(|l| l.is_stateful())
+    }
+
+    /// Zeroes the states of every stateful layer, as Keras's `model.reset_states()`.
+    pub fn reset_states(&mut self) {
+        for layer in self.layers.iter_mut() {
+            layer.reset_states();
+        }
+    }
+
+    fn refuse_stateful(&self, method: &str) -> Result<()> {
+        crate::sequential::refuse_stateful(&self.name, self.is_stateful(), method)
+    }
+
+    /// Runs a model with stateful layers on `inputs`, in batches of the batch size its inputs
+    /// were declared with (`Input(batch_shape=...)`): each stateful layer starts from the states
+    /// the last call left, carries them from batch to batch and keeps the final ones, until
+    /// [`reset_states`](Model::reset_states), as Keras's `predict` does. A stateless model runs
+    /// as [`predict`](Model::predict).
+    ///
+    /// # Errors
+    /// As [`call`](Model::call), and when the number of samples is not a multiple of the batch
+    /// size; after an error every state is as it was before the call.
+    pub fn predict_stateful(&mut self, inputs: &[InputArray<'_>]) -> Result<Vec<ArrayD<f32>>> {
+        if !self.is_stateful() {
+            return self.predict(inputs);
+        }
+        let shapes: Vec<&[usize]> = inputs.iter().map(InputArray::shape).collect();
+        let n = self.check_inputs(&shapes)?;
+        let batch = self
+            .input_shapes()
+            .first()
+            .and_then(|s| s.dim(0))
+            .unwrap_or(n);
+        if !n.is_multiple_of(batch) {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: format!(
+                    "this stateful model runs batches of {batch}, so the number of samples must \
+                     be a multiple of {batch}; got {n}"
+                ),
+            });
+        }
+        let mut states: Vec<Option<States>> = self
+            .layers
+            .iter()
+            .map(|l| l.is_stateful().then(|| l.states()))
+            .collect();
+        let mut outs: Vec<Vec<ArrayD<f32>>> = Vec::new();
+        for start in (0..n).step_by(batch) {
+            let converted = inputs
+                .iter()
+                .map(|x| x.rows_as_f32(start, start + batch))
+                .collect::<Result<Vec<_>>>()?;
+            let views: Vec<ArrayViewD<'_, f32>> = converted.iter().map(|c| c.view()).collect();
+            // States are committed only when every batch ran: a failure leaves them as they were.
+            outs.push(self.run_masked(&views, Vec::new(), Some(&mut states))?.0);
+        }
+        let joined = (0..self.outputs.len())
+            .map(|i| {
+                let parts: Vec<ArrayViewD<'_, f32>> = outs.iter().map(|o| o[i].view()).collect();
+                ndarray::concatenate(Axis(0), &parts).map_err(|e| Error::InvalidArgument {
+                    layer: self.name.clone(),
+                    message: format!("the outputs of the batches do not join: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (layer, st) in self.layers.iter_mut().zip(states) {
+            if let Some(st) = st {
+                layer.set_states(st)?;
+            }
+        }
+        Ok(joined)
     }
 
     /// The summary table tf_keras prints, in the notebook's layout: the Sequential table for a
@@ -1041,7 +1282,10 @@ impl Model {
     /// `name[node][tensor]`, in a Python list.
     fn connections_text(&self, layer: usize) -> String {
         let mut items = Vec::new();
-        for n in self.nodes.iter().filter(|n| n.layer == layer) {
+        // In the order of the layer's calls, as Keras lists its inbound nodes.
+        let mut nodes: Vec<&Node> = self.nodes.iter().filter(|n| n.layer == layer).collect();
+        nodes.sort_by_key(|n| n.node_index);
+        for n in nodes {
             for t in &n.inputs {
                 let src = &self.nodes[t.node];
                 items.push(format!(
@@ -1054,6 +1298,20 @@ impl Model {
         }
         format!("[{}]", items.join(", "))
     }
+}
+
+/// A mask from a tensor's values: `(batch, timesteps)`, true where non-zero.
+fn mask_of(layer: &str, v: ArrayViewD<'_, f32>) -> Result<Mask> {
+    let shape = v.shape().to_vec();
+    let v = v
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|_| Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: format!(
+                "a mask must have the shape (batch, timesteps); this one is {shape:?}"
+            ),
+        })?;
+    Ok(v.mapv(|x| x != 0.0))
 }
 
 /// A Functional model is a layer of a bigger model, as in Keras: its inputs and outputs are
@@ -1162,6 +1420,14 @@ impl Layer for Model {
         self.outputs.len()
     }
 
+    fn is_stateful(&self) -> bool {
+        Model::is_stateful(self)
+    }
+
+    fn reset_states(&mut self) {
+        Model::reset_states(self);
+    }
+
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
@@ -1172,7 +1438,8 @@ impl Layer for Model {
         let masks = (0..inputs.len())
             .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
             .collect();
-        let (outs, masks) = self.run_masked(inputs, masks)?;
+        self.refuse_stateful("a call as a layer")?;
+        let (outs, masks) = self.run_masked(inputs, masks, None)?;
         ctx.set_output_masks(masks);
         Ok(outs)
     }

@@ -99,7 +99,10 @@ pub use init::Initializer;
 pub use input::{Element, InputArray};
 #[cfg(feature = "keras")]
 #[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
-pub use keras::{load_model, load_model_from_bytes, model_from_json};
+pub use keras::{
+    any_from_json, load_any, load_any_from_bytes, load_model, load_model_from_bytes,
+    model_from_json, AnyModel,
+};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
@@ -113,7 +116,10 @@ pub use layers::gru::{GRUCell, GRU};
 pub use layers::input_layer::InputLayer;
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
-pub use layers::merge::{Add, Average, Maximum, Merge, MergeOp, Minimum, Multiply, Subtract};
+pub use layers::merge::{
+    Add, Average, Keras3Masking, Maximum, Merge, MergeOp, Minimum, Multiply, Subtract,
+};
+pub use layers::op::{BinaryOp, Op, OpKind, Operand, ReduceOp, UnaryOp};
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};

@@ -98,6 +98,9 @@ impl From<Vec<Box<dyn Layer>>> for Sequential {
     }
 }
 
+/// A run's output, each layer's final states (for stateful layers) and the output's mask.
+type RunResult = (ArrayD<f32>, Vec<Option<States>>, Option<Mask>);
+
 impl Sequential {
     /// An empty model named as Keras names it: `sequential`, `sequential_1`, ... (counted per
     /// thread, reset by [`clear_session`](crate::clear_session)).
@@ -368,6 +371,37 @@ impl Sequential {
         self.predict_in_batches(x, batch_size)
     }
 
+    /// [`predict_batched`](Self::predict_batched) on an input of any element type.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn predict_input(
+        &self,
+        x: &crate::input::InputArray<'_>,
+        batch_size: usize,
+    ) -> Result<ArrayD<f32>> {
+        use crate::input::InputArray;
+        match x {
+            InputArray::F32(a) => self.predict_batched(a, batch_size),
+            InputArray::I32(a) => self.predict_batched(a, batch_size),
+            InputArray::I64(a) => self.predict_batched(a, batch_size),
+            InputArray::U32(a) => self.predict_batched(a, batch_size),
+        }
+    }
+
+    /// [`predict_stateful`](Self::predict_stateful) on an input of any element type.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn predict_stateful_input(
+        &mut self,
+        x: &crate::input::InputArray<'_>,
+    ) -> Result<ArrayD<f32>> {
+        use crate::input::InputArray;
+        match x {
+            InputArray::F32(a) => self.predict_stateful(a),
+            InputArray::I32(a) => self.predict_stateful(a),
+            InputArray::I64(a) => self.predict_stateful(a),
+            InputArray::U32(a) => self.predict_stateful(a),
+        }
+    }
+
     /// Runs the built model on `x` as one batch, without changing it, so one model can serve
     /// many threads: Keras's `model(x)`. Any batch size goes, as in Keras.
     ///
@@ -576,16 +610,7 @@ impl Sequential {
     }
 
     fn refuse_stateful(&self, method: &str) -> Result<()> {
-        if self.is_stateful() {
-            return Err(Error::InvalidArgument {
-                layer: self.name.clone(),
-                message: format!(
-                    "this model has stateful layers, whose states each call updates: run it \
-                     with predict_stateful (which takes &mut self), not {method}"
-                ),
-            });
-        }
-        Ok(())
+        refuse_stateful(&self.name, self.is_stateful(), method)
     }
 
     /// Runs every layer in order, passing each output and its mask to the next. With `carry`,
@@ -596,7 +621,8 @@ impl Sequential {
         x: ArrayViewD<'_, f32>,
         carry: bool,
     ) -> Result<(ArrayD<f32>, Vec<Option<States>>)> {
-        self.run_masked(x, carry, None).map(|(y, finals, _)| (y, finals))
+        self.run_masked(x, carry, None)
+            .map(|(y, finals, _)| (y, finals))
     }
 
     /// [`run`](Self::run) from the input's mask; also returns the output's.
@@ -605,7 +631,7 @@ impl Sequential {
         x: ArrayViewD<'_, f32>,
         carry: bool,
         mask: Option<Mask>,
-    ) -> Result<(ArrayD<f32>, Vec<Option<States>>, Option<Mask>)> {
+    ) -> Result<RunResult> {
         let mut y: Option<ArrayD<f32>> = None;
         let mut mask = mask;
         let mut finals = Vec::with_capacity(self.layers.len());
@@ -848,6 +874,20 @@ pub(crate) fn set_layer_weights(
 }
 
 /// A `batch_size` of 0 is Keras's error.
+/// The error for a stateful model run by `method`, which cannot carry its states.
+pub(crate) fn refuse_stateful(model: &str, stateful: bool, method: &str) -> Result<()> {
+    if stateful {
+        return Err(Error::InvalidArgument {
+            layer: model.to_string(),
+            message: format!(
+                "this model has stateful layers, whose states each call updates: run it with \
+                 predict_stateful (which takes &mut self), not {method}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_batch_size(model: &str, batch_size: usize) -> Result<()> {
     if batch_size == 0 {
         return Err(Error::InvalidArgument {
@@ -958,10 +998,12 @@ impl Layer for Sequential {
             .iter()
             .flat_map(|l| {
                 let name = l.name().to_string();
-                l.weight_specs().into_iter().map(move |w| crate::layer::WeightSpec {
-                    name: format!("{name}/{}", w.name),
-                    shape: w.shape,
-                })
+                l.weight_specs()
+                    .into_iter()
+                    .map(move |w| crate::layer::WeightSpec {
+                        name: format!("{name}/{}", w.name),
+                        shape: w.shape,
+                    })
             })
             .collect()
     }

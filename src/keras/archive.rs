@@ -13,7 +13,8 @@ use std::io::{Cursor, Read};
 use hdf5_pure::File;
 use ndarray::ArrayD;
 
-use crate::keras::config::{model_from_config, Dialect};
+use crate::functional::Model;
+use crate::keras::config::{model_from_config, Dialect, Loaded};
 use crate::keras::hdf5::{open, read_weight};
 use crate::keras::LoadError;
 use crate::layer::Layer;
@@ -129,15 +130,23 @@ fn member(
 }
 
 /// The model of a `.keras` archive, with its weights.
-pub(crate) fn load_model(bytes: &[u8]) -> Result<Sequential, LoadError> {
+pub(crate) fn load_model(bytes: &[u8]) -> Result<Loaded, LoadError> {
     let archive = read(bytes)?;
     let dialect = Dialect::from_version(archive.keras_version.as_deref());
     let mut model = model_from_config(&archive.config, dialect)?.model;
-    if !model.is_built() {
-        return Err("the saved model has no input shape, so it was never built".into());
+    match &mut model {
+        Loaded::Sequential(m) => {
+            if !m.is_built() {
+                return Err("the saved model has no input shape, so it was never built".into());
+            }
+            let w = weights(&archive.weights, m.layers())?;
+            m.set_weights(&w)?;
+        }
+        Loaded::Functional(m) => {
+            let w = weights(&archive.weights, m.layers())?;
+            m.set_weights(&w)?;
+        }
     }
-    let weights = weights(&archive.weights, &model)?;
-    model.set_weights(&weights)?;
     Ok(model)
 }
 
@@ -161,11 +170,10 @@ pub(crate) fn snake_case(class: &str) -> String {
     out
 }
 
-/// Each top-level layer's key under `layers/`: snake-case class, numbered by occurrence.
-pub(crate) fn layer_keys(model: &Sequential) -> Vec<String> {
+/// Each layer's key under `layers/`: snake-case class, numbered by occurrence.
+pub(crate) fn layer_keys(layers: &[Box<dyn Layer>]) -> Vec<String> {
     let mut used: HashMap<String, usize> = HashMap::new();
-    model
-        .layers()
+    layers
         .iter()
         .map(|l| {
             let base = snake_case(l.class_name());
@@ -197,6 +205,22 @@ pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
             })
             .collect();
     }
+    let nested = if let Some(m) = any.downcast_ref::<Model>() {
+        Some(m.layers())
+    } else {
+        any.downcast_ref::<Sequential>().map(|s| s.layers())
+    };
+    if let Some(layers) = nested {
+        return layers
+            .iter()
+            .zip(layer_keys(layers))
+            .flat_map(|(l, key)| {
+                var_groups(l.as_ref())
+                    .into_iter()
+                    .map(move |(g, n)| (format!("layers/{key}/{g}"), n))
+            })
+            .collect();
+    }
     if let Some(td) = any.downcast_ref::<TimeDistributed>() {
         return var_groups(td.layer())
             .into_iter()
@@ -210,10 +234,13 @@ pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
     vec![(group.to_string(), layer.weight_specs().len())]
 }
 
-/// The weights of `model` from a Keras-3-layout weights file, in the model's order.
-pub(crate) fn weights(file: &File, model: &Sequential) -> Result<Vec<ArrayD<f32>>, LoadError> {
+/// The weights of `layers` from a Keras-3-layout weights file, in the model's order.
+pub(crate) fn weights(
+    file: &File,
+    layers: &[Box<dyn Layer>],
+) -> Result<Vec<ArrayD<f32>>, LoadError> {
     let mut out = Vec::new();
-    for (layer, key) in model.layers().iter().zip(layer_keys(model)) {
+    for (layer, key) in layers.iter().zip(layer_keys(layers)) {
         let expected = layer.weight_specs();
         let mut shapes = expected.into_iter().map(|w| w.shape);
         for (group, count) in var_groups(layer.as_ref()) {

@@ -9,11 +9,10 @@
 use hdf5_pure::File;
 use ndarray::ArrayD;
 
-use crate::keras::config::{model_from_config, Described, Dialect, StoredLayouts};
+use crate::keras::config::{model_from_config, Described, Dialect, Loaded, StoredLayouts};
 use crate::keras::hdf5::{attr_string, attr_strings, attrs, read_weight};
 use crate::keras::LoadError;
 use crate::layer::Layer;
-use crate::sequential::Sequential;
 
 /// Whether the file is a legacy full model (it has a `model_config` attribute).
 pub(crate) fn is_full_model(file: &File) -> bool {
@@ -26,7 +25,7 @@ pub(crate) fn is_weights_file(file: &File) -> bool {
 }
 
 /// The model a legacy full-model file's config describes, without its weights.
-pub(crate) fn described(file: &File) -> Result<Described<Sequential>, LoadError> {
+pub(crate) fn described(file: &File) -> Result<Described<Loaded>, LoadError> {
     let root = attrs(file, "/")?;
     let config = attr_string(&root, "model_config")
         .ok_or("the file has no model_config attribute: it is not a saved Keras model")?;
@@ -38,13 +37,21 @@ pub(crate) fn described(file: &File) -> Result<Described<Sequential>, LoadError>
 }
 
 /// The model of a legacy full-model file, with its weights.
-pub(crate) fn load_model(file: &File) -> Result<Sequential, LoadError> {
+pub(crate) fn load_model(file: &File) -> Result<Loaded, LoadError> {
     let Described { mut model, stored } = described(file)?;
-    if !model.is_built() {
-        return Err("the saved model has no input shape, so it was never built".into());
+    match &mut model {
+        Loaded::Sequential(m) => {
+            if !m.is_built() {
+                return Err("the saved model has no input shape, so it was never built".into());
+            }
+            let w = weights(file, "model_weights", m.layers(), &stored)?;
+            m.set_weights(&w)?;
+        }
+        Loaded::Functional(m) => {
+            let w = weights(file, "model_weights", m.layers(), &stored)?;
+            m.set_weights(&w)?;
+        }
     }
-    let weights = weights(file, "model_weights", model.layers(), &stored)?;
-    model.set_weights(&weights)?;
     Ok(model)
 }
 

@@ -12,20 +12,25 @@ mod hdf5;
 mod legacy;
 mod writer;
 
+use crate::functional::Model;
+use crate::input::InputArray;
 use crate::sequential::Sequential;
+use config::Loaded;
+use ndarray::ArrayD;
 
-/// Loads a Keras model file into a ready [`Sequential`]: names, configuration and weights as
-/// saved. Reads Keras 3 `.keras` archives, the `.keras` archives tf_keras 2.x writes, and legacy
-/// full-model `.h5` files (tf.keras, tf_keras, and Keras 3's `model.save("x.h5")`).
+/// Loads a Keras Sequential model file into a ready [`Sequential`]: names, configuration and
+/// weights as saved. Reads Keras 3 `.keras` archives, the `.keras` archives tf_keras 2.x
+/// writes, and legacy full-model `.h5` files (Keras 2.0 to 2.2, tf.keras, tf_keras, and Keras
+/// 3's `model.save("x.h5")`). A Functional model's file is loaded by [`Model::load`], and a
+/// file of either kind by [`load_any`].
 ///
 /// # Errors
 /// [`Error::File`] naming the path and what is wrong (missing, damaged, not a model, wrong
 /// weight shapes or dtype); [`Error::Unsupported`] for a layer class, option or model kind seqnn
-/// does not have (a Functional model, a custom activation, ...). Nothing is skipped.
+/// does not have (a custom activation, a subclassed model, ...), or for a Functional model.
+/// Nothing is skipped.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
-    let path = path.as_ref();
-    let bytes = read_file(path)?;
-    load(std::borrow::Cow::Owned(bytes)).map_err(|e| in_file(e, path))
+    load_any(path)?.into_sequential()
 }
 
 /// [`load_model`] from the bytes of a `.keras` or `.h5` file, such as one embedded with
@@ -34,12 +39,228 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
 /// # Errors
 /// As [`load_model`].
 pub fn load_model_from_bytes(bytes: &[u8]) -> Result<Sequential> {
-    load(std::borrow::Cow::Borrowed(bytes)).map_err(|e| in_file(e, Path::new("<bytes>")))
+    load_any_from_bytes(bytes)?.into_sequential()
+}
+
+/// Loads a Keras model file of either kind, as Keras's `keras.models.load_model`: a
+/// [`Sequential`] or a Functional [`Model`], with names, configuration and weights as saved.
+///
+/// ```no_run
+/// let model = seqnn::load_any("model.keras")?;
+/// println!("{}", model.summary()?);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`load_model`], without the error for a Functional model.
+pub fn load_any(path: impl AsRef<Path>) -> Result<AnyModel> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    load(std::borrow::Cow::Owned(bytes))
+        .map(AnyModel::from)
+        .map_err(|e| in_file(e, path))
+}
+
+/// [`load_any`] from a file's bytes. Errors name the file as `<bytes>`.
+///
+/// # Errors
+/// As [`load_any`].
+pub fn load_any_from_bytes(bytes: &[u8]) -> Result<AnyModel> {
+    load(std::borrow::Cow::Borrowed(bytes))
+        .map(AnyModel::from)
+        .map_err(|e| in_file(e, Path::new("<bytes>")))
+}
+
+/// A model a Keras file holds: a [`Sequential`] or a Functional [`Model`], which
+/// [`load_any`] returns. It runs, summarises and saves either way, with the inputs and outputs
+/// as lists.
+#[derive(Debug, Clone)]
+pub enum AnyModel {
+    /// Keras's `Sequential`.
+    Sequential(Sequential),
+    /// Keras's `Functional` (`keras.Model(inputs, outputs)`).
+    Functional(Model),
+}
+
+impl From<Loaded> for AnyModel {
+    fn from(l: Loaded) -> Self {
+        match l {
+            Loaded::Sequential(m) => AnyModel::Sequential(m),
+            Loaded::Functional(m) => AnyModel::Functional(m),
+        }
+    }
+}
+
+impl AnyModel {
+    /// The Sequential model, or [`Error::Unsupported`] for a Functional one.
+    ///
+    /// # Errors
+    /// For a Functional model, with a pointer to [`Model::load`].
+    pub fn into_sequential(self) -> Result<Sequential> {
+        match self {
+            AnyModel::Sequential(m) => Ok(m),
+            AnyModel::Functional(m) => Err(Error::Unsupported {
+                layer: m.name().to_string(),
+                class: "Functional".into(),
+                message: "this file holds a Functional model (keras.Model(inputs, outputs)), not \
+                          a Sequential one: load it with seqnn::Model::load or seqnn::load_any"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The Functional model, or [`Error::Unsupported`] for a Sequential one.
+    ///
+    /// # Errors
+    /// For a Sequential model, with a pointer to [`load_model`].
+    pub fn into_functional(self) -> Result<Model> {
+        match self {
+            AnyModel::Functional(m) => Ok(m),
+            AnyModel::Sequential(m) => Err(Error::Unsupported {
+                layer: m.name().to_string(),
+                class: "Sequential".into(),
+                message: "this file holds a Sequential model, not a Functional one: load it \
+                          with seqnn::load_model or seqnn::load_any"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The model's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            AnyModel::Sequential(m) => m.name(),
+            AnyModel::Functional(m) => m.name(),
+        }
+    }
+
+    /// The summary table Keras prints for the model.
+    ///
+    /// # Errors
+    /// As [`Sequential::summary`].
+    #[must_use = "the summary is returned, not printed: println!(\"{}\", model.summary()?)"]
+    pub fn summary(&self) -> Result<String> {
+        match self {
+            AnyModel::Sequential(m) => m.summary(),
+            AnyModel::Functional(m) => m.summary(),
+        }
+    }
+
+    /// The names of the model's inputs, in order (`input_1`, ... in tf_keras; a Sequential
+    /// model's one input is named as Keras 3 names it, `input_layer`).
+    #[must_use]
+    pub fn input_names(&self) -> Vec<String> {
+        match self {
+            AnyModel::Sequential(_) => vec!["input_layer".to_string()],
+            AnyModel::Functional(m) => m.input_names(),
+        }
+    }
+
+    /// The names of the layers whose outputs are the model's outputs, in order.
+    #[must_use]
+    pub fn output_names(&self) -> Vec<String> {
+        match self {
+            AnyModel::Sequential(m) => m
+                .layers()
+                .last()
+                .map(|l| vec![l.name().to_string()])
+                .unwrap_or_default(),
+            AnyModel::Functional(m) => m.output_names(),
+        }
+    }
+
+    /// How many inputs the model takes.
+    #[must_use]
+    pub fn input_count(&self) -> usize {
+        match self {
+            AnyModel::Sequential(_) => 1,
+            AnyModel::Functional(m) => m.input_shapes().len(),
+        }
+    }
+
+    /// [`Model::predict_batched`] for either kind: one array per input, one per output.
+    ///
+    /// # Errors
+    /// As [`Sequential::predict_batched`] and [`Model::predict_batched`]; the wrong number of
+    /// inputs.
+    pub fn predict_batched(
+        &self,
+        inputs: &[InputArray<'_>],
+        batch_size: usize,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        match self {
+            AnyModel::Sequential(m) => match inputs {
+                [x] => m.predict_input(x, batch_size).map(|y| vec![y]),
+                _ => Err(Error::InvalidArgument {
+                    layer: m.name().to_string(),
+                    message: format!(
+                        "Layer \"{}\" expects 1 input(s), but it received {} input tensors.",
+                        m.name(),
+                        inputs.len()
+                    ),
+                }),
+            },
+            AnyModel::Functional(m) => m.predict_batched(inputs, batch_size),
+        }
+    }
+
+    /// [`predict_batched`](Self::predict_batched) with Keras's batch of 32.
+    ///
+    /// # Errors
+    /// As [`predict_batched`](Self::predict_batched).
+    pub fn predict(&self, inputs: &[InputArray<'_>]) -> Result<Vec<ArrayD<f32>>> {
+        self.predict_batched(inputs, crate::DEFAULT_BATCH_SIZE)
+    }
+
+    /// Whether the model has stateful layers (run it with
+    /// [`predict_stateful`](Self::predict_stateful)).
+    #[must_use]
+    pub fn is_stateful(&self) -> bool {
+        match self {
+            AnyModel::Sequential(m) => m.is_stateful(),
+            AnyModel::Functional(m) => m.is_stateful(),
+        }
+    }
+
+    /// [`Sequential::predict_stateful`] or [`Model::predict_stateful`]: a stateful model in
+    /// batches of its own batch size, its states carried on.
+    ///
+    /// # Errors
+    /// As those.
+    pub fn predict_stateful(&mut self, inputs: &[InputArray<'_>]) -> Result<Vec<ArrayD<f32>>> {
+        match self {
+            AnyModel::Sequential(m) => match inputs {
+                [x] => m.predict_stateful_input(x).map(|y| vec![y]),
+                _ => self.predict(inputs),
+            },
+            AnyModel::Functional(m) => m.predict_stateful(inputs),
+        }
+    }
+
+    /// Zeroes the states of every stateful layer.
+    pub fn reset_states(&mut self) {
+        match self {
+            AnyModel::Sequential(m) => m.reset_states(),
+            AnyModel::Functional(m) => m.reset_states(),
+        }
+    }
+
+    /// Saves the model as a Keras 3 `.keras` archive.
+    ///
+    /// # Errors
+    /// As [`Sequential::save`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        match self {
+            AnyModel::Sequential(m) => m.save(path),
+            AnyModel::Functional(m) => m.save(path),
+        }
+    }
 }
 
 /// A model from a file's bytes: an archive is read where it lies; an HDF5 file is handed to
 /// the HDF5 reader, which keeps its own copy.
-fn load(bytes: std::borrow::Cow<'_, [u8]>) -> std::result::Result<Sequential, LoadError> {
+fn load(bytes: std::borrow::Cow<'_, [u8]>) -> std::result::Result<Loaded, LoadError> {
     if bytes.starts_with(b"PK") {
         archive::load_model(&bytes)
     } else if hdf5_pure::is_hdf5_bytes(&bytes) {
@@ -174,14 +395,30 @@ pub fn layer_to_config(layer: &dyn crate::Layer) -> Result<String> {
 /// [`Error::File`] (its path `<json>`) for JSON that is not a Keras model config;
 /// [`Error::Unsupported`] for a layer or option seqnn does not have.
 pub fn model_from_json(json: &str) -> Result<Sequential> {
-    let mut model = config::model_from_config(json, config::Dialect::of_json(json))
+    any_from_json(json)?.into_sequential()
+}
+
+/// [`model_from_json`] for a model of either kind.
+///
+/// # Errors
+/// As [`model_from_json`], without the error for a Functional model.
+pub fn any_from_json(json: &str) -> Result<AnyModel> {
+    let model = config::model_from_config(json, config::Dialect::of_json(json))
         .map_err(|e| match e {
             e @ Error::Unsupported { .. } => e,
             other => other.in_file(Path::new("<json>")),
         })?
         .model;
-    model.initialize_missing_weights();
-    Ok(model)
+    Ok(match model {
+        Loaded::Sequential(mut m) => {
+            m.initialize_missing_weights();
+            AnyModel::Sequential(m)
+        }
+        Loaded::Functional(mut m) => {
+            crate::Layer::initialize(&mut m);
+            AnyModel::Functional(m)
+        }
+    })
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
@@ -228,27 +465,86 @@ impl Sequential {
             });
         }
         let bytes = read_file(path)?;
-        let weights = if bytes.starts_with(b"PK") {
-            archive::read(&bytes).and_then(|a| archive::weights(&a.weights, self))
-        } else if hdf5_pure::is_hdf5_bytes(&bytes) {
-            hdf5::open(bytes).and_then(|file| {
-                if legacy::is_full_model(&file) {
-                    legacy::weights(
-                        &file,
-                        "model_weights",
-                        self.layers(),
-                        &stored_layouts(&file),
-                    )
-                } else if legacy::is_weights_file(&file) {
-                    legacy::weights(&file, "/", self.layers(), &Default::default())
-                } else {
-                    archive::weights(&file, self)
-                }
-            })
-        } else {
-            Err("not a Keras weights file: neither HDF5 nor a .keras archive".into())
-        };
+        let weights = weights_of(bytes, self.layers());
         let weights = weights.map_err(|e| in_file(e, path))?;
         self.set_weights(&weights).map_err(|e| e.in_file(path))
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
+impl Model {
+    /// Loads a Functional model from a Keras file (`.keras` of Keras 3 or tf_keras, legacy
+    /// `.h5`), as Keras's `keras.models.load_model`.
+    ///
+    /// # Errors
+    /// As [`load_model`]; a Sequential model's file is refused with a pointer to it.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        load_any(path)?.into_functional()
+    }
+
+    /// [`load`](Model::load) from a file's bytes.
+    ///
+    /// # Errors
+    /// As [`load`](Model::load).
+    pub fn load_from_bytes(bytes: &[u8]) -> Result<Model> {
+        load_any_from_bytes(bytes)?.into_functional()
+    }
+
+    /// The model's config as JSON, as Keras 3's `model.to_json()`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for an option Keras 3 has no name for.
+    #[must_use = "the JSON is returned, not written anywhere"]
+    pub fn to_json(&self) -> Result<String> {
+        Ok(writer::functional_config(self)?.to_string())
+    }
+
+    /// Saves the model as a Keras 3 `.keras` archive, which `keras.models.load_model` opens.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a layer option a Keras file cannot hold; [`Error::File`]
+    /// when the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = writer::functional_archive(self).map_err(|e| match e {
+            e @ Error::File { .. } => e.in_file(path),
+            other => other,
+        })?;
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    }
+
+    /// Loads weights into this model from a `.weights.h5` file (Keras 3's `save_weights`), or
+    /// from the weights of a `.keras` or legacy `.h5` file saved from a model of the same
+    /// structure. Every shape is checked before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::File`] for a damaged file or weights that do not fit the model.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        let weights = weights_of(bytes, self.layers()).map_err(|e| in_file(e, path))?;
+        self.set_weights(&weights).map_err(|e| e.in_file(path))
+    }
+}
+
+/// The weights for `layers` in a weights file or a model file of either format.
+fn weights_of(
+    bytes: Vec<u8>,
+    layers: &[Box<dyn crate::Layer>],
+) -> std::result::Result<Vec<ArrayD<f32>>, LoadError> {
+    if bytes.starts_with(b"PK") {
+        archive::read(&bytes).and_then(|a| archive::weights(&a.weights, layers))
+    } else if hdf5_pure::is_hdf5_bytes(&bytes) {
+        hdf5::open(bytes).and_then(|file| {
+            if legacy::is_full_model(&file) {
+                legacy::weights(&file, "model_weights", layers, &stored_layouts(&file))
+            } else if legacy::is_weights_file(&file) {
+                legacy::weights(&file, "/", layers, &Default::default())
+            } else {
+                archive::weights(&file, layers)
+            }
+        })
+    } else {
+        Err("not a Keras weights file: neither HDF5 nor a .keras archive".into())
     }
 }

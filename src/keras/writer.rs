@@ -11,10 +11,13 @@ use hdf5_pure::{AttrValue, FileBuilder};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::functional::Model;
+use crate::functional::TensorRef;
 use crate::keras::archive::{layer_keys, snake_case};
 use crate::keras::config::{dims, layer_entry};
 use crate::layer::Layer;
 use crate::layers::bidirectional::Bidirectional;
+use crate::layers::op::{Op, OpKind, Operand};
 use crate::layers::time_distributed::TimeDistributed;
 use crate::sequential::Sequential;
 use crate::shape::Shape;
@@ -33,12 +36,21 @@ pub(crate) fn keras_archive(model: &Sequential) -> Result<Vec<u8>> {
         });
     }
     let config = model_config(model, &input)?;
+    archive(&config, weights_h5(model.name(), model.layers())?)
+}
+
+/// The bytes of a `.keras` archive for a Functional `model`.
+pub(crate) fn functional_archive(model: &Model) -> Result<Vec<u8>> {
+    let config = functional_config(model)?;
+    archive(&config, weights_h5(model.name(), model.layers())?)
+}
+
+/// The archive of a config and its weights file.
+fn archive(config: &Value, weights: Vec<u8>) -> Result<Vec<u8>> {
     let metadata = json!({
         "keras_version": KERAS_FORMAT_VERSION,
         "saved_by": concat!("seqnn ", env!("CARGO_PKG_VERSION")),
     });
-    let weights = weights_h5(model)?;
-
     let mut out = Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
     let stored =
@@ -99,6 +111,147 @@ pub(crate) fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
     }))
 }
 
+/// A nested Sequential's `config` object, for a Functional model's file.
+pub(crate) fn nested_sequential_config(model: &Sequential) -> Result<Value> {
+    let input = model.input_shape().ok_or_else(|| Error::NotBuilt {
+        name: model.name().to_string(),
+    })?;
+    Ok(model_config(model, &input)?["config"].take())
+}
+
+/// Keras 3's config of a Functional model: every layer with its calls (`inbound_nodes`), the
+/// model's inputs and outputs as `[layer, node, tensor]`.
+pub(crate) fn functional_config(model: &Model) -> Result<Value> {
+    let nodes = model.nodes();
+    let layers = model.layers();
+    // Each node's index among its layer's nodes in this model, as Keras 3 re-indexes them.
+    let mut per_layer: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        per_layer[n.layer].push(i);
+    }
+    for list in per_layer.iter_mut() {
+        list.sort_by_key(|&i| nodes[i].node_index);
+    }
+    let mut own_index = vec![0; nodes.len()];
+    for list in &per_layer {
+        for (k, &i) in list.iter().enumerate() {
+            own_index[i] = k;
+        }
+    }
+    let keras_tensor = |t: TensorRef| -> Value {
+        let src = &nodes[t.node];
+        json!({
+            "class_name": "__keras_tensor__",
+            "config": {
+                "shape": dims(&src.outputs[t.index]),
+                "dtype": "float32",
+                "keras_history": [layers[src.layer].name(), own_index[t.node], t.index],
+            },
+        })
+    };
+    let mut entries = Vec::with_capacity(layers.len());
+    for (li, layer) in layers.iter().enumerate() {
+        let mut entry = layer_entry(layer.as_ref())?;
+        let mut inbound = Vec::new();
+        for &ni in &per_layer[li] {
+            let node = &nodes[ni];
+            if node.inputs.is_empty() {
+                continue;
+            }
+            let tensors: Vec<Value> = node.inputs[..node.data]
+                .iter()
+                .map(|&t| keras_tensor(t))
+                .collect();
+            let mut call = call_arguments(layer.as_ref(), tensors);
+            if let Some(slots) = &node.masks {
+                let masks: Vec<Value> = slots
+                    .iter()
+                    .map(|s| s.map_or(Value::Null, |i| keras_tensor(node.inputs[i])))
+                    .collect();
+                call["kwargs"]["mask"] = if masks.len() == 1 {
+                    masks.into_iter().next().expect("one")
+                } else {
+                    Value::Array(masks)
+                };
+            }
+            inbound.push(call);
+        }
+        entry["name"] = json!(layer.name());
+        entry["inbound_nodes"] = Value::Array(inbound);
+        entries.push(entry);
+    }
+    // A nested Functional's first node is its own graph's, so the model's references to it
+    // count from 1 (Keras 3's `get_config`).
+    let io_ref = |t: TensorRef| -> Value {
+        let src = &nodes[t.node];
+        let layer = layers[src.layer].as_ref();
+        let any: &dyn std::any::Any = layer;
+        let offset = usize::from(any.is::<Model>());
+        json!([layer.name(), own_index[t.node] + offset, t.index])
+    };
+    let list = |refs: Vec<Value>| -> Value {
+        if refs.len() == 1 {
+            refs.into_iter().next().expect("one")
+        } else {
+            Value::Array(refs)
+        }
+    };
+    let inputs = model
+        .input_nodes()
+        .iter()
+        .map(|&n| io_ref(TensorRef { node: n, index: 0 }))
+        .collect();
+    let outputs = model.output_refs().iter().map(|&t| io_ref(t)).collect();
+    Ok(json!({
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": model.name(),
+            "trainable": true,
+            "layers": entries,
+            "input_layers": list(inputs),
+            "output_layers": list(outputs),
+        },
+        "registered_name": "Functional",
+        "build_config": { "input_shape": null },
+        "compile_config": null,
+    }))
+}
+
+/// How Keras 3 passes a node's input tensors to the layer's `call`: a recurrent layer's
+/// initial states by keyword; several inputs of another layer as one list.
+fn call_arguments(layer: &dyn Layer, mut tensors: Vec<Value>) -> Value {
+    let any: &dyn std::any::Any = layer;
+    if let Some(op) = any.downcast_ref::<Op>() {
+        // An operation's operands, tensors and constants, in its order.
+        let operands: Vec<Value> = op
+            .operands(tensors.len())
+            .iter()
+            .map(|o| match *o {
+                Operand::Input(i) => tensors.get(i).cloned().unwrap_or(Value::Null),
+                Operand::Scalar(v) => json!(v),
+            })
+            .collect();
+        let args = match op.kind() {
+            OpKind::Concatenate { .. } => vec![Value::Array(operands)],
+            _ => operands,
+        };
+        return json!({ "args": args, "kwargs": {} });
+    }
+    let recurrent = matches!(
+        layer.class_name(),
+        "SimpleRNN" | "LSTM" | "GRU" | "Bidirectional"
+    );
+    if tensors.len() == 1 {
+        json!({ "args": tensors, "kwargs": {} })
+    } else if recurrent {
+        let states = tensors.split_off(1);
+        json!({ "args": tensors, "kwargs": { "initial_state": states } })
+    } else {
+        json!({ "args": [tensors], "kwargs": {} })
+    }
+}
+
 /// A group of the weights file under construction: attributes, datasets and subgroups.
 #[derive(Default)]
 struct Node {
@@ -134,10 +287,25 @@ impl Node {
     }
 }
 
+/// Adds the `layers/<key>` groups of `layers` under `node`.
+fn layers_vars(node: &mut Node, layers: &[Box<dyn Layer>]) {
+    for (layer, key) in layers.iter().zip(layer_keys(layers)) {
+        layer_vars(node.at(&format!("layers/{key}")), layer.as_ref());
+    }
+}
+
 /// Adds one layer's `vars` groups (and its own, empty, as Keras 3 writes it) under `node`.
 fn layer_vars(node: &mut Node, layer: &dyn Layer) {
     let any: &dyn std::any::Any = layer;
     node.at("vars").name_attr = Some(layer.name().to_string());
+    if let Some(m) = any.downcast_ref::<Model>() {
+        layers_vars(node, m.layers());
+        return;
+    }
+    if let Some(s) = any.downcast_ref::<Sequential>() {
+        layers_vars(node, s.layers());
+        return;
+    }
     if let Some(bi) = any.downcast_ref::<Bidirectional>() {
         layer_vars(node.at("forward_layer"), bi.forward_layer());
         layer_vars(node.at("backward_layer"), bi.backward_layer());
@@ -163,12 +331,10 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
     }
 }
 
-fn weights_h5(model: &Sequential) -> Result<Vec<u8>> {
+fn weights_h5(name: &str, layers: &[Box<dyn Layer>]) -> Result<Vec<u8>> {
     let mut root = Node::default();
-    root.at("vars").name_attr = Some(model.name().to_string());
-    for (layer, key) in model.layers().iter().zip(layer_keys(model)) {
-        layer_vars(root.at(&format!("layers/{key}")), layer.as_ref());
-    }
+    root.at("vars").name_attr = Some(name.to_string());
+    layers_vars(&mut root, layers);
     let mut builder = FileBuilder::new();
     for (name, child) in root.children {
         let mut g = builder.create_group(&name);

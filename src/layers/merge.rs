@@ -29,6 +29,22 @@ pub trait MergeOp: Clone + fmt::Debug + Send + Sync + 'static {
     fn finish(acc: &mut ArrayD<f32>, n: usize) {
         let _ = (acc, n);
     }
+
+    /// How Keras 3 lets masks change the values (it does for `Multiply`, `Maximum` and
+    /// `Minimum`; tf_keras never does).
+    const KERAS3_MASKING: Keras3Masking = Keras3Masking::None;
+}
+
+/// How a merge of masked inputs computes its values in Keras 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keras3Masking {
+    /// The masks do not change the values.
+    None,
+    /// `Multiply`: masked steps count as 1, and when every input has a mask the steps masked in
+    /// all of them are 0.
+    Product,
+    /// `Maximum`, `Minimum`: a masked step takes the other operand's value.
+    Extremum,
 }
 
 /// `Add`: the element-wise sum.
@@ -70,6 +86,7 @@ impl MergeOp for SubtractOp {
 impl MergeOp for MultiplyOp {
     const CLASS_NAME: &'static str = "Multiply";
     const BASE_NAME: &'static str = "multiply";
+    const KERAS3_MASKING: Keras3Masking = Keras3Masking::Product;
     fn fold(acc: &mut f32, x: f32) {
         *acc *= x;
     }
@@ -90,6 +107,7 @@ impl MergeOp for AverageOp {
 impl MergeOp for MaximumOp {
     const CLASS_NAME: &'static str = "Maximum";
     const BASE_NAME: &'static str = "maximum";
+    const KERAS3_MASKING: Keras3Masking = Keras3Masking::Extremum;
     fn fold(acc: &mut f32, x: f32) {
         *acc = acc.max(x);
     }
@@ -98,6 +116,7 @@ impl MergeOp for MaximumOp {
 impl MergeOp for MinimumOp {
     const CLASS_NAME: &'static str = "Minimum";
     const BASE_NAME: &'static str = "minimum";
+    const KERAS3_MASKING: Keras3Masking = Keras3Masking::Extremum;
     fn fold(acc: &mut f32, x: f32) {
         *acc = acc.min(x);
     }
@@ -114,7 +133,10 @@ impl MergeOp for MinimumOp {
 ///   broadcasts them: an input of lower rank is expanded at axis 1 until the ranks agree, then
 ///   every axis of size 1 stretches to the others' size.
 /// - Output: the broadcast shape.
-/// - Masks: the logical AND of the masks that arrive (Keras's `_Merge.compute_mask`).
+/// - Masks: the logical AND of the masks that arrive (tf_keras's `_Merge.compute_mask`).
+///   With [`with_keras3_masking`](Merge::with_keras3_masking), as a model loaded from a Keras 3
+///   file has it, `Multiply`, `Maximum` and `Minimum` compute their values from masked inputs
+///   as Keras 3 does (see [`Keras3Masking`]).
 /// - No weights.
 ///
 /// ```
@@ -138,6 +160,7 @@ pub struct Merge<O: MergeOp> {
     name: LayerName,
     trainable: bool,
     built: bool,
+    keras3_masking: bool,
     op: PhantomData<O>,
 }
 
@@ -167,8 +190,23 @@ impl<O: MergeOp> Merge<O> {
             name: LayerName::new(O::BASE_NAME),
             trainable: true,
             built: false,
+            keras3_masking: false,
             op: PhantomData,
         }
+    }
+
+    /// Whether masked inputs change the values as in Keras 3 (default false: tf_keras, where
+    /// they do not). Only `Multiply`, `Maximum` and `Minimum` differ.
+    #[must_use]
+    pub fn with_keras3_masking(mut self, yes: bool) -> Self {
+        self.keras3_masking = yes;
+        self
+    }
+
+    /// Whether masked inputs change the values as in Keras 3.
+    #[must_use]
+    pub fn keras3_masking(&self) -> bool {
+        self.keras3_masking
     }
 
     /// Keras's `name`. Without it, the layer is named when it is first used.
@@ -281,6 +319,120 @@ pub(crate) fn and_masks(ctx: &CallContext, inputs: usize) -> Option<Mask> {
     out
 }
 
+/// A `(batch, steps)` mask as a mask of `x`'s shape `(batch, steps, ...)`: Keras 3's
+/// `broadcast_to(expand_dims(mask, -1), shape(x))`.
+fn stretch_mask(layer: &str, mask: &Mask, x: &ArrayD<f32>) -> Result<ndarray::ArrayD<bool>> {
+    let fits = x.ndim() >= 2 && mask.dim() == (x.shape()[0], x.shape()[1]);
+    if !fits {
+        return Err(Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: format!(
+                "a mask of shape {:?} does not fit an input of shape {:?}",
+                mask.shape(),
+                x.shape()
+            ),
+        });
+    }
+    let mut dims = vec![1; x.ndim()];
+    dims[0] = x.shape()[0];
+    dims[1] = x.shape()[1];
+    let m = mask
+        .view()
+        .into_dyn()
+        .into_shape_with_order(IxDyn(&dims))
+        .expect("the same elements with axes of 1 added");
+    Ok(m.broadcast(x.raw_dim())
+        .expect("a mask of (batch, steps) broadcasts over the features")
+        .to_owned())
+}
+
+/// Keras 3's values of `Multiply` (`_merge_function`) and of `Maximum` and `Minimum`
+/// (`_apply_merge_op_and_or_mask`) for masked inputs, already broadcast to one shape.
+fn keras3_masked<O: MergeOp>(
+    layer: &str,
+    xs: Vec<ArrayD<f32>>,
+    masks: &[Option<Mask>],
+) -> Result<ArrayD<f32>> {
+    let masks = xs
+        .iter()
+        .zip(masks)
+        .map(|(x, m)| m.as_ref().map(|m| stretch_mask(layer, m, x)).transpose())
+        .collect::<Result<Vec<_>>>()?;
+    match O::KERAS3_MASKING {
+        Keras3Masking::Product => {
+            let all_masked = masks.iter().all(Option::is_some);
+            let mut out: Option<ArrayD<f32>> = None;
+            let mut out_mask: Option<ndarray::ArrayD<bool>> = None;
+            for (mut x, m) in xs.into_iter().zip(masks) {
+                if let Some(m) = m {
+                    Zip::from(&mut x).and(&m).for_each(|v, &keep| {
+                        if !keep {
+                            *v = 1.0;
+                        }
+                    });
+                    if all_masked {
+                        out_mask = Some(match out_mask {
+                            None => m,
+                            Some(mut o) => {
+                                Zip::from(&mut o).and(&m).for_each(|a, &b| *a |= b);
+                                o
+                            }
+                        });
+                    }
+                }
+                out = Some(match out {
+                    None => x,
+                    Some(mut o) => {
+                        Zip::from(&mut o).and(&x).for_each(|a, &v| O::fold(a, v));
+                        o
+                    }
+                });
+            }
+            let mut out = out.expect("a merge has inputs");
+            if let Some(m) = out_mask {
+                Zip::from(&mut out).and(&m).for_each(|v, &keep| {
+                    if !keep {
+                        *v = 0.0;
+                    }
+                });
+            }
+            Ok(out)
+        }
+        Keras3Masking::Extremum | Keras3Masking::None => {
+            let mut it = xs.into_iter().zip(masks);
+            let (mut out, mut out_mask) = it.next().expect("a merge has inputs");
+            for (mut x, m) in it {
+                if let Some(m) = &m {
+                    Zip::from(&mut x).and(m).and(&out).for_each(|v, &keep, &o| {
+                        if !keep {
+                            *v = o;
+                        }
+                    });
+                }
+                if let Some(om) = &out_mask {
+                    Zip::from(&mut out)
+                        .and(om)
+                        .and(&x)
+                        .for_each(|o, &keep, &v| {
+                            if !keep {
+                                *o = v;
+                            }
+                        });
+                }
+                out_mask = match (out_mask, m) {
+                    (Some(mut a), Some(b)) => {
+                        Zip::from(&mut a).and(&b).for_each(|x, &y| *x |= y);
+                        Some(a)
+                    }
+                    _ => None,
+                };
+                Zip::from(&mut out).and(&x).for_each(|a, &v| O::fold(a, v));
+            }
+            Ok(out)
+        }
+    }
+}
+
 impl<O: MergeOp> Layer for Merge<O> {
     layer_plumbing!();
 
@@ -323,6 +475,18 @@ impl<O: MergeOp> Layer for Merge<O> {
                 .expect("the shapes broadcast: checked above")
                 .to_owned()
         };
+        let masks: Vec<Option<Mask>> = (0..inputs.len())
+            .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
+            .collect();
+        if self.keras3_masking
+            && O::KERAS3_MASKING != Keras3Masking::None
+            && masks.iter().any(Option::is_some)
+        {
+            let xs: Vec<ArrayD<f32>> = inputs.iter().map(stretched).collect();
+            let y = keras3_masked::<O>(name, xs, &masks)?;
+            ctx.set_output_masks(vec![and_masks(ctx, inputs.len())]);
+            return Ok(vec![y]);
+        }
         let mut acc = stretched(&inputs[0]);
         for x in &inputs[1..] {
             let x = x.as_standard_layout();

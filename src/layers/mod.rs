@@ -13,6 +13,7 @@ pub mod input_layer;
 pub mod lstm;
 pub mod masking;
 pub mod merge;
+pub mod op;
 pub mod recurrent;
 pub mod repeat_vector;
 pub mod simple_rnn;

@@ -349,12 +349,17 @@ pub fn states(arrays: &[ArrayD<f32>]) -> Vec<Array2<f32>> {
 /// blank line, and the totals without byte sizes.
 pub fn notebook_layout(tf_keras: &str) -> String {
     let lines: Vec<&str> = tf_keras.lines().collect();
+    // 65 columns for a Sequential table, 98 with `Connected to`.
+    let width = lines
+        .iter()
+        .find(|l| l.starts_with('_'))
+        .map_or(65, |l| l.chars().count());
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let next_is_rule = lines.get(i + 1).is_some_and(|n| n.starts_with('='));
         if line.trim().is_empty() && !line.is_empty() {
             if !next_is_rule {
-                out.push("_".repeat(65));
+                out.push("_".repeat(width));
             }
         } else if let Some(rest) = line.strip_prefix(' ') {
             // " " + first column (28 wide) + rest  ->  first column (28) + " " + rest

@@ -12,17 +12,18 @@ use crate::layers::input_layer::InputLayer;
 use crate::layers::merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 
 /// A layer of this family from its entry.
-pub(super) fn from_entry(e: &Entry<'_>, _d: Dialect) -> Option<Result<Box<dyn Layer>>> {
+pub(super) fn from_entry(e: &Entry<'_>, d: Dialect) -> Option<Result<Box<dyn Layer>>> {
+    let k3 = d == Dialect::Keras3;
     fn boxed<L: Layer>(l: L) -> Result<Box<dyn Layer>> {
         Ok(Box::new(l))
     }
     Some(match e.class {
         "Add" => boxed(Add::new()),
         "Subtract" => boxed(Subtract::new()),
-        "Multiply" => boxed(Multiply::new()),
+        "Multiply" => boxed(Multiply::new().with_keras3_masking(k3)),
         "Average" => boxed(Average::new()),
-        "Maximum" => boxed(Maximum::new()),
-        "Minimum" => boxed(Minimum::new()),
+        "Maximum" => boxed(Maximum::new().with_keras3_masking(k3)),
+        "Minimum" => boxed(Minimum::new().with_keras3_masking(k3)),
         "Concatenate" => int(e, "axis", -1).map(|a| Box::new(Concatenate::new().with_axis(a)) as _),
         "Dot" => dot_from(e).map(|d| Box::new(d) as _),
         "InputLayer" => input_from(e).map(|l| Box::new(l) as _),

@@ -19,12 +19,15 @@ use serde_json::json;
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
+use crate::functional::Model;
 use crate::layer::Layer;
 use crate::sequential::Sequential;
 use crate::shape::Shape;
 
 mod core;
+mod functional;
 mod merge;
+mod ops;
 mod recurrent;
 
 /// One family of layers: a config entry to a layer, and a layer's own options back. Each
@@ -42,6 +45,11 @@ type ToConfig = fn(&dyn Layer) -> Option<Result<Value>>;
 
 /// Every family, tried in order.
 const FAMILIES: &[Family] = &[
+    // First: an operation's class may be a layer's too (Concatenate), told apart by module.
+    Family {
+        from_entry: ops::from_entry,
+        to_config: ops::to_config,
+    },
     Family {
         from_entry: recurrent::from_entry,
         to_config: recurrent::to_config,
@@ -53,6 +61,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: merge::from_entry,
         to_config: merge::to_config,
+    },
+    Family {
+        from_entry: functional::nested,
+        to_config: functional::nested_config,
     },
 ];
 
@@ -97,6 +109,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) class: &'a str,
     pub(crate) config: &'a Value,
     pub(crate) name: String,
+    /// The whole entry (with `build_config`, `inbound_nodes`, ...).
+    pub(crate) entry: &'a Value,
 }
 
 impl<'a> Entry<'a> {
@@ -105,12 +119,18 @@ impl<'a> Entry<'a> {
             .as_str()
             .ok_or_else(|| malformed(format!("a layer entry has no class_name: {}", excerpt(v))))?;
         let config = &v["config"];
-        if !config.is_object() {
+        // Keras 2.0 to 2.2 wrote a nested Sequential's config as the bare list of its layers.
+        let bare_list = class == "Sequential" && config.is_array();
+        if !config.is_object() && !bare_list {
             return Err(malformed(format!(
                 "layer entry {class} has no config object"
             )));
         }
-        let name = config["name"].as_str().unwrap_or(class).to_string();
+        let name = config["name"]
+            .as_str()
+            .or_else(|| v["name"].as_str())
+            .unwrap_or(class)
+            .to_string();
         if let Some(registered) = v["registered_name"].as_str() {
             if registered != class && !registered.is_empty() {
                 return Err(unsupported_class(&name, class, registered));
@@ -120,6 +140,7 @@ impl<'a> Entry<'a> {
             class,
             config,
             name,
+            entry: v,
         })
     }
 
@@ -286,11 +307,46 @@ fn value(f: &Fields<'_>, key: &str) -> Result<Value> {
     }
 }
 
-/// A whole model config (`{"class_name": "Sequential", "config": {...}}`, JSON text) as a
-/// built [`Sequential`] whose layers have their shapes but no weights yet: no initializer
-/// runs, and the caller reads the weights after checking the stored shapes against the
-/// layers'. The text's syntax was checked by the caller.
-pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Described<Sequential>> {
+/// A model a file holds: Keras's `Sequential` or `Functional`.
+#[derive(Debug, Clone)]
+pub(crate) enum Loaded {
+    Sequential(Sequential),
+    Functional(Model),
+}
+
+/// A whole model config (`{"class_name": "Sequential", "config": {...}}`, or `Functional`,
+/// JSON text) as a built model whose layers have their shapes but no weights yet: no
+/// initializer runs, and the caller reads the weights after checking the stored shapes against
+/// the layers'. The text's syntax was checked by the caller.
+pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Described<Loaded>> {
+    let root = fields(json, "the model config")?;
+    let class = value(&root, "class_name")?;
+    let class = class.as_str().unwrap_or("");
+    if functional::is_functional_class(class) {
+        let config_raw = root
+            .get("config")
+            .map(|r| r.get())
+            .ok_or_else(|| malformed("the model config has no config".into()))?;
+        let config = fields(config_raw, "the model's config")?;
+        let mut stored = StoredLayouts::new();
+        let model = functional::from_fields(&config, dialect, &mut stored)?;
+        return Ok(Described {
+            model: Loaded::Functional(model),
+            stored,
+        });
+    }
+    let d = sequential_from_config(json, dialect)?;
+    Ok(Described {
+        model: Loaded::Sequential(d.model),
+        stored: d.stored,
+    })
+}
+
+/// [`model_from_config`] for a Sequential model.
+pub(crate) fn sequential_from_config(
+    json: &str,
+    dialect: Dialect,
+) -> Result<Described<Sequential>> {
     let root = fields(json, "the model config")?;
     let class = value(&root, "class_name")?;
     let class = class.as_str().unwrap_or("");
@@ -314,8 +370,8 @@ pub(crate) fn model_from_config(json: &str, dialect: Dialect) -> Result<Describe
         return Err(Error::Unsupported {
             layer: name,
             class: class.to_string(),
-            message: "only Sequential models can be loaded; this is a different model kind \
-                      (a Functional model or a subclass)"
+            message: "only Sequential and Functional models can be loaded; this is a different \
+                      model kind (a subclassed model)"
                 .into(),
         });
     }
@@ -372,7 +428,10 @@ pub(crate) struct Described<M> {
 
 /// One layer from its entry: its family's layer, with the entry's name and `trainable`.
 pub(crate) fn layer_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn Layer>> {
-    e.check_dtype()?;
+    // An operation's dtype is its result's (a mask's is bool), not a layer's policy.
+    if !ops::is_op(e) {
+        e.check_dtype()?;
+    }
     let mut layer = FAMILIES
         .iter()
         .find_map(|f| (f.from_entry)(e, d))
@@ -387,6 +446,10 @@ pub(crate) fn layer_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn Layer>> {
 /// `{"module", "class_name", "config", "registered_name"}` for one layer, in Keras 3's form:
 /// its family's options, with its name, `trainable` and dtype.
 pub(crate) fn layer_entry(layer: &dyn Layer) -> Result<Value> {
+    let any: &dyn std::any::Any = layer;
+    if any.is::<crate::layers::op::Op>() {
+        return ops::entry(layer);
+    }
     let extra = FAMILIES
         .iter()
         .find_map(|f| (f.to_config)(layer))
