@@ -1,12 +1,14 @@
 //! The layers, one file each, and the recurrence driver the recurrent ones share.
 
 pub mod activation;
+pub mod batch_normalization;
 pub mod bidirectional;
 pub mod dense;
 pub mod dropout;
 pub mod embedding;
 pub mod flatten;
 pub mod gru;
+pub mod layer_normalization;
 pub mod lstm;
 pub mod masking;
 pub mod recurrent;
