@@ -30,6 +30,10 @@
 //!   layer.
 //! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
 //!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
+//! - Normalization: [`BatchNormalization`] (at inference, with its moving statistics) and
+//!   [`LayerNormalization`]; shapes: [`Reshape`] and [`Permute`]; and the layers that are the
+//!   identity at inference, [`SpatialDropout1D`], [`GaussianNoise`], [`GaussianDropout`] and
+//!   [`ActivityRegularization`].
 //! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
@@ -112,6 +116,9 @@ pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
 pub use layers::permute::Permute;
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
+pub use layers::regularization::{
+    ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
+};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::reshape::Reshape;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};

@@ -13,6 +13,7 @@ pub mod lstm;
 pub mod masking;
 pub mod permute;
 pub mod recurrent;
+pub mod regularization;
 pub mod repeat_vector;
 pub mod reshape;
 pub mod simple_rnn;
