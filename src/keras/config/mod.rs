@@ -24,6 +24,7 @@ use crate::sequential::Sequential;
 use crate::shape::Shape;
 
 mod core;
+mod normalization;
 mod recurrent;
 
 /// One family of layers: a config entry to a layer, and a layer's own options back. Each
@@ -48,6 +49,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: core::from_entry,
         to_config: core::to_config,
+    },
+    Family {
+        from_entry: normalization::from_entry,
+        to_config: normalization::to_config,
     },
 ];
 
