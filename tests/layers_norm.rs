@@ -102,18 +102,18 @@ fn normalization_weights_beyond_the_limit_are_refused_before_allocating() {
 #[test]
 fn axes_out_of_range_and_wrong_permutations_are_errors() {
     let _alone = alone();
-    let input = shape(&[None, Some(4), Some(3)]);
+    let input = [shape(&[None, Some(4), Some(3)])];
     for axis in [3, -4, isize::MAX, isize::MIN] {
         let err = BatchNormalization::new()
             .with_axis(axis)
-            .compute_output_shape(&[input.clone()])
+            .compute_output_shape(&input)
             .unwrap_err();
         assert!(err.to_string().contains("out of bounds"), "{axis}: {err}");
     }
     let json = r#"{"class_name": "BatchNormalization",
         "config": {"name": "bn", "axis": 9223372036854775807}}"#;
     let mut bn = layer_from_config(json).expect("the config itself is valid");
-    assert!(bn.build(&[input.clone()]).is_err());
+    assert!(bn.build(&input).is_err());
     // Permute: a permutation of the wrong length for the input, or no permutation at all.
     let err = Permute::new([2, 1])
         .compute_output_shape(&[shape(&[None, Some(2), Some(3), Some(4)])])
@@ -133,7 +133,7 @@ fn axes_out_of_range_and_wrong_permutations_are_errors() {
     let n = 100_000;
     let long = Permute::new((1..=n).rev().collect::<Vec<usize>>());
     let err = refused_within("Permute of 10^5 axes on a 3-D input", n + SMALL, || {
-        long.compute_output_shape(&[input.clone()])
+        long.compute_output_shape(&input)
     });
     assert!(matches!(err, Error::IncompatibleRank { .. }), "{err}");
     let json = r#"{"class_name": "Permute", "config": {"name": "p", "dims": [1, 4, 2]}}"#;

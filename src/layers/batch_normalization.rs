@@ -185,26 +185,7 @@ impl BatchNormalization {
         self
     }
 
-    /// Keras's `epsilon`, added to the variance. Default 1e-3.
-    #[must_use]
-    pub fn with_epsilon(mut self, epsilon: f32) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
-    /// Keras's `center`: whether there is a `beta` offset. Default true.
-    #[must_use]
-    pub fn with_center(mut self, yes: bool) -> Self {
-        self.center = yes;
-        self
-    }
-
-    /// Keras's `scale`: whether there is a `gamma` factor. Default true.
-    #[must_use]
-    pub fn with_scale(mut self, yes: bool) -> Self {
-        self.scale = yes;
-        self
-    }
+    epsilon_center_scale!();
 
     /// Keras's `renorm` (batch renormalization): three more weights that only training uses;
     /// inference is the same. Default false.
@@ -224,21 +205,6 @@ impl BatchNormalization {
     /// The momentum of the moving statistics.
     pub fn momentum(&self) -> f32 {
         self.momentum
-    }
-
-    /// The value added to the variance.
-    pub fn epsilon(&self) -> f32 {
-        self.epsilon
-    }
-
-    /// Whether there is a `beta` offset.
-    pub fn center(&self) -> bool {
-        self.center
-    }
-
-    /// Whether there is a `gamma` factor.
-    pub fn scale(&self) -> bool {
-        self.scale
     }
 
     /// Whether the layer has batch renormalization's weights.
@@ -286,33 +252,89 @@ impl BatchNormalization {
                 ),
             });
         };
-        let built = Built {
+        if let Some(b) = self.built {
+            check_built(name, b.rank, &[(b.axis, b.channels)], input)?;
+        }
+        Ok(Built {
             rank,
             axis,
             channels,
-        };
-        if let Some(b) = self.built {
-            if b.rank != rank {
-                return Err(Error::IncompatibleRank {
-                    layer: name.to_string(),
-                    expected: b.rank,
-                    found: rank,
-                    shape: input.clone(),
-                });
-            }
-            if b != built {
-                let mut dims = vec![None; b.rank];
-                dims[b.axis] = Some(b.channels);
-                return Err(Error::IncompatibleShape {
-                    layer: name.to_string(),
-                    expected: Shape::new(dims),
-                    found: input.clone(),
-                });
-            }
-        }
-        Ok(built)
+        })
     }
 }
+
+/// A built normalization layer's check of a new input, as Keras's `InputSpec(ndim, axes)`: the
+/// rank it was built for, and its `(axis, dimension)` pairs.
+pub(crate) fn check_built(
+    layer: &str,
+    rank: usize,
+    axes: &[(usize, usize)],
+    input: &Shape,
+) -> Result<()> {
+    if input.rank() != rank {
+        return Err(Error::IncompatibleRank {
+            layer: layer.to_string(),
+            expected: rank,
+            found: input.rank(),
+            shape: input.clone(),
+        });
+    }
+    if axes.iter().any(|&(a, d)| input.dim(a) != Some(d)) {
+        let mut expected = vec![None; rank];
+        for &(a, d) in axes {
+            expected[a] = Some(d);
+        }
+        return Err(Error::IncompatibleShape {
+            layer: layer.to_string(),
+            expected: Shape::new(expected),
+            found: input.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The builders and getters of `epsilon`, `center` and `scale`, which BatchNormalization and
+/// LayerNormalization share (fields of those names).
+macro_rules! epsilon_center_scale {
+    () => {
+        /// Keras's `epsilon`, added to the variance. Default 1e-3.
+        #[must_use]
+        pub fn with_epsilon(mut self, epsilon: f32) -> Self {
+            self.epsilon = epsilon;
+            self
+        }
+
+        /// Keras's `center`: whether there is a `beta` offset. Default true.
+        #[must_use]
+        pub fn with_center(mut self, yes: bool) -> Self {
+            self.center = yes;
+            self
+        }
+
+        /// Keras's `scale`: whether there is a `gamma` factor. Default true.
+        #[must_use]
+        pub fn with_scale(mut self, yes: bool) -> Self {
+            self.scale = yes;
+            self
+        }
+
+        /// The value added to the variance.
+        pub fn epsilon(&self) -> f32 {
+            self.epsilon
+        }
+
+        /// Whether a `beta` offset was asked for (Keras's `center`).
+        pub fn center(&self) -> bool {
+            self.center
+        }
+
+        /// Whether a `gamma` factor was asked for (Keras's `scale`).
+        pub fn scale(&self) -> bool {
+            self.scale
+        }
+    };
+}
+pub(crate) use epsilon_center_scale;
 
 /// `axis` (negative from the end) as an index into `rank` axes, or `None` when out of range.
 pub(crate) fn resolve_axis(axis: isize, rank: usize) -> Option<usize> {

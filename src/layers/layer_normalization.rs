@@ -7,7 +7,7 @@ use crate::layer::{
     check_specs, check_weights, common_builders, layer_plumbing, no_weights, single_input,
     single_shape, CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
 };
-use crate::layers::batch_normalization::resolve_axis;
+use crate::layers::batch_normalization::{check_built, epsilon_center_scale, resolve_axis};
 use crate::limits;
 use crate::linalg::norm::{normalize_rows, RowNorm};
 use crate::shape::Shape;
@@ -70,9 +70,12 @@ pub struct LayerNormalization {
     trainable: bool,
     /// The shapes the layer was built for.
     built: Option<Built>,
-    /// `gamma` and `beta` (each only if present), once the layer has weights.
-    values: Option<Box<(Option<ArrayD<f32>>, Option<ArrayD<f32>>)>>,
+    /// `gamma` and `beta`, once the layer has weights.
+    values: Option<Box<GammaBeta>>,
 }
+
+/// `gamma` and `beta`, each only if the layer has it.
+type GammaBeta = (Option<ArrayD<f32>>, Option<ArrayD<f32>>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Built {
@@ -133,26 +136,7 @@ impl LayerNormalization {
         self
     }
 
-    /// Keras's `epsilon`, added to the variance. Default 1e-3.
-    #[must_use]
-    pub fn with_epsilon(mut self, epsilon: f32) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
-    /// Keras's `center`: whether there is a `beta` offset. Default true.
-    #[must_use]
-    pub fn with_center(mut self, yes: bool) -> Self {
-        self.center = yes;
-        self
-    }
-
-    /// Keras's `scale`: whether there is a `gamma` factor. Default true.
-    #[must_use]
-    pub fn with_scale(mut self, yes: bool) -> Self {
-        self.scale = yes;
-        self
-    }
+    epsilon_center_scale!();
 
     /// Keras 3's deprecated `rms_scaling`: scale by `1/sqrt(var + epsilon)` without centering,
     /// with a `gamma` and no `beta`. Default false. tf_keras has no such option.
@@ -167,21 +151,6 @@ impl LayerNormalization {
     /// The axes normalized over, as given (Keras's `axis`, as a list).
     pub fn axis(&self) -> &[isize] {
         &self.axis
-    }
-
-    /// The value added to the variance.
-    pub fn epsilon(&self) -> f32 {
-        self.epsilon
-    }
-
-    /// Whether `center` was asked for (there is a `beta` unless `rms_scaling`).
-    pub fn center(&self) -> bool {
-        self.center
-    }
-
-    /// Whether `scale` was asked for.
-    pub fn scale(&self) -> bool {
-        self.scale
     }
 
     /// Whether the layer uses Keras 3's `rms_scaling`.
@@ -254,29 +223,12 @@ impl LayerNormalization {
                     py_tuple(&axes)
                 ))
             })?;
-        let built = Built { rank, axes, dims };
         if let Some(b) = &self.built {
-            if b.rank != rank {
-                return Err(Error::IncompatibleRank {
-                    layer: name.to_string(),
-                    expected: b.rank,
-                    found: rank,
-                    shape: input.clone(),
-                });
-            }
-            if *b != built {
-                let mut expected = vec![None; b.rank];
-                for (&a, &d) in b.axes.iter().zip(&b.dims) {
-                    expected[a] = Some(d);
-                }
-                return Err(Error::IncompatibleShape {
-                    layer: name.to_string(),
-                    expected: Shape::new(expected),
-                    found: input.clone(),
-                });
-            }
+            let fixed: Vec<(usize, usize)> =
+                b.axes.iter().copied().zip(b.dims.iter().copied()).collect();
+            check_built(name, b.rank, &fixed, input)?;
         }
-        Ok(built)
+        Ok(Built { rank, axes, dims })
     }
 
     /// Whether the axes are the last ones of `b`'s rank, so that each group is a contiguous
@@ -540,7 +492,7 @@ mod tests {
     fn bad_axes_are_refused_in_keras_words() {
         let shape = Shape::new(vec![None, Some(4), Some(6)]);
         let err = |ln: LayerNormalization| {
-            ln.compute_output_shape(&[shape.clone()])
+            ln.compute_output_shape(std::slice::from_ref(&shape))
                 .unwrap_err()
                 .to_string()
         };
