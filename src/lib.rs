@@ -30,6 +30,10 @@
 //!   layer.
 //! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
 //!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
+//! - Normalization: [`BatchNormalization`] (at inference, with its moving statistics) and
+//!   [`LayerNormalization`]; shapes: [`Reshape`] and [`Permute`]; and the layers that are the
+//!   identity at inference, [`SpatialDropout1D`], [`GaussianNoise`], [`GaussianDropout`] and
+//!   [`ActivityRegularization`].
 //! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
@@ -105,6 +109,7 @@ pub use keras::{
 };
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
+pub use layers::batch_normalization::BatchNormalization;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::concatenate::Concatenate;
 pub use layers::dense::Dense;
@@ -114,14 +119,20 @@ pub use layers::embedding::Embedding;
 pub use layers::flatten::Flatten;
 pub use layers::gru::{GRUCell, GRU};
 pub use layers::input_layer::InputLayer;
+pub use layers::layer_normalization::LayerNormalization;
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
 pub use layers::merge::{
     Add, Average, Keras3Masking, Maximum, Merge, MergeOp, Minimum, Multiply, Subtract,
 };
 pub use layers::op::{BinaryOp, Op, OpKind, Operand, ReduceOp, UnaryOp};
+pub use layers::permute::Permute;
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
+pub use layers::regularization::{
+    ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
+};
 pub use layers::repeat_vector::RepeatVector;
+pub use layers::reshape::Reshape;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
 pub use layers::time_distributed::TimeDistributed;
 pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};

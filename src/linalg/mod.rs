@@ -4,7 +4,9 @@
 //!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time.
 //! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
 //!   Householder reflections.
+//! - [`norm`]: BatchNormalization's per-channel scale and shift, LayerNormalization's rows.
 
+pub(crate) mod norm;
 pub(crate) mod orthogonal;
 pub(crate) mod packed;
 

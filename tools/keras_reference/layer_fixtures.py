@@ -25,6 +25,12 @@ case; weights drawn with rng.uniform(-0.6, 0.6) (float32) unless the case gives 
 (a function of the layer's default weights, for layers such as BatchNormalization whose
 variance must stay positive); inputs from the same rng, rng =
 np.random.default_rng(zlib.crc32(case)); integer inputs where `int_inputs` says so.
+
+Masks go to the call as `mask=` and the output masks are `layer.compute_mask`'s; with
+`mask_on_tensor=True` they ride on the input tensors instead, as a Masking or Embedding layer
+upstream leaves them (for layers whose `call` takes no mask, such as LayerNormalization or
+Reshape), and the output masks are those Keras leaves on the outputs (none where a layer that
+does not support masking drops them).
 """
 
 import json
@@ -58,9 +64,22 @@ def _shape(s):
     return [None if d is None else int(d) for d in s]
 
 
+def _set_mask(lib, tensor, mask):
+    if lib == "tf":
+        tensor._keras_mask = mask
+    else:
+        keras.src.backend.set_keras_mask(tensor, mask)
+
+
+def _get_mask(lib, tensor):
+    if lib == "tf":
+        return getattr(tensor, "_keras_mask", None)
+    return keras.src.backend.get_keras_mask(tensor)
+
+
 def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
                inputs=None, masks=None, int_inputs=None, weights=None, call_kwargs=None,
-               batch=3):
+               batch=3, mask_on_tensor=False):
     """Builds `make_layer(K.layers)` in library `lib` on `input_shapes` (without the batch),
     calls it on random (or given) inputs, and writes the case's JSON. Returns the path."""
     K = LIBS[lib]
@@ -94,10 +113,18 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
     kw = dict(call_kwargs)
     if masks is not None:
         m = [None if x is None else tf.constant(np.asarray(x, bool)) for x in masks]
-        kw["mask"] = m[0] if len(m) == 1 else m
+        if mask_on_tensor:
+            for a, x in zip(args, m):
+                if x is not None:
+                    _set_mask(lib, a, x)
+        else:
+            kw["mask"] = m[0] if len(m) == 1 else m
     out = layer(args[0] if len(args) == 1 else args, training=False, **kw)
     outs = out if isinstance(out, (list, tuple)) else [out]
-    out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
+    if mask_on_tensor:
+        out_masks = [_get_mask(lib, o) for o in outs]
+    else:
+        out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
     if not isinstance(out_masks, (list, tuple)):
         out_masks = [out_masks] * (1 if len(outs) == 1 else len(outs))
     sym = symbolic if isinstance(symbolic, (list, tuple)) else [symbolic]

@@ -27,6 +27,7 @@ use crate::shape::Shape;
 mod core;
 mod functional;
 mod merge;
+mod normalization;
 mod ops;
 mod recurrent;
 
@@ -65,6 +66,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: functional::nested,
         to_config: functional::nested_config,
+    },
+    Family {
+        from_entry: normalization::from_entry,
+        to_config: normalization::to_config,
     },
 ];
 

@@ -1,0 +1,629 @@
+//! Keras's `BatchNormalization` at inference: each channel scaled by its moving statistics.
+
+use ndarray::{Array1, ArrayD, ArrayViewD};
+
+use crate::error::{Error, Result};
+use crate::layer::{
+    check_specs, check_weights, common_builders, layer_plumbing, no_weights, owned1, single_input,
+    single_shape, CallContext, InputDecl, Layer, LayerName, MaskPolicy, Mode, WeightSpec,
+};
+use crate::limits;
+use crate::linalg::norm::scale_shift_channels;
+use crate::shape::Shape;
+
+/// Keras's `BatchNormalization`, at inference (`training=False`, what `predict` runs): each
+/// channel of `axis` is normalized with the moving mean and variance learned in training.
+///
+/// ```text
+/// inv[c] = gamma[c] / sqrt(moving_variance[c] + epsilon)
+/// y      = x · inv[c] + (beta[c] − moving_mean[c] · inv[c])      c: the index along `axis`
+/// ```
+///
+/// (`gamma` is 1 without `scale`, `beta` 0 without `center`; the order of operations is
+/// `tf.nn.batch_normalization`'s, which both Kerases call.)
+///
+/// - Input: any shape whose `axis` dimension `C` is known: `(batch, features)` after a Dense,
+///   `(batch, timesteps, features)` between recurrent layers or after a convolution.
+///   Output: the same shape.
+/// - Weights, in Keras's order, each `(C,)`: `gamma` (with `scale`), `beta` (with `center`),
+///   `moving_mean`, `moving_variance`; with `renorm`, then `moving_stddev`, `renorm_mean` and
+///   `renorm_stddev`, which only training uses. So `4·C` parameters by default. In Keras the
+///   moving statistics (and the renorm ones) are non-trainable weights: the [`Layer`] trait has
+///   no way to say so yet, so a [`Sequential`](crate::Sequential) summary counts them as
+///   trainable.
+/// - Mask: passed on unchanged (Keras's `supports_masking`); masked steps are normalized too.
+///
+/// Options, with Keras's defaults: `axis` −1, `momentum` 0.99 (training only), `epsilon` 1e-3,
+/// `center` and `scale` true, `renorm` false. As Keras, the weights start as `gamma` 1,
+/// `beta` 0, `moving_mean` 0, `moving_variance` 1.
+///
+/// Keras 3 takes one axis; tf_keras also takes a list, whose weights then have the input's
+/// rank: seqnn takes one axis, as Keras 3.
+///
+/// ```
+/// use seqnn::{BatchNormalization, Dense, Sequential, LSTM};
+/// // model.add(LSTM(8, return_sequences=True, input_shape=(10, 3)))
+/// // model.add(BatchNormalization())
+/// // model.add(Dense(2))
+/// let mut model = Sequential::new();
+/// model.add(LSTM::new(8).with_return_sequences(true).input_shape((10, 3)))?;
+/// model.add(BatchNormalization::new())?;
+/// model.add(Dense::new(2))?;
+/// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 10, 2)");
+/// assert_eq!(model.layers()[1].count_params(), 32); // gamma, beta, moving mean and variance: 4·8
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Adding or building it fails with [`Error::InvalidArgument`] for an `axis` outside the input's
+/// rank (Keras 3's message) or whose dimension is unknown (tf_keras's message), and a built layer
+/// refuses another rank ([`Error::IncompatibleRank`]) or another `C`
+/// ([`Error::IncompatibleShape`]). A call in [`Mode::Training`] is refused with
+/// [`Error::InvalidArgument`] (batch statistics are not implemented yet), unless the layer is not
+/// trainable: Keras then runs it in inference mode, and so does seqnn.
+#[derive(Debug, Clone)]
+pub struct BatchNormalization {
+    name: LayerName,
+    input: InputDecl,
+    axis: isize,
+    momentum: f32,
+    epsilon: f32,
+    center: bool,
+    scale: bool,
+    renorm: bool,
+    trainable: bool,
+    /// The input's rank, the axis resolved against it, and the channels, once built.
+    built: Option<Built>,
+    /// The weights, once the layer has them.
+    values: Option<Box<Values>>,
+}
+
+/// The weights by name; [`Layer::weights`] lists them in Keras's order.
+#[derive(Debug, Clone)]
+struct Values {
+    gamma: Option<Array1<f32>>,
+    beta: Option<Array1<f32>>,
+    moving_mean: Array1<f32>,
+    moving_variance: Array1<f32>,
+    /// `moving_stddev`, `renorm_mean`, `renorm_stddev` with `renorm`; empty without.
+    renorm: Vec<Array1<f32>>,
+}
+
+impl Values {
+    /// The weights of a layer with `gamma` and `beta` or not, from the arrays in Keras's order
+    /// (checked against the specs).
+    fn from_keras_order(scale: bool, center: bool, weights: &[ArrayD<f32>]) -> Values {
+        let mut w = weights.iter().map(owned1);
+        let mut next = || w.next().expect("the count was checked against the specs");
+        let gamma = scale.then(&mut next);
+        let beta = center.then(&mut next);
+        let (moving_mean, moving_variance) = (next(), next());
+        Values {
+            gamma,
+            beta,
+            moving_mean,
+            moving_variance,
+            renorm: w.collect(),
+        }
+    }
+
+    fn in_keras_order(&self) -> impl Iterator<Item = &Array1<f32>> {
+        self.gamma
+            .iter()
+            .chain(&self.beta)
+            .chain([&self.moving_mean, &self.moving_variance])
+            .chain(&self.renorm)
+    }
+
+    /// `inv` and `shift` per channel: `gamma / sqrt(var + epsilon)` and `beta − mean · inv`.
+    fn scale_and_shift(&self, epsilon: f32) -> (Vec<f32>, Vec<f32>) {
+        let mut inv: Vec<f32> = self
+            .moving_variance
+            .iter()
+            .map(|v| 1.0 / (v + epsilon).sqrt())
+            .collect();
+        if let Some(g) = &self.gamma {
+            inv.iter_mut().zip(g).for_each(|(i, g)| *i *= g);
+        }
+        let mean = &self.moving_mean;
+        let shift = match &self.beta {
+            Some(b) => inv
+                .iter()
+                .zip(mean)
+                .zip(b)
+                .map(|((i, m), b)| b - m * i)
+                .collect(),
+            None => inv.iter().zip(mean).map(|(i, m)| -m * i).collect(),
+        };
+        (inv, shift)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Built {
+    rank: usize,
+    axis: usize,
+    channels: usize,
+}
+
+impl Default for BatchNormalization {
+    /// Keras's `BatchNormalization()`.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchNormalization {
+    /// A BatchNormalization with Keras's defaults, as Keras's `BatchNormalization()`.
+    pub fn new() -> Self {
+        BatchNormalization {
+            name: LayerName::new("batch_normalization"),
+            input: InputDecl::default(),
+            axis: -1,
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            renorm: false,
+            trainable: true,
+            built: None,
+            values: None,
+        }
+    }
+
+    /// Keras's `axis`: the axis of the channels, negative from the end. Default −1.
+    #[must_use]
+    pub fn with_axis(mut self, axis: isize) -> Self {
+        self.axis = axis;
+        self
+    }
+
+    /// Keras's `momentum` of the moving statistics, which only training uses. Default 0.99.
+    #[must_use]
+    pub fn with_momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    epsilon_center_scale!();
+
+    /// Keras's `renorm` (batch renormalization): three more weights that only training uses;
+    /// inference is the same. Default false.
+    #[must_use]
+    pub fn with_renorm(mut self, yes: bool) -> Self {
+        self.renorm = yes;
+        self
+    }
+
+    common_builders!("batch_normalization");
+
+    /// The axis of the channels, as given (Keras's `axis`).
+    pub fn axis(&self) -> isize {
+        self.axis
+    }
+
+    /// The momentum of the moving statistics.
+    pub fn momentum(&self) -> f32 {
+        self.momentum
+    }
+
+    /// Whether the layer has batch renormalization's weights.
+    pub fn renorm(&self) -> bool {
+        self.renorm
+    }
+
+    /// The weights' names in Keras's order.
+    fn weight_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::with_capacity(7);
+        if self.scale {
+            names.push("gamma");
+        }
+        if self.center {
+            names.push("beta");
+        }
+        names.extend(["moving_mean", "moving_variance"]);
+        if self.renorm {
+            names.extend(["moving_stddev", "renorm_mean", "renorm_stddev"]);
+        }
+        names
+    }
+
+    /// The axis and channels of an input shape, checked as Keras checks them.
+    fn resolve(&self, input: &Shape) -> Result<Built> {
+        let name = self.name.get();
+        let rank = input.rank();
+        let axis = resolve_axis(self.axis, rank).ok_or_else(|| {
+            // Keras 3's `compute_output_shape` (its `build` fails with an IndexError).
+            Error::InvalidArgument {
+                layer: name.to_string(),
+                message: format!(
+                    "Axis {a} is out of bounds for input shape {input}. Received: axis={a}",
+                    a = self.axis
+                ),
+            }
+        })?;
+        let Some(channels) = input.dim(axis) else {
+            // tf_keras's BatchNormalization.build, which quotes the axis resolved.
+            return Err(Error::InvalidArgument {
+                layer: name.to_string(),
+                message: format!(
+                    "Input has undefined `axis` dimension. Received input with shape {input} \
+                     and axis=({axis},)"
+                ),
+            });
+        };
+        if let Some(b) = self.built {
+            check_built(name, b.rank, &[(b.axis, b.channels)], input)?;
+        }
+        Ok(Built {
+            rank,
+            axis,
+            channels,
+        })
+    }
+}
+
+/// A built normalization layer's check of a new input, as Keras's `InputSpec(ndim, axes)`: the
+/// rank it was built for, and its `(axis, dimension)` pairs.
+pub(crate) fn check_built(
+    layer: &str,
+    rank: usize,
+    axes: &[(usize, usize)],
+    input: &Shape,
+) -> Result<()> {
+    if input.rank() != rank {
+        return Err(Error::IncompatibleRank {
+            layer: layer.to_string(),
+            expected: rank,
+            found: input.rank(),
+            shape: input.clone(),
+        });
+    }
+    if axes.iter().any(|&(a, d)| input.dim(a) != Some(d)) {
+        let mut expected = vec![None; rank];
+        for &(a, d) in axes {
+            expected[a] = Some(d);
+        }
+        return Err(Error::IncompatibleShape {
+            layer: layer.to_string(),
+            expected: Shape::new(expected),
+            found: input.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The builders and getters of `epsilon`, `center` and `scale`, which BatchNormalization and
+/// LayerNormalization share (fields of those names).
+macro_rules! epsilon_center_scale {
+    () => {
+        /// Keras's `epsilon`, added to the variance. Default 1e-3.
+        #[must_use]
+        pub fn with_epsilon(mut self, epsilon: f32) -> Self {
+            self.epsilon = epsilon;
+            self
+        }
+
+        /// Keras's `center`: whether there is a `beta` offset. Default true.
+        #[must_use]
+        pub fn with_center(mut self, yes: bool) -> Self {
+            self.center = yes;
+            self
+        }
+
+        /// Keras's `scale`: whether there is a `gamma` factor. Default true.
+        #[must_use]
+        pub fn with_scale(mut self, yes: bool) -> Self {
+            self.scale = yes;
+            self
+        }
+
+        /// The value added to the variance.
+        pub fn epsilon(&self) -> f32 {
+            self.epsilon
+        }
+
+        /// Whether a `beta` offset was asked for (Keras's `center`).
+        pub fn center(&self) -> bool {
+            self.center
+        }
+
+        /// Whether a `gamma` factor was asked for (Keras's `scale`).
+        pub fn scale(&self) -> bool {
+            self.scale
+        }
+    };
+}
+pub(crate) use epsilon_center_scale;
+
+/// `axis` (negative from the end) as an index into `rank` axes, or `None` when out of range.
+pub(crate) fn resolve_axis(axis: isize, rank: usize) -> Option<usize> {
+    let rank = isize::try_from(rank).ok()?;
+    let a = if axis < 0 { axis + rank } else { axis };
+    (0..rank).contains(&a).then_some(a as usize)
+}
+
+impl Layer for BatchNormalization {
+    layer_plumbing!();
+
+    fn class_name(&self) -> &'static str {
+        "BatchNormalization"
+    }
+
+    fn declared_input_shape(&self) -> Result<Option<Shape>> {
+        self.input.resolve(self.name.get())
+    }
+
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.name.get();
+        let input = single_shape(name, inputs)?;
+        let b = self.resolve(input)?;
+        let c: &[usize] = &[b.channels];
+        let specs: Vec<(&str, &[usize])> =
+            self.weight_names().into_iter().map(|n| (n, c)).collect();
+        check_specs(name, &specs)?;
+        limits::check_tensor(name, "output", input)?;
+        Ok(vec![input.clone()])
+    }
+
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
+        if self.built.is_none() {
+            self.built = Some(self.resolve(&inputs[0])?);
+        }
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.built.is_some()
+    }
+
+    fn weight_specs(&self) -> Vec<WeightSpec> {
+        let Some(b) = self.built else {
+            return Vec::new();
+        };
+        self.weight_names()
+            .into_iter()
+            .map(|n| WeightSpec::new(n, vec![b.channels]))
+            .collect()
+    }
+
+    fn initialize(&mut self) {
+        let Some(b) = self.built else {
+            return;
+        };
+        // Keras's initializers: gamma ones, beta zeros, moving_mean zeros, moving_variance
+        // ones; moving_stddev sqrt(ones), renorm_mean zeros, renorm_stddev sqrt(ones).
+        let (zeros, ones) = (Array1::zeros(b.channels), Array1::ones(b.channels));
+        self.values = Some(Box::new(Values {
+            gamma: self.scale.then(|| ones.clone()),
+            beta: self.center.then(|| zeros.clone()),
+            moving_mean: zeros.clone(),
+            moving_variance: ones.clone(),
+            renorm: if self.renorm {
+                vec![ones.clone(), zeros, ones]
+            } else {
+                Vec::new()
+            },
+        }));
+    }
+
+    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
+        self.values
+            .iter()
+            .flat_map(|v| v.in_keras_order())
+            .map(|w| w.view().into_dyn())
+            .collect()
+    }
+
+    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        if !self.is_built() {
+            return Err(no_weights(self.name.get()));
+        }
+        check_weights(self.name.get(), &self.weight_specs(), weights)?;
+        self.values = Some(Box::new(Values::from_keras_order(
+            self.scale,
+            self.center,
+            weights,
+        )));
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        ctx: &mut CallContext,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let name = self.name.get();
+        let input = single_input(name, inputs)?;
+        let (Some(_), Some(values)) = (self.built, self.values.as_deref()) else {
+            return Err(no_weights(name));
+        };
+        let shape = input.shape();
+        let b = self.resolve(&Shape::known(shape))?;
+        // Keras: `training and self.trainable` (Keras 3), `training = False` for a layer that
+        // is not trainable (tf_keras's `_get_training_value`).
+        if ctx.mode() == Mode::Training && self.trainable {
+            return Err(Error::InvalidArgument {
+                layer: name.to_string(),
+                message: "BatchNormalization in training mode (normalizing by the batch's own \
+                          statistics) is not implemented yet"
+                    .into(),
+            });
+        }
+        limits::check_dims(name, "output", shape)?;
+        let (inv, shift) = values.scale_and_shift(self.epsilon);
+        let inner: usize = shape[b.axis + 1..].iter().product();
+        let mut y = input.as_standard_layout().into_owned();
+        scale_shift_channels(
+            y.as_slice_mut()
+                .expect("an owned standard-layout array is contiguous"),
+            b.channels,
+            inner,
+            &inv,
+            &shift,
+        );
+        Ok(vec![y])
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        MaskPolicy::Propagate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{apply, apply_masked};
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    fn built(
+        bn: BatchNormalization,
+        input: Shape,
+        weights: &[ArrayD<f32>],
+    ) -> Result<BatchNormalization> {
+        let mut bn = bn;
+        bn.build(&[input])?;
+        bn.set_weights(weights)?;
+        Ok(bn)
+    }
+
+    #[test]
+    fn two_channels_by_hand() -> Result<()> {
+        let bn = built(
+            BatchNormalization::new().with_epsilon(0.0),
+            Shape::new(vec![None, Some(2)]),
+            &[
+                array![2.0_f32, 1.0].into_dyn(),  // gamma
+                array![0.5_f32, 0.0].into_dyn(),  // beta
+                array![1.0_f32, -1.0].into_dyn(), // moving_mean
+                array![4.0_f32, 0.25].into_dyn(), // moving_variance
+            ],
+        )?;
+        let y = apply(&bn, array![[3.0_f32, 0.0], [1.0, -2.0]].into_dyn().view())?;
+        // channel 0: 2·(x − 1)/√4 + 0.5 = x − 0.5:      3 -> 2.5, 1 -> 0.5
+        // channel 1: 1·(x + 1)/√0.25 + 0 = 2·(x + 1):   0 -> 2,  −2 -> −2
+        assert_abs_diff_eq!(y[[0, 0]], 2.5, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[1, 0]], 0.5, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1]], 2.0, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[1, 1]], -2.0, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn axis_one_of_a_sequence_normalizes_each_timestep() -> Result<()> {
+        // axis 1 of (batch, 2 timesteps, 2 features), no gamma or beta, epsilon 0:
+        // step 0: (x − 1)/√1, step 1: (x − 0)/√4.
+        let mut bn = BatchNormalization::new()
+            .with_axis(1)
+            .with_center(false)
+            .with_scale(false)
+            .with_epsilon(0.0);
+        bn.build(&[Shape::new(vec![None, Some(2), Some(2)])])?;
+        let names: Vec<String> = bn.weight_specs().into_iter().map(|w| w.name).collect();
+        assert_eq!(names, ["moving_mean", "moving_variance"]);
+        assert_eq!(bn.count_params(), 4); // 2 timesteps · 2 statistics
+        bn.set_weights(&[
+            array![1.0_f32, 0.0].into_dyn(),
+            array![1.0_f32, 4.0].into_dyn(),
+        ])?;
+        let x = array![[[3.0_f32, 5.0], [2.0, -4.0]]];
+        let mask = array![[true, false]];
+        let (y, masks) = apply_masked(&bn, &[x.view().into_dyn()], Some(mask.view()))?;
+        // [3, 5] - 1 = [2, 4]; [2, −4] / 2 = [1, −2]
+        assert_eq!(y[0], array![[[2.0_f32, 4.0], [1.0, -2.0]]].into_dyn());
+        assert_eq!(masks[0], Some(mask));
+        Ok(())
+    }
+
+    #[test]
+    fn defaults_and_renorm_weights_follow_keras() -> Result<()> {
+        let mut bn = BatchNormalization::new().with_renorm(true);
+        bn.build(&[Shape::new(vec![None, Some(3)])])?;
+        let names: Vec<String> = bn.weight_specs().into_iter().map(|w| w.name).collect();
+        assert_eq!(
+            names,
+            [
+                "gamma",
+                "beta",
+                "moving_mean",
+                "moving_variance",
+                "moving_stddev",
+                "renorm_mean",
+                "renorm_stddev"
+            ]
+        );
+        assert_eq!(bn.count_params(), 21); // 7 weights of 3
+        bn.initialize();
+        // Fresh weights: gamma 1, beta 0, mean 0, variance 1: y = x / √(1 + 0.001).
+        let y = apply(&bn, array![[1.0_f32, -2.0, 0.0]].into_dyn().view())?;
+        assert_abs_diff_eq!(y[[0, 0]], 0.999_500_4, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[[0, 1]], -1.999_000_7, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn axes_out_of_range_or_unknown_are_refused_in_keras_words() {
+        let err = BatchNormalization::new()
+            .with_axis(3)
+            .compute_output_shape(&[Shape::new(vec![None, Some(4), Some(3)])])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"batch_normalization\": Axis 3 is out of bounds for input shape (None, 4, 3). \
+             Received: axis=3"
+        );
+        assert!(BatchNormalization::new()
+            .with_axis(-4)
+            .compute_output_shape(&[Shape::new(vec![None, Some(4), Some(3)])])
+            .is_err());
+        assert!(BatchNormalization::new()
+            .with_axis(isize::MIN)
+            .compute_output_shape(&[Shape::new(vec![None, Some(3)])])
+            .is_err());
+        let err = BatchNormalization::new()
+            .compute_output_shape(&[Shape::new(vec![None, Some(4), None])])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"batch_normalization\": Input has undefined `axis` dimension. Received input \
+             with shape (None, 4, None) and axis=(2,)"
+        );
+    }
+
+    #[test]
+    fn a_built_layer_keeps_its_channels_and_training_is_refused() -> Result<()> {
+        let mut bn = BatchNormalization::new();
+        assert!(matches!(
+            apply(&bn, ArrayD::zeros(ndarray::IxDyn(&[1, 3])).view()),
+            Err(Error::NotBuilt { .. })
+        ));
+        bn.build(&[Shape::new(vec![None, Some(3)])])?;
+        assert!(matches!(
+            bn.build(&[Shape::new(vec![None, Some(4)])]),
+            Err(Error::IncompatibleShape { .. })
+        ));
+        assert!(matches!(
+            bn.build(&[Shape::new(vec![None, Some(2), Some(3)])]),
+            Err(Error::IncompatibleRank { .. })
+        ));
+        bn.initialize();
+        let err = apply(&bn, ArrayD::zeros(ndarray::IxDyn(&[2, 5])).view()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Input 0 of layer \"batch_normalization\" is incompatible with the layer: expected \
+             shape=(None, 3), found shape=(2, 5)"
+        );
+        let x = ArrayD::<f32>::ones(ndarray::IxDyn(&[2, 3]));
+        let err = bn
+            .call(&[x.view()], &mut CallContext::training())
+            .unwrap_err();
+        assert!(err.to_string().contains("training mode"), "{err}");
+        // Not trainable: Keras runs it at inference even in training.
+        bn.set_trainable(false);
+        let y = bn.call(&[x.view()], &mut CallContext::training())?;
+        assert_abs_diff_eq!(y[0][[0, 0]], 0.999_500_4, epsilon = 1e-6); // 1/√1.001
+        Ok(())
+    }
+}

@@ -1,0 +1,199 @@
+//! The normalization kernels: a per-channel scale and shift (BatchNormalization at inference),
+//! and the per-row mean and variance normalization of LayerNormalization.
+//!
+//! Both follow the order of operations of TensorFlow's `tf.nn.batch_normalization`, which
+//! tf_keras 2.21 and Keras 3.15 (its TensorFlow backend) call:
+//!
+//! ```text
+//! inv = rsqrt(variance + epsilon) · gamma
+//! y   = x · inv + (beta − mean · inv)
+//! ```
+//!
+//! Every loop runs over a contiguous slice with independent lanes, so that it vectorizes; no
+//! fused multiply-add is used, since TensorFlow's CPU kernels do not fuse these two operations.
+
+/// The lanes a sum keeps apart, so that it vectorizes and its rounding stays close to a tree's.
+const LANES: usize = 8;
+
+/// The sum of `v`, over [`LANES`] partial sums.
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0_f32; LANES];
+    let mut chunks = v.chunks_exact(LANES);
+    for c in chunks.by_ref() {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The sum of `(v − mean)²`, over [`LANES`] partial sums.
+fn sum_squared_deviations(v: &[f32], mean: f32) -> f32 {
+    let mut acc = [0.0_f32; LANES];
+    let mut chunks = v.chunks_exact(LANES);
+    for c in chunks.by_ref() {
+        for (a, x) in acc.iter_mut().zip(c) {
+            let d = x - mean;
+            *a += d * d;
+        }
+    }
+    let tail: f32 = chunks
+        .remainder()
+        .iter()
+        .map(|x| (x - mean) * (x - mean))
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `x ← x · scale[c] + shift[c]` in place, for `x` laid out row-major as
+/// `(outer, channels, inner)`: the channel of a value is its index along the normalized axis.
+/// `scale` and `shift` have `channels` values; `x.len()` is a multiple of `channels · inner`.
+pub(crate) fn scale_shift_channels(
+    x: &mut [f32],
+    channels: usize,
+    inner: usize,
+    scale: &[f32],
+    shift: &[f32],
+) {
+    debug_assert_eq!(scale.len(), channels);
+    debug_assert_eq!(shift.len(), channels);
+    if channels == 0 || inner == 0 {
+        return;
+    }
+    if inner == 1 {
+        // The channels are the last axis: one row of `channels` at a time.
+        for row in x.chunks_exact_mut(channels) {
+            for ((v, s), b) in row.iter_mut().zip(scale).zip(shift) {
+                *v = *v * s + b;
+            }
+        }
+        return;
+    }
+    for block in x.chunks_exact_mut(channels * inner) {
+        for ((run, &s), &b) in block.chunks_exact_mut(inner).zip(scale).zip(shift) {
+            for v in run {
+                *v = *v * s + b;
+            }
+        }
+    }
+}
+
+/// How [`normalize_rows`] scales each normalized row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowNorm<'a> {
+    /// Added to the variance under the square root.
+    pub(crate) epsilon: f32,
+    /// One factor per position of a row, if any.
+    pub(crate) gamma: Option<&'a [f32]>,
+    /// One offset per position of a row, if any (never with `rms_scaling`).
+    pub(crate) beta: Option<&'a [f32]>,
+    /// Keras 3's deprecated `rms_scaling`: `x · rsqrt(variance + epsilon) · gamma`, without
+    /// subtracting the mean.
+    pub(crate) rms_scaling: bool,
+}
+
+/// Normalizes every row of `n` values of `x` in place, over its own mean and (biased)
+/// variance, as `tf.nn.moments` then `tf.nn.batch_normalization` do:
+///
+/// ```text
+/// mean = Σ x / n,   var = Σ (x − mean)² / n,   inv_j = rsqrt(var + epsilon) · gamma_j
+/// y_j  = x_j · inv_j + (beta_j − mean · inv_j)
+/// ```
+///
+/// With `rms_scaling`, `y_j = (x_j · rsqrt(var + epsilon)) · gamma_j` (Keras 3's
+/// `ops.layer_normalization`, which uses the variance, not the mean square).
+pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
+    if n == 0 {
+        return;
+    }
+    let count = n as f32;
+    for row in x.chunks_exact_mut(n) {
+        let mean = sum(row) / count;
+        let variance = sum_squared_deviations(row, mean) / count;
+        let inv = 1.0 / (variance + p.epsilon).sqrt();
+        if p.rms_scaling {
+            match p.gamma {
+                Some(g) => row.iter_mut().zip(g).for_each(|(v, g)| *v = (*v * inv) * g),
+                None => row.iter_mut().for_each(|v| *v *= inv),
+            }
+            continue;
+        }
+        match (p.gamma, p.beta) {
+            (Some(g), Some(b)) => {
+                for ((v, g), b) in row.iter_mut().zip(g).zip(b) {
+                    let inv = inv * g;
+                    *v = *v * inv + (b - mean * inv);
+                }
+            }
+            (Some(g), None) => {
+                for (v, g) in row.iter_mut().zip(g) {
+                    let inv = inv * g;
+                    *v = *v * inv - mean * inv;
+                }
+            }
+            (None, Some(b)) => {
+                let shift = -mean * inv;
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v = *v * inv + (shift + b);
+                }
+            }
+            (None, None) => {
+                let shift = -mean * inv;
+                row.iter_mut().for_each(|v| *v = *v * inv + shift);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    #[test]
+    fn sums_keep_every_value() {
+        let v: Vec<f32> = (1..=19).map(|i| i as f32).collect();
+        assert_eq!(sum(&v), 190.0); // 19·20 / 2
+        assert_eq!(sum(&[]), 0.0);
+        // mean 10: Σ (i − 10)² for i = 1..19 is 2·(1² + ... + 9²) = 2·285 = 570
+        assert_eq!(sum_squared_deviations(&v, 10.0), 570.0);
+    }
+
+    #[test]
+    fn channels_scale_along_the_middle_axis() {
+        // (outer 2, channels 2, inner 2): channel 0 doubles, channel 1 adds 10.
+        let mut x = [1.0_f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        scale_shift_channels(&mut x, 2, 2, &[2.0, 1.0], &[0.0, 10.0]);
+        assert_eq!(x, [2.0, 4.0, 13.0, 14.0, 10.0, 12.0, 17.0, 18.0]);
+        let mut last = [1.0_f32, 2.0, 3.0, 4.0];
+        scale_shift_channels(&mut last, 2, 1, &[2.0, 1.0], &[0.0, 10.0]);
+        assert_eq!(last, [2.0, 12.0, 6.0, 14.0]);
+    }
+
+    #[test]
+    fn rows_normalize_by_hand() {
+        // [1, 3]: mean 2, var ((−1)² + 1²) / 2 = 1, inv = 1/√(1 + 0) = 1 -> [−1, 1];
+        // gamma [2, 1], beta [0, 5] -> [−2, 6].
+        let mut x = [1.0_f32, 3.0];
+        let p = RowNorm {
+            epsilon: 0.0,
+            gamma: Some(&[2.0, 1.0]),
+            beta: Some(&[0.0, 5.0]),
+            rms_scaling: false,
+        };
+        normalize_rows(&mut x, 2, p);
+        assert_abs_diff_eq!(x[0], -2.0, epsilon = 1e-6);
+        assert_abs_diff_eq!(x[1], 6.0, epsilon = 1e-6);
+        // rms_scaling: [1, 3] · 1/√(var 1 + 0) = [1, 3], not centered.
+        let mut x = [1.0_f32, 3.0];
+        let p = RowNorm {
+            beta: None,
+            rms_scaling: true,
+            gamma: None,
+            ..p
+        };
+        normalize_rows(&mut x, 2, p);
+        assert_eq!(x, [1.0, 3.0]);
+    }
+}
