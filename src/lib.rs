@@ -30,6 +30,10 @@
 //!   layer.
 //! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
 //!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
+//! - Attention layers [`Attention`], [`AdditiveAttention`] and [`MultiHeadAttention`], with
+//!   several inputs (`[query, value]` or `[query, value, key]`) and their masks through
+//!   [`call`](Layer::call); Keras's call arguments `use_causal_mask` and
+//!   `return_attention_scores` are options of the layers.
 //! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
@@ -100,6 +104,8 @@ pub use input::Element;
 pub use keras::{load_model, load_model_from_bytes, model_from_json};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
+pub use layers::additive_attention::AdditiveAttention;
+pub use layers::attention::{Attention, ScoreMode};
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::dense::Dense;
 pub use layers::dropout::Dropout;
@@ -108,6 +114,7 @@ pub use layers::flatten::Flatten;
 pub use layers::gru::{GRUCell, GRU};
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
+pub use layers::multi_head_attention::{MultiHeadAttention, SoftmaxMasking};
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
