@@ -10,8 +10,8 @@ use crate::layer::{
     WeightSpec,
 };
 use crate::layers::attention::{
-    call_dims, check_broadcast, checked_weights, contiguous, dense_attention_builders, dense_call,
-    dense_output_shapes, dense_shapes, dense_working_elements, views, DenseOptions,
+    call_dims, check_broadcast, contiguous, dense_attention_builders, dense_call,
+    dense_output_shapes, dense_shapes, dense_working_elements, held_weights, DenseOptions,
 };
 use crate::linalg::attention::tanh_scores;
 use crate::shape::Shape;
@@ -117,6 +117,11 @@ impl AdditiveAttention {
         self.use_scale
     }
 
+    /// Keras's initializer of `scale`: glorot_uniform.
+    fn initializer_for(&self, _: &WeightSpec) -> Initializer {
+        Initializer::GlorotUniform
+    }
+
     /// The checked shapes and the features `scale` would have for them.
     fn check_shapes<'a>(&self, inputs: &'a [Shape]) -> Result<([&'a Shape; 3], Option<usize>)> {
         let name = self.name.get();
@@ -145,9 +150,7 @@ impl Layer for AdditiveAttention {
         "AdditiveAttention"
     }
 
-    fn declared_input_shape(&self) -> Result<Option<Shape>> {
-        Ok(None)
-    }
+    held_weights!();
 
     fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.name.get();
@@ -196,33 +199,6 @@ impl Layer for AdditiveAttention {
             Some(d) if self.use_scale => vec![WeightSpec::new("scale", vec![d])],
             _ => Vec::new(),
         }
-    }
-
-    fn initialize(&mut self) {
-        if self.is_built() {
-            let specs = self.weight_specs();
-            self.values = Some(
-                specs
-                    .iter()
-                    .map(|s| Initializer::GlorotUniform.sample(&s.shape))
-                    .collect(),
-            );
-        }
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        views(&self.values)
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        let values = checked_weights(
-            self.name.get(),
-            self.is_built(),
-            &self.weight_specs(),
-            weights,
-        )?;
-        self.values = Some(values);
-        Ok(())
     }
 
     fn output_count(&self) -> usize {

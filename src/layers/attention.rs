@@ -15,8 +15,8 @@ use ndarray::{
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layer::{
-    check_not_empty, check_weights, layer_plumbing, no_weights, CallContext, Layer, LayerName,
-    MaskPolicy, Mode, Outputs, WeightSpec,
+    check_not_empty, layer_plumbing, no_weights, CallContext, Layer, LayerName, MaskPolicy, Mode,
+    Outputs, WeightSpec,
 };
 use crate::limits;
 use crate::linalg::attention::{masked_softmax, tanh_scores, Fill};
@@ -83,6 +83,74 @@ impl DenseOptions {
     }
 }
 
+/// `with_name` and `with_trainable`, for the attention layers: [`common_builders`]'s without
+/// the input declarations, which a layer of several inputs does not have.
+///
+/// [`common_builders`]: crate::layer
+macro_rules! name_builders {
+    ($base:literal) => {
+        #[doc = concat!(
+                    "Keras's `name`. Without it, the layer is named when it is added to a model: `",
+                    $base, "`, `", $base, "_1`, ..."
+                )]
+        #[must_use]
+        pub fn with_name(mut self, name: impl Into<String>) -> Self {
+            self.name.set(name.into());
+            self
+        }
+
+        /// Keras's `trainable`. Default true.
+        #[must_use]
+        pub fn with_trainable(mut self, yes: bool) -> Self {
+            self.trainable = yes;
+            self
+        }
+    };
+}
+pub(crate) use name_builders;
+
+/// The [`Layer`] methods the attention layers share: no declared input shape (they take
+/// several inputs), and weights held in Keras order in a `values: Option<Vec<ArrayD<f32>>>`
+/// field, each drawn from the layer's `initializer_for(&WeightSpec)`.
+macro_rules! held_weights {
+    () => {
+        fn declared_input_shape(&self) -> $crate::Result<Option<$crate::Shape>> {
+            Ok(None)
+        }
+
+        fn initialize(&mut self) {
+            if self.is_built() {
+                let specs = self.weight_specs();
+                let values = specs
+                    .iter()
+                    .map(|s| self.initializer_for(s).sample(&s.shape))
+                    .collect();
+                self.values = Some(values);
+            }
+        }
+
+        fn weights(&self) -> Vec<ndarray::ArrayViewD<'_, f32>> {
+            self.values.iter().flatten().map(|w| w.view()).collect()
+        }
+
+        fn set_weights(&mut self, weights: &[ndarray::ArrayD<f32>]) -> $crate::Result<()> {
+            let name = self.name.get();
+            if !self.is_built() {
+                return Err($crate::layer::no_weights(name));
+            }
+            $crate::layer::check_weights(name, &self.weight_specs(), weights)?;
+            self.values = Some(
+                weights
+                    .iter()
+                    .map(|w| w.as_standard_layout().into_owned())
+                    .collect(),
+            );
+            Ok(())
+        }
+    };
+}
+pub(crate) use held_weights;
+
 /// The builders and getters of the options in [`DenseOptions`], and of `name` and `trainable`,
 /// for a dense attention layer with the fields `name`, `trainable` and `options`.
 macro_rules! dense_attention_builders {
@@ -125,22 +193,7 @@ macro_rules! dense_attention_builders {
             self
         }
 
-        #[doc = concat!(
-                    "Keras's `name`. Without it, the layer is named when it is added to a model: `",
-                    $base, "`, `", $base, "_1`, ..."
-                )]
-        #[must_use]
-        pub fn with_name(mut self, name: impl Into<String>) -> Self {
-            self.name.set(name.into());
-            self
-        }
-
-        /// Keras's `trainable`. Default true.
-        #[must_use]
-        pub fn with_trainable(mut self, yes: bool) -> Self {
-            self.trainable = yes;
-            self
-        }
+        $crate::layers::attention::name_builders!($base);
 
         /// The fraction of attention weights dropped in training (Keras's `dropout`).
         pub fn dropout(&self) -> f32 {
@@ -433,28 +486,6 @@ pub(crate) fn standard<D: Dimension>(x: ArrayView<'_, f32, D>) -> CowArray<'_, f
     }
 }
 
-/// The weights a layer holds as arrays in Keras order, as views.
-pub(crate) fn views(values: &Option<Vec<ArrayD<f32>>>) -> Vec<ArrayViewD<'_, f32>> {
-    values.iter().flatten().map(|w| w.view()).collect()
-}
-
-/// `weights` checked against `specs` and copied in standard layout, or the layer's error.
-pub(crate) fn checked_weights(
-    layer: &str,
-    built: bool,
-    specs: &[WeightSpec],
-    weights: &[ArrayD<f32>],
-) -> Result<Vec<ArrayD<f32>>> {
-    if !built {
-        return Err(no_weights(layer));
-    }
-    check_weights(layer, specs, weights)?;
-    Ok(weights
-        .iter()
-        .map(|w| w.as_standard_layout().into_owned())
-        .collect())
-}
-
 /// Keras's `Attention`: Luong-style dot-product attention of a query sequence over a value
 /// sequence.
 ///
@@ -573,6 +604,11 @@ impl Attention {
         self.score_mode
     }
 
+    /// Keras's initializers: ones for `scale` and `concat_score_weight`.
+    fn initializer_for(&self, _: &WeightSpec) -> Initializer {
+        Initializer::Ones
+    }
+
     /// The query's and the key's features fit the score mode (where both are known).
     fn check_features(&self, shapes: [&Shape; 3]) -> Result<()> {
         let name = self.name.get();
@@ -606,9 +642,7 @@ impl Layer for Attention {
         "Attention"
     }
 
-    fn declared_input_shape(&self) -> Result<Option<Shape>> {
-        Ok(None)
-    }
+    held_weights!();
 
     fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.name.get();
@@ -639,28 +673,6 @@ impl Layer for Attention {
             specs.push(WeightSpec::new("concat_score_weight", vec![]));
         }
         specs
-    }
-
-    fn initialize(&mut self) {
-        if self.built {
-            let specs = self.weight_specs();
-            self.values = Some(
-                specs
-                    .iter()
-                    .map(|_| Initializer::Ones.sample(&[]))
-                    .collect(),
-            );
-        }
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        views(&self.values)
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        let values = checked_weights(self.name.get(), self.built, &self.weight_specs(), weights)?;
-        self.values = Some(values);
-        Ok(())
     }
 
     fn output_count(&self) -> usize {

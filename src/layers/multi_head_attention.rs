@@ -14,7 +14,7 @@ use crate::layer::{
     MaskPolicy, Outputs, WeightSpec,
 };
 use crate::layers::attention::{
-    check_mode, checked_weights, input_mask, list, rank_error, same_dim, standard, views,
+    check_mode, held_weights, input_mask, list, name_builders, rank_error, same_dim, standard,
 };
 use crate::limits;
 use crate::linalg::attention::{masked_softmax, Fill};
@@ -282,20 +282,7 @@ impl MultiHeadAttention {
         self
     }
 
-    /// Keras's `name`. Without it, the layer is named when it is added to a model:
-    /// `multi_head_attention`, `multi_head_attention_1`, ...
-    #[must_use]
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name.set(name.into());
-        self
-    }
-
-    /// Keras's `trainable`. Default true.
-    #[must_use]
-    pub fn with_trainable(mut self, yes: bool) -> Self {
-        self.trainable = yes;
-        self
-    }
+    name_builders!("multi_head_attention");
 
     /// The number of heads (Keras's `num_heads`).
     pub fn num_heads(&self) -> usize {
@@ -365,6 +352,16 @@ impl MultiHeadAttention {
     /// Whether the call takes an attention mask as its last input.
     pub fn attention_mask_input(&self) -> bool {
         self.attention_mask_input
+    }
+
+    /// The initializer of a weight: `kernel_initializer` for the kernels, else
+    /// `bias_initializer`.
+    fn initializer_for(&self, spec: &WeightSpec) -> Initializer {
+        if spec.name.ends_with("kernel") {
+            self.kernel_initializer
+        } else {
+            self.bias_initializer
+        }
     }
 
     /// Keras 3's checks of the constructor's arguments.
@@ -632,9 +629,7 @@ impl Layer for MultiHeadAttention {
         "MultiHeadAttention"
     }
 
-    fn declared_input_shape(&self) -> Result<Option<Shape>> {
-        Ok(None)
-    }
+    held_weights!();
 
     fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.name.get();
@@ -698,41 +693,6 @@ impl Layer for MultiHeadAttention {
             .into_iter()
             .map(|(n, s)| WeightSpec::new(n, s))
             .collect()
-    }
-
-    fn initialize(&mut self) {
-        let specs = self.weight_specs();
-        if specs.is_empty() {
-            return;
-        }
-        self.values = Some(
-            specs
-                .iter()
-                .map(|s| {
-                    let init = if s.name.ends_with("kernel") {
-                        self.kernel_initializer
-                    } else {
-                        self.bias_initializer
-                    };
-                    init.sample(&s.shape)
-                })
-                .collect(),
-        );
-    }
-
-    fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        views(&self.values)
-    }
-
-    fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
-        let values = checked_weights(
-            self.name.get(),
-            self.is_built(),
-            &self.weight_specs(),
-            weights,
-        )?;
-        self.values = Some(values);
-        Ok(())
     }
 
     fn output_count(&self) -> usize {
