@@ -1210,13 +1210,7 @@ impl Model {
                 row
             })
             .collect();
-        let (trainable, non_trainable) = self.layers.iter().fold((0, 0), |(t, n), l| {
-            if l.trainable() {
-                (t + l.count_params(), n)
-            } else {
-                (t, n + l.count_params())
-            }
-        });
+        let (trainable, non_trainable) = crate::sequential::param_split(&self.layers);
         let layout = if sequential_like {
             Layout::SEQUENTIAL
         } else {
@@ -1392,10 +1386,7 @@ impl Layer for Model {
                 let name = l.name().to_string();
                 l.weight_specs()
                     .into_iter()
-                    .map(move |w| crate::layer::WeightSpec {
-                        name: format!("{name}/{}", w.name),
-                        shape: w.shape,
-                    })
+                    .map(move |w| w.nested(&name, l.trainable()))
             })
             .collect()
     }

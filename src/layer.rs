@@ -197,14 +197,36 @@ pub struct WeightSpec {
     pub name: String,
     /// Its shape, in Keras's layout.
     pub shape: Vec<usize>,
+    /// Whether training may change it (Keras's `trainable_weights`); false for statistics
+    /// such as BatchNormalization's moving mean and variance, whatever the layer's flag.
+    pub trainable: bool,
 }
 
 impl WeightSpec {
-    /// A spec from a name and a shape.
+    /// A trainable spec from a name and a shape.
     pub fn new(name: impl Into<String>, shape: Vec<usize>) -> Self {
         WeightSpec {
             name: name.into(),
             shape,
+            trainable: true,
+        }
+    }
+
+    /// A spec that training never changes (Keras's `non_trainable_weights`).
+    pub fn non_trainable(name: impl Into<String>, shape: Vec<usize>) -> Self {
+        WeightSpec {
+            trainable: false,
+            ..Self::new(name, shape)
+        }
+    }
+
+    /// The spec inside a wrapper or a nested model: its name under `prefix`, trainable only
+    /// if the inner layer is.
+    pub fn nested(self, prefix: &str, layer_trainable: bool) -> Self {
+        WeightSpec {
+            name: format!("{prefix}/{}", self.name),
+            shape: self.shape,
+            trainable: self.trainable && layer_trainable,
         }
     }
 
@@ -314,6 +336,19 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
     /// is built, before it has values.
     fn count_params(&self) -> usize {
         self.weight_specs().iter().map(WeightSpec::len).sum()
+    }
+
+    /// How many of those are trainable, as Keras's summary counts them: none for a frozen
+    /// layer, else those of its trainable weights.
+    fn trainable_params(&self) -> usize {
+        if !self.trainable() {
+            return 0;
+        }
+        self.weight_specs()
+            .iter()
+            .filter(|w| w.trainable)
+            .map(WeightSpec::len)
+            .sum()
     }
 
     /// How many tensors a call returns: more than one under `return_state` or a Bidirectional

@@ -34,6 +34,10 @@
 //!   [`LayerNormalization`]; shapes: [`Reshape`] and [`Permute`]; and the layers that are the
 //!   identity at inference, [`SpatialDropout1D`], [`GaussianNoise`], [`GaussianDropout`] and
 //!   [`ActivityRegularization`].
+//! - Attention layers [`Attention`], [`AdditiveAttention`] and [`MultiHeadAttention`], with
+//!   several inputs (`[query, value]` or `[query, value, key]`) and their masks through
+//!   [`call`](Layer::call); Keras's call arguments `use_causal_mask` and
+//!   `return_attention_scores` are options of the layers.
 //! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
@@ -109,6 +113,8 @@ pub use keras::{
 };
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
+pub use layers::additive_attention::AdditiveAttention;
+pub use layers::attention::{Attention, ScoreMode};
 pub use layers::batch_normalization::BatchNormalization;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::concatenate::Concatenate;
@@ -125,6 +131,7 @@ pub use layers::masking::Masking;
 pub use layers::merge::{
     Add, Average, Keras3Masking, Maximum, Merge, MergeOp, Minimum, Multiply, Subtract,
 };
+pub use layers::multi_head_attention::{MultiHeadAttention, SoftmaxMasking};
 pub use layers::op::{BinaryOp, Op, OpKind, Operand, ReduceOp, UnaryOp};
 pub use layers::permute::Permute;
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};

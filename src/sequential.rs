@@ -703,13 +703,7 @@ impl Sequential {
     }
 
     fn param_split(&self) -> (usize, usize) {
-        self.layers.iter().fold((0, 0), |(t, n), l| {
-            if l.trainable() {
-                (t + l.count_params(), n)
-            } else {
-                (t, n + l.count_params())
-            }
-        })
+        param_split(&self.layers)
     }
 
     /// The number of scalars in all weights.
@@ -874,6 +868,14 @@ pub(crate) fn set_layer_weights(
 }
 
 /// A `batch_size` of 0 is Keras's error.
+/// The trainable and non-trainable parameters of `layers`, as Keras's summary counts them.
+pub(crate) fn param_split(layers: &[Box<dyn Layer>]) -> (usize, usize) {
+    layers.iter().fold((0, 0), |(t, n), l| {
+        let trainable = l.trainable_params();
+        (t + trainable, n + l.count_params() - trainable)
+    })
+}
+
 /// The error for a stateful model run by `method`, which cannot carry its states.
 pub(crate) fn refuse_stateful(model: &str, stateful: bool, method: &str) -> Result<()> {
     if stateful {
@@ -1000,10 +1002,7 @@ impl Layer for Sequential {
                 let name = l.name().to_string();
                 l.weight_specs()
                     .into_iter()
-                    .map(move |w| crate::layer::WeightSpec {
-                        name: format!("{name}/{}", w.name),
-                        shape: w.shape,
-                    })
+                    .map(move |w| w.nested(&name, l.trainable()))
             })
             .collect()
     }

@@ -382,9 +382,17 @@ impl Layer for BatchNormalization {
         let Some(b) = self.built else {
             return Vec::new();
         };
+        // gamma and beta train; the statistics (and renorm's) are Keras's non-trainable
+        // weights.
         self.weight_names()
             .into_iter()
-            .map(|n| WeightSpec::new(n, vec![b.channels]))
+            .map(|n| {
+                if n == "gamma" || n == "beta" {
+                    WeightSpec::new(n, vec![b.channels])
+                } else {
+                    WeightSpec::non_trainable(n, vec![b.channels])
+                }
+            })
             .collect()
     }
 

@@ -474,10 +474,9 @@ impl Layer for Bidirectional {
         [&self.forward, &self.backward]
             .into_iter()
             .flat_map(|l| {
-                l.weight_specs().into_iter().map(|w| WeightSpec {
-                    name: format!("{}/{}", l.name(), w.name),
-                    shape: w.shape,
-                })
+                l.weight_specs()
+                    .into_iter()
+                    .map(|w| w.nested(l.name(), l.trainable()))
             })
             .collect()
     }

@@ -1,6 +1,8 @@
 //! The layers, one file each, and the recurrence driver the recurrent ones share.
 
 pub mod activation;
+pub mod additive_attention;
+pub mod attention;
 pub mod batch_normalization;
 pub mod bidirectional;
 pub mod concatenate;
@@ -15,6 +17,7 @@ pub mod layer_normalization;
 pub mod lstm;
 pub mod masking;
 pub mod merge;
+pub mod multi_head_attention;
 pub mod op;
 pub mod permute;
 pub mod recurrent;

@@ -2,10 +2,13 @@
 //!
 //! - [`packed`]: the allocation-free product at the heart of every recurrence step, over a
 //!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time.
+//! - [`attention`]: the element-wise parts of the attention layers (additive scores, the masked
+//!   row softmax); their products are matrix products in the layers.
 //! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
 //!   Householder reflections.
 //! - [`norm`]: BatchNormalization's per-channel scale and shift, LayerNormalization's rows.
 
+pub(crate) mod attention;
 pub(crate) mod norm;
 pub(crate) mod orthogonal;
 pub(crate) mod packed;

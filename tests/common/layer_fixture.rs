@@ -75,6 +75,13 @@ pub fn check(path: &Path) {
         f["params"].as_u64().unwrap(),
         "{what}: params"
     );
+    if let Some(trainable) = f["trainable_params"].as_u64() {
+        assert_eq!(
+            layer.trainable_params() as u64,
+            trainable,
+            "{what}: trainable params"
+        );
+    }
     let weights: Vec<ArrayD<f32>> = f["weights"].as_array().unwrap().iter().map(array).collect();
     layer
         .set_weights(&weights)

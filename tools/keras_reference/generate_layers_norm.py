@@ -5,7 +5,7 @@ LayerNormalization, Reshape, Permute, SpatialDropout1D, GaussianNoise, GaussianD
 ActivityRegularization, each in tf_keras 2.21 and Keras 3.15 (LayerNormalization's rms_scaling
 in Keras 3 only, which alone has it).
 
-Masks ride on the input tensors (write_case's mask_on_tensor), as a Masking or Embedding layer
+Masks ride on the input tensors (write_case's keras_masks), as a Masking or Embedding layer
 upstream leaves them: BatchNormalization, LayerNormalization and the noise layers pass them on,
 Reshape and Permute drop them.
 
@@ -22,7 +22,7 @@ OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "layers" / "n
 BY = "tools/keras_reference/generate_layers_norm.py"
 
 MASK = np.array([[True, True, True, False], [True, True, False, False], [True, False, False, False]])
-MASKED = {"masks": [MASK], "mask_on_tensor": True}
+MASKED = {"masks": [MASK], "keras_masks": True}
 
 
 def positive(*indices):

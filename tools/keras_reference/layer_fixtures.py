@@ -15,10 +15,23 @@ it writes `<out>/<case>.<lib>.json`:
      "input_shapes":  the shapes the layer is built for, batch as null,
      "output_shapes": layer.compute_output_shape(...), batch as null,
      "params":        layer.count_params(),
+     "trainable_params": the size of layer.trainable_weights,
      "weights":       [{"name", "shape", "data"}] in get_weights() order,
      "inputs":        [{"shape", "data"}], "masks": [null | {"shape", "data"}] per input,
      "outputs":       [{"shape", "data"}] from calling the layer (training=False),
      "output_masks":  [null | {"shape", "data"}] per output (layer.compute_mask)}
+
+and, for a case that needs them (attention layers), what the config cannot hold:
+
+     "call_kwargs":   the call's keyword arguments (use_causal_mask, return_attention_scores),
+     "kwarg_inputs":  {index: keyword} for the inputs passed by keyword (attention_mask)}
+
+Several inputs go to the call as one list (`layer([q, v])`), or with `call_args="positional"`
+each as its own argument (`layer(q, v, k)`, MultiHeadAttention's signature); `kwarg_inputs`
+passes some by keyword instead. With `keras_masks=True` the masks are not passed as `mask=`
+but attached to the inputs as Keras masks, as an Embedding or Masking layer upstream leaves them
+(MultiHeadAttention reads them there), and the output masks are those the call leaves on its
+outputs.
 
 Conventions, as in generate_files.py: clear_session() and set_random_seed(0) before each
 case; weights drawn with rng.uniform(-0.6, 0.6) (float32) unless the case gives `weights`
@@ -27,7 +40,7 @@ variance must stay positive); inputs from the same rng, rng =
 np.random.default_rng(zlib.crc32(case)); integer inputs where `int_inputs` says so.
 
 Masks go to the call as `mask=` and the output masks are `layer.compute_mask`'s; with
-`mask_on_tensor=True` they ride on the input tensors instead, as a Masking or Embedding layer
+`keras_masks=True` they ride on the input tensors instead, as a Masking or Embedding layer
 upstream leaves them (for layers whose `call` takes no mask, such as LayerNormalization or
 Reshape), and the output masks are those Keras leaves on the outputs (none where a layer that
 does not support masking drops them).
@@ -64,22 +77,32 @@ def _shape(s):
     return [None if d is None else int(d) for d in s]
 
 
-def _set_mask(lib, tensor, mask):
-    if lib == "tf":
-        tensor._keras_mask = mask
-    else:
+def _set_keras_mask(lib, tensor, mask):
+    if lib == "k3":
         keras.src.backend.set_keras_mask(tensor, mask)
+    else:
+        tensor._keras_mask = mask
 
 
-def _get_mask(lib, tensor):
-    if lib == "tf":
-        return getattr(tensor, "_keras_mask", None)
-    return keras.src.backend.get_keras_mask(tensor)
+def _get_keras_mask(lib, tensor):
+    if lib == "k3":
+        return keras.src.backend.get_keras_mask(tensor)
+    return getattr(tensor, "_keras_mask", None)
+
+
+def _call(layer, tensors, call_args, kwarg_inputs, **kwargs):
+    """Calls `layer` on `tensors` as the case says: one tensor, a list, or arguments."""
+    kwarg_inputs = kwarg_inputs or {}
+    by_kw = {name: tensors[i] for i, name in kwarg_inputs.items()}
+    rest = [t for i, t in enumerate(tensors) if i not in kwarg_inputs]
+    if call_args == "positional":
+        return layer(*rest, **by_kw, **kwargs)
+    return layer(rest[0] if len(rest) == 1 else rest, **by_kw, **kwargs)
 
 
 def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
                inputs=None, masks=None, int_inputs=None, weights=None, call_kwargs=None,
-               batch=3, mask_on_tensor=False):
+               batch=3, call_args="list", kwarg_inputs=None, keras_masks=False):
     """Builds `make_layer(K.layers)` in library `lib` on `input_shapes` (without the batch),
     calls it on random (or given) inputs, and writes the case's JSON. Returns the path."""
     K = LIBS[lib]
@@ -93,7 +116,7 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
         for i, s in enumerate(input_shapes)
     ]
     call_kwargs = call_kwargs or {}
-    symbolic = layer(tensors[0] if len(tensors) == 1 else tensors, **call_kwargs)
+    symbolic = _call(layer, tensors, call_args, kwarg_inputs, **call_kwargs)
     default = layer.get_weights()
     if weights is not None:
         values = [np.asarray(w, np.float32) for w in weights(default, rng)]
@@ -113,16 +136,15 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
     kw = dict(call_kwargs)
     if masks is not None:
         m = [None if x is None else tf.constant(np.asarray(x, bool)) for x in masks]
-        if mask_on_tensor:
-            for a, x in zip(args, m):
-                if x is not None:
-                    _set_mask(lib, a, x)
+        if keras_masks:
+            for t, mask in zip(args, m):
+                _set_keras_mask(lib, t, mask)
         else:
             kw["mask"] = m[0] if len(m) == 1 else m
-    out = layer(args[0] if len(args) == 1 else args, training=False, **kw)
+    out = _call(layer, args, call_args, kwarg_inputs, training=False, **kw)
     outs = out if isinstance(out, (list, tuple)) else [out]
-    if mask_on_tensor:
-        out_masks = [_get_mask(lib, o) for o in outs]
+    if keras_masks:
+        out_masks = [_get_keras_mask(lib, o) for o in outs]
     else:
         out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
     if not isinstance(out_masks, (list, tuple)):
@@ -139,6 +161,7 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
         "input_shapes": [[None] + list(s) for s in input_shapes],
         "output_shapes": [_shape(t.shape) for t in sym],
         "params": int(layer.count_params()),
+        "trainable_params": int(sum(np.prod(w.shape) for w in layer.trainable_weights)),
         "weights": [dict(_array(v), name=n) for n, v in zip(names, values)],
         "inputs": [_array(x) for x in inputs],
         "masks": None if masks is None else [None if x is None else _array(np.asarray(x, bool))
@@ -146,6 +169,10 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
         "outputs": [_array(np.asarray(o)) for o in outs],
         "output_masks": [None if m is None else _array(np.asarray(m)) for m in out_masks],
     }
+    if call_kwargs:
+        doc["call_kwargs"] = call_kwargs
+    if kwarg_inputs:
+        doc["kwarg_inputs"] = {str(i): name for i, name in kwarg_inputs.items()}
     path = os.path.join(out_dir, f"{case}.{lib}.json")
     os.makedirs(out_dir, exist_ok=True)
     with open(path, "w") as f:

@@ -24,6 +24,7 @@ use crate::layer::Layer;
 use crate::sequential::Sequential;
 use crate::shape::Shape;
 
+mod attention;
 mod core;
 mod functional;
 mod merge;
@@ -70,6 +71,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: normalization::from_entry,
         to_config: normalization::to_config,
+    },
+    Family {
+        from_entry: attention::from_entry,
+        to_config: attention::to_config,
     },
 ];
 

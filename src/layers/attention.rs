@@ -1,0 +1,897 @@
+//! Keras's `Attention` (Luong's dot-product attention), and what it shares with
+//! [`AdditiveAttention`](crate::AdditiveAttention): the inputs, the masks, causal masking, the
+//! softmax and the weighted sum of the values. In tf_keras 2.21 that is `BaseDenseAttention`
+//! (`tf_keras/src/layers/attention/base_dense_attention.py`); in Keras 3.15, `Attention`
+//! itself, which `AdditiveAttention` subclasses (`keras/src/layers/attention/attention.py`).
+
+use std::str::FromStr;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{
+    Array2, Array3, ArrayD, ArrayView, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, CowArray,
+    Dimension, Ix3,
+};
+
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::layer::{
+    check_not_empty, layer_plumbing, no_weights, CallContext, Layer, LayerName, MaskPolicy, Mode,
+    Outputs, WeightSpec,
+};
+use crate::limits;
+use crate::linalg::attention::{masked_softmax, tanh_scores, Fill};
+use crate::shape::Shape;
+
+/// How [`Attention`] scores a query against a key: Keras's `score_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreMode {
+    /// `"dot"`: the dot product `query · key`, times `scale` with `use_scale`.
+    #[default]
+    Dot,
+    /// `"concat"`: `concat_score_weight · Σ tanh(scale · (query + key))` over the features.
+    Concat,
+}
+
+impl ScoreMode {
+    /// Keras's name: `"dot"` or `"concat"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreMode::Dot => "dot",
+            ScoreMode::Concat => "concat",
+        }
+    }
+}
+
+impl FromStr for ScoreMode {
+    type Err = Error;
+
+    /// `"dot"` or `"concat"`; anything else is Keras's error.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dot" => Ok(ScoreMode::Dot),
+            "concat" => Ok(ScoreMode::Concat),
+            other => Err(Error::UnknownName {
+                kind: "score mode",
+                name: other.to_string(),
+                message: format!(
+                    "Invalid value for argument score_mode. Expected one of {{'dot', 'concat'}}. \
+                     Received: score_mode={other}"
+                ),
+            }),
+        }
+    }
+}
+
+/// The options [`Attention`] and [`AdditiveAttention`](crate::AdditiveAttention) share: the
+/// dropout rate, the two ways of asking for causal masking and whether a call returns the
+/// attention scores.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct DenseOptions {
+    pub(crate) dropout: f32,
+    pub(crate) causal: bool,
+    pub(crate) use_causal_mask: bool,
+    pub(crate) return_attention_scores: bool,
+}
+
+impl DenseOptions {
+    fn is_causal(&self) -> bool {
+        self.causal || self.use_causal_mask
+    }
+
+    fn outputs(&self) -> usize {
+        1 + usize::from(self.return_attention_scores)
+    }
+}
+
+/// `with_name` and `with_trainable`, for the attention layers: [`common_builders`]'s without
+/// the input declarations, which a layer of several inputs does not have.
+///
+/// [`common_builders`]: crate::layer
+macro_rules! name_builders {
+    ($base:literal) => {
+        #[doc = concat!(
+                    "Keras's `name`. Without it, the layer is named when it is added to a model: `",
+                    $base, "`, `", $base, "_1`, ..."
+                )]
+        #[must_use]
+        pub fn with_name(mut self, name: impl Into<String>) -> Self {
+            self.name.set(name.into());
+            self
+        }
+
+        /// Keras's `trainable`. Default true.
+        #[must_use]
+        pub fn with_trainable(mut self, yes: bool) -> Self {
+            self.trainable = yes;
+            self
+        }
+    };
+}
+pub(crate) use name_builders;
+
+/// The [`Layer`] methods the attention layers share: no declared input shape (they take
+/// several inputs), and weights held in Keras order in a `values: Option<Vec<ArrayD<f32>>>`
+/// field, each drawn from the layer's `initializer_for(&WeightSpec)`.
+macro_rules! held_weights {
+    () => {
+        fn declared_input_shape(&self) -> $crate::Result<Option<$crate::Shape>> {
+            Ok(None)
+        }
+
+        fn initialize(&mut self) {
+            if self.is_built() {
+                let specs = self.weight_specs();
+                let values = specs
+                    .iter()
+                    .map(|s| self.initializer_for(s).sample(&s.shape))
+                    .collect();
+                self.values = Some(values);
+            }
+        }
+
+        fn weights(&self) -> Vec<ndarray::ArrayViewD<'_, f32>> {
+            self.values.iter().flatten().map(|w| w.view()).collect()
+        }
+
+        fn set_weights(&mut self, weights: &[ndarray::ArrayD<f32>]) -> $crate::Result<()> {
+            let name = self.name.get();
+            if !self.is_built() {
+                return Err($crate::layer::no_weights(name));
+            }
+            $crate::layer::check_weights(name, &self.weight_specs(), weights)?;
+            self.values = Some(
+                weights
+                    .iter()
+                    .map(|w| w.as_standard_layout().into_owned())
+                    .collect(),
+            );
+            Ok(())
+        }
+    };
+}
+pub(crate) use held_weights;
+
+/// The builders and getters of the options in [`DenseOptions`], and of `name` and `trainable`,
+/// for a dense attention layer with the fields `name`, `trainable` and `options`.
+macro_rules! dense_attention_builders {
+    ($base:literal) => {
+        /// Keras's `dropout`: the fraction of the attention weights dropped in training.
+        /// Default 0. At inference it changes nothing; a training call with a rate above 0 is
+        /// refused, as seqnn does not train yet.
+        #[must_use]
+        pub fn with_dropout(mut self, rate: f32) -> Self {
+            self.options.dropout = rate;
+            self
+        }
+
+        /// Keras's `use_causal_mask` call argument (tf_keras 2.21 and Keras 3): query `i` sees
+        /// only the keys `j <= i`, for decoder self-attention. Default false. A Keras config
+        /// does not hold call arguments, so `keras::layer_to_config` leaves it out.
+        #[must_use]
+        pub fn with_use_causal_mask(mut self, yes: bool) -> Self {
+            self.options.use_causal_mask = yes;
+            self
+        }
+
+        /// tf_keras's deprecated `causal` constructor argument, the same masking as
+        /// [`with_use_causal_mask`](Self::with_use_causal_mask) fixed in the layer's config.
+        /// Default false. Keras 3 has no such argument, so a layer with it cannot be written
+        /// as a Keras 3 config.
+        #[must_use]
+        pub fn with_causal(mut self, yes: bool) -> Self {
+            self.options.causal = yes;
+            self
+        }
+
+        /// Keras's `return_attention_scores` call argument: each call returns a second output,
+        /// the attention weights `(batch, Tq, Tv)` after masking and softmax. Default false.
+        /// A Keras config does not hold call arguments, so `keras::layer_to_config` leaves it
+        /// out.
+        #[must_use]
+        pub fn with_return_attention_scores(mut self, yes: bool) -> Self {
+            self.options.return_attention_scores = yes;
+            self
+        }
+
+        $crate::layers::attention::name_builders!($base);
+
+        /// The fraction of attention weights dropped in training (Keras's `dropout`).
+        pub fn dropout(&self) -> f32 {
+            self.options.dropout
+        }
+
+        /// Whether calls mask causally because of the `use_causal_mask` call argument.
+        pub fn use_causal_mask(&self) -> bool {
+            self.options.use_causal_mask
+        }
+
+        /// Whether calls mask causally because of tf_keras's `causal` constructor argument.
+        pub fn causal(&self) -> bool {
+            self.options.causal
+        }
+
+        /// Whether a call returns the attention scores as a second output.
+        pub fn return_attention_scores(&self) -> bool {
+            self.options.return_attention_scores
+        }
+    };
+}
+pub(crate) use dense_attention_builders;
+
+/// The words of Keras's `_validate_inputs` for a call on the wrong number of inputs.
+pub(crate) fn input_count_error(layer: &str, class: &str, found: usize) -> Error {
+    Error::InvalidArgument {
+        layer: layer.to_string(),
+        message: format!(
+            "{class} layer accepts inputs list of length 2 or 3, namely [query, value] or \
+             [query, value, key]. Received length: {found}."
+        ),
+    }
+}
+
+/// The rank error for input `index` (0 query, 1 value, 2 key), in Keras's words.
+pub(crate) fn rank_error(layer: &str, index: usize, expected: usize, shape: &Shape) -> Error {
+    if index == 0 {
+        return Error::IncompatibleRank {
+            layer: layer.to_string(),
+            expected,
+            found: shape.rank(),
+            shape: shape.clone(),
+        };
+    }
+    Error::InvalidArgument {
+        layer: layer.to_string(),
+        message: format!(
+            "Input {index} of layer \"{layer}\" is incompatible with the layer: expected \
+             ndim={expected}, found ndim={}. Full shape received: {shape}",
+            shape.rank()
+        ),
+    }
+}
+
+/// Two dimensions that must agree where both are known.
+pub(crate) fn same_dim(
+    layer: &str,
+    what: &str,
+    a: Option<usize>,
+    b: Option<usize>,
+    shapes: &[&Shape],
+) -> Result<()> {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: format!("{what} differ ({a} and {b}); inputs {}", list(shapes)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Shapes as `(None, 3, 4), (None, 5, 4)`, for messages.
+pub(crate) fn list(shapes: &[&Shape]) -> String {
+    shapes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The query, value and key shapes of a dense attention layer's inputs (the key is the value
+/// when there is none), checked as seqnn takes them: 2 or 3 inputs, each 3-D, with the same
+/// batch, and a key with the value's number of timesteps.
+pub(crate) fn dense_shapes<'a>(
+    layer: &str,
+    class: &str,
+    inputs: &'a [Shape],
+) -> Result<[&'a Shape; 3]> {
+    let [q, v, k] = match inputs {
+        [q, v] => [q, v, v],
+        [q, v, k] => [q, v, k],
+        _ => return Err(input_count_error(layer, class, inputs.len())),
+    };
+    for (i, s) in inputs.iter().enumerate() {
+        if s.rank() != 3 {
+            return Err(rank_error(layer, i, 3, s));
+        }
+    }
+    let all = [q, v, k];
+    same_dim(layer, "the batch sizes", q.dim(0), v.dim(0), &all)?;
+    same_dim(layer, "the batch sizes", q.dim(0), k.dim(0), &all)?;
+    same_dim(
+        layer,
+        "the timesteps of the value and the key",
+        v.dim(1),
+        k.dim(1),
+        &all,
+    )?;
+    Ok(all)
+}
+
+/// Whether features of widths `dims` broadcast (each is the largest or 1), as NumPy's
+/// broadcasting of `query + key` (and AdditiveAttention's scale) requires; unknown widths pass.
+pub(crate) fn check_broadcast(
+    layer: &str,
+    what: &str,
+    dims: &[Option<usize>],
+    shapes: &[&Shape],
+) -> Result<()> {
+    let width = dims.iter().flatten().copied().max().unwrap_or(1);
+    if dims.iter().flatten().all(|&d| d == width || d == 1) {
+        return Ok(());
+    }
+    let dims: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("None".to_string(), |d| d.to_string()))
+        .collect();
+    Err(Error::InvalidArgument {
+        layer: layer.to_string(),
+        message: format!(
+            "Incompatible shapes: {what} of widths [{}] do not broadcast; inputs {}",
+            dims.join(", "),
+            list(shapes)
+        ),
+    })
+}
+
+/// The output shapes of a dense attention layer, `(batch, Tq, value_dim)` and, with
+/// `return_attention_scores`, `(batch, Tq, Tv)`, checked against the tensor limit (the scores
+/// are a working buffer even when they are not returned).
+pub(crate) fn dense_output_shapes(
+    layer: &str,
+    [q, v, k]: [&Shape; 3],
+    options: &DenseOptions,
+) -> Result<Vec<Shape>> {
+    let batch = q.dim(0).or(v.dim(0)).or(k.dim(0));
+    let out = Shape::new(vec![batch, q.dim(1), v.last()]);
+    let scores = Shape::new(vec![batch, q.dim(1), k.dim(1)]);
+    limits::check_tensor(layer, "output", &out)?;
+    limits::check_tensor(layer, "attention scores", &scores)?;
+    let mut shapes = vec![out];
+    if options.return_attention_scores {
+        shapes.push(scores);
+    }
+    Ok(shapes)
+}
+
+/// The scores of one batch element: `score(query, key, out)` with the query `(Tq, fq)` and the
+/// key `(Tv, fk)` as contiguous rows, and `out` `(Tq, Tv)`.
+pub(crate) type ScoreFn<'a> =
+    &'a dyn Fn(ArrayView2<'_, f32>, ArrayView2<'_, f32>, &mut ArrayViewMut2<'_, f32>);
+
+/// The mask of input `index`, checked to be `(batch, steps)`.
+pub(crate) fn input_mask<'c>(
+    layer: &str,
+    ctx: &'c CallContext,
+    index: usize,
+    batch: usize,
+    steps: usize,
+) -> Result<Option<ArrayView2<'c, bool>>> {
+    let Some(m) = ctx.input_mask(index) else {
+        return Ok(None);
+    };
+    if m.dim() != (batch, steps) {
+        return Err(Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: format!(
+                "the mask of input {index} has shape {}, but that input has {batch} samples of \
+                 {steps} timesteps",
+                Shape::known(m.shape())
+            ),
+        });
+    }
+    Ok(Some(m))
+}
+
+/// Refuses a training call of a layer whose dropout would make it differ from inference.
+pub(crate) fn check_mode(layer: &str, ctx: &CallContext, dropout: f32) -> Result<()> {
+    if ctx.mode() == Mode::Training && dropout > 0.0 {
+        return Err(Error::InvalidArgument {
+            layer: layer.to_string(),
+            message: format!(
+                "training mode with dropout={dropout} on the attention weights is not \
+                 implemented yet"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The array shapes of a call's inputs, checked as [`dense_shapes`] checks shapes, and each
+/// non-empty.
+pub(crate) fn call_dims(
+    layer: &str,
+    class: &str,
+    inputs: &[ArrayViewD<'_, f32>],
+) -> Result<[[usize; 3]; 3]> {
+    let shapes: Vec<Shape> = inputs.iter().map(|x| Shape::known(x.shape())).collect();
+    let [q, v, k] = dense_shapes(layer, class, &shapes)?;
+    for x in inputs {
+        check_not_empty(layer, x.shape())?;
+    }
+    let dims = |s: &Shape| [0, 1, 2].map(|a| s.dim(a).unwrap_or(0));
+    Ok([dims(q), dims(v), dims(k)])
+}
+
+/// One call of a dense attention layer, after the layer checked its features: for each batch
+/// element, the scores, the value mask and causal mask (Keras subtracts 1e9 from a masked
+/// score), the softmax, the weighted sum of the values, and zeros where the query is masked.
+pub(crate) fn dense_call<'a>(
+    layer: &str,
+    options: &DenseOptions,
+    inputs: &[ArrayViewD<'a, f32>],
+    dims: [[usize; 3]; 3],
+    ctx: &CallContext,
+    score: ScoreFn<'_>,
+) -> Result<Outputs> {
+    check_mode(layer, ctx, options.dropout)?;
+    let [[batch, tq, _], [_, tv, fv], _] = dims;
+    let q_mask = input_mask(layer, ctx, 0, batch, tq)?;
+    let v_mask = input_mask(layer, ctx, 1, batch, tv)?;
+    limits::check_dims(layer, "output", &[batch, tq, fv])?;
+    if options.return_attention_scores {
+        limits::check_dims(layer, "attention scores", &[batch, tq, tv])?;
+    } else {
+        limits::check_dims(layer, "attention scores", &[tq, tv])?;
+    }
+    let three = |x: &ArrayViewD<'a, f32>| {
+        standard(
+            x.clone()
+                .into_dimensionality::<Ix3>()
+                .expect("checked to be 3-D"),
+        )
+    };
+    let (q, v) = (three(&inputs[0]), three(&inputs[1]));
+    let k = inputs.get(2).map(three);
+    let k = k.as_ref().unwrap_or(&v);
+    let causal = options.is_causal();
+    let mut out = Array3::<f32>::zeros((batch, tq, fv));
+    let mut all_scores = options
+        .return_attention_scores
+        .then(|| Array3::<f32>::zeros((batch, tq, tv)));
+    let mut one = if all_scores.is_none() {
+        Array2::<f32>::zeros((tq, tv))
+    } else {
+        Array2::<f32>::zeros((0, 0))
+    };
+    for b in 0..batch {
+        let mut s = match all_scores.as_mut() {
+            Some(all) => all.index_axis_mut(Axis(0), b),
+            None => one.view_mut(),
+        };
+        score(q.index_axis(Axis(0), b), k.index_axis(Axis(0), b), &mut s);
+        let vm = v_mask.as_ref().map(|m| m.row(b));
+        masked_softmax(&mut s, vm.is_some() || causal, Fill::Subtract, |i, j| {
+            vm.is_none_or(|m| m[j]) && (!causal || i >= j)
+        });
+        let mut o = out.index_axis_mut(Axis(0), b);
+        general_mat_mul(1.0, &s, &v.index_axis(Axis(0), b), 0.0, &mut o);
+        if let Some(qm) = q_mask {
+            for (mut row, &keep) in o.rows_mut().into_iter().zip(qm.row(b)) {
+                if !keep {
+                    row.fill(0.0);
+                }
+            }
+        }
+    }
+    let mut outputs = vec![out.into_dyn()];
+    outputs.extend(all_scores.map(Array3::into_dyn));
+    Ok(outputs)
+}
+
+/// `x` itself when it is in standard layout, else a standard-layout copy.
+pub(crate) fn standard<D: Dimension>(x: ArrayView<'_, f32, D>) -> CowArray<'_, f32, D> {
+    if x.is_standard_layout() {
+        x.into()
+    } else {
+        x.as_standard_layout().into_owned().into()
+    }
+}
+
+/// Keras's `Attention`: Luong-style dot-product attention of a query sequence over a value
+/// sequence.
+///
+/// ```text
+/// scores[b, i, j] = scale · (query[b, i] · key[b, j])                     score_mode "dot"
+///                 = concat_score_weight · Σ_f tanh(scale · (query[b, i, f] + key[b, j, f]))
+///                                                                          score_mode "concat"
+/// scores[b, i, j] -= 1e9  where value_mask[b, j] is false, or j > i when causal
+/// weights = softmax(scores) over j
+/// output[b, i] = Σ_j weights[b, i, j] · value[b, j],   0 where query_mask[b, i] is false
+/// ```
+///
+/// - Inputs, through [`call`](Layer::call): `[query, value]` or `[query, value, key]`
+///   (Keras's list), `query (batch, Tq, dim)`, `value (batch, Tv, value_dim)`,
+///   `key (batch, Tv, dim)`; without a key, the value is the key. In `"dot"` mode the query and
+///   the key have the same `dim`; in `"concat"` mode they broadcast (equal, or one of them 1).
+/// - Masks: the context's masks of the query and of the value (Keras's `mask=[query_mask,
+///   value_mask]`); a key's mask is ignored, as Keras ignores it.
+/// - Outputs: `(batch, Tq, value_dim)`, then, with
+///   [`with_return_attention_scores`](Attention::with_return_attention_scores), the weights
+///   `(batch, Tq, Tv)` (not zeroed where the query is masked). The first output carries the
+///   query's mask; the scores carry none, as in Keras.
+/// - Weights, in Keras's order: `scale ()` with `use_scale` (initialized to 1), then
+///   `concat_score_weight ()` in `"concat"` mode (initialized to 1).
+///
+/// Keras's call arguments `use_causal_mask` and `return_attention_scores` are options of the
+/// layer here ([`with_use_causal_mask`](Attention::with_use_causal_mask),
+/// [`with_return_attention_scores`](Attention::with_return_attention_scores)); tf_keras's
+/// deprecated `causal` constructor argument is [`with_causal`](Attention::with_causal). The
+/// numbers are the same in tf_keras 2.21 and Keras 3.15.
+///
+/// ```
+/// use ndarray::Array3;
+/// use seqnn::{Attention, CallContext, Layer, Shape};
+/// // keras.layers.Attention(use_scale=True)([query, value])
+/// let mut attention = Attention::new().with_use_scale(true);
+/// let out = attention.build(&[
+///     Shape::new(vec![None, Some(3), Some(4)]),
+///     Shape::new(vec![None, Some(5), Some(4)]),
+/// ])?;
+/// assert_eq!(out[0].to_string(), "(None, 3, 4)");
+/// assert_eq!(attention.count_params(), 1);
+/// attention.initialize();
+/// let query = Array3::<f32>::ones((2, 3, 4)).into_dyn();
+/// let value = Array3::<f32>::ones((2, 5, 4)).into_dyn();
+/// let y = attention.call(&[query.view(), value.view()], &mut CallContext::inference())?;
+/// assert_eq!(y[0].shape(), &[2, 3, 4]);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+///
+/// # Errors
+/// Building or calling it fails with [`Error::InvalidArgument`] for other than 2 or 3 inputs
+/// (Keras's message), inputs that are not 3-D (the query's is [`Error::IncompatibleRank`]),
+/// different batch sizes, a key whose timesteps are not the value's, features that do not fit
+/// the score mode, or masks whose shapes are not their inputs' `(batch, timesteps)`; with
+/// [`Error::TooLarge`] when the output or the scores would exceed the tensor limit; a call on an
+/// unbuilt layer with [`Error::NotBuilt`], on empty inputs with [`Error::EmptyInput`], and in
+/// training mode with a dropout rate above 0 with [`Error::InvalidArgument`].
+#[derive(Debug, Clone)]
+pub struct Attention {
+    name: LayerName,
+    trainable: bool,
+    use_scale: bool,
+    score_mode: ScoreMode,
+    options: DenseOptions,
+    built: bool,
+    /// `scale` and `concat_score_weight`, those the options ask for, in Keras order.
+    values: Option<Vec<ArrayD<f32>>>,
+}
+
+impl Default for Attention {
+    /// Keras's `Attention()`.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Attention {
+    /// An Attention layer with Keras's defaults, as `keras.layers.Attention()`: `use_scale`
+    /// false, `score_mode` `"dot"`, `dropout` 0.
+    pub fn new() -> Self {
+        Attention {
+            name: LayerName::new("attention"),
+            trainable: true,
+            use_scale: false,
+            score_mode: ScoreMode::Dot,
+            options: DenseOptions::default(),
+            built: false,
+            values: None,
+        }
+    }
+
+    /// Keras's `use_scale`: a learned scalar `scale` multiplies the scores. Default false.
+    #[must_use]
+    pub fn with_use_scale(mut self, yes: bool) -> Self {
+        self.use_scale = yes;
+        self
+    }
+
+    /// Keras's `score_mode`. Default [`ScoreMode::Dot`].
+    #[must_use]
+    pub fn with_score_mode(mut self, mode: ScoreMode) -> Self {
+        self.score_mode = mode;
+        self
+    }
+
+    dense_attention_builders!("attention");
+
+    /// Whether the scores are scaled by a learned scalar.
+    pub fn use_scale(&self) -> bool {
+        self.use_scale
+    }
+
+    /// How the scores are computed.
+    pub fn score_mode(&self) -> ScoreMode {
+        self.score_mode
+    }
+
+    /// Keras's initializers: ones for `scale` and `concat_score_weight`.
+    fn initializer_for(&self, _: &WeightSpec) -> Initializer {
+        Initializer::Ones
+    }
+
+    /// The query's and the key's features fit the score mode (where both are known).
+    fn check_features(&self, shapes: [&Shape; 3]) -> Result<()> {
+        let name = self.name.get();
+        let [q, _, k] = shapes;
+        match self.score_mode {
+            ScoreMode::Dot => match (q.last(), k.last()) {
+                (Some(a), Some(b)) if a != b => Err(Error::InvalidArgument {
+                    layer: name.to_string(),
+                    message: format!(
+                        "score_mode=\"dot\" takes a query and a key with the same last \
+                         dimension, got {a} and {b}; inputs {}",
+                        list(&shapes)
+                    ),
+                }),
+                _ => Ok(()),
+            },
+            ScoreMode::Concat => check_broadcast(
+                name,
+                "the query and the key",
+                &[q.last(), k.last()],
+                &shapes,
+            ),
+        }
+    }
+}
+
+impl Layer for Attention {
+    layer_plumbing!();
+
+    fn class_name(&self) -> &'static str {
+        "Attention"
+    }
+
+    held_weights!();
+
+    fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.name.get();
+        let shapes = dense_shapes(name, "Attention", inputs)?;
+        self.check_features(shapes)?;
+        dense_output_shapes(name, shapes, &self.options)
+    }
+
+    fn build(&mut self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let out = self.compute_output_shape(inputs)?;
+        self.built = true;
+        Ok(out)
+    }
+
+    fn is_built(&self) -> bool {
+        self.built
+    }
+
+    fn weight_specs(&self) -> Vec<WeightSpec> {
+        if !self.built {
+            return Vec::new();
+        }
+        let mut specs = Vec::new();
+        if self.use_scale {
+            specs.push(WeightSpec::new("scale", vec![]));
+        }
+        if self.score_mode == ScoreMode::Concat {
+            specs.push(WeightSpec::new("concat_score_weight", vec![]));
+        }
+        specs
+    }
+
+    fn output_count(&self) -> usize {
+        self.options.outputs()
+    }
+
+    fn call(&self, inputs: &[ArrayViewD<'_, f32>], ctx: &mut CallContext) -> Result<Outputs> {
+        let name = self.name.get();
+        let dims = call_dims(name, "Attention", inputs)?;
+        if !self.built {
+            return Err(no_weights(name));
+        }
+        let shapes = dims.map(|d| Shape::known(&d));
+        self.check_features([&shapes[0], &shapes[1], &shapes[2]])?;
+        // Weightless options (no scale, "dot") need no values; the others need them set.
+        let mut stored = self
+            .values
+            .iter()
+            .flatten()
+            .map(|w| w.iter().next().copied());
+        let mut next = |wanted: bool| -> Result<Option<f32>> {
+            if !wanted {
+                return Ok(None);
+            }
+            stored
+                .next()
+                .flatten()
+                .map(Some)
+                .ok_or_else(|| no_weights(name))
+        };
+        let scale = next(self.use_scale)?;
+        let concat_weight = next(self.score_mode == ScoreMode::Concat)?;
+        let [[_, _, fq], _, [_, _, fk]] = dims;
+        let score =
+            |q: ArrayView2<'_, f32>, k: ArrayView2<'_, f32>, s: &mut ArrayViewMut2<'_, f32>| {
+                match concat_weight {
+                    // Keras: matmul(query, key^T), then times the scale.
+                    None => general_mat_mul(scale.unwrap_or(1.0), &q, &k.t(), 0.0, s),
+                    // Keras: concat_score_weight · sum(tanh(scale · (q + k)), axis=-1).
+                    Some(c) => {
+                        let (q, k) = (contiguous(&q), contiguous(&k));
+                        tanh_scores(q, fq, k, fk, scale, None, s);
+                        s.mapv_inplace(|x| c * x);
+                    }
+                }
+            };
+        dense_call(name, &self.options, inputs, dims, ctx, &score)
+    }
+
+    fn mask_policy(&self) -> MaskPolicy {
+        // Keras's compute_mask: the query's mask goes on with the output.
+        MaskPolicy::Propagate
+    }
+
+    fn working_elements(&self, inputs: &[Shape]) -> usize {
+        dense_working_elements(inputs, &self.options)
+    }
+}
+
+/// The rows of a batch element of a standard-layout array, as one slice.
+pub(crate) fn contiguous<'a>(x: &'a ArrayView2<'_, f32>) -> &'a [f32] {
+    x.as_slice()
+        .expect("a batch element of a standard-layout array is contiguous")
+}
+
+/// The scores buffer of one batch element, `Tq · Tv`, when the scores are not an output.
+pub(crate) fn dense_working_elements(inputs: &[Shape], options: &DenseOptions) -> usize {
+    if options.return_attention_scores {
+        return 0;
+    }
+    let steps = |i: usize| inputs.get(i).and_then(|s| s.dim(1)).unwrap_or(1);
+    let key = if inputs.len() > 2 { 2 } else { 1 };
+    steps(0).saturating_mul(steps(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    fn shapes(tq: usize, tv: usize, dim: usize) -> Vec<Shape> {
+        vec![
+            Shape::new(vec![None, Some(tq), Some(dim)]),
+            Shape::new(vec![None, Some(tv), Some(dim)]),
+        ]
+    }
+
+    #[test]
+    fn one_query_over_two_values_by_hand() -> Result<()> {
+        let mut attention = Attention::new()
+            .with_use_scale(true)
+            .with_return_attention_scores(true);
+        attention.build(&shapes(1, 2, 1))?;
+        attention.set_weights(&[ndarray::arr0(2.0_f32).into_dyn()])?;
+        let q = array![[[1.0_f32]]].into_dyn();
+        let v = array![[[0.0_f32], [0.5]]].into_dyn();
+        let y = attention.call(&[q.view(), v.view()], &mut CallContext::inference())?;
+        // scores = 2 · [1·0, 1·0.5] = [0, 1]; softmax = [1, e] / (1 + e) = [0.2689414, 0.7310586];
+        // output = 0.2689414·0 + 0.7310586·0.5 = 0.3655293.
+        assert_abs_diff_eq!(y[0][[0, 0, 0]], 0.365_529_3, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[1][[0, 0, 0]], 0.268_941_4, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[1][[0, 0, 1]], 0.731_058_6, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn masks_and_causal_by_hand() -> Result<()> {
+        let mut attention = Attention::new().with_use_causal_mask(true);
+        attention.build(&shapes(2, 2, 1))?;
+        attention.initialize();
+        let q = array![[[1.0_f32], [1.0]]].into_dyn();
+        let v = array![[[2.0_f32], [4.0]]].into_dyn();
+        // Causal: query 0 sees only value 0, so its output is 2. Query 1 sees both, scores
+        // [2, 4], softmax [1, e^2] / (1 + e^2) = [0.1192029, 0.8807971]: 0.2384058 + 3.5231884.
+        let y = attention.call(&[q.view(), v.view()], &mut CallContext::inference())?;
+        assert_abs_diff_eq!(y[0][[0, 0, 0]], 2.0, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[0][[0, 1, 0]], 3.761_594_2, epsilon = 1e-5);
+        // A query mask zeroes the output there; a value mask hides value 1 from query 1.
+        let mut ctx = CallContext::inference().with_masks(vec![
+            Some(array![[false, true]]),
+            Some(array![[true, false]]),
+        ]);
+        let y = attention.call(&[q.view(), v.view()], &mut ctx)?;
+        assert_eq!(y[0][[0, 0, 0]], 0.0);
+        assert_abs_diff_eq!(y[0][[0, 1, 0]], 2.0, epsilon = 1e-6);
+        assert_eq!(
+            ctx.output_masks(&attention, 1)[0],
+            Some(array![[false, true]])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn concat_scores_by_hand() -> Result<()> {
+        let mut attention = Attention::new()
+            .with_score_mode(ScoreMode::Concat)
+            .with_return_attention_scores(true);
+        attention.build(&shapes(1, 2, 1))?;
+        assert_eq!(attention.weight_specs()[0].name, "concat_score_weight");
+        attention.set_weights(&[ndarray::arr0(0.5_f32).into_dyn()])?;
+        let q = array![[[0.5_f32]]].into_dyn();
+        let v = array![[[0.5_f32], [-0.5]]].into_dyn();
+        let y = attention.call(&[q.view(), v.view()], &mut CallContext::inference())?;
+        // scores = 0.5 · [tanh(1), tanh(0)] = [0.3807971, 0]; softmax: e^0.3807971 = 1.4634,
+        // so [1.4634 / 2.4634, 1 / 2.4634] = [0.5940622, 0.4059378].
+        assert_abs_diff_eq!(y[1][[0, 0, 0]], 0.594_062_2, epsilon = 1e-5);
+        assert_abs_diff_eq!(
+            y[0][[0, 0, 0]],
+            0.5 * (0.594_062_2 - 0.405_937_8),
+            epsilon = 1e-5
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_bad_inputs_with_keras_words() {
+        let attention = Attention::new();
+        let one = [Shape::new(vec![None, Some(3), Some(4)])];
+        assert_eq!(
+            attention
+                .compute_output_shape(&one)
+                .unwrap_err()
+                .to_string(),
+            "layer \"attention\": Attention layer accepts inputs list of length 2 or 3, \
+             namely [query, value] or [query, value, key]. Received length: 1."
+        );
+        let err = attention
+            .compute_output_shape(&[
+                Shape::new(vec![None, Some(3), Some(4)]),
+                Shape::new(vec![None, Some(5), Some(6)]),
+            ])
+            .unwrap_err();
+        assert!(err.to_string().contains("same last dimension, got 4 and 6"));
+        let err = attention
+            .compute_output_shape(&[
+                Shape::new(vec![None, Some(3), Some(4)]),
+                Shape::new(vec![None, Some(4)]),
+            ])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"attention\": Input 1 of layer \"attention\" is incompatible with the \
+             layer: expected ndim=3, found ndim=2. Full shape received: (None, 4)"
+        );
+        // Other value and query features are fine: the output has the value's.
+        let out = Attention::new()
+            .compute_output_shape(&[
+                Shape::new(vec![None, Some(3), Some(4)]),
+                Shape::new(vec![None, Some(5), Some(6)]),
+                Shape::new(vec![None, Some(5), Some(4)]),
+            ])
+            .unwrap();
+        assert_eq!(out[0].to_string(), "(None, 3, 6)");
+        assert!("dots".parse::<ScoreMode>().is_err());
+    }
+
+    #[test]
+    fn an_unbuilt_or_weightless_call_and_training_with_dropout() -> Result<()> {
+        let q = ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 2, 3]));
+        let unbuilt = Attention::new().with_use_scale(true);
+        let err = unbuilt
+            .call(&[q.view(), q.view()], &mut CallContext::inference())
+            .unwrap_err();
+        assert!(matches!(err, Error::NotBuilt { .. }));
+        let mut scaled = unbuilt.clone();
+        scaled.build(&shapes(2, 2, 3))?;
+        assert!(matches!(
+            scaled.call(&[q.view(), q.view()], &mut CallContext::inference()),
+            Err(Error::NotBuilt { .. })
+        ));
+        let mut plain = Attention::new().with_dropout(0.5);
+        plain.build(&shapes(2, 2, 3))?;
+        assert!(plain.weight_specs().is_empty());
+        plain.call(&[q.view(), q.view()], &mut CallContext::inference())?;
+        let err = plain
+            .call(&[q.view(), q.view()], &mut CallContext::training())
+            .unwrap_err();
+        assert!(err.to_string().contains("training mode"));
+        Ok(())
+    }
+}
