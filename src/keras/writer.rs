@@ -17,6 +17,9 @@ use crate::keras::archive::{layer_keys, snake_case};
 use crate::keras::config::{dims, layer_entry};
 use crate::layer::Layer;
 use crate::layers::bidirectional::Bidirectional;
+use crate::layers::additive_attention::AdditiveAttention;
+use crate::layers::attention::Attention;
+use crate::layers::multi_head_attention::MultiHeadAttention;
 use crate::layers::op::{Op, OpKind, Operand};
 use crate::layers::time_distributed::TimeDistributed;
 use crate::sequential::Sequential;
@@ -238,6 +241,9 @@ fn call_arguments(layer: &dyn Layer, mut tensors: Vec<Value>) -> Value {
         };
         return json!({ "args": args, "kwargs": {} });
     }
+    if let Some(call) = attention_call(layer, &mut tensors) {
+        return call;
+    }
     let recurrent = matches!(
         layer.class_name(),
         "SimpleRNN" | "LSTM" | "GRU" | "Bidirectional"
@@ -250,6 +256,41 @@ fn call_arguments(layer: &dyn Layer, mut tensors: Vec<Value>) -> Value {
     } else {
         json!({ "args": [tensors], "kwargs": {} })
     }
+}
+
+/// An attention layer's call as Keras 3 makes it: MultiHeadAttention's query, value and key
+/// positional and its attention mask by keyword; the others' inputs as one list; the call
+/// options seqnn keeps on the layer as keywords.
+fn attention_call(layer: &dyn Layer, tensors: &mut Vec<Value>) -> Option<Value> {
+    let any: &dyn std::any::Any = layer;
+    let (causal, scores) = if let Some(l) = any.downcast_ref::<MultiHeadAttention>() {
+        (l.use_causal_mask(), l.return_attention_scores())
+    } else if let Some(l) = any.downcast_ref::<Attention>() {
+        (l.use_causal_mask(), l.return_attention_scores())
+    } else if let Some(l) = any.downcast_ref::<AdditiveAttention>() {
+        (l.use_causal_mask(), l.return_attention_scores())
+    } else {
+        return None;
+    };
+    let mut kwargs = serde_json::Map::new();
+    if causal {
+        kwargs.insert("use_causal_mask".into(), json!(true));
+    }
+    if scores {
+        kwargs.insert("return_attention_scores".into(), json!(true));
+    }
+    let args = match any.downcast_ref::<MultiHeadAttention>() {
+        Some(mha) => {
+            if mha.attention_mask_input() {
+                if let Some(m) = tensors.pop() {
+                    kwargs.insert("attention_mask".into(), m);
+                }
+            }
+            std::mem::take(tensors)
+        }
+        None => vec![Value::Array(std::mem::take(tensors))],
+    };
+    Some(json!({ "args": args, "kwargs": kwargs }))
 }
 
 /// A group of the weights file under construction: attributes, datasets and subgroups.

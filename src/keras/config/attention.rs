@@ -199,3 +199,40 @@ pub(super) fn to_config(layer: &dyn Layer) -> Option<Result<Value>> {
         }))
     })
 }
+
+/// The call arguments of the attention layers that are options of seqnn's layers, when true.
+pub(super) const CALL_OPTIONS: &[&str] = &["use_causal_mask", "return_attention_scores"];
+
+/// The layer with a call argument set as its option (`use_causal_mask`,
+/// `return_attention_scores`, or `attention_mask` for an attention-mask input), or `None` for a
+/// layer that takes no such argument.
+pub(super) fn call_option(
+    mut layer: Box<dyn Layer>,
+    option: &str,
+) -> Option<Result<Box<dyn Layer>>> {
+    let any: &mut dyn std::any::Any = layer.as_mut();
+    macro_rules! set {
+        ($l:expr) => {{
+            let l = $l;
+            *l = match option {
+                "use_causal_mask" => l.clone().with_use_causal_mask(true),
+                "return_attention_scores" => l.clone().with_return_attention_scores(true),
+                _ => return None,
+            };
+        }};
+    }
+    if let Some(l) = any.downcast_mut::<MultiHeadAttention>() {
+        if option == "attention_mask" {
+            *l = l.clone().with_attention_mask_input(true);
+        } else {
+            set!(l);
+        }
+    } else if let Some(l) = any.downcast_mut::<Attention>() {
+        set!(l);
+    } else if let Some(l) = any.downcast_mut::<AdditiveAttention>() {
+        set!(l);
+    } else {
+        return None;
+    }
+    Some(Ok(layer))
+}

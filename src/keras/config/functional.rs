@@ -52,6 +52,8 @@ struct Call {
     masks: Option<Vec<Option<Ref>>>,
     /// The positional arguments in order, tensors and constants (an operation's operands).
     operands: Vec<Operand>,
+    /// Call arguments that are options of seqnn's layer (`use_causal_mask=True`, ...).
+    options: Vec<&'static str>,
 }
 
 /// A layer of the graph being rebuilt.
@@ -293,6 +295,21 @@ fn make(v: &Value, dialect: Dialect, stored: &mut StoredLayouts) -> Result<Made>
         .iter()
         .map(|n| call(&entry, n, dialect))
         .collect::<Result<std::collections::VecDeque<_>>>()?;
+    // Call arguments that are layer options: the same in every call.
+    if let Some(first) = calls.front() {
+        if calls.iter().any(|c| c.options != first.options) {
+            return Err(entry.unsupported(
+                "the layer is called with different options (use_causal_mask, \
+                 return_attention_scores, attention_mask) in different nodes",
+            ));
+        }
+        for option in &first.options {
+            layer = super::attention::call_option(layer, option)
+                .unwrap_or_else(|| Err(entry.unsupported(format!(
+                    "the layer is called with {option}, which it does not take"
+                ))))?;
+        }
+    }
     // An operation's constants are in its calls' arguments: one pattern for all of them.
     let any: &mut dyn std::any::Any = layer.as_mut();
     if let Some(op) = any.downcast_mut::<Op>() {
@@ -506,9 +523,37 @@ fn call_kwargs(e: &Entry<'_>, kwargs: &Value, c: &mut Call, d: Dialect) -> Resul
     if let Some(v) = map.get("mask") {
         explicit_masks(e, v, c, d)?;
     }
+    // MultiHeadAttention's masks of its query, value and key.
+    for (slot, key) in ["query_mask", "value_mask", "key_mask"].iter().enumerate() {
+        if let Some(v) = map.get(*key) {
+            input_mask(e, v, slot, c, d)?;
+        }
+    }
+    for key in super::attention::CALL_OPTIONS {
+        if map.get(*key) == Some(&Value::Bool(true)) {
+            c.options.push(key);
+        }
+    }
+    // MultiHeadAttention's attention_mask: one more input, after the others.
+    if let Some(v) = map.get("attention_mask").filter(|v| !v.is_null()) {
+        let n = c.inputs.len();
+        c.inputs.extend(kwarg_tensors(e, v, d, "attention_mask")?);
+        if let Some(m) = c.masks.as_mut() {
+            m.resize(c.inputs.len(), None);
+        }
+        if c.inputs.len() != n + 1 {
+            return Err(malformed(format!(
+                "the attention_mask of a call of {} is not one tensor",
+                e.name
+            )));
+        }
+        c.options.push("attention_mask");
+    }
     for (key, v) in map {
         match key.as_str() {
-            "initial_state" | "value" | "key" | "training" | "mask" => {}
+            "initial_state" | "value" | "key" | "training" | "mask" | "query_mask"
+            | "value_mask" | "key_mask" | "attention_mask" => {}
+            k if super::attention::CALL_OPTIONS.contains(&k) => {}
             _ if v.is_null() || v == &Value::Bool(false) => {}
             _ => {
                 return Err(e.unsupported(format!(
@@ -517,6 +562,32 @@ fn call_kwargs(e: &Entry<'_>, kwargs: &Value, c: &mut Call, d: Dialect) -> Resul
                 )))
             }
         }
+    }
+    Ok(())
+}
+
+/// One input's mask by keyword (`query_mask=` of input 0, ...), with `mask=`'s meaning of
+/// `null` in each dialect.
+fn input_mask(e: &Entry<'_>, v: &Value, slot: usize, c: &mut Call, d: Dialect) -> Result<()> {
+    let n = c.inputs.len();
+    if slot >= n {
+        // A key_mask without a key: Keras uses the value's.
+        return Ok(());
+    }
+    if v.is_null() && d == Dialect::Keras2 {
+        return Ok(());
+    }
+    let masks = c.masks.get_or_insert_with(|| vec![None; n]);
+    if !v.is_null() {
+        let mut refs = kwarg_tensors(e, v, d, "a mask")?;
+        if refs.len() != 1 {
+            return Err(malformed(format!(
+                "a mask of a call of {} is {}, not one tensor",
+                e.name,
+                excerpt(v)
+            )));
+        }
+        masks[slot] = refs.pop();
     }
     Ok(())
 }
