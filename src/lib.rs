@@ -30,6 +30,11 @@
 //!   layer.
 //! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
 //!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
+//! - Convolutions [`Conv1D`] and [`Conv2D`] (valid, same and causal [`Padding`], strides,
+//!   dilation, groups), poolings [`MaxPooling1D`], [`AveragePooling1D`], [`MaxPooling2D`],
+//!   [`AveragePooling2D`], global poolings [`GlobalMaxPooling1D`], [`GlobalAveragePooling1D`]
+//!   (masked), [`GlobalMaxPooling2D`], [`GlobalAveragePooling2D`], and [`ZeroPadding1D`],
+//!   [`Cropping1D`], [`UpSampling1D`].
 //! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
@@ -101,17 +106,28 @@ pub use keras::{load_model, load_model_from_bytes, model_from_json};
 pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
 pub use layers::activation::Activation;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
+pub use layers::conv::{Conv, Conv1D, Conv2D, Dims, Padding};
+pub use layers::cropping1d::Cropping1D;
 pub use layers::dense::Dense;
 pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
 pub use layers::flatten::Flatten;
+pub use layers::global_pooling::{
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+    GlobalPooling,
+};
 pub use layers::gru::{GRUCell, GRU};
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
+pub use layers::pooling::{
+    Average, AveragePooling1D, AveragePooling2D, Max, MaxPooling1D, MaxPooling2D, PoolKind, Pooling,
+};
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::repeat_vector::RepeatVector;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
 pub use layers::time_distributed::TimeDistributed;
+pub use layers::up_sampling1d::UpSampling1D;
+pub use layers::zero_padding1d::ZeroPadding1D;
 pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;

@@ -2,10 +2,15 @@
 //!
 //! - [`packed`]: the allocation-free product at the heart of every recurrence step, over a
 //!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time.
+//! - [`conv`]: convolution as one matrix product over patches (im2col) per group, for
+//!   `Conv1D` and `Conv2D`.
+//! - [`pool`]: max and average pooling windows over contiguous channel slices.
 //! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
 //!   Householder reflections.
 
+pub(crate) mod conv;
 pub(crate) mod orthogonal;
 pub(crate) mod packed;
+pub(crate) mod pool;
 
 pub(crate) use packed::{gemm_acc, gemm_acc_strided, has_avx2, Packed};

@@ -23,6 +23,7 @@ use crate::layer::Layer;
 use crate::sequential::Sequential;
 use crate::shape::Shape;
 
+mod conv;
 mod core;
 mod recurrent;
 
@@ -48,6 +49,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: core::from_entry,
         to_config: core::to_config,
+    },
+    Family {
+        from_entry: conv::from_entry,
+        to_config: conv::to_config,
     },
 ];
 
