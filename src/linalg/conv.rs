@@ -16,9 +16,9 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, ArrayView2, ArrayViewMut2};
 
-/// The most values one scratch matrix of patches holds (16 MiB), unless one patch row is
-/// larger.
-pub(crate) const CHUNK_ELEMENTS: usize = 1 << 22;
+/// The most values one scratch matrix of patches holds (4 MiB, a size that stays in cache
+/// while the product reads it), unless one patch row is larger.
+pub(crate) const CHUNK_ELEMENTS: usize = 1 << 20;
 
 /// Below this many multiply-adds a call runs on its caller's thread alone.
 const PARALLEL_WORK: usize = 1 << 22;

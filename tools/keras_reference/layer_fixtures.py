@@ -25,10 +25,19 @@ case; weights drawn with rng.uniform(-0.6, 0.6) (float32) unless the case gives 
 (a function of the layer's default weights, for layers such as BatchNormalization whose
 variance must stay positive); inputs from the same rng, rng =
 np.random.default_rng(zlib.crc32(case)); integer inputs where `int_inputs` says so.
+
+Masks are passed as the `mask` argument of the call and the output masks come from
+`layer.compute_mask`, unless `implicit_mask=True`: then each mask is attached to its input
+tensor (`_keras_mask`, as an upstream Embedding or Masking leaves it), the layer is called
+without a `mask` argument, and the output masks are the ones Keras attaches to the outputs.
+That is what a layer sees in a model, and the only way to give a mask to a layer that does not
+support masking: tf_keras's `compute_mask` raises for those, and Keras 3 drops the mask (with
+a warning) instead of passing it on.
 """
 
 import json
 import os
+import warnings
 import zlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -58,9 +67,17 @@ def _shape(s):
     return [None if d is None else int(d) for d in s]
 
 
+def _attach_mask(lib, tensor, mask):
+    """Attaches `mask` to an eager tensor as the mask an upstream layer would have left."""
+    if lib == "k3":
+        keras.src.backend.set_keras_mask(tensor, mask)
+    else:
+        tensor._keras_mask = mask
+
+
 def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
                inputs=None, masks=None, int_inputs=None, weights=None, call_kwargs=None,
-               batch=3):
+               batch=3, implicit_mask=False):
     """Builds `make_layer(K.layers)` in library `lib` on `input_shapes` (without the batch),
     calls it on random (or given) inputs, and writes the case's JSON. Returns the path."""
     K = LIBS[lib]
@@ -92,12 +109,22 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
                 inputs.append(rng.uniform(-1.0, 1.0, size=shape).astype(np.float32))
     args = [tf.constant(x) for x in inputs]
     kw = dict(call_kwargs)
-    if masks is not None:
+    if masks is not None and implicit_mask:
+        for t, x in zip(args, masks):
+            if x is not None:
+                _attach_mask(lib, t, tf.constant(np.asarray(x, bool)))
+    elif masks is not None:
         m = [None if x is None else tf.constant(np.asarray(x, bool)) for x in masks]
         kw["mask"] = m[0] if len(m) == 1 else m
-    out = layer(args[0] if len(args) == 1 else args, training=False, **kw)
+    with warnings.catch_warnings():
+        # Keras 3 warns when a layer without masking support drops a mask.
+        warnings.simplefilter("ignore")
+        out = layer(args[0] if len(args) == 1 else args, training=False, **kw)
     outs = out if isinstance(out, (list, tuple)) else [out]
-    out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
+    if implicit_mask:
+        out_masks = [getattr(o, "_keras_mask", None) for o in outs]
+    else:
+        out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
     if not isinstance(out_masks, (list, tuple)):
         out_masks = [out_masks] * (1 if len(outs) == 1 else len(outs))
     sym = symbolic if isinstance(symbolic, (list, tuple)) else [symbolic]
