@@ -14,7 +14,8 @@ use crate::layer::{
     owned1, single_input, single_shape, CallContext, InputDecl, Layer, LayerName, WeightSpec,
 };
 use crate::limits;
-use crate::linalg::conv::{conv, ConvShape};
+use crate::linalg::conv::{conv, pack, ConvShape, Kernel};
+use crate::linalg::Packed;
 use crate::shape::Shape;
 
 /// Keras's `padding` of a convolution or a pooling window.
@@ -226,9 +227,14 @@ pub struct Conv<const N: usize> {
     trainable: bool,
     /// The input channels the layer was built for; `None` before it is built.
     channels: Option<usize>,
-    /// The kernel (Keras's shape) and the bias (empty without bias), once the layer has weights.
-    values: Option<Box<(ArrayD<f32>, Array1<f32>)>>,
+    /// The kernel (Keras's shape), the bias (empty without bias) and the kernel packed for
+    /// the product (see `linalg::conv::pack`), once the layer has weights.
+    values: Option<Box<Values>>,
 }
+
+/// A convolution's weights: the kernel in Keras's shape, the bias (empty without bias), and the
+/// kernel's groups packed for the product (empty when they are narrow).
+type Values = (ArrayD<f32>, Array1<f32>, Vec<Packed>);
 
 /// Keras's `Conv1D`: a convolution over the steps of `(batch, steps, channels)`, as
 /// `Conv1D(filters, kernel_size)`. See [`Conv`].
@@ -457,7 +463,7 @@ impl<const N: usize> Conv<N> {
                 "The number of groups must be a positive integer. Received: groups=0.".into(),
             ));
         }
-        if self.filters % self.groups != 0 {
+        if !self.filters.is_multiple_of(self.groups) {
             return Err(self.invalid(format!(
                 "The number of filters must be evenly divisible by the number of groups. \
                  Received: groups={}, filters={}.",
@@ -479,6 +485,21 @@ impl<const N: usize> Conv<N> {
         Ok(())
     }
 
+    /// Keras's kernel as the product's `(kh · kw · cg, filters)` matrix.
+    fn matrix(kernel: &ArrayD<f32>, patch: usize, filters: usize) -> ndarray::ArrayView2<'_, f32> {
+        kernel
+            .view()
+            .into_shape_with_order((patch, filters))
+            .expect("Keras's kernel is (kernel positions · channels per group, filters)")
+    }
+
+    /// The weights with the kernel packed for the product.
+    fn with_packed(&self, kernel: ArrayD<f32>, bias: Array1<f32>) -> Values {
+        let patch = kernel.len() / self.filters.max(1);
+        let packed = pack(Self::matrix(&kernel, patch, self.filters), self.groups);
+        (kernel, bias, packed)
+    }
+
     /// The kernel's shape for `channels` input channels.
     fn kernel_shape(&self, channels: usize) -> Vec<usize> {
         let mut shape = self.kernel_size.to_vec();
@@ -495,9 +516,9 @@ impl<const N: usize> Conv<N> {
         channels: usize,
     ) -> Result<Vec<Option<(usize, usize)>>> {
         let mut out = Vec::with_capacity(N);
-        for a in 0..N {
+        for (a, &len) in dims.iter().enumerate().take(N) {
             let span = span(self.name.get(), self.kernel_size[a], self.dilation_rate[a])?;
-            let Some(len) = dims[a] else {
+            let Some(len) = len else {
                 out.push(None);
                 continue;
             };
@@ -549,7 +570,7 @@ impl<const N: usize> Conv<N> {
                 found: input.clone(),
             });
         }
-        if channels % self.groups != 0 {
+        if !channels.is_multiple_of(self.groups) {
             return Err(self.invalid(format!(
                 "The number of input channels must be evenly divisible by the number of groups. \
                  Received groups={}, but the input has {channels} channels (full input shape is \
@@ -631,11 +652,11 @@ impl<const N: usize> Layer for Conv<N> {
         } else {
             Array1::zeros(0)
         };
-        self.values = Some(Box::new((kernel, bias)));
+        self.values = Some(Box::new(self.with_packed(kernel, bias)));
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {
-        let Some((kernel, bias)) = self.values.as_deref() else {
+        let Some((kernel, bias, _)) = self.values.as_deref() else {
             return Vec::new();
         };
         let mut w = vec![kernel.view()];
@@ -656,7 +677,7 @@ impl<const N: usize> Layer for Conv<N> {
         } else {
             Array1::zeros(0)
         };
-        self.values = Some(Box::new((kernel, bias)));
+        self.values = Some(Box::new(self.with_packed(kernel, bias)));
         Ok(())
     }
 
@@ -667,7 +688,9 @@ impl<const N: usize> Layer for Conv<N> {
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
-        let (Some(channels), Some((kernel, bias))) = (self.channels, self.values.as_deref()) else {
+        let (Some(channels), Some((kernel, bias, packed))) =
+            (self.channels, self.values.as_deref())
+        else {
             return Err(no_weights(name));
         };
         let shape = input.shape();
@@ -704,16 +727,17 @@ impl<const N: usize> Layer for Conv<N> {
         limits::check_dims(name, "patch matrix", &[scratch])?;
         let x = input.as_standard_layout();
         let patch = geometry.patch_len();
-        let k = kernel
-            .view()
-            .into_shape_with_order((patch, self.filters))
-            .expect("Keras's kernel is (kernel positions · channels per group, filters)");
+        let kernel = Kernel {
+            matrix: Self::matrix(kernel, patch, self.filters),
+            packed,
+            groups: self.groups,
+        };
         let mut y = vec![0.0_f32; limits::elements(&out_shape).expect("checked above")];
         conv(
             x.as_slice().expect("standard layout"),
             batch,
             &geometry,
-            k,
+            kernel,
             &mut y,
         );
         if self.use_bias {

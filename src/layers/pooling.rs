@@ -255,8 +255,8 @@ impl<const N: usize, P: PoolKind> Pooling<N, P> {
     ) -> Result<Vec<Option<(usize, usize)>>> {
         let strides = self.strides();
         let mut out = Vec::with_capacity(N);
-        for a in 0..N {
-            let Some(len) = dims[a] else {
+        for (a, &len) in dims.iter().enumerate().take(N) {
+            let Some(len) = len else {
                 out.push(None);
                 continue;
             };

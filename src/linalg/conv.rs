@@ -14,7 +14,9 @@
 //! group needs no patches: the input itself is the matrix.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, ArrayView2, ArrayViewMut2};
+use ndarray::{s, ArrayView2, ArrayViewMut2, ShapeBuilder};
+
+use super::{gemm_acc_strided, Packed};
 
 /// The most values one scratch matrix of patches holds (4 MiB, a size that stays in cache
 /// while the product reads it), unless one patch row is larger.
@@ -89,6 +91,7 @@ impl ConvShape {
     /// over the whole batch) of group `g` into `rows`.
     fn im2col(&self, x: &[f32], first: usize, g: usize, rows: &mut [f32]) {
         let [h, w] = self.input;
+        let [oh, ow] = self.output;
         let kw = self.kernel[1];
         let [sh, sw] = self.strides;
         let [dh, dw] = self.dilation;
@@ -101,11 +104,12 @@ impl ConvShape {
         // cells and one group holds every channel.
         let contiguous = dw == 1 && self.groups == 1;
         let patch = self.patch_len();
-        for (i, row) in rows.chunks_exact_mut(patch).enumerate() {
-            let r = first + i;
-            let (b, pos) = (r / self.positions(), r % self.positions());
-            let (oy, ox) = (pos / self.output[1], pos % self.output[1]);
+        // The position of the first row; later rows step through it without divisions.
+        let (mut b, pos) = (first / (oh * ow), first % (oh * ow));
+        let (mut oy, mut ox) = (pos / ow, pos % ow);
+        for row in rows.chunks_exact_mut(patch) {
             let xb = &x[b * sample..(b + 1) * sample];
+            let start = (ox * sw) as isize - pw as isize;
             for (ky, seg) in row.chunks_exact_mut(kw * cg).enumerate() {
                 let iy = (oy * sh)
                     .checked_add(ky * dh)
@@ -116,7 +120,6 @@ impl ConvShape {
                     continue;
                 };
                 let line = &xb[iy * w * c..(iy + 1) * w * c];
-                let start = (ox * sw) as isize - pw as isize;
                 if contiguous {
                     // Taps kx at columns start + kx, of which lo..hi fall inside the input.
                     let lo = (-start).clamp(0, kw as isize) as usize;
@@ -140,15 +143,24 @@ impl ConvShape {
                     }
                 }
             }
+            ox += 1;
+            if ox == ow {
+                ox = 0;
+                oy += 1;
+                if oy == oh {
+                    oy = 0;
+                    b += 1;
+                }
+            }
         }
     }
 
-    /// Output rows `first..first + out.len() / filters`, into `out`, with `scratch` for the
-    /// patches (any length; it grows to one chunk).
+    /// Output rows `first..first + out.len() / filters`, added into `out`, with `scratch` for
+    /// the patches (any length; it grows to one chunk).
     fn rows(
         &self,
         x: &[f32],
-        kernel: ArrayView2<'_, f32>,
+        kernel: &Kernel<'_>,
         first: usize,
         out: &mut [f32],
         scratch: &mut Vec<f32>,
@@ -161,29 +173,66 @@ impl ConvShape {
         let mut done = 0;
         while done < n {
             let m = chunk.min(n - done);
-            let mut y = ArrayViewMut2::from_shape((m, f), &mut out[done * f..(done + m) * f])
-                .expect("m rows of filters values");
+            let y = &mut out[done * f..(done + m) * f];
             scratch.resize(m * patch, 0.0);
             for g in 0..self.groups {
                 self.im2col(x, first + done, g, scratch);
-                let a = ArrayView2::from_shape((m, patch), &scratch[..])
-                    .expect("m patch rows of the scratch matrix");
-                general_mat_mul(
-                    1.0,
-                    &a,
-                    &kernel.slice(s![.., g * fg..(g + 1) * fg]),
-                    0.0,
-                    &mut y.slice_mut(s![.., g * fg..(g + 1) * fg]),
-                );
+                kernel.product(g, &scratch[..], m, &mut y[g * fg..], f);
             }
             done += m;
         }
     }
 }
 
+/// A convolution's kernel as the product needs it: Keras's kernel reshaped to
+/// `(kh · kw · cg, filters)`, and each group's columns packed for the crate's register-tiled
+/// product ([`pack`]) when the groups are wide enough.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kernel<'a> {
+    /// `(kh · kw · cg, filters)`.
+    pub(crate) matrix: ArrayView2<'a, f32>,
+    /// One packed matrix per group, or none for the general product.
+    pub(crate) packed: &'a [Packed],
+    /// The channel groups.
+    pub(crate) groups: usize,
+}
+
+/// Each group's columns of `kernel` (`(kh · kw · cg, filters)`) packed for the register-tiled
+/// product, or none when a group has fewer than 16 filters: a packed panel is 8 to 32 columns
+/// wide (by the CPU's vectors), so that narrower groups would be mostly padding. The packed
+/// copies hold at most twice the kernel.
+pub(crate) fn pack(kernel: ArrayView2<'_, f32>, groups: usize) -> Vec<Packed> {
+    let fg = kernel.ncols() / groups.max(1);
+    if fg < 16 {
+        return Vec::new();
+    }
+    (0..groups)
+        .map(|g| Packed::new(kernel.slice(s![.., g * fg..(g + 1) * fg])))
+        .collect()
+}
+
+impl Kernel<'_> {
+    /// `out[r·ldo + j] += (a · kernel_g)[r, j]` for the `rows` rows of `a` (contiguous, of
+    /// `kh · kw · cg` values each) and the filters `j` of group `g`.
+    fn product(&self, g: usize, a: &[f32], rows: usize, out: &mut [f32], ldo: usize) {
+        if let Some(p) = self.packed.get(g) {
+            gemm_acc_strided(a, p, out, rows, ldo);
+            return;
+        }
+        let (k, f) = self.matrix.dim();
+        let fg = f / self.groups;
+        let a = ArrayView2::from_shape((rows, k), &a[..rows * k]).expect("rows of patches");
+        let len = (rows - 1) * ldo + fg;
+        let mut y = ArrayViewMut2::from_shape((rows, fg).strides((ldo, 1)), &mut out[..len])
+            .expect("rows ldo apart");
+        let w = self.matrix.slice(s![.., g * fg..(g + 1) * fg]);
+        general_mat_mul(1.0, &a, &w, 1.0, &mut y);
+    }
+}
+
 /// The convolution of `batch` channels-last samples `x` (`batch · h · w · channels` values in
-/// standard layout) with `kernel` (`(kh · kw · cg, filters)`, Keras's kernel reshaped), into
-/// `out` (`batch · oh · ow · filters` values, overwritten). No bias, no activation.
+/// standard layout) with `kernel`, added into `out` (`batch · oh · ow · filters` values, zeros
+/// for the convolution alone). No bias, no activation.
 ///
 /// # Panics
 /// When the slices do not have the lengths `shape` and `batch` give (a broken invariant: the
@@ -192,7 +241,7 @@ pub(crate) fn conv(
     x: &[f32],
     batch: usize,
     shape: &ConvShape,
-    kernel: ArrayView2<'_, f32>,
+    kernel: Kernel<'_>,
     out: &mut [f32],
 ) {
     let f = shape.filters;
@@ -202,14 +251,9 @@ pub(crate) fn conv(
         batch * shape.input[0] * shape.input[1] * shape.channels
     );
     assert_eq!(out.len(), rows * f);
-    assert_eq!(kernel.dim(), (shape.patch_len(), f));
+    assert_eq!(kernel.matrix.dim(), (shape.patch_len(), f));
+    assert_eq!(kernel.groups, shape.groups);
     if rows == 0 || f == 0 {
-        return;
-    }
-    if shape.pointwise() {
-        let a = ArrayView2::from_shape((rows, shape.channels), x).expect("rows of channels");
-        let mut y = ArrayViewMut2::from_shape((rows, f), out).expect("rows of filters");
-        general_mat_mul(1.0, &a, &kernel, 0.0, &mut y);
         return;
     }
     let work = rows
@@ -227,8 +271,15 @@ pub(crate) fn conv(
         .map(|(i, o)| (i * per_part, o))
         .collect();
     crate::threads::for_each_mut(jobs, |(first, o)| {
+        if shape.pointwise() {
+            // The input rows are the patches.
+            let n = o.len() / f;
+            let a = &x[first * shape.channels..(first + n) * shape.channels];
+            kernel.product(0, a, n, o, f);
+            return;
+        }
         let mut scratch = Vec::new();
-        shape.rows(x, kernel, first, o, &mut scratch);
+        shape.rows(x, &kernel, first, o, &mut scratch);
     });
 }
 
@@ -279,11 +330,19 @@ mod tests {
             .clone()
             .into_shape_with_order((s.patch_len(), s.filters))
             .expect("kernel matrix");
-        let mut out = vec![0.0; batch * s.output[0] * s.output[1] * s.filters];
-        conv(x.as_slice().unwrap(), batch, &s, km.view(), &mut out);
-        let expected = reference(&x, &k, &s);
-        for (a, e) in out.iter().zip(expected.iter()) {
-            assert!((a - e).abs() < 1e-4, "{s:?}: {a} against {e}");
+        let packed = pack(km.view(), s.groups);
+        for packed in [&packed[..], &[]] {
+            let kernel = Kernel {
+                matrix: km.view(),
+                packed,
+                groups: s.groups,
+            };
+            let mut out = vec![0.0; batch * s.output[0] * s.output[1] * s.filters];
+            conv(x.as_slice().unwrap(), batch, &s, kernel, &mut out);
+            let expected = reference(&x, &k, &s);
+            for (a, e) in out.iter().zip(expected.iter()) {
+                assert!((a - e).abs() < 1e-4, "{s:?}: {a} against {e}");
+            }
         }
     }
 
@@ -304,7 +363,12 @@ mod tests {
         };
         let k = Array2::from_shape_vec((2, 1), vec![1.0, -1.0]).unwrap();
         let mut out = vec![0.0; 2];
-        conv(&[1.0, 2.0, 3.0, 4.0], 1, &s, k.view(), &mut out);
+        let kernel = Kernel {
+            matrix: k.view(),
+            packed: &[],
+            groups: 1,
+        };
+        conv(&[1.0, 2.0, 3.0, 4.0], 1, &s, kernel, &mut out);
         assert_eq!(out, vec![-1.0, -1.0]);
     }
 
@@ -371,23 +435,43 @@ mod tests {
             },
             2,
         );
+        // Groups of 16 filters and more: the packed product.
+        check(
+            ConvShape {
+                filters: 32,
+                groups: 2,
+                pad: [1, 1],
+                output: [5, 7],
+                ..base
+            },
+            2,
+        );
+        check(
+            ConvShape {
+                kernel: [1, 1],
+                output: [5, 7],
+                filters: 20,
+                ..base
+            },
+            3,
+        );
     }
 
     #[test]
     fn chunks_and_threads_give_the_same_numbers() {
         // Many rows: several chunks, and several parts when there are threads.
         let s = ConvShape {
-            input: [1, 3000],
+            input: [1, 8000],
             channels: 40,
-            output: [1, 3000],
+            output: [1, 8000],
             kernel: [1, 5],
             strides: [1, 1],
             dilation: [1, 1],
             pad: [0, 2],
             groups: 1,
-            filters: 8,
+            filters: 24,
         };
-        assert!(s.chunk_rows() < 3000);
+        assert!(s.chunk_rows() < 8000);
         check(s, 2);
     }
 }
