@@ -38,128 +38,170 @@ fn keras_error(case: &str, lib: &str) -> String {
         .to_string()
 }
 
+/// An error case: its name in `keras_errors.json`, seqnn's layer, and the input without the
+/// batch.
+type ErrorCase = (&'static str, Box<dyn Layer>, Vec<Option<usize>>);
+
 #[test]
 fn errors_are_keras_words() {
     let _alone = alone();
     let known = |d: &[usize]| d.iter().map(|&v| Some(v)).collect::<Vec<_>>();
-    // (case, the library whose words seqnn uses, seqnn's layer, the input)
-    let cases: Vec<(&str, &str, Box<dyn Layer>, Vec<Option<usize>>)> = vec![
+    // (the library whose words seqnn uses, (case, seqnn's layer, the input))
+    let cases: Vec<(&str, ErrorCase)> = vec![
         (
-            "conv1d_filters_zero",
             "k3",
-            Box::new(Conv1D::new(0, 3)),
-            known(&[6, 3]),
+            (
+                "conv1d_filters_zero",
+                Box::new(Conv1D::new(0, 3)),
+                known(&[6, 3]),
+            ),
         ),
         (
-            "conv1d_kernel_size_zero",
             "k3",
-            Box::new(Conv1D::new(2, 0)),
-            known(&[6, 3]),
+            (
+                "conv1d_kernel_size_zero",
+                Box::new(Conv1D::new(2, 0)),
+                known(&[6, 3]),
+            ),
         ),
         (
-            "conv1d_strides_zero",
             "k3",
-            Box::new(Conv1D::new(2, 3).with_strides(0)),
-            known(&[6, 3]),
+            (
+                "conv1d_strides_zero",
+                Box::new(Conv1D::new(2, 3).with_strides(0)),
+                known(&[6, 3]),
+            ),
         ),
         (
-            "conv2d_strides_zero",
             "k3",
-            Box::new(Conv2D::new(2, 3).with_strides((2, 0))),
-            known(&[6, 6, 3]),
+            (
+                "conv2d_strides_zero",
+                Box::new(Conv2D::new(2, 3).with_strides((2, 0))),
+                known(&[6, 6, 3]),
+            ),
         ),
         (
-            "conv1d_strides_and_dilation",
             "k3",
-            Box::new(Conv1D::new(2, 3).with_strides(2).with_dilation_rate(2)),
-            known(&[6, 3]),
+            (
+                "conv1d_strides_and_dilation",
+                Box::new(Conv1D::new(2, 3).with_strides(2).with_dilation_rate(2)),
+                known(&[6, 3]),
+            ),
         ),
         (
-            "conv1d_filters_not_divisible",
             "k3",
-            Box::new(Conv1D::new(3, 3).with_groups(2)),
-            known(&[6, 4]),
+            (
+                "conv1d_filters_not_divisible",
+                Box::new(Conv1D::new(3, 3).with_groups(2)),
+                known(&[6, 4]),
+            ),
         ),
         (
-            "conv1d_channels_not_divisible",
             "k3",
-            Box::new(Conv1D::new(4, 3).with_groups(2)),
-            known(&[6, 3]),
+            (
+                "conv1d_channels_not_divisible",
+                Box::new(Conv1D::new(4, 3).with_groups(2)),
+                known(&[6, 3]),
+            ),
         ),
         (
-            "conv1d_groups_zero",
             "k3",
-            Box::new(Conv1D::new(4, 3).with_groups(0)),
-            known(&[6, 4]),
+            (
+                "conv1d_groups_zero",
+                Box::new(Conv1D::new(4, 3).with_groups(0)),
+                known(&[6, 4]),
+            ),
         ),
         (
-            "conv1d_kernel_longer_than_input",
             "k3",
-            Box::new(Conv1D::new(2, 5)),
-            known(&[3, 2]),
+            (
+                "conv1d_kernel_longer_than_input",
+                Box::new(Conv1D::new(2, 5)),
+                known(&[3, 2]),
+            ),
         ),
         (
-            "conv1d_kernel_one_longer_than_input",
             "k3",
-            Box::new(Conv1D::new(2, 4)),
-            known(&[3, 2]),
+            (
+                "conv1d_kernel_one_longer_than_input",
+                Box::new(Conv1D::new(2, 4)),
+                known(&[3, 2]),
+            ),
         ),
         (
-            "conv1d_dilated_kernel_longer_than_input",
             "k3",
-            Box::new(Conv1D::new(2, 3).with_dilation_rate(2)),
-            known(&[4, 2]),
+            (
+                "conv1d_dilated_kernel_longer_than_input",
+                Box::new(Conv1D::new(2, 3).with_dilation_rate(2)),
+                known(&[4, 2]),
+            ),
         ),
         (
-            "conv2d_kernel_wider_than_input",
             "k3",
-            Box::new(Conv2D::new(2, (3, 7))),
-            known(&[6, 6, 3]),
+            (
+                "conv2d_kernel_wider_than_input",
+                Box::new(Conv2D::new(2, (3, 7))),
+                known(&[6, 6, 3]),
+            ),
         ),
         (
-            "conv2d_causal",
             "tf",
-            Box::new(Conv2D::new(2, 3).with_padding(Padding::Causal)),
-            known(&[6, 6, 3]),
+            (
+                "conv2d_causal",
+                Box::new(Conv2D::new(2, 3).with_padding(Padding::Causal)),
+                known(&[6, 6, 3]),
+            ),
         ),
         (
-            "conv1d_channels_unknown",
             "tf",
-            Box::new(Conv1D::new(2, 3)),
-            vec![Some(6), None],
+            (
+                "conv1d_channels_unknown",
+                Box::new(Conv1D::new(2, 3)),
+                vec![Some(6), None],
+            ),
         ),
         (
-            "max_pooling1d_pool_longer_than_input",
             "k3",
-            Box::new(MaxPooling1D::new(4)),
-            known(&[3, 2]),
+            (
+                "max_pooling1d_pool_longer_than_input",
+                Box::new(MaxPooling1D::new(4)),
+                known(&[3, 2]),
+            ),
         ),
         (
-            "average_pooling2d_pool_wider_than_input",
             "k3",
-            Box::new(AveragePooling2D::new((2, 5))),
-            known(&[4, 4, 2]),
+            (
+                "average_pooling2d_pool_wider_than_input",
+                Box::new(AveragePooling2D::new((2, 5))),
+                known(&[4, 4, 2]),
+            ),
         ),
         (
-            "max_pooling1d_pool_size_zero",
             "k3",
-            Box::new(MaxPooling1D::new(0)),
-            known(&[3, 2]),
+            (
+                "max_pooling1d_pool_size_zero",
+                Box::new(MaxPooling1D::new(0)),
+                known(&[3, 2]),
+            ),
         ),
         (
-            "cropping1d_everything",
             "k3",
-            Box::new(Cropping1D::new(2)),
-            known(&[4, 2]),
+            (
+                "cropping1d_everything",
+                Box::new(Cropping1D::new(2)),
+                known(&[4, 2]),
+            ),
         ),
         (
-            "up_sampling1d_size_zero",
             "k3",
-            Box::new(UpSampling1D::new(0)),
-            known(&[4, 2]),
+            (
+                "up_sampling1d_size_zero",
+                Box::new(UpSampling1D::new(0)),
+                known(&[4, 2]),
+            ),
         ),
     ];
-    for (case, lib, mut layer, input) in cases {
+    for (lib, (case, mut layer, input)) in cases {
         layer.ensure_named();
         let name = layer.name().to_string();
         let mut dims = vec![None];
@@ -178,7 +220,7 @@ fn errors_are_keras_words() {
     }
     // Ranks: tf_keras's words, but a seqnn rank error says ndim where Keras's convolutions
     // say min_ndim (they take extra batch axes, which seqnn does not).
-    let rank_cases: Vec<(&str, Box<dyn Layer>, Vec<Option<usize>>)> = vec![
+    let rank_cases: Vec<ErrorCase> = vec![
         ("conv1d_rank2", Box::new(Conv1D::new(2, 3)), known(&[6])),
         (
             "max_pooling1d_rank2",

@@ -168,6 +168,22 @@ pub(crate) fn axis_output(
     }
 }
 
+/// Dimensions that are all known, as a shape's.
+pub(crate) fn known_dims(dims: &[usize]) -> Vec<Option<usize>> {
+    dims.iter().map(|&d| Some(d)).collect()
+}
+
+/// The output lengths and the padding before of `N` spatial axes whose lengths were known.
+pub(crate) fn known_windows<const N: usize>(
+    spatial: &[Option<(usize, usize)>],
+) -> ([usize; N], [usize; N]) {
+    let (mut out_len, mut pad) = ([0; N], [0; N]);
+    for (a, o) in spatial.iter().enumerate().take(N) {
+        (out_len[a], pad[a]) = o.expect("known lengths give known outputs");
+    }
+    (out_len, pad)
+}
+
 /// `v` of one or two axes as two axes, a 1-D `v` as height `fill` and width `v[0]`.
 pub(crate) fn plane<const N: usize>(v: [usize; N], fill: usize) -> [usize; 2] {
     match v.as_slice() {
@@ -698,16 +714,10 @@ impl<const N: usize> Layer for Conv<N> {
         let c = self.check_input_shape(&found)?;
         debug_assert_eq!(c, channels);
         check_not_empty(name, shape)?;
-        let dims: Vec<Option<usize>> = shape[1..=N].iter().map(|&d| Some(d)).collect();
-        let spatial = self.spatial(&dims, &found, channels)?;
-        let (mut out_len, mut pad) = ([0; N], [0; N]);
-        for (a, o) in spatial.iter().enumerate() {
-            (out_len[a], pad[a]) = o.expect("known lengths give known outputs");
-        }
+        let spatial = self.spatial(&known_dims(&shape[1..=N]), &found, channels)?;
+        let (out_len, pad) = known_windows::<N>(&spatial);
         let batch = shape[0];
-        let mut out_shape = vec![batch];
-        out_shape.extend_from_slice(&out_len);
-        out_shape.push(self.filters);
+        let out_shape = [&[batch][..], &out_len, &[self.filters]].concat();
         limits::check_dims(name, "output", &out_shape)?;
         let geometry = ConvShape {
             input: plane(

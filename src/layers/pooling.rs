@@ -12,7 +12,10 @@ use crate::layer::{
     check_not_empty, common_builders, layer_plumbing, single_input, single_shape, weightless,
     CallContext, InputDecl, Layer, LayerName,
 };
-use crate::layers::conv::{axis_output, check_positive, np_array, plane, py_tuple, Dims, Padding};
+use crate::layers::conv::{
+    axis_output, check_positive, known_dims, known_windows, np_array, plane, py_tuple, Dims,
+    Padding,
+};
 use crate::limits;
 use crate::linalg::pool::{pool, PoolShape, Reduce};
 use crate::shape::Shape;
@@ -46,7 +49,7 @@ impl PoolKind for Average {
     const MAX: bool = false;
 }
 
-/// The name of a pooling class: `prefix` (`""` or `"Global"`), the reduction, the rank.
+/// The name of a pooling class: global or not, the reduction, the rank.
 pub(crate) fn class_name<P: PoolKind>(global: bool, rank: usize) -> &'static str {
     match (global, P::MAX, rank) {
         (false, true, 1) => "MaxPooling1D",
@@ -324,16 +327,10 @@ impl<const N: usize, P: PoolKind> Layer for Pooling<N, P> {
         let found = Shape::known(shape);
         self.check_rank(&found)?;
         check_not_empty(name, shape)?;
-        let dims: Vec<Option<usize>> = shape[1..=N].iter().map(|&d| Some(d)).collect();
-        let spatial = self.spatial(&dims, &found)?;
-        let (mut out_len, mut pad) = ([0; N], [0; N]);
-        for (a, o) in spatial.iter().enumerate() {
-            (out_len[a], pad[a]) = o.expect("known lengths give known outputs");
-        }
+        let spatial = self.spatial(&known_dims(&shape[1..=N]), &found)?;
+        let (out_len, pad) = known_windows::<N>(&spatial);
         let (batch, channels) = (shape[0], shape[N + 1]);
-        let mut out_shape = vec![batch];
-        out_shape.extend_from_slice(&out_len);
-        out_shape.push(channels);
+        let out_shape = [&[batch][..], &out_len, &[channels]].concat();
         limits::check_dims(name, "output", &out_shape)?;
         let geometry = PoolShape {
             input: plane(
