@@ -38,6 +38,11 @@
 //!   several inputs (`[query, value]` or `[query, value, key]`) and their masks through
 //!   [`call`](Layer::call); Keras's call arguments `use_causal_mask` and
 //!   `return_attention_scores` are options of the layers.
+//! - Convolutions [`Conv1D`] and [`Conv2D`] (valid, same and causal [`Padding`], strides,
+//!   dilation, groups), poolings [`MaxPooling1D`], [`AveragePooling1D`], [`MaxPooling2D`],
+//!   [`AveragePooling2D`], global poolings [`GlobalMaxPooling1D`], [`GlobalAveragePooling1D`]
+//!   (masked), [`GlobalMaxPooling2D`], [`GlobalAveragePooling2D`], and [`ZeroPadding1D`],
+//!   [`Cropping1D`], [`UpSampling1D`].
 //! - The [`Layer`] trait: one [`call`](Layer::call) with a [`CallContext`] (masks, states,
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
@@ -118,11 +123,17 @@ pub use layers::attention::{Attention, ScoreMode};
 pub use layers::batch_normalization::BatchNormalization;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::concatenate::Concatenate;
+pub use layers::conv::{Conv, Conv1D, Conv2D, Dims, Padding};
+pub use layers::cropping1d::Cropping1D;
 pub use layers::dense::Dense;
 pub use layers::dot::Dot;
 pub use layers::dropout::Dropout;
 pub use layers::embedding::Embedding;
 pub use layers::flatten::Flatten;
+pub use layers::global_pooling::{
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+    GlobalPooling,
+};
 pub use layers::gru::{GRUCell, GRU};
 pub use layers::input_layer::InputLayer;
 pub use layers::layer_normalization::LayerNormalization;
@@ -134,6 +145,10 @@ pub use layers::merge::{
 pub use layers::multi_head_attention::{MultiHeadAttention, SoftmaxMasking};
 pub use layers::op::{BinaryOp, Op, OpKind, Operand, ReduceOp, UnaryOp};
 pub use layers::permute::Permute;
+pub use layers::pooling::{
+    AveragePool, AveragePooling1D, AveragePooling2D, MaxPool, MaxPooling1D, MaxPooling2D, PoolKind,
+    Pooling,
+};
 pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
 pub use layers::regularization::{
     ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
@@ -142,6 +157,8 @@ pub use layers::repeat_vector::RepeatVector;
 pub use layers::reshape::Reshape;
 pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
 pub use layers::time_distributed::TimeDistributed;
+pub use layers::up_sampling1d::UpSampling1D;
+pub use layers::zero_padding1d::ZeroPadding1D;
 pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;

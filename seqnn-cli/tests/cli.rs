@@ -503,6 +503,10 @@ fn every_bad_file_is_one_error_line() {
         if !(name.ends_with(".keras") || name.ends_with(".h5")) {
             continue;
         }
+        // Written when seqnn had no Conv1D: a model seqnn runs now.
+        if name.starts_with("conv1d.") {
+            continue;
+        }
         let run = seqnn([OsStr::new("summary"), path.as_os_str()]);
         let line = run.one_error_line();
         assert!(

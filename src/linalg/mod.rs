@@ -4,13 +4,18 @@
 //!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time.
 //! - [`attention`]: the element-wise parts of the attention layers (additive scores, the masked
 //!   row softmax); their products are matrix products in the layers.
+//! - [`conv`]: convolution as one matrix product over patches (im2col) per group, for
+//!   `Conv1D` and `Conv2D`.
+//! - [`pool`]: max and average pooling windows over contiguous channel slices.
 //! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
 //!   Householder reflections.
 //! - [`norm`]: BatchNormalization's per-channel scale and shift, LayerNormalization's rows.
 
 pub(crate) mod attention;
+pub(crate) mod conv;
 pub(crate) mod norm;
 pub(crate) mod orthogonal;
 pub(crate) mod packed;
+pub(crate) mod pool;
 
 pub(crate) use packed::{gemm_acc, gemm_acc_strided, has_avx2, Packed};

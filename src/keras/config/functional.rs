@@ -304,10 +304,11 @@ fn make(v: &Value, dialect: Dialect, stored: &mut StoredLayouts) -> Result<Made>
             ));
         }
         for option in &first.options {
-            layer = super::attention::call_option(layer, option)
-                .unwrap_or_else(|| Err(entry.unsupported(format!(
+            layer = super::attention::call_option(layer, option).unwrap_or_else(|| {
+                Err(entry.unsupported(format!(
                     "the layer is called with {option}, which it does not take"
-                ))))?;
+                )))
+            })?;
         }
     }
     // An operation's constants are in its calls' arguments: one pattern for all of them.

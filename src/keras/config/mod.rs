@@ -25,6 +25,7 @@ use crate::sequential::Sequential;
 use crate::shape::Shape;
 
 mod attention;
+mod conv;
 mod core;
 mod functional;
 mod merge;
@@ -75,6 +76,10 @@ const FAMILIES: &[Family] = &[
     Family {
         from_entry: attention::from_entry,
         to_config: attention::to_config,
+    },
+    Family {
+        from_entry: conv::from_entry,
+        to_config: conv::to_config,
     },
 ];
 

@@ -1,0 +1,477 @@
+//! Convolution as a matrix product over patches (im2col), shared by `Conv1D` and `Conv2D`.
+//!
+//! A 1-D convolution is a 2-D one of height 1. For every output position the patch it sees,
+//! `kh · kw · channels_per_group` values in the kernel's own order `(ky, kx, c)`, is copied into
+//! one row of a scratch matrix (zeros where the window hangs over the padding); the rows of many
+//! positions, across the batch, then meet the kernel in one `general_mat_mul` per group:
+//!
+//! ```text
+//! out[rows, group's filters] = patches[rows, kh·kw·cg] · kernel[kh·kw·cg, group's filters]
+//! ```
+//!
+//! The scratch matrix holds at most [`CHUNK_ELEMENTS`] values (or one patch row, if a row is
+//! larger), so its size does not grow with the batch. A 1×1 kernel with stride 1 over one
+//! group needs no patches: the input itself is the matrix.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, ArrayView2, ArrayViewMut2, ShapeBuilder};
+
+use super::{gemm_acc_strided, Packed};
+
+/// The most values one scratch matrix of patches holds (4 MiB, a size that stays in cache
+/// while the product reads it), unless one patch row is larger.
+pub(crate) const CHUNK_ELEMENTS: usize = 1 << 20;
+
+/// Below this many multiply-adds a call runs on its caller's thread alone.
+const PARALLEL_WORK: usize = 1 << 22;
+
+/// The geometry of one convolution over channels-last samples of `(h, w, channels)`. Every
+/// size here was checked by the layer: the kernel fits the parameter limit, the output the
+/// tensor limit, and `dilation · (kernel − 1) + 1` does not overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvShape {
+    /// `(h, w)` of one input sample; `(1, length)` for a 1-D convolution.
+    pub(crate) input: [usize; 2],
+    /// Input channels, all groups together.
+    pub(crate) channels: usize,
+    /// `(h, w)` of one output sample.
+    pub(crate) output: [usize; 2],
+    /// `(kh, kw)`.
+    pub(crate) kernel: [usize; 2],
+    /// Steps between output positions, per axis.
+    pub(crate) strides: [usize; 2],
+    /// Steps between kernel taps, per axis.
+    pub(crate) dilation: [usize; 2],
+    /// Zeros before the first row and the first column (Keras's "same" or "causal" padding).
+    pub(crate) pad: [usize; 2],
+    /// Channel groups: group `g` reads channels `g·cg..` and writes filters `g·fg..`.
+    pub(crate) groups: usize,
+    /// Output channels, all groups together.
+    pub(crate) filters: usize,
+}
+
+impl ConvShape {
+    /// Input channels per group.
+    fn group_channels(&self) -> usize {
+        self.channels / self.groups
+    }
+
+    /// The length of one patch row, `kh · kw · cg`: the kernel matrix's rows.
+    pub(crate) fn patch_len(&self) -> usize {
+        self.kernel[0] * self.kernel[1] * self.group_channels()
+    }
+
+    /// Output positions of one sample.
+    fn positions(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+
+    /// Whether the input is already the patch matrix: a 1×1 kernel, stride 1, no padding, one
+    /// group.
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.strides == [1, 1] && self.pad == [0, 0] && self.groups == 1
+    }
+
+    /// Patch rows per scratch matrix.
+    fn chunk_rows(&self) -> usize {
+        (CHUNK_ELEMENTS / self.patch_len().max(1)).max(1)
+    }
+
+    /// The scratch values one call of `batch` samples allocates, per thread: what the layer
+    /// checks against the tensor limit before calling [`conv`]. 0 when no patches are needed.
+    pub(crate) fn scratch_elements(&self, batch: usize) -> usize {
+        if self.pointwise() {
+            return 0;
+        }
+        let rows = batch.saturating_mul(self.positions());
+        rows.min(self.chunk_rows()).saturating_mul(self.patch_len())
+    }
+
+    /// Copies the patches of output rows `first..first + rows.len() / patch` (rows counted
+    /// over the whole batch) of group `g` into `rows`.
+    fn im2col(&self, x: &[f32], first: usize, g: usize, rows: &mut [f32]) {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let kw = self.kernel[1];
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilation;
+        let [ph, pw] = self.pad;
+        let c = self.channels;
+        let cg = self.group_channels();
+        let c0 = g * cg;
+        let sample = h * w * c;
+        // Whole kernel rows are contiguous in the input when the taps along w touch adjacent
+        // cells and one group holds every channel.
+        let contiguous = dw == 1 && self.groups == 1;
+        let patch = self.patch_len();
+        // The position of the first row; later rows step through it without divisions.
+        let (mut b, pos) = (first / (oh * ow), first % (oh * ow));
+        let (mut oy, mut ox) = (pos / ow, pos % ow);
+        for row in rows.chunks_exact_mut(patch) {
+            let xb = &x[b * sample..(b + 1) * sample];
+            let start = (ox * sw) as isize - pw as isize;
+            for (ky, seg) in row.chunks_exact_mut(kw * cg).enumerate() {
+                let iy = (oy * sh)
+                    .checked_add(ky * dh)
+                    .and_then(|p| p.checked_sub(ph))
+                    .filter(|&p| p < h);
+                let Some(iy) = iy else {
+                    seg.fill(0.0);
+                    continue;
+                };
+                let line = &xb[iy * w * c..(iy + 1) * w * c];
+                if contiguous {
+                    // Taps kx at columns start + kx, of which lo..hi fall inside the input.
+                    let lo = (-start).clamp(0, kw as isize) as usize;
+                    let hi = (w as isize - start).clamp(lo as isize, kw as isize) as usize;
+                    seg[..lo * c].fill(0.0);
+                    if hi > lo {
+                        let from = (start + lo as isize) as usize * c;
+                        seg[lo * c..hi * c].copy_from_slice(&line[from..from + (hi - lo) * c]);
+                    }
+                    seg[hi * c..].fill(0.0);
+                    continue;
+                }
+                for (kx, cell) in seg.chunks_exact_mut(cg).enumerate() {
+                    let ix = (ox * sw)
+                        .checked_add(kx * dw)
+                        .and_then(|p| p.checked_sub(pw))
+                        .filter(|&p| p < w);
+                    match ix {
+                        Some(ix) => cell.copy_from_slice(&line[ix * c + c0..ix * c + c0 + cg]),
+                        None => cell.fill(0.0),
+                    }
+                }
+            }
+            ox += 1;
+            if ox == ow {
+                ox = 0;
+                oy += 1;
+                if oy == oh {
+                    oy = 0;
+                    b += 1;
+                }
+            }
+        }
+    }
+
+    /// Output rows `first..first + out.len() / filters`, added into `out`, with `scratch` for
+    /// the patches (any length; it grows to one chunk).
+    fn rows(
+        &self,
+        x: &[f32],
+        kernel: &Kernel<'_>,
+        first: usize,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let f = self.filters;
+        let fg = f / self.groups;
+        let patch = self.patch_len();
+        let n = out.len() / f;
+        let chunk = self.chunk_rows();
+        let mut done = 0;
+        while done < n {
+            let m = chunk.min(n - done);
+            let y = &mut out[done * f..(done + m) * f];
+            scratch.resize(m * patch, 0.0);
+            for g in 0..self.groups {
+                self.im2col(x, first + done, g, scratch);
+                kernel.product(g, &scratch[..], m, &mut y[g * fg..], f);
+            }
+            done += m;
+        }
+    }
+}
+
+/// A convolution's kernel as the product needs it: Keras's kernel reshaped to
+/// `(kh · kw · cg, filters)`, and each group's columns packed for the crate's register-tiled
+/// product ([`pack`]) when the groups are wide enough.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kernel<'a> {
+    /// `(kh · kw · cg, filters)`.
+    pub(crate) matrix: ArrayView2<'a, f32>,
+    /// One packed matrix per group, or none for the general product.
+    pub(crate) packed: &'a [Packed],
+    /// The channel groups.
+    pub(crate) groups: usize,
+}
+
+/// Each group's columns of `kernel` (`(kh · kw · cg, filters)`) packed for the register-tiled
+/// product, or none when a group has fewer than 16 filters: a packed panel is 8 to 32 columns
+/// wide (by the CPU's vectors), so that narrower groups would be mostly padding. The packed
+/// copies hold at most twice the kernel.
+pub(crate) fn pack(kernel: ArrayView2<'_, f32>, groups: usize) -> Vec<Packed> {
+    let fg = kernel.ncols() / groups.max(1);
+    if fg < 16 {
+        return Vec::new();
+    }
+    (0..groups)
+        .map(|g| Packed::new(kernel.slice(s![.., g * fg..(g + 1) * fg])))
+        .collect()
+}
+
+impl Kernel<'_> {
+    /// `out[r·ldo + j] += (a · kernel_g)[r, j]` for the `rows` rows of `a` (contiguous, of
+    /// `kh · kw · cg` values each) and the filters `j` of group `g`.
+    fn product(&self, g: usize, a: &[f32], rows: usize, out: &mut [f32], ldo: usize) {
+        if let Some(p) = self.packed.get(g) {
+            gemm_acc_strided(a, p, out, rows, ldo);
+            return;
+        }
+        let (k, f) = self.matrix.dim();
+        let fg = f / self.groups;
+        let a = ArrayView2::from_shape((rows, k), &a[..rows * k]).expect("rows of patches");
+        let len = (rows - 1) * ldo + fg;
+        let mut y = ArrayViewMut2::from_shape((rows, fg).strides((ldo, 1)), &mut out[..len])
+            .expect("rows ldo apart");
+        let w = self.matrix.slice(s![.., g * fg..(g + 1) * fg]);
+        general_mat_mul(1.0, &a, &w, 1.0, &mut y);
+    }
+}
+
+/// The convolution of `batch` channels-last samples `x` (`batch · h · w · channels` values in
+/// standard layout) with `kernel`, added into `out` (`batch · oh · ow · filters` values, zeros
+/// for the convolution alone). No bias, no activation.
+///
+/// # Panics
+/// When the slices do not have the lengths `shape` and `batch` give (a broken invariant: the
+/// layer checked them).
+pub(crate) fn conv(
+    x: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: Kernel<'_>,
+    out: &mut [f32],
+) {
+    let f = shape.filters;
+    let rows = batch * shape.positions();
+    assert_eq!(
+        x.len(),
+        batch * shape.input[0] * shape.input[1] * shape.channels
+    );
+    assert_eq!(out.len(), rows * f);
+    assert_eq!(kernel.matrix.dim(), (shape.patch_len(), f));
+    assert_eq!(kernel.groups, shape.groups);
+    if rows == 0 || f == 0 {
+        return;
+    }
+    let work = rows
+        .saturating_mul(shape.patch_len())
+        .saturating_mul(f / shape.groups);
+    let parts = if work < PARALLEL_WORK {
+        1
+    } else {
+        crate::threads::parts(rows / 64)
+    };
+    let per_part = rows.div_ceil(parts);
+    let jobs: Vec<(usize, &mut [f32])> = out
+        .chunks_mut(per_part * f)
+        .enumerate()
+        .map(|(i, o)| (i * per_part, o))
+        .collect();
+    crate::threads::for_each_mut(jobs, |(first, o)| {
+        if shape.pointwise() {
+            // The input rows are the patches.
+            let n = o.len() / f;
+            let a = &x[first * shape.channels..(first + n) * shape.channels];
+            kernel.product(0, a, n, o, f);
+            return;
+        }
+        let mut scratch = Vec::new();
+        shape.rows(x, &kernel, first, o, &mut scratch);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, Array4};
+
+    /// The convolution by its definition, one output value at a time.
+    fn reference(x: &Array4<f32>, k: &Array4<f32>, s: &ConvShape) -> Array4<f32> {
+        let (batch, h, w, _) = x.dim();
+        let (kh, kw, cg, f) = k.dim();
+        let fg = f / s.groups;
+        let mut out = Array4::zeros((batch, s.output[0], s.output[1], f));
+        for ((b, oy, ox, o), v) in out.indexed_iter_mut() {
+            let g = o / fg;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let iy = (oy * s.strides[0] + ky * s.dilation[0]) as isize - s.pad[0] as isize;
+                    let ix = (ox * s.strides[1] + kx * s.dilation[1]) as isize - s.pad[1] as isize;
+                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                        continue;
+                    }
+                    for c in 0..cg {
+                        *v += x[[b, iy as usize, ix as usize, g * cg + c]] * k[[ky, kx, c, o]];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn filled(shape: (usize, usize, usize, usize), seed: u32) -> Array4<f32> {
+        let mut state = seed;
+        Array4::from_shape_simple_fn(shape, || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            ((state >> 8) % 2001) as f32 / 1000.0 - 1.0
+        })
+    }
+
+    fn check(s: ConvShape, batch: usize) {
+        let x = filled((batch, s.input[0], s.input[1], s.channels), 7);
+        let k = filled(
+            (s.kernel[0], s.kernel[1], s.channels / s.groups, s.filters),
+            11,
+        );
+        let km: Array2<f32> = k
+            .clone()
+            .into_shape_with_order((s.patch_len(), s.filters))
+            .expect("kernel matrix");
+        let packed = pack(km.view(), s.groups);
+        for packed in [&packed[..], &[]] {
+            let kernel = Kernel {
+                matrix: km.view(),
+                packed,
+                groups: s.groups,
+            };
+            let mut out = vec![0.0; batch * s.output[0] * s.output[1] * s.filters];
+            conv(x.as_slice().unwrap(), batch, &s, kernel, &mut out);
+            let expected = reference(&x, &k, &s);
+            for (a, e) in out.iter().zip(expected.iter()) {
+                assert!((a - e).abs() < 1e-4, "{s:?}: {a} against {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_d_by_hand() {
+        // x = [1, 2, 3, 4] (one channel), kernel [1, -1], valid: [1-2, 2-3, 3-4] = [-1, -1, -1];
+        // with "same" padding and stride 2 (out 2, pad 0 before, 1 after): [1-2, 3-4].
+        let s = ConvShape {
+            input: [1, 4],
+            channels: 1,
+            output: [1, 2],
+            kernel: [1, 2],
+            strides: [1, 2],
+            dilation: [1, 1],
+            pad: [0, 0],
+            groups: 1,
+            filters: 1,
+        };
+        let k = Array2::from_shape_vec((2, 1), vec![1.0, -1.0]).unwrap();
+        let mut out = vec![0.0; 2];
+        let kernel = Kernel {
+            matrix: k.view(),
+            packed: &[],
+            groups: 1,
+        };
+        conv(&[1.0, 2.0, 3.0, 4.0], 1, &s, kernel, &mut out);
+        assert_eq!(out, vec![-1.0, -1.0]);
+    }
+
+    #[test]
+    fn matches_the_definition_over_padding_strides_dilation_and_groups() {
+        let base = ConvShape {
+            input: [5, 7],
+            channels: 4,
+            output: [3, 5],
+            kernel: [3, 3],
+            strides: [1, 1],
+            dilation: [1, 1],
+            pad: [0, 0],
+            groups: 1,
+            filters: 6,
+        };
+        check(base, 2);
+        check(ConvShape { groups: 2, ..base }, 2);
+        check(
+            ConvShape {
+                output: [5, 7],
+                pad: [1, 1],
+                ..base
+            },
+            3,
+        );
+        check(
+            ConvShape {
+                output: [3, 4],
+                strides: [2, 2],
+                pad: [1, 1],
+                ..base
+            },
+            2,
+        );
+        check(
+            ConvShape {
+                output: [1, 3],
+                dilation: [2, 2],
+                groups: 4,
+                filters: 4,
+                ..base
+            },
+            2,
+        );
+        // 1-D causal: pad d·(k−1) = 4 on the left.
+        check(
+            ConvShape {
+                input: [1, 9],
+                output: [1, 9],
+                kernel: [1, 3],
+                dilation: [1, 2],
+                pad: [0, 4],
+                ..base
+            },
+            3,
+        );
+        // Pointwise: the input is the matrix.
+        check(
+            ConvShape {
+                kernel: [1, 1],
+                output: [5, 7],
+                ..base
+            },
+            2,
+        );
+        // Groups of 16 filters and more: the packed product.
+        check(
+            ConvShape {
+                filters: 32,
+                groups: 2,
+                pad: [1, 1],
+                output: [5, 7],
+                ..base
+            },
+            2,
+        );
+        check(
+            ConvShape {
+                kernel: [1, 1],
+                output: [5, 7],
+                filters: 20,
+                ..base
+            },
+            3,
+        );
+    }
+
+    #[test]
+    fn chunks_and_threads_give_the_same_numbers() {
+        // Many rows: several chunks, and several parts when there are threads.
+        let s = ConvShape {
+            input: [1, 8000],
+            channels: 40,
+            output: [1, 8000],
+            kernel: [1, 5],
+            strides: [1, 1],
+            dilation: [1, 1],
+            pad: [0, 2],
+            groups: 1,
+            filters: 24,
+        };
+        assert!(s.chunk_rows() < 8000);
+        check(s, 2);
+    }
+}
