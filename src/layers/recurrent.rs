@@ -99,6 +99,60 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
 }
 
+/// What the sequence driver runs: the widths of one row's projection and states, the input
+/// projection of a block of timesteps, and one step. Every [`Cell`] is one; a convolutional
+/// recurrent layer makes one per call for its input's spatial shape, with states that are
+/// its feature maps flattened.
+pub(crate) trait Step: Sync {
+    /// The widths of one batch row.
+    fn widths(&self) -> Widths;
+
+    /// Writes `x · kernel + bias` for the rows of `x` (one row per timestep and batch row) into
+    /// `z`, which holds zeros on entry, `(rows, gates)`.
+    fn project(&self, x: ArrayView2<'_, f32>, z: &mut Array2<f32>);
+
+    /// Finishes one timestep for `batch` rows, as [`Cell::step`].
+    fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
+}
+
+/// The widths of one batch row in a [`Step`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Widths {
+    /// Each state's values (a cell's units).
+    pub(crate) units: usize,
+    /// How many states.
+    pub(crate) states: usize,
+    /// The input projection's values.
+    pub(crate) gates: usize,
+    /// Scratch values for a step.
+    pub(crate) scratch: usize,
+}
+
+impl<C: Cell> Step for C {
+    fn widths(&self) -> Widths {
+        Widths {
+            units: self.units(),
+            states: self.state_count(),
+            gates: self.gate_width(),
+            scratch: self.scratch_width(),
+        }
+    }
+
+    fn project(&self, x: ArrayView2<'_, f32>, z: &mut Array2<f32>) {
+        let (kernel, bias) = self
+            .input_projection()
+            .expect("the driver runs only a cell with weights");
+        if let Some(b) = bias {
+            z.assign(&b);
+        }
+        ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z);
+    }
+
+    fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {
+        self.step(z, states, scratch, batch);
+    }
+}
+
 /// A recurrent layer as [`Bidirectional`](crate::Bidirectional) needs it: its options, and its
 /// time-reversed twin.
 pub trait RecurrentLayer: Layer {
@@ -835,18 +889,19 @@ pub(crate) struct RunOptions {
 /// one `(batch, units)` array per state. The output is `(batch, units)`, or
 /// `(batch, timesteps, units)` with `return_sequences`, in processing order (reversed in time
 /// under `go_backwards`, as Keras returns it).
-pub(crate) fn run<C: Cell>(
-    cell: &C,
+pub(crate) fn run<S: Step>(
+    cell: &S,
     x: ArrayView3<'_, f32>,
     initial: &[ArrayView2<'_, f32>],
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
     let (batch, timesteps, features) = x.dim();
+    let w = cell.widths();
     let work = batch
         .saturating_mul(timesteps)
-        .saturating_mul(cell.gate_width())
-        .saturating_mul(features.saturating_add(cell.units()));
+        .saturating_mul(w.gates)
+        .saturating_mul(features.saturating_add(w.units));
     let parts = if work < PARALLEL_WORK {
         1
     } else {
@@ -870,7 +925,7 @@ pub(crate) fn run<C: Cell>(
     });
     let outputs: Vec<_> = results.iter().map(|p| p.0.view()).collect();
     let output = concatenate(Axis(0), &outputs).expect("parts share all but the batch axis");
-    let states = (0..cell.state_count())
+    let states = (0..w.states)
         .map(|i| {
             let views: Vec<_> = results.iter().map(|p| p.1[i].view()).collect();
             concatenate(Axis(0), &views).expect("parts share the units axis")
@@ -889,19 +944,16 @@ struct MaskState {
 }
 
 /// The sequence loop for one block of batch rows, on the calling thread.
-fn run_rows<C: Cell>(
-    cell: &C,
+fn run_rows<S: Step>(
+    cell: &S,
     x: ArrayView3<'_, f32>,
     initial: &[ArrayView2<'_, f32>],
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
     let (batch, timesteps, features) = x.dim();
-    let units = cell.units();
-    let width = cell.gate_width();
-    let (kernel, bias) = cell
-        .input_projection()
-        .expect("the caller checked that the cell has weights");
+    let widths = cell.widths();
+    let (units, width) = (widths.units, widths.gates);
     let source = |t: usize| {
         if options.go_backwards {
             timesteps - 1 - t
@@ -919,24 +971,18 @@ fn run_rows<C: Cell>(
     }
 
     // The input projection of every timestep: one matrix product, bias included.
-    let mut z = match bias {
-        Some(b) => b
-            .broadcast((timesteps * batch, width))
-            .map(|v| v.to_owned()),
-        None => None,
-    }
-    .unwrap_or_else(|| Array2::zeros((timesteps * batch, width)));
-    ndarray::linalg::general_mat_mul(1.0, &xt, &kernel, 1.0, &mut z);
+    let mut z = Array2::<f32>::zeros((timesteps * batch, width));
+    cell.project(xt.view(), &mut z);
 
     let mut states: Vec<Array2<f32>> = if initial.is_empty() {
-        vec![Array2::zeros((batch, units)); cell.state_count()]
+        vec![Array2::zeros((batch, units)); widths.states]
     } else {
         initial
             .iter()
             .map(|s| s.as_standard_layout().into_owned())
             .collect()
     };
-    let mut scratch = vec![0.0_f32; batch * cell.scratch_width()];
+    let mut scratch = vec![0.0_f32; batch * widths.scratch];
     let mut sequence = options
         .return_sequences
         .then(|| Array3::<f32>::zeros((timesteps, batch, units)));
@@ -955,7 +1001,7 @@ fn run_rows<C: Cell>(
                 saved.assign(state);
             }
         }
-        cell.step(zt, &mut states, &mut scratch, batch);
+        cell.advance(zt, &mut states, &mut scratch, batch);
         match masked.as_mut() {
             None => {
                 if let Some(seq) = sequence.as_mut() {
