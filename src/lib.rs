@@ -124,6 +124,7 @@ pub use layers::batch_normalization::BatchNormalization;
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::concatenate::Concatenate;
 pub use layers::conv::{Conv, Conv1D, Conv2D, Dims, Padding};
+pub use layers::conv_lstm::{ConvLSTM, ConvLSTM1D, ConvLSTM2D};
 pub use layers::cropping1d::Cropping1D;
 pub use layers::dense::Dense;
 pub use layers::dot::Dot;

@@ -228,7 +228,7 @@ pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
             .collect();
     }
     let group = match layer.class_name() {
-        "SimpleRNN" | "LSTM" | "GRU" => "cell/vars",
+        "SimpleRNN" | "LSTM" | "GRU" | "ConvLSTM1D" | "ConvLSTM2D" => "cell/vars",
         _ => "vars",
     };
     vec![(group.to_string(), layer.weight_specs().len())]

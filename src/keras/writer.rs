@@ -357,7 +357,7 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
         return;
     }
     let group = match layer.class_name() {
-        "SimpleRNN" | "LSTM" | "GRU" => {
+        "SimpleRNN" | "LSTM" | "GRU" | "ConvLSTM1D" | "ConvLSTM2D" => {
             let cell = node.at("cell/vars");
             cell.name_attr = Some(format!("{}_cell", snake_case(layer.class_name())));
             cell

@@ -253,25 +253,39 @@ impl Cell for LSTMCell {
         let h = h.as_slice_mut().expect("states are in standard layout");
         let c = c.as_slice_mut().expect("states are in standard layout");
         gemm_acc(h, self.weights.recurrent(), z, batch);
-        let rows = z
-            .chunks_exact_mut(4 * u)
-            .zip(h.chunks_exact_mut(u))
-            .zip(c.chunks_exact_mut(u));
-        for ((zr, hr), cr) in rows {
-            let (ifg, rest) = zr.split_at_mut(2 * u);
-            let (cand, o) = rest.split_at_mut(u);
-            self.recurrent_activation.apply_slice(ifg, 2 * u);
-            self.activation.apply_slice(cand, u);
-            self.recurrent_activation.apply_slice(o, u);
-            let (i, f) = ifg.split_at(u);
-            for (((cv, &iv), &fv), &gv) in cr.iter_mut().zip(i).zip(f).zip(cand.iter()) {
-                *cv = fv * *cv + iv * gv;
-            }
-            hr.copy_from_slice(cr);
-            self.activation.apply_slice(hr, u);
-            for (hv, &ov) in hr.iter_mut().zip(o.iter()) {
-                *hv *= ov;
-            }
+        lstm_gates(z, h, c, u, self.activation, self.recurrent_activation);
+    }
+}
+
+/// The LSTM's gates for rows of `4·units` pre-activations `z` (i | f | c | o, each `units`
+/// wide), updating the rows of `units` of `h` and `c` in place; `z` is overwritten. Shared with
+/// ConvLSTM, whose rows are the positions of its feature maps.
+pub(crate) fn lstm_gates(
+    z: &mut [f32],
+    h: &mut [f32],
+    c: &mut [f32],
+    u: usize,
+    activation: ActivationFn,
+    recurrent_activation: ActivationFn,
+) {
+    let rows = z
+        .chunks_exact_mut(4 * u)
+        .zip(h.chunks_exact_mut(u))
+        .zip(c.chunks_exact_mut(u));
+    for ((zr, hr), cr) in rows {
+        let (ifg, rest) = zr.split_at_mut(2 * u);
+        let (cand, o) = rest.split_at_mut(u);
+        recurrent_activation.apply_slice(ifg, 2 * u);
+        activation.apply_slice(cand, u);
+        recurrent_activation.apply_slice(o, u);
+        let (i, f) = ifg.split_at(u);
+        for (((cv, &iv), &fv), &gv) in cr.iter_mut().zip(i).zip(f).zip(cand.iter()) {
+            *cv = fv * *cv + iv * gv;
+        }
+        hr.copy_from_slice(cr);
+        activation.apply_slice(hr, u);
+        for (hv, &ov) in hr.iter_mut().zip(o.iter()) {
+            *hv *= ov;
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod batch_normalization;
 pub mod bidirectional;
 pub mod concatenate;
 pub mod conv;
+pub mod conv_lstm;
 pub mod cropping1d;
 pub mod dense;
 pub mod dot;

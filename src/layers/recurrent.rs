@@ -148,7 +148,13 @@ impl<C: Cell> Step for C {
         ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z);
     }
 
-    fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {
+    fn advance(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
         self.step(z, states, scratch, batch);
     }
 }

@@ -165,23 +165,84 @@ impl ConvShape {
         out: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
+        let n = out.len() / self.filters;
+        let rows = self.chunk_rows().min(n.max(1));
+        scratch.resize(rows * self.patch_len(), 0.0);
+        self.rows_in(x, kernel, first, out, scratch);
+    }
+
+    /// [`rows`](Self::rows) with the patches in `scratch`, as many rows at a time as it holds
+    /// (at least one patch row): nothing is allocated.
+    fn rows_in(
+        &self,
+        x: &[f32],
+        kernel: &Kernel<'_>,
+        first: usize,
+        out: &mut [f32],
+        scratch: &mut [f32],
+    ) {
         let f = self.filters;
         let fg = f / self.groups;
         let patch = self.patch_len();
         let n = out.len() / f;
-        let chunk = self.chunk_rows();
+        let chunk = (scratch.len() / patch.max(1)).max(1);
         let mut done = 0;
         while done < n {
             let m = chunk.min(n - done);
             let y = &mut out[done * f..(done + m) * f];
-            scratch.resize(m * patch, 0.0);
+            let rows = &mut scratch[..m * patch];
             for g in 0..self.groups {
-                self.im2col(x, first + done, g, scratch);
-                kernel.product(g, &scratch[..], m, &mut y[g * fg..], f);
+                self.im2col(x, first + done, g, rows);
+                kernel.product(g, rows, m, &mut y[g * fg..], f);
             }
             done += m;
         }
     }
+
+    /// The scratch values per sample that [`conv_in`] works best with: every patch row of one
+    /// sample, up to [`CHUNK_ELEMENTS`].
+    pub(crate) fn scratch_per_sample(&self) -> usize {
+        if self.pointwise() {
+            return 0;
+        }
+        self.positions()
+            .saturating_mul(self.patch_len())
+            .min(CHUNK_ELEMENTS)
+            .max(self.patch_len())
+    }
+}
+
+/// [`conv`] on the calling thread, with the patches in `scratch` (at least one patch row, or
+/// nothing for a pointwise convolution): it allocates nothing, for a recurrent step.
+///
+/// # Panics
+/// As [`conv`], and when `scratch` holds less than one patch row.
+pub(crate) fn conv_in(
+    x: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: Kernel<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let rows = batch * shape.positions();
+    assert_eq!(
+        x.len(),
+        batch * shape.input[0] * shape.input[1] * shape.channels
+    );
+    assert_eq!(out.len(), rows * shape.filters);
+    if rows == 0 || shape.filters == 0 {
+        return;
+    }
+    if shape.pointwise() {
+        kernel.product(0, x, rows, out, shape.filters);
+        return;
+    }
+    assert!(
+        scratch.len() >= shape.patch_len(),
+        "scratch for one patch row"
+    );
+    shape.rows_in(x, &kernel, 0, out, scratch);
 }
 
 /// A convolution's kernel as the product needs it: Keras's kernel reshaped to

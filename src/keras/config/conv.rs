@@ -1,4 +1,5 @@
-//! The convolutional family in Keras configs: Conv1D and Conv2D, the poolings, the global
+//! The convolutional family in Keras configs: Conv1D and Conv2D, ConvLSTM1D and ConvLSTM2D,
+//! the poolings, the global
 //! poolings, ZeroPadding1D, Cropping1D and UpSampling1D (and the aliases Keras registers for
 //! them: `Convolution1D`, `MaxPool1D`, `GlobalAvgPool1D`, ...).
 //!
@@ -9,9 +10,11 @@ use std::any::Any;
 use serde_json::{json, Value};
 
 use super::{activation_name, Dialect, Entry};
+use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::layer::Layer;
 use crate::layers::conv::{Conv, Conv1D, Conv2D, Padding};
+use crate::layers::conv_lstm::{ConvLSTM, ConvLSTM1D, ConvLSTM2D};
 use crate::layers::cropping1d::Cropping1D;
 use crate::layers::global_pooling::GlobalPooling;
 use crate::layers::pooling::{AveragePool, MaxPool, PoolKind, Pooling};
@@ -48,6 +51,14 @@ pub(super) fn from_entry(e: &Entry<'_>, d: Dialect) -> Option<Result<Box<dyn Lay
                 .map(ZeroPadding1D::new),
         ),
         "Cropping1D" => boxed(sizes::<2>(e, "cropping", Some([1, 1])).map(Cropping1D::new)),
+        "ConvLSTM1D" => boxed(
+            sizes::<1>(e, "kernel_size", None)
+                .and_then(|[k]| conv_lstm_from(e, d, ConvLSTM1D::new(e.usize("filters")?, k))),
+        ),
+        "ConvLSTM2D" => boxed(
+            sizes::<2>(e, "kernel_size", None)
+                .and_then(|k| conv_lstm_from(e, d, ConvLSTM2D::new(e.usize("filters")?, k))),
+        ),
         "UpSampling1D" => boxed(match e.config["size"] {
             Value::Null => Ok(UpSampling1D::new(2)),
             _ => e.usize("size").map(UpSampling1D::new),
@@ -123,6 +134,63 @@ fn conv_from<const N: usize>(e: &Entry<'_>, d: Dialect, conv: Conv<N>) -> Result
         .with_use_bias(e.bool("use_bias", true)?))
 }
 
+fn conv_lstm_from<const N: usize>(
+    e: &Entry<'_>,
+    d: Dialect,
+    layer: ConvLSTM<N>,
+) -> Result<ConvLSTM<N>> {
+    channels_last(e)?;
+    let padding = padding(e)?;
+    if padding == Padding::Causal {
+        return Err(e.unsupported("option padding=\"causal\" (a ConvLSTM takes valid or same)"));
+    }
+    // A config without it has its Keras's default: hard_sigmoid in tf_keras, sigmoid in
+    // Keras 3.
+    let recurrent_activation = match (&e.config["recurrent_activation"], d) {
+        (Value::Null, Dialect::Keras2) => ActivationFn::HardSigmoid,
+        (Value::Null, Dialect::Keras3) => ActivationFn::Sigmoid,
+        _ => e.activation("recurrent_activation", d)?,
+    };
+    let activation = match &e.config["activation"] {
+        Value::Null => ActivationFn::Tanh,
+        _ => e.activation("activation", d)?,
+    };
+    Ok(layer
+        .with_strides(sizes::<N>(e, "strides", Some([1; N]))?)
+        .with_padding(padding)
+        .with_dilation_rate(sizes::<N>(e, "dilation_rate", Some([1; N]))?)
+        .with_activation(activation)
+        .with_recurrent_activation(recurrent_activation)
+        .with_use_bias(e.bool("use_bias", true)?)
+        .with_unit_forget_bias(e.bool("unit_forget_bias", true)?)
+        .with_return_sequences(e.bool("return_sequences", false)?)
+        .with_return_state(e.bool("return_state", false)?)
+        .with_go_backwards(e.bool("go_backwards", false)?)
+        .with_stateful(e.bool("stateful", false)?))
+}
+
+fn conv_lstm_config<const N: usize>(l: &ConvLSTM<N>) -> Result<Value> {
+    Ok(json!({
+        "filters": l.filters(),
+        "kernel_size": l.kernel_size().to_vec(),
+        "strides": l.strides().to_vec(),
+        "padding": l.padding().name(),
+        "data_format": "channels_last",
+        "dilation_rate": l.dilation_rate().to_vec(),
+        "activation": activation_name(l, l.activation())?,
+        "recurrent_activation": activation_name(l, l.recurrent_activation())?,
+        "use_bias": l.use_bias(),
+        "unit_forget_bias": l.unit_forget_bias(),
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "return_sequences": l.return_sequences(),
+        "return_state": l.return_state(),
+        "go_backwards": l.go_backwards(),
+        "stateful": l.stateful(),
+        "unroll": false,
+    }))
+}
+
 fn pooling_from<const N: usize, P: PoolKind>(
     e: &Entry<'_>,
     make: impl Fn([usize; N]) -> Pooling<N, P>,
@@ -148,6 +216,12 @@ pub(super) fn to_config(layer: &dyn Layer) -> Option<Result<Value>> {
     }
     if let Some(l) = any.downcast_ref::<Conv2D>() {
         return Some(conv_config(l));
+    }
+    if let Some(l) = any.downcast_ref::<ConvLSTM1D>() {
+        return Some(conv_lstm_config(l));
+    }
+    if let Some(l) = any.downcast_ref::<ConvLSTM2D>() {
+        return Some(conv_lstm_config(l));
     }
     let pooling = pooling_config::<1, MaxPool>(any)
         .or_else(|| pooling_config::<1, AveragePool>(any))
