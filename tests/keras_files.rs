@@ -185,7 +185,10 @@ fn bad_files_are_refused_with_clear_errors() {
         assert_eq!(model.layers()[0].class_name(), "Conv1D", "{name}");
     }
     let conv = load_model(bad.join("conv1d.k3.keras")).unwrap();
-    let renamed = conv.to_json().unwrap().replace("\"Conv1D\"", "\"SeparableConv1D\"");
+    let renamed = conv
+        .to_json()
+        .unwrap()
+        .replace("\"Conv1D\"", "\"SeparableConv1D\"");
     match seqnn::model_from_json(&renamed) {
         Err(Error::Unsupported { class, message, .. }) => {
             assert_eq!(class, "SeparableConv1D");
