@@ -474,13 +474,21 @@ pub(crate) fn layer_entry(layer: &dyn Layer) -> Result<Value> {
                 "this layer cannot be saved in a Keras file",
             ))
         })?;
+    // The dtype policy as Keras 3 writes it, which also tells the dialect of the config alone.
     let mut config = json!({
         "name": layer.name(),
         "trainable": layer.trainable(),
-        "dtype": "float32",
+        "dtype": {
+            "module": "keras",
+            "class_name": "DTypePolicy",
+            "config": { "name": "float32" },
+            "registered_name": null,
+        },
     });
     if let (Some(c), Value::Object(extra)) = (config.as_object_mut(), extra) {
         c.extend(extra);
+        // A family's null for a common key: the Keras class does not take it.
+        c.retain(|k, v| !(v.is_null() && k == "trainable"));
     }
     Ok(json!({
         "module": "keras.layers",

@@ -178,7 +178,9 @@ pub(super) fn to_config(layer: &dyn Layer) -> Option<Result<Value>> {
         return Some(Ok(json!({ "dims": l.dims() })));
     }
     if let Some(l) = any.downcast_ref::<SpatialDropout1D>() {
-        return Some(Ok(json!({ "rate": number(l.rate()) })));
+        // Keras 3's SpatialDropout1D takes no `trainable` (BaseSpatialDropout.__init__ has
+        // rate, seed, name and dtype only): a null here leaves it out of the entry.
+        return Some(Ok(json!({ "rate": number(l.rate()), "trainable": null })));
     }
     if let Some(l) = any.downcast_ref::<GaussianNoise>() {
         return Some(Ok(json!({ "stddev": number(l.stddev()) })));
