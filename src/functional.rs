@@ -576,7 +576,21 @@ impl Model {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn named(name: impl Into<String>, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Model> {
-        let name = name.into();
+        Self::assemble(name.into(), inputs, outputs, false)
+    }
+
+    /// [`named`](Self::named) for a loader, which owns the graph: the layers are moved into
+    /// the model instead of copied.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn named_taking_layers(
+        name: String,
+        inputs: &[Tensor],
+        outputs: &[Tensor],
+    ) -> Result<Model> {
+        Self::assemble(name, inputs, outputs, true)
+    }
+
+    fn assemble(name: String, inputs: &[Tensor], outputs: &[Tensor], take: bool) -> Result<Model> {
         for t in inputs {
             if !t.node.inputs.is_empty() || t.node.layer.lock().layer.class_name() != "InputLayer" {
                 return Err(Error::InvalidArgument {
@@ -601,7 +615,8 @@ impl Model {
         let input_keys: Vec<usize> = inputs.iter().map(|t| t.node.key()).collect();
         let mut node_of: HashMap<usize, usize> = HashMap::new();
         let mut nodes: Vec<Node> = Vec::with_capacity(order.len());
-        let mut accessed: Vec<String> = Vec::new();
+        // The layers read without issue so far, for Keras's message.
+        let mut accessed: Vec<usize> = Vec::new();
         for &i in &order {
             let (sym, depth) = &map.nodes[i];
             let is_input = sym.inputs.is_empty();
@@ -627,7 +642,7 @@ impl Model {
                                 sym.layer.name(),
                                 accessed
                                     .iter()
-                                    .map(|n| format!("'{n}'"))
+                                    .map(|&l| format!("'{}'", map.layers[l].name()))
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ),
@@ -636,7 +651,7 @@ impl Model {
                 }
             }
             if !is_input {
-                accessed.push(sym.layer.name());
+                accessed.push(layer_of[&sym.layer.key()]);
             }
             node_of.insert(sym.key(), nodes.len());
             nodes.push(Node {
@@ -652,7 +667,16 @@ impl Model {
         let layers: Vec<Box<dyn Layer>> = map
             .layers
             .iter()
-            .map(|l| l.lock().layer.clone_box())
+            .map(|l| {
+                let mut slot = l.lock();
+                if take {
+                    // What stays behind is never used: the loader drops the graph.
+                    let stub = Box::new(InputLayer::new(Shape::new(Vec::new())));
+                    std::mem::replace(&mut slot.layer, stub)
+                } else {
+                    slot.layer.clone_box()
+                }
+            })
             .collect();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for l in &layers {

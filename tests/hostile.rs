@@ -370,3 +370,134 @@ fn predict_memory_is_bounded_by_one_batch() {
         mib(whole_peak)
     );
 }
+
+/// What a Functional file may cost: twice [`bound`], for the graph a loader builds besides
+/// the layers (each call of each layer is a node, with its tensors and its place in Keras's
+/// depth tables), which is proportional to the layers the file really holds.
+fn graph_bound(file_len: usize) -> usize {
+    2 * bound(file_len)
+}
+
+/// Loads a model of either kind from `bytes` alone, its peak allocation checked against
+/// [`graph_bound`].
+fn load_any_bounded(what: &str, bytes: &[u8]) -> seqnn::Result<seqnn::AnyModel> {
+    let (result, peak) = measure(|| seqnn::load_any_from_bytes(bytes));
+    eprintln!("{what}: held {} for {}", mib(peak), mib(bytes.len()));
+    assert!(
+        peak <= graph_bound(bytes.len()),
+        "{what}: loading held {} for a file of {}",
+        mib(peak),
+        mib(bytes.len())
+    );
+    result
+}
+
+/// A tf_keras Functional config: an input, then `n` Dense layers in a chain, listed in
+/// `order` (a permutation of 0..n; the input first).
+fn functional_chain(n: usize, order: impl Iterator<Item = usize>) -> String {
+    let mut json = String::from(
+        r#"{"class_name": "Functional", "config": {"name": "f", "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []}"#,
+    );
+    for i in order {
+        let from = if i == 0 {
+            "in".to_string()
+        } else {
+            format!("d{}", i - 1)
+        };
+        json.push_str(&format!(
+            r#", {{"class_name": "Dense", "config": {{"name": "d{i}", "units": 1}}, "name": "d{i}", "inbound_nodes": [[["{from}", 0, 0, {{}}]]]}}"#
+        ));
+    }
+    json.push_str(&format!(
+        r#"], "input_layers": [["in", 0, 0]], "output_layers": [["d{}", 0, 0]]}}, "keras_version": "2.21.0"}}"#,
+        n - 1
+    ));
+    json
+}
+
+#[test]
+fn a_functional_chain_of_200000_layers_loads_in_bounded_memory_and_time() {
+    let _alone = alone();
+    let n = 200_000;
+    let start = std::time::Instant::now();
+    // In order, and listed backwards: each layer's call waits for all the layers after it.
+    for (what, json) in [
+        ("200k functional", functional_chain(n, 0..n)),
+        (
+            "200k functional, reversed",
+            functional_chain(n, (0..n).rev()),
+        ),
+    ] {
+        let err = load_any_bounded(what, &legacy_h5_with_config(&json))
+            .expect_err("the file has no weights for these layers");
+        assert!(err.to_string().contains("weights"), "{what}: {err}");
+    }
+    assert!(
+        start.elapsed().as_secs() < 60,
+        "took {:?}: a step that is quadratic in the layers?",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn functional_graphs_that_cannot_be_built_are_clear_errors() {
+    let _alone = alone();
+    let wrap = |layers: &str, outputs: &str| {
+        format!(
+            r#"{{"class_name": "Functional", "config": {{"name": "f", "layers": [{{"class_name": "InputLayer", "config": {{"batch_input_shape": [null, 4], "name": "in"}}, "name": "in", "inbound_nodes": []}}, {layers}], "input_layers": [["in", 0, 0]], "output_layers": {outputs}}}, "keras_version": "2.21.0"}}"#
+        )
+    };
+    let dense = |name: &str, from: &str, node: &str, tensor: &str| {
+        format!(
+            r#"{{"class_name": "Dense", "config": {{"name": "{name}", "units": 1}}, "name": "{name}", "inbound_nodes": [[["{from}", {node}, {tensor}, {{}}]]]}}"#
+        )
+    };
+    let cases = [
+        (
+            "a loop",
+            wrap(
+                &format!(
+                    "{}, {}",
+                    dense("a", "b", "0", "0"),
+                    dense("b", "a", "0", "0")
+                ),
+                r#"[["b", 0, 0]]"#,
+            ),
+            "loop",
+        ),
+        (
+            "a node that does not exist",
+            wrap(
+                &dense("a", "in", "0", "0"),
+                r#"[["a", 1152921504606846976, 0]]"#,
+            ),
+            "has no node",
+        ),
+        (
+            "a tensor that does not exist",
+            wrap(
+                &format!(
+                    "{}, {}",
+                    dense("a", "in", "0", "0"),
+                    dense("b", "a", "0", "7")
+                ),
+                r#"[["b", 0, 0]]"#,
+            ),
+            "output 7",
+        ),
+        (
+            "an unknown layer",
+            wrap(&dense("a", "ghost", "0", "0"), r#"[["a", 0, 0]]"#),
+            "ghost",
+        ),
+        (
+            "a node index that is not a number",
+            wrap(&dense("a", "in", "\"x\"", "0"), r#"[["a", 0, 0]]"#),
+            "[layer, node index, tensor index]",
+        ),
+    ];
+    for (what, json, needle) in cases {
+        let err = load_any_bounded(what, &legacy_h5_with_config(&json)).expect_err(what);
+        assert!(err.to_string().contains(needle), "{what}: {err}");
+    }
+}

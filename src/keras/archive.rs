@@ -19,6 +19,7 @@ use crate::keras::hdf5::{open, read_weight};
 use crate::keras::LoadError;
 use crate::layer::Layer;
 use crate::layers::bidirectional::Bidirectional;
+use crate::layers::multi_head_attention::MultiHeadAttention;
 use crate::layers::time_distributed::TimeDistributed;
 use crate::sequential::Sequential;
 
@@ -227,6 +228,20 @@ pub(crate) fn var_groups(layer: &dyn Layer) -> Vec<(String, usize)> {
             .map(|(g, n)| (format!("layer/{g}"), n))
             .collect();
     }
+    if let Some(mha) = any.downcast_ref::<MultiHeadAttention>() {
+        // Its projections are Dense-like sublayers, in the weights' order (Keras 3's
+        // names; tf_keras prefixes each with `_`, which `weights` tries next).
+        let per = if mha.use_bias() { 2 } else { 1 };
+        let mut parts = vec!["query_dense", "key_dense"];
+        if mha.use_gate() {
+            parts.push("_gate_dense");
+        }
+        parts.extend(["value_dense", "output_dense"]);
+        return parts
+            .into_iter()
+            .map(|p| (format!("{p}/vars"), per))
+            .collect();
+    }
     let group = match layer.class_name() {
         "SimpleRNN" | "LSTM" | "GRU" | "ConvLSTM1D" | "ConvLSTM2D" => "cell/vars",
         _ => "vars",
@@ -251,11 +266,16 @@ pub(crate) fn weights(
                         layer.name()
                     )
                 })?;
-                out.push(read_weight(
-                    file,
-                    &format!("layers/{key}/{group}/{i}"),
-                    &shape,
-                )?);
+                let path = format!("layers/{key}/{group}/{i}");
+                let value = match read_weight(file, &path, &shape) {
+                    // tf_keras names a MultiHeadAttention's sublayers `_query_dense`, ...
+                    Err(e) if layer.class_name() == "MultiHeadAttention" => {
+                        let alt = format!("layers/{key}/_{group}/{i}");
+                        read_weight(file, &alt, &shape).map_err(|_| e)?
+                    }
+                    other => other?,
+                };
+                out.push(value);
             }
         }
     }

@@ -356,6 +356,22 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
         layer_vars(node.at("layer"), td.layer());
         return;
     }
+    if any.is::<MultiHeadAttention>() {
+        // Each projection in its own sublayer's group, as Keras 3 writes them.
+        let weights = layer.weights();
+        let mut it = weights.iter();
+        for (group, count) in crate::keras::archive::var_groups(layer) {
+            let g = node.at(&group);
+            for i in 0..count {
+                if let Some(w) = it.next() {
+                    let shape = w.shape().iter().map(|&d| d as u64).collect();
+                    g.datasets
+                        .push((i.to_string(), w.iter().copied().collect(), shape));
+                }
+            }
+        }
+        return;
+    }
     let group = match layer.class_name() {
         "SimpleRNN" | "LSTM" | "GRU" | "ConvLSTM1D" | "ConvLSTM2D" => {
             let cell = node.at("cell/vars");

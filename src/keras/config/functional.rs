@@ -128,7 +128,7 @@ pub(crate) fn from_fields(
 
     let inputs = tensors(config, "input_layers", &made, &index, &name)?;
     let outputs = tensors(config, "output_layers", &made, &index, &name)?;
-    Model::named(name, &inputs, &outputs)
+    Model::named_taking_layers(name, &inputs, &outputs)
 }
 
 /// Makes calls (of this layer and whatever they read) until `start` has made its next call.
