@@ -104,6 +104,13 @@ fn write_npz(path: &Path, arrays: &[(&str, &ArrayD<f32>)]) {
     npz.finish().expect("npz written");
 }
 
+/// Writes arrays as `np.savez(path, a, b, ...)` does: named `arr_0`, `arr_1`, ...
+fn write_npz_in_order(path: &Path, arrays: &[ArrayD<f32>]) {
+    let names: Vec<String> = (0..arrays.len()).map(|i| format!("arr_{i}")).collect();
+    let named: Vec<(&str, &ArrayD<f32>)> = names.iter().map(String::as_str).zip(arrays).collect();
+    write_npz(path, &named);
+}
+
 /// The arrays of a `.npz` file, with their names, in the archive's order.
 fn read_npz(path: &Path) -> Vec<(String, ArrayD<f32>)> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -226,43 +233,54 @@ fn a_missing_input_is_one_line_naming_it() {
     );
 }
 
+/// Runs `seqnn predict MODEL INPUT`, which must fail in one line naming the input, and returns
+/// what the line says after the input's name.
+fn input_error(model: &Path, input: &Path) -> String {
+    let run = seqnn([OsStr::new("predict"), model.as_os_str(), input.as_os_str()]);
+    let line = run.one_error_line();
+    match line.strip_prefix(&format!("{}: ", s(input))) {
+        Some(rest) => rest.to_string(),
+        None => panic!("the line names {}: {line}", s(input)),
+    }
+}
+
+/// Writes a zip archive of `members`, each its name, its bytes and how it is stored.
+fn write_zip(path: &Path, members: &[(&str, &[u8], zip::CompressionMethod)]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("created"));
+    for (name, bytes, method) in members {
+        let options = zip::write::SimpleFileOptions::default().compression_method(*method);
+        zip.start_file(*name, options).expect("member");
+        std::io::Write::write_all(&mut zip, bytes).expect("written");
+    }
+    zip.finish().expect("archive");
+}
+
 #[test]
 fn a_bad_npy_input_is_one_clear_line() {
     let dir = scratch("bad_npy");
+    // Inputs are read before the model, which does not exist here.
     let model = dir.join("model.keras");
     let garbage = dir.join("garbage.npy");
     std::fs::write(&garbage, "this is not an array\n").expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&garbage)]);
-    let line = run.one_error_line();
-    assert!(
-        line.starts_with(&format!("{}: not a .npy file", s(&garbage))),
-        "{line}"
-    );
+    let line = input_error(&model, &garbage);
+    assert!(line.starts_with("not a .npy file"), "{line}");
 
     let truncated = dir.join("truncated.npy");
     let bytes = std::fs::read(npy_fixture("f4_2x3.npy")).expect("fixture");
     std::fs::write(&truncated, &bytes[..bytes.len() - 3]).expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&truncated)]);
-    let line = run.one_error_line();
     assert_eq!(
-        line,
-        format!(
-            "{}: truncated: the data of shape (2, 3) of float32 should be 24 bytes, the file \
-             holds 21",
-            s(&truncated)
-        )
+        input_error(&model, &truncated),
+        "truncated: the data of shape (2, 3) of float32 should be 24 bytes, the file holds 21"
     );
     let in_header = dir.join("truncated_header.npy");
     std::fs::write(&in_header, &bytes[..40]).expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&in_header)]);
-    assert!(run.one_error_line().contains("truncated"));
+    assert!(input_error(&model, &in_header).contains("truncated"));
     let long = dir.join("long.npy");
     std::fs::write(&long, [&bytes[..], &[0, 0]].concat()).expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&long)]);
-    assert!(run.one_error_line().contains("the file holds 26"));
+    assert!(input_error(&model, &long).contains("the file holds 26"));
 
     // A header that announces far more data than the file holds is refused before anything
-    // is allocated for it: 400 GB of float32 in a file of 132 bytes.
+    // is allocated for it: 400 GB of float32 in a file of 152 bytes.
     let huge = dir.join("huge.npy");
     let mut lying = bytes.clone();
     let header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
@@ -273,11 +291,10 @@ fn a_bad_npy_input_is_one_clear_line() {
         .expect("the header numpy wrote");
     lying.splice(at..at + claim.len(), claim.iter().copied());
     std::fs::write(&huge, &lying).expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&huge)]);
+    let line = input_error(&model, &huge);
     assert!(
-        run.one_error_line()
-            .contains("should be 400000000000 bytes, the file holds 24"),
-        "{run:#?}"
+        line.contains("should be 400000000000 bytes, the file holds 24"),
+        "{line}"
     );
 
     for (name, words) in [
@@ -289,44 +306,27 @@ fn a_bad_npy_input_is_one_clear_line() {
         ("c8_2x3.npy", "dtype '<c8' is not supported"),
         ("f4_scalar.npy", "scalar"),
     ] {
-        let path = npy_fixture(name);
-        let run = seqnn(["predict", &s(&model), &s(&path)]);
-        let line = run.one_error_line();
-        assert!(line.starts_with(&format!("{}: ", s(&path))), "{line}");
+        let line = input_error(&model, &npy_fixture(name));
         assert!(line.contains(words), "{name}: {line}");
     }
 
     let not_zip = dir.join("not_zip.npz");
     std::fs::write(&not_zip, "this is not an archive\n").expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&not_zip)]);
-    let line = run.one_error_line();
-    assert!(
-        line.starts_with(&format!("{}: not a .npz file", s(&not_zip))),
-        "{line}"
-    );
+    let line = input_error(&model, &not_zip);
+    assert!(line.starts_with("not a .npz file"), "{line}");
     let cut = dir.join("cut.npz");
     let zip = std::fs::read(npy_fixture("dict_io_named.npz")).expect("fixture");
     std::fs::write(&cut, &zip[..zip.len() / 2]).expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&cut)]);
-    let line = run.one_error_line();
-    assert!(
-        line.starts_with(&format!("{}: not a .npz file", s(&cut))),
-        "{line}"
-    );
+    let line = input_error(&model, &cut);
+    assert!(line.starts_with("not a .npz file"), "{line}");
     // The lying header in an archive, deflated: refused, naming the member.
     let huge_npz = dir.join("huge.npz");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&huge_npz).expect("created"));
-    let deflated = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file("x.npy", deflated).expect("member");
-    std::io::Write::write_all(&mut zip, &lying).expect("written");
-    zip.finish().expect("archive");
-    let run = seqnn(["predict", &s(&model), &s(&huge_npz)]);
-    let line = run.one_error_line();
-    assert!(
-        line.starts_with(&format!("{}: x.npy: truncated", s(&huge_npz))),
-        "{line}"
+    write_zip(
+        &huge_npz,
+        &[("x.npy", &lying, zip::CompressionMethod::Deflated)],
     );
+    let line = input_error(&model, &huge_npz);
+    assert!(line.starts_with("x.npy: truncated"), "{line}");
 }
 
 #[test]
@@ -398,30 +398,21 @@ impl ModelFile {
     /// The output of a second `predict` on the same input, for a stateful case.
     fn second_predict(&self) -> Option<ArrayD<f32>> {
         let json = self.json();
-        let tensor = json.get("second_predict")?.get(self.writer)?;
-        let shape: Vec<usize> = tensor["shape"]
-            .as_array()
-            .expect("a shape")
-            .iter()
-            .map(|d| d.as_u64().expect("a size") as usize)
-            .collect();
-        let data: Vec<f32> = tensor["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .map(|v| v.as_f64().expect("a number") as f32)
-            .collect();
-        Some(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("sizes agree"))
+        Some(tensor(json.get("second_predict")?.get(self.writer)?))
     }
 
     /// A name for files derived from this one.
     fn stem(&self) -> String {
-        self.path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("model")
-            .replace('.', "_")
+        stem(&self.path)
     }
+}
+
+/// A name for files derived from the model file `path`.
+fn stem(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("model")
+        .replace('.', "_")
 }
 
 /// Every full-model file of every case (there must be some).
@@ -861,11 +852,7 @@ fn functional_models_predict_kerass_numbers_from_an_npz() {
         let case = Case::new(name);
         let inputs = case.inputs();
         for (model, writer) in case.files() {
-            let stem = model
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("a name")
-                .replace('.', "_");
+            let stem = stem(&model);
             // Members named after the model's inputs, in reverse order: names decide.
             let input_names = case.names("input_names", writer);
             let named: Vec<(&str, &ArrayD<f32>)> = input_names
@@ -880,15 +867,8 @@ fn functional_models_predict_kerass_numbers_from_an_npz() {
             check_npz_prediction(&model, &by_name, &out, &case, writer);
 
             // arr_0, arr_1, ... as np.savez(path, a, b) names them.
-            let in_order_names: Vec<String> =
-                (0..inputs.len()).map(|i| format!("arr_{i}")).collect();
-            let in_order: Vec<(&str, &ArrayD<f32>)> = in_order_names
-                .iter()
-                .map(String::as_str)
-                .zip(&inputs)
-                .collect();
             let positional = dir.join(format!("{stem}_in_order.npz"));
-            write_npz(&positional, &in_order);
+            write_npz_in_order(&positional, &inputs);
             let out = dir.join(format!("{stem}_y2.npz"));
             check_npz_prediction(&model, &positional, &out, &case, writer);
         }
@@ -983,15 +963,7 @@ fn inputs_that_do_not_match_the_model_are_one_line() {
     let (model, writer) = case.files().remove(0);
     let wanted = case.names("input_names", writer);
     assert_eq!(wanted, ["left", "right"]);
-    let error = |input: &Path| {
-        let run = seqnn([OsStr::new("predict"), model.as_os_str(), input.as_os_str()]);
-        let line = run.one_error_line().to_string();
-        assert!(
-            line.starts_with(&format!("{}: ", s(input))),
-            "names the file: {line}"
-        );
-        line
-    };
+    let error = |input: &Path| input_error(&model, input);
     // What the file holds, what the model takes, and what is missing or extra.
     let line = error(&npy_fixture("dict_io_missing_right.npz"));
     assert!(line.contains("it holds the arrays left,"), "{line}");
@@ -1033,14 +1005,17 @@ fn inputs_that_do_not_match_the_model_are_one_line() {
 
     // `left` and `left.npy` both stand for the array left.
     let twice = dir.join("twice.npz");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&twice).expect("created"));
-    for member in ["left", "left.npy", "right.npy"] {
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        zip.start_file(member, options).expect("member");
-        ndarray_npy::WriteNpyExt::write_npy(&inputs[0], &mut zip).expect("array");
-    }
-    zip.finish().expect("archive");
+    let mut npy = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(&inputs[0], &mut npy).expect("array");
+    let stored = zip::CompressionMethod::Stored;
+    write_zip(
+        &twice,
+        &[
+            ("left", &npy, stored),
+            ("left.npy", &npy, stored),
+            ("right.npy", &npy, stored),
+        ],
+    );
     assert!(error(&twice).contains("two members hold an array named left"));
 
     // Keras's words for inputs of different numbers of samples.
@@ -1065,14 +1040,9 @@ fn inputs_that_do_not_match_the_model_are_one_line() {
 
     // A member that is not an array names the member.
     let bad_member = dir.join("bad_member.npz");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&bad_member).expect("created"));
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file("left.npy", options).expect("member");
-    std::io::Write::write_all(&mut zip, b"not an array").expect("written");
-    zip.finish().expect("archive");
+    write_zip(&bad_member, &[("left.npy", b"not an array", stored)]);
     let line = error(&bad_member);
-    assert!(line.contains("left.npy: not a .npy file"), "{line}");
+    assert!(line.starts_with("left.npy: not a .npy file"), "{line}");
 }
 
 #[test]
@@ -1103,11 +1073,7 @@ fn convert_writes_a_functional_model_that_loads_back() {
         let case = Case::new(name);
         let inputs = case.inputs();
         for (model, writer) in case.files() {
-            let stem = model
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("a name")
-                .replace('.', "_");
+            let stem = stem(&model);
             let converted = dir.join(format!("{stem}.keras"));
             let run = seqnn([
                 OsStr::new("convert"),
@@ -1119,14 +1085,7 @@ fn convert_writes_a_functional_model_that_loads_back() {
             assert!(matches!(back, AnyModel::Functional(_)), "{stem}");
             assert_eq!(back.input_names(), case.names("input_names", writer));
             let input = dir.join(format!("{stem}_x.npz"));
-            let in_order_names: Vec<String> =
-                (0..inputs.len()).map(|i| format!("arr_{i}")).collect();
-            let in_order: Vec<(&str, &ArrayD<f32>)> = in_order_names
-                .iter()
-                .map(String::as_str)
-                .zip(&inputs)
-                .collect();
-            write_npz(&input, &in_order);
+            write_npz_in_order(&input, &inputs);
             let out = dir.join(format!("{stem}_y.npz"));
             check_npz_prediction(&converted, &input, &out, &case, writer);
         }
