@@ -395,7 +395,9 @@ fn parse_npy(bytes: &[u8]) -> Result<Array, String> {
     let mut data = bytes;
     let header = Header::from_reader(&mut data).map_err(|e| match e {
         ReadHeaderError::Io(_) => "truncated: the file ends inside its header".to_string(),
-        ReadHeaderError::Parse(e) => format!("not a .npy header seqnn reads: {e}"),
+        ReadHeaderError::Parse(e) => {
+            format!("not a .npy header seqnn reads: {}", brief(&e.to_string()))
+        }
     })?;
     let descr = &header.type_descriptor;
     let dtype = descr
@@ -445,6 +447,23 @@ fn parse_npy(bytes: &[u8]) -> Result<Array, String> {
             Array::I64(ids.mapv(|v| v as i64))
         }
     })
+}
+
+/// A parser's message that may quote the file (pest shows the whole header line, with a
+/// caret under the column) cut to what a person reads: each line's words, at most 80
+/// characters of them, the gutter lines left out.
+fn brief(message: &str) -> String {
+    const MAX: usize = 80;
+    message
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty() && line != "|")
+        .map(|line| match line.char_indices().nth(MAX) {
+            Some((cut, _)) => format!("{}...", &line[..cut]),
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The array ndarray-npy reads, in C order whatever the file's order.

@@ -297,6 +297,46 @@ fn a_bad_npy_input_is_one_clear_line() {
         "{line}"
     );
 
+    // Headers NumPy would not write, each refused in one line, the parser's words cut short;
+    // nesting deeper than the stack allows is one of them, not a crash.
+    let deep = format!("{}{}", "(".repeat(100_000), ")".repeat(100_000));
+    for (header, words) in [
+        (
+            "{'descr': '<f4', 'fortran_order': Flase, 'shape': (2, 3), }".to_string(),
+            "not a .npy header seqnn reads: error parsing metadata dict",
+        ),
+        (
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}".to_string(),
+            "not a .npy header seqnn reads: unknown key: 'x'",
+        ),
+        (
+            format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {deep}, }}"),
+            "not a .npy header seqnn reads: error parsing metadata dict",
+        ),
+    ] {
+        let path = dir.join("header.npy");
+        let mut padded = header.into_bytes();
+        padded.resize((padded.len() + 12).next_multiple_of(64) - 12 - 1, b' ');
+        padded.push(b'\n');
+        let length = u32::try_from(padded.len()).expect("a short header");
+        let file = [
+            &b"\x93NUMPY\x02\x00"[..],
+            &length.to_le_bytes(),
+            &padded,
+            &[0; 24],
+        ]
+        .concat();
+        std::fs::write(&path, file).expect("written");
+        let line = input_error(&model, &path);
+        assert!(line.starts_with(words), "{line}");
+        assert!(line.len() < 400, "{line}");
+    }
+    let v4 = dir.join("v4.npy");
+    let mut four = bytes.clone();
+    four[6] = 4;
+    std::fs::write(&v4, &four).expect("written");
+    assert!(input_error(&model, &v4).contains("unknown version number: 4.0"));
+
     for (name, words) in [
         ("i8_too_large.npy", "int64 value 16777217 at index (1, 1)"),
         (
@@ -821,17 +861,31 @@ fn shape_lines(names: &[String], outputs: &[ArrayD<f32>]) -> String {
 /// Runs `seqnn predict MODEL INPUT -o OUT.npz` and checks Keras's outputs, named after the
 /// model's outputs, in the file and the lines printed.
 fn check_npz_prediction(model: &Path, input: &Path, out: &Path, case: &Case, writer: &str) {
+    let names = case.names("output_names", writer);
+    check_npz_outputs(model, input, out, &[], &names, &case.expected(writer));
+}
+
+/// Runs `seqnn predict MODEL INPUT -o OUT.npz [extra...]` and checks that `OUT.npz` holds
+/// `expected`, its members named `names`, and that the lines printed give their shapes.
+fn check_npz_outputs(
+    model: &Path,
+    input: &Path,
+    out: &Path,
+    extra: &[&str],
+    names: &[String],
+    expected: &[ArrayD<f32>],
+) {
     let what = format!("{} on {}", model.display(), input.display());
-    let run = seqnn([
+    let mut args = vec![
         OsStr::new("predict"),
         model.as_os_str(),
         input.as_os_str(),
         OsStr::new("-o"),
         out.as_os_str(),
-    ]);
-    let expected = case.expected(writer);
-    let names = case.names("output_names", writer);
-    assert_eq!(run.succeeded(), shape_lines(&names, &expected), "{what}");
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let run = seqnn(&args);
+    assert_eq!(run.succeeded(), shape_lines(names, expected), "{what}");
     let written = read_npz(out);
     let written_names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -840,7 +894,7 @@ fn check_npz_prediction(model: &Path, input: &Path, out: &Path, case: &Case, wri
         "{what}: the members of {}",
         out.display()
     );
-    for ((name, y), e) in written.iter().zip(&expected) {
+    for ((name, y), e) in written.iter().zip(expected) {
         assert_close(y, e, &format!("{what}: {name}"));
     }
 }
@@ -1089,5 +1143,49 @@ fn convert_writes_a_functional_model_that_loads_back() {
             let out = dir.join(format!("{stem}_y.npz"));
             check_npz_prediction(&converted, &input, &out, &case, writer);
         }
+    }
+}
+
+#[test]
+fn a_stateful_functional_model_carries_its_states_from_batch_to_batch() {
+    let dir = scratch("stateful_functional");
+    let case = Case::new("stateful_lstm");
+    let x = case.inputs().remove(0);
+    let rows = x.len_of(Axis(0));
+    // The batch twice, one batch at a time: the second starts from the states the first left,
+    // as Keras's second predict does.
+    let twice = concatenate(Axis(0), &[x.view(), x.view()]).expect("joined");
+    let input = dir.join("x.npz");
+    write_npz(&input, &[("x", &twice)]);
+    // seqnn names the outputs as tf_keras does, unique (Keras 3 repeats `lstm`).
+    let names = case.names("output_names", "tf_keras");
+    for (model, writer) in case.files() {
+        let second: Vec<ArrayD<f32>> = case.json["second_predict"][writer]
+            .as_array()
+            .expect("second outputs")
+            .iter()
+            .map(tensor)
+            .collect();
+        let expected: Vec<ArrayD<f32>> = case
+            .expected(writer)
+            .iter()
+            .zip(&second)
+            .map(|(first, second)| {
+                concatenate(Axis(0), &[first.view(), second.view()]).expect("joined")
+            })
+            .collect();
+        let out = dir.join(format!("{}.npz", stem(&model)));
+        let batch = rows.to_string();
+        let extra = ["--batch-size", batch.as_str()];
+        check_npz_outputs(&model, &input, &out, &extra, &names, &expected);
+        // Another batch size does not fit the model.
+        let run = seqnn([
+            OsStr::new("predict"),
+            model.as_os_str(),
+            input.as_os_str(),
+            OsStr::new("--batch-size"),
+            OsStr::new("1"),
+        ]);
+        assert!(run.one_error_line().contains("stateful model"));
     }
 }
