@@ -59,13 +59,13 @@
 //!   `.keras` archives (Keras 3 and tf_keras) and legacy `.h5` models;
 //!   `Sequential::load_weights` reads `.weights.h5` and the weights of those files;
 //!   `Sequential::save` writes a `.keras` archive that Keras 3 loads; `Sequential::to_json` and
-//!   [`model_from_json`] are Keras's; `npy` reads and writes NumPy arrays. The core never
-//!   depends on it.
+//!   [`model_from_json`] are Keras's. The core never depends on it.
 //! - `threads` (default): large calls split over one persistent thread pool (rayon's), as
 //!   [`threads`] describes; without it every call runs on its caller's thread.
 //!
-//! The `seqnn` command-line tool is the workspace's `seqnn-cli` crate, so that the library
-//! does not build its argument parser.
+//! The `seqnn` command-line tool, which runs model files on NumPy `.npy` and `.npz` arrays, is
+//! the workspace's `seqnn-cli` crate, so that the library does not build its argument parser
+//! or an array-file reader.
 //!
 //! ## Summaries
 //! [`Sequential::summary`] prints the classic Keras table as the notebook shows it: 65 columns,
@@ -96,9 +96,6 @@ pub mod layer;
 pub mod layers;
 pub mod limits;
 mod linalg;
-#[cfg(feature = "keras")]
-#[cfg_attr(docsrs, doc(cfg(feature = "keras")))]
-pub mod npy;
 pub mod sequential;
 pub mod session;
 pub mod shape;

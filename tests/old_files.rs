@@ -37,7 +37,7 @@ fn cases() -> Vec<(String, Value)> {
 /// The case's input: inline, or in its `.npy` file (8,800 steps).
 fn input(c: &Value) -> ArrayD<f32> {
     match c["input"]["file"].as_str() {
-        Some(file) => seqnn::npy::read_npy(dir().join(file)).unwrap(),
+        Some(file) => ndarray_npy::read_npy(dir().join(file)).unwrap(),
         None => common::array(&c["input"]),
     }
 }

@@ -1,14 +1,19 @@
-//! `seqnn`: run and convert Keras Sequential recurrent models from the command line.
+//! `seqnn`: run and convert Keras recurrent models, Sequential or Functional, from the command
+//! line.
 //!
 //! ```text
 //! seqnn summary MODEL                  print the Keras summary table
-//! seqnn predict MODEL INPUT.npy [-o OUTPUT.npy] [--batch-size N]
-//!                                      run the model; print the output's shape
+//! seqnn predict MODEL INPUT [-o OUTPUT] [--batch-size N]
+//!                                      run the model; print each output's shape
 //! seqnn convert MODEL OUT.keras        save any model seqnn loads as a .keras archive
 //! ```
 //!
-//! A model is a `.keras` archive (Keras 3 or tf_keras 2.x) or a legacy full-model `.h5` file.
-//! Arrays are NumPy `.npy` files (see [`seqnn::npy`]).
+//! A model is a `.keras` archive (Keras 3 or tf_keras 2.x) or a legacy full-model `.h5` file,
+//! loaded with [`seqnn::load_any`]. Its input is a NumPy `.npy` file (a model with one input)
+//! or a `.npz` archive: its arrays named after the model's inputs, or `arr_0`, `arr_1`, ... in
+//! order, as `np.savez(path, a, b)` writes them. Its outputs are written as float32, one `.npy`
+//! file for a model with one output, or a `.npz` archive of arrays named after the outputs.
+//! The dtypes read and how they convert are in the `arrays` module.
 //!
 //! Any failure prints one line, `error: ` and what went wrong, on standard error, and exits
 //! with status 1; a command line clap cannot parse exits with clap's status 2.
@@ -18,22 +23,25 @@
 
 #![forbid(unsafe_code)]
 
+mod arrays;
+
 use std::io::IsTerminal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use arrays::Array;
 use clap::{Parser, Subcommand};
-use ndarray::{ArrayD, ArrayViewD, Axis};
-use seqnn::npy::{read_npy, write_npy};
-use seqnn::{Error, Sequential, Shape};
+use ndarray::{ArrayD, Axis, Slice};
+use seqnn::{AnyModel, Error, InputArray, Shape};
 
-/// Run and convert Keras Sequential recurrent models, without Python
+/// Run and convert Keras recurrent models, without Python
 ///
 /// A model is a .keras archive (Keras 3 or tf_keras 2.x) or a legacy full-model .h5
-/// file: SimpleRNN, LSTM, GRU, Bidirectional, Dense, Embedding and the other layers
-/// seqnn has. Arrays are NumPy .npy files. The outputs are the numbers Keras computes
-/// for the same weights.
+/// file, Sequential or Functional: SimpleRNN, LSTM, GRU, Bidirectional, Dense,
+/// Embedding and the other layers seqnn has. Arrays are NumPy .npy files, or .npz
+/// archives for models with several inputs or outputs. The outputs are the numbers
+/// Keras computes for the same weights.
 #[derive(Debug, Parser)]
 #[command(
     name = "seqnn",
@@ -43,6 +51,7 @@ use seqnn::{Error, Sequential, Shape};
 Example:
   seqnn summary model.keras
   seqnn predict model.keras x.npy -o y.npy --batch-size 32
+  seqnn predict two_inputs.keras x.npz -o y.npz
   seqnn convert legacy.h5 model.keras"
 )]
 struct Cli {
@@ -61,23 +70,37 @@ enum Command {
         model: PathBuf,
     },
 
-    /// Run the model on an array and print the output's shape
+    /// Run the model on its inputs and print the shape of each output
     ///
-    /// Prints the output's shape as Python prints a tuple, e.g. `output shape: (4, 3)`,
-    /// and with -o writes the output as a float32 .npy file.
+    /// Prints the output's shape as Python prints a tuple, e.g. `output shape: (4, 3)`;
+    /// for a model with several outputs, one line each with the output's name, e.g.
+    /// `output dense: (4, 3)`. With -o, writes the outputs as float32.
     #[command(verbatim_doc_comment)]
     Predict {
         /// The model: a .keras archive or a legacy .h5 file
         #[arg(value_name = "MODEL")]
         model: PathBuf,
-        /// The input array, batch first, e.g. from np.save("x.npy", x)
+        /// The inputs, batch first: a .npy file (np.save) or a .npz file (np.savez)
         ///
-        /// float32, float64 or integer values: integer ids for an Embedding arrive
-        /// exactly (an integer beyond 2^24, which float32 cannot hold, is refused).
-        #[arg(value_name = "INPUT.npy", verbatim_doc_comment)]
+        /// A .npy file is the input of a model with one input. A .npz file holds one
+        /// array per model input, named after the inputs, np.savez("x.npz", left=a,
+        /// right=b), or in the model's order, np.savez("x.npz", a, b) (arr_0, arr_1);
+        /// np.savez_compressed works too. Arrays of float32, float64, bool or integers:
+        /// integer ids for an Embedding arrive exactly (an integer beyond 2^24, which
+        /// float32 cannot hold, is refused).
+        #[arg(value_name = "INPUT.npy|INPUT.npz", verbatim_doc_comment)]
         input: PathBuf,
-        /// Write the output array to this file, as float32 .npy
-        #[arg(short, long, value_name = "OUTPUT.npy")]
+        /// Write the outputs to this file, as float32: .npy or .npz
+        ///
+        /// A .npy file holds the one output of a model; a .npz file holds every
+        /// output, each named after it (np.load("y.npz")["dense"]). A model with
+        /// several outputs needs a .npz file.
+        #[arg(
+            short,
+            long,
+            value_name = "OUTPUT.npy|OUTPUT.npz",
+            verbatim_doc_comment
+        )]
         output: Option<PathBuf>,
         /// Run N samples at a time (N > 0), as Keras's predict(x, batch_size=N)
         ///
@@ -93,7 +116,8 @@ enum Command {
     /// Save a model as a Keras 3 .keras archive
     ///
     /// Reads any model seqnn loads (a legacy .h5 file, a tf_keras or Keras 3 .keras
-    /// archive) and writes it as a .keras archive that keras.models.load_model opens.
+    /// archive, Sequential or Functional) and writes it as a .keras archive that
+    /// keras.models.load_model opens.
     #[command(verbatim_doc_comment)]
     Convert {
         /// The model to read: a .keras archive or a legacy .h5 file
@@ -182,24 +206,51 @@ fn run(command: Command) -> Result<(), Failure> {
                     "--batch-size must be at least 1, got 0".into(),
                 ));
             }
-            let x = read_npy(&input)?;
-            if x.ndim() == 0 {
-                return Err(Error::File {
-                    path: input.clone(),
-                    message: "the input is a scalar, shape (); a model takes an array with the \
-                              batch on its first axis"
-                        .into(),
+            // The input first: its errors do not wait for a large model to load.
+            let input = arrays::read(&input)?;
+            let mut model = load(&model)?;
+            let names = model.output_names();
+            let npz = output.as_deref().is_some_and(is_npz);
+            // Before the run, which may be long, and again on what it gave.
+            let one_array = |path: &Path, outputs: usize| -> Result<(), Failure> {
+                if outputs == 1 {
+                    return Ok(());
+                }
+                Err(Error::File {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "a .npy file holds one array, and this model has {outputs} outputs \
+                         ({}): give a name ending in .npz to write them all",
+                        names.join(", ")
+                    ),
                     source: None,
                 }
-                .into());
+                .into())
+            };
+            if let Some(path) = output.as_deref().filter(|_| !npz) {
+                one_array(path, names.len())?;
             }
-            let mut model = load(&model)?;
-            let y = predict(&mut model, x.view(), batch_size)?;
+            let xs = input.for_inputs(&model.input_names())?;
+            let ys = predict(&mut model, &xs, batch_size)?;
             // Written first, so that a failure leaves nothing on standard output.
-            if let Some(path) = output {
-                write_npy(&path, &y)?;
+            match (output, ys.as_slice()) {
+                (Some(path), _) if npz => {
+                    let named: Vec<(&str, &ArrayD<f32>)> =
+                        names.iter().map(String::as_str).zip(&ys).collect();
+                    arrays::write_npz(&path, &named)?;
+                }
+                (Some(path), [y]) => arrays::write_npy(&path, y)?,
+                (Some(path), _) => one_array(&path, ys.len())?,
+                (None, _) => {}
             }
-            writeln!(out, "output shape: {}", Shape::known(y.shape()))?;
+            match ys.as_slice() {
+                [y] => writeln!(out, "output shape: {}", Shape::known(y.shape()))?,
+                _ => {
+                    for (name, y) in names.iter().zip(&ys) {
+                        writeln!(out, "output {name}: {}", Shape::known(y.shape()))?;
+                    }
+                }
+            }
         }
         Command::Convert { model, output } => {
             if output.extension().and_then(|e| e.to_str()) != Some("keras") {
@@ -221,25 +272,44 @@ fn run(command: Command) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Loads a model. Every error names the file, even one about a layer in it
-/// (`m.h5: layer "conv1d" (Conv1D): ...`).
-fn load(path: &Path) -> Result<Sequential, Error> {
-    seqnn::load_model(path).map_err(|e| e.in_file(path))
+/// Whether an output path names a `.npz` archive (else it is written as `.npy`).
+fn is_npz(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
 
-/// Runs the model on `x` as the library's `predict` does (batches chosen for speed, or
-/// `batch_size` at a time; a stateful model in its own batch size, carrying its states), a
-/// part at a time so that a terminal can show the progress, into one output.
+/// Loads a model of either kind. Every error names the file, even one about a layer in it
+/// (`m.h5: layer "conv1d" (Conv1D): ...`).
+fn load(path: &Path) -> Result<AnyModel, Error> {
+    seqnn::load_any(path).map_err(|e| e.in_file(path))
+}
+
+/// The batch size a stateful model was built for, which it runs in; `None` for a stateless
+/// model.
+fn stateful_batch(model: &AnyModel) -> Option<usize> {
+    if !model.is_stateful() {
+        return None;
+    }
+    match model {
+        AnyModel::Sequential(m) => m.input_shape().and_then(|s| s.dim(0)),
+        AnyModel::Functional(m) => m.input_shapes().first().and_then(|s| s.dim(0)),
+    }
+}
+
+/// Runs the model on `xs`, one array per model input, all with the same number of samples,
+/// as the library's `predict` does (batches chosen for speed, or `batch_size` at a time; a
+/// stateful model in its own batch size, carrying its states), a part at a time so that a
+/// terminal can show the progress, into one array per output.
 fn predict(
-    model: &mut Sequential,
-    x: ArrayViewD<'_, f32>,
+    model: &mut AnyModel,
+    xs: &[Array],
     batch_size: Option<usize>,
-) -> Result<ArrayD<f32>, Failure> {
-    let n = x.len_of(Axis(0));
-    let stateful_batch = model
-        .is_stateful()
-        .then(|| model.input_shape().and_then(|s| s.dim(0)))
-        .flatten();
+) -> Result<Vec<ArrayD<f32>>, Failure> {
+    let n = xs
+        .first()
+        .and_then(|x| x.shape().first().copied())
+        .unwrap_or(0);
+    let stateful_batch = stateful_batch(model);
     if let (Some(fixed), Some(given)) = (stateful_batch, batch_size) {
         if fixed != given {
             return Err(Failure::Message(format!(
@@ -257,39 +327,69 @@ fn predict(
     let parts = n.div_ceil(part);
     // Long runs show their progress, on a terminal only: piped stderr stays one error line.
     let progress = parts > 1 && std::io::stderr().is_terminal();
-    let mut out: Option<ArrayD<f32>> = None;
+    let mut outs: Option<Vec<ArrayD<f32>>> = None;
     for (i, start) in (0..n).step_by(part).enumerate() {
         if progress {
             eprint!("\rsamples {start}/{n}");
         }
-        let chunk = x.slice_axis(Axis(0), ndarray::Slice::from(start..(start + part).min(n)));
-        let y = match (stateful_batch, batch_size) {
+        let end = (start + part).min(n);
+        let chunk: Vec<InputArray<'_>> = xs.iter().map(|x| x.rows(start, end)).collect();
+        let ys = match (stateful_batch, batch_size) {
             (Some(_), _) => model.predict_stateful(&chunk),
             (None, Some(b)) => model.predict_batched(&chunk, b),
             (None, None) => model.predict(&chunk),
         };
-        if progress && (y.is_err() || i + 1 == parts) {
+        if progress && (ys.is_err() || i + 1 == parts) {
             eprint!("\r{}\r", " ".repeat(40));
         }
-        let y = y?;
+        let ys = ys?;
         if parts == 1 {
-            return Ok(y);
+            return Ok(ys);
         }
-        let out = match out.as_mut() {
+        let outs = match outs.as_mut() {
             Some(o) => o,
-            None => {
-                let mut shape = y.shape().to_vec();
-                shape[0] = n;
-                out.insert(ArrayD::zeros(shape))
-            }
+            None => outs.insert(
+                ys.iter()
+                    .map(|y| all_rows(y, n))
+                    .collect::<Result<_, _>>()?,
+            ),
         };
-        out.slice_axis_mut(
-            Axis(0),
-            ndarray::Slice::from(start..start + y.len_of(Axis(0))),
-        )
-        .assign(&y);
+        for (o, y) in outs.iter_mut().zip(&ys) {
+            let mut rows = o.slice_axis_mut(Axis(0), Slice::from(start..end));
+            if rows.shape() != y.shape() {
+                return Err(Failure::Message(format!(
+                    "the model gave an output of shape {} for samples {start} to {end}, \
+                     where {} was expected",
+                    Shape::known(y.shape()),
+                    Shape::known(rows.shape())
+                )));
+            }
+            rows.assign(y);
+        }
     }
-    out.ok_or_else(|| Failure::Message("the input has no samples".into()))
+    outs.ok_or_else(|| Failure::Message("the input has no samples".into()))
+}
+
+/// Zeros for every sample of an output whose first part is `y`.
+fn all_rows(y: &ArrayD<f32>, n: usize) -> Result<ArrayD<f32>, Failure> {
+    let mut shape = y.shape().to_vec();
+    match shape.first_mut() {
+        Some(rows) => *rows = n,
+        None => {
+            return Err(Failure::Message(
+                "the model gave an output without a batch axis".into(),
+            ))
+        }
+    }
+    match seqnn::limits::elements(&shape) {
+        Some(len) if len <= seqnn::limits::MAX_TENSOR_ELEMENTS => Ok(ArrayD::zeros(shape)),
+        _ => Err(Failure::Message(format!(
+            "the output of shape {} is more than the {} scalars seqnn allocates \
+             (seqnn::limits::MAX_TENSOR_ELEMENTS): give fewer samples at a time",
+            Shape::known(&shape),
+            seqnn::limits::MAX_TENSOR_ELEMENTS
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -302,22 +402,24 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    fn run_predict(model: &mut Sequential, x: &ArrayD<f32>, n: Option<usize>) -> ArrayD<f32> {
-        match predict(model, x.view(), n) {
-            Ok(y) => y,
+    fn run_predict(model: &mut AnyModel, x: &ArrayD<f32>, n: Option<usize>) -> ArrayD<f32> {
+        match predict(model, &[Array::F32(x.clone())], n) {
+            Ok(mut ys) if ys.len() == 1 => ys.remove(0),
+            Ok(ys) => panic!("one output expected, got {}", ys.len()),
             Err(e) => panic!("predict failed: {e:?}"),
         }
     }
 
     #[test]
     fn batches_join_into_what_one_batch_gives() -> seqnn::Result<()> {
-        let mut model = Sequential::new();
+        let mut model = seqnn::Sequential::new();
         model.add(seqnn::SimpleRNN::new(3).input_shape((2, 4)))?;
         // 300 samples: in parts of 64 batches when batches are 1 or 3, in one part otherwise.
         let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[300, 2, 4]), |i| {
             (i[0] as f32 - 150.0) * 0.01 + i[1] as f32 * 0.2 - i[2] as f32 * 0.05
         });
         let whole = model.call(&x)?;
+        let mut model = AnyModel::Sequential(model);
         assert_eq!(run_predict(&mut model, &x, None), whole);
         for n in [1, 3, 7, 100, 1000] {
             let y = run_predict(&mut model, &x, Some(n));
@@ -328,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_stateful_model_carries_its_states_across_batches() -> seqnn::Result<()> {
-        let mut model = Sequential::new();
+        let mut model = seqnn::Sequential::new();
         model.add(
             seqnn::SimpleRNN::new(3)
                 .batch_input_shape((2, 2, 4))
@@ -338,18 +440,21 @@ mod tests {
             (i[0] + i[1] + i[2]) as f32 * 0.1
         });
         let mut by_hand = model.clone();
-        let first = by_hand.predict_stateful(&x.slice_axis(Axis(0), ndarray::Slice::from(0..2)))?;
-        let second =
-            by_hand.predict_stateful(&x.slice_axis(Axis(0), ndarray::Slice::from(2..4)))?;
+        let first = by_hand.predict_stateful(&x.slice_axis(Axis(0), Slice::from(0..2)))?;
+        let second = by_hand.predict_stateful(&x.slice_axis(Axis(0), Slice::from(2..4)))?;
+        let mut model = AnyModel::Sequential(model);
         let y = run_predict(&mut model, &x, Some(2));
         let expected =
             ndarray::concatenate(Axis(0), &[first.view(), second.view()]).expect("joined");
         approx::assert_abs_diff_eq!(y, expected, epsilon = 1e-6);
         // A batch of another size is an error, not a panic; so is a length that is not a
         // multiple of the model's batch.
-        assert!(predict(&mut model, x.view(), Some(3)).is_err());
-        let odd = x.slice_axis(Axis(0), ndarray::Slice::from(0..3));
-        assert!(predict(&mut model, odd, None).is_err());
+        let input = [Array::F32(x.clone())];
+        assert!(predict(&mut model, &input, Some(3)).is_err());
+        let odd = [Array::F32(
+            x.slice_axis(Axis(0), Slice::from(0..3)).to_owned(),
+        )];
+        assert!(predict(&mut model, &odd, None).is_err());
         Ok(())
     }
 }

@@ -2,8 +2,11 @@
 //! standard output and its one line of error.
 //!
 //! The tests that need a model file run every model under `tests/fixtures/files/` (made by
-//! tf_keras 2.21 and Keras 3 with `tools/keras_reference/generate_files.py`) and compare the
-//! tool's outputs with the outputs Keras computed, saved beside them.
+//! tf_keras 2.21 and Keras 3 with `tools/keras_reference/generate_files.py`) and Functional
+//! models of `tests/fixtures/functional/` (`generate_functional.py`), and compare the tool's
+//! outputs with the outputs Keras computed, saved beside them. The arrays the tests write and
+//! read go through ndarray-npy's own reader and writer; the `.npy` and `.npz` files of
+//! `tests/fixtures/npy/` were written by NumPy.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -11,8 +14,9 @@ use std::process::Command;
 
 use approx::assert_abs_diff_eq;
 use ndarray::{concatenate, ArrayD, Axis, IxDyn};
-use seqnn::npy::{read_npy, write_npy};
-use seqnn::{load_model, Sequential, Shape};
+use ndarray_npy::{read_npy, write_npy, NpzReader, NpzWriter, ReadNpyError};
+use seqnn::{load_any, AnyModel, Shape};
+use serde_json::Value;
 
 /// What one run of the tool gave.
 #[derive(Debug)]
@@ -74,8 +78,53 @@ fn scratch(test: &str) -> PathBuf {
 /// A valid input file: zeros of `shape`.
 fn zeros_npy(dir: &Path, shape: &[usize]) -> PathBuf {
     let path = dir.join("x.npy");
-    write_npy(&path, &ArrayD::zeros(IxDyn(shape))).expect("input written");
+    write_npy(&path, &ArrayD::<f32>::zeros(IxDyn(shape))).expect("input written");
     path
+}
+
+/// A float32 or int32 (Embedding ids) `.npy` file, as f32.
+fn read_f32(path: &Path) -> ArrayD<f32> {
+    let fail = |e: ReadNpyError| panic!("{}: {e}", path.display());
+    match read_npy::<_, ArrayD<f32>>(path) {
+        Ok(a) => a,
+        Err(ReadNpyError::WrongDescriptor(_)) => read_npy::<_, ArrayD<i32>>(path)
+            .map(|a| a.mapv(|v| v as f32))
+            .unwrap_or_else(fail),
+        Err(e) => fail(e),
+    }
+}
+
+/// Writes named arrays as a `.npz` file, as `np.savez(path, name=array, ...)`.
+fn write_npz(path: &Path, arrays: &[(&str, &ArrayD<f32>)]) {
+    let file = std::fs::File::create(path).expect("npz created");
+    let mut npz = NpzWriter::new(file);
+    for (name, array) in arrays {
+        npz.add_array(*name, *array).expect("array added");
+    }
+    npz.finish().expect("npz written");
+}
+
+/// Writes arrays as `np.savez(path, a, b, ...)` does: named `arr_0`, `arr_1`, ...
+fn write_npz_in_order(path: &Path, arrays: &[ArrayD<f32>]) {
+    let names: Vec<String> = (0..arrays.len()).map(|i| format!("arr_{i}")).collect();
+    let named: Vec<(&str, &ArrayD<f32>)> = names.iter().map(String::as_str).zip(arrays).collect();
+    write_npz(path, &named);
+}
+
+/// The arrays of a `.npz` file, with their names, in the archive's order.
+fn read_npz(path: &Path) -> Vec<(String, ArrayD<f32>)> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut npz = NpzReader::new(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let names = npz.names().expect("member names");
+    names
+        .into_iter()
+        .map(|name| {
+            let array = npz
+                .by_name(&name)
+                .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
+            (name, array)
+        })
+        .collect()
 }
 
 fn npy_fixture(name: &str) -> PathBuf {
@@ -106,6 +155,10 @@ fn each_command_explains_its_arguments() {
     for word in [
         "MODEL",
         "INPUT.npy",
+        "INPUT.npz",
+        "np.savez",
+        "arr_0",
+        "OUTPUT.npz",
         "--output",
         "-o",
         "--batch-size",
@@ -180,37 +233,140 @@ fn a_missing_input_is_one_line_naming_it() {
     );
 }
 
+/// Runs `seqnn predict MODEL INPUT`, which must fail in one line naming the input, and returns
+/// what the line says after the input's name.
+fn input_error(model: &Path, input: &Path) -> String {
+    let run = seqnn([OsStr::new("predict"), model.as_os_str(), input.as_os_str()]);
+    let line = run.one_error_line();
+    match line.strip_prefix(&format!("{}: ", s(input))) {
+        Some(rest) => rest.to_string(),
+        None => panic!("the line names {}: {line}", s(input)),
+    }
+}
+
+/// Writes a zip archive of `members`, each its name, its bytes and how it is stored.
+fn write_zip(path: &Path, members: &[(&str, &[u8], zip::CompressionMethod)]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("created"));
+    for (name, bytes, method) in members {
+        let options = zip::write::SimpleFileOptions::default().compression_method(*method);
+        zip.start_file(*name, options).expect("member");
+        std::io::Write::write_all(&mut zip, bytes).expect("written");
+    }
+    zip.finish().expect("archive");
+}
+
 #[test]
 fn a_bad_npy_input_is_one_clear_line() {
     let dir = scratch("bad_npy");
+    // Inputs are read before the model, which does not exist here.
     let model = dir.join("model.keras");
     let garbage = dir.join("garbage.npy");
     std::fs::write(&garbage, "this is not an array\n").expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&garbage)]);
-    let line = run.one_error_line();
-    assert!(
-        line.starts_with(&format!("{}: not a .npy file", s(&garbage))),
-        "{line}"
-    );
+    let line = input_error(&model, &garbage);
+    assert!(line.starts_with("not a .npy file"), "{line}");
 
     let truncated = dir.join("truncated.npy");
     let bytes = std::fs::read(npy_fixture("f4_2x3.npy")).expect("fixture");
     std::fs::write(&truncated, &bytes[..bytes.len() - 3]).expect("written");
-    let run = seqnn(["predict", &s(&model), &s(&truncated)]);
-    assert!(run.one_error_line().contains("truncated"));
+    assert_eq!(
+        input_error(&model, &truncated),
+        "truncated: the data of shape (2, 3) of float32 should be 24 bytes, the file holds 21"
+    );
+    let in_header = dir.join("truncated_header.npy");
+    std::fs::write(&in_header, &bytes[..40]).expect("written");
+    assert!(input_error(&model, &in_header).contains("truncated"));
+    let long = dir.join("long.npy");
+    std::fs::write(&long, [&bytes[..], &[0, 0]].concat()).expect("written");
+    assert!(input_error(&model, &long).contains("the file holds 26"));
 
-    let fortran = npy_fixture("f4_fortran.npy");
-    let run = seqnn(["predict", &s(&model), &s(&fortran)]);
-    assert!(run.one_error_line().contains("Fortran-order"));
+    // A header that announces far more data than the file holds is refused before anything
+    // is allocated for it: 400 GB of float32 in a file of 152 bytes.
+    let huge = dir.join("huge.npy");
+    let mut lying = bytes.clone();
+    let header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+    let claim = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000,), }";
+    let at = lying
+        .windows(header.len())
+        .position(|w| w == header)
+        .expect("the header numpy wrote");
+    lying.splice(at..at + claim.len(), claim.iter().copied());
+    std::fs::write(&huge, &lying).expect("written");
+    let line = input_error(&model, &huge);
+    assert!(
+        line.contains("should be 400000000000 bytes, the file holds 24"),
+        "{line}"
+    );
 
-    let big = npy_fixture("i8_too_large.npy");
-    let run = seqnn(["predict", &s(&model), &s(&big)]);
-    let line = run.one_error_line();
-    assert!(line.contains("16777217 at index (1, 1)"), "{line}");
+    // Headers NumPy would not write, each refused in one line, the parser's words cut short;
+    // nesting deeper than the stack allows is one of them, not a crash.
+    let deep = format!("{}{}", "(".repeat(100_000), ")".repeat(100_000));
+    for (header, words) in [
+        (
+            "{'descr': '<f4', 'fortran_order': Flase, 'shape': (2, 3), }".to_string(),
+            "not a .npy header seqnn reads: error parsing metadata dict",
+        ),
+        (
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}".to_string(),
+            "not a .npy header seqnn reads: unknown key: 'x'",
+        ),
+        (
+            format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {deep}, }}"),
+            "not a .npy header seqnn reads: error parsing metadata dict",
+        ),
+    ] {
+        let path = dir.join("header.npy");
+        let mut padded = header.into_bytes();
+        padded.resize((padded.len() + 12).next_multiple_of(64) - 12 - 1, b' ');
+        padded.push(b'\n');
+        let length = u32::try_from(padded.len()).expect("a short header");
+        let file = [
+            &b"\x93NUMPY\x02\x00"[..],
+            &length.to_le_bytes(),
+            &padded,
+            &[0; 24],
+        ]
+        .concat();
+        std::fs::write(&path, file).expect("written");
+        let line = input_error(&model, &path);
+        assert!(line.starts_with(words), "{line}");
+        assert!(line.len() < 400, "{line}");
+    }
+    let v4 = dir.join("v4.npy");
+    let mut four = bytes.clone();
+    four[6] = 4;
+    std::fs::write(&v4, &four).expect("written");
+    assert!(input_error(&model, &v4).contains("unknown version number: 4.0"));
 
-    let scalar = npy_fixture("f4_scalar.npy");
-    let run = seqnn(["predict", &s(&model), &s(&scalar)]);
-    assert!(run.one_error_line().contains("scalar"));
+    for (name, words) in [
+        ("i8_too_large.npy", "int64 value 16777217 at index (1, 1)"),
+        (
+            "u8_too_large.npy",
+            "uint64 value 18446744073709551615 at index (0, 1)",
+        ),
+        ("c8_2x3.npy", "dtype '<c8' is not supported"),
+        ("f4_scalar.npy", "scalar"),
+    ] {
+        let line = input_error(&model, &npy_fixture(name));
+        assert!(line.contains(words), "{name}: {line}");
+    }
+
+    let not_zip = dir.join("not_zip.npz");
+    std::fs::write(&not_zip, "this is not an archive\n").expect("written");
+    let line = input_error(&model, &not_zip);
+    assert!(line.starts_with("not a .npz file"), "{line}");
+    let cut = dir.join("cut.npz");
+    let zip = std::fs::read(npy_fixture("dict_io_named.npz")).expect("fixture");
+    std::fs::write(&cut, &zip[..zip.len() / 2]).expect("written");
+    let line = input_error(&model, &cut);
+    assert!(line.starts_with("not a .npz file"), "{line}");
+    // The lying header in an archive, deflated: refused, naming the member.
+    let huge_npz = dir.join("huge.npz");
+    write_zip(
+        &huge_npz,
+        &[("x.npy", &lying, zip::CompressionMethod::Deflated)],
+    );
+    let line = input_error(&model, &huge_npz);
+    assert!(line.starts_with("x.npy: truncated"), "{line}");
 }
 
 #[test]
@@ -269,10 +425,10 @@ impl ModelFile {
         } else {
             files_dir().join(format!("{}.expected.npy", self.case))
         };
-        read_npy(&path).unwrap_or_else(|e| panic!("{e}"))
+        read_f32(&path)
     }
 
-    fn json(&self) -> serde_json::Value {
+    fn json(&self) -> Value {
         let path = files_dir().join(format!("{}.json", self.case));
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -282,30 +438,21 @@ impl ModelFile {
     /// The output of a second `predict` on the same input, for a stateful case.
     fn second_predict(&self) -> Option<ArrayD<f32>> {
         let json = self.json();
-        let tensor = json.get("second_predict")?.get(self.writer)?;
-        let shape: Vec<usize> = tensor["shape"]
-            .as_array()
-            .expect("a shape")
-            .iter()
-            .map(|d| d.as_u64().expect("a size") as usize)
-            .collect();
-        let data: Vec<f32> = tensor["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .map(|v| v.as_f64().expect("a number") as f32)
-            .collect();
-        Some(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("sizes agree"))
+        Some(tensor(json.get("second_predict")?.get(self.writer)?))
     }
 
     /// A name for files derived from this one.
     fn stem(&self) -> String {
-        self.path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("model")
-            .replace('.', "_")
+        stem(&self.path)
     }
+}
+
+/// A name for files derived from the model file `path`.
+fn stem(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("model")
+        .replace('.', "_")
 }
 
 /// Every full-model file of every case (there must be some).
@@ -339,8 +486,8 @@ fn model_files() -> Vec<ModelFile> {
     files
 }
 
-fn load(path: &Path) -> Sequential {
-    load_model(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+fn load(path: &Path) -> AnyModel {
+    load_any(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Runs `seqnn predict MODEL INPUT -o OUT [extra...]` and returns the array written.
@@ -355,8 +502,7 @@ fn predict_to_file(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> (R
     args.extend(extra.iter().map(OsStr::new));
     let run = seqnn(&args);
     run.succeeded();
-    let y = read_npy(out).unwrap_or_else(|e| panic!("{e}"));
-    (run, y)
+    (run, read_f32(out))
 }
 
 #[test]
@@ -396,7 +542,7 @@ fn predict_gives_kerass_numbers() {
 fn batches_give_kerass_numbers_and_carry_states() {
     let dir = scratch("predict_batches");
     for file in model_files() {
-        let x = read_npy(file.input()).unwrap_or_else(|e| panic!("{e}"));
+        let x = read_f32(&file.input());
         let rows = x.len_of(Axis(0));
         let expected = file.expected();
         // A stateful model, given its batch twice, one batch at a time: the second batch starts
@@ -490,10 +636,13 @@ fn an_output_that_cannot_be_written_is_one_line() {
     );
 }
 
+/// Every file of `bad/` is one error line naming it, except the Functional models kept there
+/// from when seqnn loaded Sequential models only: the tool loads those now.
 #[test]
 fn every_bad_file_is_one_error_line() {
     let dir = files_dir().join("bad");
     let mut count = 0;
+    let mut functional = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("a folder entry").path();
         let name = path
@@ -508,6 +657,12 @@ fn every_bad_file_is_one_error_line() {
             continue;
         }
         let run = seqnn([OsStr::new("summary"), path.as_os_str()]);
+        if name.starts_with("functional_") {
+            let table = load(&path).summary().expect("a summary");
+            assert_eq!(run.succeeded(), table, "{name}");
+            functional += 1;
+            continue;
+        }
         let line = run.one_error_line();
         assert!(
             line.starts_with(&format!("{}: ", s(&path))),
@@ -516,4 +671,525 @@ fn every_bad_file_is_one_error_line() {
         count += 1;
     }
     assert!(count > 0, "no bad files in {}", dir.display());
+    assert_eq!(functional, 3, "the Functional files of {}", dir.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every dtype NumPy writes, through a model that gives back its input: a Dense layer with the
+// identity as kernel, no bias and no activation, so the output is the array the model was
+// given, value for value. The numbers expected are those NumPy saved (see
+// tests/fixtures/npy/README.md): np.arange(6).reshape(2, 3) in each dtype.
+
+/// A `.keras` file of a model that returns its input of `features` features.
+fn identity_model(dir: &Path, features: usize) -> PathBuf {
+    let mut model = seqnn::Sequential::new();
+    model
+        .add(seqnn::Dense::new(features).input_shape((features,)))
+        .expect("a Dense layer");
+    let eye = ArrayD::from_shape_fn(IxDyn(&[features, features]), |i| {
+        f32::from(u8::from(i[0] == i[1]))
+    });
+    let bias = ArrayD::zeros(IxDyn(&[features]));
+    model.set_weights(&[eye, bias]).expect("weights");
+    let path = dir.join(format!("identity_{features}.keras"));
+    model.save(&path).expect("model saved");
+    path
+}
+
+#[test]
+fn every_dtype_reaches_the_model_as_numpy_saved_it() {
+    let dir = scratch("dtypes");
+    let model = identity_model(&dir, 3);
+    let six = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+        .expect("sizes agree");
+    for name in [
+        "f4_2x3.npy",
+        "f8_2x3.npy",
+        "i1_2x3.npy",
+        "i2_2x3.npy",
+        "i4_2x3.npy",
+        "i8_2x3.npy",
+        "u1_2x3.npy",
+        "u2_2x3.npy",
+        "u4_2x3.npy",
+        "u8_2x3.npy",
+        "v2_f4_2x3.npy",
+        "v3_f4_2x3.npy",
+        // np.load reads these two as the same array; so does seqnn.
+        "f4_fortran.npy",
+        "f4_big_endian.npy",
+    ] {
+        let out = dir.join(name);
+        let (run, y) = predict_to_file(&model, &npy_fixture(name), &out, &[]);
+        assert_eq!(run.stdout, "output shape: (2, 3)\n", "{name}");
+        assert_eq!(y, six, "{name}");
+    }
+    // The output file is laid out as np.save lays it out: a header padded to 128 bytes, then
+    // the float32 data. (Its header text is ndarray-npy's, without NumPy's trailing comma.)
+    let written = std::fs::read(dir.join("f4_2x3.npy")).expect("written");
+    let numpys = std::fs::read(npy_fixture("f4_2x3.npy")).expect("fixture");
+    assert_eq!(written.len(), numpys.len());
+    assert_eq!(written[..10], numpys[..10], "magic, version, header length");
+    assert_eq!(written[128..], numpys[128..], "the data");
+    let out = dir.join("b1.npy");
+    let (_, y) = predict_to_file(&model, &npy_fixture("b1_2x3.npy"), &out, &[]);
+    assert_eq!(y, six.mapv(|v| v % 2.0), "bool as 0 and 1");
+
+    let model = identity_model(&dir, 4);
+    let out = dir.join("ids.npy");
+    let (_, y) = predict_to_file(&model, &npy_fixture("f8_embedding_ids.npy"), &out, &[]);
+    let ids = ArrayD::from_shape_vec(IxDyn(&[2, 4]), vec![3.0, 1.0, 0.0, 0.0, 2.0, 2.0, 7.0, 1.0])
+        .expect("sizes agree");
+    assert_eq!(y, ids);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functional models: tests/fixtures/functional/, written by
+// tools/keras_reference/generate_functional.py from tf_keras 2.21 and Keras 3. Each case has
+// `<case>.json` with its inputs, their and the outputs' names, and each library's outputs.
+
+fn functional_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/functional")
+}
+
+/// A Functional case: its JSON, and the model files Keras itself loads back.
+struct Case {
+    name: &'static str,
+    json: Value,
+}
+
+/// Two inputs and one output; one input and three outputs; two inputs and two outputs.
+const CASES: [&str; 3] = ["two_inputs_concat", "multi_output", "dict_io"];
+
+impl Case {
+    fn new(name: &'static str) -> Case {
+        let path = functional_dir().join(format!("{name}.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Case { name, json }
+    }
+
+    /// Each full-model file with the library that wrote it (`tf_keras` or `keras3`).
+    fn files(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut files = Vec::new();
+        for (tag, writer) in [("tf", "tf_keras"), ("k3", "keras3")] {
+            for ext in ["keras", "h5"] {
+                let file = format!("{}.{tag}.{ext}", self.name);
+                let refused = self.json["reload_failures"].get(&file).is_some();
+                let path = functional_dir().join(&file);
+                if path.exists() && !refused {
+                    files.push((path, writer));
+                }
+            }
+        }
+        assert!(!files.is_empty(), "no model files for {}", self.name);
+        files
+    }
+
+    fn names(&self, key: &str, writer: &str) -> Vec<String> {
+        self.json[key][writer]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: {key}", self.name))
+            .iter()
+            .map(|n| n.as_str().expect("a name").to_string())
+            .collect()
+    }
+
+    /// The inputs, in the model's order (all float32 in these cases).
+    fn inputs(&self) -> Vec<ArrayD<f32>> {
+        self.json["inputs"]
+            .as_array()
+            .expect("inputs")
+            .iter()
+            .map(|x| {
+                assert_eq!(x["dtype"], "float32", "{}", self.name);
+                tensor(x)
+            })
+            .collect()
+    }
+
+    /// What the library that wrote the file computes, one array per output.
+    fn expected(&self, writer: &str) -> Vec<ArrayD<f32>> {
+        self.json["expected"][writer]
+            .as_array()
+            .expect("expected outputs")
+            .iter()
+            .map(tensor)
+            .collect()
+    }
+}
+
+/// `{"shape": [...], "data": [...]}` as an array.
+fn tensor(v: &Value) -> ArrayD<f32> {
+    let shape: Vec<usize> = v["shape"]
+        .as_array()
+        .expect("a shape")
+        .iter()
+        .map(|d| d.as_u64().expect("a size") as usize)
+        .collect();
+    let data: Vec<f32> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|x| x.as_f64().expect("a number") as f32)
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("sizes agree")
+}
+
+/// Keras's numbers to [`TOL`], relative above magnitude 1.
+fn assert_close(actual: &ArrayD<f32>, expected: &ArrayD<f32>, what: &str) {
+    assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
+    for ((index, &a), &e) in actual.indexed_iter().zip(expected.iter()) {
+        let bound = TOL * e.abs().max(1.0);
+        assert!(
+            (a - e).abs() <= bound,
+            "{what}: at {index:?}, {a} against Keras's {e}"
+        );
+    }
+}
+
+/// The lines `seqnn predict` prints for these outputs.
+fn shape_lines(names: &[String], outputs: &[ArrayD<f32>]) -> String {
+    match outputs {
+        [y] => format!("output shape: {}\n", Shape::known(y.shape())),
+        _ => names
+            .iter()
+            .zip(outputs)
+            .map(|(n, y)| format!("output {n}: {}\n", Shape::known(y.shape())))
+            .collect(),
+    }
+}
+
+/// Runs `seqnn predict MODEL INPUT -o OUT.npz` and checks Keras's outputs, named after the
+/// model's outputs, in the file and the lines printed.
+fn check_npz_prediction(model: &Path, input: &Path, out: &Path, case: &Case, writer: &str) {
+    let names = case.names("output_names", writer);
+    check_npz_outputs(model, input, out, &[], &names, &case.expected(writer));
+}
+
+/// Runs `seqnn predict MODEL INPUT -o OUT.npz [extra...]` and checks that `OUT.npz` holds
+/// `expected`, its members named `names`, and that the lines printed give their shapes.
+fn check_npz_outputs(
+    model: &Path,
+    input: &Path,
+    out: &Path,
+    extra: &[&str],
+    names: &[String],
+    expected: &[ArrayD<f32>],
+) {
+    let what = format!("{} on {}", model.display(), input.display());
+    let mut args = vec![
+        OsStr::new("predict"),
+        model.as_os_str(),
+        input.as_os_str(),
+        OsStr::new("-o"),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let run = seqnn(&args);
+    assert_eq!(run.succeeded(), shape_lines(names, expected), "{what}");
+    let written = read_npz(out);
+    let written_names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        written_names,
+        names,
+        "{what}: the members of {}",
+        out.display()
+    );
+    for ((name, y), e) in written.iter().zip(expected) {
+        assert_close(y, e, &format!("{what}: {name}"));
+    }
+}
+
+#[test]
+fn functional_models_predict_kerass_numbers_from_an_npz() {
+    let dir = scratch("functional_npz");
+    for name in CASES {
+        let case = Case::new(name);
+        let inputs = case.inputs();
+        for (model, writer) in case.files() {
+            let stem = stem(&model);
+            // Members named after the model's inputs, in reverse order: names decide.
+            let input_names = case.names("input_names", writer);
+            let named: Vec<(&str, &ArrayD<f32>)> = input_names
+                .iter()
+                .map(String::as_str)
+                .zip(&inputs)
+                .rev()
+                .collect();
+            let by_name = dir.join(format!("{stem}_named.npz"));
+            write_npz(&by_name, &named);
+            let out = dir.join(format!("{stem}_y.npz"));
+            check_npz_prediction(&model, &by_name, &out, &case, writer);
+
+            // arr_0, arr_1, ... as np.savez(path, a, b) names them.
+            let positional = dir.join(format!("{stem}_in_order.npz"));
+            write_npz_in_order(&positional, &inputs);
+            let out = dir.join(format!("{stem}_y2.npz"));
+            check_npz_prediction(&model, &positional, &out, &case, writer);
+        }
+    }
+}
+
+#[test]
+fn numpys_npz_files_named_in_order_and_compressed() {
+    let dir = scratch("numpy_npz");
+    let case = Case::new("dict_io");
+    for (model, writer) in case.files() {
+        for input in [
+            "dict_io_named.npz",
+            "dict_io_in_order.npz",
+            "dict_io_compressed.npz",
+        ] {
+            let out = dir.join(format!("{writer}_{input}"));
+            check_npz_prediction(&model, &npy_fixture(input), &out, &case, writer);
+        }
+    }
+}
+
+#[test]
+fn a_model_of_one_input_takes_the_one_array_of_an_npz_whatever_its_name() {
+    let dir = scratch("npz_one_array");
+    let case = Case::new("multi_output");
+    let inputs = case.inputs();
+    for (model, writer) in case.files() {
+        let input = dir.join("x.npz");
+        write_npz(&input, &[("my_sequences", &inputs[0])]);
+        let out = dir.join(format!("{writer}_y.npz"));
+        check_npz_prediction(&model, &input, &out, &case, writer);
+        // And a .npy file, as for a Sequential model.
+        let npy = dir.join("x.npy");
+        write_npy(&npy, &inputs[0]).expect("written");
+        check_npz_prediction(&model, &npy, &out, &case, writer);
+    }
+}
+
+#[test]
+fn a_model_of_one_output_writes_npy_or_npz() {
+    let dir = scratch("one_output");
+    let case = Case::new("two_inputs_concat");
+    let inputs = case.inputs();
+    for (model, writer) in case.files() {
+        let input = dir.join("x.npz");
+        let names = case.names("input_names", writer);
+        write_npz(&input, &[(&names[0], &inputs[0]), (&names[1], &inputs[1])]);
+        let expected = case.expected(writer);
+        assert_eq!(expected.len(), 1);
+        // As a .npz, named after the output.
+        let out = dir.join("y.npz");
+        check_npz_prediction(&model, &input, &out, &case, writer);
+        // As a .npy, the one array.
+        let out = dir.join("y.npy");
+        let (run, y) = predict_to_file(&model, &input, &out, &[]);
+        assert_eq!(run.stdout, shape_lines(&[], &expected));
+        assert_close(&y, &expected[0], &model.display().to_string());
+    }
+}
+
+#[test]
+fn several_outputs_need_an_npz_output() {
+    let dir = scratch("several_outputs_npy");
+    let case = Case::new("dict_io");
+    for (model, writer) in case.files() {
+        for name in ["y.npy", "y"] {
+            let out = dir.join(name);
+            let run = seqnn([
+                OsStr::new("predict"),
+                model.as_os_str(),
+                npy_fixture("dict_io_named.npz").as_os_str(),
+                OsStr::new("-o"),
+                out.as_os_str(),
+            ]);
+            let line = run.one_error_line();
+            assert!(line.starts_with(&format!("{}: ", s(&out))), "{line}");
+            assert!(line.contains(".npz"), "{line}");
+            for output in case.names("output_names", writer) {
+                assert!(line.contains(&output), "{output} in {line}");
+            }
+            assert!(!out.exists());
+        }
+    }
+}
+
+#[test]
+fn inputs_that_do_not_match_the_model_are_one_line() {
+    let dir = scratch("npz_mismatch");
+    let case = Case::new("dict_io");
+    let inputs = case.inputs();
+    let (model, writer) = case.files().remove(0);
+    let wanted = case.names("input_names", writer);
+    assert_eq!(wanted, ["left", "right"]);
+    let error = |input: &Path| input_error(&model, input);
+    // What the file holds, what the model takes, and what is missing or extra.
+    let line = error(&npy_fixture("dict_io_missing_right.npz"));
+    assert!(line.contains("it holds the arrays left,"), "{line}");
+    assert!(
+        line.contains("the model's inputs are left, right"),
+        "{line}"
+    );
+    assert!(line.contains("no array for right"), "{line}");
+
+    let extra = dir.join("extra.npz");
+    write_npz(
+        &extra,
+        &[
+            ("left", &inputs[0]),
+            ("right", &inputs[1]),
+            ("mask", &inputs[1]),
+        ],
+    );
+    let line = error(&extra);
+    assert!(line.contains("the arrays left, right, mask"), "{line}");
+    assert!(line.contains("not inputs: mask"), "{line}");
+
+    let misnamed = dir.join("misnamed.npz");
+    write_npz(&misnamed, &[("left", &inputs[0]), ("arr_1", &inputs[1])]);
+    let line = error(&misnamed);
+    assert!(
+        line.contains("no array for right; not inputs: arr_1"),
+        "{line}"
+    );
+
+    let one_in_order = dir.join("one_in_order.npz");
+    write_npz(&one_in_order, &[("arr_0", &inputs[0])]);
+    let line = error(&one_in_order);
+    assert!(line.contains("no array for left, right"), "{line}");
+
+    let empty = dir.join("empty.npz");
+    write_npz(&empty, &[]);
+    assert!(error(&empty).contains("it holds no arrays"));
+
+    // `left` and `left.npy` both stand for the array left.
+    let twice = dir.join("twice.npz");
+    let mut npy = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(&inputs[0], &mut npy).expect("array");
+    let stored = zip::CompressionMethod::Stored;
+    write_zip(
+        &twice,
+        &[
+            ("left", &npy, stored),
+            ("left.npy", &npy, stored),
+            ("right.npy", &npy, stored),
+        ],
+    );
+    assert!(error(&twice).contains("two members hold an array named left"));
+
+    // Keras's words for inputs of different numbers of samples.
+    let uneven = dir.join("uneven.npz");
+    let two = inputs[1]
+        .slice_axis(Axis(0), ndarray::Slice::from(0..2))
+        .to_owned();
+    write_npz(&uneven, &[("left", &inputs[0]), ("right", &two)]);
+    let line = error(&uneven);
+    assert!(
+        line.contains("Data cardinality is ambiguous") && line.contains("left has 3, right has 2"),
+        "{line}"
+    );
+
+    // One .npy array for a model of two inputs.
+    let npy = dir.join("left.npy");
+    write_npy(&npy, &inputs[0]).expect("written");
+    let line = error(&npy);
+    assert!(line.contains("a .npy file holds one array"), "{line}");
+    assert!(line.contains("2 inputs (left, right)"), "{line}");
+    assert!(line.contains(".npz"), "{line}");
+
+    // A member that is not an array names the member.
+    let bad_member = dir.join("bad_member.npz");
+    write_zip(&bad_member, &[("left.npy", b"not an array", stored)]);
+    let line = error(&bad_member);
+    assert!(line.starts_with("left.npy: not a .npy file"), "{line}");
+}
+
+#[test]
+fn summary_of_a_functional_file_is_the_table() {
+    for name in CASES {
+        let case = Case::new(name);
+        for (model, writer) in case.files() {
+            let run = seqnn([OsStr::new("summary"), model.as_os_str()]);
+            let table = load(&model).summary().expect("a summary");
+            assert_eq!(run.succeeded(), table, "{}", model.display());
+            let total = &case.json["params"][writer]["total"];
+            assert!(
+                table.contains(&format!("\nTotal params: {total}\n")),
+                "{}: {total} parameters in\n{table}",
+                model.display()
+            );
+            for input in case.names("input_names", writer) {
+                assert!(table.contains(&format!("{input} (InputLayer)")), "{input}");
+            }
+        }
+    }
+}
+
+#[test]
+fn convert_writes_a_functional_model_that_loads_back() {
+    let dir = scratch("convert_functional");
+    for name in CASES {
+        let case = Case::new(name);
+        let inputs = case.inputs();
+        for (model, writer) in case.files() {
+            let stem = stem(&model);
+            let converted = dir.join(format!("{stem}.keras"));
+            let run = seqnn([
+                OsStr::new("convert"),
+                model.as_os_str(),
+                converted.as_os_str(),
+            ]);
+            assert_eq!(run.succeeded(), format!("saved {}\n", s(&converted)));
+            let back = load(&converted);
+            assert!(matches!(back, AnyModel::Functional(_)), "{stem}");
+            assert_eq!(back.input_names(), case.names("input_names", writer));
+            let input = dir.join(format!("{stem}_x.npz"));
+            write_npz_in_order(&input, &inputs);
+            let out = dir.join(format!("{stem}_y.npz"));
+            check_npz_prediction(&converted, &input, &out, &case, writer);
+        }
+    }
+}
+
+#[test]
+fn a_stateful_functional_model_carries_its_states_from_batch_to_batch() {
+    let dir = scratch("stateful_functional");
+    let case = Case::new("stateful_lstm");
+    let x = case.inputs().remove(0);
+    let rows = x.len_of(Axis(0));
+    // The batch twice, one batch at a time: the second starts from the states the first left,
+    // as Keras's second predict does.
+    let twice = concatenate(Axis(0), &[x.view(), x.view()]).expect("joined");
+    let input = dir.join("x.npz");
+    write_npz(&input, &[("x", &twice)]);
+    // seqnn names the outputs as tf_keras does, unique (Keras 3 repeats `lstm`).
+    let names = case.names("output_names", "tf_keras");
+    for (model, writer) in case.files() {
+        let second: Vec<ArrayD<f32>> = case.json["second_predict"][writer]
+            .as_array()
+            .expect("second outputs")
+            .iter()
+            .map(tensor)
+            .collect();
+        let expected: Vec<ArrayD<f32>> = case
+            .expected(writer)
+            .iter()
+            .zip(&second)
+            .map(|(first, second)| {
+                concatenate(Axis(0), &[first.view(), second.view()]).expect("joined")
+            })
+            .collect();
+        let out = dir.join(format!("{}.npz", stem(&model)));
+        let batch = rows.to_string();
+        let extra = ["--batch-size", batch.as_str()];
+        check_npz_outputs(&model, &input, &out, &extra, &names, &expected);
+        // Another batch size does not fit the model.
+        let run = seqnn([
+            OsStr::new("predict"),
+            model.as_os_str(),
+            input.as_os_str(),
+            OsStr::new("--batch-size"),
+            OsStr::new("1"),
+        ]);
+        assert!(run.one_error_line().contains("stateful model"));
+    }
 }
