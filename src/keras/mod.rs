@@ -213,6 +213,57 @@ impl AnyModel {
         self.predict_batched(inputs, crate::DEFAULT_BATCH_SIZE)
     }
 
+    /// The layers, in Keras's `model.layers` order.
+    #[must_use]
+    pub fn layers(&self) -> &[Box<dyn crate::Layer>] {
+        match self {
+            AnyModel::Sequential(m) => m.layers(),
+            AnyModel::Functional(m) => m.layers(),
+        }
+    }
+
+    /// The number of scalars in all weights.
+    ///
+    /// # Errors
+    /// As [`Sequential::count_params`].
+    pub fn count_params(&self) -> Result<usize> {
+        match self {
+            AnyModel::Sequential(m) => m.count_params(),
+            AnyModel::Functional(m) => m.count_params(),
+        }
+    }
+
+    /// Every weight, in Keras's `model.get_weights()` order.
+    #[must_use]
+    pub fn get_weights(&self) -> Vec<ArrayD<f32>> {
+        match self {
+            AnyModel::Sequential(m) => m.get_weights(),
+            AnyModel::Functional(m) => m.get_weights(),
+        }
+    }
+
+    /// Replaces every weight, in Keras's order; nothing changes on an error.
+    ///
+    /// # Errors
+    /// As [`Sequential::set_weights`].
+    pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
+        match self {
+            AnyModel::Sequential(m) => m.set_weights(weights),
+            AnyModel::Functional(m) => m.set_weights(weights),
+        }
+    }
+
+    /// Loads the weights of a file saved from a model of the same structure.
+    ///
+    /// # Errors
+    /// As [`Sequential::load_weights`].
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        match self {
+            AnyModel::Sequential(m) => m.load_weights(path),
+            AnyModel::Functional(m) => m.load_weights(path),
+        }
+    }
+
     /// Whether the model has stateful layers (run it with
     /// [`predict_stateful`](Self::predict_stateful)).
     #[must_use]

@@ -4,6 +4,7 @@
 
 pub mod counting;
 pub mod layer_fixture;
+pub mod model_fixture;
 
 use std::path::PathBuf;
 
