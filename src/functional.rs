@@ -1282,17 +1282,24 @@ impl Model {
             return "multiple".into();
         }
         if first.outputs.len() == 1 && !first.inputs.is_empty() {
-            first.outputs[0].to_string()
+            return first.outputs[0].to_string();
+        }
+        let items = first
+            .outputs
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The attention layers return `(output, scores)`, a tuple; the recurrent layers and
+        // inputs a list.
+        let tuple = matches!(
+            self.layers[layer].class_name(),
+            "MultiHeadAttention" | "Attention" | "AdditiveAttention"
+        );
+        if tuple {
+            format!("({items})")
         } else {
-            format!(
-                "[{}]",
-                first
-                    .outputs
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("[{items}]")
         }
     }
 

@@ -56,6 +56,8 @@ pub struct Sequential {
     name: String,
     layers: Vec<Box<dyn Layer>>,
     input_shape: Option<Shape>,
+    /// The name of the model's input, as a loaded file gave it (`lstm_input` in tf_keras).
+    input_name: Option<String>,
     /// The input shape came from data rather than a declaration, so, as Keras relaxes it, the
     /// timesteps may vary from call to call.
     inferred: bool,
@@ -114,6 +116,7 @@ impl Sequential {
             name: name.into(),
             layers: Vec::new(),
             input_shape: None,
+            input_name: None,
             inferred: false,
             output_shapes: Vec::new(),
         }
@@ -273,6 +276,7 @@ impl Sequential {
             name: self.name.clone(),
             layers: self.layers.clone(),
             input_shape: None,
+            input_name: self.input_name.clone(),
             inferred,
             output_shapes: Vec::new(),
         };
@@ -794,6 +798,27 @@ impl Sequential {
             self.inferred = false;
         }
         Ok(layer)
+    }
+
+    /// The name of the model's input: the `InputLayer`'s name in a loaded file (tf_keras names
+    /// it after the first layer, `lstm_input`), otherwise `input_layer`, as Keras 3 names it.
+    ///
+    /// ```
+    /// use seqnn::{Layer, Sequential, LSTM};
+    /// let mut model = Sequential::new();
+    /// model.add(LSTM::new(4).input_shape((5, 3)))?;
+    /// assert_eq!(model.input_name(), "input_layer");
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    #[must_use]
+    pub fn input_name(&self) -> &str {
+        self.input_name.as_deref().unwrap_or("input_layer")
+    }
+
+    /// Names the model's input, as a file's `InputLayer` does.
+    #[cfg_attr(not(feature = "keras"), allow(dead_code))]
+    pub(crate) fn set_input_name(&mut self, name: String) {
+        self.input_name = Some(name);
     }
 
     /// The model's input shape, batch first, once known.

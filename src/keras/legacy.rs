@@ -110,14 +110,23 @@ pub(crate) fn weights(
             Some(l) => l.stored_shapes(&expected),
             None => expected.iter().map(|w| w.shape.clone()).collect(),
         };
-        let mut values = Vec::with_capacity(shapes.len());
-        for (shape, weight_name) in shapes.iter().zip(&weight_names) {
-            values.push(read_weight(
+        // Keras stores a layer's `_legacy_weights`: its trainable weights, then the others.
+        // Inside a nested model that moves, say, a BatchNormalization's moving statistics
+        // after every trainable weight of the model; file weight `j` is spec `order[j]`.
+        let trainable = layer.trainable();
+        let order: Vec<usize> = (0..expected.len())
+            .filter(|&i| trainable && expected[i].trainable)
+            .chain((0..expected.len()).filter(|&i| !(trainable && expected[i].trainable)))
+            .collect();
+        let mut slots: Vec<Option<ArrayD<f32>>> = vec![None; shapes.len()];
+        for (&i, weight_name) in order.iter().zip(&weight_names) {
+            slots[i] = Some(read_weight(
                 file,
                 &format!("{prefix}{name}/{weight_name}"),
-                shape,
+                &shapes[i],
             )?);
         }
+        let values: Vec<ArrayD<f32>> = slots.into_iter().flatten().collect();
         out.extend(match layout {
             Some(l) => l.convert(values),
             None => values,

@@ -147,12 +147,12 @@ impl AnyModel {
         }
     }
 
-    /// The names of the model's inputs, in order (`input_1`, ... in tf_keras; a Sequential
-    /// model's one input is named as Keras 3 names it, `input_layer`).
+    /// The names of the model's inputs, in order, as the file named them (`input_1`, ... in
+    /// tf_keras; see [`Sequential::input_name`]).
     #[must_use]
     pub fn input_names(&self) -> Vec<String> {
         match self {
-            AnyModel::Sequential(_) => vec!["input_layer".to_string()],
+            AnyModel::Sequential(m) => vec![m.input_name().to_string()],
             AnyModel::Functional(m) => m.input_names(),
         }
     }

@@ -86,7 +86,7 @@ pub(crate) fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
             "batch_shape": dims(input),
             "dtype": "float32",
             "sparse": false,
-            "name": "input_layer",
+            "name": model.input_name(),
         },
         "registered_name": null,
     })];

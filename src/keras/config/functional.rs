@@ -399,6 +399,12 @@ fn call(e: &Entry<'_>, node: &Value, dialect: Dialect) -> Result<Call> {
             if let Some(k) = o.get("kwargs") {
                 call_kwargs(e, k, &mut c, Dialect::Keras3)?;
             }
+            if c.masks.is_none() && is_recurrent(e.class) && tensor_arguments(o) > 1 {
+                // Keras 3 gives a call the mask of its input only when the call has one tensor
+                // argument (Layer.__call__, "Populate mask argument(s)"): a recurrent layer
+                // called with initial_state runs unmasked there.
+                c.masks = Some(vec![None; c.inputs.len()]);
+            }
         }
         other => {
             return Err(malformed(format!(
@@ -441,6 +447,42 @@ fn operands(e: &Entry<'_>, args: &Value, c: &mut Call) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The recurrent layer classes, whose call takes a `mask`.
+fn is_recurrent(class: &str) -> bool {
+    matches!(
+        class,
+        "SimpleRNN" | "LSTM" | "GRU" | "Bidirectional" | "ConvLSTM1D" | "ConvLSTM2D"
+    )
+}
+
+/// How many of a Keras 3 call's arguments (positional, and keyword other than `mask`) hold
+/// tensors: a list of tensors is one argument.
+fn tensor_arguments(call: &serde_json::Map<String, Value>) -> usize {
+    fn has_tensor(v: &Value) -> bool {
+        match v {
+            Value::Object(o) => {
+                o.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__")
+                    || o.values().any(has_tensor)
+            }
+            Value::Array(a) => a.iter().any(has_tensor),
+            _ => false,
+        }
+    }
+    let positional = call
+        .get("args")
+        .and_then(Value::as_array)
+        .map_or(0, |a| a.iter().filter(|v| has_tensor(v)).count());
+    let keyword = call
+        .get("kwargs")
+        .and_then(Value::as_object)
+        .map_or(0, |k| {
+            k.iter()
+                .filter(|(key, v)| key.as_str() != "mask" && has_tensor(v))
+                .count()
+        });
+    positional + keyword
 }
 
 /// The `[layer, node, tensor, ...]` lists of a tf_keras node, in order.

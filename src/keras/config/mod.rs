@@ -395,17 +395,23 @@ pub(crate) fn sequential_from_config(
     let mut layers = Vec::with_capacity(entries.len());
     let mut stored = StoredLayouts::new();
     let mut input_shape: Option<Shape> = None;
+    let mut input_name: Option<String> = None;
     for raw in entries {
         let v: Value = serde_json::from_str(raw.get())
             .map_err(|e| malformed(format!("a layer entry is not valid JSON ({e})")))?;
         let entry = Entry::new(&v)?;
         if entry.class == "InputLayer" {
             input_shape = entry.batch_shape()?;
+            input_name = Some(entry.name.clone());
             continue;
         }
-        // The model's input: an InputLayer's, or the first layer's batch_input_shape.
+        // The model's input: an InputLayer's, or the first layer's batch_input_shape, whose
+        // input Keras 2 names after the layer (Sequential.add: `layer.name + "_input"`).
         if layers.is_empty() && input_shape.is_none() {
             input_shape = entry.batch_shape()?;
+            if input_shape.is_some() && input_name.is_none() {
+                input_name = Some(format!("{}_input", entry.name));
+            }
         }
         if let Some(layout) = recurrent::stored_layout(&entry) {
             stored.insert(entry.name.clone(), layout);
@@ -413,6 +419,9 @@ pub(crate) fn sequential_from_config(
         layers.push(layer_from(&entry, dialect)?);
     }
     let mut model = Sequential::from_layers_without_weights(name, layers, input_shape)?;
+    if let Some(n) = input_name {
+        model.set_input_name(n);
+    }
     if !model.is_built() {
         let build_config = match root.get("build_config") {
             Some(raw) => fields(raw.get(), "the build_config")?,
