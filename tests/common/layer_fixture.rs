@@ -88,10 +88,19 @@ pub fn check(path: &Path) {
         .unwrap_or_else(|e| panic!("{what}: set_weights: {e}"));
     let inputs: Vec<ArrayD<f32>> = f["inputs"].as_array().unwrap().iter().map(array).collect();
     let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
-    let masks: Vec<Option<Array2<bool>>> = match f["masks"].as_array() {
+    let mut masks: Vec<Option<Array2<bool>>> = match f["masks"].as_array() {
         Some(m) => m.iter().map(mask).collect(),
         None => vec![None; inputs.len()],
     };
+    // Keras 3 gives a call the mask on its input only when the call has one tensor argument
+    // (Layer.__call__, "Populate mask argument(s)"): a recurrent layer given its initial
+    // states by keyword ran unmasked, as a Keras 3 file's node then says.
+    let keyword_states = f["kwarg_inputs"]
+        .as_object()
+        .is_some_and(|k| k.values().any(|v| v == "initial_state"));
+    if f["library"] == "keras3" && keyword_states {
+        masks.iter_mut().for_each(|m| *m = None);
+    }
     let mut ctx = CallContext::inference().with_masks(masks);
     let outputs = layer
         .call(&views, &mut ctx)

@@ -28,7 +28,9 @@ and, for a case that needs them (attention layers), what the config cannot hold:
 
 Several inputs go to the call as one list (`layer([q, v])`), or with `call_args="positional"`
 each as its own argument (`layer(q, v, k)`, MultiHeadAttention's signature); `kwarg_inputs`
-passes some by keyword instead. With `keras_masks=True` the masks are not passed as `mask=`
+passes some by keyword instead. A keyword named by several inputs gets the list of them in
+input order: `kwarg_inputs={1: "initial_state", 2: "initial_state"}` calls
+`layer(x, initial_state=[h, c])`. With `keras_masks=True` the masks are not passed as `mask=`
 but attached to the inputs as Keras masks, as an Embedding or Masking layer upstream leaves them
 (MultiHeadAttention reads them there), and the output masks are those the call leaves on its
 outputs.
@@ -94,7 +96,12 @@ def _get_keras_mask(lib, tensor):
 def _call(layer, tensors, call_args, kwarg_inputs, **kwargs):
     """Calls `layer` on `tensors` as the case says: one tensor, a list, or arguments."""
     kwarg_inputs = kwarg_inputs or {}
-    by_kw = {name: tensors[i] for i, name in kwarg_inputs.items()}
+    by_kw = {}
+    for i, name in sorted(kwarg_inputs.items()):
+        if list(kwarg_inputs.values()).count(name) > 1:
+            by_kw.setdefault(name, []).append(tensors[i])  # e.g. initial_state
+        else:
+            by_kw[name] = tensors[i]
     rest = [t for i, t in enumerate(tensors) if i not in kwarg_inputs]
     if call_args == "positional":
         return layer(*rest, **by_kw, **kwargs)
