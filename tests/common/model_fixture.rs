@@ -256,6 +256,47 @@ pub fn check_saved_files(folder: Folder) {
         let back = load(&out);
         assert_eq!(back.summary().unwrap(), model.summary().unwrap(), "{name}");
         check_predictions(&back, &c, "k3", &format!("{name} saved by seqnn"));
+        let keras3 = folder.dir().join(format!("{name}.k3.keras"));
+        if keras3.exists() {
+            // Every entry of Keras 3's own file is in seqnn's, named the same way. (A model
+            // loaded from a Keras 3 legacy .h5 may have more: the mask operations that file
+            // stores as layers.)
+            let ours = class_identities(&out);
+            for entry in class_identities(&keras3) {
+                assert!(
+                    ours.contains(&entry),
+                    "{name}: seqnn's file has no entry {entry:?}, as Keras 3's has"
+                );
+            }
+        }
     }
     std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// Each layer entry of a `.keras` file's config, nested models' entries too, as
+/// `(name, module, class_name, registered_name)`: what Keras 3 finds a class by. Keras 3's
+/// operations are left out (seqnn writes the ones it runs, under Keras's names).
+fn class_identities(path: &Path) -> Vec<(String, String, String, String)> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    let config: Value = serde_json::from_reader(archive.by_name("config.json").unwrap()).unwrap();
+    fn walk(entry: &Value, out: &mut Vec<(String, String, String, String)>) {
+        let text = |v: &Value| v.as_str().unwrap_or("null").to_string();
+        let module = text(&entry["module"]);
+        if !module.starts_with("keras.src.ops") {
+            out.push((
+                text(&entry["config"]["name"]),
+                module,
+                text(&entry["class_name"]),
+                text(&entry["registered_name"]),
+            ));
+        }
+        for inner in entry["config"]["layers"].as_array().into_iter().flatten() {
+            walk(inner, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&config, &mut out);
+    out.sort();
+    out
 }

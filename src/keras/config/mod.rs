@@ -499,11 +499,17 @@ pub(crate) fn layer_entry(layer: &dyn Layer) -> Result<Value> {
         // A family's null for a common key: the Keras class does not take it.
         c.retain(|k, v| !(v.is_null() && k == "trainable"));
     }
+    // Keras 3 finds a nested model's class by these, not as a layer.
+    let (module, registered) = match layer.class_name() {
+        "Sequential" => ("keras", Value::Null),
+        "Functional" => ("keras.src.models.functional", json!("Functional")),
+        _ => ("keras.layers", Value::Null),
+    };
     Ok(json!({
-        "module": "keras.layers",
+        "module": module,
         "class_name": layer.class_name(),
         "config": config,
-        "registered_name": null,
+        "registered_name": registered,
     }))
 }
 
