@@ -35,6 +35,12 @@ but attached to the inputs as Keras masks, as an Embedding or Masking layer upst
 (MultiHeadAttention reads them there), and the output masks are those the call leaves on its
 outputs.
 
+`write_gradient_case` (generate_train_gradients.py) writes the same fixture, from the same
+draws, plus what a backward pass needs: the call's `training` flag, an `upstream` array per
+output, and the gradients of sum_i sum(outputs[i] * upstream[i]) with respect to the float
+inputs and every weight (`input_gradients`, `weight_gradients`, `weight_trainable`); see its
+docstring. write_case's fixtures are unchanged by it.
+
 Conventions, as in generate_files.py: clear_session() and set_random_seed(0) before each
 case; weights drawn with rng.uniform(-0.6, 0.6) (float32) unless the case gives `weights`
 (a function of the layer's default weights, for layers such as BatchNormalization whose
@@ -108,11 +114,11 @@ def _call(layer, tensors, call_args, kwarg_inputs, **kwargs):
     return layer(rest[0] if len(rest) == 1 else rest, **by_kw, **kwargs)
 
 
-def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
-               inputs=None, masks=None, int_inputs=None, weights=None, call_kwargs=None,
-               batch=3, call_args="list", kwarg_inputs=None, keras_masks=False):
-    """Builds `make_layer(K.layers)` in library `lib` on `input_shapes` (without the batch),
-    calls it on random (or given) inputs, and writes the case's JSON. Returns the path."""
+def _prepare(case, lib, make_layer, input_shapes, inputs, masks, int_inputs, weights,
+             call_kwargs, batch, call_args, kwarg_inputs, keras_masks):
+    """What write_case and write_gradient_case share: the layer built on `input_shapes`, its
+    weights set, the inputs made (masks attached or in `mask=`). Draws from the case rng in
+    this order: the weights, then the inputs."""
     K = LIBS[lib]
     K.backend.clear_session()
     K.utils.set_random_seed(0)
@@ -150,19 +156,22 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
                     _set_keras_mask(lib, t, mask)
         else:
             kw["mask"] = m[0] if len(m) == 1 else m
-    with warnings.catch_warnings():
-        # Keras 3 warns when a layer without masking support drops a mask.
-        warnings.simplefilter("ignore")
-        out = _call(layer, args, call_args, kwarg_inputs, training=False, **kw)
-    outs = out if isinstance(out, (list, tuple)) else [out]
+    return K, rng, layer, symbolic, values, inputs, args, kw
+
+
+def _output_masks(lib, layer, args, kw, outs, keras_masks):
     if keras_masks:
         out_masks = [_get_keras_mask(lib, o) for o in outs]
     else:
         out_masks = layer.compute_mask(args[0] if len(args) == 1 else args, kw.get("mask"))
     if not isinstance(out_masks, (list, tuple)):
         out_masks = [out_masks] * (1 if len(outs) == 1 else len(outs))
-    sym = symbolic if isinstance(symbolic, (list, tuple)) else [symbolic]
+    return out_masks
 
+
+def _doc(K, lib, case, generated_by, layer, symbolic, input_shapes, values, inputs, masks,
+         outs, out_masks, call_kwargs, kwarg_inputs):
+    sym = symbolic if isinstance(symbolic, (list, tuple)) else [symbolic]
     names = [w.name for w in layer.weights]
     doc = {
         "case": case,
@@ -185,8 +194,105 @@ def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
         doc["call_kwargs"] = call_kwargs
     if kwarg_inputs:
         doc["kwarg_inputs"] = {str(i): name for i, name in kwarg_inputs.items()}
+    return doc
+
+
+def _dump(out_dir, case, lib, doc):
     path = os.path.join(out_dir, f"{case}.{lib}.json")
     os.makedirs(out_dir, exist_ok=True)
     with open(path, "w") as f:
         json.dump(doc, f)
     return path
+
+
+def write_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
+               inputs=None, masks=None, int_inputs=None, weights=None, call_kwargs=None,
+               batch=3, call_args="list", kwarg_inputs=None, keras_masks=False):
+    """Builds `make_layer(K.layers)` in library `lib` on `input_shapes` (without the batch),
+    calls it on random (or given) inputs, and writes the case's JSON. Returns the path."""
+    K, rng, layer, symbolic, values, inputs, args, kw = _prepare(
+        case, lib, make_layer, input_shapes, inputs, masks, int_inputs, weights, call_kwargs,
+        batch, call_args, kwarg_inputs, keras_masks)
+    with warnings.catch_warnings():
+        # Keras 3 warns when a layer without masking support drops a mask.
+        warnings.simplefilter("ignore")
+        out = _call(layer, args, call_args, kwarg_inputs, training=False, **kw)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    out_masks = _output_masks(lib, layer, args, kw, outs, keras_masks)
+    doc = _doc(K, lib, case, generated_by, layer, symbolic, input_shapes, values, inputs, masks,
+               outs, out_masks, call_kwargs, kwarg_inputs)
+    return _dump(out_dir, case, lib, doc)
+
+
+def _variable(lib, w):
+    """The tf.Variable behind a layer weight (Keras 3 wraps it in a KerasVariable)."""
+    return w.value if lib == "k3" else w
+
+
+def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
+                        training=True, same_as_inference=True, inputs=None, masks=None,
+                        int_inputs=None, weights=None, call_kwargs=None, batch=3,
+                        call_args="list", kwarg_inputs=None, keras_masks=False):
+    """A layer fixture (as write_case writes it, the same draws from the case rng) plus what a
+    backward pass needs: the layer is called once with `training=training` under a
+    tf.GradientTape watching the float inputs and every weight, the outputs are that call's,
+    `upstream` (one rng.uniform(-1, 1) float32 array per output, drawn after the inputs) weighs
+    them into the loss sum_i sum(outputs[i] * upstream[i]) (float32), and the fixture records
+
+        "training":          the call's training flag,
+        "upstream":          [{"shape", "data"}] per output,
+        "input_gradients":   [null | {"shape", "data"}] per input: d loss / d input (null for
+                             integer inputs),
+        "weight_gradients":  [null | {"shape", "data", "name"}] per weight, in get_weights()
+                             order (= layer.weights order, asserted): d loss / d weight, null
+                             where TensorFlow gives none (IndexedSlices written dense),
+        "weight_trainable":  [bool] per weight, whether Keras trains it.
+
+    With `same_as_inference` (layers without randomness or batch statistics) it also checks
+    that a training=False call gives the same outputs."""
+    K, rng, layer, symbolic, values, inputs, args, kw = _prepare(
+        case, lib, make_layer, input_shapes, inputs, masks, int_inputs, weights, call_kwargs,
+        batch, call_args, kwarg_inputs, keras_masks)
+    int_inputs = int_inputs or {}
+    variables = [_variable(lib, w) for w in layer.weights]
+    current = layer.get_weights()
+    assert len(current) == len(values) == len(variables), case
+    for v, a, b in zip(variables, current, values):
+        # get_weights() order is layer.weights order: the values set are where they were put.
+        assert np.array_equal(v.numpy(), a) and np.array_equal(a, b), case
+    trainable = [any(w is t for t in layer.trainable_weights) for w in layer.weights]
+    float_args = [i for i in range(len(args)) if i not in int_inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if same_as_inference:
+            ref = tf.nest.flatten(
+                _call(layer, args, call_args, kwarg_inputs, training=False, **kw))
+        with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+            for i in float_args:
+                tape.watch(args[i])
+            for v in variables:
+                tape.watch(v)
+            out = _call(layer, args, call_args, kwarg_inputs, training=training, **kw)
+            outs = tf.nest.flatten(out)
+            upstream = [rng.uniform(-1.0, 1.0, size=o.shape).astype(np.float32) for o in outs]
+            loss = tf.add_n([tf.reduce_sum(o * tf.constant(u)) for o, u in zip(outs, upstream)])
+    if same_as_inference:
+        for a, b in zip(ref, outs):
+            assert np.allclose(np.asarray(a), np.asarray(b), atol=1e-6), case
+    g_in = tape.gradient(loss, [args[i] for i in float_args])
+    g_w = tape.gradient(loss, variables)
+    del tape
+    input_gradients = [None] * len(args)
+    for i, g in zip(float_args, g_in):
+        input_gradients[i] = None if g is None else _array(tf.convert_to_tensor(g).numpy())
+    out_masks = _output_masks(lib, layer, args, kw, outs, keras_masks)
+    doc = _doc(K, lib, case, generated_by, layer, symbolic, input_shapes, values, inputs, masks,
+               outs, out_masks, call_kwargs, kwarg_inputs)
+    doc["training"] = bool(training)
+    doc["upstream"] = [_array(u) for u in upstream]
+    doc["input_gradients"] = input_gradients
+    doc["weight_gradients"] = [
+        None if g is None else dict(_array(tf.convert_to_tensor(g).numpy()), name=w.name)
+        for g, w in zip(g_w, layer.weights)]
+    doc["weight_trainable"] = trainable
+    return _dump(out_dir, case, lib, doc)
