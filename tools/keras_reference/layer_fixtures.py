@@ -99,6 +99,12 @@ def _get_keras_mask(lib, tensor):
     return getattr(tensor, "_keras_mask", None)
 
 
+def _attach_masks(lib, args, masks):
+    for t, mask in zip(args, masks):
+        if mask is not None:
+            _set_keras_mask(lib, t, mask)
+
+
 def _call(layer, tensors, call_args, kwarg_inputs, **kwargs):
     """Calls `layer` on `tensors` as the case says: one tensor, a list, or arguments."""
     kwarg_inputs = kwarg_inputs or {}
@@ -151,9 +157,7 @@ def _prepare(case, lib, make_layer, input_shapes, inputs, masks, int_inputs, wei
     if masks is not None:
         m = [None if x is None else tf.constant(np.asarray(x, bool)) for x in masks]
         if keras_masks:
-            for t, mask in zip(args, m):
-                if mask is not None:
-                    _set_keras_mask(lib, t, mask)
+            _attach_masks(lib, args, m)
         else:
             kw["mask"] = m[0] if len(m) == 1 else m
     return K, rng, layer, symbolic, values, inputs, args, kw
@@ -241,6 +245,7 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
 
         "training":          the call's training flag,
         "upstream":          [{"shape", "data"}] per output,
+        "loss":              the float32 loss, as a float,
         "input_gradients":   [null | {"shape", "data"}] per input: d loss / d input (null for
                              integer inputs),
         "weight_gradients":  [null | {"shape", "data", "name"}] per weight, in get_weights()
@@ -267,6 +272,10 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
         if same_as_inference:
             ref = tf.nest.flatten(
                 _call(layer, args, call_args, kwarg_inputs, training=False, **kw))
+            if keras_masks and masks is not None:
+                # Keras 3's MultiHeadAttention takes the masks off its inputs: put them back.
+                _attach_masks(lib, args, [None if x is None else tf.constant(np.asarray(x, bool))
+                                          for x in masks])
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             for i in float_args:
                 tape.watch(args[i])
@@ -290,6 +299,7 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
                outs, out_masks, call_kwargs, kwarg_inputs)
     doc["training"] = bool(training)
     doc["upstream"] = [_array(u) for u in upstream]
+    doc["loss"] = float(loss.numpy())
     doc["input_gradients"] = input_gradients
     doc["weight_gradients"] = [
         None if g is None else dict(_array(tf.convert_to_tensor(g).numpy()), name=w.name)
