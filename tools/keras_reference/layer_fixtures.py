@@ -47,7 +47,9 @@ case; weights drawn with rng.uniform(-0.6, 0.6) (float32) unless the case gives 
 variance must stay positive); inputs from the same rng, rng =
 np.random.default_rng(zlib.crc32(case)); integer inputs where `int_inputs` says so.
 
-Masks go to the call as `mask=` and the output masks are `layer.compute_mask`'s; with
+Masks go to the call as `mask=` (but for the inputs passed by keyword, such as initial
+states: `masks=[m, None, None]` with `kwarg_inputs={1: ..., 2: ...}` calls `mask=m`) and the
+output masks are `layer.compute_mask`'s; with
 `keras_masks=True` they ride on the input tensors instead, as a Masking or Embedding layer
 upstream leaves them (for layers whose `call` takes no mask, such as LayerNormalization or
 Reshape), and the output masks are those Keras leaves on the outputs (none where a layer that
@@ -159,6 +161,8 @@ def _prepare(case, lib, make_layer, input_shapes, inputs, masks, int_inputs, wei
         if keras_masks:
             _attach_masks(lib, args, m)
         else:
+            # Inputs passed by keyword (initial states) have no place in `mask=`.
+            m = [x for i, x in enumerate(m) if i not in (kwarg_inputs or {})]
             kw["mask"] = m[0] if len(m) == 1 else m
     return K, rng, layer, symbolic, values, inputs, args, kw
 
