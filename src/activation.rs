@@ -134,6 +134,76 @@ impl ActivationFn {
     }
 }
 
+impl ActivationFn {
+    /// The backward pass of [`apply_slice`](ActivationFn::apply_slice): multiplies `grad`, the
+    /// gradient of the loss with respect to the outputs `post` (computed from the inputs
+    /// `pre`), by the derivative, in place, so that it becomes the gradient with respect to the
+    /// inputs. Softmax is taken over each row of `row_len` values: `g_i ← y_i·(g_i − Σ_j
+    /// g_j·y_j)`. The derivatives are TensorFlow's: at a kink, the side TensorFlow takes
+    /// (`relu` passes nothing at 0, a clip passes its bounds).
+    pub fn backward_slice(self, pre: &[f32], post: &[f32], grad: &mut [f32], row_len: usize) {
+        #[inline(always)]
+        fn each(pre: &[f32], post: &[f32], grad: &mut [f32], d: impl Fn(f32, f32) -> f32) {
+            for ((g, &x), &y) in grad.iter_mut().zip(pre).zip(post) {
+                *g *= d(x, y);
+            }
+        }
+        match self {
+            ActivationFn::Linear => {}
+            ActivationFn::Tanh => each(pre, post, grad, |_, y| 1.0 - y * y),
+            ActivationFn::Sigmoid => each(pre, post, grad, |_, y| y * (1.0 - y)),
+            ActivationFn::Relu => each(pre, post, grad, |x, _| f32::from(u8::from(x > 0.0))),
+            ActivationFn::HardSigmoid => each(pre, post, grad, |x, _| {
+                let v = 0.2 * x + 0.5;
+                if (0.0..=1.0).contains(&v) {
+                    0.2
+                } else {
+                    0.0
+                }
+            }),
+            ActivationFn::HardSigmoidKeras3 => each(pre, post, grad, |x, _| {
+                if x + 3.0 > 0.0 && x + 3.0 < 6.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
+                }
+            }),
+            ActivationFn::Elu => each(pre, post, grad, |x, y| if x > 0.0 { 1.0 } else { y + 1.0 }),
+            ActivationFn::Selu => each(pre, post, grad, |x, y| {
+                if x > 0.0 {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
+                }
+            }),
+            ActivationFn::Softplus => each(pre, post, grad, |x, _| sigmoid(x)),
+            ActivationFn::Softsign => each(pre, post, grad, |x, _| {
+                let d = 1.0 + x.abs();
+                1.0 / (d * d)
+            }),
+            ActivationFn::Swish => each(pre, post, grad, |x, _| {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }),
+            ActivationFn::Gelu => each(pre, post, grad, |x, _| {
+                let x64 = f64::from(x);
+                let cdf = 0.5 * (1.0 + erf(x64 * std::f64::consts::FRAC_1_SQRT_2));
+                let pdf = (-0.5 * x64 * x64).exp() * 0.398_942_280_401_432_7;
+                (cdf + x64 * pdf) as f32
+            }),
+            ActivationFn::Softmax => {
+                let n = row_len.max(1);
+                for (g, y) in grad.chunks_mut(n).zip(post.chunks(n)) {
+                    let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
+                    g.iter_mut()
+                        .zip(y)
+                        .for_each(|(gv, &yv)| *gv = yv * (*gv - dot));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn apply_slice_avx2(f: ActivationFn, values: &mut [f32], row_len: usize) {

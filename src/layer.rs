@@ -90,6 +90,18 @@ pub struct CallContext {
 /// What a layer keeps from a training call for its backward pass: its own type, boxed.
 pub struct SavedForBackward(pub Box<dyn Any + Send + Sync>);
 
+impl SavedForBackward {
+    /// The layer's own record, or an error naming `layer` when the record is another's.
+    pub(crate) fn get<T: 'static>(&self, layer: &str) -> Result<&T> {
+        self.0
+            .downcast_ref::<T>()
+            .ok_or_else(|| Error::InvalidArgument {
+                layer: layer.to_string(),
+                message: "the backward pass was given what another layer's call kept".into(),
+            })
+    }
+}
+
 impl fmt::Debug for SavedForBackward {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SavedForBackward(..)")
@@ -186,6 +198,38 @@ impl CallContext {
     pub fn take_saved(&mut self) -> Option<SavedForBackward> {
         self.saved.take()
     }
+}
+
+/// What a backward pass returns: the gradient of the loss with respect to each input of the
+/// call and to each weight of the layer.
+#[derive(Debug, Clone, Default)]
+pub struct Gradients {
+    /// One per input of the call, in order: `None` for an input that takes no gradient
+    /// (integer ids).
+    pub inputs: Vec<Option<ArrayD<f32>>>,
+    /// One per weight, in Keras order ([`Layer::weight_specs`]), shaped as the weight; empty
+    /// for a layer without weights. Training applies only those of trainable weights.
+    pub weights: Vec<ArrayD<f32>>,
+}
+
+/// Checks that the gradient of output `index` has the output's shape, in a backward pass.
+pub(crate) fn check_gradient(
+    layer: &str,
+    index: usize,
+    grad: &ArrayViewD<'_, f32>,
+    expected: &[usize],
+) -> Result<()> {
+    if grad.shape() == expected {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        layer: layer.to_string(),
+        message: format!(
+            "the gradient of output {index} has shape {}, but the output has shape {}",
+            crate::layers::conv::py_tuple(grad.shape()),
+            crate::layers::conv::py_tuple(expected)
+        ),
+    })
 }
 
 /// One weight of a layer: its Keras name and shape, known once the layer is built, before it
@@ -370,6 +414,28 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
         inputs: &[ArrayViewD<'_, f32>],
         ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>>;
+
+    /// The backward pass of a training call: from what that call kept
+    /// ([`CallContext::take_saved`]) and the gradient of the loss with respect to each of its
+    /// outputs (`None` for an output the loss does not reach, as zeros), the gradients of its
+    /// inputs and weights. It does not change the layer: an optimizer applies the gradients.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a layer that cannot take part in training yet (the
+    /// default), and [`Error::InvalidArgument`] when `saved` is not this layer's or a
+    /// gradient's shape is not its output's.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let _ = (saved, output_grads);
+        Err(Error::Unsupported {
+            layer: self.name().to_string(),
+            class: self.class_name().to_string(),
+            message: "this layer has no backward pass yet, so it cannot be trained".into(),
+        })
+    }
 
     /// What the layer does with an incoming mask when its call does not say. Default: drop it.
     fn mask_policy(&self) -> MaskPolicy {

@@ -113,7 +113,10 @@ pub use keras::{
     any_from_json, load_any, load_any_from_bytes, load_model, load_model_from_bytes,
     model_from_json, AnyModel,
 };
-pub use layer::{CallContext, Layer, Mask, MaskPolicy, Mode, Outputs, States, WeightSpec};
+pub use layer::{
+    CallContext, Gradients, Layer, Mask, MaskPolicy, Mode, Outputs, SavedForBackward, States,
+    WeightSpec,
+};
 pub use layers::activation::Activation;
 pub use layers::additive_attention::AdditiveAttention;
 pub use layers::attention::{Attention, ScoreMode};
@@ -147,7 +150,7 @@ pub use layers::pooling::{
     AveragePool, AveragePooling1D, AveragePooling2D, MaxPool, MaxPooling1D, MaxPooling2D, PoolKind,
     Pooling,
 };
-pub use layers::recurrent::{Cell, Recurrent, RecurrentLayer};
+pub use layers::recurrent::{Cell, PreparedBackward, Recurrent, RecurrentLayer};
 pub use layers::regularization::{
     ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
 };

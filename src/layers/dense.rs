@@ -1,14 +1,15 @@
 //! Keras's `Dense`: the fully connected layer, on the last axis of its input.
 
-use ndarray::{Array1, Array2, ArrayD, ArrayViewD, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layer::{
-    check_not_empty, check_specs, check_weights, common_builders, layer_plumbing, no_weights,
-    single_input, single_shape, CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
+    check_gradient, check_not_empty, check_specs, check_weights, common_builders, layer_plumbing,
+    no_weights, single_input, single_shape, CallContext, Gradients, InputDecl, Layer, LayerName,
+    MaskPolicy, Mode, SavedForBackward, WeightSpec,
 };
 use crate::layer::{owned1, owned2};
 use crate::layers::simple_rnn::check_units;
@@ -62,6 +63,16 @@ pub struct Dense {
     input_dim: Option<usize>,
     /// The kernel and the bias (empty without bias), once the layer has weights.
     values: Option<Box<(Array2<f32>, Array1<f32>)>>,
+}
+
+/// What a training call of a Dense layer keeps: its input as rows, the pre-activation (unless
+/// the activation is linear) and the output, `(rows, units)`, and the output's shape.
+#[derive(Debug)]
+struct DenseSaved {
+    x: Array2<f32>,
+    pre: Option<Array2<f32>>,
+    post: Array2<f32>,
+    out_shape: Vec<usize>,
 }
 
 impl Dense {
@@ -290,7 +301,7 @@ impl Layer for Dense {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -324,14 +335,72 @@ impl Layer for Dense {
         if self.use_bias {
             y += bias;
         }
+        let pre = (ctx.mode() == Mode::Training && self.activation != ActivationFn::Linear)
+            .then(|| y.clone());
         self.activation.apply_slice(
             y.as_slice_mut()
                 .expect("a fresh product is in standard layout"),
             self.units,
         );
+        if ctx.mode() == Mode::Training {
+            ctx.save_for_backward(Box::new(DenseSaved {
+                x: x.into_owned(),
+                pre,
+                post: y.clone(),
+                out_shape: out_shape.clone(),
+            }));
+        }
         Ok(vec![y
             .into_shape_with_order(IxDyn(&out_shape))
             .expect("rows·units values fill the output shape")])
+    }
+
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &DenseSaved = saved.get(name)?;
+        let Some((kernel, _)) = self.values.as_deref() else {
+            return Err(no_weights(name));
+        };
+        let in_shape = {
+            let mut s = saved.out_shape.clone();
+            let last = s.len() - 1;
+            s[last] = kernel.nrows();
+            s
+        };
+        // g = dL/dy ⊙ f'(pre): the gradient of the pre-activation, (rows, units).
+        let mut g = match output_grads.first().and_then(Option::as_ref) {
+            Some(d) => {
+                check_gradient(name, 0, d, &saved.out_shape)?;
+                d.as_standard_layout()
+                    .into_owned()
+                    .into_shape_with_order(saved.post.raw_dim())
+                    .expect("the gradient has the output's shape")
+            }
+            None => Array2::zeros(saved.post.raw_dim()),
+        };
+        let pre = saved.pre.as_ref().unwrap_or(&saved.post);
+        self.activation.backward_slice(
+            pre.as_slice().expect("standard layout"),
+            saved.post.as_slice().expect("standard layout"),
+            g.as_slice_mut().expect("standard layout"),
+            self.units,
+        );
+        let dx = g.dot(&kernel.t());
+        let mut weights = vec![saved.x.t().dot(&g).into_dyn()];
+        if self.use_bias {
+            weights.push(g.sum_axis(Axis(0)).into_dyn());
+        }
+        Ok(Gradients {
+            inputs: vec![Some(
+                dx.into_shape_with_order(IxDyn(&in_shape))
+                    .expect("rows·input_dim values fill the input shape"),
+            )],
+            weights,
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -1,14 +1,14 @@
 //! Keras's `GRU`: the gated recurrent unit, in both of Keras's variants.
 
-use ndarray::{s, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
+use ndarray::{s, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis};
 
 use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layer::{owned1, owned2};
-use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, Recurrent};
-use crate::linalg::{gemm_acc_strided, Packed};
+use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, PreparedBackward, Recurrent};
+use crate::linalg::{gemm_acc, gemm_acc_strided, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
 ///
@@ -319,7 +319,7 @@ impl Cell for GRUCell {
         let bias = match (self.use_bias, self.reset_after) {
             (false, _) => Array2::zeros((0, 3 * self.units)),
             (true, true) => owned2(&weights[2]),
-            (true, false) => owned1(&weights[2]).insert_axis(ndarray::Axis(0)),
+            (true, false) => owned1(&weights[2]).insert_axis(Axis(0)),
         };
         self.set(owned2(&weights[0]), owned2(&weights[1]), bias);
     }
@@ -330,6 +330,195 @@ impl Cell for GRUCell {
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {
+        self.step_keeping(z, states, scratch, batch, None);
+    }
+
+    /// A step keeps the pre-activations of z, r and the candidate, then the recurrent
+    /// candidate term: `h_{t-1}·U_h + b_rh` with `reset_after`, `r ⊙ h_{t-1}` without.
+    fn keep_width(&self) -> usize {
+        4 * self.units
+    }
+
+    fn step_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    ) {
+        self.step_keeping(z, states, scratch, batch, Some(keep));
+    }
+
+    /// `reset_after`: the recurrent kernel transposed; without: its z, r columns and its
+    /// candidate columns, each transposed.
+    fn prepare_backward(&self) -> PreparedBackward {
+        let v = self.weights_for_step();
+        let u = self.units;
+        PreparedBackward::new(if self.reset_after {
+            vec![Packed::new(v.recurrent_kernel.t())]
+        } else {
+            vec![
+                Packed::new(v.recurrent_kernel.slice(s![.., ..2 * u]).t()),
+                Packed::new(v.recurrent_kernel.slice(s![.., 2 * u..]).t()),
+            ]
+        })
+    }
+
+    fn recurrent_grad_width(&self) -> usize {
+        if self.reset_after {
+            3 * self.units
+        } else {
+            0
+        }
+    }
+
+    /// The gradient of `h_{t-1}` outside the products; without `reset_after` also the
+    /// candidate's gradient, that of `r ⊙ h_{t-1}` and the z, r gradients, contiguous.
+    fn backward_scratch_width(&self) -> usize {
+        if self.reset_after {
+            self.units
+        } else {
+            5 * self.units
+        }
+    }
+
+    /// ```text
+    /// d_z = d_h ⊙ (h_{t-1} − h̃)   d_h̃ = d_h ⊙ (1 − z)   d_a = d_h̃ ⊙ g'(a)  (a: h̃'s input)
+    /// reset_after: d_r = d_a ⊙ (h_{t-1}·U_h + b_rh),  the recurrent term's gradient d_a ⊙ r
+    /// otherwise:   d(r⊙h) = d_a · U_hᵀ,  d_r = d(r⊙h) ⊙ h_{t-1}
+    /// d_h_{t-1} = d_h ⊙ z + (the recurrent products' gradients) · U
+    /// ```
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        _next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
+        let u = self.units;
+        let (act, rec) = (self.activation, self.recurrent_activation);
+        let h_prev = prev[0].as_slice().expect("standard layout");
+        let dh = d_states[0]
+            .as_slice_mut()
+            .expect("states are in standard layout");
+        // d_z's candidate block and the gate gradient that does not need a product.
+        for ((((gates, pre), dz), dhr), hp) in post
+            .chunks_exact(3 * u)
+            .zip(keep.chunks_exact(4 * u))
+            .zip(d_z.chunks_exact_mut(3 * u))
+            .zip(dh.chunks_exact(u))
+            .zip(h_prev.chunks_exact(u))
+        {
+            let (zg, rest) = gates.split_at(u);
+            let cand = &rest[u..];
+            for k in 0..u {
+                dz[k] = dhr[k] * (hp[k] - cand[k]);
+                dz[2 * u + k] = dhr[k] * (1.0 - zg[k]);
+            }
+            act.backward_slice(&pre[2 * u..3 * u], cand, &mut dz[2 * u..], u);
+        }
+        let (direct, rest) = scratch.split_at_mut(batch * u);
+        if self.reset_after {
+            for ((((gates, pre), dz), drec), (dhr, dd)) in post
+                .chunks_exact(3 * u)
+                .zip(keep.chunks_exact(4 * u))
+                .zip(d_z.chunks_exact_mut(3 * u))
+                .zip(d_rec.chunks_exact_mut(3 * u))
+                .zip(dh.chunks_exact(u).zip(direct.chunks_exact_mut(u)))
+            {
+                let (zg, rg) = (&gates[..u], &gates[u..2 * u]);
+                let inner = &pre[3 * u..];
+                for k in 0..u {
+                    let da = dz[2 * u + k];
+                    dz[u + k] = da * inner[k];
+                    drec[2 * u + k] = da * rg[k];
+                    dd[k] = dhr[k] * zg[k];
+                }
+                rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
+                drec[..2 * u].copy_from_slice(&dz[..2 * u]);
+            }
+            dh.copy_from_slice(direct);
+            gemm_acc(d_rec, prepared.kernel(0), dh, batch);
+        } else {
+            let (da, rest) = rest.split_at_mut(batch * u);
+            let (d_rh, dzr) = rest.split_at_mut(batch * u);
+            for (dz, d) in d_z.chunks_exact(3 * u).zip(da.chunks_exact_mut(u)) {
+                d.copy_from_slice(&dz[2 * u..]);
+            }
+            d_rh.fill(0.0);
+            gemm_acc(da, prepared.kernel(1), d_rh, batch);
+            for (((((gates, pre), dz), (dhr, dd)), (drh, hp)), zr) in post
+                .chunks_exact(3 * u)
+                .zip(keep.chunks_exact(4 * u))
+                .zip(d_z.chunks_exact_mut(3 * u))
+                .zip(dh.chunks_exact(u).zip(direct.chunks_exact_mut(u)))
+                .zip(d_rh.chunks_exact(u).zip(h_prev.chunks_exact(u)))
+                .zip(dzr.chunks_exact_mut(2 * u))
+            {
+                let (zg, rg) = (&gates[..u], &gates[u..2 * u]);
+                for k in 0..u {
+                    dz[u + k] = drh[k] * hp[k];
+                    dd[k] = dhr[k] * zg[k] + drh[k] * rg[k];
+                }
+                rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
+                zr.copy_from_slice(&dz[..2 * u]);
+            }
+            dh.copy_from_slice(direct);
+            gemm_acc(dzr, prepared.kernel(0), dh, batch);
+        }
+    }
+
+    fn weight_grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        d_rec: ArrayView2<'_, f32>,
+    ) -> Vec<ArrayD<f32>> {
+        let u = self.units;
+        let kernel = xt.t().dot(&d_z);
+        let (recurrent, bias) = if self.reset_after {
+            let bias = ndarray::stack(
+                Axis(0),
+                &[d_z.sum_axis(Axis(0)).view(), d_rec.sum_axis(Axis(0)).view()],
+            )
+            .expect("two rows of 3u")
+            .into_dyn();
+            (h_prev.t().dot(&d_rec), bias)
+        } else {
+            let rh = keep.slice(s![.., 3 * u..]);
+            let gates = h_prev.t().dot(&d_z.slice(s![.., ..2 * u]));
+            let cand = rh.t().dot(&d_z.slice(s![.., 2 * u..]));
+            let recurrent =
+                ndarray::concatenate(Axis(1), &[gates.view(), cand.view()]).expect("u rows");
+            (recurrent, d_z.sum_axis(Axis(0)).into_dyn())
+        };
+        let mut w = vec![kernel.into_dyn(), recurrent.into_dyn()];
+        if self.use_bias {
+            w.push(bias);
+        }
+        w
+    }
+}
+
+impl GRUCell {
+    /// One step, keeping what the backward step needs when training.
+    fn step_keeping(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        mut keep: Option<&mut [f32]>,
+    ) {
         let u = self.units;
         let h = states[0]
             .as_slice_mut()
@@ -350,13 +539,23 @@ impl Cell for GRUCell {
                 .chunks_exact_mut(3 * u)
                 .zip(scratch.chunks_exact(3 * u))
                 .zip(h.chunks_exact_mut(u));
-            for ((zr, inner), hr) in rows {
+            for (row, ((zr, inner), hr)) in rows.enumerate() {
                 let (gates, cand) = zr.split_at_mut(2 * u);
                 gates.iter_mut().zip(inner).for_each(|(g, &i)| *g += i);
+                let mut kept = keep
+                    .as_deref_mut()
+                    .map(|k| &mut k[row * 4 * u..(row + 1) * 4 * u]);
+                if let Some(k) = kept.as_deref_mut() {
+                    k[..2 * u].copy_from_slice(gates);
+                    k[3 * u..].copy_from_slice(&inner[2 * u..]);
+                }
                 rec.apply_slice(gates, 2 * u);
                 let (zg, rg) = gates.split_at(u);
                 for ((c, &r), &i) in cand.iter_mut().zip(rg).zip(&inner[2 * u..]) {
                     *c += r * i;
+                }
+                if let Some(k) = kept {
+                    k[2 * u..3 * u].copy_from_slice(cand);
                 }
                 act.apply_slice(cand, u);
                 for ((hv, &zv), &cv) in hr.iter_mut().zip(zg).zip(cand.iter()) {
@@ -366,11 +565,15 @@ impl Cell for GRUCell {
         } else {
             // z, r: add h · U_zr into the first 2u columns of each row.
             gemm_acc_strided(h, &w.packed_gates, z, batch, 3 * u);
-            for ((zr, hr), rh) in z
+            for (row, ((zr, hr), rh)) in z
                 .chunks_exact_mut(3 * u)
                 .zip(h.chunks_exact(u))
                 .zip(scratch.chunks_exact_mut(u))
+                .enumerate()
             {
+                if let Some(k) = keep.as_deref_mut() {
+                    k[row * 4 * u..row * 4 * u + 2 * u].copy_from_slice(&zr[..2 * u]);
+                }
                 rec.apply_slice(&mut zr[..2 * u], 2 * u);
                 for ((v, &r), &hv) in rh.iter_mut().zip(&zr[u..2 * u]).zip(hr) {
                     *v = r * hv;
@@ -378,8 +581,17 @@ impl Cell for GRUCell {
             }
             // h̃: add (r · h) · U_h into the last u columns.
             gemm_acc_strided(scratch, &w.packed_candidate, &mut z[2 * u..], batch, 3 * u);
-            for (zr, hr) in z.chunks_exact_mut(3 * u).zip(h.chunks_exact_mut(u)) {
+            for (row, (zr, hr)) in z
+                .chunks_exact_mut(3 * u)
+                .zip(h.chunks_exact_mut(u))
+                .enumerate()
+            {
                 let (gates, cand) = zr.split_at_mut(2 * u);
+                if let Some(k) = keep.as_deref_mut() {
+                    let k = &mut k[row * 4 * u..(row + 1) * 4 * u];
+                    k[2 * u..3 * u].copy_from_slice(cand);
+                    k[3 * u..].copy_from_slice(&scratch[row * u..(row + 1) * u]);
+                }
                 act.apply_slice(cand, u);
                 for ((hv, &zv), &cv) in hr.iter_mut().zip(&gates[..u]).zip(cand.iter()) {
                     *hv = zv * *hv + (1.0 - zv) * cv;

@@ -6,7 +6,9 @@ use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
-use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, GateWeights, Recurrent};
+use crate::layers::recurrent::{
+    cell_getters, check_cell_units, Cell, GateWeights, PreparedBackward, Recurrent,
+};
 use crate::linalg::gemm_acc;
 
 /// Keras's `LSTM`, with its four gates fused in one kernel, in Keras's order i, f, c, o.
@@ -246,6 +248,119 @@ impl Cell for LSTMCell {
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
+        self.step_keeping(z, states, batch, None);
+    }
+
+    /// A step keeps the pre-activations of its four gates.
+    fn keep_width(&self) -> usize {
+        4 * self.units
+    }
+
+    fn step_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        _scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    ) {
+        self.step_keeping(z, states, batch, Some(keep));
+    }
+
+    fn prepare_backward(&self) -> PreparedBackward {
+        PreparedBackward::new(vec![self.weights.recurrent_transposed()])
+    }
+
+    fn backward_scratch_width(&self) -> usize {
+        2 * self.units
+    }
+
+    /// ```text
+    /// d_o = d_h ⊙ g(c_t)                     d_c = d_c_t + d_h ⊙ o ⊙ g'(c_t)
+    /// d_i = d_c ⊙ c̃   d_f = d_c ⊙ c_{t-1}   d_c̃ = d_c ⊙ i   d_c_{t-1} = d_c ⊙ f
+    /// d_z = (d_i, d_f, d_c̃, d_o) ⊙ the gates' derivatives
+    /// d_h_{t-1} = d_z · recurrent_kernelᵀ
+    /// ```
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        _d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
+        let u = self.units;
+        let (act, rec) = (self.activation, self.recurrent_activation);
+        let [dh, dc] = d_states else {
+            unreachable!("an LSTM carries two states");
+        };
+        let dh = dh.as_slice_mut().expect("states are in standard layout");
+        let dc = dc.as_slice_mut().expect("states are in standard layout");
+        let c_prev = prev[1].as_slice().expect("standard layout");
+        let c_next = next[1].as_slice().expect("standard layout");
+        let rows = post
+            .chunks_exact(4 * u)
+            .zip(keep.chunks_exact(4 * u))
+            .zip(d_z.chunks_exact_mut(4 * u))
+            .zip(scratch.chunks_exact_mut(2 * u))
+            .zip(dh.chunks_exact(u).zip(dc.chunks_exact_mut(u)))
+            .zip(c_prev.chunks_exact(u).zip(c_next.chunks_exact(u)));
+        for (((((gates, pre), dz), sc), (dhr, dcr)), (cp, cn)) in rows {
+            let (i, rest) = gates.split_at(u);
+            let (f, rest) = rest.split_at(u);
+            let (g, o) = rest.split_at(u);
+            let (tc, dcell) = sc.split_at_mut(u);
+            tc.copy_from_slice(cn);
+            act.apply_slice(tc, u);
+            for ((d, &h), &ov) in dcell.iter_mut().zip(dhr).zip(o) {
+                *d = h * ov;
+            }
+            act.backward_slice(cn, tc, dcell, u);
+            let (di, rest) = dz.split_at_mut(u);
+            let (df, rest) = rest.split_at_mut(u);
+            let (dg, d_o) = rest.split_at_mut(u);
+            for k in 0..u {
+                let d = dcell[k] + dcr[k];
+                d_o[k] = dhr[k] * tc[k];
+                di[k] = d * g[k];
+                df[k] = d * cp[k];
+                dg[k] = d * i[k];
+                dcr[k] = d * f[k];
+            }
+            rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
+            act.backward_slice(&pre[2 * u..3 * u], g, &mut dz[2 * u..3 * u], u);
+            rec.backward_slice(&pre[3 * u..], o, &mut dz[3 * u..], u);
+        }
+        dh.fill(0.0);
+        gemm_acc(d_z, prepared.kernel(0), dh, batch);
+    }
+
+    fn weight_grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        _keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        _d_rec: ArrayView2<'_, f32>,
+    ) -> Vec<ArrayD<f32>> {
+        self.weights.grads(xt, h_prev, d_z)
+    }
+}
+
+impl LSTMCell {
+    /// One step, keeping the gates' pre-activations when training.
+    fn step_keeping(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        batch: usize,
+        keep: Option<&mut [f32]>,
+    ) {
         let u = self.units;
         let [h, c] = states else {
             unreachable!("an LSTM carries two states");
@@ -253,6 +368,9 @@ impl Cell for LSTMCell {
         let h = h.as_slice_mut().expect("states are in standard layout");
         let c = c.as_slice_mut().expect("states are in standard layout");
         gemm_acc(h, self.weights.recurrent(), z, batch);
+        if let Some(keep) = keep {
+            keep.copy_from_slice(z);
+        }
         lstm_gates(z, h, c, u, self.activation, self.recurrent_activation);
     }
 }

@@ -20,6 +20,9 @@
 
 use std::fmt;
 
+mod backward;
+pub(crate) use backward::backward;
+
 use ndarray::{
     concatenate, s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis,
     Ix2, Ix3, Zip,
@@ -27,8 +30,9 @@ use ndarray::{
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_input, check_rank, check_specs, check_weights, common_builders, input_count,
-    layer_plumbing, no_weights, CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
+    check_gradient, check_input, check_rank, check_specs, check_weights, common_builders,
+    input_count, layer_plumbing, no_weights, CallContext, Gradients, InputDecl, Layer, LayerName,
+    MaskPolicy, Mode, SavedForBackward, WeightSpec,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -97,6 +101,70 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// and receive the new ones; `states[0]` is the step's output. `scratch` has
     /// `batch·scratch_width()` values. It must not allocate.
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
+
+    /// Values per batch row that [`step_keep`](Cell::step_keep) keeps for the backward pass
+    /// (the pre-activations of the gates, and whatever else the cell's backward step needs).
+    fn keep_width(&self) -> usize;
+
+    /// [`step`](Cell::step) in a training call: also writes `batch·keep_width()` values to
+    /// `keep`. It must not allocate.
+    fn step_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    );
+
+    /// Prepares the backward pass once, before its steps (the recurrent kernel transposed and
+    /// packed). Only called on a cell with weights.
+    fn prepare_backward(&self) -> PreparedBackward;
+
+    /// The width of the gradient a backward step writes for the recurrent projection
+    /// (`h_{t-1}·recurrent_kernel`), or 0 when it is the input projection's gradient.
+    fn recurrent_grad_width(&self) -> usize {
+        0
+    }
+
+    /// Scratch values per batch row that [`step_backward`](Cell::step_backward) may use.
+    fn backward_scratch_width(&self) -> usize {
+        0
+    }
+
+    /// The backward pass of one step for `batch` rows. `post` and `keep` are what the step
+    /// left in its projection and kept; `prev` and `next` the states before and after it.
+    /// `d_states` hold the gradient of the loss with respect to the states after the step and
+    /// receive the gradient with respect to the states before it. Writes the gradient of the
+    /// input projection (`x_t·kernel + bias`) to `d_z`, `(batch, gate_width)`, and, for a cell
+    /// whose [`recurrent_grad_width`](Cell::recurrent_grad_width) is not 0, that of the
+    /// recurrent projection to `d_rec`. It must not allocate.
+    #[allow(clippy::too_many_arguments)]
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+    );
+
+    /// The gradients of the weights, in Keras order, from a whole sequence at once: the input
+    /// `xt`, the states before each step `h_prev` (the output state), what the steps kept,
+    /// and the gradients of the input and recurrent projections, all `(timesteps·batch, _)`.
+    fn weight_grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        d_rec: ArrayView2<'_, f32>,
+    ) -> Vec<ArrayD<f32>>;
 }
 
 /// What the sequence driver runs: the widths of one row's projection and states, the input
@@ -113,6 +181,24 @@ pub(crate) trait Step: Sync {
 
     /// Finishes one timestep for `batch` rows, as [`Cell::step`].
     fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
+
+    /// Values per batch row that a training step keeps for the backward pass.
+    fn keep_width(&self) -> usize {
+        0
+    }
+
+    /// [`advance`](Step::advance), keeping `keep_width` values per row in `keep`.
+    fn advance_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    ) {
+        let _ = keep;
+        self.advance(z, states, scratch, batch);
+    }
 }
 
 /// The widths of one batch row in a [`Step`].
@@ -156,6 +242,21 @@ impl<C: Cell> Step for C {
         batch: usize,
     ) {
         self.step(z, states, scratch, batch);
+    }
+
+    fn keep_width(&self) -> usize {
+        Cell::keep_width(self)
+    }
+
+    fn advance_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    ) {
+        self.step_keep(z, states, scratch, batch, keep);
     }
 }
 
@@ -637,7 +738,19 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
-        let (output, states) = run(&self.cell, x, &initial, mask, options);
+        let (output, states) = if ctx.mode() == Mode::Training {
+            // One block of rows, keeping what the backward pass needs.
+            let (output, states, trace) =
+                run_rows_traced(&self.cell, x, &initial, mask, options, true);
+            ctx.save_for_backward(Box::new(RecurrentSaved {
+                trace: trace.expect("a traced run keeps its trace"),
+                initial_inputs: inputs.len() - 1,
+                output_shape: output.shape().to_vec(),
+            }));
+            (output, states)
+        } else {
+            run(&self.cell, x, &initial, mask, options)
+        };
         let masks = self.output_masks(ctx, self.output_count());
         ctx.set_output_masks(masks);
         let mut outputs = vec![output];
@@ -648,6 +761,67 @@ impl<C: Cell> Layer for Recurrent<C> {
             ctx.set_states(states);
         }
         Ok(outputs)
+    }
+
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &RecurrentSaved = saved.get(name)?;
+        let trace = &saved.trace;
+        let units = self.cell.units();
+        let grad = |i: usize, shape: &[usize]| -> Result<Option<ArrayViewD<'_, f32>>> {
+            match output_grads.get(i).and_then(Option::as_ref) {
+                Some(g) => {
+                    check_gradient(name, i, g, shape)?;
+                    Ok(Some(g.view()))
+                }
+                None => Ok(None),
+            }
+        };
+        let d_out = grad(0, &saved.output_shape)?;
+        let (d_seq, d_last) = match &d_out {
+            Some(g) if self.return_sequences => (
+                Some(
+                    g.view()
+                        .into_dimensionality::<Ix3>()
+                        .expect("checked shape"),
+                ),
+                None,
+            ),
+            Some(g) => (
+                None,
+                Some(
+                    g.view()
+                        .into_dimensionality::<Ix2>()
+                        .expect("checked shape"),
+                ),
+            ),
+            None => (None, None),
+        };
+        let mut d_final = Vec::new();
+        if self.return_state {
+            for i in 0..self.cell.state_count() {
+                d_final.push(
+                    grad(1 + i, &[trace.batch, units])?
+                        .map(|g| g.into_dimensionality::<Ix2>().expect("checked shape")),
+                );
+            }
+        }
+        if self.cell.input_projection().is_none() {
+            return Err(no_weights(name));
+        }
+        let grads = backward(&self.cell, trace, d_seq, d_last, &d_final);
+        let mut inputs = vec![Some(grads.input.into_dyn())];
+        if saved.initial_inputs > 0 {
+            inputs.extend(grads.initial.into_iter().map(|g| Some(g.into_dyn())));
+        }
+        Ok(Gradients {
+            inputs,
+            weights: grads.weights,
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -848,6 +1022,34 @@ impl GateWeights {
         Some((v.kernel.view(), self.use_bias.then(|| v.bias.view())))
     }
 
+    /// The recurrent kernel transposed, `(width, units)`, packed for a backward pass's
+    /// `d_z · recurrent_kernelᵀ`.
+    ///
+    /// # Panics
+    /// Before the weights are set: the driver only runs a cell that has them.
+    pub(crate) fn recurrent_transposed(&self) -> crate::linalg::Packed {
+        let v = self
+            .values
+            .as_ref()
+            .expect("the driver runs only a cell with weights");
+        crate::linalg::Packed::new(v.recurrent.t())
+    }
+
+    /// The gradients of the kernel (`xtᵀ·d_z`), the recurrent kernel (`h_prevᵀ·d_z`) and the
+    /// bias (`Σ d_z`), in Keras order, from a whole sequence: each one product.
+    pub(crate) fn grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+    ) -> Vec<ArrayD<f32>> {
+        let mut w = vec![xt.t().dot(&d_z).into_dyn(), h_prev.t().dot(&d_z).into_dyn()];
+        if self.use_bias {
+            w.push(d_z.sum_axis(Axis(0)).into_dyn());
+        }
+        w
+    }
+
     /// The recurrent kernel, packed.
     ///
     /// # Panics
@@ -957,6 +1159,19 @@ fn run_rows<S: Step>(
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
+    let (output, states, _) = run_rows_traced(cell, x, initial, mask, options, false);
+    (output, states)
+}
+
+/// The sequence loop, keeping a [`Trace`] for the backward pass when `traced`.
+pub(crate) fn run_rows_traced<S: Step>(
+    cell: &S,
+    x: ArrayView3<'_, f32>,
+    initial: &[ArrayView2<'_, f32>],
+    mask: Option<ArrayView2<'_, bool>>,
+    options: RunOptions,
+    traced: bool,
+) -> (ArrayD<f32>, Vec<Array2<f32>>, Option<Trace>) {
     let (batch, timesteps, features) = x.dim();
     let widths = cell.widths();
     let (units, width) = (widths.units, widths.gates);
@@ -1000,6 +1215,14 @@ fn run_rows<S: Step>(
         last_output: Array2::zeros((batch, units)),
     });
 
+    // What a training call keeps: every step's states (before it, and the last ones after)
+    // and what each step's cell keeps.
+    let mut history = traced.then(|| {
+        (
+            vec![Array2::<f32>::zeros(((timesteps + 1) * batch, units)); widths.states],
+            Array2::<f32>::zeros((timesteps * batch, cell.keep_width())),
+        )
+    });
     let zs = z.as_slice_mut().expect("z is in standard layout");
     for (t, zt) in zs.chunks_exact_mut(batch * width).enumerate() {
         if let Some(ms) = masked.as_mut() {
@@ -1007,7 +1230,19 @@ fn run_rows<S: Step>(
                 saved.assign(state);
             }
         }
-        cell.advance(zt, &mut states, &mut scratch, batch);
+        match history.as_mut() {
+            None => cell.advance(zt, &mut states, &mut scratch, batch),
+            Some((seen, keep)) => {
+                for (h, state) in seen.iter_mut().zip(&states) {
+                    h.slice_mut(s![t * batch..(t + 1) * batch, ..])
+                        .assign(state);
+                }
+                let k = cell.keep_width();
+                let keep = &mut keep.as_slice_mut().expect("standard layout")
+                    [t * batch * k..(t + 1) * batch * k];
+                cell.advance_keep(zt, &mut states, &mut scratch, batch, keep);
+            }
+        }
         match masked.as_mut() {
             None => {
                 if let Some(seq) = sequence.as_mut() {
@@ -1036,6 +1271,7 @@ fn run_rows<S: Step>(
         }
     }
 
+    let steps = masked.as_ref().map(|ms| ms.steps.clone());
     let output = match (sequence, masked) {
         (Some(seq), _) => seq
             .permuted_axes([1, 0, 2])
@@ -1045,7 +1281,71 @@ fn run_rows<S: Step>(
         (None, Some(ms)) => ms.last_output.into_dyn(),
         (None, None) => states[0].clone().into_dyn(),
     };
-    (output, states)
+    let trace = history.map(|(mut seen, keep)| {
+        for (h, state) in seen.iter_mut().zip(&states) {
+            h.slice_mut(s![timesteps * batch.., ..]).assign(state);
+        }
+        Trace {
+            xt,
+            post: z,
+            keep,
+            states: seen,
+            steps,
+            batch,
+            timesteps,
+            options,
+        }
+    });
+    (output, states, trace)
+}
+
+/// What a cell's backward pass prepares once per call: its recurrent kernels transposed and
+/// packed for the per-step products.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedBackward {
+    kernels: Vec<crate::linalg::Packed>,
+}
+
+impl PreparedBackward {
+    /// Prepared kernels, in the cell's own order.
+    pub(crate) fn new(kernels: Vec<crate::linalg::Packed>) -> Self {
+        PreparedBackward { kernels }
+    }
+
+    /// Kernel `i`.
+    pub(crate) fn kernel(&self, i: usize) -> &crate::linalg::Packed {
+        &self.kernels[i]
+    }
+}
+
+/// What a training call of a recurrent layer keeps.
+#[derive(Debug)]
+struct RecurrentSaved {
+    trace: Trace,
+    /// How many initial states the call took as inputs (0: zeros or carried states).
+    initial_inputs: usize,
+    output_shape: Vec<usize>,
+}
+
+/// What a training run of the sequence loop keeps for [`backward`]: all time-major, in
+/// processing order, rows `t·batch .. (t+1)·batch` for step `t`.
+#[derive(Debug)]
+pub(crate) struct Trace {
+    /// The input, `(timesteps·batch, features)`.
+    xt: Array2<f32>,
+    /// Each step's projection after the cell finished it (its activated gates),
+    /// `(timesteps·batch, gates)`.
+    post: Array2<f32>,
+    /// What each step's cell kept, `(timesteps·batch, keep_width)`.
+    keep: Array2<f32>,
+    /// Per state, `((timesteps + 1)·batch, units)`: the states before each step (masked rows
+    /// carried), then the final ones.
+    states: Vec<Array2<f32>>,
+    /// The mask in processing order, `[t·batch + b]`.
+    steps: Option<Vec<bool>>,
+    batch: usize,
+    timesteps: usize,
+    options: RunOptions,
 }
 
 /// After a masked step: rows whose step is padding get their previous states back; the others

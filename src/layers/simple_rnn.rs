@@ -6,7 +6,9 @@ use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
-use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, GateWeights, Recurrent};
+use crate::layers::recurrent::{
+    cell_getters, check_cell_units, Cell, GateWeights, PreparedBackward, Recurrent,
+};
 use crate::linalg::gemm_acc;
 
 /// Keras's `SimpleRNN`: a fully connected recurrent layer.
@@ -207,11 +209,83 @@ impl Cell for SimpleRNNCell {
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
+        self.step_keeping(z, states, batch, None);
+    }
+
+    /// A step keeps its pre-activation.
+    fn keep_width(&self) -> usize {
+        self.units
+    }
+
+    fn step_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        _scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    ) {
+        self.step_keeping(z, states, batch, Some(keep));
+    }
+
+    fn prepare_backward(&self) -> PreparedBackward {
+        PreparedBackward::new(vec![self.weights.recurrent_transposed()])
+    }
+
+    /// ```text
+    /// d_z = d_h_t ⊙ f'(pre_t)        d_h_{t-1} = d_z · recurrent_kernelᵀ
+    /// ```
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        _prev: &[ArrayView2<'_, f32>],
+        _next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        _d_rec: &mut [f32],
+        _scratch: &mut [f32],
+        batch: usize,
+    ) {
+        let dh = d_states[0]
+            .as_slice_mut()
+            .expect("states are in standard layout");
+        d_z.copy_from_slice(dh);
+        self.activation.backward_slice(keep, post, d_z, self.units);
+        dh.fill(0.0);
+        gemm_acc(d_z, prepared.kernel(0), dh, batch);
+    }
+
+    fn weight_grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        _keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        _d_rec: ArrayView2<'_, f32>,
+    ) -> Vec<ArrayD<f32>> {
+        self.weights.grads(xt, h_prev, d_z)
+    }
+}
+
+impl SimpleRNNCell {
+    /// `h_t = f(z + h_{t-1}·recurrent_kernel)`, keeping the pre-activation when training.
+    fn step_keeping(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        batch: usize,
+        keep: Option<&mut [f32]>,
+    ) {
         let u = self.units;
         let h = states[0]
             .as_slice_mut()
             .expect("states are in standard layout");
         gemm_acc(h, self.weights.recurrent(), z, batch);
+        if let Some(keep) = keep {
+            keep.copy_from_slice(z);
+        }
         self.activation.apply_slice(z, u);
         h.copy_from_slice(z);
     }

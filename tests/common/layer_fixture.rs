@@ -47,8 +47,24 @@ fn mask(v: &Value) -> Option<Array2<bool>> {
     Some(Array2::from_shape_vec((dims[0], dims[1]), data).expect("2-D mask"))
 }
 
-/// Checks one fixture file; panics, naming the case, on any difference.
-pub fn check(path: &Path) {
+/// A fixture's layer, rebuilt from Keras's config with Keras's weights, and its call's inputs
+/// and masks.
+pub struct Fixture {
+    /// The file's JSON.
+    pub f: Value,
+    /// The file's name, for messages.
+    pub what: String,
+    /// The layer, built, with the fixture's weights.
+    pub layer: Box<dyn Layer>,
+    /// The call's inputs.
+    pub inputs: Vec<ArrayD<f32>>,
+    /// The masks the call gets, one per input.
+    pub masks: Vec<Option<Array2<bool>>>,
+}
+
+/// Loads one fixture file, checking its output shapes and parameter counts against Keras's;
+/// panics, naming the case, on any difference.
+pub fn load(path: &Path) -> Fixture {
     let text = std::fs::read_to_string(path).expect("fixture");
     let f: Value = serde_json::from_str(&text).expect("JSON");
     let what = path.file_name().unwrap().to_string_lossy().to_string();
@@ -87,7 +103,6 @@ pub fn check(path: &Path) {
         .set_weights(&weights)
         .unwrap_or_else(|e| panic!("{what}: set_weights: {e}"));
     let inputs: Vec<ArrayD<f32>> = f["inputs"].as_array().unwrap().iter().map(array).collect();
-    let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
     let mut masks: Vec<Option<Array2<bool>>> = match f["masks"].as_array() {
         Some(m) => m.iter().map(mask).collect(),
         None => vec![None; inputs.len()],
@@ -98,9 +113,30 @@ pub fn check(path: &Path) {
     let keyword_states = f["kwarg_inputs"]
         .as_object()
         .is_some_and(|k| k.values().any(|v| v == "initial_state"));
-    if f["library"] == "keras3" && keyword_states {
+    // A mask given to the call as `mask=` (`keras_masks` false) does reach it.
+    let on_tensors = f["keras_masks"].as_bool().unwrap_or(true);
+    if f["library"] == "keras3" && keyword_states && on_tensors {
         masks.iter_mut().for_each(|m| *m = None);
     }
+    Fixture {
+        f,
+        what,
+        layer,
+        inputs,
+        masks,
+    }
+}
+
+/// Checks one fixture file; panics, naming the case, on any difference.
+pub fn check(path: &Path) {
+    let Fixture {
+        f,
+        what,
+        layer,
+        inputs,
+        masks,
+    } = load(path);
+    let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
     let mut ctx = CallContext::inference().with_masks(masks);
     let outputs = layer
         .call(&views, &mut ctx)

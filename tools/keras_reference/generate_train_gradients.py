@@ -560,6 +560,12 @@ def kinks():
         print("| " + " | ".join(str(c) for c in r) + " |")
 
 
+# Cases one library gets wrong, so no fixture is written for it: Keras 3.15's
+# Bidirectional.compute_output_shape doubles the forward layer's units, ignoring a backward
+# layer of other units ((None, 6) for LSTM(3) + LSTM(2), whose output is 5 wide).
+KERAS_WRONG = {("bidi_lstm_backward_layer_masked_last", "k3")}
+
+
 def main(argv):
     if "--kinks" in argv:
         kinks()
@@ -574,6 +580,8 @@ def main(argv):
         if prefixes and not any(case.startswith(p) for p in prefixes):
             continue
         for lib in BOTH:
+            if (case, lib) in KERAS_WRONG:
+                continue
             print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY, **kw))
     for name, build, makers, notes in MODELS:
         if prefixes and not any(f"model_{name}".startswith(p) for p in prefixes):

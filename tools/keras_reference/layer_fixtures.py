@@ -255,7 +255,9 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
         "weight_gradients":  [null | {"shape", "data", "name"}] per weight, in get_weights()
                              order (= layer.weights order, asserted): d loss / d weight, null
                              where TensorFlow gives none (IndexedSlices written dense),
-        "weight_trainable":  [bool] per weight, whether Keras trains it.
+        "weight_trainable":  [bool] per weight, whether Keras trains it,
+        "keras_masks":       whether the masks rode on the input tensors (true) or went to the
+                             call as `mask=` (false).
 
     With `same_as_inference` (layers without randomness or batch statistics) it also checks
     that a training=False call gives the same outputs."""
@@ -309,4 +311,5 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
         None if g is None else dict(_array(tf.convert_to_tensor(g).numpy()), name=w.name)
         for g, w in zip(g_w, layer.weights)]
     doc["weight_trainable"] = trainable
+    doc["keras_masks"] = bool(keras_masks)
     return _dump(out_dir, case, lib, doc)

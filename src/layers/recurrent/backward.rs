@@ -1,0 +1,192 @@
+//! The backward half of the sequence driver: backpropagation through time over a [`Trace`].
+//!
+//! The forward run kept everything time-major, so the backward pass mirrors it:
+//! - one loop from the last step to the first, in which each step asks the cell for the
+//!   gradients of its gates and its previous states; the only product per step is the cell's
+//!   `d_rec · recurrent_kernelᵀ`, into buffers allocated once;
+//! - then the input gradient is one product over all steps, `d_z · kernelᵀ`, and the weight
+//!   gradients are the cell's products over all steps, `xtᵀ · d_z` and `h_prevᵀ · d_rec`.
+//!
+//! Masked steps carry their rows' states, so their rows pass the state gradients through
+//! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
+
+use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
+
+use super::{Cell, Trace};
+
+/// The gradients of a recurrent layer's call.
+#[derive(Debug)]
+pub(crate) struct SequenceGrads {
+    /// With respect to the input, `(batch, timesteps, features)`, in the input's time order.
+    pub(crate) input: Array3<f32>,
+    /// With respect to the initial states, one `(batch, units)` per state.
+    pub(crate) initial: Vec<Array2<f32>>,
+    /// With respect to the weights, in Keras order.
+    pub(crate) weights: Vec<ArrayD<f32>>,
+}
+
+/// Backpropagates through the run `trace` of `cell`: `d_output` is the gradient of the
+/// output, `(batch, units)` or, with `return_sequences`, `(batch, timesteps, units)` in the
+/// order the output was returned; `d_final` the gradients of the final states (`None` for a
+/// state the loss does not reach). Shapes were checked by the caller.
+pub(crate) fn backward<C: Cell>(
+    cell: &C,
+    trace: &Trace,
+    d_output: Option<ArrayView3<'_, f32>>,
+    d_last: Option<ArrayView2<'_, f32>>,
+    d_final: &[Option<ArrayView2<'_, f32>>],
+) -> SequenceGrads {
+    let (batch, timesteps) = (trace.batch, trace.timesteps);
+    let units = cell.units();
+    let gates = cell.gate_width();
+    let rec_width = cell.recurrent_grad_width();
+    let options = trace.options;
+    let prepared = cell.prepare_backward();
+
+    let mut d_states: Vec<Array2<f32>> = (0..cell.state_count())
+        .map(|i| match d_final.get(i).copied().flatten() {
+            Some(d) => d.to_owned(),
+            None => Array2::zeros((batch, units)),
+        })
+        .collect();
+    // Whether row b has met a real step by step t: before that, a masked output is zeros and
+    // takes no gradient.
+    let seen_real = trace.steps.as_ref().map(|steps| {
+        let mut seen = vec![false; timesteps * batch];
+        let mut any = vec![false; batch];
+        for t in 0..timesteps {
+            for b in 0..batch {
+                any[b] |= steps[t * batch + b];
+                seen[t * batch + b] = any[b];
+            }
+        }
+        seen
+    });
+    // The gradient of a last-step output reaches the final output state.
+    if let Some(d) = d_last {
+        match &seen_real {
+            None => d_states[0] += &d,
+            Some(seen) => {
+                let last = &seen[(timesteps.max(1) - 1) * batch..];
+                for (b, &real) in last.iter().enumerate().take(batch) {
+                    if real && timesteps > 0 {
+                        let mut row = d_states[0].row_mut(b);
+                        row += &d.row(b);
+                    }
+                }
+            }
+        }
+    }
+
+    let mut d_z = Array2::<f32>::zeros((timesteps * batch, gates));
+    let mut d_rec = Array2::<f32>::zeros((timesteps * batch, rec_width));
+    let mut scratch = vec![0.0_f32; batch * cell.backward_scratch_width()];
+    let mut carried: Vec<Array2<f32>> = d_states.clone();
+    let keep_width = cell.keep_width();
+    let post = trace.post.as_slice().expect("standard layout");
+    let keep = trace.keep.as_slice().expect("standard layout");
+    for t in (0..timesteps).rev() {
+        let rows = t * batch..(t + 1) * batch;
+        if let Some(d) = d_output.as_ref() {
+            // Output step t (in processing order) is the state after step t, unless masked.
+            let dt = d.index_axis(Axis(1), t);
+            match (&trace.steps, &seen_real) {
+                (Some(steps), Some(seen)) => {
+                    let routed = if options.zero_output_for_mask {
+                        &steps[rows.clone()]
+                    } else {
+                        &seen[rows.clone()]
+                    };
+                    for (b, &r) in routed.iter().enumerate() {
+                        if r {
+                            let mut row = d_states[0].row_mut(b);
+                            row += &dt.row(b);
+                        }
+                    }
+                }
+                _ => d_states[0] += &dt,
+            }
+        }
+        let masked_rows = trace.steps.as_ref().map(|steps| &steps[rows.clone()]);
+        if masked_rows.is_some() {
+            for (c, d) in carried.iter_mut().zip(&d_states) {
+                c.assign(d);
+            }
+        }
+        let prev: Vec<ArrayView2<'_, f32>> = trace
+            .states
+            .iter()
+            .map(|h| h.slice(s![t * batch..(t + 1) * batch, ..]))
+            .collect();
+        let next: Vec<ArrayView2<'_, f32>> = trace
+            .states
+            .iter()
+            .map(|h| h.slice(s![(t + 1) * batch..(t + 2) * batch, ..]))
+            .collect();
+        let dz_t = &mut d_z.as_slice_mut().expect("standard layout")
+            [t * batch * gates..(t + 1) * batch * gates];
+        let drec_t = &mut d_rec.as_slice_mut().expect("standard layout")
+            [t * batch * rec_width..(t + 1) * batch * rec_width];
+        cell.step_backward(
+            &prepared,
+            &post[t * batch * gates..(t + 1) * batch * gates],
+            &keep[t * batch * keep_width..(t + 1) * batch * keep_width],
+            &prev,
+            &next,
+            &mut d_states,
+            dz_t,
+            drec_t,
+            &mut scratch,
+            batch,
+        );
+        if let Some(real) = masked_rows {
+            // A masked row's states were carried over this step: its gradients pass through
+            // unchanged, and its gates get none.
+            for (b, &r) in real.iter().enumerate() {
+                if r {
+                    continue;
+                }
+                for (d, c) in d_states.iter_mut().zip(&carried) {
+                    d.row_mut(b).assign(&c.row(b));
+                }
+                dz_t[b * gates..(b + 1) * gates].fill(0.0);
+                drec_t[b * rec_width..(b + 1) * rec_width].fill(0.0);
+            }
+        }
+    }
+
+    let (kernel, _) = cell.input_projection().expect("a traced cell has weights");
+    // The input's gradient: one product over all steps, then back to (batch, time, features)
+    // in the input's own time order.
+    let dxt = d_z.dot(&kernel.t());
+    let features = kernel.nrows();
+    let mut input = Array3::<f32>::zeros((batch, timesteps, features));
+    for t in 0..timesteps {
+        let source = if options.go_backwards {
+            timesteps - 1 - t
+        } else {
+            t
+        };
+        input
+            .slice_mut(s![.., source, ..])
+            .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
+    }
+    let h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
+    let d_rec_view = if rec_width == 0 {
+        d_z.view()
+    } else {
+        d_rec.view()
+    };
+    let weights = cell.weight_grads(
+        trace.xt.view(),
+        h_prev,
+        trace.keep.view(),
+        d_z.view(),
+        d_rec_view,
+    );
+    SequenceGrads {
+        input,
+        initial: d_states,
+        weights,
+    }
+}
