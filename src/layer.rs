@@ -81,6 +81,8 @@ pub enum Mode {
 #[derive(Debug, Default)]
 pub struct CallContext {
     mode: Mode,
+    /// Whether layers keep what a backward pass needs (always in training).
+    record: bool,
     input_masks: Vec<Option<Mask>>,
     output_masks: Option<Vec<Option<Mask>>>,
     states: Option<Vec<Array2<f32>>>,
@@ -122,9 +124,23 @@ impl CallContext {
         Self::new(Mode::Inference)
     }
 
-    /// A context for training.
+    /// A context for training: layers act as in `fit` and keep what their backward pass needs.
     pub fn training() -> Self {
-        Self::new(Mode::Training)
+        Self::new(Mode::Training).recording()
+    }
+
+    /// The same context, with layers keeping what their backward pass needs in either mode:
+    /// the gradient of an inference call (Keras's `GradientTape` around `training=False`, or a
+    /// frozen BatchNormalization inside `fit`).
+    #[must_use]
+    pub fn recording(mut self) -> Self {
+        self.record = true;
+        self
+    }
+
+    /// Whether layers keep what their backward pass needs.
+    pub fn records(&self) -> bool {
+        self.record
     }
 
     /// The same context with the masks of the inputs, one per input (`None` for an unmasked one).
@@ -211,6 +227,27 @@ pub struct Gradients {
     /// for a layer without weights. Training applies only those of trainable weights.
     pub weights: Vec<ArrayD<f32>>,
 }
+
+/// The gradient of output `index` in a backward pass, checked against the output's `shape`,
+/// as an owned array in standard layout; zeros when the loss does not reach the output.
+pub(crate) fn output_grad(
+    layer: &str,
+    output_grads: &[Option<ArrayViewD<'_, f32>>],
+    index: usize,
+    shape: &[usize],
+) -> Result<ArrayD<f32>> {
+    match output_grads.get(index).and_then(Option::as_ref) {
+        Some(g) => {
+            check_gradient(layer, index, g, shape)?;
+            Ok(g.as_standard_layout().into_owned())
+        }
+        None => Ok(ArrayD::zeros(shape)),
+    }
+}
+
+/// What a training call of a layer keeps when its backward pass needs only its input's shape.
+#[derive(Debug)]
+pub(crate) struct InputShape(pub(crate) Vec<usize>);
 
 /// Checks that the gradient of output `index` has the output's shape, in a backward pass.
 pub(crate) fn check_gradient(

@@ -5,8 +5,8 @@ use ndarray::{ArrayD, ArrayViewD};
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::layer::{
-    common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
-    InputDecl, Layer, LayerName, MaskPolicy,
+    common_builders, layer_plumbing, output_grad, single_input, single_shape, weightless,
+    CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy, SavedForBackward,
 };
 use crate::shape::Shape;
 
@@ -98,7 +98,7 @@ impl Layer for Activation {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let input = single_input(self.name.get(), inputs)?;
         self.check(&Shape::known(input.shape()))?;
@@ -109,7 +109,34 @@ impl Layer for Activation {
                 .expect("an owned standard-layout array is contiguous"),
             row,
         );
+        if ctx.records() {
+            ctx.save_for_backward(Box::new((
+                input.as_standard_layout().into_owned(),
+                y.clone(),
+            )));
+        }
         Ok(vec![y])
+    }
+
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let (pre, post): &(ArrayD<f32>, ArrayD<f32>) = saved.get(name)?;
+        let mut g = output_grad(name, output_grads, 0, post.shape())?;
+        let row = post.shape().last().copied().unwrap_or(1);
+        self.activation.backward_slice(
+            pre.as_slice().expect("standard layout"),
+            post.as_slice().expect("standard layout"),
+            g.as_slice_mut().expect("standard layout"),
+            row,
+        );
+        Ok(Gradients {
+            inputs: vec![Some(g)],
+            weights: Vec::new(),
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -7,8 +7,9 @@ use ndarray::{s, Array2, ArrayD, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_weights, common_builders, input_count, layer_plumbing, no_weights, CallContext,
-    InputDecl, Layer, LayerName, MaskPolicy, Outputs, States, WeightSpec,
+    check_gradient, check_weights, common_builders, input_count, layer_plumbing, no_weights,
+    CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy, Outputs, SavedForBackward,
+    States, WeightSpec,
 };
 use crate::layers::recurrent::RecurrentLayer;
 use crate::shape::Shape;
@@ -119,6 +120,18 @@ pub struct Bidirectional {
     merge_mode: MergeMode,
     input: InputDecl,
     trainable: bool,
+}
+
+/// What a training call of a Bidirectional keeps: each direction's record, the directions'
+/// outputs for `merge_mode="mul"`, and the forward output's shape.
+struct BidirectionalSaved {
+    forward: SavedForBackward,
+    backward: SavedForBackward,
+    outputs: Option<(ArrayD<f32>, ArrayD<f32>)>,
+    forward_units: usize,
+    /// The shape of the first output (the merged one, or the forward one without merging).
+    merged_shape: Vec<usize>,
+    initial_inputs: usize,
 }
 
 impl Bidirectional {
@@ -254,7 +267,7 @@ impl Bidirectional {
         initial: &[ArrayViewD<'_, f32>],
         carried: Option<Vec<Array2<f32>>>,
         ctx: &CallContext,
-    ) -> Result<(Outputs, States)> {
+    ) -> Result<(Outputs, States, Option<BidirectionalSaved>)> {
         let nf = self.forward.state_count();
         let nb = self.backward.state_count();
         let (f_init, b_init) = match initial.len() {
@@ -278,18 +291,25 @@ impl Bidirectional {
         let direction = |layer: &dyn RecurrentLayer,
                          init: &[ArrayViewD<'_, f32>],
                          carried: Option<Vec<Array2<f32>>>|
-         -> Result<(Outputs, States)> {
+         -> Result<(Outputs, States, Option<SavedForBackward>)> {
             let mut sub = CallContext::new(ctx.mode()).with_masks(vec![mask.clone()]);
+            if ctx.records() {
+                sub = sub.recording();
+            }
             if let Some(states) = carried {
                 sub = sub.with_states(states);
             }
             let mut inputs = vec![x.view()];
             inputs.extend(init.iter().map(|s| s.view()));
             let outputs = layer.call(&inputs, &mut sub)?;
-            Ok((outputs, sub.take_states().unwrap_or_default()))
+            Ok((
+                outputs,
+                sub.take_states().unwrap_or_default(),
+                sub.take_saved(),
+            ))
         };
-        let (mut f, f_final) = direction(self.forward.as_ref(), f_init, f_carried)?;
-        let (mut b, b_final) = direction(self.backward.as_ref(), b_init, b_carried)?;
+        let (mut f, f_final, f_saved) = direction(self.forward.as_ref(), f_init, f_carried)?;
+        let (mut b, b_final, b_saved) = direction(self.backward.as_ref(), b_init, b_carried)?;
         let f_states = f.split_off(1);
         let b_states = b.split_off(1);
         let (f_out, b_out) = (f.swap_remove(0), b.swap_remove(0));
@@ -298,6 +318,20 @@ impl Bidirectional {
             b_out.slice(s![.., ..;-1, ..]).into_dyn()
         } else {
             b_out.view()
+        };
+        // What the backward pass needs: each direction's record, and for `mul` the two
+        // outputs (the backward one in forward time order).
+        let saved = match (f_saved, b_saved) {
+            (Some(forward), Some(backward)) => Some(BidirectionalSaved {
+                forward,
+                backward,
+                outputs: (self.merge_mode == MergeMode::Mul)
+                    .then(|| (f_out.clone(), b_view.to_owned())),
+                forward_units: f_out.shape()[f_out.ndim() - 1],
+                merged_shape: Vec::new(),
+                initial_inputs: initial.len(),
+            }),
+            _ => None,
         };
         let mut outputs = match self.merge_mode {
             MergeMode::Concat => {
@@ -338,12 +372,16 @@ impl Bidirectional {
                 vec![merged]
             }
         };
+        let saved = saved.map(|mut s| {
+            s.merged_shape = outputs[0].shape().to_vec();
+            s
+        });
         // As Keras, the states are outputs only under return_state.
         outputs.extend(f_states);
         outputs.extend(b_states);
         let mut finals = f_final;
         finals.extend(b_final);
-        Ok((outputs, finals))
+        Ok((outputs, finals, saved))
     }
 
     /// Keras's `Bidirectional.compute_mask`: the input mask on each merged output of a sequence,
@@ -529,12 +567,89 @@ impl Layer for Bidirectional {
         } else {
             None
         };
-        let (outputs, finals) = self.run(x, initial, carried, ctx)?;
+        let (outputs, finals, saved) = self.run(x, initial, carried, ctx)?;
+        if let Some(saved) = saved {
+            ctx.save_for_backward(Box::new(saved));
+        }
         ctx.set_output_masks(self.output_masks(ctx));
         if self.is_stateful() {
             ctx.set_states(finals);
         }
         Ok(outputs)
+    }
+
+    /// Splits the merged output's gradient between the directions (`concat`: by columns;
+    /// `sum`: to both; `ave`: half to each; `mul`: times the other direction's output), turns
+    /// the backward direction's back into its processing order, and adds the two input
+    /// gradients.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &BidirectionalSaved = saved.get(name)?;
+        let nf = self.forward.state_count();
+        let nb = self.backward.state_count();
+        let merged = if self.merge_mode == MergeMode::None {
+            2
+        } else {
+            1
+        };
+        let grad = |i: usize| output_grads.get(i).and_then(Option::as_ref);
+        let uf = saved.forward_units;
+        let last = saved.merged_shape.len() - 1;
+        if let (Some(g), false) = (grad(0), self.merge_mode == MergeMode::None) {
+            check_gradient(name, 0, g, &saved.merged_shape)?;
+        }
+        let (d_f, d_b): (Option<ArrayD<f32>>, Option<ArrayD<f32>>) =
+            match (self.merge_mode, grad(0)) {
+                (MergeMode::None, _) => {
+                    (grad(0).map(|g| g.to_owned()), grad(1).map(|g| g.to_owned()))
+                }
+                (_, None) => (None, None),
+                (MergeMode::Concat, Some(g)) => (
+                    Some(g.slice_axis(Axis(last), (..uf).into()).to_owned()),
+                    Some(g.slice_axis(Axis(last), (uf..).into()).to_owned()),
+                ),
+                (MergeMode::Mul, Some(g)) => {
+                    let (f, b) = saved
+                        .outputs
+                        .as_ref()
+                        .expect("a mul merge keeps its outputs");
+                    (Some(g * b), Some(g * f))
+                }
+                (MergeMode::Ave, Some(g)) => (Some(g.mapv(|v| 0.5 * v)), Some(g.mapv(|v| 0.5 * v))),
+                (_, Some(g)) => (Some(g.to_owned()), Some(g.to_owned())),
+            };
+        // The backward direction ran reversed in time: its output gradient goes back into
+        // that order.
+        let d_b = d_b.map(|d| {
+            if self.forward.return_sequences() {
+                d.slice(s![.., ..;-1, ..]).to_owned().into_dyn()
+            } else {
+                d
+            }
+        });
+        let mut f_grads = vec![d_f.as_ref().map(|d| d.view())];
+        f_grads.extend((0..nf).map(|i| grad(merged + i).map(|g| g.view())));
+        let mut b_grads = vec![d_b.as_ref().map(|d| d.view())];
+        b_grads.extend((0..nb).map(|i| grad(merged + nf + i).map(|g| g.view())));
+        let f = self.forward.backward(&saved.forward, &f_grads)?;
+        let b = self.backward.backward(&saved.backward, &b_grads)?;
+        let (mut f_inputs, mut b_inputs) = (f.inputs.into_iter(), b.inputs.into_iter());
+        let dx = match (f_inputs.next().flatten(), b_inputs.next().flatten()) {
+            (Some(a), Some(c)) => Some(a + c),
+            (a, c) => a.or(c),
+        };
+        let mut inputs = vec![dx];
+        if saved.initial_inputs > 0 {
+            inputs.extend(f_inputs);
+            inputs.extend(b_inputs);
+        }
+        let mut weights = f.weights;
+        weights.extend(b.weights);
+        Ok(Gradients { inputs, weights })
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -9,7 +9,7 @@ use crate::init::{sample1, sample2};
 use crate::layer::{
     check_gradient, check_not_empty, check_specs, check_weights, common_builders, layer_plumbing,
     no_weights, single_input, single_shape, CallContext, Gradients, InputDecl, Layer, LayerName,
-    MaskPolicy, Mode, SavedForBackward, WeightSpec,
+    MaskPolicy, SavedForBackward, WeightSpec,
 };
 use crate::layer::{owned1, owned2};
 use crate::layers::simple_rnn::check_units;
@@ -335,14 +335,13 @@ impl Layer for Dense {
         if self.use_bias {
             y += bias;
         }
-        let pre = (ctx.mode() == Mode::Training && self.activation != ActivationFn::Linear)
-            .then(|| y.clone());
+        let pre = (ctx.records() && self.activation != ActivationFn::Linear).then(|| y.clone());
         self.activation.apply_slice(
             y.as_slice_mut()
                 .expect("a fresh product is in standard layout"),
             self.units,
         );
-        if ctx.mode() == Mode::Training {
+        if ctx.records() {
             ctx.save_for_backward(Box::new(DenseSaved {
                 x: x.into_owned(),
                 pre,

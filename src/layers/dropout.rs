@@ -1,19 +1,20 @@
-//! Keras's `Dropout`, which is the identity at inference.
+//! Keras's `Dropout`: inverted dropout in training, the identity at inference.
 
 use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result};
 use crate::layer::{
     common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
-    InputDecl, Layer, LayerName, MaskPolicy, Mode,
+    Gradients, InputDecl, Layer, LayerName, MaskPolicy, Mode, SavedForBackward,
 };
 use crate::shape::Shape;
 
-/// Keras's `Dropout`: in training it zeroes a fraction `rate` of the values; at inference, the
-/// only mode seqnn runs, it passes its input through unchanged, as Keras's `predict` does.
+/// Keras's `Dropout`: in training it zeroes a fraction `rate` of the values and scales the
+/// others up; at inference it passes its input through unchanged, as Keras's `predict` does.
 ///
 /// ```text
-/// y = x                         (inference)
+/// y = x                                         (inference)
+/// y = x · keep / (1 − rate),  keep ~ Bernoulli(1 − rate)   (training, seqnn's seeded draws)
 /// ```
 ///
 /// - Input: any shape. Output: the same.
@@ -43,6 +44,11 @@ pub struct Dropout {
     trainable: bool,
     built: bool,
 }
+
+/// What a call of a Dropout keeps: in training, each value's factor (0 or `1 / (1 − rate)`);
+/// at inference, nothing (the identity).
+#[derive(Debug)]
+struct DropoutSaved(Option<ArrayD<f32>>);
 
 impl Dropout {
     /// A dropout of `rate`, as Keras's `Dropout(rate)`. A rate outside `[0, 1]` is refused when
@@ -118,14 +124,55 @@ impl Layer for Dropout {
     ) -> Result<Vec<ArrayD<f32>>> {
         self.validate()?;
         let input = single_input(self.name.get(), inputs)?;
-        if ctx.mode() == Mode::Training {
-            // Not the identity in training: refused rather than silently wrong.
-            return Err(Error::InvalidArgument {
-                layer: self.name.get().to_string(),
-                message: "Dropout in training mode is not implemented yet".into(),
-            });
+        if ctx.mode() != Mode::Training || self.rate == 0.0 {
+            if ctx.records() {
+                ctx.save_for_backward(Box::new(DropoutSaved(None)));
+            }
+            return Ok(vec![input.to_owned()]);
         }
-        Ok(vec![input.to_owned()])
+        // Keras's inverted dropout: each value kept with probability 1 − rate and scaled by
+        // 1 / (1 − rate), from seqnn's seeded generator (`set_random_seed`).
+        let scale = if self.rate < 1.0 {
+            1.0 / (1.0 - self.rate)
+        } else {
+            0.0
+        };
+        let rate = self.rate;
+        let keep = crate::session::with_rng(|rng| {
+            ArrayD::from_shape_simple_fn(input.raw_dim(), || {
+                if rand::Rng::random::<f32>(rng) >= rate {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+        });
+        let y = input * &keep;
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(DropoutSaved(Some(keep))));
+        }
+        Ok(vec![y])
+    }
+
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let DropoutSaved(keep) = saved.get(name)?;
+        let g = match (output_grads.first().and_then(Option::as_ref), keep) {
+            (Some(g), Some(k)) => {
+                crate::layer::check_gradient(name, 0, g, k.shape())?;
+                Some(g * k)
+            }
+            (Some(g), None) => Some(g.to_owned()),
+            (None, _) => None,
+        };
+        Ok(Gradients {
+            inputs: vec![g],
+            weights: Vec::new(),
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -138,6 +185,33 @@ mod tests {
     use super::*;
     use crate::layer::apply;
     use ndarray::array;
+
+    /// Over 200,000 draws the dropped fraction is the rate and the mean is kept (binomial
+    /// standard deviation of the fraction: √(0.3·0.7/200000) ≈ 0.001); the gradient goes
+    /// through exactly the values kept, scaled as they were.
+    #[test]
+    fn drops_the_rate_in_training_and_keeps_the_mean() -> Result<()> {
+        crate::set_random_seed(7);
+        let mut d = Dropout::new(0.3);
+        d.build(&[Shape::new(vec![None, Some(1000)])])?;
+        let x = ArrayD::<f32>::ones(ndarray::IxDyn(&[200, 1000]));
+        let mut ctx = CallContext::training();
+        let y = d.call(&[x.view()], &mut ctx)?.swap_remove(0);
+        let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
+        assert!((dropped - 0.3).abs() < 0.005, "dropped {dropped}");
+        let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / y.len() as f64;
+        assert!((mean - 1.0).abs() < 0.01, "mean {mean}");
+        assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-6));
+        let saved = ctx.take_saved().expect("kept");
+        let g = d.backward(&saved, &[Some(x.view())])?;
+        assert_eq!(g.inputs[0].as_ref().expect("a gradient"), &y);
+        // A second call draws again.
+        let y2 = d
+            .call(&[x.view()], &mut CallContext::training())?
+            .swap_remove(0);
+        assert_ne!(y, y2);
+        Ok(())
+    }
 
     #[test]
     fn is_the_identity_at_inference() -> Result<()> {

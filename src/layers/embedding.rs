@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layer::{
     check_not_empty, check_specs, check_weights, common_builders, layer_plumbing, no_weights,
-    single_input, single_shape, CallContext, InputDecl, Layer, LayerName, WeightSpec,
+    output_grad, single_input, single_shape, CallContext, Gradients, InputDecl, Layer, LayerName,
+    SavedForBackward, WeightSpec,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -324,10 +325,54 @@ impl Layer for Embedding {
             _ => None,
         };
         ctx.set_output_masks(vec![mask]);
+        if ctx.records() {
+            // The ids were checked by the lookup: whole numbers within the table.
+            let ids: Vec<usize> = input.iter().map(|&id| id as usize).collect();
+            ctx.save_for_backward(Box::new(EmbeddingSaved {
+                ids,
+                out_shape: out_shape.clone(),
+            }));
+        }
         Ok(vec![rows
             .into_shape_with_order(IxDyn(&out_shape))
             .expect("one row per id fills the output shape")])
     }
+
+    /// The table's gradient gathers each output row's gradient into the row of its id (ids
+    /// met several times add up; rows never looked up get zeros). Ids take no gradient.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &EmbeddingSaved = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, &saved.out_shape)?;
+        let mut table = Array2::<f32>::zeros((self.input_dim, self.output_dim));
+        let rows = g
+            .as_slice()
+            .expect("standard layout")
+            .chunks_exact(self.output_dim);
+        for (&id, row) in saved.ids.iter().zip(rows) {
+            table
+                .row_mut(id)
+                .iter_mut()
+                .zip(row)
+                .for_each(|(t, &v)| *t += v);
+        }
+        Ok(Gradients {
+            inputs: vec![None],
+            weights: vec![table.into_dyn()],
+        })
+    }
+}
+
+/// What a training call of an Embedding keeps: the ids looked up, in order, and the output's
+/// shape.
+#[derive(Debug)]
+struct EmbeddingSaved {
+    ids: Vec<usize>,
+    out_shape: Vec<usize>,
 }
 
 #[cfg(test)]

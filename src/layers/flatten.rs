@@ -4,8 +4,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
-    InputDecl, Layer, LayerName,
+    common_builders, layer_plumbing, output_grad, single_input, single_shape, weightless,
+    CallContext, Gradients, InputDecl, InputShape, Layer, LayerName, SavedForBackward,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -111,17 +111,38 @@ impl Layer for Flatten {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let input = single_input(self.name.get(), inputs)?;
         self.check_rank(&Shape::known(input.shape()))?;
         let batch = input.shape()[0];
         let features = input.shape()[1..].iter().product::<usize>();
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(InputShape(input.shape().to_vec())));
+        }
         Ok(vec![input
             .as_standard_layout()
             .into_owned()
             .into_shape_with_order(IxDyn(&[batch, features]))
             .expect("batch·features values fill (batch, features)")])
+    }
+
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let InputShape(shape) = saved.get(name)?;
+        let flat = [shape[0], shape[1..].iter().product::<usize>()];
+        let g = output_grad(name, output_grads, 0, &flat)?;
+        Ok(Gradients {
+            inputs: vec![Some(
+                g.into_shape_with_order(IxDyn(shape))
+                    .expect("the output holds the input's values"),
+            )],
+            weights: Vec::new(),
+        })
     }
 }
 

@@ -4,8 +4,9 @@ use ndarray::{Array2, ArrayD, ArrayViewD, Ix3};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_input, common_builders, layer_plumbing, single_input, single_shape, weightless,
-    CallContext, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+    check_input, common_builders, layer_plumbing, output_grad, single_input, single_shape,
+    weightless, CallContext, Gradients, InputDecl, Layer, LayerName, Mask, MaskPolicy,
+    SavedForBackward,
 };
 use crate::shape::Shape;
 
@@ -128,8 +129,33 @@ impl Layer for Masking {
     ) -> Result<Vec<ArrayD<f32>>> {
         let input = single_input(self.name.get(), inputs)?;
         let (y, mask) = self.mask_and_zero(input.view())?;
+        if ctx.records() {
+            ctx.save_for_backward(Box::new((mask.clone(), input.shape().to_vec())));
+        }
         ctx.set_output_masks(vec![Some(mask)]);
         Ok(vec![y])
+    }
+
+    /// The output is the input times its timestep's mask: so is the gradient.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let (mask, shape): &(Mask, Vec<usize>) = saved.get(name)?;
+        let features = shape[2];
+        let mut g = output_grad(name, output_grads, 0, shape)?;
+        let values = g.as_slice_mut().expect("standard layout");
+        for (step, &keep) in values.chunks_exact_mut(features.max(1)).zip(mask.iter()) {
+            if !keep {
+                step.fill(0.0);
+            }
+        }
+        Ok(Gradients {
+            inputs: vec![Some(g)],
+            weights: Vec::new(),
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::layer::{
     check_gradient, check_input, check_rank, check_specs, check_weights, common_builders,
     input_count, layer_plumbing, no_weights, CallContext, Gradients, InputDecl, Layer, LayerName,
-    MaskPolicy, Mode, SavedForBackward, WeightSpec,
+    MaskPolicy, SavedForBackward, WeightSpec,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -738,7 +738,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
-        let (output, states) = if ctx.mode() == Mode::Training {
+        let (output, states) = if ctx.records() {
             // One block of rows, keeping what the backward pass needs.
             let (output, states, trace) =
                 run_rows_traced(&self.cell, x, &initial, mask, options, true);

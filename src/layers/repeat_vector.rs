@@ -4,8 +4,8 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Ix2};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_rank, common_builders, layer_plumbing, single_input, single_shape, weightless,
-    CallContext, InputDecl, Layer, LayerName,
+    check_rank, common_builders, layer_plumbing, output_grad, single_input, single_shape,
+    weightless, CallContext, Gradients, InputDecl, InputShape, Layer, LayerName, SavedForBackward,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -94,7 +94,7 @@ impl Layer for RepeatVector {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -116,7 +116,25 @@ impl Layer for RepeatVector {
             .expect("a length-1 axis broadcasts to any length")
             .as_standard_layout()
             .into_owned();
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(InputShape(vec![batch, features])));
+        }
         Ok(vec![repeated.into_dyn()])
+    }
+
+    /// Each input value was repeated `n` times: its gradient is the sum of theirs.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let InputShape(shape) = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, &[shape[0], self.n, shape[1]])?;
+        Ok(Gradients {
+            inputs: vec![Some(g.sum_axis(Axis(1)))],
+            weights: Vec::new(),
+        })
     }
 }
 

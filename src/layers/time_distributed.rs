@@ -6,8 +6,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_weights, common_builders, no_weights, single_input, single_shape, CallContext, InputDecl,
-    Layer, LayerName, MaskPolicy, WeightSpec,
+    check_weights, common_builders, no_weights, output_grad, single_input, single_shape,
+    CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy, SavedForBackward, WeightSpec,
 };
 use crate::shape::Shape;
 
@@ -47,6 +47,14 @@ pub struct TimeDistributed {
     input: InputDecl,
     trainable: bool,
     built: bool,
+}
+
+/// What a training call of a TimeDistributed keeps: the wrapped layer's record, and the
+/// shapes to merge and split the time axis again.
+struct TimeDistributedSaved {
+    inner: SavedForBackward,
+    input_shape: Vec<usize>,
+    output_shape: Vec<usize>,
 }
 
 impl TimeDistributed {
@@ -242,6 +250,9 @@ impl Layer for TimeDistributed {
             .into_shape_with_order(IxDyn(&step_dims))
             .expect("a standard-layout array merges its first two axes");
         let mut inner = CallContext::new(ctx.mode());
+        if ctx.records() {
+            inner = inner.recording();
+        }
         let mut y = self.layer.call(&[steps], &mut inner)?;
         let y = y.swap_remove(0);
         let rows = y.shape().first().copied().unwrap_or(0);
@@ -262,9 +273,49 @@ impl Layer for TimeDistributed {
         } else {
             y.as_standard_layout().into_owned()
         };
+        if ctx.records() {
+            // A wrapped layer without a backward pass keeps nothing, and its backward says so.
+            let kept = inner
+                .take_saved()
+                .unwrap_or_else(|| SavedForBackward(Box::new(())));
+            ctx.save_for_backward(Box::new(TimeDistributedSaved {
+                inner: kept,
+                input_shape: shape.clone(),
+                output_shape: out_dims.clone(),
+            }));
+        }
         Ok(vec![y.into_shape_with_order(IxDyn(&out_dims)).expect(
             "batch·timesteps rows split into (batch, timesteps)",
         )])
+    }
+
+    /// The wrapped layer's backward pass over all timesteps at once, as its call ran.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &TimeDistributedSaved = saved.get(name)?;
+        let merge = |shape: &[usize]| {
+            let mut dims = vec![shape[0] * shape[1]];
+            dims.extend_from_slice(&shape[2..]);
+            dims
+        };
+        let g = output_grad(name, output_grads, 0, &saved.output_shape)?
+            .into_shape_with_order(IxDyn(&merge(&saved.output_shape)))
+            .expect("a standard-layout array merges its first two axes");
+        let inner = self.layer.backward(&saved.inner, &[Some(g.view())])?;
+        let input = inner.inputs.into_iter().next().flatten().map(|d| {
+            d.as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(IxDyn(&saved.input_shape))
+                .expect("the rows split back into (batch, timesteps)")
+        });
+        Ok(Gradients {
+            inputs: vec![input],
+            weights: inner.weights,
+        })
     }
 
     fn working_elements(&self, inputs: &[Shape]) -> usize {
