@@ -32,7 +32,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 use crate::error::{Error, Result};
 use crate::input::InputArray;
-use crate::layer::{CallContext, Layer, Mask, States};
+use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
 use crate::layers::input_layer::InputLayer;
 use crate::limits;
 use crate::session::unique_name;
@@ -921,8 +921,25 @@ impl Model {
         &self,
         inputs: &[ArrayViewD<'_, f32>],
         input_masks: Vec<Option<Mask>>,
-        mut states: Option<&mut Vec<Option<States>>>,
+        states: Option<&mut Vec<Option<States>>>,
     ) -> Result<OutputsAndMasks> {
+        self.run_with(inputs, input_masks, states, Mode::Inference, None)
+    }
+
+    /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each node's layer keeps
+    /// what its backward pass needs, one record per node (`None` for the inputs).
+    fn run_with(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        input_masks: Vec<Option<Mask>>,
+        mut states: Option<&mut Vec<Option<States>>>,
+        mode: Mode,
+        mut records: Option<&mut Vec<Option<SavedForBackward>>>,
+    ) -> Result<OutputsAndMasks> {
+        if let Some(r) = records.as_deref_mut() {
+            r.clear();
+            r.resize_with(self.nodes.len(), || None);
+        }
         // How many reads each value has still to serve; a model output is never freed.
         let mut remaining: Vec<Vec<usize>> = self
             .nodes
@@ -977,7 +994,10 @@ impl Model {
                     })
                     .collect::<Result<Vec<_>>>()?,
             };
-            let mut ctx = CallContext::inference().with_masks(in_masks);
+            let mut ctx = CallContext::new(mode).with_masks(in_masks);
+            if records.is_some() {
+                ctx = ctx.recording();
+            }
             let carried = states
                 .as_deref_mut()
                 .and_then(|s| s.get_mut(node.layer))
@@ -1010,6 +1030,13 @@ impl Model {
                 });
             }
             masks[ni] = ctx.output_masks(layer, out.len());
+            if let Some(r) = records.as_deref_mut() {
+                // A layer without a backward pass keeps nothing: its backward says so.
+                r[ni] = Some(
+                    ctx.take_saved()
+                        .unwrap_or_else(|| SavedForBackward(Box::new(()))),
+                );
+            }
             if let Some(slot) = carried {
                 if let Some(finals) = ctx.take_states() {
                     *slot = Some(finals);
@@ -1461,13 +1488,107 @@ impl Layer for Model {
             .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
             .collect();
         self.refuse_stateful("a call as a layer")?;
+        if ctx.records() {
+            let mut records = Vec::new();
+            let (outs, masks) =
+                self.run_with(inputs, masks, None, ctx.mode(), Some(&mut records))?;
+            ctx.save_for_backward(Box::new(FunctionalSaved(records)));
+            ctx.set_output_masks(masks);
+            return Ok(outs);
+        }
         let (outs, masks) = self.run_masked(inputs, masks, None)?;
         ctx.set_output_masks(masks);
         Ok(outs)
     }
 
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let FunctionalSaved(records) = saved.get(&self.name)?;
+        self.backward_graph(records, output_grads)
+    }
+
     fn clone_box(&self) -> Box<dyn Layer> {
         Box::new(self.clone())
+    }
+}
+
+/// What a recording call of a Functional model keeps: each node's record (`None` for inputs).
+struct FunctionalSaved(Vec<Option<SavedForBackward>>);
+
+impl Model {
+    /// The backward pass of a recorded run: the nodes from the last to the first, each
+    /// tensor's gradient the sum over its readers, each layer's weight gradients the sum over
+    /// its calls. The weights' gradients come in the model's order (its layers', in order;
+    /// zeros for a layer the loss does not reach).
+    fn backward_graph(
+        &self,
+        records: &[Option<SavedForBackward>],
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        if records.len() != self.nodes.len() {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: "the backward pass was given the record of another model".into(),
+            });
+        }
+        let mut grads: Vec<Vec<Option<ArrayD<f32>>>> = self
+            .nodes
+            .iter()
+            .map(|n| vec![None; n.outputs.len()])
+            .collect();
+        let add = |slot: &mut Option<ArrayD<f32>>, g: ArrayD<f32>| match slot {
+            Some(acc) => *acc += &g,
+            None => *slot = Some(g),
+        };
+        for (t, g) in self.outputs.iter().zip(output_grads) {
+            if let Some(g) = g {
+                add(&mut grads[t.node][t.index], g.to_owned());
+            }
+        }
+        let mut layer_grads: Vec<Option<Vec<ArrayD<f32>>>> = vec![None; self.layers.len()];
+        for (ni, node) in self.nodes.iter().enumerate().rev() {
+            if node.inputs.is_empty() || grads[ni].iter().all(Option::is_none) {
+                continue;
+            }
+            let layer = self.layers[node.layer].as_ref();
+            let record = records[ni]
+                .as_ref()
+                .expect("every layer node keeps a record");
+            let views: Vec<Option<ArrayViewD<'_, f32>>> = grads[ni]
+                .iter()
+                .map(|g| g.as_ref().map(|g| g.view()))
+                .collect();
+            let g = layer.backward(record, &views)?;
+            for (t, d) in node.inputs[..node.data].iter().zip(g.inputs) {
+                if let Some(d) = d {
+                    add(&mut grads[t.node][t.index], d);
+                }
+            }
+            match &mut layer_grads[node.layer] {
+                Some(acc) => acc.iter_mut().zip(g.weights).for_each(|(a, w)| *a += &w),
+                slot => *slot = Some(g.weights),
+            }
+            grads[ni].iter_mut().for_each(|g| *g = None);
+        }
+        let inputs = self.inputs.iter().map(|&n| grads[n][0].take()).collect();
+        let weights = self
+            .layers
+            .iter()
+            .zip(layer_grads)
+            .flat_map(|(layer, g)| {
+                g.unwrap_or_else(|| {
+                    layer
+                        .weight_specs()
+                        .iter()
+                        .map(|w| ArrayD::zeros(w.shape.clone()))
+                        .collect()
+                })
+            })
+            .collect();
+        Ok(Gradients { inputs, weights })
     }
 }
 

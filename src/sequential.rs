@@ -7,7 +7,7 @@ use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
 
 use crate::error::{Error, Result};
 use crate::input::Element;
-use crate::layer::{CallContext, Layer, Mask, States};
+use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
 use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
@@ -102,6 +102,9 @@ impl From<Vec<Box<dyn Layer>>> for Sequential {
 
 /// A run's output, each layer's final states (for stateful layers) and the output's mask.
 type RunResult = (ArrayD<f32>, Vec<Option<States>>, Option<Mask>);
+
+/// What a recording call of a Sequential keeps: each layer's record, in order.
+struct SequentialSaved(Vec<SavedForBackward>);
 
 impl Sequential {
     /// An empty model named as Keras names it: `sequential`, `sequential_1`, ... (counted per
@@ -636,11 +639,27 @@ impl Sequential {
         carry: bool,
         mask: Option<Mask>,
     ) -> Result<RunResult> {
+        self.run_with(x, carry, mask, Mode::Inference, None)
+    }
+
+    /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each layer keeps what its
+    /// backward pass needs, one record per layer pushed there.
+    fn run_with(
+        &self,
+        x: ArrayViewD<'_, f32>,
+        carry: bool,
+        mask: Option<Mask>,
+        mode: Mode,
+        mut records: Option<&mut Vec<SavedForBackward>>,
+    ) -> Result<RunResult> {
         let mut y: Option<ArrayD<f32>> = None;
         let mut mask = mask;
         let mut finals = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let mut ctx = CallContext::inference().with_masks(vec![mask.take()]);
+            let mut ctx = CallContext::new(mode).with_masks(vec![mask.take()]);
+            if records.is_some() {
+                ctx = ctx.recording();
+            }
             if carry && layer.is_stateful() {
                 ctx = ctx.with_states(layer.states());
             }
@@ -652,6 +671,13 @@ impl Sequential {
                 return Err(single_output_error(layer.as_ref()));
             }
             mask = ctx.output_masks(layer.as_ref(), 1).swap_remove(0);
+            if let Some(records) = records.as_deref_mut() {
+                // A layer without a backward pass keeps nothing: its backward says so.
+                records.push(
+                    ctx.take_saved()
+                        .unwrap_or_else(|| SavedForBackward(Box::new(()))),
+                );
+            }
             finals.push(if carry && layer.is_stateful() {
                 ctx.take_states()
             } else {
@@ -1057,9 +1083,56 @@ impl Layer for Sequential {
         self.check_input(x.shape())?;
         self.refuse_stateful("a call as a layer")?;
         let mask = ctx.input_mask(0).map(|m| m.to_owned());
+        if ctx.records() {
+            let mut records = Vec::with_capacity(self.layers.len());
+            let (y, _, mask) =
+                self.run_with(x.view(), false, mask, ctx.mode(), Some(&mut records))?;
+            ctx.save_for_backward(Box::new(SequentialSaved(records)));
+            ctx.set_output_masks(vec![mask]);
+            return Ok(vec![y]);
+        }
         let (y, _, mask) = self.run_masked(x.view(), false, mask)?;
         ctx.set_output_masks(vec![mask]);
         Ok(vec![y])
+    }
+
+    /// Each layer's backward pass, from the last to the first; the weights' gradients in the
+    /// model's order (its layers', in order).
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let SequentialSaved(records) = saved.get(&self.name)?;
+        if records.len() != self.layers.len() {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: "the backward pass was given the record of another model".into(),
+            });
+        }
+        let mut grad: Option<ArrayD<f32>> = output_grads
+            .first()
+            .and_then(Option::as_ref)
+            .map(|g| g.to_owned());
+        let mut per_layer = Vec::with_capacity(self.layers.len());
+        for (i, (layer, record)) in self.layers.iter().zip(records).enumerate().rev() {
+            let g = layer.backward(record, &[grad.as_ref().map(|g| g.view())])?;
+            grad = g.inputs.into_iter().next().flatten();
+            if grad.is_none() && i > 0 {
+                return Err(Error::InvalidArgument {
+                    layer: layer.name().to_string(),
+                    message: "this layer passes no gradient to its input, so the layers \
+                              before it cannot be trained"
+                        .into(),
+                });
+            }
+            per_layer.push(g.weights);
+        }
+        let weights = per_layer.into_iter().rev().flatten().collect();
+        Ok(Gradients {
+            inputs: vec![grad],
+            weights,
+        })
     }
 
     fn working_elements(&self, inputs: &[Shape]) -> usize {

@@ -402,3 +402,62 @@ fn dense_matches_finite_differences() {
         check_against_differences(what, layer.as_mut(), vec![noise(&shape, 9)], vec![None]);
     }
 }
+
+/// The whole-model cases of the gradient fixtures that seqnn can train so far: a Sequential
+/// rebuilt from Keras's config, called in training, its backward pass from the upstream
+/// gradient. Only the trainable weights' gradients are compared, as Keras lists them.
+#[test]
+fn model_gradients_match_keras() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train/gradients");
+    let mut checked = Vec::new();
+    for case in [
+        "model_embedding_lstm_dense",
+        "model_lstm_time_distributed",
+        "model_bidi_gru_dense",
+        "model_frozen_first",
+    ] {
+        for lib in ["tf", "k3"] {
+            let what = format!("{case}.{lib}");
+            let path = dir.join(format!("{what}.json"));
+            let f: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let mut model: Box<dyn Layer> =
+                match seqnn::keras::any_from_json(&f["model_config"].to_string())
+                    .unwrap_or_else(|e| panic!("{what}: {e}"))
+                {
+                    seqnn::AnyModel::Sequential(m) => Box::new(m),
+                    seqnn::AnyModel::Functional(m) => Box::new(m),
+                };
+            let weights: Vec<ArrayD<f32>> =
+                f["weights"].as_array().unwrap().iter().map(array).collect();
+            model.set_weights(&weights).unwrap();
+            let inputs: Vec<ArrayD<f32>> =
+                f["inputs"].as_array().unwrap().iter().map(array).collect();
+            let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+            let mut ctx = CallContext::training();
+            let out = model
+                .call(&views, &mut ctx)
+                .unwrap_or_else(|e| panic!("{what}: call: {e}"));
+            assert_close(&out[0], &array(&f["outputs"][0]), &format!("{what} output"));
+            let up = array(&f["upstream"][0]);
+            let saved = ctx.take_saved().expect("kept");
+            let g = model
+                .backward(&saved, &[Some(up.view())])
+                .unwrap_or_else(|e| panic!("{what}: backward: {e}"));
+            let indices = f["trainable_weight_indices"].as_array().unwrap();
+            let keras = f["weight_gradients"].as_array().unwrap();
+            assert_eq!(indices.len(), keras.len());
+            for (i, k) in indices.iter().zip(keras) {
+                let i = i.as_u64().unwrap() as usize;
+                assert_close(&g.weights[i], &array(k), &format!("{what} d weight {i}"));
+            }
+            if let Some(k) = f["input_gradients"][0].as_object() {
+                let k = serde_json::Value::Object(k.clone());
+                let ours = g.inputs[0].as_ref().expect("a float input's gradient");
+                assert_close(ours, &array(&k), &format!("{what} d input"));
+            }
+            checked.push(what);
+        }
+    }
+    assert_eq!(checked.len(), 8);
+}

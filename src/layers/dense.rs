@@ -389,6 +389,12 @@ impl Layer for Dense {
             self.units,
         );
         let dx = g.dot(&kernel.t());
+        // A product with a single column may come out column-major.
+        let dx = if dx.is_standard_layout() {
+            dx
+        } else {
+            dx.as_standard_layout().into_owned()
+        };
         let mut weights = vec![saved.x.t().dot(&g).into_dyn()];
         if self.use_bias {
             weights.push(g.sum_axis(Axis(0)).into_dyn());
