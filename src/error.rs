@@ -51,10 +51,12 @@ pub enum Error {
         shape: Shape,
     },
 
-    /// A constructor argument or option that the layer cannot take.
+    /// A constructor argument or option that the layer cannot take; also an optimizer's or a
+    /// learning-rate schedule's bad hyper-parameter, and a gradient that does not fit its
+    /// variable.
     #[error("layer \"{layer}\": {message}")]
     InvalidArgument {
-        /// The layer being configured (its class or name).
+        /// The layer, optimizer or schedule being configured (its class or name).
         layer: String,
         /// What is wrong, quoting the value.
         message: String,

@@ -47,6 +47,12 @@
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
 //!   [`clear_session`] as in Keras.
+//! - Training, as far as [`train`] goes: Keras's optimizers ([`SGD`], [`Adam`], [`AdamW`],
+//!   [`RMSprop`], [`Adagrad`], [`Adadelta`], [`Adamax`], [`Nadam`], [`Ftrl`]) behind the
+//!   [`Optimizer`] trait, with their gradient clipping ([`GradientClipping`]), `weight_decay`
+//!   and learning-rate schedules ([`ExponentialDecay`], [`PiecewiseConstantDecay`],
+//!   [`CosineDecay`], [`InverseTimeDecay`], [`PolynomialDecay`]), equal to Keras 3's step for
+//!   step.
 //! - One [`Error`](enum@Error) type, with the error underneath as its source; no panic on user
 //!   input or files, and sizes checked against [`limits`] before anything is allocated.
 //!
@@ -101,6 +107,7 @@ pub mod session;
 pub mod shape;
 mod summary;
 pub mod threads;
+pub mod train;
 
 pub use activation::ActivationFn;
 pub use error::{Error, Result, Shared, Source};
@@ -164,6 +171,11 @@ pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
 pub use threads::{num_threads, set_num_threads};
+pub use train::{
+    optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, CosineDecay, ExponentialDecay,
+    Ftrl, GradientClipping, InverseTimeDecay, LearningRateSchedule, Nadam, Optimizer,
+    PiecewiseConstantDecay, PolynomialDecay, RMSprop, SGD,
+};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
