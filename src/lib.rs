@@ -101,6 +101,7 @@ pub mod session;
 pub mod shape;
 mod summary;
 pub mod threads;
+pub mod train;
 
 pub use activation::ActivationFn;
 pub use error::{Error, Result, Shared, Source};
@@ -161,6 +162,7 @@ pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
 pub use threads::{num_threads, set_num_threads};
+pub use train::loss::{Dialect, Loss, Weighting};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

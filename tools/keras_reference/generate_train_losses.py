@@ -60,11 +60,17 @@ LIBS = {"tf": tf_keras, "k3": keras}
 B, T, C = 4, 5, 3
 
 
+def num(x):
+    """A float for JSON: NaN (which JSON cannot hold) as null."""
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
 def arr(a):
     a = np.asarray(a)
     if a.dtype == bool:
         return {"shape": list(a.shape), "data": a.ravel().tolist()}
-    return {"shape": list(a.shape), "data": [float(x) for x in a.astype(np.float64).ravel()]}
+    return {"shape": list(a.shape), "data": [num(x) for x in a.astype(np.float64).ravel()]}
 
 
 def error_text(e):
@@ -133,7 +139,7 @@ def compiled_loss(lib, spec, y_true, x, mask=None, sample_weight=None, activatio
         )
     except Exception as e:  # noqa: BLE001 - the error is the fixture
         return {"error": error_text(e)}
-    out = {"value": float(value.numpy())}
+    out = {"value": num(value.numpy())}
     out["grad"] = None if grad is None else arr(grad.numpy())
     return out
 
@@ -605,7 +611,7 @@ def compiled_metric(lib, spec, batches, weighted):
                 name, value = obj.name, obj.result()
             else:
                 (name, value), = container.result().items()
-            results.append(float(np.asarray(value)))
+            results.append(num(np.asarray(value)))
         return {"results": results, "name": name}
     except Exception as e:  # noqa: BLE001
         return {"error": error_text(e)}
@@ -905,7 +911,8 @@ says whether Keras computed the loss from the logits or from the probabilities.
 `names.json`: per loss string, the Keras function it resolves to in each library (null where
 it is refused).
 
-Array: `{{"shape": [...], "data": [...]}}`, row-major.
+Array: `{{"shape": [...], "data": [...]}}`, row-major. A NaN (tf_keras's loss of a fully masked
+batch) is written as null.
 """
 
 README_METRICS = """# Metric fixtures
