@@ -176,6 +176,7 @@ pub use train::{
     Ftrl, GradientClipping, InverseTimeDecay, LearningRateSchedule, Nadam, Optimizer,
     PiecewiseConstantDecay, PolynomialDecay, RMSprop, SGD,
 };
+pub use train::loss::{Dialect, Loss, Weighting};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,4 +1,4 @@
-//! Training as in Keras: optimizers, learning-rate schedules and gradient clipping.
+//! Training as in Keras: what `compile` and `fit` compute around a model's output.
 //!
 //! - [`optimizer`]: the [`Optimizer`] trait and Keras's optimizers ([`SGD`], [`Adam`],
 //!   [`AdamW`], [`RMSprop`], [`Adagrad`], [`Adadelta`], [`Adamax`], [`Nadam`], [`Ftrl`]),
@@ -8,13 +8,18 @@
 //! - [`clip`]: [`GradientClipping`], Keras's `clipnorm`, `clipvalue` and `global_clipnorm`.
 //! - [`config`]: [`Config`], what an optimizer or schedule was made with, as Keras's
 //!   `get_config()` lists it.
+//! - [`loss`]: Keras's losses, each giving the reduced value and its gradient with respect to
+//!   the output (or to the logits of a final sigmoid or softmax, as `fit` computes them), with
+//!   masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them ([`Dialect`](loss::Dialect)).
 //!
-//! Each matches Keras 3.15's numbers to 1e-6 (and tf_keras 2.21's, which are the same), as the
-//! fixtures in `tests/fixtures/train/` check.
+//! The numbers are checked against real Keras (tf_keras 2.21 and Keras 3.15) by the
+//! `tests/train_*.rs` tests, whose fixtures the `tools/keras_reference/generate_train_*.py`
+//! scripts write.
 
 pub mod clip;
 pub mod config;
 mod elements;
+pub mod loss;
 pub mod optimizer;
 pub mod schedule;
 

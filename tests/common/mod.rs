@@ -5,6 +5,7 @@
 pub mod counting;
 pub mod layer_fixture;
 pub mod model_fixture;
+pub mod train_fixture;
 
 use std::path::PathBuf;
 
