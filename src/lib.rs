@@ -171,12 +171,12 @@ pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
 pub use threads::{num_threads, set_num_threads};
-pub use train::{
-    optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, CosineDecay, ExponentialDecay,
-    Ftrl, GradientClipping, InverseTimeDecay, LearningRateSchedule, Nadam, Optimizer,
-    PiecewiseConstantDecay, PolynomialDecay, RMSprop, SGD,
-};
 pub use train::loss::{Dialect, Loss, Weighting};
+pub use train::{
+    optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Compiled, CosineDecay,
+    ExponentialDecay, FitOptions, Ftrl, GradientClipping, History, InverseTimeDecay,
+    LearningRateSchedule, Nadam, Optimizer, PiecewiseConstantDecay, PolynomialDecay, RMSprop, SGD,
+};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -12,6 +12,9 @@ use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Row, Totals};
+use crate::train::fit::{
+    self, not_compiled, Compiled, FitOptions, History, IntoLoss, IntoOptimizer,
+};
 
 /// Keras's default `predict` batch size.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -63,6 +66,8 @@ pub struct Sequential {
     inferred: bool,
     /// Each layer's output shape, once the model is built.
     output_shapes: Vec<Shape>,
+    /// The optimizer and loss of `compile`, with the optimizer's state.
+    compiled: Option<Box<Compiled>>,
 }
 
 impl Default for Sequential {
@@ -122,6 +127,7 @@ impl Sequential {
             input_name: None,
             inferred: false,
             output_shapes: Vec::new(),
+            compiled: None,
         }
     }
 
@@ -282,6 +288,7 @@ impl Sequential {
             input_name: self.input_name.clone(),
             inferred,
             output_shapes: Vec::new(),
+            compiled: self.compiled.clone(),
         };
         trial.build_in_place(input, initialize)?;
         *self = trial;
@@ -687,6 +694,155 @@ impl Sequential {
         }
         let y = y.ok_or_else(|| self.not_built())?;
         Ok((y, finals, mask))
+    }
+
+    /// Keras's `model.compile(optimizer, loss)`: the optimizer (a Keras name such as `"adam"`,
+    /// or a value such as `Adam::new()`) and the loss (`"mse"`, or a [`Loss`](crate::Loss)) that
+    /// [`fit`](Sequential::fit) trains with. Compiling again starts a fresh optimizer.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use seqnn::{Dense, FitOptions, Sequential, SimpleRNN};
+    /// seqnn::set_random_seed(0);
+    /// let mut model = Sequential::new();
+    /// model.add(SimpleRNN::new(3).input_shape((2, 10)))?;
+    /// model.add(Dense::new(1))?;
+    /// model.compile("sgd", "mse")?;
+    /// let x = Array3::<f32>::from_elem((8, 2, 10), 0.1);
+    /// let y = ndarray::Array2::<f32>::from_elem((8, 1), 0.5);
+    /// let history = model.fit(&x, &y, &FitOptions::new().with_epochs(3).with_verbose(0))?;
+    /// let losses = history.get("loss").unwrap();
+    /// assert_eq!(losses.len(), 3);
+    /// assert!(losses[2] < losses[0]);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name Keras does not know; the model is unchanged then.
+    pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()> {
+        let compiled = Compiled::new(optimizer.into_optimizer()?, loss.into_loss()?);
+        self.compiled = Some(Box::new(compiled));
+        Ok(())
+    }
+
+    /// What [`compile`](Sequential::compile) set, with the optimizer's state; `None` before.
+    #[must_use]
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_deref()
+    }
+
+    /// Keras's `model.fit(x, y, ...)`: trains on `x` and the targets `y` for the epochs of
+    /// `options`, and returns the loss of each epoch (and `val_loss` with a
+    /// `validation_split`).
+    ///
+    /// # Errors
+    /// Keras's error before `compile`; `x` and `y` of different lengths, empty data, a
+    /// `batch_size` of 0, a `validation_split` outside `[0, 1)`, targets that do not fit the
+    /// loss (see [`Loss`](crate::Loss)), a stateful model, or a layer without a backward pass: the model
+    /// and its optimizer are unchanged then. A loss that is not finite stops training with an
+    /// error naming the epoch and batch, the weights those of the last finite step.
+    pub fn fit<S, D, S2, D2>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        options: &FitOptions,
+    ) -> Result<History>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        self.refuse_stateful("fit")?;
+        let mut compiled = self
+            .compiled
+            .take()
+            .ok_or_else(|| not_compiled(&self.name))?;
+        let result = fit::fit(
+            self,
+            &mut compiled,
+            x.view().into_dyn(),
+            y.view().into_dyn(),
+            options,
+        );
+        self.compiled = Some(compiled);
+        result
+    }
+
+    /// Keras's `model.evaluate(x, y, batch_size)`: the loss over `x`, `y`, in batches.
+    ///
+    /// # Errors
+    /// As [`fit`](Sequential::fit), without changing anything.
+    pub fn evaluate<S, D, S2, D2>(
+        &self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        batch_size: usize,
+    ) -> Result<f32>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        self.refuse_stateful("evaluate")?;
+        let compiled = self
+            .compiled
+            .as_deref()
+            .ok_or_else(|| not_compiled(&self.name))?;
+        fit::evaluate(
+            self,
+            compiled,
+            x.view().into_dyn(),
+            y.view().into_dyn(),
+            batch_size,
+        )
+    }
+
+    /// Keras's `model.train_on_batch(x, y)`: one step on one batch; returns its loss.
+    ///
+    /// # Errors
+    /// As [`fit`](Sequential::fit); the model and its optimizer are unchanged then.
+    pub fn train_on_batch<S, D, S2, D2>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+    ) -> Result<f32>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        self.refuse_stateful("train_on_batch")?;
+        let options = FitOptions::new()
+            .with_shuffle(false)
+            .with_verbose(0)
+            .with_batch_size(x.shape().first().copied().unwrap_or(0).max(1));
+        self.fit(x, y, &options).map(|h| {
+            h.get("loss")
+                .and_then(|l| l.first().copied())
+                .unwrap_or(f32::NAN)
+        })
+    }
+
+    /// Keras's `model.test_on_batch(x, y)`: the loss of one batch.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Sequential::evaluate).
+    pub fn test_on_batch<S, D, S2, D2>(
+        &self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+    ) -> Result<f32>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        let n = x.shape().first().copied().unwrap_or(0).max(1);
+        self.evaluate(x, y, n)
     }
 
     /// Whether any layer keeps state between calls (`with_stateful(true)`).

@@ -8,6 +8,9 @@
 //! - [`clip`]: [`GradientClipping`], Keras's `clipnorm`, `clipvalue` and `global_clipnorm`.
 //! - [`config`]: [`Config`], what an optimizer or schedule was made with, as Keras's
 //!   `get_config()` lists it.
+//! - [`fit`]: the fit loop ([`Compiled`], [`FitOptions`], [`History`]) behind
+//!   [`Sequential::compile`](crate::Sequential::compile), `fit`, `evaluate`,
+//!   `train_on_batch` and `test_on_batch`.
 //! - [`loss`]: Keras's losses, each giving the reduced value and its gradient with respect to
 //!   the output (or to the logits of a final sigmoid or softmax, as `fit` computes them), with
 //!   masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them ([`Dialect`](loss::Dialect)).
@@ -19,12 +22,14 @@
 pub mod clip;
 pub mod config;
 mod elements;
+pub mod fit;
 pub mod loss;
 pub mod optimizer;
 pub mod schedule;
 
 pub use clip::GradientClipping;
 pub use config::{Config, ConfigValue};
+pub use fit::{Compiled, FitOptions, History, IntoLoss, IntoOptimizer};
 pub use optimizer::{
     optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Nadam, Optimizer,
     OptimizerVariable, RMSprop, VariableValue, SGD,

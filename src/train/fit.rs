@@ -1,0 +1,546 @@
+//! The fit loop: Keras's `compile`, `fit`, `evaluate`, `train_on_batch` and `test_on_batch`,
+//! for any model that is a [`Layer`] with a backward pass ([`Sequential`](crate::Sequential),
+//! [`Model`](crate::Model)).
+//!
+//! One training step, as Keras's `train_step`:
+//!
+//! ```text
+//! y_pred = model(x, training=True)                  (each layer keeps what backward needs)
+//! loss   = compiled loss of (y, y_pred), masked by the output's mask
+//! grads  = backward of the model from d loss / d y_pred
+//! optimizer.apply(trainable weights, their grads)   (clipping, weight decay, schedule inside)
+//! ```
+//!
+//! The `loss` Keras logs for an epoch is the mean of the batches' losses weighted by their
+//! sizes; so is seqnn's. A step whose loss is not finite stops training with an error naming
+//! the epoch and batch, before the weights change, so the model keeps those of the last finite
+//! step.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::time::Instant;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
+
+use crate::error::{Error, Result};
+use crate::layer::{CallContext, Layer};
+use crate::train::loss::{Dialect, Loss, Weighting};
+use crate::train::optimizer::Optimizer;
+
+/// An optimizer as `compile` takes it: a Keras name (`"adam"`) or an optimizer value.
+pub trait IntoOptimizer {
+    /// The optimizer.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name Keras does not know.
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>>;
+}
+
+impl IntoOptimizer for &str {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        crate::train::optimizer::optimizer_from_name(self)
+    }
+}
+
+impl<O: Optimizer + 'static> IntoOptimizer for O {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        Ok(Box::new(self))
+    }
+}
+
+impl IntoOptimizer for Box<dyn Optimizer> {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        Ok(self)
+    }
+}
+
+/// A loss as `compile` takes it: a Keras name (`"mse"`) or a [`Loss`].
+pub trait IntoLoss {
+    /// The loss.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name Keras does not know.
+    fn into_loss(self) -> Result<Loss>;
+}
+
+impl IntoLoss for &str {
+    fn into_loss(self) -> Result<Loss> {
+        Loss::from_name(self)
+    }
+}
+
+impl IntoLoss for Loss {
+    fn into_loss(self) -> Result<Loss> {
+        Ok(self)
+    }
+}
+
+/// What `compile` sets: the optimizer (with its state), the loss, and which Keras's arithmetic
+/// the loss follows where tf_keras and Keras 3 differ.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    optimizer: Box<dyn Optimizer>,
+    loss: Loss,
+    dialect: Dialect,
+}
+
+impl Compiled {
+    /// A compile configuration: Keras's `model.compile(optimizer=..., loss=...)`.
+    pub fn new(optimizer: Box<dyn Optimizer>, loss: Loss) -> Self {
+        Compiled {
+            optimizer,
+            loss,
+            dialect: Dialect::TfKeras,
+        }
+    }
+
+    /// The same, with the loss computed as `dialect`'s Keras computes it (default tf_keras).
+    #[must_use]
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// The optimizer, with its state.
+    pub fn optimizer(&self) -> &dyn Optimizer {
+        self.optimizer.as_ref()
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+}
+
+/// The options of [`fit`](crate::Sequential::fit), with Keras's defaults: one epoch, batches of
+/// 32, shuffled, no validation, progress printed (`verbose=1`).
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    epochs: usize,
+    batch_size: usize,
+    shuffle: bool,
+    validation_split: f32,
+    initial_epoch: usize,
+    verbose: u8,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            validation_split: 0.0,
+            initial_epoch: 0,
+            verbose: 1,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Keras's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keras's `epochs` (default 1): training ends after epoch `epochs`.
+    #[must_use]
+    pub fn with_epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Keras's `batch_size` (default 32).
+    #[must_use]
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Keras's `shuffle` (default true): the samples' order is drawn anew each epoch from
+    /// seqnn's seeded generator (Keras's own draws cannot be matched).
+    #[must_use]
+    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Keras's `validation_split` (default 0): the last fraction of the samples, taken before
+    /// shuffling, is held out and evaluated after each epoch.
+    #[must_use]
+    pub fn with_validation_split(mut self, split: f32) -> Self {
+        self.validation_split = split;
+        self
+    }
+
+    /// Keras's `initial_epoch` (default 0): the epoch to start from, to resume training.
+    #[must_use]
+    pub fn with_initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
+    }
+
+    /// Keras's `verbose` (default 1): 0 prints nothing, 1 and 2 a line per epoch.
+    #[must_use]
+    pub fn with_verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// The number of epochs.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    /// The batch size.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+}
+
+/// What [`fit`](crate::Sequential::fit) returns: Keras's `History`, the epochs run and each
+/// logged value per epoch (`loss`, and `val_loss` with validation data).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    epoch: Vec<usize>,
+    history: BTreeMap<String, Vec<f32>>,
+}
+
+impl History {
+    /// The epochs run, counted from 0 as Keras's `history.epoch`.
+    pub fn epoch(&self) -> &[usize] {
+        &self.epoch
+    }
+
+    /// Every logged value, by name, one per epoch: Keras's `history.history`.
+    pub fn history(&self) -> &BTreeMap<String, Vec<f32>> {
+        &self.history
+    }
+
+    /// The values logged under `name` (`"loss"`, `"val_loss"`), one per epoch.
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.history.get(name).map(Vec::as_slice)
+    }
+
+    fn push(&mut self, epoch: usize, logs: &[(String, f32)]) {
+        self.epoch.push(epoch);
+        for (k, v) in logs {
+            self.history.entry(k.clone()).or_default().push(*v);
+        }
+    }
+}
+
+impl fmt::Display for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, v) in &self.history {
+            writeln!(f, "{k}: {v:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error for a model that was not compiled, in Keras's words.
+pub(crate) fn not_compiled(model: &str) -> Error {
+    Error::InvalidArgument {
+        layer: model.to_string(),
+        message: "You must call `compile()` before using the model.".into(),
+    }
+}
+
+fn invalid(model: &str, message: String) -> Error {
+    Error::InvalidArgument {
+        layer: model.to_string(),
+        message,
+    }
+}
+
+/// Checks `x` and `y`: the same number of samples, and some.
+fn check_data(model: &str, x: &ArrayViewD<'_, f32>, y: &ArrayViewD<'_, f32>) -> Result<usize> {
+    let (nx, ny) = (
+        x.shape().first().copied().unwrap_or(0),
+        y.shape().first().copied().unwrap_or(0),
+    );
+    if x.ndim() == 0 || y.ndim() == 0 || nx != ny {
+        return Err(invalid(
+            model,
+            format!(
+                "Data cardinality is ambiguous: x sizes: {nx}, y sizes: {ny}. Make sure all \
+                 arrays contain the same number of samples. (x has shape {}, y has shape {})",
+                crate::layers::conv::py_tuple(x.shape()),
+                crate::layers::conv::py_tuple(y.shape())
+            ),
+        ));
+    }
+    if nx == 0 {
+        return Err(Error::EmptyInput {
+            layer: model.to_string(),
+            shape: crate::Shape::known(x.shape()),
+        });
+    }
+    Ok(nx)
+}
+
+/// One training step on one batch; returns the batch's loss. On any error the weights and
+/// the optimizer are as they were.
+pub(crate) fn train_step(
+    model: &mut dyn Layer,
+    compiled: &mut Compiled,
+    x: ArrayViewD<'_, f32>,
+    y: ArrayViewD<'_, f32>,
+) -> Result<f32> {
+    let name = model.name().to_string();
+    let mut ctx = CallContext::training();
+    let mut out = model.call(&[x], &mut ctx)?;
+    if out.len() != 1 {
+        return Err(invalid(
+            &name,
+            format!(
+                "fit takes a model of one output, this one has {}",
+                out.len()
+            ),
+        ));
+    }
+    let y_pred = out.swap_remove(0);
+    let mask = ctx.output_masks(model, 1).swap_remove(0);
+    let saved = ctx
+        .take_saved()
+        .ok_or_else(|| invalid(&name, "the model kept nothing for its backward pass".into()))?;
+    let mut weighting = Weighting::none();
+    if let Some(m) = mask.as_ref() {
+        if y_pred.ndim() >= 3 {
+            weighting = weighting.with_mask(m.view());
+        }
+    }
+    let (loss, grad) =
+        compiled
+            .loss
+            .value_and_grad(y, y_pred.view(), &weighting, compiled.dialect)?;
+    if !loss.is_finite() {
+        return Err(invalid(&name, format!("the loss is {loss}")));
+    }
+    let grads = model.backward(&saved, &[Some(grad.view())])?;
+    if grads
+        .weights
+        .iter()
+        .any(|g| g.iter().any(|v| !v.is_finite()))
+    {
+        return Err(invalid(
+            &name,
+            format!("the loss is {loss}, but its gradient is not finite"),
+        ));
+    }
+    apply(model, &mut compiled.optimizer, grads.weights)?;
+    Ok(loss)
+}
+
+/// Applies the gradients of the trainable weights (frozen layers' and statistics' are left
+/// out, as Keras's `trainable_weights` leaves them).
+fn apply(
+    model: &mut dyn Layer,
+    optimizer: &mut Box<dyn Optimizer>,
+    grads: Vec<ArrayD<f32>>,
+) -> Result<()> {
+    let specs = model.weight_specs();
+    let layer_trainable = model.trainable();
+    let mut weights: Vec<ArrayD<f32>> = model.weights().iter().map(|w| w.to_owned()).collect();
+    if grads.len() != weights.len() {
+        return Err(invalid(
+            model.name(),
+            format!(
+                "the backward pass gave {} weight gradients for {} weights",
+                grads.len(),
+                weights.len()
+            ),
+        ));
+    }
+    let trained: Vec<bool> = specs
+        .iter()
+        .map(|s| layer_trainable && s.trainable)
+        .collect();
+    if !optimizer.is_built() {
+        let specs: Vec<_> = specs
+            .iter()
+            .zip(&trained)
+            .filter(|(_, &t)| t)
+            .map(|(s, _)| s.clone())
+            .collect();
+        optimizer.build(&specs)?;
+    }
+    let before = optimizer.clone();
+    {
+        let mut views: Vec<ArrayViewMutD<'_, f32>> = weights
+            .iter_mut()
+            .zip(&trained)
+            .filter(|(_, &t)| t)
+            .map(|(w, _)| w.view_mut())
+            .collect();
+        let gviews: Vec<ArrayViewD<'_, f32>> = grads
+            .iter()
+            .zip(&trained)
+            .filter(|(_, &t)| t)
+            .map(|(g, _)| g.view())
+            .collect();
+        optimizer.apply(&mut views, &gviews)?;
+    }
+    if let Err(e) = model.set_weights(&weights) {
+        // Not for weights of the model's own shapes; the optimizer goes back too.
+        *optimizer = before;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The loss of the model on one batch, without training (`test_on_batch`).
+pub(crate) fn test_step(
+    model: &dyn Layer,
+    compiled: &Compiled,
+    x: ArrayViewD<'_, f32>,
+    y: ArrayViewD<'_, f32>,
+) -> Result<f32> {
+    let mut ctx = CallContext::inference();
+    let mut out = model.call(&[x], &mut ctx)?;
+    let y_pred = out.swap_remove(0);
+    let mask = ctx.output_masks(model, 1).swap_remove(0);
+    let mut weighting = Weighting::none();
+    if let Some(m) = mask.as_ref() {
+        if y_pred.ndim() >= 3 {
+            weighting = weighting.with_mask(m.view());
+        }
+    }
+    compiled
+        .loss
+        .value(y, y_pred.view(), &weighting, compiled.dialect)
+}
+
+/// Rows `rows` of `a`, in that order, as a new array.
+fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
+    a.select(Axis(0), rows)
+}
+
+/// Keras's `evaluate`: the loss over `x`, `y` in batches, each weighted by its size.
+pub(crate) fn evaluate(
+    model: &dyn Layer,
+    compiled: &Compiled,
+    x: ArrayViewD<'_, f32>,
+    y: ArrayViewD<'_, f32>,
+    batch_size: usize,
+) -> Result<f32> {
+    let name = model.name().to_string();
+    let n = check_data(&name, &x, &y)?;
+    if batch_size == 0 {
+        return Err(invalid(&name, "batch_size must be positive, got 0".into()));
+    }
+    let mut total = 0.0_f64;
+    for start in (0..n).step_by(batch_size) {
+        let end = (start + batch_size).min(n);
+        let rows: Vec<usize> = (start..end).collect();
+        let xb = take_rows(&x, &rows);
+        let yb = take_rows(&y, &rows);
+        let loss = test_step(model, compiled, xb.view(), yb.view())?;
+        total += f64::from(loss) * (end - start) as f64;
+    }
+    Ok((total / n as f64) as f32)
+}
+
+/// Keras's `fit`. The model's weights and its optimizer's state change only through steps that
+/// succeed; an error in a step stops training with the weights of the step before.
+pub(crate) fn fit(
+    model: &mut dyn Layer,
+    compiled: &mut Compiled,
+    x: ArrayViewD<'_, f32>,
+    y: ArrayViewD<'_, f32>,
+    options: &FitOptions,
+) -> Result<History> {
+    let name = model.name().to_string();
+    let n = check_data(&name, &x, &y)?;
+    if options.batch_size == 0 {
+        return Err(invalid(&name, "batch_size must be positive, got 0".into()));
+    }
+    let split = options.validation_split;
+    if !(0.0..1.0).contains(&split) {
+        return Err(invalid(
+            &name,
+            format!("`validation_split` must be in [0, 1), got {split}"),
+        ));
+    }
+    // Keras holds out the last fraction, before shuffling.
+    let n_train = if split > 0.0 {
+        ((n as f64) * (1.0 - f64::from(split))).floor() as usize
+    } else {
+        n
+    };
+    if n_train == 0 {
+        return Err(invalid(
+            &name,
+            format!("validation_split={split} leaves no sample of {n} to train on"),
+        ));
+    }
+    let (xv, yv) = (
+        x.slice_axis(Axis(0), (n_train..).into()),
+        y.slice_axis(Axis(0), (n_train..).into()),
+    );
+    let steps = n_train.div_ceil(options.batch_size);
+    let mut history = History::default();
+    let mut out = std::io::stdout();
+    for epoch in options.initial_epoch..options.epochs {
+        if options.verbose > 0 {
+            let _ = writeln!(out, "Epoch {}/{}", epoch + 1, options.epochs);
+        }
+        let started = Instant::now();
+        let mut order: Vec<usize> = (0..n_train).collect();
+        if options.shuffle {
+            crate::session::with_rng(|rng| {
+                use rand::seq::SliceRandom;
+                order.shuffle(rng);
+            });
+        }
+        let mut total = 0.0_f64;
+        for (b, rows) in order.chunks(options.batch_size).enumerate() {
+            let xb = take_rows(&x, rows);
+            let yb = take_rows(&y, rows);
+            let loss = train_step(model, compiled, xb.view(), yb.view()).map_err(|e| match e {
+                Error::InvalidArgument { layer, message } if message.starts_with("the loss is") => {
+                    Error::InvalidArgument {
+                        layer,
+                        message: format!(
+                            "{message} at epoch {}, batch {}: training stopped, and the \
+                             weights are those of the last finite step",
+                            epoch + 1,
+                            b + 1
+                        ),
+                    }
+                }
+                other => other,
+            })?;
+            total += f64::from(loss) * rows.len() as f64;
+        }
+        let mut logs = vec![("loss".to_string(), (total / n_train as f64) as f32)];
+        if n_train < n {
+            logs.push((
+                "val_loss".to_string(),
+                evaluate(model, compiled, xv.clone(), yv.clone(), options.batch_size)?,
+            ));
+        }
+        if options.verbose > 0 {
+            let elapsed = started.elapsed();
+            let per_step = elapsed.as_secs_f64() * 1000.0 / steps as f64;
+            let values: String = logs
+                .iter()
+                .map(|(k, v)| format!(" - {k}: {v:.4}"))
+                .collect();
+            let bar = if options.verbose == 1 {
+                " [==============================]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "{steps}/{steps}{bar} - {}s {per_step:.0}ms/step{values}",
+                elapsed.as_secs()
+            );
+        }
+        history.push(epoch, &logs);
+    }
+    Ok(history)
+}

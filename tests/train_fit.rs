@@ -1,0 +1,237 @@
+//! `compile`, `fit`, `evaluate`, `train_on_batch`: bad input gives a clear error and changes
+//! neither the weights nor the optimizer's state.
+
+use ndarray::{Array2, Array3, ArrayD};
+use seqnn::{Dense, Error, FitOptions, Layer, Sequential, SimpleRNN, SGD};
+
+fn model() -> Sequential {
+    seqnn::set_random_seed(1);
+    let mut m = Sequential::new();
+    m.add(SimpleRNN::new(3).input_shape((4, 2))).unwrap();
+    m.add(Dense::new(2).with_activation(seqnn::ActivationFn::Softmax))
+        .unwrap();
+    m
+}
+
+fn data(n: usize) -> (Array3<f32>, Array2<f32>) {
+    let x = Array3::from_shape_fn((n, 4, 2), |(b, t, f)| {
+        ((b * 7 + t * 3 + f) % 5) as f32 * 0.2 - 0.4
+    });
+    let y = Array2::from_shape_fn((n, 2), |(b, c)| if b % 2 == c { 1.0 } else { 0.0 });
+    (x, y)
+}
+
+fn iterations(m: &Sequential) -> u64 {
+    m.compiled().map_or(0, |c| c.optimizer().iterations())
+}
+
+/// Runs `f` and checks that it fails with an `InvalidArgument` or `EmptyInput` whose text
+/// contains `needle`, leaving the weights and the optimizer's step count unchanged.
+fn refused(
+    what: &str,
+    m: &mut Sequential,
+    needle: &str,
+    f: impl FnOnce(&mut Sequential) -> seqnn::Result<()>,
+) {
+    let weights: Vec<ArrayD<f32>> = m.get_weights();
+    let steps = iterations(m);
+    let err = f(m).expect_err(what);
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument { .. } | Error::EmptyInput { .. }
+        ),
+        "{what}: {err:?}"
+    );
+    assert!(err.to_string().contains(needle), "{what}: {err}");
+    assert_eq!(m.get_weights(), weights, "{what}: the weights changed");
+    assert_eq!(iterations(m), steps, "{what}: the optimizer stepped");
+}
+
+#[test]
+fn fit_trains_and_counts_its_steps() -> seqnn::Result<()> {
+    let mut m = model();
+    m.compile(
+        seqnn::Adam::new().with_learning_rate(0.05),
+        "categorical_crossentropy",
+    )?;
+    let (x, y) = data(20);
+    let before = m.evaluate(&x, &y, 8)?;
+    let history = m.fit(
+        &x,
+        &y,
+        &FitOptions::new()
+            .with_epochs(10)
+            .with_batch_size(8)
+            .with_verbose(0),
+    )?;
+    // 20 samples in batches of 8: 3 steps an epoch.
+    assert_eq!(iterations(&m), 30);
+    assert_eq!(history.epoch(), (0..10).collect::<Vec<_>>());
+    let losses = history.get("loss").expect("loss logged");
+    assert!(losses[9] < losses[0], "{losses:?}");
+    assert!(m.evaluate(&x, &y, 8)? < before);
+    Ok(())
+}
+
+#[test]
+fn validation_split_holds_out_the_last_samples() -> seqnn::Result<()> {
+    let mut m = model();
+    m.compile("sgd", "mse")?;
+    let (x, y) = data(20);
+    let h = m.fit(
+        &x,
+        &y,
+        &FitOptions::new()
+            .with_epochs(2)
+            .with_batch_size(4)
+            .with_validation_split(0.25)
+            .with_shuffle(false)
+            .with_verbose(0),
+    )?;
+    // 15 samples train (4 steps an epoch), the last 5 validate.
+    assert_eq!(iterations(&m), 8);
+    let val = h.get("val_loss").expect("val_loss logged");
+    assert_eq!(val.len(), 2);
+    let x_val = x.slice(ndarray::s![15.., .., ..]).to_owned();
+    let y_val = y.slice(ndarray::s![15.., ..]).to_owned();
+    let expected = m.evaluate(&x_val, &y_val, 4)?;
+    assert!((val[1] - expected).abs() <= 1e-6 * expected.abs().max(1.0));
+    Ok(())
+}
+
+#[test]
+fn bad_input_changes_nothing() -> seqnn::Result<()> {
+    let (x, y) = data(10);
+    let opts = FitOptions::new().with_verbose(0);
+    let mut m = model();
+    refused("uncompiled", &mut m, "compile()", |m| {
+        m.fit(&x, &y, &opts).map(drop)
+    });
+    m.compile("adam", "categorical_crossentropy")?;
+    // One real step first, so that the optimizer has state to keep.
+    m.train_on_batch(&x, &y)?;
+    assert_eq!(iterations(&m), 1);
+    let (x9, _) = data(9);
+    refused("lengths", &mut m, "x sizes: 9, y sizes: 10", |m| {
+        m.fit(&x9, &y, &opts).map(drop)
+    });
+    refused("batch 0", &mut m, "batch_size", |m| {
+        m.fit(&x, &y, &opts.clone().with_batch_size(0)).map(drop)
+    });
+    refused("split 1", &mut m, "validation_split", |m| {
+        m.fit(&x, &y, &opts.clone().with_validation_split(1.0))
+            .map(drop)
+    });
+    refused("split -0.1", &mut m, "validation_split", |m| {
+        m.fit(&x, &y, &opts.clone().with_validation_split(-0.1))
+            .map(drop)
+    });
+    let (x0, y0) = (
+        x.slice(ndarray::s![..0, .., ..]).to_owned(),
+        y.slice(ndarray::s![..0, ..]).to_owned(),
+    );
+    refused("empty", &mut m, "(0, 4, 2)", |m| {
+        m.fit(&x0, &y0, &opts).map(drop)
+    });
+    // One-hot targets of the wrong width, and targets that are not probabilities.
+    let y3 = Array2::<f32>::zeros((10, 3));
+    refused("width", &mut m, "categorical_crossentropy", |m| {
+        m.fit(&x, &y3, &opts).map(drop)
+    });
+    let y_bad = y.mapv(|v| v * 2.0);
+    refused(
+        "not probabilities",
+        &mut m,
+        "categorical_crossentropy",
+        |m| m.fit(&x, &y_bad, &opts).map(drop),
+    );
+    Ok(())
+}
+
+#[test]
+fn sparse_labels_out_of_range_are_refused() -> seqnn::Result<()> {
+    let (x, _) = data(6);
+    let mut m = model();
+    m.compile("sgd", "sparse_categorical_crossentropy")?;
+    let opts = FitOptions::new().with_verbose(0);
+    for (what, bad) in [
+        ("2 of 2 classes", 2.0_f32),
+        ("negative", -1.0),
+        ("fractional", 0.5),
+    ] {
+        let y = ndarray::Array1::from_shape_fn(6, |i| if i == 3 { bad } else { 0.0 });
+        refused(what, &mut m, "sparse_categorical_crossentropy", |m| {
+            m.fit(&x, &y, &opts).map(drop)
+        });
+    }
+    Ok(())
+}
+
+#[test]
+fn a_loss_that_is_not_finite_stops_training_at_its_step() -> seqnn::Result<()> {
+    let mut m = model();
+    m.compile(SGD::new().with_learning_rate(0.1), "mse")?;
+    let (mut x, y) = data(16);
+    // The third batch of 4 holds a NaN input.
+    x[[9, 0, 0]] = f32::NAN;
+    let before = m.get_weights();
+    let err = m
+        .fit(
+            &x,
+            &y,
+            &FitOptions::new()
+                .with_batch_size(4)
+                .with_shuffle(false)
+                .with_verbose(0),
+        )
+        .expect_err("a NaN loss");
+    assert!(err.to_string().contains("epoch 1, batch 3"), "{err}");
+    // Two steps ran: the weights are theirs, not the first ones, and all finite.
+    assert_eq!(iterations(&m), 2);
+    let after = m.get_weights();
+    assert_ne!(after, before);
+    assert!(after.iter().all(|w| w.iter().all(|v| v.is_finite())));
+    // An infinite input gives a finite loss (tanh saturates) but a gradient that is not:
+    // that step is refused too.
+    let mut m = model();
+    m.compile(SGD::new().with_learning_rate(0.1), "mse")?;
+    let (mut x, y) = data(16);
+    x[[5, 1, 1]] = f32::INFINITY;
+    let err = m
+        .fit(
+            &x,
+            &y,
+            &FitOptions::new()
+                .with_batch_size(4)
+                .with_shuffle(false)
+                .with_verbose(0),
+        )
+        .expect_err("an infinite gradient");
+    assert!(
+        err.to_string()
+            .contains("gradient is not finite at epoch 1, batch 2"),
+        "{err}"
+    );
+    assert_eq!(iterations(&m), 1);
+    Ok(())
+}
+
+#[test]
+fn a_layer_without_backward_is_refused_before_any_step() -> seqnn::Result<()> {
+    let mut m = Sequential::new();
+    m.add(seqnn::Conv1D::new(2, 2).input_shape((4, 2)))?;
+    m.add(seqnn::Flatten::new())?;
+    m.add(Dense::new(2))?;
+    m.compile("sgd", "mse")?;
+    let (x, y) = data(4);
+    let weights = m.get_weights();
+    let err = m
+        .fit(&x, &y, &FitOptions::new().with_verbose(0))
+        .expect_err("no backward");
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("conv1d"), "{err}");
+    assert_eq!(m.get_weights(), weights);
+    assert_eq!(m.layers()[0].class_name(), "Conv1D");
+    Ok(())
+}
