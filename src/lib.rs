@@ -47,6 +47,11 @@
 //!   [`Mode`]), shape inference over lists of shapes, building apart from initializing.
 //! - [`ActivationFn`] and [`Initializer`] with Keras's names; [`set_random_seed`] and
 //!   [`clear_session`] as in Keras.
+//! - Training's losses and metrics ([`train`]): every Keras [`Loss`] with its value and its
+//!   gradient with respect to the output (or to a final sigmoid's or softmax's logits, as `fit`
+//!   computes them), masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them
+//!   ([`Dialect`], [`Weighting`]), and Keras's [`Metric`]s averaged over an epoch as Keras logs
+//!   them.
 //! - One [`Error`](enum@Error) type, with the error underneath as its source; no panic on user
 //!   input or files, and sizes checked against [`limits`] before anything is allocated.
 //!
@@ -163,6 +168,7 @@ pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
 pub use threads::{num_threads, set_num_threads};
 pub use train::loss::{Dialect, Loss, Weighting};
+pub use train::metric::{AucCurve, AucSummation, Metric, MetricKind};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

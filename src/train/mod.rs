@@ -10,3 +10,4 @@
 //! writes.
 
 pub mod loss;
+pub mod metric;
