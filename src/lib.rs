@@ -52,7 +52,11 @@
 //!   [`Optimizer`] trait, with their gradient clipping ([`GradientClipping`]), `weight_decay`
 //!   and learning-rate schedules ([`ExponentialDecay`], [`PiecewiseConstantDecay`],
 //!   [`CosineDecay`], [`InverseTimeDecay`], [`PolynomialDecay`]), equal to Keras 3's step for
-//!   step.
+//!   step; and the losses and metrics: every Keras [`Loss`] with its value and its
+//!   gradient with respect to the output (or to a final sigmoid's or softmax's logits, as `fit`
+//!   computes them), masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them
+//!   ([`Dialect`], [`Weighting`]), and Keras's [`Metric`]s averaged over an epoch as Keras logs
+//!   them.
 //! - One [`Error`](enum@Error) type, with the error underneath as its source; no panic on user
 //!   input or files, and sizes checked against [`limits`] before anything is allocated.
 //!
@@ -172,6 +176,7 @@ pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;
 pub use threads::{num_threads, set_num_threads};
 pub use train::loss::{Dialect, Loss, Weighting};
+pub use train::metric::{AucCurve, AucSummation, Metric, MetricKind};
 pub use train::{
     optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Compiled, CosineDecay,
     ExponentialDecay, FitOptions, Ftrl, GradientClipping, History, InverseTimeDecay,

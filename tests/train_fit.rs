@@ -2,7 +2,7 @@
 //! neither the weights nor the optimizer's state.
 
 use ndarray::{Array2, Array3, ArrayD};
-use seqnn::{Dense, Error, FitOptions, Layer, Sequential, SimpleRNN, SGD};
+use seqnn::{Dense, Error, FitOptions, Sequential, SimpleRNN, SGD};
 
 fn model() -> Sequential {
     seqnn::set_random_seed(1);

@@ -14,6 +14,7 @@
 //! - [`loss`]: Keras's losses, each giving the reduced value and its gradient with respect to
 //!   the output (or to the logits of a final sigmoid or softmax, as `fit` computes them), with
 //!   masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them ([`Dialect`](loss::Dialect)).
+//! - [`metric`]: Keras's metrics, averaged over an epoch as Keras reports them in its logs.
 //!
 //! The numbers are checked against real Keras (tf_keras 2.21 and Keras 3.15) by the
 //! `tests/train_*.rs` tests, whose fixtures the `tools/keras_reference/generate_train_*.py`
@@ -24,6 +25,7 @@ pub mod config;
 mod elements;
 pub mod fit;
 pub mod loss;
+pub mod metric;
 pub mod optimizer;
 pub mod schedule;
 

@@ -823,7 +823,10 @@ METRIC_NAMES = (
     "BinaryCrossentropy categorical_crossentropy CategoricalCrossentropy "
     "sparse_categorical_crossentropy SparseCategoricalCrossentropy mape MAPE msle MSLE kld KLD "
     "kl_divergence kullback_leibler_divergence KLDivergence logcosh log_cosh LogCoshError "
-    "poisson Poisson hinge Hinge squared_hinge SquaredHinge mean Mean nope"
+    "poisson Poisson hinge Hinge squared_hinge SquaredHinge categorical_hinge CategoricalHinge "
+    "mean_absolute_percentage_error MeanAbsolutePercentageError mean_squared_logarithmic_error "
+    "MeanSquaredLogarithmicError log_cosh_error kl_divergence_metric cosine_similarity mean Mean "
+    "nope"
 ).split()
 
 

@@ -94,8 +94,9 @@ use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 
-use kernels::{sigmoid, Kernel};
-use rows::Rows;
+pub(crate) use kernels::sigmoid;
+use kernels::Kernel;
+pub(crate) use rows::{Layout, Rows, TargetKind};
 pub use weighting::Weighting;
 pub(crate) use weighting::{resolve, PerSample};
 
@@ -501,7 +502,7 @@ impl Loss {
         weighting: &Weighting<'_>,
         dialect: Dialect,
     ) -> Result<f32> {
-        let rows = Rows::new(self, y_true, y_pred)?;
+        let rows = Rows::new(self.layout(), y_true, y_pred)?;
         let path = Path::Direct(self.kernel(&rows, dialect));
         self.run(&rows, weighting, path, dialect, None)
     }
@@ -540,7 +541,7 @@ impl Loss {
         grad: ArrayViewMutD<'_, f32>,
     ) -> Result<f32> {
         let shape = y_pred.shape().to_vec();
-        let rows = Rows::new(self, y_true, y_pred)?;
+        let rows = Rows::new(self.layout(), y_true, y_pred)?;
         let path = Path::Direct(self.kernel(&rows, dialect));
         self.with_grad(&rows, weighting, path, dialect, &shape, grad)
     }
@@ -632,7 +633,7 @@ impl Loss {
         }
         let shape = logits.shape().to_vec();
         let logits_used = self.uses_logits(activation, y_true.shape(), &shape, dialect);
-        let rows = Rows::new(self, y_true, logits)?;
+        let rows = Rows::new(self.layout(), y_true, logits)?;
         let path = match self.logits_kernel().filter(|_| logits_used) {
             Some(kernel) => Path::Direct(kernel),
             None => Path::Through(activation, self.kernel(&rows, dialect)),
@@ -641,22 +642,48 @@ impl Loss {
     }
 
     /// The loss of each row (`y_pred` with its last axis reduced), in row-major order, `None`
-    /// for a row whose label is `ignore_class`: what a metric averages.
+    /// for a row whose label is `ignore_class`: what a metric named `who` averages. Returns the
+    /// rows' shape.
     pub(crate) fn row_values(
         &self,
+        who: &str,
         y_true: ArrayViewD<'_, f32>,
         y_pred: ArrayViewD<'_, f32>,
         dialect: Dialect,
-        mut each: impl FnMut(usize, Option<f32>),
+        mut each: impl FnMut(Option<f32>),
     ) -> Result<Vec<usize>> {
-        let rows = Rows::new(self, y_true, y_pred)?;
+        let layout = Layout {
+            who,
+            ..self.layout()
+        };
+        let rows = Rows::new(layout, y_true, y_pred)?;
         let kernel = self.kernel(&rows, dialect);
         for r in 0..rows.len() {
-            let value =
-                (!rows.ignored(r)).then(|| kernel.row(rows.target(r), rows.pred(r), None, 1.0));
-            each(r, value);
+            each((!rows.ignored(r)).then(|| kernel.row(rows.target(r), rows.pred(r), None, 1.0)));
         }
         Ok(rows.loss_shape)
+    }
+
+    /// How this loss reads its targets.
+    pub(crate) fn layout(&self) -> Layout<'static> {
+        let targets = match *self {
+            Loss::BinaryCrossentropy { .. } => TargetKind::Probabilities,
+            Loss::CategoricalCrossentropy { .. } => TargetKind::OneHot,
+            Loss::SparseCategoricalCrossentropy { ignore_class, .. } => {
+                TargetKind::Sparse { ignore_class }
+            }
+            Loss::Hinge | Loss::SquaredHinge => TargetKind::Signs,
+            _ => TargetKind::Values,
+        };
+        let axis = match *self {
+            Loss::CosineSimilarity { axis } => Some(axis),
+            _ => None,
+        };
+        Layout {
+            who: self.keras_name(),
+            axis,
+            targets,
+        }
     }
 
     /// The kernel of this loss on the rows given (probabilities, or logits for `from_logits`).

@@ -4,9 +4,41 @@
 use ndarray::{ArrayView2, ArrayViewD, CowArray, Ix1, Ix2};
 
 use super::kernels::Target;
-use super::Loss;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
+
+/// How a loss or a metric reads `y_true` against `y_pred`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout<'n> {
+    /// The loss's or metric's name, for the errors.
+    pub(crate) who: &'n str,
+    /// The reduced axis (CosineSimilarity's `axis`); the last one when `None`.
+    pub(crate) axis: Option<isize>,
+    /// What the targets are.
+    pub(crate) targets: TargetKind,
+}
+
+/// What a loss or metric takes as targets, and what it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TargetKind {
+    /// Any values, of y_pred's shape.
+    Values,
+    /// Probabilities in `[0, 1]` (binary crossentropy).
+    Probabilities,
+    /// One-hot targets or probabilities in `[0, 1]`, whose width must be the output's units.
+    OneHot,
+    /// One-hot targets (or anything whose argmax is the class), whose width must be the units.
+    Classes,
+    /// All 0/1 or all -1/1 (hinge losses).
+    Signs,
+    /// 0 or 1 only (binary accuracy, AUC, precision, recall).
+    Binary,
+    /// Integer class labels, of y_pred's shape without its last axis.
+    Sparse {
+        /// A label to leave out, which need not be a class.
+        ignore_class: Option<i64>,
+    },
+}
 
 /// `y_pred` as `(rows, width)` with its targets, ready for the kernels.
 #[derive(Debug)]
@@ -29,13 +61,14 @@ enum Targets<'a> {
 }
 
 impl<'a> Rows<'a> {
-    /// Lays out `y_true` and `y_pred` for `loss`, checking their shapes and the targets.
+    /// Lays out `y_true` and `y_pred` as `layout` reads them, checking their shapes and the
+    /// targets.
     pub(crate) fn new(
-        loss: &Loss,
+        layout: Layout<'_>,
         y_true: ArrayViewD<'a, f32>,
         y_pred: ArrayViewD<'a, f32>,
     ) -> Result<Self> {
-        let who = loss.keras_name();
+        let who = layout.who;
         let invalid = |message: String| Error::InvalidArgument {
             layer: who.to_string(),
             message,
@@ -53,7 +86,7 @@ impl<'a> Rows<'a> {
                 shape: Shape::known(ps),
             });
         }
-        let axis = reduced_axis(loss, ps.len()).map_err(invalid)?;
+        let axis = reduced_axis(layout.axis, ps.len()).map_err(invalid)?;
         let width = ps[axis];
         let rows = y_pred.len() / width;
         let mut loss_shape = ps.to_vec();
@@ -69,8 +102,7 @@ impl<'a> Rows<'a> {
             Shape::known(ps)
         );
 
-        let sparse = matches!(loss, Loss::SparseCategoricalCrossentropy { .. });
-        let targets = if sparse {
+        let targets = if let TargetKind::Sparse { .. } = layout.targets {
             let lead = &ps[..ps.len() - 1];
             if ts != lead
                 && !(ts.len() == ps.len() && ts[..lead.len()] == *lead && ts[lead.len()] == 1)
@@ -101,7 +133,7 @@ impl<'a> Rows<'a> {
                             && ts[..ps.len()] == *ps
                             && ts[ps.len()] == 1)));
             if !fits {
-                let one_hot = matches!(loss, Loss::CategoricalCrossentropy { .. })
+                let one_hot = matches!(layout.targets, TargetKind::OneHot | TargetKind::Classes)
                     && ts.len() == ps.len()
                     && ts[..ts.len() - 1] == ps[..ps.len() - 1];
                 return Err(invalid(if one_hot {
@@ -116,10 +148,8 @@ impl<'a> Rows<'a> {
             }
             Targets::Dense(into_rows(y_true, permutation.as_deref(), rows, width))
         };
-        let ignore_class = match loss {
-            Loss::SparseCategoricalCrossentropy { ignore_class, .. } => {
-                ignore_class.map(|c| c as f32)
-            }
+        let ignore_class = match layout.targets {
+            TargetKind::Sparse { ignore_class } => ignore_class.map(|c| c as f32),
             _ => None,
         };
         let mut out = Rows {
@@ -130,7 +160,7 @@ impl<'a> Rows<'a> {
             binary_targets: false,
             ignore_class,
         };
-        out.binary_targets = out.check_targets(loss, ts).map_err(invalid)?;
+        out.binary_targets = out.check_targets(layout.targets, ts).map_err(invalid)?;
         Ok(out)
     }
 
@@ -160,6 +190,22 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// The targets of row `r`, for dense targets.
+    pub(crate) fn target_values(&self, r: usize) -> &[f32] {
+        match self.target(r) {
+            Target::Dense(t) => t,
+            Target::Label(_) => unreachable!("sparse labels have no row of targets"),
+        }
+    }
+
+    /// The label of row `r`, for sparse labels.
+    pub(crate) fn label(&self, r: usize) -> usize {
+        match self.target(r) {
+            Target::Label(l) => l,
+            Target::Dense(_) => unreachable!("dense targets have no label"),
+        }
+    }
+
     /// Whether row `r`'s label is the ignored class.
     pub(crate) fn ignored(&self, r: usize) -> bool {
         match (&self.targets, self.ignore_class) {
@@ -173,9 +219,13 @@ impl<'a> Rows<'a> {
         self.ignore_class.is_some()
     }
 
-    /// The checks that keep silently wrong numbers out, per loss (see [`Loss`]'s `# Errors`).
-    /// Returns whether every target is 0 or 1.
-    fn check_targets(&self, loss: &Loss, shape: &[usize]) -> std::result::Result<bool, String> {
+    /// The checks that keep silently wrong numbers out (see [`Loss`](super::Loss)'s
+    /// `# Errors`). Returns whether every target is 0 or 1.
+    fn check_targets(
+        &self,
+        kind: TargetKind,
+        shape: &[usize],
+    ) -> std::result::Result<bool, String> {
         let at = |i: usize| index_in(shape, i);
         match &self.targets {
             Targets::Labels(labels) => {
@@ -203,15 +253,19 @@ impl<'a> Rows<'a> {
                 let t = t.as_slice().expect("rows are laid out contiguously");
                 let binary = t.iter().all(|&v| v == 0.0 || v == 1.0);
                 let first_bad = |ok: fn(f32) -> bool| t.iter().position(|&v| !ok(v));
-                let (bad, rule) = match loss {
-                    Loss::BinaryCrossentropy { .. } | Loss::CategoricalCrossentropy { .. } => (
+                let (bad, rule) = match kind {
+                    TargetKind::Probabilities | TargetKind::OneHot => (
                         first_bad(|v| (0.0..=1.0).contains(&v)),
                         "targets must be probabilities in [0, 1]",
                     ),
-                    Loss::Hinge | Loss::SquaredHinge if !binary => (
+                    TargetKind::Signs if !binary => (
                         first_bad(|v| v == -1.0 || v == 1.0),
                         "targets must be all 0 or 1, or all -1 or 1 (Keras converts 0/1 only \
                          when every target of the batch is 0 or 1)",
+                    ),
+                    TargetKind::Binary => (
+                        first_bad(|v| v == 0.0 || v == 1.0),
+                        "targets must be 0 or 1",
                     ),
                     _ => (None, ""),
                 };
@@ -224,9 +278,9 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The axis a loss reduces: CosineSimilarity's `axis`, the last one for the others.
-fn reduced_axis(loss: &Loss, rank: usize) -> std::result::Result<usize, String> {
-    let Loss::CosineSimilarity { axis } = *loss else {
+/// The axis reduced: `axis` if given (not the batch's), else the last one.
+fn reduced_axis(axis: Option<isize>, rank: usize) -> std::result::Result<usize, String> {
+    let Some(axis) = axis else {
         return Ok(rank - 1);
     };
     let a = if axis < 0 { axis + rank as isize } else { axis };

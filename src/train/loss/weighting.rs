@@ -139,17 +139,18 @@ pub(crate) fn resolve<'a>(
             let per = per_weight(w.shape(), loss_shape).ok_or_else(|| {
                 let batch = loss_shape[0];
                 invalid(format!(
-                    "sample_weight {} does not fit the losses {}: give ({batch},) or ({batch}, 1) \
-                     for one weight per sample, or the losses' shape",
+                    "sample_weight {} does not fit the values {} (one per sample or timestep): \
+                     give ({batch},) or ({batch}, 1) for one weight per sample, or the values' \
+                     shape",
                     Shape::known(w.shape()),
                     Shape::known(loss_shape),
                 ))
             })?;
             if per_sample == PerSample::Refuse && w.ndim() == 1 && loss_shape.len() >= 2 {
                 return Err(invalid(format!(
-                    "Keras 3 multiplies sample_weight {} into losses {} along their last axis, \
-                     which fails (or, when the sizes agree, weighs the wrong axis): give \
-                     ({}, 1) for one weight per sample, or the losses' shape",
+                    "Keras 3 multiplies sample_weight {} into the values {} of a sequence output \
+                     along their last axis, which fails (or, when the sizes agree, weighs the \
+                     wrong axis): give ({}, 1) for one weight per sample, or the values' shape",
                     Shape::known(w.shape()),
                     Shape::known(loss_shape),
                     loss_shape[0],
