@@ -720,9 +720,30 @@ impl Sequential {
     /// # Errors
     /// [`Error::UnknownName`] for a name Keras does not know; the model is unchanged then.
     pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()> {
-        let compiled = Compiled::new(optimizer.into_optimizer()?, loss.into_loss()?);
-        self.compiled = Some(Box::new(compiled));
+        self.compile_with(Compiled::new(
+            optimizer.into_optimizer()?,
+            loss.into_loss()?,
+        ));
         Ok(())
+    }
+
+    /// `compile` with everything Keras's takes: metrics, and the Keras whose loss arithmetic
+    /// to follow.
+    ///
+    /// ```
+    /// use seqnn::{Adam, Compiled, Dense, Loss, Sequential};
+    /// let mut model = Sequential::new();
+    /// model.add(Dense::new(3).input_dim(4))?;
+    /// // model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    /// model.compile_with(
+    ///     Compiled::new(Box::new(Adam::new()), Loss::sparse_categorical_crossentropy())
+    ///         .with_metrics(&["accuracy"])?,
+    /// );
+    /// assert_eq!(model.compiled().unwrap().metrics()[0].name(), "accuracy");
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    pub fn compile_with(&mut self, compiled: Compiled) {
+        self.compiled = Some(Box::new(compiled));
     }
 
     /// What [`compile`](Sequential::compile) set, with the optimizer's state; `None` before.
@@ -769,7 +790,8 @@ impl Sequential {
         result
     }
 
-    /// Keras's `model.evaluate(x, y, batch_size)`: the loss over `x`, `y`, in batches.
+    /// Keras's `model.evaluate(x, y, batch_size, return_dict=True)`: the loss over `x`, `y`, in
+    /// batches, then each metric, by name.
     ///
     /// # Errors
     /// As [`fit`](Sequential::fit), without changing anything.
@@ -778,7 +800,7 @@ impl Sequential {
         x: &ArrayBase<S, D>,
         y: &ArrayBase<S2, D2>,
         batch_size: usize,
-    ) -> Result<f32>
+    ) -> Result<Vec<(String, f32)>>
     where
         S: ndarray::Data<Elem = f32>,
         D: ndarray::Dimension,
@@ -842,7 +864,7 @@ impl Sequential {
         D2: ndarray::Dimension,
     {
         let n = x.shape().first().copied().unwrap_or(0).max(1);
-        self.evaluate(x, y, n)
+        Ok(self.evaluate(x, y, n)?[0].1)
     }
 
     /// Whether any layer keeps state between calls (`with_stateful(true)`).

@@ -56,7 +56,7 @@ fn fit_trains_and_counts_its_steps() -> seqnn::Result<()> {
         "categorical_crossentropy",
     )?;
     let (x, y) = data(20);
-    let before = m.evaluate(&x, &y, 8)?;
+    let before = m.evaluate(&x, &y, 8)?[0].1;
     let history = m.fit(
         &x,
         &y,
@@ -70,7 +70,49 @@ fn fit_trains_and_counts_its_steps() -> seqnn::Result<()> {
     assert_eq!(history.epoch(), (0..10).collect::<Vec<_>>());
     let losses = history.get("loss").expect("loss logged");
     assert!(losses[9] < losses[0], "{losses:?}");
-    assert!(m.evaluate(&x, &y, 8)? < before);
+    assert!(m.evaluate(&x, &y, 8)?[0].1 < before);
+    Ok(())
+}
+
+#[test]
+fn metrics_are_logged_in_compile_order_and_for_validation() -> seqnn::Result<()> {
+    let mut m = model();
+    m.compile_with(
+        seqnn::Compiled::new(
+            Box::new(SGD::new()),
+            seqnn::Loss::categorical_crossentropy(),
+        )
+        .with_metrics(&["accuracy", "mae"])?,
+    );
+    let (x, y) = data(12);
+    let h = m.fit(
+        &x,
+        &y,
+        &FitOptions::new()
+            .with_epochs(2)
+            .with_batch_size(4)
+            .with_validation_split(0.25)
+            .with_shuffle(false)
+            .with_verbose(0),
+    )?;
+    let keys: Vec<&str> = h.history().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "accuracy",
+            "loss",
+            "mae",
+            "val_accuracy",
+            "val_loss",
+            "val_mae"
+        ]
+    );
+    let logs = m.evaluate(&x, &y, 4)?;
+    let names: Vec<&str> = logs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["loss", "accuracy", "mae"]);
+    // Accuracy of one-hot targets is categorical accuracy: a fraction of the samples.
+    let acc = logs[1].1;
+    assert!((acc * 12.0 - (acc * 12.0).round()).abs() < 1e-4, "{acc}");
     Ok(())
 }
 
@@ -95,7 +137,7 @@ fn validation_split_holds_out_the_last_samples() -> seqnn::Result<()> {
     assert_eq!(val.len(), 2);
     let x_val = x.slice(ndarray::s![15.., .., ..]).to_owned();
     let y_val = y.slice(ndarray::s![15.., ..]).to_owned();
-    let expected = m.evaluate(&x_val, &y_val, 4)?;
+    let expected = m.evaluate(&x_val, &y_val, 4)?[0].1;
     assert!((val[1] - expected).abs() <= 1e-6 * expected.abs().max(1.0));
     Ok(())
 }

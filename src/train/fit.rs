@@ -26,6 +26,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 use crate::error::{Error, Result};
 use crate::layer::{CallContext, Layer};
 use crate::train::loss::{Dialect, Loss, Weighting};
+use crate::train::metric::Metric;
 use crate::train::optimizer::Optimizer;
 
 /// An optimizer as `compile` takes it: a Keras name (`"adam"`) or an optimizer value.
@@ -83,6 +84,7 @@ pub struct Compiled {
     optimizer: Box<dyn Optimizer>,
     loss: Loss,
     dialect: Dialect,
+    metrics: Vec<Metric>,
 }
 
 impl Compiled {
@@ -92,14 +94,36 @@ impl Compiled {
             optimizer,
             loss,
             dialect: Dialect::TfKeras,
+            metrics: Vec::new(),
         }
     }
 
-    /// The same, with the loss computed as `dialect`'s Keras computes it (default tf_keras).
+    /// The same, with the loss and metrics computed as `dialect`'s Keras computes them
+    /// (default tf_keras).
     #[must_use]
     pub fn with_dialect(mut self, dialect: Dialect) -> Self {
         self.dialect = dialect;
+        for m in self.metrics.iter_mut() {
+            *m = Metric::from_name(m.name(), dialect).unwrap_or_else(|_| m.clone());
+        }
         self
+    }
+
+    /// The same, with Keras's `metrics=[...]`, by their Keras names (`"accuracy"`, `"mae"`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name Keras does not know.
+    pub fn with_metrics(mut self, names: &[&str]) -> Result<Self> {
+        self.metrics = names
+            .iter()
+            .map(|n| Metric::from_name(n, self.dialect))
+            .collect::<Result<_>>()?;
+        Ok(self)
+    }
+
+    /// The metrics, in their `compile` order.
+    pub fn metrics(&self) -> &[Metric] {
+        &self.metrics
     }
 
     /// The optimizer, with its state.
@@ -288,7 +312,7 @@ pub(crate) fn train_step(
     compiled: &mut Compiled,
     x: ArrayViewD<'_, f32>,
     y: ArrayViewD<'_, f32>,
-) -> Result<f32> {
+) -> Result<Step> {
     let name = model.name().to_string();
     let mut ctx = CallContext::training();
     let mut out = model.call(&[x], &mut ctx)?;
@@ -331,7 +355,34 @@ pub(crate) fn train_step(
         ));
     }
     apply(model, &mut compiled.optimizer, grads.weights)?;
-    Ok(loss)
+    Ok(Step { loss, y_pred, mask })
+}
+
+/// What a step computed: its loss, and the output (before the update) with its mask, for the
+/// metrics.
+pub(crate) struct Step {
+    loss: f32,
+    y_pred: ArrayD<f32>,
+    mask: Option<crate::Mask>,
+}
+
+/// Adds a batch to the metrics, with the output's mask on sequence outputs.
+fn update_metrics(
+    metrics: &mut [Metric],
+    y: ArrayViewD<'_, f32>,
+    y_pred: ArrayViewD<'_, f32>,
+    mask: Option<&crate::Mask>,
+) -> Result<()> {
+    let mut weighting = Weighting::none();
+    if let Some(m) = mask {
+        if y_pred.ndim() >= 3 {
+            weighting = weighting.with_mask(m.view());
+        }
+    }
+    for m in metrics.iter_mut() {
+        m.update(y.view(), y_pred.view(), &weighting)?;
+    }
+    Ok(())
 }
 
 /// Applies the gradients of the trainable weights (frozen layers' and statistics' are left
@@ -391,13 +442,13 @@ fn apply(
     Ok(())
 }
 
-/// The loss of the model on one batch, without training (`test_on_batch`).
+/// The loss of the model on one batch, without training (`test_on_batch`), with its output.
 pub(crate) fn test_step(
     model: &dyn Layer,
     compiled: &Compiled,
     x: ArrayViewD<'_, f32>,
     y: ArrayViewD<'_, f32>,
-) -> Result<f32> {
+) -> Result<Step> {
     let mut ctx = CallContext::inference();
     let mut out = model.call(&[x], &mut ctx)?;
     let y_pred = out.swap_remove(0);
@@ -408,9 +459,10 @@ pub(crate) fn test_step(
             weighting = weighting.with_mask(m.view());
         }
     }
-    compiled
+    let loss = compiled
         .loss
-        .value(y, y_pred.view(), &weighting, compiled.dialect)
+        .value(y, y_pred.view(), &weighting, compiled.dialect)?;
+    Ok(Step { loss, y_pred, mask })
 }
 
 /// Rows `rows` of `a`, in that order, as a new array.
@@ -418,29 +470,40 @@ fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
     a.select(Axis(0), rows)
 }
 
-/// Keras's `evaluate`: the loss over `x`, `y` in batches, each weighted by its size.
+/// Keras's `evaluate`: the loss over `x`, `y` in batches, each weighted by its size, then
+/// the metrics, as Keras's `return_dict=True` lists them.
 pub(crate) fn evaluate(
     model: &dyn Layer,
     compiled: &Compiled,
     x: ArrayViewD<'_, f32>,
     y: ArrayViewD<'_, f32>,
     batch_size: usize,
-) -> Result<f32> {
+) -> Result<Vec<(String, f32)>> {
     let name = model.name().to_string();
     let n = check_data(&name, &x, &y)?;
     if batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
+    let mut metrics = compiled.metrics.clone();
+    metrics.iter_mut().for_each(Metric::reset);
     let mut total = 0.0_f64;
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let rows: Vec<usize> = (start..end).collect();
         let xb = take_rows(&x, &rows);
         let yb = take_rows(&y, &rows);
-        let loss = test_step(model, compiled, xb.view(), yb.view())?;
-        total += f64::from(loss) * (end - start) as f64;
+        let step = test_step(model, compiled, xb.view(), yb.view())?;
+        update_metrics(
+            &mut metrics,
+            yb.view(),
+            step.y_pred.view(),
+            step.mask.as_ref(),
+        )?;
+        total += f64::from(step.loss) * (end - start) as f64;
     }
-    Ok((total / n as f64) as f32)
+    let mut logs = vec![("loss".to_string(), (total / n as f64) as f32)];
+    logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
+    Ok(logs)
 }
 
 /// Keras's `fit`. The model's weights and its optimizer's state change only through steps that
@@ -496,10 +559,12 @@ pub(crate) fn fit(
             });
         }
         let mut total = 0.0_f64;
+        let mut metrics = compiled.metrics.clone();
+        metrics.iter_mut().for_each(Metric::reset);
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
             let xb = take_rows(&x, rows);
             let yb = take_rows(&y, rows);
-            let loss = train_step(model, compiled, xb.view(), yb.view()).map_err(|e| match e {
+            let step = train_step(model, compiled, xb.view(), yb.view()).map_err(|e| match e {
                 Error::InvalidArgument { layer, message } if message.starts_with("the loss is") => {
                     Error::InvalidArgument {
                         layer,
@@ -513,14 +578,19 @@ pub(crate) fn fit(
                 }
                 other => other,
             })?;
-            total += f64::from(loss) * rows.len() as f64;
+            update_metrics(
+                &mut metrics,
+                yb.view(),
+                step.y_pred.view(),
+                step.mask.as_ref(),
+            )?;
+            total += f64::from(step.loss) * rows.len() as f64;
         }
         let mut logs = vec![("loss".to_string(), (total / n_train as f64) as f32)];
+        logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
         if n_train < n {
-            logs.push((
-                "val_loss".to_string(),
-                evaluate(model, compiled, xv.clone(), yv.clone(), options.batch_size)?,
-            ));
+            let val = evaluate(model, compiled, xv.clone(), yv.clone(), options.batch_size)?;
+            logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
         }
         if options.verbose > 0 {
             let elapsed = started.elapsed();
