@@ -38,6 +38,9 @@ use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Layout, Totals};
+use crate::train::fit::{
+    self, not_compiled, Compiled, FitOptions, History, IntoLoss, IntoOptimizer,
+};
 
 /// A layer that can be applied to tensors more than once, sharing its weights, as a Keras layer
 /// called on several inputs.
@@ -437,6 +440,8 @@ pub struct Model {
     inputs: Vec<usize>,
     /// The output tensors, in the model's output order.
     outputs: Vec<TensorRef>,
+    /// The optimizer and loss of `compile`, with the optimizer's state.
+    compiled: Option<Box<Compiled>>,
 }
 
 /// A run's outputs and their masks.
@@ -713,7 +718,87 @@ impl Model {
             nodes,
             inputs: input_nodes,
             outputs: output_refs,
+            compiled: None,
         })
+    }
+
+    /// Keras's `model.compile(optimizer, loss)`, as [`Sequential::compile`](crate::Sequential::compile).
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name Keras does not know; the model is unchanged then.
+    pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()> {
+        self.compile_with(Compiled::new(
+            optimizer.into_optimizer()?,
+            loss.into_loss()?,
+        ));
+        Ok(())
+    }
+
+    /// `compile` with metrics and the loss's Keras, as
+    /// [`Sequential::compile_with`](crate::Sequential::compile_with).
+    pub fn compile_with(&mut self, compiled: Compiled) {
+        self.compiled = Some(Box::new(compiled));
+    }
+
+    /// What `compile` set, with the optimizer's state; `None` before.
+    #[must_use]
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_deref()
+    }
+
+    /// Keras's `model.fit([x1, x2, ...], y, ...)` for a model of one output: one array per
+    /// input, in the model's order. As [`Sequential::fit`](crate::Sequential::fit).
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use seqnn::{Apply, Concatenate, Dense, FitOptions, Input, Model, GRU, LSTM};
+    /// seqnn::set_random_seed(0);
+    /// let (a, b) = (Input::new((5, 3)), Input::new((4, 2)));
+    /// let merged = Concatenate::new().apply_all(&[&LSTM::new(3).apply(&a)?, &GRU::new(3).apply(&b)?])?;
+    /// let y = Dense::new(1).apply(&merged[0])?;
+    /// let mut model = Model::new(&[a, b], &[y])?;
+    /// model.compile("adam", "mse")?;
+    /// let (xa, xb) = (Array3::<f32>::from_elem((6, 5, 3), 0.1), Array3::<f32>::from_elem((6, 4, 2), -0.2));
+    /// let target = Array2::<f32>::from_elem((6, 1), 0.3);
+    /// let h = model.fit(&[xa.view().into_dyn(), xb.view().into_dyn()], target.view().into_dyn(), &FitOptions::new().with_verbose(0));
+    /// # let _ = h;
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Sequential::fit`](crate::Sequential::fit), and a model of several outputs.
+    pub fn fit(
+        &mut self,
+        x: &[ArrayViewD<'_, f32>],
+        y: ArrayViewD<'_, f32>,
+        options: &FitOptions,
+    ) -> Result<History> {
+        self.refuse_stateful("fit")?;
+        let mut compiled = self
+            .compiled
+            .take()
+            .ok_or_else(|| not_compiled(&self.name))?;
+        let result = fit::fit(self, &mut compiled, x, y, options);
+        self.compiled = Some(compiled);
+        result
+    }
+
+    /// Keras's `model.evaluate([x1, ...], y, batch_size, return_dict=True)`.
+    ///
+    /// # Errors
+    /// As [`fit`](Model::fit), without changing anything.
+    pub fn evaluate(
+        &self,
+        x: &[ArrayViewD<'_, f32>],
+        y: ArrayViewD<'_, f32>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
+        self.refuse_stateful("evaluate")?;
+        let compiled = self
+            .compiled
+            .as_deref()
+            .ok_or_else(|| not_compiled(&self.name))?;
+        fit::evaluate(self, compiled, x, y, batch_size)
     }
 
     /// The model's name.

@@ -782,7 +782,7 @@ impl Sequential {
         let result = fit::fit(
             self,
             &mut compiled,
-            x.view().into_dyn(),
+            &[x.view().into_dyn()],
             y.view().into_dyn(),
             options,
         );
@@ -815,7 +815,7 @@ impl Sequential {
         fit::evaluate(
             self,
             compiled,
-            x.view().into_dyn(),
+            &[x.view().into_dyn()],
             y.view().into_dyn(),
             batch_size,
         )

@@ -4,7 +4,8 @@ use ndarray::{concatenate, ArrayD, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_not_empty, layer_plumbing, weightless, CallContext, Layer, LayerName, Mask, MaskPolicy,
+    check_not_empty, layer_plumbing, output_grad, weightless, CallContext, Gradients, Layer,
+    LayerName, Mask, MaskPolicy, SavedForBackward,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -211,7 +212,37 @@ impl Layer for Concatenate {
         let y = concatenate(Axis(axis), inputs).map_err(|_| self.mismatch(&shapes))?;
         let mask = self.output_mask(ctx, inputs, axis);
         ctx.set_output_masks(vec![mask]);
+        if ctx.records() {
+            let widths: Vec<usize> = inputs.iter().map(|x| x.shape()[axis]).collect();
+            ctx.save_for_backward(Box::new((axis, widths, y.shape().to_vec())));
+        }
         Ok(vec![y])
+    }
+
+    /// Each input gets its own slice of the output's gradient along the axis.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let (axis, widths, shape): &(usize, Vec<usize>, Vec<usize>) = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, shape)?;
+        let mut start = 0;
+        let inputs = widths
+            .iter()
+            .map(|&w| {
+                let part = g
+                    .slice_axis(Axis(*axis), (start..start + w).into())
+                    .to_owned();
+                start += w;
+                Some(part)
+            })
+            .collect();
+        Ok(Gradients {
+            inputs,
+            weights: Vec::new(),
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {

@@ -279,30 +279,43 @@ fn invalid(model: &str, message: String) -> Error {
     }
 }
 
-/// Checks `x` and `y`: the same number of samples, and some.
-fn check_data(model: &str, x: &ArrayViewD<'_, f32>, y: &ArrayViewD<'_, f32>) -> Result<usize> {
-    let (nx, ny) = (
-        x.shape().first().copied().unwrap_or(0),
-        y.shape().first().copied().unwrap_or(0),
-    );
-    if x.ndim() == 0 || y.ndim() == 0 || nx != ny {
-        return Err(invalid(
-            model,
-            format!(
-                "Data cardinality is ambiguous: x sizes: {nx}, y sizes: {ny}. Make sure all \
-                 arrays contain the same number of samples. (x has shape {}, y has shape {})",
-                crate::layers::conv::py_tuple(x.shape()),
-                crate::layers::conv::py_tuple(y.shape())
-            ),
-        ));
+/// Checks the inputs `x` and the targets `y`: the same number of samples, and some.
+fn check_data(model: &str, x: &[ArrayViewD<'_, f32>], y: &ArrayViewD<'_, f32>) -> Result<usize> {
+    let ny = y.shape().first().copied().unwrap_or(0);
+    let Some(first) = x.first() else {
+        return Err(invalid(model, "fit was given no input array".into()));
+    };
+    for a in x {
+        let nx = a.shape().first().copied().unwrap_or(0);
+        if a.ndim() == 0 || y.ndim() == 0 || nx != ny {
+            return Err(invalid(
+                model,
+                format!(
+                    "Data cardinality is ambiguous: x sizes: {nx}, y sizes: {ny}. Make sure all \
+                     arrays contain the same number of samples. (x has shape {}, y has shape {})",
+                    crate::layers::conv::py_tuple(a.shape()),
+                    crate::layers::conv::py_tuple(y.shape())
+                ),
+            ));
+        }
     }
-    if nx == 0 {
+    if ny == 0 {
         return Err(Error::EmptyInput {
             layer: model.to_string(),
-            shape: crate::Shape::known(x.shape()),
+            shape: crate::Shape::known(first.shape()),
         });
     }
-    Ok(nx)
+    Ok(ny)
+}
+
+/// Rows `rows` of every input.
+fn take_inputs(x: &[ArrayViewD<'_, f32>], rows: &[usize]) -> Vec<ArrayD<f32>> {
+    x.iter().map(|a| take_rows(a, rows)).collect()
+}
+
+/// Views of arrays.
+fn views(a: &[ArrayD<f32>]) -> Vec<ArrayViewD<'_, f32>> {
+    a.iter().map(|a| a.view()).collect()
 }
 
 /// One training step on one batch; returns the batch's loss. On any error the weights and
@@ -310,12 +323,12 @@ fn check_data(model: &str, x: &ArrayViewD<'_, f32>, y: &ArrayViewD<'_, f32>) -> 
 pub(crate) fn train_step(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
-    x: ArrayViewD<'_, f32>,
+    x: &[ArrayViewD<'_, f32>],
     y: ArrayViewD<'_, f32>,
 ) -> Result<Step> {
     let name = model.name().to_string();
     let mut ctx = CallContext::training();
-    let mut out = model.call(&[x], &mut ctx)?;
+    let mut out = model.call(x, &mut ctx)?;
     if out.len() != 1 {
         return Err(invalid(
             &name,
@@ -446,11 +459,11 @@ fn apply(
 pub(crate) fn test_step(
     model: &dyn Layer,
     compiled: &Compiled,
-    x: ArrayViewD<'_, f32>,
+    x: &[ArrayViewD<'_, f32>],
     y: ArrayViewD<'_, f32>,
 ) -> Result<Step> {
     let mut ctx = CallContext::inference();
-    let mut out = model.call(&[x], &mut ctx)?;
+    let mut out = model.call(x, &mut ctx)?;
     let y_pred = out.swap_remove(0);
     let mask = ctx.output_masks(model, 1).swap_remove(0);
     let mut weighting = Weighting::none();
@@ -475,12 +488,12 @@ fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
 pub(crate) fn evaluate(
     model: &dyn Layer,
     compiled: &Compiled,
-    x: ArrayViewD<'_, f32>,
+    x: &[ArrayViewD<'_, f32>],
     y: ArrayViewD<'_, f32>,
     batch_size: usize,
 ) -> Result<Vec<(String, f32)>> {
     let name = model.name().to_string();
-    let n = check_data(&name, &x, &y)?;
+    let n = check_data(&name, x, &y)?;
     if batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
@@ -490,9 +503,9 @@ pub(crate) fn evaluate(
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let rows: Vec<usize> = (start..end).collect();
-        let xb = take_rows(&x, &rows);
+        let xb = take_inputs(x, &rows);
         let yb = take_rows(&y, &rows);
-        let step = test_step(model, compiled, xb.view(), yb.view())?;
+        let step = test_step(model, compiled, &views(&xb), yb.view())?;
         update_metrics(
             &mut metrics,
             yb.view(),
@@ -511,12 +524,12 @@ pub(crate) fn evaluate(
 pub(crate) fn fit(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
-    x: ArrayViewD<'_, f32>,
+    x: &[ArrayViewD<'_, f32>],
     y: ArrayViewD<'_, f32>,
     options: &FitOptions,
 ) -> Result<History> {
     let name = model.name().to_string();
-    let n = check_data(&name, &x, &y)?;
+    let n = check_data(&name, x, &y)?;
     if options.batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
@@ -539,10 +552,11 @@ pub(crate) fn fit(
             format!("validation_split={split} leaves no sample of {n} to train on"),
         ));
     }
-    let (xv, yv) = (
-        x.slice_axis(Axis(0), (n_train..).into()),
-        y.slice_axis(Axis(0), (n_train..).into()),
-    );
+    let xv: Vec<ArrayViewD<'_, f32>> = x
+        .iter()
+        .map(|a| a.slice_axis(Axis(0), (n_train..).into()))
+        .collect();
+    let yv = y.slice_axis(Axis(0), (n_train..).into());
     let steps = n_train.div_ceil(options.batch_size);
     let mut history = History::default();
     let mut out = std::io::stdout();
@@ -562,22 +576,25 @@ pub(crate) fn fit(
         let mut metrics = compiled.metrics.clone();
         metrics.iter_mut().for_each(Metric::reset);
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
-            let xb = take_rows(&x, rows);
+            let xb = take_inputs(x, rows);
             let yb = take_rows(&y, rows);
-            let step = train_step(model, compiled, xb.view(), yb.view()).map_err(|e| match e {
-                Error::InvalidArgument { layer, message } if message.starts_with("the loss is") => {
-                    Error::InvalidArgument {
-                        layer,
-                        message: format!(
-                            "{message} at epoch {}, batch {}: training stopped, and the \
+            let step =
+                train_step(model, compiled, &views(&xb), yb.view()).map_err(|e| match e {
+                    Error::InvalidArgument { layer, message }
+                        if message.starts_with("the loss is") =>
+                    {
+                        Error::InvalidArgument {
+                            layer,
+                            message: format!(
+                                "{message} at epoch {}, batch {}: training stopped, and the \
                              weights are those of the last finite step",
-                            epoch + 1,
-                            b + 1
-                        ),
+                                epoch + 1,
+                                b + 1
+                            ),
+                        }
                     }
-                }
-                other => other,
-            })?;
+                    other => other,
+                })?;
             update_metrics(
                 &mut metrics,
                 yb.view(),
@@ -589,7 +606,7 @@ pub(crate) fn fit(
         let mut logs = vec![("loss".to_string(), (total / n_train as f64) as f32)];
         logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
         if n_train < n {
-            let val = evaluate(model, compiled, xv.clone(), yv.clone(), options.batch_size)?;
+            let val = evaluate(model, compiled, &xv, yv.clone(), options.batch_size)?;
             logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
         }
         if options.verbose > 0 {
