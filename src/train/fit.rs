@@ -611,7 +611,15 @@ pub(crate) fn fit(
         }
         if options.verbose > 0 {
             let elapsed = started.elapsed();
-            let per_step = elapsed.as_secs_f64() * 1000.0 / steps as f64;
+            // tf_keras's Progbar: seconds, milliseconds or microseconds per step.
+            let per_step = elapsed.as_secs_f64() / steps as f64;
+            let per_step = if per_step >= 1.0 {
+                format!("{per_step:.0}s/step")
+            } else if per_step >= 1e-3 {
+                format!("{:.0}ms/step", per_step * 1e3)
+            } else {
+                format!("{:.0}us/step", per_step * 1e6)
+            };
             let values: String = logs
                 .iter()
                 .map(|(k, v)| format!(" - {k}: {v:.4}"))
@@ -623,7 +631,7 @@ pub(crate) fn fit(
             };
             let _ = writeln!(
                 out,
-                "{steps}/{steps}{bar} - {}s {per_step:.0}ms/step{values}",
+                "{steps}/{steps}{bar} - {}s {per_step}{values}",
                 elapsed.as_secs()
             );
         }
