@@ -30,8 +30,6 @@ const NOT_YET: &[&str] = &[
     "ConvLSTM1D",
     "Cropping1D",
     "Dot",
-    "GlobalAveragePooling1D",
-    "GlobalMaxPooling1D",
     "LayerNormalization",
     "MaxPooling1D",
     "MaxPooling2D",

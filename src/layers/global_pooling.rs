@@ -7,8 +7,9 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_not_empty, check_rank, common_builders, layer_plumbing, single_input, single_shape,
-    weightless, CallContext, InputDecl, Layer, LayerName,
+    check_not_empty, check_rank, common_builders, layer_plumbing, output_grad, single_input,
+    single_shape, weightless, CallContext, Gradients, InputDecl, Layer, LayerName,
+    SavedForBackward,
 };
 use crate::layers::pooling::{base_name, class_name, AveragePool, MaxPool, PoolKind};
 use crate::shape::Shape;
@@ -224,9 +225,84 @@ impl<const N: usize, P: PoolKind> Layer for GlobalPooling<N, P> {
             acc.iter_mut().for_each(|a| *a /= n);
         }
         let out_shape = self.output_dims(batch, channels, 1);
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(PoolSaved {
+                input: (P::MAX).then(|| input.as_standard_layout().into_owned()),
+                input_shape: shape.to_vec(),
+                mask: mask.map(|m| m.to_owned()),
+                output: y.clone(),
+                out_shape: out_shape.clone(),
+            }));
+        }
         Ok(vec![ArrayD::from_shape_vec(IxDyn(&out_shape), y)
             .expect("batch · channels values fill the output")])
     }
+
+    /// The average's gradient goes evenly to the positions it counted; the maximum's to the
+    /// positions that hold it, shared evenly among ties, as TensorFlow's `reduce_max` does.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &PoolSaved = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, &saved.out_shape)?;
+        let g = g.as_slice().expect("standard layout");
+        let shape = &saved.input_shape;
+        let (channels, positions) = (shape[N + 1], shape[1..=N].iter().product::<usize>());
+        let mut dx = ArrayD::<f32>::zeros(IxDyn(shape));
+        let out = dx.as_slice_mut().expect("standard layout");
+        for (b, (db, gb)) in out
+            .chunks_exact_mut(positions * channels)
+            .zip(g.chunks_exact(channels))
+            .enumerate()
+        {
+            match &saved.input {
+                Some(x) => {
+                    let xb = &x.as_slice().expect("standard layout")
+                        [b * positions * channels..(b + 1) * positions * channels];
+                    let yb = &saved.output[b * channels..(b + 1) * channels];
+                    for c in 0..channels {
+                        let ties = (0..positions)
+                            .filter(|&t| xb[t * channels + c] == yb[c])
+                            .count()
+                            .max(1);
+                        for t in 0..positions {
+                            if xb[t * channels + c] == yb[c] {
+                                db[t * channels + c] = gb[c] / ties as f32;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let counted = |t: usize| saved.mask.as_ref().is_none_or(|m| m[[b, t]]);
+                    let n = (0..positions).filter(|&t| counted(t)).count() as f32;
+                    for t in (0..positions).filter(|&t| counted(t)) {
+                        db[t * channels..(t + 1) * channels]
+                            .iter_mut()
+                            .zip(gb)
+                            .for_each(|(d, &gv)| *d = gv / n);
+                    }
+                }
+            }
+        }
+        Ok(Gradients {
+            inputs: vec![Some(dx)],
+            weights: Vec::new(),
+        })
+    }
+}
+
+/// What a recording call of a global pooling keeps: the input of a maximum, the input's
+/// shape, the mask of an average, and the output.
+#[derive(Debug)]
+struct PoolSaved {
+    input: Option<ArrayD<f32>>,
+    input_shape: Vec<usize>,
+    mask: Option<ndarray::Array2<bool>>,
+    output: Vec<f32>,
+    out_shape: Vec<usize>,
 }
 
 #[cfg(test)]
