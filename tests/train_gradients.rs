@@ -37,8 +37,6 @@ const NOT_YET: &[&str] = &[
     "Minimum",
     "MultiHeadAttention",
     "Multiply",
-    "Permute",
-    "Reshape",
     "Subtract",
     "UpSampling1D",
     "ZeroPadding1D",

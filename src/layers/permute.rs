@@ -4,8 +4,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_rank, common_builders, layer_plumbing, single_input, single_shape, weightless,
-    CallContext, InputDecl, Layer, LayerName,
+    check_rank, common_builders, layer_plumbing, output_grad, single_input, single_shape,
+    weightless, CallContext, Gradients, InputDecl, Layer, LayerName, SavedForBackward,
 };
 use crate::shape::Shape;
 
@@ -122,7 +122,7 @@ impl Layer for Permute {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -131,11 +131,39 @@ impl Layer for Permute {
             check_rank(name, self.dims.len() + 1, &Shape::known(input.shape()))?;
         }
         // The output holds the input's values: no size to check beyond the input's own.
-        Ok(vec![input
+        let y = input
             .view()
             .permuted_axes(IxDyn(&self.axes()))
             .as_standard_layout()
-            .into_owned()])
+            .into_owned();
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(y.shape().to_vec()));
+        }
+        Ok(vec![y])
+    }
+
+    /// The gradient goes through the inverse permutation.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let shape: &Vec<usize> = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, shape)?;
+        let axes = self.axes();
+        let mut inverse = vec![0; axes.len()];
+        for (i, &a) in axes.iter().enumerate() {
+            inverse[a] = i;
+        }
+        Ok(Gradients {
+            inputs: vec![Some(
+                g.permuted_axes(IxDyn(&inverse))
+                    .as_standard_layout()
+                    .into_owned(),
+            )],
+            weights: Vec::new(),
+        })
     }
 }
 

@@ -4,8 +4,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    common_builders, layer_plumbing, single_input, single_shape, weightless, CallContext,
-    InputDecl, Layer, LayerName,
+    common_builders, layer_plumbing, output_grad, single_input, single_shape, weightless,
+    CallContext, Gradients, InputDecl, Layer, LayerName, SavedForBackward,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -181,7 +181,7 @@ impl Layer for Reshape {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -202,11 +202,32 @@ impl Layer for Reshape {
                 .map(|d| d.expect("a known input resolves every dimension")),
         );
         limits::check_dims(name, "output", &dims)?;
+        if ctx.records() {
+            ctx.save_for_backward(Box::new((shape.to_vec(), dims.clone())));
+        }
         Ok(vec![input
             .as_standard_layout()
             .into_owned()
             .into_shape_with_order(IxDyn(&dims))
             .expect("the sizes were checked equal")])
+    }
+
+    /// The gradient takes the input's shape back.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let (input, output): &(Vec<usize>, Vec<usize>) = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, output)?;
+        Ok(Gradients {
+            inputs: vec![Some(
+                g.into_shape_with_order(IxDyn(input))
+                    .expect("the output holds the input's values"),
+            )],
+            weights: Vec::new(),
+        })
     }
 }
 
