@@ -148,6 +148,13 @@ pub(crate) fn load_model(bytes: &[u8]) -> Result<Loaded, LoadError> {
             m.set_weights(&w)?;
         }
     }
+    // Compiled as Keras's load_model returns it, when seqnn can express the configuration.
+    let compile = crate::keras::compile::compile_config_of(&archive.config);
+    crate::keras::compile::attach(
+        &mut model,
+        &compile,
+        crate::keras::compile::loss_dialect(dialect),
+    );
     Ok(model)
 }
 

@@ -52,6 +52,15 @@ pub(crate) fn load_model(file: &File) -> Result<Loaded, LoadError> {
             m.set_weights(&w)?;
         }
     }
+    // Compiled with the file's training_config, as Keras's load_model returns it.
+    let root = attrs(file, "/")?;
+    if let Some(text) = attr_string(&root, "training_config") {
+        let config: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let version = attr_string(&root, "keras_version");
+        let dialect =
+            crate::keras::compile::loss_dialect(Dialect::from_version(version.as_deref()));
+        crate::keras::compile::attach(&mut model, &config, dialect);
+    }
     Ok(model)
 }
 

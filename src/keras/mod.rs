@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result, Source};
 mod archive;
+mod compile;
 mod config;
 mod cudnn;
 mod hdf5;

@@ -121,6 +121,13 @@ impl Compiled {
         Ok(self)
     }
 
+    /// The same, with one more metric.
+    #[must_use]
+    pub fn with_metric(mut self, metric: Metric) -> Self {
+        self.metrics.push(metric);
+        self
+    }
+
     /// The metrics, in their `compile` order.
     pub fn metrics(&self) -> &[Metric] {
         &self.metrics
@@ -147,6 +154,7 @@ pub struct FitOptions {
     validation_split: f32,
     initial_epoch: usize,
     verbose: u8,
+    validation_data: Option<(Vec<ArrayD<f32>>, ArrayD<f32>)>,
 }
 
 impl Default for FitOptions {
@@ -158,6 +166,7 @@ impl Default for FitOptions {
             validation_split: 0.0,
             initial_epoch: 0,
             verbose: 1,
+            validation_data: None,
         }
     }
 }
@@ -195,6 +204,14 @@ impl FitOptions {
     #[must_use]
     pub fn with_validation_split(mut self, split: f32) -> Self {
         self.validation_split = split;
+        self
+    }
+
+    /// Keras's `validation_data=(x_val, y_val)`: evaluated after each epoch (one array per
+    /// model input), in place of a `validation_split`.
+    #[must_use]
+    pub fn with_validation_data(mut self, x: Vec<ArrayD<f32>>, y: ArrayD<f32>) -> Self {
+        self.validation_data = Some((x, y));
         self
     }
 
@@ -533,6 +550,9 @@ pub(crate) fn fit(
     if options.batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
+    if let Some((vx, vy)) = &options.validation_data {
+        check_data(&name, &views(vx), &vy.view())?;
+    }
     let split = options.validation_split;
     if !(0.0..1.0).contains(&split) {
         return Err(invalid(
@@ -605,8 +625,24 @@ pub(crate) fn fit(
         }
         let mut logs = vec![("loss".to_string(), (total / n_train as f64) as f32)];
         logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
-        if n_train < n {
-            let val = evaluate(model, compiled, &xv, yv.clone(), options.batch_size)?;
+        let val = match &options.validation_data {
+            Some((vx, vy)) => Some(evaluate(
+                model,
+                compiled,
+                &views(vx),
+                vy.view(),
+                options.batch_size,
+            )?),
+            None if n_train < n => Some(evaluate(
+                model,
+                compiled,
+                &xv,
+                yv.clone(),
+                options.batch_size,
+            )?),
+            None => None,
+        };
+        if let Some(val) = val {
             logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
         }
         if options.verbose > 0 {

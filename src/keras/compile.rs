@@ -1,0 +1,328 @@
+//! The compile configuration a Keras file holds: `compile_config` in a `.keras` archive (Keras 3
+//! and tf_keras), `training_config` in a legacy `.h5` file. `load_model` returns the model
+//! compiled with it, as Keras's `load_model(compile=True)` does.
+//!
+//! Read: the optimizer (Keras's nine, with their options, `clipnorm`, `clipvalue`,
+//! `global_clipnorm` and `weight_decay`; a constant learning rate), one loss (by name, or a loss
+//! object with its options) and the metrics (by name). A configuration seqnn cannot express
+//! (a learning-rate schedule, several outputs' losses, a custom object) leaves the model
+//! uncompiled: the model itself still loads.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::train::fit::Compiled;
+use crate::train::loss::{Dialect, Loss};
+use crate::train::metric::Metric;
+use crate::train::optimizer::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Nadam, Optimizer, RMSprop, SGD,
+};
+
+/// The `compile_config` of a `.keras` archive's `config.json` text (`Null` without one),
+/// read without parsing the rest of the config.
+pub(crate) fn compile_config_of(config: &str) -> Value {
+    let Ok(fields) = serde_json::from_str::<
+        std::collections::HashMap<String, &serde_json::value::RawValue>,
+    >(config) else {
+        return Value::Null;
+    };
+    fields
+        .get("compile_config")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The loss arithmetic of a file's Keras.
+pub(crate) fn loss_dialect(dialect: crate::keras::config::Dialect) -> Dialect {
+    match dialect {
+        crate::keras::config::Dialect::Keras2 => Dialect::TfKeras,
+        crate::keras::config::Dialect::Keras3 => Dialect::Keras3,
+    }
+}
+
+/// Compiles `model` with the file's configuration, when seqnn can express it.
+pub(crate) fn attach(model: &mut crate::keras::config::Loaded, config: &Value, dialect: Dialect) {
+    if let Ok(Some(compiled)) = compiled_from(config, dialect) {
+        match model {
+            crate::keras::config::Loaded::Sequential(m) => m.compile_with(compiled),
+            crate::keras::config::Loaded::Functional(m) => m.compile_with(compiled),
+        }
+    }
+}
+
+/// Why a compile configuration was not used.
+fn unsupported(message: impl Into<String>) -> Error {
+    Error::Unsupported {
+        layer: "compile_config".into(),
+        class: "Compile".into(),
+        message: message.into(),
+    }
+}
+
+/// The compile configuration of a file, if it has one seqnn can express: `config` is a
+/// `.keras` file's `compile_config` or a legacy `.h5` file's `training_config`.
+///
+/// # Errors
+/// [`Error::Unsupported`] for what seqnn cannot express (the caller loads the model
+/// uncompiled then).
+pub(crate) fn compiled_from(config: &Value, dialect: Dialect) -> Result<Option<Compiled>> {
+    if config.is_null() {
+        return Ok(None);
+    }
+    let optimizer = match config
+        .get("optimizer")
+        .or_else(|| config.get("optimizer_config"))
+    {
+        Some(Value::String(name)) => crate::train::optimizer::optimizer_from_name(name)?,
+        Some(v @ Value::Object(_)) => optimizer_from(v)?,
+        _ => return Ok(None),
+    };
+    let loss = match config.get("loss") {
+        Some(Value::String(name)) => Loss::from_name_in(name, dialect)?,
+        Some(v @ Value::Object(_)) if v.get("class_name").is_some() => loss_from(v)?,
+        Some(Value::Null) | None => return Ok(None),
+        Some(_) => return Err(unsupported("a loss per output (seqnn trains one output)")),
+    };
+    if config
+        .get("loss_weights")
+        .is_some_and(|w| !w.is_null() && w != &Value::Array(Vec::new()))
+    {
+        return Err(unsupported("loss_weights (seqnn trains one output)"));
+    }
+    let mut compiled = Compiled::new(optimizer, loss).with_dialect(dialect);
+    let mut metrics = Vec::new();
+    collect_metrics(
+        config.get("metrics").unwrap_or(&Value::Null),
+        dialect,
+        &mut metrics,
+    )?;
+    for m in metrics {
+        compiled = compiled.with_metric(m);
+    }
+    Ok(Some(compiled))
+}
+
+/// The metrics of a `metrics` entry: names (tf_keras's `.h5` nests one list per output), or
+/// metric objects: a `MeanMetricWrapper` of a function (`{"name": "accuracy", "fn":
+/// "binary_accuracy"}`), or a metric class, logged under its config's name.
+fn collect_metrics(v: &Value, dialect: Dialect, out: &mut Vec<Metric>) -> Result<()> {
+    match v {
+        Value::Null => Ok(()),
+        Value::String(s) => {
+            out.push(Metric::from_name(s, dialect)?);
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|i| collect_metrics(i, dialect, out)),
+        Value::Object(o) => {
+            let Some(class) = o.get("class_name").and_then(Value::as_str) else {
+                return Err(unsupported("metrics per output (seqnn trains one output)"));
+            };
+            let config = o.get("config").unwrap_or(&Value::Null);
+            let what = config
+                .get("fn")
+                .and_then(Value::as_str)
+                .filter(|_| class == "MeanMetricWrapper")
+                .unwrap_or(class);
+            let mut metric = Metric::from_name(what, dialect)?;
+            if let Some(name) = config.get("name").and_then(Value::as_str) {
+                metric = metric.with_name(name);
+            }
+            out.push(metric);
+            Ok(())
+        }
+        _ => Err(unsupported(format!("a metric entry {v}"))),
+    }
+}
+
+/// A number of the optimizer's config, if present and not null.
+fn number(config: &Value, key: &str) -> Result<Option<f64>> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(Value::Bool(b)) => Ok(Some(f64::from(u8::from(*b)))),
+        Some(other) => Err(unsupported(format!(
+            "the optimizer option {key} = {other} (a learning-rate schedule or another object)"
+        ))),
+    }
+}
+
+fn flag(config: &Value, key: &str) -> bool {
+    config.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// Keras's optimizer from `{"class_name", "config"}` (tf_keras's `.h5` writes
+/// `"Custom>Adam"`; Keras 2.x's legacy optimizers call the rate `lr`).
+fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
+    let class = v
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let class = class.strip_prefix("Custom>").unwrap_or(class);
+    let c = v.get("config").unwrap_or(&Value::Null);
+    if number(c, "decay")?.is_some_and(|d| d != 0.0) {
+        return Err(unsupported("the legacy optimizers' decay"));
+    }
+    let lr = match number(c, "learning_rate")? {
+        Some(lr) => Some(lr),
+        None => number(c, "lr")?,
+    };
+    macro_rules! common {
+        ($o:expr) => {{
+            let mut o = $o;
+            if let Some(lr) = lr {
+                o = o.with_learning_rate(lr);
+            }
+            if let Some(x) = number(c, "weight_decay")? {
+                o = o.with_weight_decay(x);
+            }
+            if let Some(x) = number(c, "clipnorm")? {
+                o = o.with_clipnorm(x);
+            }
+            if let Some(x) = number(c, "clipvalue")? {
+                o = o.with_clipvalue(x);
+            }
+            if let Some(x) = number(c, "global_clipnorm")? {
+                o = o.with_global_clipnorm(x);
+            }
+            Box::new(o) as Box<dyn Optimizer>
+        }};
+    }
+    macro_rules! set {
+        ($o:ident, $key:literal, $with:ident) => {
+            if let Some(x) = number(c, $key)? {
+                $o = $o.$with(x);
+            }
+        };
+    }
+    let optimizer = match class.to_lowercase().as_str() {
+        "sgd" => {
+            let mut o = SGD::new().with_nesterov(flag(c, "nesterov"));
+            set!(o, "momentum", with_momentum);
+            common!(o)
+        }
+        "adam" | "adamw" => {
+            if class.eq_ignore_ascii_case("adamw") {
+                let mut o = AdamW::new().with_amsgrad(flag(c, "amsgrad"));
+                set!(o, "beta_1", with_beta_1);
+                set!(o, "beta_2", with_beta_2);
+                set!(o, "epsilon", with_epsilon);
+                common!(o)
+            } else {
+                let mut o = Adam::new().with_amsgrad(flag(c, "amsgrad"));
+                set!(o, "beta_1", with_beta_1);
+                set!(o, "beta_2", with_beta_2);
+                set!(o, "epsilon", with_epsilon);
+                common!(o)
+            }
+        }
+        "rmsprop" => {
+            let mut o = RMSprop::new().with_centered(flag(c, "centered"));
+            set!(o, "rho", with_rho);
+            set!(o, "momentum", with_momentum);
+            set!(o, "epsilon", with_epsilon);
+            common!(o)
+        }
+        "adagrad" => {
+            let mut o = Adagrad::new();
+            set!(
+                o,
+                "initial_accumulator_value",
+                with_initial_accumulator_value
+            );
+            set!(o, "epsilon", with_epsilon);
+            common!(o)
+        }
+        "adadelta" => {
+            let mut o = Adadelta::new();
+            set!(o, "rho", with_rho);
+            set!(o, "epsilon", with_epsilon);
+            common!(o)
+        }
+        "adamax" => {
+            let mut o = Adamax::new();
+            set!(o, "beta_1", with_beta_1);
+            set!(o, "beta_2", with_beta_2);
+            set!(o, "epsilon", with_epsilon);
+            common!(o)
+        }
+        "nadam" => {
+            let mut o = Nadam::new();
+            set!(o, "beta_1", with_beta_1);
+            set!(o, "beta_2", with_beta_2);
+            set!(o, "epsilon", with_epsilon);
+            common!(o)
+        }
+        "ftrl" => {
+            let mut o = Ftrl::new();
+            set!(o, "learning_rate_power", with_learning_rate_power);
+            set!(
+                o,
+                "initial_accumulator_value",
+                with_initial_accumulator_value
+            );
+            set!(
+                o,
+                "l1_regularization_strength",
+                with_l1_regularization_strength
+            );
+            set!(
+                o,
+                "l2_regularization_strength",
+                with_l2_regularization_strength
+            );
+            set!(
+                o,
+                "l2_shrinkage_regularization_strength",
+                with_l2_shrinkage_regularization_strength
+            );
+            set!(o, "beta", with_beta);
+            common!(o)
+        }
+        _ => return Err(unsupported(format!("the optimizer class {class}"))),
+    };
+    Ok(optimizer)
+}
+
+/// Keras's loss from a loss object `{"class_name", "config"}`.
+fn loss_from(v: &Value) -> Result<Loss> {
+    let class = v
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let c = v.get("config").unwrap_or(&Value::Null);
+    if c.get("reduction")
+        .and_then(Value::as_str)
+        .is_some_and(|r| !matches!(r, "sum_over_batch_size" | "auto"))
+    {
+        return Err(unsupported(
+            "a loss reduction other than sum_over_batch_size",
+        ));
+    }
+    let f = |key: &str, default: f64| -> Result<f64> { Ok(number(c, key)?.unwrap_or(default)) };
+    let logits = flag(c, "from_logits");
+    Ok(match class {
+        "BinaryCrossentropy" => Loss::BinaryCrossentropy {
+            from_logits: logits,
+            label_smoothing: f("label_smoothing", 0.0)? as f32,
+        },
+        "CategoricalCrossentropy" => Loss::CategoricalCrossentropy {
+            from_logits: logits,
+            label_smoothing: f("label_smoothing", 0.0)? as f32,
+        },
+        "SparseCategoricalCrossentropy" => Loss::SparseCategoricalCrossentropy {
+            from_logits: logits,
+            ignore_class: number(c, "ignore_class")?.map(|x| x as i64),
+        },
+        "Huber" => Loss::Huber {
+            delta: f("delta", 1.0)? as f32,
+        },
+        "CosineSimilarity" => Loss::CosineSimilarity {
+            axis: f("axis", -1.0)? as isize,
+        },
+        other => {
+            Loss::from_name(other).map_err(|_| unsupported(format!("the loss class {other}")))?
+        }
+    })
+}
