@@ -3,8 +3,9 @@
 //! a panic, and the bytes held at once stay within a small multiple of the file's size.
 //!
 //! The size-field files come from `tools/keras_reference/generate_hostile.py`: real Keras files
-//! (Keras 3 `.keras`, tf_keras `.h5`) with only a size in their config changed. The others are
-//! built here.
+//! (Keras 3 `.keras`, tf_keras `.h5`; Sequential and Functional models of recurrent, dense,
+//! convolution, pooling, normalization, reshaping and attention layers) with only a size in
+//! their config changed. The others are built here.
 
 #![cfg(feature = "keras")]
 
@@ -14,10 +15,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use common::counting::{alone, measure, mib, Counting};
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayD};
 use seqnn::{
-    Bidirectional, Dense, Embedding, Error, RepeatVector, Sequential, SimpleRNN, TimeDistributed,
-    GRU, LSTM,
+    AnyModel, Bidirectional, Dense, Embedding, Error, RepeatVector, Sequential, SimpleRNN,
+    TimeDistributed, GRU, LSTM,
 };
 use serde_json::Value;
 
@@ -47,6 +48,40 @@ fn load_bounded(what: &str, bytes: &[u8]) -> seqnn::Result<Sequential> {
     result
 }
 
+/// Loads a hostile file as the kind of model its manifest entry says: a Sequential one with
+/// [`load_bounded`], a Functional one with [`load_any_bounded`].
+fn load_entry_bounded(file: &str, model_class: &str, bytes: &[u8]) -> seqnn::Result<AnyModel> {
+    match model_class {
+        "Sequential" => load_bounded(file, bytes).map(AnyModel::Sequential),
+        "Functional" => load_any_bounded(file, bytes),
+        other => panic!("{file}: unknown model_class {other}"),
+    }
+}
+
+/// The error of a hostile file says which layer or size it refuses: it names the patched
+/// layer (or, for a wrapper, the wrapper or its patched wrapped layer), or for a patched
+/// model input, quotes the size.
+fn assert_names_the_patch(file: &str, entry: &Value, err: &Error) {
+    let text = err.to_string();
+    eprintln!("{file}: refused: {text}");
+    let value = entry["value"].as_str().expect("value");
+    let layer = entry["layer"].as_str().expect("layer");
+    match entry["target"].as_str().expect("target") {
+        "input shape" => assert!(text.contains(value), "{file}: {value} not in: {err}"),
+        "layer" => assert!(text.contains(layer), "{file}: {layer} not in: {err}"),
+        "wrapped layer" => {
+            let inner = entry["inner_layers"].as_array().expect("inner_layers");
+            let names = inner.iter().map(|n| n.as_str().expect("name"));
+            assert!(
+                text.contains(layer) || names.clone().any(|n| text.contains(n)),
+                "{file}: neither {layer} nor {:?} in: {err}",
+                names.collect::<Vec<_>>()
+            );
+        }
+        other => panic!("{file}: unknown target {other}"),
+    }
+}
+
 #[test]
 fn config_sizes_from_real_keras_files_are_refused_before_allocating() {
     let _alone = alone();
@@ -55,35 +90,66 @@ fn config_sizes_from_real_keras_files_are_refused_before_allocating() {
     )
     .expect("manifest is JSON");
     let files = manifest["files"].as_array().expect("files");
-    assert_eq!(files.len(), 32, "16 cases in two formats");
+    assert_eq!(files.len(), 62, "31 cases in two formats");
+    let mut failures = Vec::new();
     for entry in files {
         let file = entry["file"].as_str().expect("file");
-        let bytes = std::fs::read(hostile_dir().join(file)).expect("hostile file");
-        let result = load_bounded(file, &bytes);
-        match entry["expect"].as_str().expect("expect") {
-            "error" => {
-                let err = result.expect_err(file);
-                // The message names the layer the file patched, or, for the model's input,
-                // quotes the size.
-                let layer = entry["layer"].as_str().expect("layer");
-                let value = entry["value"].as_str().expect("value");
-                let named = if entry["field"].as_str().is_some_and(|f| f.contains("shape")) {
-                    value
-                } else {
-                    layer
-                };
-                assert!(err.to_string().contains(named), "{file}: {err}");
-            }
-            "load_ok_predict_error" => {
-                // A weightless size may load; running it is refused before allocating.
-                let Ok(model) = result else { continue };
-                let x = Array3::<f32>::from_elem((2, 3, 2), 0.5);
-                let (y, peak) = measure(|| model.predict(&x));
-                assert!(y.is_err(), "{file}: predict should be refused");
-                assert!(peak < 1 << 20, "{file}: predict held {}", mib(peak));
-            }
-            other => panic!("{file}: unknown expectation {other}"),
+        // Each file on its own, so that one refusal that goes wrong reports every other one.
+        let checked = std::panic::catch_unwind(|| check_hostile_file(file, entry));
+        if let Err(panic) = checked {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
+                .unwrap_or_default();
+            failures.push(message);
         }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} hostile files were not refused as they should be:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+fn check_hostile_file(file: &str, entry: &Value) {
+    let bytes = std::fs::read(hostile_dir().join(file)).expect("hostile file");
+    let model_class = entry["model_class"].as_str().expect("model_class");
+    let result = load_entry_bounded(file, model_class, &bytes);
+    match entry["expect"].as_str().expect("expect") {
+        "error" => {
+            let err = result.expect_err(file);
+            assert_names_the_patch(file, entry, &err);
+        }
+        "load_ok_predict_error" => {
+            // A weightless size may load; running it is refused before allocating. A refusal
+            // at load says what it refuses, as any other.
+            let model = match result {
+                Ok(model) => model,
+                Err(err) => return assert_names_the_patch(file, entry, &err),
+            };
+            let shape: Vec<usize> = entry["input_shape"]
+                .as_array()
+                .expect("input_shape")
+                .iter()
+                .map(|d| usize::try_from(d.as_u64().expect("a dimension")).expect("usize"))
+                .collect();
+            let x = ArrayD::<f32>::from_elem(shape, 0.5);
+            // Sequential::predict chooses its batch size itself; Model::predict runs 32.
+            let (y, peak) = measure(|| match &model {
+                AnyModel::Sequential(m) => m.predict(&x).map(|_| ()),
+                AnyModel::Functional(m) => m.predict(&[(&x).into()]).map(|_| ()),
+            });
+            let err = y.expect_err(&format!("{file}: predict should be refused"));
+            eprintln!("{file}: predict refused: {err}");
+            // The check that refuses may be the model's whole output (which names the model)
+            // or a layer's batch: either way, a size refused as too large.
+            assert!(matches!(err, Error::TooLarge { .. }), "{file}: {err}");
+            assert!(peak < 1 << 20, "{file}: predict held {}", mib(peak));
+        }
+        other => panic!("{file}: unknown expectation {other}"),
     }
 }
 

@@ -154,6 +154,79 @@ m.add(L.LSTM(4, input_shape=(8800, 1)))
 m.add(L.Dense(1))
 """),
 }
+
+# The CNN, normalization, reshaping and Functional cases (added with the layers around the
+# RNNs); old Keras calls tf.nn.convolution and the poolings with filter=, hence the tf.compat.v1
+# patch below.
+NEW = {
+    "k224_cnn_lstm": ("2.2.4", """
+m = Sequential()
+m.add(L.Conv1D(4, 3, padding='same', activation='relu', input_shape=(12, 3)))
+m.add(L.BatchNormalization())
+m.add(L.MaxPooling1D(2))
+m.add(L.LSTM(4))
+m.add(L.Dense(2, activation='softmax'))
+"""),
+    "k216_cnn_gru": ("2.1.6", """
+m = Sequential()
+m.add(L.Conv1D(4, 3, activation='relu', input_shape=(10, 2)))
+m.add(L.MaxPooling1D(pool_size=2))
+m.add(L.GRU(3))
+m.add(L.Dense(2, activation='softmax'))
+"""),
+    "k208_functional_cnn_lstm": ("2.0.8", """
+inp = Input(shape=(10, 3))
+x = L.Conv1D(4, 3, padding='same', activation='relu')(inp)
+x = L.MaxPooling1D(2)(x)
+x = L.LSTM(3, return_sequences=True)(x)
+x = L.GlobalMaxPooling1D()(x)
+m = Model(inp, L.Dense(1, activation='sigmoid')(x))
+"""),
+    "k224_batchnorm_rnn": ("2.2.4", """
+m = Sequential()
+m.add(L.LSTM(4, return_sequences=True, input_shape=(5, 3)))
+m.add(L.BatchNormalization(scale=False, epsilon=0.01))
+m.add(L.GRU(3))
+m.add(L.BatchNormalization(momentum=0.9))
+m.add(L.Dense(2, activation='softmax'))
+"""),
+    "k224_reshape_permute": ("2.2.4", """
+m = Sequential()
+m.add(L.Reshape((4, 6), input_shape=(24,)))
+m.add(L.Permute((2, 1)))
+m.add(L.SpatialDropout1D(0.2))
+m.add(L.LSTM(3, return_sequences=True))
+m.add(L.GlobalAveragePooling1D())
+m.add(L.Dense(2, activation='softmax'))
+"""),
+    "k224_functional_merge": ("2.2.4", """
+a = Input((5, 3)); b = Input((4, 2))
+s = L.LSTM(4, return_sequences=True)(a)
+mx = L.GlobalMaxPooling1D()(s); v = L.GlobalAveragePooling1D()(s)
+g = L.GRU(4)(b)
+x = L.Concatenate()([L.Add()([mx, g]), L.Multiply()([v, g])])
+m = Model([a, b], L.Dense(2, activation='softmax')(x))
+"""),
+    "k224_encoder_decoder": ("2.2.4", """
+encoder_inputs = Input(shape=(None, 3))
+_, state_h, state_c = L.LSTM(4, return_state=True)(encoder_inputs)
+decoder_inputs = Input(shape=(None, 2))
+decoder_outputs, _, _ = L.LSTM(4, return_sequences=True, return_state=True)(
+    decoder_inputs, initial_state=[state_h, state_c])
+m = Model([encoder_inputs, decoder_inputs],
+          L.Dense(3, activation='softmax')(decoder_outputs))
+"""),
+    "k224_td_conv2d": ("2.2.4", """
+m = Sequential()
+m.add(L.TimeDistributed(L.Conv2D(2, (3, 3), activation='relu'),
+                        input_shape=(3, 6, 6, 1)))
+m.add(L.TimeDistributed(L.MaxPooling2D((2, 2))))
+m.add(L.TimeDistributed(L.Flatten()))
+m.add(L.LSTM(3))
+m.add(L.Dense(2, activation='softmax'))
+"""),
+}
+CASES.update(NEW)
 for _v, _name in (("2.1.0", "k210_gru_simple_rnn"),
                   ("2.1.6", "k216_gru_simple_rnn")):
     CASES[_name] = (_v, CASES["k208_gru_simple_rnn"][1])
@@ -193,6 +266,10 @@ def install_shim(tmp):
         if hasattr(v1, n):
             setattr(tf, n, getattr(v1, n))
     tf.train.Optimizer = v1.train.Optimizer
+    for n in ["convolution", "conv2d", "conv1d", "max_pool", "avg_pool",
+              "pool", "bias_add", "fused_batch_norm", "moments"]:
+        if hasattr(v1.nn, n):
+            setattr(tf.nn, n, getattr(v1.nn, n))
 
     def keep_dims(fn):
         def wrapped(*a, **k):
@@ -263,8 +340,9 @@ def child(case, out):
     import keras
     from keras import layers, regularizers, constraints
     from keras.models import Sequential
+    from keras.models import Model
     ns = dict(keras=keras, L=layers, R=regularizers, C=constraints,
-              Sequential=Sequential)
+              Sequential=Sequential, Model=Model, Input=layers.Input)
     exec(CASES[case][1], ns)  # noqa: S102 - our own snippets
     m = ns["m"]
     if ns.get("layers_only"):

@@ -5,8 +5,8 @@ Run from the repository root:
 
     .venv-ref/bin/python tools/keras_reference/generate_hostile.py
 
-It deletes and rewrites everything in tests/fixtures/hostile/ (under a
-minute): for every case of CASES, two files,
+It deletes and rewrites everything in tests/fixtures/hostile/ (a few
+minutes): for every case of CASES, two files,
 
     <case>.k3.keras   Keras 3.15 (TensorFlow backend) model.save("x.keras"),
                       then config.json replaced by the patched config (the
@@ -17,14 +17,28 @@ minute): for every case of CASES, two files,
                       config, with the attribute type Keras used (a scalar
                       variable-length ASCII string)
 
-plus manifest.json and README.md (both generated from CASES).
+plus manifest.json and README.md (both generated from CASES). Other modes,
+which keep the other cases' files and manifest entries as they are (so that
+their .keras zips, which embed Keras's save time, stay byte-identical):
 
-Each file is a copy of a real, small Keras-written model in which only size
-fields of the model config were changed (JSON integers unless the case says
-otherwise), so the weights stored in the file no longer fit the config, or the
-config asks for absurd sizes. A loader must refuse them with an error (never a
-crash, an abort or a huge allocation); for the two weightless sizes
-(RepeatVector n, input timesteps) loading may succeed and predicting must be
+    generate_hostile.py --missing   make only the cases whose files or
+                                    manifest entries are missing
+    generate_hostile.py CASE...     remake only those cases
+
+and rewrite manifest.json (kept entries completed with the fields that
+follow from CASES and from the file's config, after checking that the file
+holds the case's value at every patched path) and README.md.
+
+Each file is a copy of a real, small Keras-written model (Sequential, or
+Functional: keras.Model(inputs, outputs)) in which only size fields of the
+model config were changed (JSON integers, or for a list-valued field such as
+kernel_size, strides, pool_size or target_shape a list of JSON integers of
+the same length, as Keras writes them; lstm_units_float is the one float),
+so the weights stored in the file no longer fit the config, or the config
+asks for absurd sizes. A loader must refuse them with an error (never a
+crash, an abort or a huge allocation); for the weightless sizes (expect
+"load_ok_predict_error": RepeatVector n, input timesteps, MaxPooling1D
+pool_size, UpSampling1D size) loading may succeed and predicting must be
 refused / must not match.
 
 Conventions are those of generate_files.py: clear_session() and
@@ -32,7 +46,8 @@ set_random_seed(0) before every model; the same architecture built with
 tf_keras (Keras 2 idiom: input_shape= / input_length= on the first layer) and
 Keras 3 (keras.Input(shape=...) first); weights rng.uniform(-0.6, 0.6) float32
 in get_weights order with rng = np.random.default_rng(zlib.crc32(case)), then
-the input from the same rng.
+the input from the same rng (BatchNormalization's moving variance then made
+positive, |w| + 0.5, so that the real model predicts numbers, not NaN).
 
 Checks made for every file:
   * the ORIGINAL (unpatched) file reloads in the library that wrote it and
@@ -125,6 +140,14 @@ def seq(K, v, shape, layers_fn, dtype=None, tf_first=None):
     return K.Sequential([inp] + layers_fn(L, {}))
 
 
+def func(K, shape, body):
+    """Functional model (keras.Model(inputs, outputs)) of one input of
+    `shape` (without batch): body(L, x) -> the output tensor. The same idiom
+    in both libraries."""
+    inp = K.Input(shape=tuple(shape))
+    return K.Model(inp, body(K.layers, inp))
+
+
 def floats(*shape):
     return lambda rng: rng.uniform(-1, 1, size=shape).astype(np.float32)
 
@@ -214,6 +237,67 @@ def m_dense(K, v):
     return seq(K, v, (2,), lambda L, first: [L.Dense(3, **first)])
 
 
+def m_conv1d(K, v):
+    return seq(K, v, (5, 2), lambda L, first: [L.Conv1D(3, 3, **first)])
+
+
+def m_td_conv2d(K, v):
+    return seq(K, v, (2, 4, 4, 1), lambda L, first: [
+        L.TimeDistributed(L.Conv2D(2, 2), **first)])
+
+
+def m_max_pooling1d_lstm(K, v):
+    return seq(K, v, (6, 2), lambda L, first: [
+        L.MaxPooling1D(2, **first), L.LSTM(3)])
+
+
+def m_up_sampling1d_lstm(K, v):
+    return seq(K, v, (3, 2), lambda L, first: [
+        L.UpSampling1D(2, **first), L.LSTM(3)])
+
+
+def m_lstm_up_sampling1d(K, v):
+    return seq(K, v, (3, 2), lambda L, first: [
+        L.LSTM(2, return_sequences=True, **first), L.UpSampling1D(2)])
+
+
+def m_batch_norm(K, v):
+    return seq(K, v, (3, 2), lambda L, first: [
+        L.BatchNormalization(**first)])
+
+
+def m_layer_norm(K, v):
+    return seq(K, v, (3, 2), lambda L, first: [
+        L.LayerNormalization(**first)])
+
+
+def m_reshape_lstm(K, v):
+    return seq(K, v, (3, 2), lambda L, first: [
+        L.Reshape((2, 3), **first), L.LSTM(3)])
+
+
+def m_conv_lstm2d(K, v):
+    return seq(K, v, (2, 4, 4, 1), lambda L, first: [
+        L.ConvLSTM2D(2, 2, **first)])
+
+
+def m_f_lstm_mha(K, v):
+    def body(L, x):
+        x = L.LSTM(4, return_sequences=True)(x)
+        x = L.MultiHeadAttention(num_heads=2, key_dim=2)(x, x)
+        x = L.GlobalAveragePooling1D()(x)
+        return L.Dense(3)(x)
+    return func(K, (3, 2), body)
+
+
+def m_f_conv1d(K, v):
+    def body(L, x):
+        x = L.Conv1D(3, 3)(x)
+        x = L.GlobalAveragePooling1D()(x)
+        return L.Dense(2)(x)
+    return func(K, (5, 2), body)
+
+
 # Float32 weight counts of the PATCHED models (what Keras would allocate to
 # build them), as functions of the patched value.
 def n_simple_rnn(u, i=2):
@@ -232,12 +316,37 @@ def n_dense(u, i):
     return u * i + u
 
 
+def n_conv(filters, kernel, channels):
+    """Conv1D/Conv2D: kernel (*kernel, channels, filters) and bias."""
+    return int(np.prod(kernel, dtype=object)) * channels * filters + filters
+
+
+def n_conv_lstm(filters, kernel, channels):
+    k = int(np.prod(kernel, dtype=object))
+    return k * channels * 4 * filters + k * filters * 4 * filters + 4 * filters
+
+
+def n_mha(heads, key_dim, value_dim, features):
+    """query, key and value kernels (features, heads, dim) with biases, the
+    output kernel (heads, value_dim, features) with bias."""
+    qk = 2 * (features * heads * key_dim + heads * key_dim)
+    val = features * heads * value_dim + heads * value_dim
+    return qk + val + heads * value_dim * features + features
+
+
+# The rest of m_f_lstm_mha: LSTM(4) on 2 features, Dense(3) on 4.
+N_MHA_REST = n_lstm(4) + n_dense(3, 4)
+
+
 # --------------------------------------------------------------------------
 # Cases
 # --------------------------------------------------------------------------
 #
 # target: ("layer", class_name)            patch config[field] of the first
 #                                          top-level layer of that class
+#                                          (Sequential or Functional
+#                                          config.layers); a list value
+#                                          replaces Keras's list
 #         ("inner", wrapper_class_name)    patch config[field] of the wrapped
 #                                          layer(s): "layer" and, where
 #                                          present, "backward_layer"
@@ -245,14 +354,24 @@ def n_dense(u, i):
 #                                          shape (see patch_input_shape)
 # weights(v): float32 weights Keras would build for the patched model, or
 # None (Keras validates the value before allocating).
-# predict(v): floats of the activations of predicting the case's real x with
-# the patched model (only relevant for files that load).
+# predict_floats(v): floats of the activations of predicting the case's real
+# x with the patched model (only relevant for files that load).
+# fix_weights(weights): makes the drawn weights those of a working model.
 
 HCase = namedtuple(
     "HCase",
     "model build shape make_x target field value expect note weights "
-    "predict_floats",
-    defaults=(lambda v: 0,))
+    "predict_floats fix_weights",
+    defaults=(lambda v: 0, None))
+
+
+def positive_variance(weights):
+    """BatchNormalization's [gamma, beta, moving_mean, moving_variance]: the
+    variance drawn like the others, then made positive (|w| + 0.5), so that
+    the real model predicts numbers, not NaN."""
+    *rest, var = weights
+    return rest + [(np.abs(var) + 0.5).astype(np.float32)]
+
 
 U64_MAX = 18446744073709551615
 B = 2  # rows of the real input
@@ -356,6 +475,121 @@ CASES = {
         ("layer", "Dense"), "units", 0, "error",
         "zero units: the stored kernel is (2, 3) and bias (3,)",
         lambda v: n_dense(v, 2)),
+    # ---- convolutions, pooling, normalization, reshaping, attention ----
+    "conv1d_filters_2pow40": HCase(
+        "Conv1D(3, 3)", m_conv1d, (5, 2), floats(B, 5, 2),
+        ("layer", "Conv1D"), "filters", 2 ** 40, "error",
+        "kernel would be 3 x 2 x 2**40 float32 (26 TB); stored (3, 2, 3)",
+        lambda v: n_conv(v, [3], 2)),
+    "conv1d_kernel_size_1e12": HCase(
+        "Conv1D(3, 3)", m_conv1d, (5, 2), floats(B, 5, 2),
+        ("layer", "Conv1D"), "kernel_size", [10 ** 12], "error",
+        "kernel_size is a list in both configs ([3] -> [1000000000000]): the "
+        "kernel would be 1e12 x 2 x 3 float32, and the window is longer than "
+        "the 5 input steps",
+        lambda v: n_conv(3, v, 2)),
+    "conv1d_dilation_rate_2pow62": HCase(
+        "Conv1D(3, 3)", m_conv1d, (5, 2), floats(B, 5, 2),
+        ("layer", "Conv1D"), "dilation_rate", [2 ** 62], "error",
+        "weightless size: the stored kernel still fits, but the dilated "
+        "window spans 2**62 * (3 - 1) + 1 = 2**63 + 1 input steps (past "
+        "i64::MAX) on an input of 5 steps ('valid' padding)",
+        lambda v: n_conv(3, [3], 2)),
+    "conv1d_strides_zero": HCase(
+        "Conv1D(3, 3)", m_conv1d, (5, 2), floats(B, 5, 2),
+        ("layer", "Conv1D"), "strides", [0], "error",
+        "zero stride ([1] -> [0]): the output length divides by it; the "
+        "stored kernel still fits",
+        lambda v: n_conv(3, [3], 2)),
+    "time_distributed_conv2d_filters_1e9": HCase(
+        "TimeDistributed(Conv2D(2, 2))", m_td_conv2d, (2, 4, 4, 1),
+        floats(B, 2, 4, 4, 1), ("inner", "TimeDistributed"), "filters",
+        10 ** 9, "error",
+        "inner Conv2D filters patched under config.layer.config.filters: "
+        "kernel would be 2 x 2 x 1 x 1e9 float32 (16 GB); stored (2, 2, 1, 2)",
+        lambda v: n_conv(v, [2, 2], 1)),
+    "max_pooling1d_pool_size_1e12": HCase(
+        "MaxPooling1D(2) -> LSTM(3)", m_max_pooling1d_lstm, (6, 2),
+        floats(B, 6, 2), ("layer", "MaxPooling1D"), "pool_size", [10 ** 12],
+        "load_ok_predict_error",
+        "weightless size (pool_size [2] -> [1000000000000], strides left "
+        "[2]): the LSTM's stored weights still fit; a window of 1e12 steps "
+        "on 6 input steps with 'valid' padding leaves no output step",
+        lambda v: n_lstm(3)),
+    "up_sampling1d_size_2pow40": HCase(
+        "UpSampling1D(2) -> LSTM(3)", m_up_sampling1d_lstm, (3, 2),
+        floats(B, 3, 2), ("layer", "UpSampling1D"), "size", 2 ** 40,
+        "load_ok_predict_error",
+        "weightless size: the LSTM's stored weights still fit; the "
+        "UpSampling1D output alone would be 3 * 2**40 steps x 2 float32 per "
+        "sample (52 TB)",
+        lambda v: n_lstm(3),
+        lambda v: B * 3 * v * 2),
+    "up_sampling1d_size_2pow28": HCase(
+        "LSTM(2, return_sequences=True) -> UpSampling1D(2)",
+        m_lstm_up_sampling1d, (3, 2), floats(B, 3, 2),
+        ("layer", "UpSampling1D"), "size", 2 ** 28, "load_ok_predict_error",
+        "weightless size that fits one sample: the output is 3 * 2**28 steps "
+        "x 2 float32 per sample (1.6e9 scalars, 6.4 GB), so loading may "
+        "succeed; predicting the real batch of 2 must be refused (12.9 GB "
+        "of output)",
+        lambda v: n_lstm(2),
+        lambda v: B * 3 * v * 2),
+    "batch_normalization_features_1e9": HCase(
+        "BatchNormalization()", m_batch_norm, (3, 2), floats(B, 3, 2),
+        ("input", 2), "input feature dim", 10 ** 9, "error",
+        "input shape (None, 3, 1e9) everywhere it appears: gamma, beta, "
+        "moving mean and variance would be 4 x 1e9 float32 (16 GB); stored "
+        "4 x (2,)",
+        lambda v: 4 * v, lambda v: 0, positive_variance),
+    "layer_normalization_features_1e8": HCase(
+        "LayerNormalization()", m_layer_norm, (3, 2), floats(B, 3, 2),
+        ("input", 2), "input feature dim", 10 ** 8, "error",
+        "input shape (None, 3, 1e8) everywhere it appears: gamma and beta "
+        "would be 2 x 1e8 float32 (800 MB, within seqnn's weight limit, so "
+        "only the stored (2,) can refuse it); stored 2 x (2,)",
+        lambda v: 2 * v),
+    "reshape_target_shape_1e12": HCase(
+        "Reshape((2, 3)) -> LSTM(3)", m_reshape_lstm, (3, 2),
+        floats(B, 3, 2), ("layer", "Reshape"), "target_shape",
+        [10 ** 6, 10 ** 6], "error",
+        "target_shape [2, 3] -> [1000000, 1000000]: 1e12 elements per sample "
+        "from 6; the next LSTM would see 1e6 features (a 1e6 x 12 kernel, "
+        "within limits)",
+        lambda v: n_lstm(3, v[1])),
+    "conv_lstm2d_filters_1e6": HCase(
+        "ConvLSTM2D(2, 2)", m_conv_lstm2d, (2, 4, 4, 1),
+        floats(B, 2, 4, 4, 1), ("layer", "ConvLSTM2D"), "filters", 10 ** 6,
+        "error",
+        "recurrent kernel would be 2 x 2 x 1e6 x 4e6 float32 (64 TB); stored "
+        "(2, 2, 2, 8)",
+        lambda v: n_conv_lstm(v, [2, 2], 1)),
+    "mha_num_heads_2pow40": HCase(
+        "Functional: LSTM(4, return_sequences=True) -> "
+        "MultiHeadAttention(num_heads=2, key_dim=2)(x, x) -> "
+        "GlobalAveragePooling1D() -> Dense(3)",
+        m_f_lstm_mha, (3, 2), floats(B, 3, 2),
+        ("layer", "MultiHeadAttention"), "num_heads", 2 ** 40, "error",
+        "Functional model; query/key/value kernels would be 4 x 2**40 x 2 "
+        "float32 each; stored (4, 2, 2)",
+        lambda v: n_mha(v, 2, 2, 4) + N_MHA_REST),
+    "mha_key_dim_1e12": HCase(
+        "Functional: LSTM(4, return_sequences=True) -> "
+        "MultiHeadAttention(num_heads=2, key_dim=2)(x, x) -> "
+        "GlobalAveragePooling1D() -> Dense(3)",
+        m_f_lstm_mha, (3, 2), floats(B, 3, 2),
+        ("layer", "MultiHeadAttention"), "key_dim", 10 ** 12, "error",
+        "Functional model; only key_dim is patched (value_dim, written "
+        "explicitly by both libraries, stays 2): query and key kernels would "
+        "be 4 x 2 x 1e12 float32; stored (4, 2, 2)",
+        lambda v: n_mha(2, v, 2, 4) + N_MHA_REST),
+    "functional_conv1d_filters_2pow40": HCase(
+        "Functional: Conv1D(3, 3) -> GlobalAveragePooling1D() -> Dense(2)",
+        m_f_conv1d, (5, 2), floats(B, 5, 2), ("layer", "Conv1D"), "filters",
+        2 ** 40, "error",
+        "Functional model; Conv1D kernel would be 3 x 2 x 2**40 float32 and "
+        "the next Dense kernel 2**40 x 2",
+        lambda v: n_conv(v, [3], 2) + n_dense(2, v)),
 }
 
 
@@ -372,13 +606,28 @@ def ptr(path):
     return "/" + "/".join(str(p) for p in path)
 
 
+MODEL_CLASSES = ("Sequential", "Functional")
+
+
 def top_layers(cfg):
-    assert cfg["class_name"] == "Sequential", cfg["class_name"]
+    """The layer list of a Sequential or Functional config (the same place
+    in both: config.layers, each entry with its own config)."""
+    assert cfg["class_name"] in MODEL_CLASSES, cfg["class_name"]
     return cfg["config"]["layers"]
 
 
-def check_original(old):
-    assert type(old) is int, ("original size is not a JSON integer", old)
+def check_original(old, new):
+    """The original is what Keras writes for a size: a JSON integer, or, for
+    a list-valued field (kernel_size, strides, pool_size, target_shape...),
+    a list of JSON integers, which the patch replaces by a list of the same
+    length."""
+    if isinstance(new, list):
+        assert (type(old) is list and len(old) == len(new)
+                and all(type(o) is int for o in old)), (
+            "original is not a list of JSON integers of the patch's length",
+            old, new)
+    else:
+        assert type(old) is int, ("original size is not a JSON integer", old)
 
 
 def patch_layer(cfg, cls, field, value, inner):
@@ -390,7 +639,7 @@ def patch_layer(cfg, cls, field, value, inner):
         base = ["config", "layers", i, "config"]
         if not inner:
             old = layer["config"][field]
-            check_original(old)
+            check_original(old, value)
             layer["config"][field] = value
             return layer["config"]["name"], [(ptr(base + [field]), old, value)]
         changes, names = [], []
@@ -400,7 +649,7 @@ def patch_layer(cfg, cls, field, value, inner):
             c = layer["config"][sub]["config"]
             names.append(c["name"])
             old = c[field]
-            check_original(old)
+            check_original(old, value)
             c[field] = value
             changes.append((ptr(base + [sub, "config", field]), old, value))
         assert changes, ("no wrapped layer", cls)
@@ -604,6 +853,8 @@ def make_case(name, case, tmp):
         assert models[v].built, (name, v)
     weights = [rng.uniform(-0.6, 0.6, size=w.shape).astype(np.float32)
                for w in models["tf"].get_weights()]
+    if case.fix_weights is not None:
+        weights = case.fix_weights(weights)
     x = case.make_x(rng)
     x_path = tmp / f"{name}.input.npy"
     np.save(x_path, x)
@@ -664,18 +915,10 @@ def make_case(name, case, tmp):
             field = ", ".join(f"{k}[{case.target[1]}]" for k in keys)
         entry = {
             "file": fname,
-            "case": name,
             "format": FORMAT[v],
             "layer": layer,
             **({"inner_layers": inner} if inner else {}),
             "field": field,
-            "value": json.dumps(case.value),
-            "expect": case.expect,
-            "note": case.note,
-            "model": case.model + (
-                f" on int32 ids of shape {tuple(case.shape)}"
-                if np.issubdtype(x.dtype, np.integer)
-                else f" on input {tuple(case.shape)}"),
             "original_value": json.dumps(changes[0][1]),
             "config_location": where,
             "paths": [p for p, _, _ in changes],
@@ -685,6 +928,7 @@ def make_case(name, case, tmp):
         }
         if "predict" in tried:
             entry["keras_predict"] = tried["predict"]
+        entry = complete_entry(name, case, entry)
         entries.append(entry)
         size = dst.stat().st_size
         print(f"  {fname:40s} {size:6d} B  {entry['keras_load'][:110]}",
@@ -692,18 +936,74 @@ def make_case(name, case, tmp):
     return entries
 
 
+TARGET_KIND = {"layer": "layer", "inner": "wrapped layer",
+               "input": "input shape"}
+
+# The order of an entry's keys in manifest.json.
+ENTRY_KEYS = ("file", "case", "format", "model_class", "layer",
+              "inner_layers", "target", "field", "value", "expect", "note",
+              "model", "input_shape", "original_value", "config_location",
+              "paths", "original_reload", "keras_load", "keras_predict")
+
+
+def file_config(path):
+    """The (patched) model config stored in a file of OUT_DIR."""
+    if path.suffix == ".keras":
+        with zipfile.ZipFile(path) as z:
+            return json.loads(z.read("config.json").decode("utf-8"))
+    with h5py.File(path, "r") as f:
+        raw = f.attrs["model_config"]
+    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+
+
+def complete_entry(name, case, entry):
+    """`entry` (what making the file found: the layer's name, the patched
+    paths, Keras's outcome...) with the fields that follow from CASES and
+    from the file's config, in ENTRY_KEYS order. Checks that the file holds
+    the case's value at every patched path."""
+    cfg = file_config(OUT_DIR / entry["file"])
+    for pointer in entry["paths"]:
+        got = get_ptr(cfg, pointer)
+        assert got == case.value and type(got) is type(case.value), (
+            entry["file"], pointer, got, case.value,
+            "the file is not this case's: regenerate it")
+    x = case.make_x(np.random.default_rng(0))
+    full = dict(entry)
+    full.update({
+        "case": name,
+        "model_class": cfg["class_name"],
+        "target": TARGET_KIND[case.target[0]],
+        "value": json.dumps(case.value),
+        "expect": case.expect,
+        "note": case.note,
+        "model": case.model + (
+            f" on int32 ids of shape {tuple(case.shape)}"
+            if np.issubdtype(x.dtype, np.integer)
+            else f" on input {tuple(case.shape)}"),
+        "input_shape": list(x.shape),
+    })
+    if case.target[0] != "input":
+        full["field"] = case.field
+    assert set(full) <= set(ENTRY_KEYS), set(full) - set(ENTRY_KEYS)
+    return {k: full[k] for k in ENTRY_KEYS if k in full}
+
+
 README_HEAD = """\
 # Hostile Keras model files: absurd sizes in the model config
 
-Every file here is a copy of a **real, small Keras-written model** in which
+Every file here is a copy of a **real, small Keras-written model**
+(Sequential, or Functional for the `mha_*` and `functional_*` cases) in which
 only size fields of the model config were changed, so that the weights stored
 in the file no longer fit the config, or the config asks for absurd sizes
-(2**40 units, u64::MAX, 2**63 input features, a negative or float `units`...).
-They exist to test that seqnn's loader **refuses** such files with an error:
-never a panic, an abort, an overflow or a huge allocation. For the two
-weightless sizes (`repeat_vector_1e12`, `input_timesteps_1e12`, `expect` =
-`load_ok_predict_error`) loading may succeed, but predicting must be refused
-(or, for the timesteps, the real input simply does not match).
+(2**40 units or filters, u64::MAX, 2**63 input features, a negative or float
+`units`, a kernel of 1e12 steps, a dilation of 2**62, a zero stride, a
+trillion-element `target_shape`...). They exist to test that seqnn's loader
+**refuses** such files with an error: never a panic, an abort, an overflow or
+a huge allocation. For the weightless sizes (`expect` =
+`load_ok_predict_error`: `repeat_vector_1e12`, `input_timesteps_1e12`,
+`max_pooling1d_pool_size_1e12`, `up_sampling1d_size_2pow40`,
+`up_sampling1d_size_2pow28`) loading may succeed, but predicting must be
+refused (or, for the timesteps, the real input simply does not match).
 
 All files here, including this README and `manifest.json`, are generated by
 [`tools/keras_reference/generate_hostile.py`](../../../tools/keras_reference/generate_hostile.py);
@@ -715,11 +1015,14 @@ do not edit them by hand.
 {regenerate}
 ```
 
-It deletes and rewrites this folder (under a minute). The files are not
+It deletes and rewrites this folder (a few minutes). The files are not
 byte-identical from run to run only where Keras itself varies: the
 `.keras` `metadata.json` `date_saved`, the zip entry time of
 `model.weights.h5`, and Keras 3's `shared_object_id` values in `config.json`
-(Python `id()`s, left as Keras wrote them).
+(Python `id()`s, left as Keras wrote them). To add cases without touching the
+others' files, `... generate_hostile.py --missing` makes only the cases whose
+files or manifest entries are missing (`... generate_hostile.py CASE...`
+remakes only those), keeping the other files and their manifest entries.
 
 ## Versions
 
@@ -740,14 +1043,20 @@ Conventions as in `generate_files.py`: `clear_session()` and
 `rng = np.random.default_rng(zlib.crc32(case))`; the original (unpatched)
 file is reloaded by its writer and must predict exactly as before saving.
 Numbers are patched as JSON integers (`lstm_units_float`: the JSON float
-`1e+300`); Keras writes `json.dumps(config)` and the script checks the
+`1e+300`), list-valued fields (`kernel_size`, `dilation_rate`, `strides`,
+`pool_size`, `target_shape`) as a list of JSON integers of the length Keras
+wrote; Keras writes `json.dumps(config)` and the script checks the
 original text round-trips exactly, so the patched JSON differs from Keras's
-only in the patched numbers.
+only in the patched numbers. For `batch_normalization_features_1e9` the
+moving variance is made positive (`|w| + 0.5`) so that the real model
+predicts numbers, not NaN.
 
 Where the fields are (Keras 3 / tf_keras):
 
 * layer sizes: `config.layers[i].config.units` (`input_dim`, `output_dim`,
-  `n`); wrappers nest the inner layer under `config.layers[i].config.layer`
+  `n`, `filters`, `kernel_size`, `num_heads`, `key_dim`...), in a Sequential
+  and in a Functional config alike; wrappers nest the inner layer under
+  `config.layers[i].config.layer`
   and, Keras 3 only, `config.layers[i].config.backward_layer` (tf_keras
   writes no `backward_layer` for a default Bidirectional). Both are patched.
 * input shape, Keras 3: `InputLayer` `config.batch_shape`, the first layer's
@@ -759,10 +1068,13 @@ Where the fields are (Keras 3 / tf_keras):
 
 `manifest.json`: `{{"generated_by", "versions", "files": [...]}}`, one entry
 per file: `file`, `case`, `format` (`keras3 .keras` | `tf_keras .h5`),
+`model_class` (`Sequential` | `Functional`: the config's `class_name`),
 `layer` (patched layer's name in that config; the wrapper's for
 Bidirectional / TimeDistributed, whose patched wrapped layers are listed in
-`inner_layers`; the InputLayer's for input shapes), `field`, `value` (JSON text), `expect` (`error` |
-`load_ok_predict_error`), `note`, and informational `model`,
+`inner_layers`; the InputLayer's for input shapes), `target` (`layer` |
+`wrapped layer` | `input shape`), `field`, `value` (JSON text), `expect`
+(`error` | `load_ok_predict_error`), `note`, `input_shape` (the real input's
+shape, batch first, for predicting), and informational `model`,
 `original_value`, `config_location`, `paths` (JSON pointers of every patched
 number in the config), `original_reload`, `keras_load` (what the library that
 wrote the file says when loading the patched file; tried in a child process
@@ -813,28 +1125,71 @@ def write_readme(entries):
     (OUT_DIR / "README.md").write_text(text, encoding="utf-8")
 
 
+def case_files(name):
+    return [f"{name}.k3.keras", f"{name}.tf.h5"]
+
+
 def main():
     if len(sys.argv) >= 4 and sys.argv[1] == "--try-load":
         child_try(sys.argv[2], sys.argv[3],
                   sys.argv[4] if len(sys.argv) > 4 else None)
         return
-    if len(sys.argv) > 1:
-        sys.exit(__doc__)
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
-    OUT_DIR.mkdir(parents=True)
-    entries = []
+    args = sys.argv[1:]
+    if not args:
+        # Everything, from scratch.
+        todo = list(CASES)
+        if OUT_DIR.exists():
+            shutil.rmtree(OUT_DIR)
+        OUT_DIR.mkdir(parents=True)
+        kept = {}
+    else:
+        # Keep the other cases' files and manifest entries as they are.
+        manifest = OUT_DIR / "manifest.json"
+        old = (json.loads(manifest.read_text(encoding="utf-8"))["files"]
+               if manifest.exists() else [])
+        kept = {e["file"]: e for e in old}
+        if args == ["--missing"]:
+            todo = [n for n in CASES if not all(
+                f in kept and (OUT_DIR / f).exists() for f in case_files(n))]
+        elif all(a in CASES for a in args):
+            todo = args
+        else:
+            sys.exit(__doc__)
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        for name in CASES:
+            if name in todo:
+                continue
+            for f in case_files(name):
+                if f not in kept or not (OUT_DIR / f).exists():
+                    sys.exit(f"{f} or its manifest entry is missing: "
+                             f"regenerate case {name} (or run --missing)")
+        known = {f for n in CASES for f in case_files(n)}
+        stray = sorted(p.name for p in OUT_DIR.iterdir() if p.name not in
+                       known | {"manifest.json", "README.md"})
+        if stray:
+            sys.exit(f"files of no case in {OUT_DIR}: {stray}")
+    made = {}
     with tempfile.TemporaryDirectory(prefix="seqnn_hostile_") as tmp:
-        for name, case in CASES.items():
+        for name in todo:
             print(name, flush=True)
-            entries += make_case(name, case, Path(tmp))
+            for f in case_files(name):
+                if (OUT_DIR / f).exists():
+                    (OUT_DIR / f).unlink()
+            for e in make_case(name, CASES[name], Path(tmp)):
+                made[e["file"]] = e
+    entries = []
+    for name, case in CASES.items():
+        for f in case_files(name):
+            entries.append(made[f] if f in made
+                           else complete_entry(name, case, kept[f]))
+    # The files' order (per case: .k3.keras, then .tf.h5) as make_case's.
     with open(OUT_DIR / "manifest.json", "w", encoding="utf-8") as fh:
         json.dump({"generated_by": GENERATED_BY, "versions": VERSIONS,
                    "files": entries}, fh, indent=1)
         fh.write("\n")
     write_readme(entries)
     total = sum(p.stat().st_size for p in OUT_DIR.iterdir())
-    print(f"{len(entries)} model files; total size of "
+    print(f"{len(entries)} model files ({len(made)} made now); total size of "
           f"{OUT_DIR.relative_to(ROOT)}: {total / 1e3:.1f} kB")
 
 

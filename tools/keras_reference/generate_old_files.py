@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Generate legacy-HDF5 model files exactly as Keras 2.0-2.2 (2017-2019) and
-tf.keras of TensorFlow 2.2 wrote them, for seqnn's loader tests.
+tf.keras of TensorFlow 2.2 wrote them, for seqnn's loader tests: Sequential
+models of recurrent layers, and (the second group of cases, built with `Net`)
+Sequential and Functional models with the layers users put around them
+(Conv1D, MaxPooling1D, BatchNormalization, Reshape, Permute,
+SpatialDropout1D, global pooling, Add/Multiply/Concatenate, an
+encoder-decoder whose states feed the decoder's initial_state,
+TimeDistributed(Conv2D)).
 
 Run from the repository root:
 
@@ -40,7 +46,9 @@ each layout detail below cites the file and function it comes from):
          tensorflow/python/keras/saving/hdf5_format.py (also read in the
          search index at 021bfd4e8001ca9ded726921e90d61594c044419),
          .../saving/saving_utils.py, .../engine/{sequential,network,
-         base_layer}.py, .../layers/recurrent{,_v2}.py, .../keras/__init__.py
+         base_layer,input_layer}.py, .../layers/recurrent{,_v2}.py,
+         .../layers/{convolutional,pooling,normalization{,_v2}}.py,
+         .../utils/{generic_utils,tf_utils}.py, .../keras/__init__.py
   [H5PY2] h5py 2.10.0 (PyPI h5py-2.10.0.tar.gz): h5py/_hl/attrs.py
          `AttributeManager.create`, h5py/_hl/base.py `guess_dtype`,
          h5py/_hl/dataset.py `make_new_dset` (track_times)
@@ -84,7 +92,12 @@ the equivalent model against the loaded one (they must agree exactly).
 
 check_old_files.py (same folder) runs the real Keras 2.0.8-2.2.4 code on
 the same models and compares its files with these: model_config and
-training_config are byte-identical, HDF5 trees identical.
+training_config are byte-identical, HDF5 trees identical. Its CASES hold the
+Sequential cases of the first group; the Keras 2 cases of the second group
+were compared the same way (the Keras code quoted above each `net_*`
+function run in that Keras with check_old_files.py's machinery, plus
+`tf.nn.{convolution,max_pool,...} = tf.compat.v1.nn....` for Keras's
+`filter=` calls): byte-identical model_config, identical HDF5 trees.
 """
 
 import os
@@ -303,6 +316,109 @@ CITES = {
                 "reset_after=True); initializers serialized by "
                 "utils/generic_utils.py `serialize_keras_object` "
                 "(GlorotUniform {'seed': None})",
+    # --- Functional models and the layers around the RNNs ---------------------
+    "functional_k2": "[K224] keras/engine/network.py `Network.get_config` "
+                     "({'name': 'model_1', 'layers', 'input_layers', "
+                     "'output_layers'}; each layer {'name', 'class_name', "
+                     "'config', 'inbound_nodes'}, a node [[layer, node_index,"
+                     " tensor_index, kwargs], ...], kwargs {} when "
+                     "json.dumps(node.arguments) fails or there are none) "
+                     "and `_base_init` (name = 'model_' + K.get_uid('model'))"
+                     "; [K216]/[K208] keras/engine/topology.py "
+                     "`Container.get_config` (the same); saving: "
+                     "`model_config = {'class_name': 'Model', 'config': ...}`"
+                     ", layer_names = model.layers, InputLayers included "
+                     "([K224] saving.py `_serialize_model`, [K216]/[K208] "
+                     "models.py `save_model`)",
+    "functional_tf22": "[TF22] engine/network.py `get_network_config` "
+                       "(layer entries {'class_name', 'config', 'name', "
+                       "'inbound_nodes'}: serialize_keras_object, then name "
+                       "and inbound_nodes; node data packed as the call's "
+                       "inputs and, for one tensor, put in a list; "
+                       "input_layers/output_layers [[layer, node, tensor]] "
+                       "via tf_utils.ListWrapper + convert_inner_node_data), "
+                       "`_updated_config`/`model_metadata` class_name "
+                       "'Model' (no Functional class before TF 2.3); "
+                       "base_layer.py `_init_set_name` (model name 'model', "
+                       "zero-based); base_layer.py `__call__` pops the "
+                       "framework's training/mask kwargs, so kwargs are {}",
+    "graph_order_k2": "[K224] engine/network.py `_map_graph_network` "
+                      "([K216]/[K208] topology.py `Container.__init__`, "
+                      "[TF22] network.py `_map_graph_network`: the same): "
+                      "model.layers sorted by decreasing depth, ties in the "
+                      "order a depth-first walk from the outputs met them",
+    "input_layer_k2": "[K224] engine/input_layer.py `InputLayer.__init__` "
+                      "(name 'input_' + K.get_uid('input'), from 1) and "
+                      "`get_config` (batch_input_shape, dtype, sparse, "
+                      "name); [K216]/[K208] engine/topology.py `InputLayer`"
+                      " (the same)",
+    "input_layer_tf22": "[TF22] engine/input_layer.py `InputLayer.__init__` "
+                        "(name 'input_' + backend.get_uid('input'), from 1) "
+                        "and `get_config` (batch_input_shape, dtype, sparse, "
+                        "ragged, name)",
+    "return_state_k224": "[K224] layers/recurrent.py `RNN.__call__`: with "
+                         "Keras-tensor initial_state the layer is called on "
+                         "[inputs] + initial_state, so its inbound node lists"
+                         " the input then each state tensor ([layer, 0, i, "
+                         "{}], i = 1, 2 for an LSTM's h and c); the "
+                         "initial_state kwarg holds tensors, json.dumps "
+                         "fails and network.py `get_config` writes {} "
+                         "(`from_config` calls the layer on the list and "
+                         "`_standardize_args` splits it again); "
+                         "return_state=True: outputs [output, h(, c)]",
+    "return_state_tf22": "[TF22] layers/recurrent.py `RNN.__call__`: Keras-"
+                         "tensor initial states are appended to the inputs "
+                         "(full_input = [inputs] + additional_inputs) and "
+                         "not kept in kwargs; network.py "
+                         "`get_network_config` then lists them in the node",
+    "conv_k2": "[K224] layers/convolutional.py `_Conv.get_config` (rank, "
+               "filters, kernel_size, strides, padding, data_format, "
+               "dilation_rate, activation, use_bias, initializers, "
+               "regularizers, constraints; the tuples from "
+               "conv_utils.normalize_tuple become JSON lists); "
+               "`Conv1D.get_config` and `Conv2D.get_config` pop 'rank'; in "
+               "[K208]/[K210]/[K216] `Conv1D.get_config` also pops "
+               "'data_format' (kept from [K220] on); `_Conv.build`: kernel "
+               "kernel_size + (input_dim, filters), bias (filters,)",
+    "conv_tf22": "[TF22] layers/convolutional.py `Conv.get_config` (no "
+                 "rank; data_format kept; no groups before TF 2.3)",
+    "pool_k2": "[K224] layers/pooling.py `_Pooling1D.get_config` (strides, "
+               "pool_size, padding, data_format) and `_Pooling2D.get_config`"
+               " (pool_size, padding, strides, data_format); [K208]/[K216] "
+               "(up to [K222]) `_Pooling1D.get_config` has no data_format",
+    "pool_tf22": "[TF22] layers/pooling.py `Pooling1D.get_config` (strides, "
+                 "pool_size, padding, data_format)",
+    "global_pool_k2": "[K224] layers/pooling.py `_GlobalPooling1D.get_config`"
+                      " (data_format; added in [K223]); [K208]/[K216] "
+                      "`_GlobalPooling1D` has no get_config (name and "
+                      "trainable only)",
+    "bn_k224": "[K224] layers/normalization.py `BatchNormalization.get_config`"
+               " (axis, momentum, epsilon, center, scale, beta/gamma/"
+               "moving_mean/moving_variance initializers, regularizers, "
+               "constraints) and `build` (gamma if scale, beta if center, "
+               "then the non-trainable moving_mean, moving_variance); "
+               "base_layer.py `weights` = trainable + non_trainable, the "
+               "order of weight_names",
+    "bn_tf22": "[TF22] layers/normalization.py `BatchNormalizationBase."
+               "get_config` (as Keras 2.2.4; renorm/virtual_batch_size only "
+               "when set) and `build` (axis becomes a list of non-negative "
+               "axes: -1 -> [2] for 3-D inputs, before get_config reads "
+               "it); saving/hdf5_format.py `_legacy_weights` = trainable + "
+               "non_trainable",
+    "core_more_k224": "[K224] layers/core.py `Reshape.get_config` "
+                      "(target_shape), `Permute.get_config` (dims), "
+                      "`SpatialDropout1D` (Dropout's get_config: rate, "
+                      "noise_shape, seed), `Flatten.get_config` "
+                      "(data_format)",
+    "merge_k224": "[K224] layers/merge.py: `_Merge` subclasses (Add, "
+                  "Multiply) have Layer's get_config (name, trainable); "
+                  "`Concatenate.get_config` adds axis",
+    "td_conv_k224": "[K224] layers/wrappers.py `TimeDistributed.build` "
+                    "(builds the inner Conv2D inside the wrapper's name "
+                    "scope: 'time_distributed_1/kernel:0'), "
+                    "`Wrapper.get_config` ({name, trainable, "
+                    "[batch_input_shape, dtype], layer}); the inner layer "
+                    "is named first (conv2d_1, then time_distributed_1)",
     "tf22_version": "[TF22] tensorflow/python/keras/__init__.py: "
                     "__version__ = '2.3.0-tf' under TF2 behaviour ('2.2.4-tf'"
                     " under v1 behaviour; TF 1.13-1.15 and 2.0-2.1 wrote "
@@ -751,14 +867,12 @@ class TfKeras22(Keras2):
         c["dtype"] = "float32"
         return c
 
-    def rnn(self, cls, units, input_shape=None, batch_size=None, **kw):
-        # tf22_rnn
-        bis = self.take_input(input_shape, batch_size)
-        cell = self.new_cell(cls)       # made in LSTM.__init__ before the layer
-        name = self.new_name(cls)
+    def rnn_config(self, cls, name, units, kw, bis=None):
+        """tf22_rnn (LSTM and GRU with the v2 defaults)."""
         c = self.base(name, bis)
         c.update({"return_sequences": kw.get("return_sequences", False),
-                  "return_state": False, "go_backwards": False,
+                  "return_state": kw.get("return_state", False),
+                  "go_backwards": False,
                   "stateful": False, "unroll": False, "time_major": False,
                   "units": units, "activation": "tanh",
                   "recurrent_activation": "sigmoid", "use_bias": True,
@@ -772,6 +886,14 @@ class TfKeras22(Keras2):
                   "implementation": 2})
         if cls == "GRU":
             c["reset_after"] = True
+        return c
+
+    def rnn(self, cls, units, input_shape=None, batch_size=None, **kw):
+        # tf22_rnn
+        bis = self.take_input(input_shape, batch_size)
+        cell = self.new_cell(cls)       # made in LSTM.__init__ before the layer
+        name = self.new_name(cls)
+        c = self.rnn_config(cls, name, units, kw, bis)
         gates = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}[cls]
         shapes = [("kernel", (self.feat, gates * units)),
                   ("recurrent_kernel", (units, gates * units)),
@@ -809,6 +931,553 @@ class TfKeras22(Keras2):
         config = {"name": "sequential", "layers": entries,
                   "build_input_shape": bis}
         return json.dumps({"class_name": "Sequential", "config": config})
+
+
+# --------------------------------------------------------------------------
+# Graph models: Functional configs and the layers around the RNNs
+# --------------------------------------------------------------------------
+
+ONES = {"class_name": "Ones", "config": {}}
+RNN_CLASSES = ("SimpleRNN", "GRU", "LSTM")
+MERGE_CLASSES = ("Add", "Multiply", "Concatenate")
+
+
+def conv_length(length, size, padding, stride, dilation=1):
+    """[K224] keras/utils/conv_utils.py `conv_output_length` (the same in
+    [K208], [K216], [TF22])."""
+    dilated = (size - 1) * dilation + 1
+    if padding in ("same", "causal"):
+        out = length
+    else:
+        assert padding == "valid", padding
+        out = length - dilated + 1
+    return (out + stride - 1) // stride
+
+
+class Sym:
+    """A Keras tensor of the emulated model: output `index` of call `node`
+    of `layer` (layer None: the implicit input of a Sequential model), and
+    its shape without the batch axis."""
+
+    def __init__(self, layer, node, index, shape):
+        self.layer = layer
+        self.node = node
+        self.index = index
+        self.shape = tuple(shape)
+
+
+class GLayer:
+    """A layer of a Net: its config entry, its weights (drawn by
+    `Net.finish`, in file order), how its output shapes follow from its
+    input shapes, and its tf_keras 2.21 twin (same name)."""
+
+    def __init__(self, class_name, name, config, specs, shape_fn, equiv):
+        self.class_name = class_name
+        self.name = name
+        self.config = config
+        self.specs = specs          # [(weight name, shape, "w" | "pos")]
+        self.shape_fn = shape_fn    # fn([input shapes]) -> [output shapes]
+        self.equiv = equiv          # fn(L) -> tf_keras layer named self.name
+        self.calls = []             # [[Sym, ...]]: the inputs of each call
+        self.weights = []           # [(weight name, np.ndarray)]
+        self.equiv_weights = None
+
+
+class Net:
+    """A Sequential or Functional ("Model") model of Keras 2.0.8-2.2.4 or
+    tf.keras 2.2, built by calling layers on tensors as the Keras code did
+    (`x = Conv1D(...)(x)`), in the dialect of `k` (a Keras2 or TfKeras22:
+    names, base config, initializers, weight names).
+
+    Conventions as for the Sequential cases: weights drawn after the model
+    is complete, in the file's order (model.layers, then weight_names), with
+    rng.uniform(-0.6, 0.6), except BatchNormalization's gamma and
+    moving_variance: rng.uniform(0.5, 1.5) (a variance must be positive, and
+    a scale near 1 keeps the signal); the input, rng.uniform(-2, 2), is
+    drawn after the weights."""
+
+    def __init__(self, k, functional):
+        self.k = k
+        self.tf22 = isinstance(k, TfKeras22)
+        self.version = k.version
+        self.functional = functional
+        self.created = []           # GLayers in creation order
+        self.log = []               # (GLayer, call index) in call order
+        self.inputs = []
+        self.outputs = []
+        self.seq_input = None       # Sequential: (shape, batch_size)
+        self.layers = None          # model.layers order, after finish()
+        self.first_kwargs = None
+
+    # -- dialect pieces --------------------------------------------------------
+    def glorot(self):
+        return GLOROT_V2 if self.tf22 else GLOROT
+
+    def orth(self):
+        return ORTHO_V2 if self.tf22 else ORTHO
+
+    def since(self, version):
+        """Keras 2 version >= `version` (tf.keras 2.2 counts as newest)."""
+        return self.tf22 or self.version >= version
+
+    def read(self, *versions):
+        """Guard: this layer's config was read in these versions only."""
+        v = "tf22" if self.tf22 else ".".join(map(str, self.version))
+        assert v in versions, f"config not read for {v}: {versions}"
+
+    def bis(self, x):
+        """batch_input_shape for a layer called on `x`: set on the first
+        layer of a Sequential model only (first_layer_k2, base_tf22)."""
+        if x.layer is None and not self.functional:
+            return (self.seq_input[1],) + self.seq_input[0]
+        return None
+
+    # -- building --------------------------------------------------------------
+    def input(self, shape, batch_size=None):
+        """Sequential: the first layer's input_shape. Functional:
+        `Input(shape)`, an InputLayer named input_1, input_2, ... ([K224]
+        engine/input_layer.py `InputLayer.__init__`: 'input_' +
+        K.get_uid('input'), from 1; [K216]/[K208] engine/topology.py; [TF22]
+        engine/input_layer.py: the same, backend.get_uid, from 1)."""
+        shape = tuple(shape)
+        if not self.functional:
+            self.seq_input = (shape, batch_size)
+            self.first_kwargs = {"batch_input_shape": (batch_size,) + shape}
+            return Sym(None, 0, 0, shape)
+        self.k.uids["__input__"] += 1
+        name = f"input_{self.k.uids['__input__']}"
+        # input_layer_k2 / input_layer_tf22
+        c = {"batch_input_shape": [batch_size] + list(shape),
+             "dtype": "float32", "sparse": False}
+        if self.tf22:
+            c["ragged"] = False
+        c["name"] = name
+        layer = GLayer("InputLayer", name, c, [], None, None)
+        self.created.append(layer)
+        s = Sym(layer, 0, 0, shape)
+        self.inputs.append(s)
+        return s
+
+    def call(self, layer, inputs):
+        self.created.append(layer)
+        ins = inputs if isinstance(inputs, list) else [inputs]
+        layer.calls.append(ins)
+        self.log.append((layer, len(layer.calls) - 1))
+        shapes = layer.shape_fn([s.shape for s in ins])
+        outs = [Sym(layer, len(layer.calls) - 1, i, sh)
+                for i, sh in enumerate(shapes)]
+        return outs if len(outs) > 1 else outs[0]
+
+    def wname(self, scope, w):
+        return self.k.wname(scope, w)
+
+    def conv_config(self, cls, name, filters, kernel_size, strides, padding,
+                    dilation_rate, activation, bis=None):
+        """conv_k2 / conv_tf22: `_Conv.get_config` (Conv1D / Conv2D pop
+        'rank'; Keras 2.0.8-2.1.6 Conv1D also pops 'data_format')."""
+        rank = 1 if cls == "Conv1D" else 2
+        c = self.k.base(name, bis)
+        c.update({"filters": filters,
+                  "kernel_size": [kernel_size] * rank
+                  if isinstance(kernel_size, int) else list(kernel_size),
+                  "strides": [strides] * rank if isinstance(strides, int)
+                  else list(strides),
+                  "padding": padding})
+        if rank == 2 or self.since((2, 2, 0)):
+            c["data_format"] = "channels_last"
+        c.update({"dilation_rate": [dilation_rate] * rank,
+                  "activation": activation, "use_bias": True,
+                  "kernel_initializer": self.glorot(),
+                  "bias_initializer": ZEROS})
+        self.k.regs_cons(c, {}, recurrent=False)
+        return c
+
+    def conv1d(self, x, filters, kernel_size, strides=1, padding="valid",
+               dilation_rate=1, activation="linear"):
+        name = self.k.new_name("Conv1D")
+        c = self.conv_config("Conv1D", name, filters, kernel_size, strides,
+                             padding, dilation_rate, activation, self.bis(x))
+        specs = [(self.wname(name, "kernel"),
+                  (kernel_size, x.shape[-1], filters), "w"),
+                 (self.wname(name, "bias"), (filters,), "w")]
+
+        def shape(s):
+            return [(conv_length(s[0][0], kernel_size, padding, strides,
+                                 dilation_rate), filters)]
+
+        def equiv(L):
+            return L.Conv1D(filters, kernel_size, strides=strides,
+                            padding=padding, dilation_rate=dilation_rate,
+                            activation=activation, name=name)
+        return self.call(GLayer("Conv1D", name, c, specs, shape, equiv), x)
+
+    def pool_config(self, cls, name, pool_size, strides, padding, bis=None):
+        """pool_k2 / pool_tf22: `_Pooling1D.get_config` (strides,
+        pool_size, padding, data_format -- data_format from 2.2.3 on) and
+        `_Pooling2D.get_config` (pool_size, padding, strides,
+        data_format)."""
+        c = self.k.base(name, bis)
+        if cls == "MaxPooling1D":
+            c.update({"strides": [strides], "pool_size": [pool_size],
+                      "padding": padding})
+            if self.since((2, 2, 3)):
+                c["data_format"] = "channels_last"
+        else:
+            self.read("2.2.4")
+            c.update({"pool_size": list(pool_size), "padding": padding,
+                      "strides": list(strides),
+                      "data_format": "channels_last"})
+        return c
+
+    def max_pooling1d(self, x, pool_size=2, strides=None, padding="valid"):
+        strides = pool_size if strides is None else strides
+        name = self.k.new_name("MaxPooling1D")
+        c = self.pool_config("MaxPooling1D", name, pool_size, strides,
+                             padding, self.bis(x))
+
+        def shape(s):
+            return [(conv_length(s[0][0], pool_size, padding, strides),
+                     s[0][1])]
+
+        def equiv(L):
+            return L.MaxPooling1D(pool_size, strides=strides, padding=padding,
+                                  name=name)
+        return self.call(GLayer("MaxPooling1D", name, c, [], shape, equiv),
+                         x)
+
+    def batch_norm(self, x, momentum=0.99, epsilon=1e-3, center=True,
+                   scale=True):
+        """bn_k224 / bn_tf22 (axis -1)."""
+        self.read("2.2.4", "tf22")
+        name = self.k.new_name("BatchNormalization")
+        c = self.k.base(name, self.bis(x))
+        # [TF22] BatchNormalizationBase.build turns axis into a list of
+        # non-negative axes, before get_config sees it.
+        c.update({"axis": [len(x.shape)] if self.tf22 else -1,
+                  "momentum": momentum, "epsilon": epsilon,
+                  "center": center, "scale": scale,
+                  "beta_initializer": ZEROS, "gamma_initializer": ONES,
+                  "moving_mean_initializer": ZEROS,
+                  "moving_variance_initializer": ONES,
+                  "beta_regularizer": None, "gamma_regularizer": None,
+                  "beta_constraint": None, "gamma_constraint": None})
+        dim = (x.shape[-1],)
+        specs = ([(self.wname(name, "gamma"), dim, "pos")] if scale else []) \
+            + ([(self.wname(name, "beta"), dim, "w")] if center else []) \
+            + [(self.wname(name, "moving_mean"), dim, "w"),
+               (self.wname(name, "moving_variance"), dim, "pos")]
+
+        def equiv(L):
+            return L.BatchNormalization(momentum=momentum, epsilon=epsilon,
+                                        center=center, scale=scale,
+                                        name=name)
+        return self.call(GLayer("BatchNormalization", name, c, specs,
+                                lambda s: [s[0]], equiv), x)
+
+    def reshape(self, x, target_shape):
+        self.read("2.2.4")
+        name = self.k.new_name("Reshape")
+        c = self.k.base(name, self.bis(x))
+        c["target_shape"] = list(target_shape)
+        return self.call(GLayer(
+            "Reshape", name, c, [], lambda s: [tuple(target_shape)],
+            lambda L: L.Reshape(target_shape, name=name)), x)
+
+    def permute(self, x, dims):
+        self.read("2.2.4")
+        name = self.k.new_name("Permute")
+        c = self.k.base(name, self.bis(x))
+        c["dims"] = list(dims)
+        return self.call(GLayer(
+            "Permute", name, c, [],
+            lambda s: [tuple(s[0][d - 1] for d in dims)],
+            lambda L: L.Permute(dims, name=name)), x)
+
+    def spatial_dropout1d(self, x, rate):
+        """[K224] core.py `SpatialDropout1D` has Dropout's get_config."""
+        self.read("2.2.4")
+        name = self.k.new_name("SpatialDropout1D")
+        c = self.k.base(name, self.bis(x))
+        c.update({"rate": rate, "noise_shape": None, "seed": None})
+        return self.call(GLayer(
+            "SpatialDropout1D", name, c, [], lambda s: [s[0]],
+            lambda L: L.SpatialDropout1D(rate, name=name)), x)
+
+    def global_pooling1d(self, x, cls):
+        """[K224] pooling.py `_GlobalPooling1D.get_config` (data_format,
+        from 2.2.3 on; [K216]/[K208] have no get_config: name and trainable
+        only)."""
+        assert not self.tf22
+        name = self.k.new_name(cls)
+        c = self.k.base(name, self.bis(x))
+        if self.since((2, 2, 3)):
+            c["data_format"] = "channels_last"
+        return self.call(GLayer(
+            cls, name, c, [], lambda s: [(s[0][-1],)],
+            lambda L: getattr(L, cls)(name=name)), x)
+
+    def rnn(self, x, cls, units, initial_state=None, **kw):
+        """A recurrent layer called on x (and its initial states): rnn_k2* /
+        tf22_rnn configs; with return_state=True its outputs are [output,
+        state, ...] (LSTM: h, c)."""
+        if self.tf22:
+            cell = self.k.new_cell(cls)
+        name = self.k.new_name(cls)
+        c = self.k.rnn_config(cls, name, units, kw, self.bis(x))
+        rs = kw.get("return_state", False)
+        c["return_state"] = rs
+        gates = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}[cls]
+        reset_after = kw.get("reset_after", self.tf22)
+        scope = f"{name}/{cell}" if self.tf22 else name
+        specs = [(self.wname(scope, "kernel"), (x.shape[-1], gates * units),
+                  "w"),
+                 (self.wname(scope, "recurrent_kernel"),
+                  (units, gates * units), "w"),
+                 (self.wname(scope, "bias"),
+                  (2, gates * units) if cls == "GRU" and reset_after
+                  else (gates * units,), "w")]
+        seq = kw.get("return_sequences", False)
+        n_states = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2}[cls]
+
+        def shape(s):
+            out = (s[0][0], units) if seq else (units,)
+            return [out] + ([(units,)] * n_states if rs else [])
+
+        if self.tf22:
+            def equiv(L):
+                return getattr(L, cls)(units, return_sequences=seq,
+                                       return_state=rs, name=name)
+        else:
+            make = self.k.rnn_equiv(cls, units, kw)
+
+            def equiv(L):
+                return make(L, {"return_state": rs, "name": name})
+        layer = GLayer(cls, name, c, specs, shape, equiv)
+        return self.call(layer, [x] + list(initial_state or []))
+
+    def dense(self, x, units, activation="linear"):
+        name = self.k.new_name("Dense")
+        if self.tf22:
+            c = self.k.base(name, self.bis(x))
+            c.update({"units": units, "activation": activation,
+                      "use_bias": True, "kernel_initializer": GLOROT_V2,
+                      "bias_initializer": ZEROS})
+            self.k.regs_cons(c, {}, recurrent=False)
+        else:
+            c = self.k.dense_config(name, units, activation, {}, self.bis(x))
+        specs = [(self.wname(name, "kernel"), (x.shape[-1], units), "w"),
+                 (self.wname(name, "bias"), (units,), "w")]
+        return self.call(GLayer(
+            "Dense", name, c, specs, lambda s: [s[0][:-1] + (units,)],
+            lambda L: L.Dense(units, activation=activation, name=name)), x)
+
+    def merge(self, cls, xs, axis=-1):
+        """[K224] layers/merge.py: `_Merge` has Layer's get_config (name,
+        trainable); `Concatenate.get_config` adds axis."""
+        self.read("2.2.4")
+        name = self.k.new_name(cls)
+        c = self.k.base(name)
+        if cls == "Concatenate":
+            c["axis"] = axis
+            assert axis == -1
+
+            def shape(s):
+                return [s[0][:-1] + (sum(t[-1] for t in s),)]
+
+            def equiv(L):
+                return L.Concatenate(axis=axis, name=name)
+        else:
+            def shape(s):
+                return [s[0]]
+
+            def equiv(L):
+                return getattr(L, cls)(name=name)
+        return self.call(GLayer(cls, name, c, [], shape, equiv), xs)
+
+    def time_distributed(self, x, cls, **a):
+        """td_k224 around Conv2D, MaxPooling2D or Flatten: the inner layer is
+        made (and named) first; its weights live under the wrapper's
+        name."""
+        self.read("2.2.4")
+        inner = self.k.new_name(cls)
+        name = self.k.new_name("TimeDistributed")
+        step = x.shape[1:]
+        specs = []
+        if cls == "Conv2D":
+            f, ks = a["filters"], tuple(a["kernel_size"])
+            ic = self.conv_config("Conv2D", inner, f, ks, (1, 1), "valid", 1,
+                                  a.get("activation", "linear"))
+            specs = [(self.wname(name, "kernel"), ks + (step[-1], f), "w"),
+                     (self.wname(name, "bias"), (f,), "w")]
+            out = (conv_length(step[0], ks[0], "valid", 1),
+                   conv_length(step[1], ks[1], "valid", 1), f)
+
+            def make(L):
+                return L.Conv2D(f, ks, activation=a.get("activation",
+                                                        "linear"),
+                                name=inner)
+        elif cls == "MaxPooling2D":
+            ps = tuple(a["pool_size"])
+            ic = self.pool_config("MaxPooling2D", inner, ps, ps, "valid")
+            out = (conv_length(step[0], ps[0], "valid", ps[0]),
+                   conv_length(step[1], ps[1], "valid", ps[1]), step[2])
+
+            def make(L):
+                return L.MaxPooling2D(ps, name=inner)
+        else:
+            assert cls == "Flatten"
+            # [K224] core.py `Flatten.get_config`: data_format ([K216] has
+            # it too, [K210] no get_config)
+            ic = self.k.base(inner)
+            ic["data_format"] = "channels_last"
+            out = (int(np.prod(step)),)
+
+            def make(L):
+                return L.Flatten(name=inner)
+        c = self.k.base(name, self.bis(x))
+        c["layer"] = {"class_name": cls, "config": ic}
+        return self.call(GLayer(
+            "TimeDistributed", name, c, specs,
+            lambda s: [(s[0][0],) + out],
+            lambda L: L.TimeDistributed(make(L), name=name)), x)
+
+    def model(self, inputs, outputs):
+        """`Model(inputs, outputs)` (Functional) or the end of a Sequential
+        model."""
+        self.outputs = outputs if isinstance(outputs, list) else [outputs]
+        if not self.functional:
+            return
+        self.inputs = inputs if isinstance(inputs, list) else [inputs]
+        if self.tf22:
+            # names_tf22: unique_object_name('model', zero_based=True)
+            self.model_name = "model"
+        else:
+            # names_k2: network.py `_base_init`: class name lowered + '_' +
+            # K.get_uid(...), from 1
+            self.model_name = "model_1"
+
+    # -- the model -------------------------------------------------------------
+    def graph_order(self):
+        """model.layers of a Functional model: graph_order_k2 ([K224]
+        network.py `_map_graph_network`, [K216]/[K208] topology.py
+        `Container.__init__`, [TF22] network.py `_map_graph_network`: the
+        same algorithm): a depth-first walk from the outputs numbers the
+        layers; layers sorted by decreasing depth, then by that number."""
+        def inbound(node):
+            layer, i = node
+            if layer.class_name == "InputLayer":
+                return []
+            return [(s.layer, s.node) for s in layer.calls[i]]
+
+        index, finished, decreasing = {}, set(), []
+
+        def build_map(node):
+            key = (node[0].name, node[1])
+            if key in finished:
+                return
+            index.setdefault(node[0].name, len(index))
+            for n in inbound(node):
+                build_map(n)
+            finished.add(key)
+            decreasing.append(node)
+        for s in self.outputs:
+            build_map((s.layer, s.node))
+        node_depth, layer_depth = {}, {}
+        for node in reversed(decreasing):
+            key = (node[0].name, node[1])
+            depth = node_depth.setdefault(key, 0)
+            depth = max(depth, layer_depth.get(node[0].name, 0))
+            layer_depth[node[0].name] = depth
+            node_depth[key] = depth
+            for n in inbound(node):
+                k = (n[0].name, n[1])
+                node_depth[k] = max(depth + 1, node_depth.get(k, 0))
+        by_name = {l.name: l for l in self.created}
+        order = []
+        for depth in sorted(set(layer_depth.values()), reverse=True):
+            names = [n for n, d in layer_depth.items() if d == depth]
+            order += [by_name[n] for n in sorted(names, key=index.get)]
+        assert len(order) == len({l.name for l in self.created}), \
+            "a layer is not connected to the outputs"
+        return order
+
+    def finish(self):
+        seen, uniq = set(), []
+        for l in self.created:
+            if l.name not in seen:
+                seen.add(l.name)
+                uniq.append(l)
+        self.created = uniq
+        self.layers = self.graph_order() if self.functional else uniq
+        for l in self.layers:
+            l.weights = [(n, self.k.draw(s) if kind == "w" else
+                          self.k.rng.uniform(0.5, 1.5, size=s).astype(
+                              np.float32))
+                         for n, s, kind in l.specs]
+
+    def model_config(self):
+        if not self.functional:
+            # seq_dict_k224 / seq_list / seq_tf22, as the Sequential cases
+            self.k.layers = self.layers
+            self.k.first_kwargs = self.first_kwargs
+            return self.k.model_config()
+        # functional_k2 / functional_tf22
+        entries = []
+        for l in self.layers:
+            inbound = [[[s.layer.name, s.node, s.index, {}] for s in call]
+                       for call in l.calls]
+            if self.tf22:
+                entries.append({"class_name": l.class_name,
+                                "config": l.config, "name": l.name,
+                                "inbound_nodes": inbound})
+            else:
+                entries.append({"name": l.name, "class_name": l.class_name,
+                                "config": l.config,
+                                "inbound_nodes": inbound})
+        config = {"name": self.model_name, "layers": entries,
+                  "input_layers": [[s.layer.name, s.node, s.index]
+                                   for s in self.inputs],
+                  "output_layers": [[s.layer.name, s.node, s.index]
+                                    for s in self.outputs]}
+        return json.dumps({"class_name": "Model", "config": config})
+
+    # -- the equivalent tf_keras 2.21 model ------------------------------------
+    def equivalent(self):
+        fresh()
+        L = tf_keras.layers
+        made = {l.name: l.equiv(L) for l in self.created
+                if l.class_name != "InputLayer"}
+        if not self.functional:
+            shape, batch = self.seq_input
+            return tf_keras.Sequential(
+                [tf_keras.Input(shape=shape, batch_size=batch)]
+                + [made[l.name] for l in self.layers])
+        tensors = {}
+        for s in self.inputs:
+            tensors[(s.layer.name, 0, 0)] = tf_keras.Input(
+                shape=s.shape, name=s.layer.name)
+        for layer, i in self.log:
+            ins = [tensors[(s.layer.name, s.node, s.index)]
+                   for s in layer.calls[i]]
+            fn = made[layer.name]
+            if layer.class_name in MERGE_CLASSES:
+                out = fn(ins)
+            elif len(ins) > 1:
+                assert layer.class_name in RNN_CLASSES
+                out = fn(ins[0], initial_state=ins[1:])
+            else:
+                out = fn(ins[0])
+            for j, t in enumerate(out if isinstance(out, list) else [out]):
+                tensors[(layer.name, i, j)] = t
+        return tf_keras.Model(
+            [tensors[(s.layer.name, 0, 0)] for s in self.inputs],
+            [tensors[(s.layer.name, s.node, s.index)] for s in self.outputs],
+            name=self.model_name)
+
+    def set_equivalent_weights(self, eq):
+        for l in self.layers:
+            if l.weights:
+                eq.get_layer(l.name).set_weights([w for _, w in l.weights])
 
 
 # --------------------------------------------------------------------------
@@ -928,7 +1597,7 @@ def long_input(rng):
 class Case:
     def __init__(self, description, version, backend, build, make_x,
                  exercises, cites, notes=(), dialect="keras2",
-                 compiled=None):
+                 compiled=None, net=None):
         self.description = description
         self.version = version            # keras_version string written
         self.backend = backend
@@ -939,10 +1608,159 @@ class Case:
         self.notes = list(notes)
         self.dialect = dialect            # "keras2" | "tf22"
         self.compiled = compiled          # None | "adam_trained" | "sgd"
+        # None: build(Keras2) adds layers to a Sequential model; "sequential"
+        # or "functional": build(Net) calls layers on tensors
+        self.net = net
 
 
 def vtuple(v):
     return tuple(int(p) for p in v.split("-")[0].split("."))
+
+
+# -- the graph cases: build(Net), as the Keras code of a user wrote them ------
+
+def net_cnn_lstm_k224(n):
+    # Sequential([Conv1D(4, 3, padding='same', activation='relu',
+    #                    input_shape=(12, 3)), BatchNormalization(),
+    #             MaxPooling1D(2), LSTM(4), Dense(2, activation='softmax')])
+    x = n.input((12, 3))
+    x = n.conv1d(x, 4, 3, padding="same", activation="relu")
+    x = n.batch_norm(x)
+    x = n.max_pooling1d(x, 2)
+    x = n.rnn(x, "LSTM", 4)
+    n.model(None, n.dense(x, 2, "softmax"))
+
+
+def net_cnn_gru_k216(n):
+    # Sequential([Conv1D(4, 3, activation='relu', input_shape=(10, 2)),
+    #             MaxPooling1D(pool_size=2), GRU(3), Dense(2, 'softmax')])
+    x = n.input((10, 2))
+    x = n.conv1d(x, 4, 3, activation="relu")
+    x = n.max_pooling1d(x, 2)
+    x = n.rnn(x, "GRU", 3)
+    n.model(None, n.dense(x, 2, "softmax"))
+
+
+def net_functional_cnn_lstm_k208(n):
+    # inp = Input(shape=(10, 3)); x = Conv1D(4, 3, padding='same',
+    # activation='relu')(inp); x = MaxPooling1D(2)(x);
+    # x = LSTM(3, return_sequences=True)(x); x = GlobalMaxPooling1D()(x)
+    # Model(inp, Dense(1, activation='sigmoid')(x))
+    inp = n.input((10, 3))
+    x = n.conv1d(inp, 4, 3, padding="same", activation="relu")
+    x = n.max_pooling1d(x, 2)
+    x = n.rnn(x, "LSTM", 3, return_sequences=True)
+    x = n.global_pooling1d(x, "GlobalMaxPooling1D")
+    n.model(inp, n.dense(x, 1, "sigmoid"))
+
+
+def net_batchnorm_rnn_k224(n):
+    # Sequential([LSTM(4, return_sequences=True, input_shape=(5, 3)),
+    #             BatchNormalization(scale=False, epsilon=0.01), GRU(3),
+    #             BatchNormalization(momentum=0.9), Dense(2, 'softmax')])
+    x = n.input((5, 3))
+    x = n.rnn(x, "LSTM", 4, return_sequences=True)
+    x = n.batch_norm(x, scale=False, epsilon=0.01)
+    x = n.rnn(x, "GRU", 3)
+    x = n.batch_norm(x, momentum=0.9)
+    n.model(None, n.dense(x, 2, "softmax"))
+
+
+def net_reshape_permute_k224(n):
+    # Sequential([Reshape((4, 6), input_shape=(24,)), Permute((2, 1)),
+    #             SpatialDropout1D(0.2), LSTM(3, return_sequences=True),
+    #             GlobalAveragePooling1D(), Dense(2, 'softmax')])
+    x = n.input((24,))
+    x = n.reshape(x, (4, 6))
+    x = n.permute(x, (2, 1))
+    x = n.spatial_dropout1d(x, 0.2)
+    x = n.rnn(x, "LSTM", 3, return_sequences=True)
+    x = n.global_pooling1d(x, "GlobalAveragePooling1D")
+    n.model(None, n.dense(x, 2, "softmax"))
+
+
+def net_functional_merge_k224(n):
+    # a = Input((5, 3)); b = Input((4, 2))
+    # s = LSTM(4, return_sequences=True)(a)
+    # m = GlobalMaxPooling1D()(s); v = GlobalAveragePooling1D()(s)
+    # g = GRU(4)(b)
+    # x = Concatenate()([Add()([m, g]), Multiply()([v, g])])
+    # Model([a, b], Dense(2, activation='softmax')(x))
+    a = n.input((5, 3))
+    b = n.input((4, 2))
+    s = n.rnn(a, "LSTM", 4, return_sequences=True)
+    m = n.global_pooling1d(s, "GlobalMaxPooling1D")
+    v = n.global_pooling1d(s, "GlobalAveragePooling1D")
+    g = n.rnn(b, "GRU", 4)
+    x = n.merge("Concatenate", [n.merge("Add", [m, g]),
+                                n.merge("Multiply", [v, g])])
+    n.model([a, b], n.dense(x, 2, "softmax"))
+
+
+def net_encoder_decoder_k224(n):
+    # The Keras blog's lstm_seq2seq.py (2017), smaller:
+    # encoder_inputs = Input(shape=(None, 3))
+    # _, state_h, state_c = LSTM(4, return_state=True)(encoder_inputs)
+    # decoder_inputs = Input(shape=(None, 2))
+    # decoder_outputs, _, _ = LSTM(4, return_sequences=True,
+    #     return_state=True)(decoder_inputs, initial_state=[state_h, state_c])
+    # Model([encoder_inputs, decoder_inputs],
+    #       Dense(3, activation='softmax')(decoder_outputs))
+    enc = n.input((None, 3))
+    _, h, c = n.rnn(enc, "LSTM", 4, return_state=True)
+    dec = n.input((None, 2))
+    y, _, _ = n.rnn(dec, "LSTM", 4, initial_state=[h, c],
+                    return_sequences=True, return_state=True)
+    n.model([enc, dec], n.dense(y, 3, "softmax"))
+
+
+def net_td_conv2d_k224(n):
+    # Sequential([TimeDistributed(Conv2D(2, (3, 3), activation='relu'),
+    #                             input_shape=(3, 6, 6, 1)),
+    #             TimeDistributed(MaxPooling2D((2, 2))),
+    #             TimeDistributed(Flatten()), LSTM(3), Dense(2, 'softmax')])
+    x = n.input((3, 6, 6, 1))
+    x = n.time_distributed(x, "Conv2D", filters=2, kernel_size=(3, 3),
+                           activation="relu")
+    x = n.time_distributed(x, "MaxPooling2D", pool_size=(2, 2))
+    x = n.time_distributed(x, "Flatten")
+    x = n.rnn(x, "LSTM", 3)
+    n.model(None, n.dense(x, 2, "softmax"))
+
+
+def net_functional_cnn_lstm_tf22(n):
+    # tf.keras: inp = Input((12, 3)); x = Conv1D(4, 3, padding='same',
+    # activation='relu')(inp); x = BatchNormalization()(x);
+    # x = MaxPooling1D(2)(x); x = LSTM(4)(x)
+    # Model(inp, Dense(2, activation='softmax')(x))
+    inp = n.input((12, 3))
+    x = n.conv1d(inp, 4, 3, padding="same", activation="relu")
+    x = n.batch_norm(x)
+    x = n.max_pooling1d(x, 2)
+    x = n.rnn(x, "LSTM", 4)
+    n.model(inp, n.dense(x, 2, "softmax"))
+
+
+def net_encoder_decoder_tf22(n):
+    # tf.keras, GRU: enc = Input((None, 3))
+    # _, h = GRU(4, return_state=True)(enc); dec = Input((None, 2))
+    # y = GRU(4, return_sequences=True)(dec, initial_state=[h])
+    # Model([enc, dec], Dense(3, 'softmax')(y))
+    enc = n.input((None, 3))
+    _, h = n.rnn(enc, "GRU", 4, return_state=True)
+    dec = n.input((None, 2))
+    y = n.rnn(dec, "GRU", 4, initial_state=[h], return_sequences=True)
+    n.model([enc, dec], n.dense(y, 3, "softmax"))
+
+
+def wide(*shape):
+    """Inputs of the graph cases: rng.uniform(-2, 2), so that the layers'
+    outputs (and the errors of a loader) reach the model's output."""
+    return floats(*shape, scale=2.0)
+
+
+def several(*makers):
+    return lambda rng: [m(rng) for m in makers]
 
 
 CASES = {
@@ -1225,6 +2043,174 @@ CASES = {
         ["save_tf22", "h5py2_types", "seq_tf22", "names_tf22", "base_tf22",
          "weights_tf22", "tf22_rnn", "tf22_version"],
         dialect="tf22"),
+    # --- the layers around the RNNs, and Functional models --------------------
+    "k224_cnn_lstm": Case(
+        "Keras 2.2.4: the CNN-LSTM of the tutorials as a Sequential model: "
+        "Conv1D(4, 3, padding='same', relu) on (12, 3) -> "
+        "BatchNormalization() -> MaxPooling1D(2) -> LSTM(4) -> Dense(2, "
+        "softmax)",
+        "2.2.4", "tensorflow", net_cnn_lstm_k224, wide(3, 12, 3),
+        ["Conv1D config as 2.2.4 wrote it: kernel_size [3], strides [1], "
+         "dilation_rate [1] as lists, data_format 'channels_last', no rank",
+         "Conv1D kernel (3, 3, 4) 'conv1d_1/kernel:0', bias (4,)",
+         "BatchNormalization after a conv: axis -1, weights gamma, beta, "
+         "moving_mean, moving_variance ('batch_normalization_1/"
+         "moving_variance:0'; the last two non-trainable)",
+         "MaxPooling1D config keys strides, pool_size, padding, data_format"
+         " (strides first), as lists"],
+        ["save_k224", "h5py2_types", "seq_dict_k224", "names_k2",
+         "first_layer_k2", "weights_tf_k2", "conv_k2", "bn_k224", "pool_k2",
+         "rnn_k216", "hard_sigmoid_k2", "core_k224"],
+        net="sequential"),
+    "k216_cnn_gru": Case(
+        "Keras 2.1.6: Conv1D(4, 3, relu) on (10, 2) -> MaxPooling1D(2) -> "
+        "GRU(3) -> Dense(2, softmax), Sequential (bare-list config); Conv1D "
+        "and MaxPooling1D configs without data_format",
+        "2.1.6", "tensorflow", net_cnn_gru_k216, wide(3, 10, 2),
+        ["Keras 2.1.6 Conv1D.get_config pops 'rank' and 'data_format' (2.2.0"
+         " keeps data_format)", "MaxPooling1D config without data_format "
+         "(strides, pool_size, padding; data_format came in 2.2.3)",
+         "'valid' convolution: 10 -> 8 steps, pooled to 4",
+         "GRU implementation 1, reset_after false, hard_sigmoid"],
+        ["save_k21", "h5py2_types", "seq_list", "names_k2", "first_layer_k2",
+         "weights_tf_k2", "conv_k2", "pool_k2", "rnn_k216",
+         "hard_sigmoid_k2", "core_k224"],
+        net="sequential"),
+    "k208_functional_cnn_lstm": Case(
+        "Keras 2.0.8 Functional model: Input((10, 3)) -> Conv1D(4, 3, "
+        "padding='same', relu) -> MaxPooling1D(2) -> LSTM(3, "
+        "return_sequences=True) -> GlobalMaxPooling1D() -> Dense(1, "
+        "sigmoid); Model(inp, out)",
+        "2.0.8", "tensorflow", net_functional_cnn_lstm_k208,
+        wide(3, 10, 3),
+        ["class_name 'Model', config {'name': 'model_1', 'layers', "
+         "'input_layers': [['input_1', 0, 0]], 'output_layers'}",
+         "an InputLayer entry 'input_1' with inbound_nodes [] and its own "
+         "(weightless) group in model_weights",
+         "inbound_nodes [[['input_1', 0, 0, {}]]]",
+         "Keras 2.0.8 layer configs: Conv1D without data_format, "
+         "MaxPooling1D without data_format, GlobalMaxPooling1D with name "
+         "and trainable only, LSTM with implementation 0 after unroll"],
+        ["save_k21", "h5py2_types", "functional_k2", "graph_order_k2",
+         "input_layer_k2", "names_k2", "weights_tf_k2", "conv_k2", "pool_k2",
+         "global_pool_k2", "rnn_k208", "hard_sigmoid_k2", "core_k224"],
+        net="functional"),
+    "k224_batchnorm_rnn": Case(
+        "Keras 2.2.4: LSTM(4, return_sequences=True) on (5, 3) -> "
+        "BatchNormalization(scale=False, epsilon=0.01) -> GRU(3) -> "
+        "BatchNormalization(momentum=0.9) -> Dense(2, softmax)",
+        "2.2.4", "tensorflow", net_batchnorm_rnn_k224, wide(3, 5, 3),
+        ["BatchNormalization between recurrent layers, on (None, 5, 4) and "
+         "(None, 3)", "scale=False: no gamma, weight_names beta, "
+         "moving_mean, moving_variance", "epsilon 0.01 and momentum 0.9 "
+         "written as given (not float32-rounded)"],
+        ["save_k224", "h5py2_types", "seq_dict_k224", "names_k2",
+         "first_layer_k2", "weights_tf_k2", "bn_k224", "rnn_k216",
+         "hard_sigmoid_k2", "core_k224"],
+        net="sequential"),
+    "k224_reshape_permute": Case(
+        "Keras 2.2.4: Reshape((4, 6)) on (24,) -> Permute((2, 1)) -> "
+        "SpatialDropout1D(0.2) -> LSTM(3, return_sequences=True) -> "
+        "GlobalAveragePooling1D() -> Dense(2, softmax)",
+        "2.2.4", "tensorflow", net_reshape_permute_k224, wide(3, 24),
+        ["Reshape as the first layer: batch_input_shape [null, 24], "
+         "target_shape [4, 6]", "Permute dims [2, 1] (1-based, the batch "
+         "axis excluded)", "SpatialDropout1D config rate, noise_shape, seed",
+         "GlobalAveragePooling1D with data_format 'channels_last'"],
+        ["save_k224", "h5py2_types", "seq_dict_k224", "names_k2",
+         "first_layer_k2", "weights_tf_k2", "core_more_k224",
+         "global_pool_k2", "rnn_k216", "hard_sigmoid_k2", "core_k224"],
+        net="sequential"),
+    "k224_functional_merge": Case(
+        "Keras 2.2.4 Functional model with two inputs: LSTM(4, "
+        "return_sequences=True) on input_1 (5, 3) -> GlobalMaxPooling1D and "
+        "GlobalAveragePooling1D; GRU(4) on input_2 (4, 2); Concatenate([Add"
+        "([max, gru]), Multiply([avg, gru])]) -> Dense(2, softmax)",
+        "2.2.4", "tensorflow", net_functional_merge_k224,
+        several(wide(3, 5, 3), wide(3, 4, 2)),
+        ["two inputs: input_layers [['input_1', 0, 0], ['input_2', 0, 0]]",
+         "merge layers with two inbound tensors: [[['global_max_pooling1d_1',"
+         " 0, 0, {}], ['gru_1', 0, 0, {}]]]", "model.layers (and "
+         "layer_names) in Keras 2's depth order, not the order of creation:"
+         " input_1, input_2, lstm_1, global_max_pooling1d_1, "
+         "global_average_pooling1d_1, gru_1, add_1, multiply_1, "
+         "concatenate_1, dense_1", "Concatenate axis -1; Add and Multiply "
+         "with name and trainable only"],
+        ["save_k224", "h5py2_types", "functional_k2", "graph_order_k2",
+         "input_layer_k2", "names_k2", "weights_tf_k2", "global_pool_k2",
+         "merge_k224", "rnn_k216", "hard_sigmoid_k2", "core_k224"],
+        net="functional"),
+    "k224_encoder_decoder": Case(
+        "Keras 2.2.4 encoder-decoder (the Keras blog's lstm_seq2seq, "
+        "smaller): LSTM(4, return_state=True) on input_1 (None, 3); its "
+        "states h, c are the initial_state of LSTM(4, return_sequences=True,"
+        " return_state=True) on input_2 (None, 2) -> Dense(3, softmax) on "
+        "every step",
+        "2.2.4", "tensorflow", net_encoder_decoder_k224,
+        several(wide(3, 5, 3), wide(3, 4, 2)),
+        ["return_state true in both LSTM configs", "the decoder's inbound "
+         "node lists the initial states as extra inbound tensors: "
+         "[[['input_2', 0, 0, {}], ['lstm_1', 0, 1, {}], ['lstm_1', 0, 2, "
+         "{}]]] (no initial_state kwarg)", "the encoder's first output "
+         "(index 0) is unused; the decoder's states are unused",
+         "variable-length inputs: batch_input_shape [null, null, 3]",
+         "Dense on a 3-D tensor (every step)"],
+        ["save_k224", "h5py2_types", "functional_k2", "graph_order_k2",
+         "input_layer_k2", "names_k2", "weights_tf_k2", "return_state_k224",
+         "rnn_k216", "hard_sigmoid_k2", "core_k224"],
+        net="functional"),
+    "k224_td_conv2d": Case(
+        "Keras 2.2.4: TimeDistributed(Conv2D(2, (3, 3), relu)) on (3, 6, 6,"
+        " 1) -> TimeDistributed(MaxPooling2D((2, 2))) -> TimeDistributed("
+        "Flatten()) -> LSTM(3) -> Dense(2, softmax): a CNN per frame, then "
+        "an LSTM",
+        "2.2.4", "tensorflow", net_td_conv2d_k224, wide(2, 3, 6, 6, 1),
+        ["TimeDistributed(Conv2D) weights named after the wrapper: "
+         "'time_distributed_1/kernel:0' (3, 3, 1, 2); inner configs named "
+         "conv2d_1, max_pooling2d_1, flatten_1", "Conv2D config keeps "
+         "data_format and lists kernel_size [3, 3], strides [1, 1], "
+         "dilation_rate [1, 1]", "MaxPooling2D keys pool_size, padding, "
+         "strides, data_format", "5-D input (batch, time, rows, cols, "
+         "channels)"],
+        ["save_k224", "h5py2_types", "seq_dict_k224", "names_k2",
+         "first_layer_k2", "weights_tf_k2", "td_conv_k224", "conv_k2",
+         "pool_k2", "core_more_k224", "rnn_k216", "hard_sigmoid_k2",
+         "core_k224"],
+        net="sequential"),
+    "tf22_functional_cnn_lstm": Case(
+        "tf.keras of TensorFlow 2.2 (keras_version '2.3.0-tf'), Functional: "
+        "Input((12, 3)) -> Conv1D(4, 3, padding='same', relu) -> "
+        "BatchNormalization() -> MaxPooling1D(2) -> LSTM(4) -> Dense(2, "
+        "softmax)",
+        "2.3.0-tf", "tensorflow", net_functional_cnn_lstm_tf22,
+        wide(3, 12, 3),
+        ["class_name 'Model' (tf.keras 2.2 has no 'Functional'), config "
+         "{'name': 'model', 'layers', 'input_layers', 'output_layers'}",
+         "layer entries in the order class_name, config, name, "
+         "inbound_nodes", "InputLayer 'input_1' (one-based, unlike the "
+         "layers) with ragged false", "BatchNormalization axis [2] (a "
+         "list, made non-negative by build)", "zero-based names conv1d, "
+         "batch_normalization, max_pooling1d, lstm, dense; "
+         "'lstm/lstm_cell/kernel:0'", "layer groups in sorted name order"],
+        ["save_tf22", "h5py2_types", "functional_tf22", "graph_order_k2",
+         "input_layer_tf22", "names_tf22", "base_tf22", "weights_tf22",
+         "conv_tf22", "bn_tf22", "pool_tf22", "tf22_rnn", "tf22_version"],
+        dialect="tf22", net="functional"),
+    "tf22_encoder_decoder": Case(
+        "tf.keras of TensorFlow 2.2, Functional encoder-decoder with GRUs: "
+        "GRU(4, return_state=True) on input_1 (None, 3); its state is the "
+        "initial_state of GRU(4, return_sequences=True) on input_2 (None, "
+        "2) -> Dense(3, softmax) on every step",
+        "2.3.0-tf", "tensorflow", net_encoder_decoder_tf22,
+        several(wide(3, 5, 3), wide(3, 4, 2)),
+        ["the decoder's inbound node [[['input_2', 0, 0, {}], ['gru', 0, 1, "
+         "{}]]]", "GRU reset_after true (bias (2, 12)), sigmoid, "
+         "implementation 2; cells gru_cell, gru_cell_1",
+         "return_state true on the encoder"],
+        ["save_tf22", "h5py2_types", "functional_tf22", "graph_order_k2",
+         "input_layer_tf22", "names_tf22", "base_tf22", "weights_tf22",
+         "return_state_tf22", "tf22_rnn", "tf22_version"],
+        dialect="tf22", net="functional"),
 }
 
 
@@ -1259,6 +2245,35 @@ SHORT = {
     "k224_long_sequence": "LSTM(4) on 8,800 timesteps x 1 -> Dense(1)",
     "tf22_lstm_gru": "LSTM(4, seq) -> LSTM(3, seq) -> GRU(2) -> Dense(2, "
                      "softmax)",
+    "k224_cnn_lstm": "Conv1D(4, 3, same, relu) -> BatchNormalization -> "
+                     "MaxPooling1D(2) -> LSTM(4) -> Dense(2, softmax)",
+    "k216_cnn_gru": "Conv1D(4, 3, relu) -> MaxPooling1D(2) -> GRU(3) -> "
+                    "Dense(2, softmax)",
+    "k208_functional_cnn_lstm": "Functional: Input -> Conv1D(4, 3, same, "
+                                "relu) -> MaxPooling1D(2) -> LSTM(3, seq) ->"
+                                " GlobalMaxPooling1D -> Dense(1, sigmoid)",
+    "k224_batchnorm_rnn": "LSTM(4, seq) -> BatchNormalization(scale=False) "
+                          "-> GRU(3) -> BatchNormalization -> Dense(2, "
+                          "softmax)",
+    "k224_reshape_permute": "Reshape((4, 6)) -> Permute((2, 1)) -> "
+                            "SpatialDropout1D(0.2) -> LSTM(3, seq) -> "
+                            "GlobalAveragePooling1D -> Dense(2, softmax)",
+    "k224_functional_merge": "Functional, 2 inputs: LSTM(4, seq) -> "
+                             "GlobalMax/AveragePooling1D; GRU(4); Add, "
+                             "Multiply, Concatenate -> Dense(2, softmax)",
+    "k224_encoder_decoder": "Functional, 2 inputs: LSTM(4, return_state) -> "
+                            "[h, c] -> initial_state of LSTM(4, seq, "
+                            "return_state) -> Dense(3, softmax)",
+    "k224_td_conv2d": "TimeDistributed(Conv2D(2, 3x3, relu)) -> "
+                      "TimeDistributed(MaxPooling2D) -> TimeDistributed("
+                      "Flatten) -> LSTM(3) -> Dense(2, softmax)",
+    "tf22_functional_cnn_lstm": "Functional: Input -> Conv1D(4, 3, same, "
+                                "relu) -> BatchNormalization -> "
+                                "MaxPooling1D(2) -> LSTM(4) -> Dense(2, "
+                                "softmax)",
+    "tf22_encoder_decoder": "Functional, 2 inputs: GRU(4, return_state) -> "
+                            "h -> initial_state of GRU(4, seq) -> Dense(3, "
+                            "softmax)",
 }
 assert set(SHORT) == set(CASES)
 
@@ -1293,7 +2308,8 @@ def capture_summary(model):
 
 
 def predict(model, x):
-    return np.asarray(model.predict(x, verbose=0, batch_size=len(x)))
+    batch = len(x[0]) if isinstance(x, list) else len(x)
+    return np.asarray(model.predict(x, verbose=0, batch_size=batch))
 
 
 def reset_states(model):
@@ -1514,11 +2530,21 @@ def make_case(name, case):
         k = TfKeras22(rng)
     else:
         k = Keras2(vtuple(case.version), case.backend, rng)
-    case.build(k)
+    if case.net:
+        k = Net(k, functional=case.net == "functional")
+        case.build(k)
+        k.finish()
+    else:
+        case.build(k)
     layers = k.layers
     x = case.make_x(rng)
-    dtype = "int32" if np.issubdtype(x.dtype, np.integer) else "float32"
-    x = x.astype(dtype)
+    if isinstance(x, list):
+        # several inputs (float32 each), in the order of the model's inputs
+        dtype = "float32"
+        x = [a.astype(dtype) for a in x]
+    else:
+        dtype = "int32" if np.issubdtype(x.dtype, np.integer) else "float32"
+        x = x.astype(dtype)
     model_config = k.model_config()
     path = OUT_DIR / f"{name}.h5"
 
@@ -1566,7 +2592,10 @@ def make_case(name, case):
             load["load_model(compile=True)"] = "fails: " + short_error(exc)
 
     # 2. The equivalent tf_keras model, given the same weights.
-    eq = build_equivalent(layers, k.first_kwargs)
+    if case.net:
+        eq = k.equivalent()
+    else:
+        eq = build_equivalent(layers, k.first_kwargs)
     eq_summary = capture_summary(eq)
     converted = None
     is_cudnn = any(l.class_name.startswith("CuDNN") for l in layers)
@@ -1585,6 +2614,8 @@ def make_case(name, case):
             "ok (tf_keras converted the CuDNN weights; identical to this "
             "script's own cudnn_to_plain)")
         converted = [tensor(w) for w in got]
+    elif case.net:
+        k.set_equivalent_weights(eq)
     else:
         eq.set_weights([w for l in layers for _, w in l.weights])
     if stateful:
@@ -1689,6 +2720,10 @@ def make_case(name, case):
                             "note": "np.save float32 ('<f4'); row b is "
                                     "sin(2*pi*t/P_b) + 0.2*uniform(-1, 1) "
                                     "with P = (97, 413)"}
+    elif isinstance(x, list):
+        payload["inputs"] = [
+            {"name": s.layer.name, "shape": list(a.shape), "dtype": dtype,
+             "data": f32_list(a)} for s, a in zip(k.inputs, x)]
     else:
         payload["input"] = {"shape": list(x.shape), "dtype": dtype,
                             "data": x.ravel().tolist() if dtype == "int32"
@@ -1842,9 +2877,10 @@ def main():
 README_HEAD = """\
 # Keras 2.0-2.2 and tf.keras 2.2 model files (2017-2020): reference fixtures
 
-Full-model legacy HDF5 files (`model.save("x.h5")`) **as Keras 2.0.8, 2.1.0,
-2.1.6, 2.2.2, 2.2.4 and tf.keras of TensorFlow 2.2 wrote them**, with the
-outputs **real Keras** (tf_keras 2.21) computes from them. They exist because
+Full-model legacy HDF5 files (`model.save("x.h5")`) of Sequential and
+Functional models **as Keras 2.0.8, 2.1.0, 2.1.6, 2.2.2, 2.2.4 and tf.keras
+of TensorFlow 2.2 wrote them**, with the outputs **real Keras** (tf_keras
+2.21) computes from them. They exist because
 users' old models did not load in seqnn, and no installable Keras writes
 these files any more (those versions need TensorFlow 1.x / Theano and
 Python <= 3.7, and h5py >= 3 stores strings differently).
@@ -1881,14 +2917,21 @@ it runs the Keras 2.0.8, 2.1.0, 2.1.6, 2.2.2 and 2.2.4 sources (their PyPI
 archives) on top of TensorFlow 2.21's `tf.compat.v1`, with stubs for their
 TF 1.x-only imports, builds each case's model with the real `Sequential` and
 layers, saves it with the real `save_model`, and compares. For the 14 Keras
-2 cases other than `k224_cudnn`, the `model_config` and `training_config`
-strings are **byte-identical** to the ones written here and the HDF5 trees
-(paths, attribute values, dataset shapes and dtypes, optimizer weights) are
-identical (only the string types differ, since that run uses h5py 3). CuDNN
-layers cannot be called without a GPU, so for `k224_cudnn` it compares the
-layer configs (byte-identical) and the names and shapes of the weights the
-real layers build (identical). The tf.keras 2.2 case is written from the TF
-2.2.0 sources alone.
+2 Sequential cases other than `k224_cudnn`, the `model_config` and
+`training_config` strings are **byte-identical** to the ones written here
+and the HDF5 trees (paths, attribute values, dataset shapes and dtypes,
+optimizer weights) are identical (only the string types differ, since that
+run uses h5py 3). CuDNN layers cannot be called without a GPU, so for
+`k224_cudnn` it compares the layer configs (byte-identical) and the names
+and shapes of the weights the real layers build (identical). The 8 Keras 2
+cases of the second group (convolutions, BatchNormalization, Reshape,
+Permute, pooling, merges, Functional models, encoder-decoder) were compared
+in the same way, with the same result (byte-identical `model_config`,
+identical HDF5 trees), by running in Keras 2.0.8 / 2.1.6 / 2.2.4 the Keras
+code quoted above each `net_*` build function of the generator (with that
+script's machinery, plus the TF 1.x `tf.nn` functions that take `filter=`
+for the convolutions); `check_old_files.py` itself lists only the first 14.
+The tf.keras 2.2 cases are written from the TF 2.2.0 sources alone.
 
 Expected outputs come from tf_keras 2.21: `tf_keras.models.load_model(h5,
 compile=False).predict(x)`. Each case also builds the equivalent tf_keras
@@ -1905,7 +2948,16 @@ output and the JSON's `notes` say why, from tf_keras's source.
 
 `k224_long_sequence` also has `k224_long_sequence.input.npy` ((2, 8800, 1)
 float32, 70 kB); its JSON has the input's `file` instead of `data`, and the
-expected output is the model's (2, 1) output.
+expected output is the model's (2, 1) output. The models with two inputs
+(`+` in the input column) have `inputs` (a list, in the order of the model's
+`input_layers`, each with the InputLayer's `name`) instead of `input`.
+
+The cases from `k224_cnn_lstm` on are built by calling layers on tensors
+(`Net` in the generator, the Keras code each stands for quoted above its
+`net_*` function); their weights are drawn in the same order as the others
+(model.layers, then weight_names), `rng.uniform(-0.6, 0.6)`, except
+BatchNormalization's `gamma` and `moving_variance`: `rng.uniform(0.5, 1.5)`;
+their inputs are `rng.uniform(-2, 2)`.
 
 ## `<case>.json`
 
@@ -1915,6 +2967,7 @@ expected output is the model's (2, 1) output.
   "emulates": {{"keras_version", "backend", "writer", "h5py"}},
   "exercises": [...],                       // what the case is for
   "input": {{"shape", "dtype", "data" | "file"}},
+  "inputs": [{{"name", "shape", "dtype", "data"}}],  // instead of "input": two-input models
   "expected": {{"tf_keras": {{"shape", "data"}}}},
   "expected_source": "tf_keras.models.load_model(...)..." | "equivalent tf_keras model ...",
   "second_predict": {{...}},                  // k224_stateful_lstm: a 2nd predict (state carried over)
@@ -2036,6 +3089,76 @@ compatible with GRU(reset_after=True)`), so it cannot load `k208_*` and
 `k210_*`; a copy with `"reset_after": false` added loads and predicts the
 recorded output exactly (see their `tf_keras_load`).
 
+## Functional models ("Model")
+
+Keras 2.0.8-2.2.4 ([K208]/[K216] `engine/topology.py` `Container.get_config`,
+[K224] `engine/network.py` `Network.get_config`) and tf.keras 2.2 ([TF22]
+`engine/network.py` `get_network_config`) write the same structure; the
+class name is `"Model"` in all of them (`"Functional"` came with TF 2.3/2.4):
+
+```
+{"class_name": "Model", "config": {
+  "name": "model_1",                       // tf.keras 2.2: "model"
+  "layers": [
+    {"name": "input_1", "class_name": "InputLayer",
+     "config": {"batch_input_shape": [null, 5, 3], "dtype": "float32",
+                "sparse": false, "name": "input_1"},   // tf.keras 2.2: + "ragged": false before "name"
+     "inbound_nodes": []},
+    {"name": "lstm_1", "class_name": "LSTM", "config": {...},
+     "inbound_nodes": [[["input_1", 0, 0, {}]]]},      // one list per call: [layer, node, tensor, kwargs]
+    ...],
+  "input_layers": [["input_1", 0, 0], ["input_2", 0, 0]],
+  "output_layers": [["dense_1", 0, 0]]}}
+```
+
+* Keras 2 layer entries are `name, class_name, config, inbound_nodes`;
+  tf.keras 2.2 entries `class_name, config, name, inbound_nodes`.
+* InputLayers are named `input_1`, `input_2`, ... (one-based) in every
+  version, tf.keras 2.2 included, where the other layers are zero-based
+  (`conv1d`, `lstm`, `gru_1`).
+* `model.layers` -- the order of `layers`, of `layer_names` and of the
+  weights -- is by decreasing depth from the outputs, ties in the order a
+  depth-first walk from the outputs meets the layers (`_map_graph_network`),
+  not the order of creation: `k224_functional_merge` has `input_1, input_2,
+  lstm_1, global_max_pooling1d_1, global_average_pooling1d_1, gru_1, add_1,
+  multiply_1, concatenate_1, dense_1`. The InputLayers have groups (with an
+  empty `weight_names`) in `model_weights` like any weightless layer.
+* kwargs are `{}` for these calls: Keras 2 writes the call's kwargs only if
+  `json.dumps` accepts them, tf.keras 2.2 drops the `training`/`mask` it
+  passed itself.
+* **Initial states are inbound tensors.** `RNN.__call__` ([K224], [TF22]
+  `layers/recurrent.py`) calls a layer given Keras-tensor `initial_state`
+  on `[inputs] + initial_state`, so the decoder of `k224_encoder_decoder`
+  has `"inbound_nodes": [[["input_2", 0, 0, {}], ["lstm_1", 0, 1, {}],
+  ["lstm_1", 0, 2, {}]]]`: the input, then the encoder's `h` (output 1) and
+  `c` (output 2) of its `return_state=True` outputs `[output, h, c]`. In
+  Keras 2.2.4 the `initial_state` kwarg (tensors) fails `json.dumps` and is
+  written as `{}`; tf.keras 2.2 does not keep it at all. A loader must split
+  such a node into the input and the initial states (Keras's
+  `_standardize_args` does).
+
+## The layers around the RNNs
+
+| | Keras 2.0.8, 2.1.x | Keras 2.2.0-2.2.2 | Keras 2.2.3, 2.2.4 | tf.keras 2.2 |
+|---|---|---|---|---|
+| `Conv1D` config | no `data_format` (popped), no `rank` | `data_format` | `data_format` | `data_format` |
+| `Conv2D` config | `data_format` | `data_format` | `data_format` | `data_format` |
+| `kernel_size`, `strides`, `dilation_rate`, `pool_size` | lists (`[3]`, `[3, 3]`) | lists | lists | lists |
+| `MaxPooling1D` keys | `strides, pool_size, padding` | same | `strides, pool_size, padding, data_format` | same as 2.2.4 |
+| `MaxPooling2D` keys | `pool_size, padding, strides, data_format` | same | same | -- |
+| `GlobalMax/AveragePooling1D` | `name, trainable` only | same | `data_format` | -- |
+| `BatchNormalization` `axis` | `-1` as given | same | same | `[2]` (a list of non-negative axes, set by `build`) |
+| `BatchNormalization` weights | `gamma, beta, moving_mean, moving_variance` (gamma without `scale`, beta without `center`) | same | same | same |
+
+Sources: [K208]/[K216]/[K220]/[K222]/[K223]/[K224] `keras/layers/convolutional.py`
+`_Conv.get_config`, `Conv1D.get_config`, `Conv2D.get_config`;
+`keras/layers/pooling.py` `_Pooling1D`, `_Pooling2D`, `_GlobalPooling1D`;
+[K224] `keras/layers/normalization.py` `BatchNormalization.build`/`get_config`,
+`keras/layers/core.py` `Reshape`, `Permute`, `SpatialDropout1D`, `Flatten`,
+`keras/layers/merge.py`; [TF22] `layers/convolutional.py` `Conv.get_config`,
+`layers/pooling.py` `Pooling1D.get_config`, `layers/normalization.py`
+`BatchNormalizationBase.build`/`get_config`.
+
 ## Weight names
 
 | writer | pattern | example |
@@ -2044,6 +3167,10 @@ recorded output exactly (see their `tf_keras_load`).
 | Keras 2, Theano backend | `<layer>/<weight>` | `lstm_1/kernel` (`theano_backend.py` `variable`/`_prepare_name`) |
 | Keras 2 Bidirectional | `<wrapper>/forward_<inner>/<w>:0`, then `.../backward_<inner>/...` | `bidirectional_1/forward_lstm_1/kernel:0` |
 | Keras 2 TimeDistributed | `<wrapper>/<w>:0` (the inner Dense's own name is unused) | `time_distributed_1/kernel:0` |
+| Keras 2 Conv1D, Conv2D | `<layer>/kernel:0` (kernel_size + (input channels, filters)), `<layer>/bias:0` | `conv1d_1/kernel:0` (3, 3, 4) |
+| Keras 2 TimeDistributed(Conv2D) | `<wrapper>/<w>:0` | `time_distributed_1/kernel:0` (3, 3, 1, 2) |
+| Keras 2 BatchNormalization | `<layer>/gamma:0`, `beta:0`, `moving_mean:0`, `moving_variance:0` | `batch_normalization_1/moving_variance:0` |
+| tf.keras 2.2 Conv1D, BatchNormalization | `<layer>/<w>:0` | `conv1d/kernel:0`, `batch_normalization/gamma:0` |
 | tf.keras 2.2 RNN | `<layer>/<cell>/<w>:0`, cells numbered per class | `lstm_1/lstm_cell_1/kernel:0`, `gru/gru_cell/bias:0` |
 
 Keras 2 RNN cells (2.1+) are built by `RNN.build` without a name scope of
@@ -2119,9 +3246,10 @@ def write_readme(payloads):
             f"tf.keras `{em['keras_version']}`"
         if em["backend"] != "tensorflow":
             emu += f", {em['backend']}"
-        shape = "×".join(str(d) for d in p["input"]["shape"])
+        ins = p["inputs"] if "inputs" in p else [p["input"]]
+        shape = " + ".join("×".join(str(d) for d in i["shape"]) for i in ins)
         rows.append(f"| `{p['case']}` | {emu} | {p['model']} | {shape} "
-                    f"{p['input']['dtype']} | {status} | {src} | {size} |")
+                    f"{ins[0]['dtype']} | {status} | {src} | {size} |")
     versions = ", ".join(f"{k} {v}" for k, v in VERSIONS.items())
     sources = "\n".join(f"* [{k}] {v}" for k, v in SOURCES.items())
     text = (README_HEAD.format(versions=versions, case_rows="\n".join(rows))
