@@ -171,6 +171,9 @@ fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
     macro_rules! common {
         ($o:expr) => {{
             let mut o = $o;
+            if let Some(name) = c.get("name").and_then(Value::as_str) {
+                o = o.with_name(name);
+            }
             if let Some(lr) = lr {
                 o = o.with_learning_rate(lr);
             }
@@ -325,4 +328,106 @@ fn loss_from(v: &Value) -> Result<Loss> {
             Loss::from_name(other).map_err(|_| unsupported(format!("the loss class {other}")))?
         }
     })
+}
+
+/// Keras 3's `compile_config` for a model compiled with `compiled` (`null` for none), which
+/// `keras.models.load_model` compiles the model with.
+pub(crate) fn compile_config_json(compiled: Option<&Compiled>) -> Value {
+    let Some(c) = compiled else {
+        return Value::Null;
+    };
+    let config = c.optimizer().config();
+    let loss = c.loss();
+    let loss_json = match loss {
+        Loss::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        }
+        | Loss::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => loss_object(
+            &loss,
+            serde_json::json!({
+                "from_logits": from_logits,
+                "label_smoothing": label_smoothing,
+                "axis": -1,
+            }),
+        ),
+        Loss::SparseCategoricalCrossentropy {
+            from_logits,
+            ignore_class,
+        } => loss_object(
+            &loss,
+            serde_json::json!({ "from_logits": from_logits, "ignore_class": ignore_class }),
+        ),
+        Loss::Huber { delta } => loss_object(&loss, serde_json::json!({ "delta": delta })),
+        Loss::CosineSimilarity { axis } => loss_object(&loss, serde_json::json!({ "axis": axis })),
+        other => Value::String(other.keras_name().to_string()),
+    };
+    let metrics: Vec<Value> = c
+        .metrics()
+        .iter()
+        .map(|m| Value::String(m.name().to_string()))
+        .collect();
+    serde_json::json!({
+        "optimizer": {
+            "module": "keras.optimizers",
+            "class_name": config.class_name,
+            "config": options_json(&config),
+            "registered_name": null,
+        },
+        "loss": loss_json,
+        "loss_weights": null,
+        "metrics": if metrics.is_empty() { Value::Null } else { Value::Array(metrics) },
+        "weighted_metrics": null,
+        "run_eagerly": false,
+        "steps_per_execution": 1,
+        "jit_compile": false,
+    })
+}
+
+/// A loss object as Keras 3 serializes it, with `options` beside its name and reduction.
+fn loss_object(loss: &Loss, options: Value) -> Value {
+    let mut config = serde_json::json!({
+        "name": loss.keras_name(),
+        "reduction": "sum_over_batch_size",
+    });
+    if let (Some(c), Value::Object(o)) = (config.as_object_mut(), options) {
+        c.extend(o);
+    }
+    serde_json::json!({
+        "module": "keras.losses",
+        "class_name": loss.class_name(),
+        "config": config,
+        "registered_name": null,
+    })
+}
+
+/// An optimizer's or schedule's options as JSON, in Keras's order.
+fn options_json(config: &crate::train::config::Config) -> Value {
+    use crate::train::config::ConfigValue as V;
+    fn value(v: &V) -> Value {
+        match v {
+            V::Null => Value::Null,
+            V::Bool(b) => Value::Bool(*b),
+            V::Int(i) => Value::from(*i),
+            V::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            V::Str(s) => Value::String(s.clone()),
+            V::List(items) => Value::Array(items.iter().map(value).collect()),
+            V::Object(c) => serde_json::json!({
+                "module": "keras.optimizers.schedules",
+                "class_name": c.class_name,
+                "config": options_json(c),
+                "registered_name": null,
+            }),
+        }
+    }
+    Value::Object(
+        config
+            .options
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), value(v)))
+            .collect(),
+    )
 }
