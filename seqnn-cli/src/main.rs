@@ -33,7 +33,7 @@ use std::process::ExitCode;
 use arrays::Array;
 use clap::{Parser, Subcommand};
 use ndarray::{ArrayD, Axis, Slice};
-use seqnn::{AnyModel, Error, InputArray, Shape};
+use seqnn::{AnyModel, Compiled, Error, FitOptions, InputArray, Shape};
 
 /// Run and convert Keras recurrent models, without Python
 ///
@@ -111,6 +111,69 @@ enum Command {
         /// On a terminal, the samples done so far are shown on stderr.
         #[arg(long, value_name = "N", verbatim_doc_comment)]
         batch_size: Option<usize>,
+    },
+
+    /// Train a model as Keras's fit, and save it as a Keras 3 .keras archive
+    ///
+    /// Trains with the model file's own compile configuration (its optimizer, loss
+    /// and metrics); --optimizer, --learning-rate and --loss override it. A file
+    /// without a compile configuration needs --optimizer and --loss. Prints Keras's
+    /// progress lines, one per epoch, then the history.
+    #[command(verbatim_doc_comment)]
+    Fit {
+        /// The model: a .keras archive or a legacy .h5 file
+        #[arg(value_name = "MODEL")]
+        model: PathBuf,
+        /// The inputs, batch first: a .npy file, or a .npz file of one array per input
+        #[arg(value_name = "X.npy|X.npz")]
+        x: PathBuf,
+        /// The targets, batch first: a .npy file
+        #[arg(value_name = "Y.npy")]
+        y: PathBuf,
+        /// The trained model's archive; its name must end in .keras
+        #[arg(short, long, value_name = "OUT.keras")]
+        output: PathBuf,
+        /// Keras's epochs
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        epochs: usize,
+        /// Keras's batch_size
+        #[arg(long, default_value_t = 32, value_name = "N")]
+        batch_size: usize,
+        /// Keep the samples' order (Keras's shuffle=False)
+        #[arg(long)]
+        no_shuffle: bool,
+        /// Keras's validation_split: the last fraction of the samples, held out
+        #[arg(long, default_value_t = 0.0, value_name = "F")]
+        validation_split: f32,
+        /// 0: silent; 1 or 2: a line per epoch
+        #[arg(long, default_value_t = 1, value_name = "0|1|2")]
+        verbose: u8,
+        /// An optimizer by its Keras name (adam, sgd, rmsprop, ...), with its defaults
+        #[arg(long, value_name = "NAME")]
+        optimizer: Option<String>,
+        /// The optimizer's learning rate
+        #[arg(long, value_name = "LR")]
+        learning_rate: Option<f64>,
+        /// A loss by its Keras name (mse, binary_crossentropy, ...)
+        #[arg(long, value_name = "NAME")]
+        loss: Option<String>,
+    },
+
+    /// Print the loss and metrics of a compiled model on inputs and targets, as Keras's evaluate
+    #[command(verbatim_doc_comment)]
+    Evaluate {
+        /// The model: a compiled .keras archive or legacy .h5 file
+        #[arg(value_name = "MODEL")]
+        model: PathBuf,
+        /// The inputs, batch first: a .npy file, or a .npz file of one array per input
+        #[arg(value_name = "X.npy|X.npz")]
+        x: PathBuf,
+        /// The targets, batch first: a .npy file
+        #[arg(value_name = "Y.npy")]
+        y: PathBuf,
+        /// Keras's batch_size
+        #[arg(long, default_value_t = 32, value_name = "N")]
+        batch_size: usize,
     },
 
     /// Save a model as a Keras 3 .keras archive
@@ -252,17 +315,95 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Convert { model, output } => {
-            if output.extension().and_then(|e| e.to_str()) != Some("keras") {
-                return Err(Error::File {
-                    path: output.clone(),
-                    message: "the output must be a .keras file (seqnn writes the Keras 3 \
-                              .keras format); give a name ending in .keras"
-                        .into(),
-                    source: None,
+        Command::Fit {
+            model,
+            x,
+            y,
+            output,
+            epochs,
+            batch_size,
+            no_shuffle,
+            validation_split,
+            verbose,
+            optimizer,
+            learning_rate,
+            loss,
+        } => {
+            keras_output(&output)?;
+            let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
+            let mut model = load(&model)?;
+            let xs = floats(xs.for_inputs(&model.input_names())?);
+            let y = floats(y.for_inputs(&["y".to_string()])?).swap_remove(0);
+            let compiled = match model.compiled() {
+                Some(c) => c.clone(),
+                None => {
+                    let (Some(o), Some(l)) = (&optimizer, &loss) else {
+                        return Err(Failure::Message(
+                            "the model file holds no compile configuration: give --optimizer \
+                             and --loss"
+                                .into(),
+                        ));
+                    };
+                    Compiled::new(seqnn::optimizer_from_name(o)?, seqnn::Loss::from_name(l)?)
                 }
-                .into());
+            };
+            let mut compiled = match (&optimizer, &loss) {
+                (Some(o), _) if model.compiled().is_some() => {
+                    compiled.with_optimizer(seqnn::optimizer_from_name(o)?)
+                }
+                _ => compiled,
+            };
+            if let (Some(l), true) = (&loss, model.compiled().is_some()) {
+                compiled = compiled.with_loss(seqnn::Loss::from_name(l)?);
             }
+            if let Some(lr) = learning_rate {
+                compiled.optimizer_mut().set_learning_rate(lr)?;
+            }
+            let options = FitOptions::new()
+                .with_epochs(epochs)
+                .with_batch_size(batch_size)
+                .with_shuffle(!no_shuffle)
+                .with_validation_split(validation_split)
+                .with_verbose(verbose);
+            let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
+            let history = match &mut model {
+                AnyModel::Sequential(m) => {
+                    m.compile_with(compiled);
+                    m.fit(&xs[0], &y, &options)?
+                }
+                AnyModel::Functional(m) => {
+                    m.compile_with(compiled);
+                    m.fit(&views, y.view(), &options)?
+                }
+            };
+            model.save(&output).map_err(|e| e.in_file(&output))?;
+            for (key, values) in history.history() {
+                let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+                writeln!(out, "{key}: [{}]", values.join(", "))?;
+            }
+            writeln!(out, "saved {}", output.display())?;
+        }
+        Command::Evaluate {
+            model,
+            x,
+            y,
+            batch_size,
+        } => {
+            let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
+            let model = load(&model)?;
+            let xs = floats(xs.for_inputs(&model.input_names())?);
+            let y = floats(y.for_inputs(&["y".to_string()])?).swap_remove(0);
+            let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
+            let logs = match &model {
+                AnyModel::Sequential(m) => m.evaluate(&xs[0], &y, batch_size)?,
+                AnyModel::Functional(m) => m.evaluate(&views, y.view(), batch_size)?,
+            };
+            for (key, value) in logs {
+                writeln!(out, "{key}: {value:.6}")?;
+            }
+        }
+        Command::Convert { model, output } => {
+            keras_output(&output)?;
             let model = load(&model)?;
             model.save(&output).map_err(|e| e.in_file(&output))?;
             writeln!(out, "saved {}", output.display())?;
@@ -270,6 +411,34 @@ fn run(command: Command) -> Result<(), Failure> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Refuses an output path that does not end in `.keras`.
+fn keras_output(output: &Path) -> Result<(), Failure> {
+    if output.extension().and_then(|e| e.to_str()) == Some("keras") {
+        return Ok(());
+    }
+    Err(Error::File {
+        path: output.to_path_buf(),
+        message: "the output must be a .keras file (seqnn writes the Keras 3 .keras format); \
+                  give a name ending in .keras"
+            .into(),
+        source: None,
+    }
+    .into())
+}
+
+/// The arrays as float32 (integer ids are exact in float32: the reader checked them).
+fn floats(arrays: Vec<arrays::Array>) -> Vec<ArrayD<f32>> {
+    arrays
+        .into_iter()
+        .map(|a| match a {
+            arrays::Array::F32(a) => a,
+            arrays::Array::I32(a) => a.mapv(|v| v as f32),
+            arrays::Array::I64(a) => a.mapv(|v| v as f32),
+            arrays::Array::U32(a) => a.mapv(|v| v as f32),
+        })
+        .collect()
 }
 
 /// Whether an output path names a `.npz` archive (else it is written as `.npy`).

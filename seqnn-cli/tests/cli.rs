@@ -1193,3 +1193,134 @@ fn a_stateful_functional_model_carries_its_states_from_batch_to_batch() {
         assert!(run.one_error_line().contains("stateful model"));
     }
 }
+
+/// A fit fixture's array (`tests/fixtures/train/fits/`), as f32.
+fn fit_array(v: &serde_json::Value) -> ArrayD<f32> {
+    let shape: Vec<usize> = v["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let data: Vec<f32> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_f64().unwrap() as f32)
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap()
+}
+
+/// `seqnn fit` on a model compiled and saved by tf_keras trains with the file's own
+/// configuration and ends where Keras's fit ended: the same loss each epoch (1e-4), and a
+/// saved model whose `seqnn evaluate` is Keras's evaluate.
+#[test]
+fn fit_trains_with_the_files_compile_configuration() {
+    let dir = scratch("fit");
+    let fits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/train/fits");
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fits.join("gru_rmsprop_mae.json")).unwrap())
+            .unwrap();
+    let (x, y) = (dir.join("x.npy"), dir.join("y.npy"));
+    write_npy(&x, &fit_array(&f["x"][0])).unwrap();
+    write_npy(&y, &fit_array(&f["y"])).unwrap();
+    let out = dir.join("trained.keras");
+    let model = fits.join("gru_rmsprop_mae.tf.h5");
+    let run = seqnn([
+        OsStr::new("fit"),
+        model.as_os_str(),
+        x.as_os_str(),
+        y.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--epochs".as_ref(),
+        "3".as_ref(),
+        "--batch-size".as_ref(),
+        "8".as_ref(),
+        "--no-shuffle".as_ref(),
+        "--verbose".as_ref(),
+        "0".as_ref(),
+    ]);
+    let stdout = run.succeeded();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("loss: ["))
+        .expect("the history");
+    let ours: Vec<f32> = line["loss: [".len()..line.len() - 1]
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let keras = f["results"]["tf_keras"]["history"]["loss"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ours.len(), 3);
+    for (a, k) in ours.iter().zip(keras) {
+        let k = k.as_f64().unwrap() as f32;
+        assert!(
+            (a - k).abs() <= 1e-4 * k.abs().max(1.0),
+            "{a} against Keras's {k}"
+        );
+    }
+    let run = seqnn([
+        OsStr::new("evaluate"),
+        out.as_os_str(),
+        x.as_os_str(),
+        y.as_os_str(),
+        "--batch-size".as_ref(),
+        "8".as_ref(),
+    ]);
+    let line = run.succeeded().lines().next().unwrap().to_string();
+    let ours: f32 = line.strip_prefix("loss: ").unwrap().parse().unwrap();
+    let keras = f["results"]["tf_keras"]["evaluate"]["loss"]
+        .as_f64()
+        .unwrap() as f32;
+    assert!(
+        (ours - keras).abs() <= 1e-4,
+        "evaluate {ours} against Keras's {keras}"
+    );
+}
+
+/// A model file without a compile configuration needs --optimizer and --loss; with them it
+/// trains; a bad name is one error line.
+#[test]
+fn fit_without_a_compile_configuration_needs_optimizer_and_loss() {
+    let dir = scratch("fit_uncompiled");
+    let model = files_dir().join("course_text_classifier.k3.keras");
+    let x = dir.join("x.npy");
+    write_npy(&x, &ArrayD::<f32>::ones(IxDyn(&[4, 7]))).unwrap();
+    let y = dir.join("y.npy");
+    write_npy(&y, &ArrayD::<f32>::from_elem(IxDyn(&[4, 3]), 1.0 / 3.0)).unwrap();
+    let out = dir.join("out.keras");
+    let base = |extra: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "fit".into(),
+            model.clone().into(),
+            x.clone().into(),
+            y.clone().into(),
+            "-o".into(),
+            out.clone().into(),
+            "--verbose".into(),
+            "0".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.into()));
+        a
+    };
+    let line = seqnn(base(&[])).one_error_line().to_string();
+    assert!(line.contains("give --optimizer and --loss"), "{line}");
+    let line = seqnn(base(&["--optimizer", "adamm", "--loss", "mse"]))
+        .one_error_line()
+        .to_string();
+    assert!(line.contains("adamm"), "{line}");
+    let stdout = seqnn(base(&[
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "0.1",
+        "--loss",
+        "categorical_crossentropy",
+    ]))
+    .succeeded()
+    .to_string();
+    assert!(stdout.contains("loss: ["), "{stdout}");
+    assert!(out.exists());
+}

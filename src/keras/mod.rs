@@ -148,6 +148,16 @@ impl AnyModel {
         }
     }
 
+    /// What the model was compiled with (its file's compile configuration, or a later
+    /// `compile`); `None` for an uncompiled model.
+    #[must_use]
+    pub fn compiled(&self) -> Option<&crate::Compiled> {
+        match self {
+            AnyModel::Sequential(m) => m.compiled(),
+            AnyModel::Functional(m) => m.compiled(),
+        }
+    }
+
     /// The names of the model's inputs, in order, as the file named them (`input_1`, ... in
     /// tf_keras; see [`Sequential::input_name`]).
     #[must_use]

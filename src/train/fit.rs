@@ -121,6 +121,25 @@ impl Compiled {
         Ok(self)
     }
 
+    /// The same, with another optimizer (a fresh one, as a new `compile` gives).
+    #[must_use]
+    pub fn with_optimizer(mut self, optimizer: Box<dyn Optimizer>) -> Self {
+        self.optimizer = optimizer;
+        self
+    }
+
+    /// The same, with another loss.
+    #[must_use]
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// The optimizer, to change its settings (`set_learning_rate`).
+    pub fn optimizer_mut(&mut self) -> &mut dyn Optimizer {
+        self.optimizer.as_mut()
+    }
+
     /// The same, with one more metric.
     #[must_use]
     pub fn with_metric(mut self, metric: Metric) -> Self {
