@@ -17,7 +17,7 @@ use crate::shape::Shape;
 ///
 /// ```
 /// use ndarray::{array, Array2};
-/// use seqnn::{Loss, Weighting};
+/// use seqnn::Weighting;
 ///
 /// let mask = Array2::from_elem((2, 3), true);
 /// let weights = array![1.0f32, 0.5];
