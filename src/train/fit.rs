@@ -18,7 +18,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
@@ -28,6 +27,7 @@ use crate::layer::{CallContext, Layer};
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
 use crate::train::optimizer::Optimizer;
+use crate::train::progress::Progress;
 
 /// An optimizer as `compile` takes it: a Keras name (`"adam"`) or an optimizer value.
 pub trait IntoOptimizer {
@@ -598,11 +598,8 @@ pub(crate) fn fit(
     let yv = y.slice_axis(Axis(0), (n_train..).into());
     let steps = n_train.div_ceil(options.batch_size);
     let mut history = History::default();
-    let mut out = std::io::stdout();
     for epoch in options.initial_epoch..options.epochs {
-        if options.verbose > 0 {
-            let _ = writeln!(out, "Epoch {}/{}", epoch + 1, options.epochs);
-        }
+        let progress = Progress::epoch(options.verbose, epoch, options.epochs, steps);
         let started = Instant::now();
         let mut order: Vec<usize> = (0..n_train).collect();
         if options.shuffle {
@@ -612,6 +609,7 @@ pub(crate) fn fit(
             });
         }
         let mut total = 0.0_f64;
+        let mut seen = 0_usize;
         let mut metrics = compiled.metrics.clone();
         metrics.iter_mut().for_each(Metric::reset);
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
@@ -641,6 +639,10 @@ pub(crate) fn fit(
                 step.mask.as_ref(),
             )?;
             total += f64::from(step.loss) * rows.len() as f64;
+            seen += rows.len();
+            let mut running = vec![("loss".to_string(), (total / seen as f64) as f32)];
+            running.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
+            progress.step(b + 1, &running);
         }
         let mut logs = vec![("loss".to_string(), (total / n_train as f64) as f32)];
         logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
@@ -664,32 +666,7 @@ pub(crate) fn fit(
         if let Some(val) = val {
             logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
         }
-        if options.verbose > 0 {
-            let elapsed = started.elapsed();
-            // tf_keras's Progbar: seconds, milliseconds or microseconds per step.
-            let per_step = elapsed.as_secs_f64() / steps as f64;
-            let per_step = if per_step >= 1.0 {
-                format!("{per_step:.0}s/step")
-            } else if per_step >= 1e-3 {
-                format!("{:.0}ms/step", per_step * 1e3)
-            } else {
-                format!("{:.0}us/step", per_step * 1e6)
-            };
-            let values: String = logs
-                .iter()
-                .map(|(k, v)| format!(" - {k}: {v:.4}"))
-                .collect();
-            let bar = if options.verbose == 1 {
-                " [==============================]"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "{steps}/{steps}{bar} - {}s {per_step}{values}",
-                elapsed.as_secs()
-            );
-        }
+        progress.finish(started.elapsed(), &logs);
         history.push(epoch, &logs);
     }
     Ok(history)

@@ -27,6 +27,7 @@ pub mod fit;
 pub mod loss;
 pub mod metric;
 pub mod optimizer;
+mod progress;
 pub mod schedule;
 
 pub use clip::GradientClipping;
