@@ -36,8 +36,8 @@ impl Progress {
     pub(crate) fn step(&self, done: usize, logs: &[(String, f32)]) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
-            bar.set_position(done as u64);
             bar.set_message(values(logs));
+            bar.set_position(done as u64);
         }
         let _ = (done, logs);
     }
