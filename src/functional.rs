@@ -1523,23 +1523,11 @@ impl Layer for Model {
     }
 
     fn weight_specs(&self) -> Vec<crate::layer::WeightSpec> {
-        self.layers
-            .iter()
-            .flat_map(|l| {
-                let name = l.name().to_string();
-                l.weight_specs()
-                    .into_iter()
-                    .map(move |w| w.nested(&name, l.trainable()))
-            })
-            .collect()
+        crate::layer::nested_weight_specs(&self.layers)
     }
 
     fn initialize(&mut self) {
-        for layer in self.layers.iter_mut() {
-            if layer.is_built() && !layer.has_weights() {
-                layer.initialize();
-            }
-        }
+        crate::layer::initialize_layers(&mut self.layers);
     }
 
     fn weights(&self) -> Vec<ArrayViewD<'_, f32>> {

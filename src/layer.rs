@@ -245,6 +245,29 @@ pub(crate) fn output_grad(
     }
 }
 
+/// The weight specs of a model's layers, in order, each named under its layer and trainable
+/// only if its layer is.
+pub(crate) fn nested_weight_specs(layers: &[Box<dyn Layer>]) -> Vec<WeightSpec> {
+    layers
+        .iter()
+        .flat_map(|l| {
+            let name = l.name().to_string();
+            l.weight_specs()
+                .into_iter()
+                .map(move |w| w.nested(&name, l.trainable()))
+        })
+        .collect()
+}
+
+/// Draws weights for a model's built layers that have none yet.
+pub(crate) fn initialize_layers(layers: &mut [Box<dyn Layer>]) {
+    for layer in layers.iter_mut() {
+        if layer.is_built() && !layer.has_weights() {
+            layer.initialize();
+        }
+    }
+}
+
 /// What a training call of a layer keeps when its backward pass needs only its input's shape.
 #[derive(Debug)]
 pub(crate) struct InputShape(pub(crate) Vec<usize>);

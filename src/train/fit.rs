@@ -379,12 +379,7 @@ pub(crate) fn train_step(
     let saved = ctx
         .take_saved()
         .ok_or_else(|| invalid(&name, "the model kept nothing for its backward pass".into()))?;
-    let mut weighting = Weighting::none();
-    if let Some(m) = mask.as_ref() {
-        if y_pred.ndim() >= 3 {
-            weighting = weighting.with_mask(m.view());
-        }
-    }
+    let weighting = output_weighting(mask.as_ref(), &y_pred.view());
     let (loss, grad) =
         compiled
             .loss
@@ -415,6 +410,17 @@ pub(crate) struct Step {
     mask: Option<crate::Mask>,
 }
 
+/// How a loss or metric weighs an output: by its mask, on a sequence output.
+fn output_weighting<'a>(
+    mask: Option<&'a crate::Mask>,
+    y_pred: &ArrayViewD<'_, f32>,
+) -> Weighting<'a> {
+    match mask {
+        Some(m) if y_pred.ndim() >= 3 => Weighting::none().with_mask(m.view()),
+        _ => Weighting::none(),
+    }
+}
+
 /// Adds a batch to the metrics, with the output's mask on sequence outputs.
 fn update_metrics(
     metrics: &mut [Metric],
@@ -422,12 +428,7 @@ fn update_metrics(
     y_pred: ArrayViewD<'_, f32>,
     mask: Option<&crate::Mask>,
 ) -> Result<()> {
-    let mut weighting = Weighting::none();
-    if let Some(m) = mask {
-        if y_pred.ndim() >= 3 {
-            weighting = weighting.with_mask(m.view());
-        }
-    }
+    let weighting = output_weighting(mask, &y_pred);
     for m in metrics.iter_mut() {
         m.update(y.view(), y_pred.view(), &weighting)?;
     }
@@ -502,12 +503,7 @@ pub(crate) fn test_step(
     let mut out = model.call(x, &mut ctx)?;
     let y_pred = out.swap_remove(0);
     let mask = ctx.output_masks(model, 1).swap_remove(0);
-    let mut weighting = Weighting::none();
-    if let Some(m) = mask.as_ref() {
-        if y_pred.ndim() >= 3 {
-            weighting = weighting.with_mask(m.view());
-        }
-    }
+    let weighting = output_weighting(mask.as_ref(), &y_pred.view());
     let loss = compiled
         .loss
         .value(y, y_pred.view(), &weighting, compiled.dialect)?;

@@ -85,6 +85,8 @@ pub(crate) fn backward<C: Cell>(
     let keep_width = cell.keep_width();
     let post = trace.post.as_slice().expect("standard layout");
     let keep = trace.keep.as_slice().expect("standard layout");
+    let mut prev: Vec<ArrayView2<'_, f32>> = Vec::with_capacity(trace.states.len());
+    let mut next: Vec<ArrayView2<'_, f32>> = Vec::with_capacity(trace.states.len());
     for t in (0..timesteps).rev() {
         let rows = t * batch..(t + 1) * batch;
         if let Some(d) = d_output.as_ref() {
@@ -113,16 +115,21 @@ pub(crate) fn backward<C: Cell>(
                 c.assign(d);
             }
         }
-        let prev: Vec<ArrayView2<'_, f32>> = trace
-            .states
-            .iter()
-            .map(|h| h.slice(s![t * batch..(t + 1) * batch, ..]))
-            .collect();
-        let next: Vec<ArrayView2<'_, f32>> = trace
-            .states
-            .iter()
-            .map(|h| h.slice(s![(t + 1) * batch..(t + 2) * batch, ..]))
-            .collect();
+        // Views into the trace, in buffers reused from step to step: no allocation per step.
+        prev.clear();
+        prev.extend(
+            trace
+                .states
+                .iter()
+                .map(|h| h.slice(s![t * batch..(t + 1) * batch, ..])),
+        );
+        next.clear();
+        next.extend(
+            trace
+                .states
+                .iter()
+                .map(|h| h.slice(s![(t + 1) * batch..(t + 2) * batch, ..])),
+        );
         let dz_t = &mut d_z.as_slice_mut().expect("standard layout")
             [t * batch * gates..(t + 1) * batch * gates];
         let drec_t = &mut d_rec.as_slice_mut().expect("standard layout")
