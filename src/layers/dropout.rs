@@ -50,6 +50,21 @@ pub struct Dropout {
 #[derive(Debug)]
 struct DropoutSaved(Option<ArrayD<f32>>);
 
+/// Inverted dropout's factors, drawn from seqnn's seeded generator: each `1 / (1 − rate)` with
+/// probability `1 − rate`, else 0 (all 0 for a rate of 1).
+pub(crate) fn keep_mask<D: ndarray::Dimension>(shape: D, rate: f32) -> ndarray::Array<f32, D> {
+    let scale = if rate < 1.0 { 1.0 / (1.0 - rate) } else { 0.0 };
+    crate::session::with_rng(|rng| {
+        ndarray::Array::from_shape_simple_fn(shape, || {
+            if rand::Rng::random::<f32>(rng) >= rate {
+                scale
+            } else {
+                0.0
+            }
+        })
+    })
+}
+
 impl Dropout {
     /// A dropout of `rate`, as Keras's `Dropout(rate)`. A rate outside `[0, 1]` is refused when
     /// the layer is added to a model or built (Keras refuses it at construction).
@@ -132,21 +147,7 @@ impl Layer for Dropout {
         }
         // Keras's inverted dropout: each value kept with probability 1 − rate and scaled by
         // 1 / (1 − rate), from seqnn's seeded generator (`set_random_seed`).
-        let scale = if self.rate < 1.0 {
-            1.0 / (1.0 - self.rate)
-        } else {
-            0.0
-        };
-        let rate = self.rate;
-        let keep = crate::session::with_rng(|rng| {
-            ArrayD::from_shape_simple_fn(input.raw_dim(), || {
-                if rand::Rng::random::<f32>(rng) >= rate {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-        });
+        let keep = keep_mask(input.raw_dim(), self.rate);
         let y = input * &keep;
         if ctx.records() {
             ctx.save_for_backward(Box::new(DropoutSaved(Some(keep))));

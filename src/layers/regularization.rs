@@ -1,17 +1,20 @@
 //! Keras's regularization layers that are the identity at inference: `SpatialDropout1D`,
 //! `GaussianNoise`, `GaussianDropout` and `ActivityRegularization`. (`Dropout` has its own
-//! file.) Each checks its arguments as Keras does, passes its input and its mask on unchanged
-//! at inference, and refuses [`Mode::Training`], whose noise (or, for
-//! `ActivityRegularization`, whose loss) is not implemented yet.
+//! file.) Each checks its arguments as Keras does and passes its input and its mask on
+//! unchanged at inference. In [`Mode::Training`] the three noise layers draw their noise from
+//! seqnn's seeded generator (`set_random_seed`) and keep it for the backward pass;
+//! `ActivityRegularization`, whose training loss is not implemented yet, refuses training.
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_rank, common_builders, layer_plumbing, single_input, single_shape, weightless,
-    CallContext, InputDecl, Layer, LayerName, MaskPolicy, Mode,
+    check_gradient, check_rank, common_builders, layer_plumbing, single_input, single_shape,
+    weightless, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy, Mode,
+    SavedForBackward,
 };
-use crate::layers::dropout::Dropout;
+use crate::layers::dropout::{keep_mask, Dropout};
 use crate::shape::Shape;
 
 /// Keras's `SpatialDropout1D`: in training it drops whole feature channels of a sequence (the
@@ -19,6 +22,7 @@ use crate::shape::Shape;
 ///
 /// ```text
 /// y = x                         (inference)
+/// y[b, t, f] = x[b, t, f] · k[b, f] / (1 − rate),  k[b, f] ~ Bernoulli(1 − rate)   (training)
 /// ```
 ///
 /// - Input: `(batch, timesteps, features)` (Keras's `ndim=3`). Output: the same.
@@ -41,8 +45,7 @@ use crate::shape::Shape;
 /// # Errors
 /// Adding, building or calling it fails with [`Error::InvalidArgument`] for a rate outside
 /// `[0, 1]` (Dropout's message: a SpatialDropout1D is a Dropout in both Kerases) and with
-/// [`Error::IncompatibleRank`] for an input that is not 3-D; a call in [`Mode::Training`] with
-/// [`Error::InvalidArgument`].
+/// [`Error::IncompatibleRank`] for an input that is not 3-D.
 #[derive(Debug, Clone)]
 pub struct SpatialDropout1D {
     name: LayerName,
@@ -89,6 +92,7 @@ impl SpatialDropout1D {
 ///
 /// ```text
 /// y = x                         (inference)
+/// y = x + n,  n ~ N(0, stddev²) (training)
 /// ```
 ///
 /// - Input: any shape. Output: the same.
@@ -108,7 +112,7 @@ impl SpatialDropout1D {
 /// # Errors
 /// Adding, building or calling it fails with [`Error::InvalidArgument`] for a `stddev` outside
 /// `[0, 1]`, in Keras 3's words (tf_keras takes any value; seqnn writes Keras 3 configs, which
-/// Keras 3 would refuse); a call in [`Mode::Training`] with [`Error::InvalidArgument`].
+/// Keras 3 would refuse).
 #[derive(Debug, Clone)]
 pub struct GaussianNoise {
     name: LayerName,
@@ -149,6 +153,7 @@ impl GaussianNoise {
 ///
 /// ```text
 /// y = x                         (inference)
+/// y = x · n,  n ~ N(1, rate / (1 − rate))   (training, for 0 < rate < 1; else y = x)
 /// ```
 ///
 /// - Input: any shape. Output: the same.
@@ -165,8 +170,7 @@ impl GaussianNoise {
 ///
 /// # Errors
 /// Adding, building or calling it fails with [`Error::InvalidArgument`] for a rate outside
-/// `[0, 1]`, in Keras 3's words (tf_keras takes any value); a call in [`Mode::Training`] with
-/// [`Error::InvalidArgument`].
+/// `[0, 1]`, in Keras 3's words (tf_keras takes any value).
 #[derive(Debug, Clone)]
 pub struct GaussianDropout {
     name: LayerName,
@@ -299,6 +303,74 @@ impl ActivityRegularization {
     }
 }
 
+/// What a noise layer did to its input in training, kept for the backward pass.
+enum Noise {
+    /// The identity (inference, or a rate that draws no noise).
+    None,
+    /// `y = x · factor`, `factor` broadcast to the input's shape.
+    Scale(ArrayD<f32>),
+    /// `y = x + n`: the gradient goes through unchanged.
+    Add,
+}
+
+impl SpatialDropout1D {
+    /// Keras's `Dropout` with `noise_shape = (batch, 1, features)`: one keep-or-drop draw per
+    /// sequence and channel, scaled by `1 / (1 − rate)`.
+    fn noise(&self, x: &ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Noise)> {
+        if self.rate == 0.0 {
+            return Ok((x.to_owned(), Noise::None));
+        }
+        let keep = keep_mask(IxDyn(&[x.shape()[0], 1, x.shape()[2]]), self.rate);
+        Ok((x * &keep, Noise::Scale(keep)))
+    }
+}
+
+impl GaussianNoise {
+    /// `x + N(0, stddev²)`, a draw per value.
+    fn noise(&self, x: &ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Noise)> {
+        if self.stddev == 0.0 {
+            return Ok((x.to_owned(), Noise::None));
+        }
+        let sd = self.stddev;
+        let mut y = x.to_owned();
+        crate::session::with_rng(|rng| {
+            y.iter_mut().for_each(|v| {
+                let n: f32 = StandardNormal.sample(rng);
+                *v += sd * n;
+            })
+        });
+        Ok((y, Noise::Add))
+    }
+}
+
+impl GaussianDropout {
+    /// `x · N(1, rate / (1 − rate))`, a draw per value, for `0 < rate < 1` as in both Kerases;
+    /// the identity otherwise.
+    fn noise(&self, x: &ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Noise)> {
+        if !(self.rate > 0.0 && self.rate < 1.0) {
+            return Ok((x.to_owned(), Noise::None));
+        }
+        let sd = (self.rate / (1.0 - self.rate)).sqrt();
+        let factor = crate::session::with_rng(|rng| {
+            ArrayD::from_shape_simple_fn(x.raw_dim(), || {
+                let n: f32 = StandardNormal.sample(rng);
+                1.0 + sd * n
+            })
+        });
+        Ok((x * &factor, Noise::Scale(factor)))
+    }
+}
+
+impl ActivityRegularization {
+    /// Not implemented: its training loss `l1·Σ|x| + l2·Σx²` would have to reach the fit loop.
+    fn noise(&self, _x: &ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Noise)> {
+        Err(Error::InvalidArgument {
+            layer: self.name.get().to_string(),
+            message: "ActivityRegularization in training mode is not implemented yet".into(),
+        })
+    }
+}
+
 /// Keras 3's check of `GaussianNoise`'s `stddev` and `GaussianDropout`'s `rate`.
 fn between_0_and_1(layer: &str, arg: &str, v: f32) -> Result<()> {
     if (0.0..=1.0).contains(&v) {
@@ -325,8 +397,9 @@ fn py_repr(v: f32) -> String {
 
 /// The [`Layer`] of a layer that is the identity at inference, with a `validate` method for its
 /// arguments; `rank` is the one rank it takes, if any (Keras's `InputSpec(ndim=...)`).
+/// `$noise(&self, &input) -> Result<(output, Noise)>` is its training call.
 macro_rules! identity_at_inference {
-    ($layer:ident, $class:literal, $rank:expr) => {
+    ($layer:ident, $class:literal, $rank:expr, $noise:expr) => {
         impl Layer for $layer {
             layer_plumbing!();
 
@@ -364,14 +437,39 @@ macro_rules! identity_at_inference {
                         check_rank(name, rank, &Shape::known(input.shape()))?;
                     }
                 }
-                if ctx.mode() == Mode::Training {
-                    // Not the identity in training: refused rather than silently wrong.
-                    return Err(Error::InvalidArgument {
-                        layer: name.to_string(),
-                        message: concat!($class, " in training mode is not implemented yet").into(),
-                    });
+                let (y, noise) = if ctx.mode() == Mode::Training {
+                    $noise(self, &input)?
+                } else {
+                    (input.to_owned(), Noise::None)
+                };
+                if ctx.records() {
+                    ctx.save_for_backward(Box::new(NoiseSaved(noise, input.shape().to_vec())));
                 }
-                Ok(vec![input.to_owned()])
+                Ok(vec![y])
+            }
+
+            /// The upstream gradient, times the drawn factor where the noise multiplies.
+            fn backward(
+                &self,
+                saved: &SavedForBackward,
+                output_grads: &[Option<ArrayViewD<'_, f32>>],
+            ) -> Result<Gradients> {
+                let name = self.name.get();
+                let NoiseSaved(noise, shape) = saved.get(name)?;
+                let g = match output_grads.first().and_then(Option::as_ref) {
+                    Some(g) => {
+                        check_gradient(name, 0, g, shape)?;
+                        Some(match noise {
+                            Noise::Scale(f) => g * f,
+                            Noise::None | Noise::Add => g.to_owned(),
+                        })
+                    }
+                    None => None,
+                };
+                Ok(Gradients {
+                    inputs: vec![g],
+                    weights: Vec::new(),
+                })
             }
 
             fn mask_policy(&self) -> MaskPolicy {
@@ -381,13 +479,32 @@ macro_rules! identity_at_inference {
     };
 }
 
-identity_at_inference!(SpatialDropout1D, "SpatialDropout1D", Some(3));
-identity_at_inference!(GaussianNoise, "GaussianNoise", None::<usize>);
-identity_at_inference!(GaussianDropout, "GaussianDropout", None::<usize>);
+/// What a noise layer keeps for its backward pass: its noise and its input's shape.
+struct NoiseSaved(Noise, Vec<usize>);
+
+identity_at_inference!(
+    SpatialDropout1D,
+    "SpatialDropout1D",
+    Some(3),
+    SpatialDropout1D::noise
+);
+identity_at_inference!(
+    GaussianNoise,
+    "GaussianNoise",
+    None::<usize>,
+    GaussianNoise::noise
+);
+identity_at_inference!(
+    GaussianDropout,
+    "GaussianDropout",
+    None::<usize>,
+    GaussianDropout::noise
+);
 identity_at_inference!(
     ActivityRegularization,
     "ActivityRegularization",
-    None::<usize>
+    None::<usize>,
+    ActivityRegularization::noise
 );
 
 #[cfg(test)]
@@ -417,17 +534,100 @@ mod tests {
             let (y, masks) = apply_masked(layer.as_ref(), &[x.view()], Some(mask.view()))?;
             assert_eq!(y[0], x, "{}", layer.class_name());
             assert_eq!(masks[0], Some(mask.clone()));
-            let err = layer
-                .call(&[x.view()], &mut CallContext::training())
-                .unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "layer \"{}\": {} in training mode is not implemented yet",
-                    layer.name(),
-                    layer.class_name()
-                )
-            );
+        }
+        let err = ActivityRegularization::new()
+            .call(&[x.view()], &mut CallContext::training())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"activity_regularization\": ActivityRegularization in training mode is not \
+             implemented yet"
+        );
+        Ok(())
+    }
+
+    /// A training call of `layer` on `x` and its backward pass with an upstream of ones.
+    fn train(layer: &dyn Layer, x: &ArrayD<f32>) -> Result<(ArrayD<f32>, ArrayD<f32>)> {
+        let mut ctx = CallContext::training();
+        let y = layer.call(&[x.view()], &mut ctx)?.remove(0);
+        let saved = ctx.take_saved().expect("a training call keeps its noise");
+        let ones = ArrayD::from_elem(x.raw_dim(), 1.0_f32);
+        let g = layer.backward(&saved, &[Some(ones.view())])?;
+        Ok((y, g.inputs[0].clone().expect("an input gradient")))
+    }
+
+    /// Mean and variance, in f64.
+    fn moments<'a>(v: impl Iterator<Item = &'a f32>) -> (f64, f64) {
+        let v: Vec<f64> = v.map(|&x| x as f64).collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        (mean, var)
+    }
+
+    #[test]
+    fn spatial_dropout_drops_whole_channels_in_training() -> Result<()> {
+        crate::set_random_seed(3);
+        let (batch, steps, features, rate) = (200, 7, 50, 0.3_f32);
+        let x = ArrayD::from_elem(IxDyn(&[batch, steps, features]), 2.0_f32);
+        let layer = SpatialDropout1D::new(rate);
+        let (y, g) = train(&layer, &x)?;
+        let scale = 1.0 / (1.0 - rate);
+        let mut dropped = 0;
+        for b in 0..batch {
+            for f in 0..features {
+                // One draw per sequence and channel, kept over time.
+                let first = y[[b, 0, f]];
+                assert!(first == 0.0 || (first - 2.0 * scale).abs() < 1e-6);
+                for t in 0..steps {
+                    assert_eq!(y[[b, t, f]], first);
+                    // The gradient is the same factor.
+                    assert!((g[[b, t, f]] * 2.0 - first).abs() < 1e-6);
+                }
+                dropped += usize::from(first == 0.0);
+            }
+        }
+        let fraction = dropped as f64 / (batch * features) as f64;
+        // 10 000 draws: the standard error of the fraction is 0.0046.
+        assert!((fraction - 0.3).abs() < 0.02, "{fraction}");
+        let (mean, _) = moments(y.iter());
+        assert!((mean - 2.0).abs() < 0.06, "the mean is kept: {mean}");
+        Ok(())
+    }
+
+    #[test]
+    fn gaussian_noise_adds_noise_of_stddev_in_training() -> Result<()> {
+        crate::set_random_seed(4);
+        let x = ArrayD::from_elem(IxDyn(&[100, 10, 20]), 1.5_f32);
+        let (y, g) = train(&GaussianNoise::new(0.4), &x)?;
+        let (mean, var) = moments((&y - &x).iter());
+        // 20 000 draws: the standard error of the mean is 0.0028, of the variance 0.0016.
+        assert!(mean.abs() < 0.015, "{mean}");
+        assert!((var - 0.16).abs() < 0.01, "{var}");
+        assert!(g.iter().all(|&v| v == 1.0), "the gradient goes through");
+        // Not the same draw twice.
+        let (y2, _) = train(&GaussianNoise::new(0.4), &x)?;
+        assert_ne!(y, y2);
+        Ok(())
+    }
+
+    #[test]
+    fn gaussian_dropout_multiplies_by_noise_of_mean_one_in_training() -> Result<()> {
+        crate::set_random_seed(5);
+        let x = ArrayD::from_elem(IxDyn(&[100, 200]), -2.0_f32);
+        let rate = 0.2_f64;
+        let (y, g) = train(&GaussianDropout::new(rate as f32), &x)?;
+        let factors = y.mapv(|v| v / -2.0);
+        let (mean, var) = moments(factors.iter());
+        // Variance rate / (1 − rate) = 0.25; 20 000 draws.
+        assert!((mean - 1.0).abs() < 0.015, "{mean}");
+        assert!((var - rate / (1.0 - rate)).abs() < 0.015, "{var}");
+        for (gv, f) in g.iter().zip(factors.iter()) {
+            assert!((gv - f).abs() < 1e-5, "the gradient is the factor");
+        }
+        // A rate of 0 or 1 draws nothing, in both Kerases.
+        for r in [0.0, 1.0] {
+            let (y, _) = train(&GaussianDropout::new(r), &x)?;
+            assert_eq!(y, x);
         }
         Ok(())
     }
