@@ -39,7 +39,7 @@ use crate::session::unique_name;
 use crate::shape::Shape;
 use crate::summary::{self, Layout, Totals};
 use crate::train::fit::{
-    self, not_compiled, Compiled, FitOptions, History, IntoLoss, IntoOptimizer,
+    self, not_compiled, Compiled, FitOptions, History, IntoLoss, IntoOptimizer, IntoTargets,
 };
 
 /// A layer that can be applied to tensors more than once, sharing its weights, as a Keras layer
@@ -746,8 +746,13 @@ impl Model {
         self.compiled.as_deref()
     }
 
-    /// Keras's `model.fit([x1, x2, ...], y, ...)` for a model of one output: one array per
-    /// input, in the model's order. As [`Sequential::fit`](crate::Sequential::fit).
+    /// Keras's `model.fit([x1, x2, ...], y, ...)`: one array per input, in the model's order,
+    /// and for `y` one target array (`y.view()`) or one per output (`&[y1.view(), y2.view()]`),
+    /// with the losses and `loss_weights` of [`Compiled`]. As
+    /// [`Sequential::fit`](crate::Sequential::fit).
+    ///
+    /// With several outputs, the logs are Keras's: `loss` (the weighted sum), `<output>_loss`
+    /// for each output and `<output>_<metric>` for each metric.
     ///
     /// ```
     /// use ndarray::{Array2, Array3};
@@ -760,37 +765,41 @@ impl Model {
     /// model.compile("adam", "mse")?;
     /// let (xa, xb) = (Array3::<f32>::from_elem((6, 5, 3), 0.1), Array3::<f32>::from_elem((6, 4, 2), -0.2));
     /// let target = Array2::<f32>::from_elem((6, 1), 0.3);
-    /// let h = model.fit(&[xa.view().into_dyn(), xb.view().into_dyn()], target.view().into_dyn(), &FitOptions::new().with_verbose(0));
-    /// # let _ = h;
+    /// let h = model.fit(&[xa.view().into_dyn(), xb.view().into_dyn()], target.view().into_dyn(), &FitOptions::new().with_verbose(0))?;
+    /// assert_eq!(h.get("loss").unwrap().len(), 1);
     /// # Ok::<(), seqnn::Error>(())
     /// ```
     ///
     /// # Errors
-    /// As [`Sequential::fit`](crate::Sequential::fit), and a model of several outputs.
-    pub fn fit(
+    /// As [`Sequential::fit`](crate::Sequential::fit); also a number of target arrays, losses
+    /// or loss weights that is not the number of outputs.
+    pub fn fit<'a>(
         &mut self,
         x: &[ArrayViewD<'_, f32>],
-        y: ArrayViewD<'_, f32>,
+        y: impl IntoTargets<'a>,
         options: &FitOptions,
     ) -> Result<History> {
         self.refuse_stateful("fit")?;
+        let y = y.into_targets();
+        let outputs = self.output_names();
         let mut compiled = self
             .compiled
             .take()
             .ok_or_else(|| not_compiled(&self.name))?;
-        let result = fit::fit(self, &mut compiled, x, y, options);
+        let result = fit::fit(self, &mut compiled, x, &y, &outputs, options);
         self.compiled = Some(compiled);
         result
     }
 
-    /// Keras's `model.evaluate([x1, ...], y, batch_size, return_dict=True)`.
+    /// Keras's `model.evaluate([x1, ...], y, batch_size, return_dict=True)`, `y` as
+    /// [`fit`](Model::fit) takes it.
     ///
     /// # Errors
     /// As [`fit`](Model::fit), without changing anything.
-    pub fn evaluate(
+    pub fn evaluate<'a>(
         &self,
         x: &[ArrayViewD<'_, f32>],
-        y: ArrayViewD<'_, f32>,
+        y: impl IntoTargets<'a>,
         batch_size: usize,
     ) -> Result<Vec<(String, f32)>> {
         self.refuse_stateful("evaluate")?;
@@ -798,7 +807,46 @@ impl Model {
             .compiled
             .as_deref()
             .ok_or_else(|| not_compiled(&self.name))?;
-        fit::evaluate(self, compiled, x, y, batch_size)
+        fit::evaluate(
+            self,
+            compiled,
+            x,
+            &y.into_targets(),
+            &self.output_names(),
+            batch_size,
+        )
+    }
+
+    /// Keras's `model.train_on_batch(x, y)`: one step on one batch; returns its loss (the
+    /// weighted sum over the outputs).
+    ///
+    /// # Errors
+    /// As [`fit`](Model::fit); the model and its optimizer are unchanged then.
+    pub fn train_on_batch<'a>(
+        &mut self,
+        x: &[ArrayViewD<'_, f32>],
+        y: impl IntoTargets<'a>,
+    ) -> Result<f32> {
+        let options = FitOptions::new()
+            .with_shuffle(false)
+            .with_verbose(0)
+            .with_batch_size(one_batch(x));
+        let h = self.fit(x, y, &options)?;
+        Ok(h.get("loss")
+            .and_then(|l| l.first().copied())
+            .unwrap_or(f32::NAN))
+    }
+
+    /// Keras's `model.test_on_batch(x, y)`: the loss of one batch.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Model::evaluate).
+    pub fn test_on_batch<'a>(
+        &self,
+        x: &[ArrayViewD<'_, f32>],
+        y: impl IntoTargets<'a>,
+    ) -> Result<f32> {
+        Ok(self.evaluate(x, y, one_batch(x))?[0].1)
     }
 
     /// The model's name.
@@ -1673,6 +1721,14 @@ impl fmt::Display for Model {
             Err(e) => write!(f, "{e}"),
         }
     }
+}
+
+/// A batch size that takes all of `x` at once (at least 1).
+fn one_batch(x: &[ArrayViewD<'_, f32>]) -> usize {
+    x.first()
+        .and_then(|a| a.shape().first().copied())
+        .unwrap_or(0)
+        .max(1)
 }
 
 #[cfg(test)]

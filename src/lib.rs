@@ -179,8 +179,9 @@ pub use train::loss::{Dialect, Loss, Weighting};
 pub use train::metric::{AucCurve, AucSummation, Metric, MetricKind};
 pub use train::{
     optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Compiled, CosineDecay,
-    ExponentialDecay, FitOptions, Ftrl, GradientClipping, History, InverseTimeDecay,
-    LearningRateSchedule, Nadam, Optimizer, PiecewiseConstantDecay, PolynomialDecay, RMSprop, SGD,
+    ExponentialDecay, FitOptions, Ftrl, GradientClipping, History, IntoLoss, IntoOptimizer,
+    IntoTargets, InverseTimeDecay, LearningRateSchedule, Nadam, Optimizer, PiecewiseConstantDecay,
+    PolynomialDecay, RMSprop, SGD,
 };
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -779,11 +779,13 @@ impl Sequential {
             .compiled
             .take()
             .ok_or_else(|| not_compiled(&self.name))?;
+        let outputs = self.output_names();
         let result = fit::fit(
             self,
             &mut compiled,
             &[x.view().into_dyn()],
-            y.view().into_dyn(),
+            &[y.view().into_dyn()],
+            &outputs,
             options,
         );
         self.compiled = Some(compiled);
@@ -816,7 +818,8 @@ impl Sequential {
             self,
             compiled,
             &[x.view().into_dyn()],
-            y.view().into_dyn(),
+            &[y.view().into_dyn()],
+            &self.output_names(),
             batch_size,
         )
     }
@@ -865,6 +868,14 @@ impl Sequential {
     {
         let n = x.shape().first().copied().unwrap_or(0).max(1);
         Ok(self.evaluate(x, y, n)?[0].1)
+    }
+
+    /// The name of the model's one output: its last layer's, as Keras names it.
+    fn output_names(&self) -> Vec<String> {
+        vec![self
+            .layers
+            .last()
+            .map_or_else(|| self.name.clone(), |l| l.name().to_string())]
     }
 
     /// Whether any layer keeps state between calls (`with_stateful(true)`).

@@ -131,6 +131,20 @@ impl InputFile {
     /// [`Error::File`] naming the file, the arrays it has and the inputs the model takes, when
     /// they do not match; or when the arrays have different numbers of samples.
     pub fn for_inputs(self, wanted: &[String]) -> Result<Vec<Array>, Error> {
+        self.for_names(wanted, "input")
+    }
+
+    /// The arrays for a model's outputs (the targets of `fit` and `evaluate`), `wanted` its
+    /// output names, matched as [`for_inputs`](InputFile::for_inputs) matches inputs.
+    ///
+    /// # Errors
+    /// As [`for_inputs`](InputFile::for_inputs), naming outputs.
+    pub fn for_outputs(self, wanted: &[String]) -> Result<Vec<Array>, Error> {
+        self.for_names(wanted, "output")
+    }
+
+    /// The arrays for `wanted`, the names of the model's `what`s (`"input"`, `"output"`).
+    fn for_names(self, wanted: &[String], what: &str) -> Result<Vec<Array>, Error> {
         let path = self.path;
         let arrays = match self.contents {
             Contents::Npy(array) if wanted.len() == 1 => return Ok(vec![array]),
@@ -138,8 +152,8 @@ impl InputFile {
                 return Err(file_error(
                     &path,
                     format!(
-                        "a .npy file holds one array, and the model takes {} inputs ({}): \
-                         give a .npz file with one array per input, e.g. {}",
+                        "a .npy file holds one array, and the model has {} {what}s ({}): \
+                         give a .npz file with one array per {what}, e.g. {}",
                         wanted.len(),
                         wanted.join(", "),
                         savez_by_name(wanted)
@@ -147,7 +161,7 @@ impl InputFile {
                 ))
             }
             Contents::Npz(members) => {
-                match_members(members, wanted).map_err(|m| file_error(&path, m))?
+                match_members(members, wanted, what).map_err(|m| file_error(&path, m))?
             }
         };
         same_sample_count(&arrays, wanted).map_err(|m| file_error(&path, m))?;
@@ -160,6 +174,7 @@ impl InputFile {
 fn match_members(
     mut members: Vec<(String, Array)>,
     wanted: &[String],
+    what: &str,
 ) -> Result<Vec<Array>, String> {
     let in_order: Vec<String> = (0..wanted.len()).map(|i| format!("arr_{i}")).collect();
     if let Some(arrays) = pick(&mut members, wanted).or_else(|| pick(&mut members, &in_order)) {
@@ -184,7 +199,7 @@ fn match_members(
         detail.push(format!("no array for {}", missing.join(", ")));
     }
     if !extra.is_empty() {
-        detail.push(format!("not inputs: {}", extra.join(", ")));
+        detail.push(format!("not {what}s: {}", extra.join(", ")));
     }
     let holds = if names.is_empty() {
         "no arrays".to_string()
@@ -193,8 +208,8 @@ fn match_members(
     };
     let in_order: Vec<String> = (0..wanted.len()).map(|i| format!("x{i}")).collect();
     Err(format!(
-        "it holds {holds}, and the model's inputs are {} ({}): name the arrays after the \
-         inputs, {}, or give them in order, np.savez(path, {})",
+        "it holds {holds}, and the model's {what}s are {} ({}): name the arrays after the \
+         {what}s, {}, or give them in order, np.savez(path, {})",
         wanted.join(", "),
         detail.join("; "),
         savez_by_name(wanted),

@@ -127,8 +127,9 @@ enum Command {
         /// The inputs, batch first: a .npy file, or a .npz file of one array per input
         #[arg(value_name = "X.npy|X.npz")]
         x: PathBuf,
-        /// The targets, batch first: a .npy file
-        #[arg(value_name = "Y.npy")]
+        /// The targets, batch first: a .npy file, or a .npz file of one array per output
+        /// (named after the outputs, or arr_0, arr_1, ... in output order)
+        #[arg(value_name = "Y.npy|Y.npz")]
         y: PathBuf,
         /// The trained model's archive; its name must end in .keras
         #[arg(short, long, value_name = "OUT.keras")]
@@ -168,8 +169,9 @@ enum Command {
         /// The inputs, batch first: a .npy file, or a .npz file of one array per input
         #[arg(value_name = "X.npy|X.npz")]
         x: PathBuf,
-        /// The targets, batch first: a .npy file
-        #[arg(value_name = "Y.npy")]
+        /// The targets, batch first: a .npy file, or a .npz file of one array per output
+        /// (named after the outputs, or arr_0, arr_1, ... in output order)
+        #[arg(value_name = "Y.npy|Y.npz")]
         y: PathBuf,
         /// Keras's batch_size
         #[arg(long, default_value_t = 32, value_name = "N")]
@@ -333,7 +335,7 @@ fn run(command: Command) -> Result<(), Failure> {
             let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
             let mut model = load(&model)?;
             let xs = floats(xs.for_inputs(&model.input_names())?);
-            let y = floats(y.for_inputs(&["y".to_string()])?).swap_remove(0);
+            let ys = floats(y.for_outputs(&target_names(&model))?);
             let compiled = match model.compiled() {
                 Some(c) => c.clone(),
                 None => {
@@ -369,11 +371,12 @@ fn run(command: Command) -> Result<(), Failure> {
             let history = match &mut model {
                 AnyModel::Sequential(m) => {
                     m.compile_with(compiled);
-                    m.fit(&xs[0], &y, &options)?
+                    m.fit(&xs[0], &ys[0], &options)?
                 }
                 AnyModel::Functional(m) => {
                     m.compile_with(compiled);
-                    m.fit(&views, y.view(), &options)?
+                    let targets: Vec<_> = ys.iter().map(|a| a.view()).collect();
+                    m.fit(&views, targets, &options)?
                 }
             };
             model.save(&output).map_err(|e| e.in_file(&output))?;
@@ -392,11 +395,12 @@ fn run(command: Command) -> Result<(), Failure> {
             let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
             let model = load(&model)?;
             let xs = floats(xs.for_inputs(&model.input_names())?);
-            let y = floats(y.for_inputs(&["y".to_string()])?).swap_remove(0);
+            let ys = floats(y.for_outputs(&target_names(&model))?);
             let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
+            let targets: Vec<_> = ys.iter().map(|a| a.view()).collect();
             let logs = match &model {
-                AnyModel::Sequential(m) => m.evaluate(&xs[0], &y, batch_size)?,
-                AnyModel::Functional(m) => m.evaluate(&views, y.view(), batch_size)?,
+                AnyModel::Sequential(m) => m.evaluate(&xs[0], &ys[0], batch_size)?,
+                AnyModel::Functional(m) => m.evaluate(&views, targets, batch_size)?,
             };
             for (key, value) in logs {
                 writeln!(out, "{key}: {value:.6}")?;
@@ -449,6 +453,15 @@ fn is_npz(path: &Path) -> bool {
 
 /// Loads a model of either kind. Every error names the file, even one about a layer in it
 /// (`m.h5: layer "conv1d" (Conv1D): ...`).
+/// The names a targets file is read by: the model's output names (a `.npz` of several
+/// targets names its arrays after them, or `arr_0`, `arr_1`, ... in output order).
+fn target_names(model: &AnyModel) -> Vec<String> {
+    match model {
+        AnyModel::Functional(m) => m.output_names(),
+        _ => vec!["y".to_string()],
+    }
+}
+
 fn load(path: &Path) -> Result<AnyModel, Error> {
     seqnn::load_any(path).map_err(|e| e.in_file(path))
 }

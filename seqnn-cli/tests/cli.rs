@@ -1324,3 +1324,68 @@ fn fit_without_a_compile_configuration_needs_optimizer_and_loss() {
     assert!(stdout.contains("loss: ["), "{stdout}");
     assert!(out.exists());
 }
+
+/// `seqnn fit` of a model of two outputs reads one target per output from a `.npz` named
+/// after the outputs, and trains as Keras's fit did: every logged value of every epoch
+/// (`tests/fixtures/train/multi_output/`, 1e-4).
+#[test]
+fn fit_reads_a_target_per_output_from_an_npz() {
+    let dir = scratch("fit_multi");
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/train/multi_output");
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("dict.tf.json")).unwrap())
+            .unwrap();
+    let (x, y) = (dir.join("x.npy"), dir.join("y.npz"));
+    write_npy(&x, &fit_array(&f["x"])).unwrap();
+    let (reg, cls) = (fit_array(&f["y"][0]), fit_array(&f["y"][1]));
+    // In the other order: the names decide.
+    write_npz(&y, &[("cls", &cls), ("reg", &reg)]);
+    let out = dir.join("trained.keras");
+    let model = fixtures.join("dict.tf.h5");
+    let run = seqnn([
+        OsStr::new("fit"),
+        model.as_os_str(),
+        x.as_os_str(),
+        y.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--epochs".as_ref(),
+        "3".as_ref(),
+        "--batch-size".as_ref(),
+        "8".as_ref(),
+        "--no-shuffle".as_ref(),
+        "--verbose".as_ref(),
+        "0".as_ref(),
+    ]);
+    let stdout = run.succeeded();
+    let keras = f["history"].as_object().unwrap();
+    for (key, values) in keras {
+        let prefix = format!("{key}: [");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"));
+        let ours: Vec<f32> = line[prefix.len()..line.len() - 1]
+            .split(", ")
+            .map(|v| v.parse().unwrap())
+            .collect();
+        for (a, k) in ours.iter().zip(values.as_array().unwrap()) {
+            let k = k.as_f64().unwrap() as f32;
+            assert!(
+                (a - k).abs() <= 1e-4 * k.abs().max(1.0),
+                "{key}: {a} against Keras's {k}"
+            );
+        }
+    }
+    // One .npy for two outputs is refused in one line.
+    let y1 = dir.join("y1.npy");
+    write_npy(&y1, &reg).unwrap();
+    let run = seqnn([
+        OsStr::new("evaluate"),
+        out.as_os_str(),
+        x.as_os_str(),
+        y1.as_os_str(),
+    ]);
+    assert!(!run.one_error_line().is_empty());
+}

@@ -3,10 +3,12 @@
 //! compiled with it, as Keras's `load_model(compile=True)` does.
 //!
 //! Read: the optimizer (Keras's nine, with their options, `clipnorm`, `clipvalue`,
-//! `global_clipnorm` and `weight_decay`; a constant learning rate), one loss (by name, or a loss
-//! object with its options) and the metrics (by name). A configuration seqnn cannot express
-//! (a learning-rate schedule, several outputs' losses, a custom object) leaves the model
-//! uncompiled: the model itself still loads.
+//! `global_clipnorm` and `weight_decay`; a constant learning rate), the loss (by name, or a
+//! loss object with its options; for several outputs a list in output order or a dict by
+//! output name), `loss_weights` (list or dict) and the metrics (names or metric objects; a
+//! flat list for every output, tf_keras's `.h5` list per output, or a dict by output name).
+//! A configuration seqnn cannot express (a learning-rate schedule, a custom object) leaves the
+//! model uncompiled: the model itself still loads.
 
 use serde_json::Value;
 
@@ -42,11 +44,52 @@ pub(crate) fn loss_dialect(dialect: crate::keras::config::Dialect) -> Dialect {
 
 /// Compiles `model` with the file's configuration, when seqnn can express it.
 pub(crate) fn attach(model: &mut crate::keras::config::Loaded, config: &Value, dialect: Dialect) {
-    if let Ok(Some(compiled)) = compiled_from(config, dialect) {
+    let outputs = match model {
+        crate::keras::config::Loaded::Sequential(_) => vec![String::new()],
+        crate::keras::config::Loaded::Functional(m) => m.output_names(),
+    };
+    if let Ok(Some(compiled)) = compiled_from(config, dialect, &outputs) {
         match model {
             crate::keras::config::Loaded::Sequential(m) => m.compile_with(compiled),
             crate::keras::config::Loaded::Functional(m) => m.compile_with(compiled),
         }
+    }
+}
+
+/// One loss entry: a name, or a loss object.
+fn one_loss(v: &Value, dialect: Dialect) -> Result<Loss> {
+    match v {
+        Value::String(name) => Loss::from_name_in(name, dialect),
+        Value::Object(_) if v.get("class_name").is_some() => loss_from(v),
+        other => Err(unsupported(format!("the loss entry {other}"))),
+    }
+}
+
+/// A list in output order, or a dict by output name, as one entry per output (an output the
+/// dict leaves out gets `null`, which the metrics allow and the losses do not); `None` for a
+/// single entry (neither list nor dict).
+fn per_output<'v>(v: &'v Value, outputs: &[String], what: &str) -> Result<Option<Vec<&'v Value>>> {
+    match v {
+        Value::Array(items) if items.len() == outputs.len() => Ok(Some(items.iter().collect())),
+        Value::Array(items) => Err(unsupported(format!(
+            "{what} for {} outputs, where the model has {}",
+            items.len(),
+            outputs.len()
+        ))),
+        Value::Object(o) if o.get("class_name").is_none() => {
+            if let Some(k) = o.keys().find(|k| !outputs.contains(k)) {
+                return Err(unsupported(format!(
+                    "{what} for the output {k:?}, which the model does not have"
+                )));
+            }
+            Ok(Some(
+                outputs
+                    .iter()
+                    .map(|name| o.get(name).unwrap_or(&Value::Null))
+                    .collect(),
+            ))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -65,7 +108,11 @@ fn unsupported(message: impl Into<String>) -> Error {
 /// # Errors
 /// [`Error::Unsupported`] for what seqnn cannot express (the caller loads the model
 /// uncompiled then).
-pub(crate) fn compiled_from(config: &Value, dialect: Dialect) -> Result<Option<Compiled>> {
+pub(crate) fn compiled_from(
+    config: &Value,
+    dialect: Dialect,
+    outputs: &[String],
+) -> Result<Option<Compiled>> {
     if config.is_null() {
         return Ok(None);
     }
@@ -77,27 +124,83 @@ pub(crate) fn compiled_from(config: &Value, dialect: Dialect) -> Result<Option<C
         Some(v @ Value::Object(_)) => optimizer_from(v)?,
         _ => return Ok(None),
     };
-    let loss = match config.get("loss") {
-        Some(Value::String(name)) => Loss::from_name_in(name, dialect)?,
-        Some(v @ Value::Object(_)) if v.get("class_name").is_some() => loss_from(v)?,
+    let losses = match config.get("loss") {
         Some(Value::Null) | None => return Ok(None),
-        Some(_) => return Err(unsupported("a loss per output (seqnn trains one output)")),
+        Some(v) => match per_output(v, outputs, "losses")? {
+            Some(items) => items
+                .into_iter()
+                .map(|l| one_loss(l, dialect))
+                .collect::<Result<Vec<_>>>()?,
+            // (A dict that leaves an output out gives it `null`, refused by `one_loss`.)
+            None => vec![one_loss(v, dialect)?],
+        },
     };
-    if config
-        .get("loss_weights")
-        .is_some_and(|w| !w.is_null() && w != &Value::Array(Vec::new()))
-    {
-        return Err(unsupported("loss_weights (seqnn trains one output)"));
-    }
-    let mut compiled = Compiled::new(optimizer, loss).with_dialect(dialect);
-    let mut metrics = Vec::new();
-    collect_metrics(
-        config.get("metrics").unwrap_or(&Value::Null),
-        dialect,
-        &mut metrics,
-    )?;
-    for m in metrics {
-        compiled = compiled.with_metric(m);
+    let loss_weights = match config.get("loss_weights") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.is_empty() => Vec::new(),
+        Some(v) => match per_output(v, outputs, "loss_weights")? {
+            // Keras weighs an output a dict leaves out by 1.
+            Some(items) => items
+                .into_iter()
+                .map(|w| match w {
+                    Value::Null => Ok(1.0),
+                    w => w
+                        .as_f64()
+                        .map(|w| w as f32)
+                        .ok_or_else(|| unsupported(format!("the loss weight {w}"))),
+                })
+                .collect::<Result<Vec<_>>>()?,
+            None => return Err(unsupported(format!("loss_weights = {v}"))),
+        },
+    };
+    let mut compiled = Compiled::new(optimizer, losses[0])
+        .with_losses(losses)
+        .with_loss_weights(loss_weights)
+        .with_dialect(dialect);
+    let metrics = config.get("metrics").unwrap_or(&Value::Null);
+    // Per output: tf_keras's `.h5` nests a list per output, a dict names the outputs.
+    let nested = matches!(metrics, Value::Array(items)
+        if outputs.len() > 1 && items.len() == outputs.len() && items.iter().all(Value::is_array));
+    let per = if nested || matches!(metrics, Value::Object(o) if o.get("class_name").is_none()) {
+        per_output(metrics, outputs, "metrics")?
+    } else {
+        None
+    };
+    match per {
+        Some(items) if outputs.len() > 1 => {
+            for (name, item) in outputs.iter().zip(items) {
+                let mut list = Vec::new();
+                collect_metrics(item, dialect, &mut list)?;
+                for m in list {
+                    // tf_keras's `.h5` names them `<output>_<metric>`; the log adds the prefix.
+                    let short = m
+                        .name()
+                        .strip_prefix(&format!("{name}_"))
+                        .map(str::to_string);
+                    let m = match short {
+                        Some(short) => m.with_name(short),
+                        None => m,
+                    };
+                    compiled = compiled.with_output_metric(name, m);
+                }
+            }
+        }
+        Some(items) => {
+            for item in items {
+                let mut list = Vec::new();
+                collect_metrics(item, dialect, &mut list)?;
+                for m in list {
+                    compiled = compiled.with_metric(m);
+                }
+            }
+        }
+        None => {
+            let mut list = Vec::new();
+            collect_metrics(metrics, dialect, &mut list)?;
+            for m in list {
+                compiled = compiled.with_metric(m);
+            }
+        }
     }
     Ok(Some(compiled))
 }
@@ -108,6 +211,11 @@ pub(crate) fn compiled_from(config: &Value, dialect: Dialect) -> Result<Option<C
 fn collect_metrics(v: &Value, dialect: Dialect, out: &mut Vec<Metric>) -> Result<()> {
     match v {
         Value::Null => Ok(()),
+        Value::Object(o) if o.get("class_name").is_none() => {
+            // A dict of one output's metrics (a single-output model's `{"dense": [...]}`).
+            o.values()
+                .try_for_each(|i| collect_metrics(i, dialect, out))
+        }
         Value::String(s) => {
             out.push(Metric::from_name(s, dialect)?);
             Ok(())
@@ -117,7 +225,7 @@ fn collect_metrics(v: &Value, dialect: Dialect, out: &mut Vec<Metric>) -> Result
             .try_for_each(|i| collect_metrics(i, dialect, out)),
         Value::Object(o) => {
             let Some(class) = o.get("class_name").and_then(Value::as_str) else {
-                return Err(unsupported("metrics per output (seqnn trains one output)"));
+                return Err(unsupported(format!("the metric entry {v}")));
             };
             let config = o.get("config").unwrap_or(&Value::Null);
             let what = config
@@ -332,13 +440,85 @@ fn loss_from(v: &Value) -> Result<Loss> {
 
 /// Keras 3's `compile_config` for a model compiled with `compiled` (`null` for none), which
 /// `keras.models.load_model` compiles the model with.
-pub(crate) fn compile_config_json(compiled: Option<&Compiled>) -> Value {
+pub(crate) fn compile_config_json(compiled: Option<&Compiled>, outputs: &[String]) -> Value {
     let Some(c) = compiled else {
         return Value::Null;
     };
     let config = c.optimizer().config();
-    let loss = c.loss();
-    let loss_json = match loss {
+    let several = outputs.len() > 1;
+    let loss_json = match c.losses() {
+        [one] if !several => loss_json(*one),
+        losses => Value::Array(if losses.len() == outputs.len() {
+            losses.iter().map(|l| loss_json(*l)).collect()
+        } else {
+            outputs.iter().map(|_| loss_json(losses[0])).collect()
+        }),
+    };
+    let names = |ms: &[Metric]| -> Vec<Value> {
+        ms.iter()
+            .map(|m| Value::String(m.name().to_string()))
+            .collect()
+    };
+    let metrics = if several {
+        // Keras 3 takes a dict by output name for several outputs (it refuses a flat list).
+        let mut by_output = serde_json::Map::new();
+        for name in outputs {
+            let mut list = names(c.metrics());
+            for (o, ms) in c.output_metrics() {
+                if o == name {
+                    list.extend(names(ms));
+                }
+            }
+            if !list.is_empty() {
+                by_output.insert(name.clone(), Value::Array(list));
+            }
+        }
+        if by_output.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(by_output)
+        }
+    } else {
+        let mut list = names(c.metrics());
+        for (_, ms) in c.output_metrics() {
+            list.extend(names(ms));
+        }
+        if list.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(list)
+        }
+    };
+    let loss_weights = if c.loss_weights().is_empty() {
+        Value::Null
+    } else {
+        Value::Array(
+            c.loss_weights()
+                .iter()
+                .map(|&w| Value::from(f64::from(w)))
+                .collect(),
+        )
+    };
+    serde_json::json!({
+        "optimizer": {
+            "module": "keras.optimizers",
+            "class_name": config.class_name,
+            "config": options_json(&config),
+            "registered_name": null,
+        },
+        "loss": loss_json,
+        "loss_weights": loss_weights,
+        "metrics": metrics,
+        "weighted_metrics": null,
+        "run_eagerly": false,
+        "steps_per_execution": 1,
+        "jit_compile": false,
+    })
+}
+
+/// One loss as Keras 3 serializes it: a name, or an object with its options.
+fn loss_json(loss: Loss) -> Value {
+    match loss {
         Loss::BinaryCrossentropy {
             from_logits,
             label_smoothing,
@@ -364,27 +544,7 @@ pub(crate) fn compile_config_json(compiled: Option<&Compiled>) -> Value {
         Loss::Huber { delta } => loss_object(&loss, serde_json::json!({ "delta": delta })),
         Loss::CosineSimilarity { axis } => loss_object(&loss, serde_json::json!({ "axis": axis })),
         other => Value::String(other.keras_name().to_string()),
-    };
-    let metrics: Vec<Value> = c
-        .metrics()
-        .iter()
-        .map(|m| Value::String(m.name().to_string()))
-        .collect();
-    serde_json::json!({
-        "optimizer": {
-            "module": "keras.optimizers",
-            "class_name": config.class_name,
-            "config": options_json(&config),
-            "registered_name": null,
-        },
-        "loss": loss_json,
-        "loss_weights": null,
-        "metrics": if metrics.is_empty() { Value::Null } else { Value::Array(metrics) },
-        "weighted_metrics": null,
-        "run_eagerly": false,
-        "steps_per_execution": 1,
-        "jit_compile": false,
-    })
+    }
 }
 
 /// A loss object as Keras 3 serializes it, with `options` beside its name and reduction.

@@ -110,7 +110,7 @@ pub(crate) fn model_config(model: &Sequential, input: &Shape) -> Result<Value> {
         },
         "registered_name": null,
         "build_config": { "input_shape": dims(input) },
-        "compile_config": crate::keras::compile::compile_config_json(model.compiled()),
+        "compile_config": crate::keras::compile::compile_config_json(model.compiled(), &[model.name().to_string()]),
     }))
 }
 
@@ -217,7 +217,10 @@ pub(crate) fn functional_config(model: &Model) -> Result<Value> {
         },
         "registered_name": "Functional",
         "build_config": { "input_shape": null },
-        "compile_config": crate::keras::compile::compile_config_json(model.compiled()),
+        "compile_config": crate::keras::compile::compile_config_json(
+            model.compiled(),
+            &model.output_names(),
+        ),
     }))
 }
 

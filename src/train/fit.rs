@@ -77,14 +77,67 @@ impl IntoLoss for Loss {
     }
 }
 
-/// What `compile` sets: the optimizer (with its state), the loss, and which Keras's arithmetic
-/// the loss follows where tf_keras and Keras 3 differ.
+/// Targets as a Functional model's `fit` and `evaluate` take them: one array for a model of one
+/// output (`y.view()`), a slice or a `Vec` of arrays, in output order, for several
+/// (`&[y1.view(), y2.view()]`), as Keras's `fit(x, [y1, y2])`.
+pub trait IntoTargets<'a> {
+    /// The target arrays, one per output.
+    fn into_targets(self) -> Vec<ArrayViewD<'a, f32>>;
+}
+
+impl<'a> IntoTargets<'a> for ArrayViewD<'a, f32> {
+    fn into_targets(self) -> Vec<ArrayViewD<'a, f32>> {
+        vec![self]
+    }
+}
+
+impl<'a> IntoTargets<'a> for &[ArrayViewD<'a, f32>] {
+    fn into_targets(self) -> Vec<ArrayViewD<'a, f32>> {
+        self.to_vec()
+    }
+}
+
+impl<'a, const N: usize> IntoTargets<'a> for &[ArrayViewD<'a, f32>; N] {
+    fn into_targets(self) -> Vec<ArrayViewD<'a, f32>> {
+        self.to_vec()
+    }
+}
+
+impl<'a> IntoTargets<'a> for Vec<ArrayViewD<'a, f32>> {
+    fn into_targets(self) -> Vec<ArrayViewD<'a, f32>> {
+        self
+    }
+}
+
+/// What `compile` sets: the optimizer (with its state), the loss of each output and their
+/// weights, the metrics, and which Keras's arithmetic the losses follow where tf_keras and
+/// Keras 3 differ.
+///
+/// A model of several outputs is trained on `Σ loss_weights[i] · loss_i(y_i, y_pred_i)`, as
+/// Keras's `compile(loss=[...], loss_weights=[...])`; one loss serves every output.
+///
+/// ```
+/// use seqnn::{Compiled, Loss, SGD};
+/// // model.compile("sgd", loss=["mse", "sparse_categorical_crossentropy"],
+/// //               loss_weights=[1.0, 0.5], metrics={"cls": "accuracy"})
+/// let compiled = Compiled::new(Box::new(SGD::new()), Loss::MeanSquaredError)
+///     .with_losses(vec![
+///         Loss::MeanSquaredError,
+///         Loss::SparseCategoricalCrossentropy { from_logits: false, ignore_class: None },
+///     ])
+///     .with_loss_weights(vec![1.0, 0.5])
+///     .with_output_metrics("cls", &["accuracy"])?;
+/// assert_eq!(compiled.loss_weights(), &[1.0, 0.5]);
+/// # Ok::<(), seqnn::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Compiled {
     optimizer: Box<dyn Optimizer>,
-    loss: Loss,
+    losses: Vec<Loss>,
+    loss_weights: Vec<f32>,
     dialect: Dialect,
     metrics: Vec<Metric>,
+    output_metrics: Vec<(String, Vec<Metric>)>,
 }
 
 impl Compiled {
@@ -92,10 +145,43 @@ impl Compiled {
     pub fn new(optimizer: Box<dyn Optimizer>, loss: Loss) -> Self {
         Compiled {
             optimizer,
-            loss,
+            losses: vec![loss],
+            loss_weights: Vec::new(),
             dialect: Dialect::TfKeras,
             metrics: Vec::new(),
+            output_metrics: Vec::new(),
         }
+    }
+
+    /// The same, with one loss per output, in the model's output order (Keras's
+    /// `loss=[...]`). An empty list keeps the loss there was.
+    #[must_use]
+    pub fn with_losses(mut self, losses: Vec<Loss>) -> Self {
+        if !losses.is_empty() {
+            self.losses = losses;
+        }
+        self
+    }
+
+    /// The same, with Keras's `loss_weights=[...]`: the factor of each output's loss in the
+    /// loss that is minimized (default 1 each).
+    #[must_use]
+    pub fn with_loss_weights(mut self, weights: Vec<f32>) -> Self {
+        self.loss_weights = weights;
+        self
+    }
+
+    /// The same, with metrics for one output only, by the output's name (Keras's
+    /// `metrics={"cls": ["accuracy"]}`); logged as `cls_accuracy`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a metric name Keras does not know.
+    pub fn with_output_metrics(mut self, output: &str, names: &[&str]) -> Result<Self> {
+        for n in names {
+            let metric = Metric::from_name(n, self.dialect)?;
+            self = self.with_output_metric(output, metric);
+        }
+        Ok(self)
     }
 
     /// The same, with the loss and metrics computed as `dialect`'s Keras computes them
@@ -103,7 +189,12 @@ impl Compiled {
     #[must_use]
     pub fn with_dialect(mut self, dialect: Dialect) -> Self {
         self.dialect = dialect;
-        for m in self.metrics.iter_mut() {
+        let all = self.metrics.iter_mut().chain(
+            self.output_metrics
+                .iter_mut()
+                .flat_map(|(_, m)| m.iter_mut()),
+        );
+        for m in all {
             *m = Metric::from_name(m.name(), dialect).unwrap_or_else(|_| m.clone());
         }
         self
@@ -128,10 +219,10 @@ impl Compiled {
         self
     }
 
-    /// The same, with another loss.
+    /// The same, with another loss, for every output.
     #[must_use]
     pub fn with_loss(mut self, loss: Loss) -> Self {
-        self.loss = loss;
+        self.losses = vec![loss];
         self
     }
 
@@ -140,16 +231,32 @@ impl Compiled {
         self.optimizer.as_mut()
     }
 
-    /// The same, with one more metric.
+    /// The same, with one more metric, for every output.
     #[must_use]
     pub fn with_metric(mut self, metric: Metric) -> Self {
         self.metrics.push(metric);
         self
     }
 
-    /// The metrics, in their `compile` order.
+    /// The same, with one more metric for the output named `output` only.
+    #[must_use]
+    pub fn with_output_metric(mut self, output: &str, metric: Metric) -> Self {
+        match self.output_metrics.iter_mut().find(|(o, _)| o == output) {
+            Some((_, list)) => list.push(metric),
+            None => self.output_metrics.push((output.to_string(), vec![metric])),
+        }
+        self
+    }
+
+    /// The metrics of every output, in their `compile` order.
     pub fn metrics(&self) -> &[Metric] {
         &self.metrics
+    }
+
+    /// The metrics given for single outputs, by output name
+    /// ([`with_output_metrics`](Compiled::with_output_metrics)).
+    pub fn output_metrics(&self) -> &[(String, Vec<Metric>)] {
+        &self.output_metrics
     }
 
     /// The optimizer, with its state.
@@ -157,11 +264,169 @@ impl Compiled {
         self.optimizer.as_ref()
     }
 
-    /// The loss.
+    /// The loss (the first output's, for a model of several).
     pub fn loss(&self) -> Loss {
-        self.loss
+        self.losses[0]
+    }
+
+    /// The losses: one for every output, or one per output.
+    pub fn losses(&self) -> &[Loss] {
+        &self.losses
+    }
+
+    /// The factors of the outputs' losses; empty for 1 each.
+    pub fn loss_weights(&self) -> &[f32] {
+        &self.loss_weights
+    }
+
+    /// The compile configuration bound to a model's outputs, named `names`: a loss, a weight
+    /// and metrics per output, with Keras's errors for lists that do not match.
+    fn bind(&self, model: &str, names: &[String]) -> Result<Bound> {
+        let n = names.len();
+        let losses = match self.losses.len() {
+            1 => vec![self.losses[0]; n],
+            k if k == n => self.losses.clone(),
+            k => {
+                return Err(invalid(
+                    model,
+                    format!(
+                        "When passing a list as loss, it should have one entry per model \
+                         outputs. The model has {n} outputs, but you passed {k} losses"
+                    ),
+                ))
+            }
+        };
+        let weights = match self.loss_weights.len() {
+            0 => vec![1.0; n],
+            k if k == n => self.loss_weights.clone(),
+            k => {
+                return Err(invalid(
+                    model,
+                    format!(
+                        "When passing a list as loss_weights, it should have one entry per \
+                         model output. The model has {n} outputs, but you passed \
+                         loss_weights with {k} entries"
+                    ),
+                ))
+            }
+        };
+        let mut metrics: Vec<Vec<Metric>> = vec![self.metrics.clone(); n];
+        for (output, list) in &self.output_metrics {
+            let Some(i) = names.iter().position(|o| o == output) else {
+                return Err(invalid(
+                    model,
+                    format!(
+                        "metrics were given for the output {output:?}, which the model does \
+                         not have; its outputs are {names:?}"
+                    ),
+                ));
+            };
+            metrics[i].extend(list.iter().cloned());
+        }
+        for list in metrics.iter_mut() {
+            list.iter_mut().for_each(Metric::reset);
+        }
+        Ok(Bound {
+            names: names.to_vec(),
+            losses,
+            weights,
+            metrics,
+        })
     }
 }
+
+/// The losses of the batches so far: the weighted loss, then each output's.
+struct Totals {
+    /// Each batch's values times its size.
+    by_sample: Vec<f64>,
+    /// Each batch's values.
+    by_batch: Vec<f64>,
+    samples: usize,
+    batches: usize,
+}
+
+impl Totals {
+    fn new(outputs: usize) -> Self {
+        Totals {
+            by_sample: vec![0.0; 1 + outputs],
+            by_batch: vec![0.0; 1 + outputs],
+            samples: 0,
+            batches: 0,
+        }
+    }
+
+    fn add(&mut self, losses: &[f32], size: usize) {
+        for (i, &l) in losses.iter().enumerate() {
+            self.by_sample[i] += f64::from(l) * size as f64;
+            self.by_batch[i] += f64::from(l);
+        }
+        self.samples += size;
+        self.batches += 1;
+    }
+
+    /// The mean of value `i` over the samples, as Keras logs its `loss` (and tf_keras each
+    /// output's loss); Keras 3 logs each output's loss as the mean over the batches (its
+    /// tracker's weight, the batch size, is unknown when traced).
+    fn mean(&self, i: usize, dialect: Dialect) -> f32 {
+        match dialect {
+            Dialect::Keras3 if i > 0 => (self.by_batch[i] / self.batches.max(1) as f64) as f32,
+            _ => (self.by_sample[i] / self.samples.max(1) as f64) as f32,
+        }
+    }
+}
+
+/// A compile configuration bound to a model's outputs for one `fit` or `evaluate`.
+struct Bound {
+    names: Vec<String>,
+    losses: Vec<Loss>,
+    weights: Vec<f32>,
+    metrics: Vec<Vec<Metric>>,
+}
+
+impl Bound {
+    /// Starts the metrics over, as Keras does at each epoch.
+    fn reset(&mut self) {
+        self.metrics.iter_mut().flatten().for_each(Metric::reset);
+    }
+
+    /// Keras's logs: `loss`, then each output's loss when there are several
+    /// (`<output>_loss`), then the metrics (`<output>_<metric>` when there are several
+    /// outputs).
+    fn logs(&self, totals: &Totals, dialect: Dialect) -> Vec<(String, f32)> {
+        let mut logs = vec![("loss".to_string(), totals.mean(0, Dialect::TfKeras))];
+        let several = self.names.len() > 1;
+        if several {
+            for (i, name) in self.names.iter().enumerate() {
+                logs.push((format!("{name}_loss"), totals.mean(1 + i, dialect)));
+            }
+        }
+        for (name, list) in self.names.iter().zip(&self.metrics) {
+            for m in list {
+                let key = if several {
+                    format!("{name}_{}", m.name())
+                } else {
+                    m.name().to_string()
+                };
+                logs.push((key, m.result()));
+            }
+        }
+        logs
+    }
+
+    /// Adds a batch to each output's metrics, with the output's mask on sequence outputs.
+    fn update_metrics(&mut self, y: &[ArrayViewD<'_, f32>], step: &Step) -> Result<()> {
+        for (i, list) in self.metrics.iter_mut().enumerate() {
+            let weighting = output_weighting(step.masks[i].as_ref(), &step.y_pred[i].view());
+            for m in list.iter_mut() {
+                m.update(y[i].view(), step.y_pred[i].view(), &weighting)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Inputs and targets: one array per model input, one per output.
+type Arrays = (Vec<ArrayD<f32>>, Vec<ArrayD<f32>>);
 
 /// The options of [`fit`](crate::Sequential::fit), with Keras's defaults: one epoch, batches of
 /// 32, shuffled, no validation, progress printed (`verbose=1`).
@@ -173,7 +438,7 @@ pub struct FitOptions {
     validation_split: f32,
     initial_epoch: usize,
     verbose: u8,
-    validation_data: Option<(Vec<ArrayD<f32>>, ArrayD<f32>)>,
+    validation_data: Option<Arrays>,
 }
 
 impl Default for FitOptions {
@@ -230,6 +495,14 @@ impl FitOptions {
     /// model input), in place of a `validation_split`.
     #[must_use]
     pub fn with_validation_data(mut self, x: Vec<ArrayD<f32>>, y: ArrayD<f32>) -> Self {
+        self.validation_data = Some((x, vec![y]));
+        self
+    }
+
+    /// Keras's `validation_data=(x_val, [y1_val, y2_val])` for a model of several outputs:
+    /// one target array per output.
+    #[must_use]
+    pub fn with_validation_outputs(mut self, x: Vec<ArrayD<f32>>, y: Vec<ArrayD<f32>>) -> Self {
         self.validation_data = Some((x, y));
         self
     }
@@ -315,24 +588,43 @@ fn invalid(model: &str, message: String) -> Error {
     }
 }
 
-/// Checks the inputs `x` and the targets `y`: the same number of samples, and some.
-fn check_data(model: &str, x: &[ArrayViewD<'_, f32>], y: &ArrayViewD<'_, f32>) -> Result<usize> {
-    let ny = y.shape().first().copied().unwrap_or(0);
+/// Checks the inputs `x` and the targets `y`: one target per output, the same number of
+/// samples in each array, and some.
+fn check_data(
+    model: &str,
+    x: &[ArrayViewD<'_, f32>],
+    y: &[ArrayViewD<'_, f32>],
+    outputs: usize,
+) -> Result<usize> {
+    if y.len() != outputs {
+        return Err(invalid(
+            model,
+            format!(
+                "the model has {outputs} output(s), but fit was given {} target array(s)",
+                y.len()
+            ),
+        ));
+    }
     let Some(first) = x.first() else {
         return Err(invalid(model, "fit was given no input array".into()));
     };
+    let ny = y[0].shape().first().copied().unwrap_or(0);
     for a in x {
-        let nx = a.shape().first().copied().unwrap_or(0);
-        if a.ndim() == 0 || y.ndim() == 0 || nx != ny {
-            return Err(invalid(
-                model,
-                format!(
-                    "Data cardinality is ambiguous: x sizes: {nx}, y sizes: {ny}. Make sure all \
-                     arrays contain the same number of samples. (x has shape {}, y has shape {})",
-                    crate::layers::conv::py_tuple(a.shape()),
-                    crate::layers::conv::py_tuple(y.shape())
-                ),
-            ));
+        for t in y {
+            let nx = a.shape().first().copied().unwrap_or(0);
+            let nt = t.shape().first().copied().unwrap_or(0);
+            if a.ndim() == 0 || t.ndim() == 0 || nx != ny || nt != ny {
+                return Err(invalid(
+                    model,
+                    format!(
+                        "Data cardinality is ambiguous: x sizes: {nx}, y sizes: {nt}. Make sure \
+                         all arrays contain the same number of samples. (x has shape {}, y has \
+                         shape {})",
+                        crate::layers::conv::py_tuple(a.shape()),
+                        crate::layers::conv::py_tuple(t.shape())
+                    ),
+                ));
+            }
         }
     }
     if ny == 0 {
@@ -354,40 +646,42 @@ fn views(a: &[ArrayD<f32>]) -> Vec<ArrayViewD<'_, f32>> {
     a.iter().map(|a| a.view()).collect()
 }
 
-/// One training step on one batch; returns the batch's loss. On any error the weights and
-/// the optimizer are as they were.
-pub(crate) fn train_step(
+/// One training step on one batch; returns the batch's losses and outputs. On any error the
+/// weights and the optimizer are as they were.
+fn train_step(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
+    bound: &Bound,
     x: &[ArrayViewD<'_, f32>],
-    y: ArrayViewD<'_, f32>,
+    y: &[ArrayViewD<'_, f32>],
 ) -> Result<Step> {
     let name = model.name().to_string();
     let mut ctx = CallContext::training();
-    let mut out = model.call(x, &mut ctx)?;
-    if out.len() != 1 {
-        return Err(invalid(
-            &name,
-            format!(
-                "fit takes a model of one output, this one has {}",
-                out.len()
-            ),
-        ));
-    }
-    let y_pred = out.swap_remove(0);
-    let mask = ctx.output_masks(model, 1).swap_remove(0);
+    let y_pred = model.call(x, &mut ctx)?;
+    check_output_count(&name, &y_pred, bound)?;
+    let masks = ctx.output_masks(model, y_pred.len());
     let saved = ctx
         .take_saved()
         .ok_or_else(|| invalid(&name, "the model kept nothing for its backward pass".into()))?;
-    let weighting = output_weighting(mask.as_ref(), &y_pred.view());
-    let (loss, grad) =
-        compiled
-            .loss
-            .value_and_grad(y, y_pred.view(), &weighting, compiled.dialect)?;
-    if !loss.is_finite() {
-        return Err(invalid(&name, format!("the loss is {loss}")));
+    let mut losses = vec![0.0_f32; 1 + y_pred.len()];
+    let mut grads = Vec::with_capacity(y_pred.len());
+    for (i, (yp, t)) in y_pred.iter().zip(y).enumerate() {
+        let weighting = output_weighting(masks[i].as_ref(), &yp.view());
+        let (loss, mut grad) =
+            bound.losses[i].value_and_grad(t.view(), yp.view(), &weighting, compiled.dialect)?;
+        let w = bound.weights[i];
+        if w != 1.0 {
+            grad.mapv_inplace(|g| g * w);
+        }
+        losses[0] += w * loss;
+        losses[1 + i] = loss;
+        grads.push(grad);
     }
-    let grads = model.backward(&saved, &[Some(grad.view())])?;
+    if !losses[0].is_finite() {
+        return Err(invalid(&name, format!("the loss is {}", losses[0])));
+    }
+    let grad_views: Vec<_> = grads.iter().map(|g| Some(g.view())).collect();
+    let grads = model.backward(&saved, &grad_views)?;
     if grads
         .weights
         .iter()
@@ -395,19 +689,38 @@ pub(crate) fn train_step(
     {
         return Err(invalid(
             &name,
-            format!("the loss is {loss}, but its gradient is not finite"),
+            format!("the loss is {}, but its gradient is not finite", losses[0]),
         ));
     }
     apply(model, &mut compiled.optimizer, grads.weights)?;
-    Ok(Step { loss, y_pred, mask })
+    Ok(Step {
+        losses,
+        y_pred,
+        masks,
+    })
 }
 
-/// What a step computed: its loss, and the output (before the update) with its mask, for the
-/// metrics.
-pub(crate) struct Step {
-    loss: f32,
-    y_pred: ArrayD<f32>,
-    mask: Option<crate::Mask>,
+/// The error for a model whose outputs do not match the compile configuration's.
+fn check_output_count(model: &str, y_pred: &[ArrayD<f32>], bound: &Bound) -> Result<()> {
+    if y_pred.len() == bound.names.len() {
+        return Ok(());
+    }
+    Err(invalid(
+        model,
+        format!(
+            "the model gave {} outputs, where {} were expected",
+            y_pred.len(),
+            bound.names.len()
+        ),
+    ))
+}
+
+/// What a step computed: its weighted loss then each output's, and the outputs (before the
+/// update) with their masks, for the metrics.
+struct Step {
+    losses: Vec<f32>,
+    y_pred: Vec<ArrayD<f32>>,
+    masks: Vec<Option<crate::Mask>>,
 }
 
 /// How a loss or metric weighs an output: by its mask, on a sequence output.
@@ -419,20 +732,6 @@ fn output_weighting<'a>(
         Some(m) if y_pred.ndim() >= 3 => Weighting::none().with_mask(m.view()),
         _ => Weighting::none(),
     }
-}
-
-/// Adds a batch to the metrics, with the output's mask on sequence outputs.
-fn update_metrics(
-    metrics: &mut [Metric],
-    y: ArrayViewD<'_, f32>,
-    y_pred: ArrayViewD<'_, f32>,
-    mask: Option<&crate::Mask>,
-) -> Result<()> {
-    let weighting = output_weighting(mask, &y_pred);
-    for m in metrics.iter_mut() {
-        m.update(y.view(), y_pred.view(), &weighting)?;
-    }
-    Ok(())
 }
 
 /// Applies the gradients of the trainable weights (frozen layers' and statistics' are left
@@ -492,22 +791,31 @@ fn apply(
     Ok(())
 }
 
-/// The loss of the model on one batch, without training (`test_on_batch`), with its output.
-pub(crate) fn test_step(
+/// The losses of the model on one batch, without training (`test_on_batch`), with its
+/// outputs.
+fn test_step(
     model: &dyn Layer,
     compiled: &Compiled,
+    bound: &Bound,
     x: &[ArrayViewD<'_, f32>],
-    y: ArrayViewD<'_, f32>,
+    y: &[ArrayViewD<'_, f32>],
 ) -> Result<Step> {
     let mut ctx = CallContext::inference();
-    let mut out = model.call(x, &mut ctx)?;
-    let y_pred = out.swap_remove(0);
-    let mask = ctx.output_masks(model, 1).swap_remove(0);
-    let weighting = output_weighting(mask.as_ref(), &y_pred.view());
-    let loss = compiled
-        .loss
-        .value(y, y_pred.view(), &weighting, compiled.dialect)?;
-    Ok(Step { loss, y_pred, mask })
+    let y_pred = model.call(x, &mut ctx)?;
+    check_output_count(model.name(), &y_pred, bound)?;
+    let masks = ctx.output_masks(model, y_pred.len());
+    let mut losses = vec![0.0_f32; 1 + y_pred.len()];
+    for (i, (yp, t)) in y_pred.iter().zip(y).enumerate() {
+        let weighting = output_weighting(masks[i].as_ref(), &yp.view());
+        let loss = bound.losses[i].value(t.view(), yp.view(), &weighting, compiled.dialect)?;
+        losses[0] += bound.weights[i] * loss;
+        losses[1 + i] = loss;
+    }
+    Ok(Step {
+        losses,
+        y_pred,
+        masks,
+    })
 }
 
 /// Rows `rows` of `a`, in that order, as a new array.
@@ -515,58 +823,68 @@ fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
     a.select(Axis(0), rows)
 }
 
-/// Keras's `evaluate`: the loss over `x`, `y` in batches, each weighted by its size, then
-/// the metrics, as Keras's `return_dict=True` lists them.
+/// Keras's `evaluate`: the losses over `x`, `y` in batches, each weighted by its size, then
+/// the metrics, as Keras's `return_dict=True` lists them. `outputs` names the model's outputs.
 pub(crate) fn evaluate(
     model: &dyn Layer,
     compiled: &Compiled,
     x: &[ArrayViewD<'_, f32>],
-    y: ArrayViewD<'_, f32>,
+    y: &[ArrayViewD<'_, f32>],
+    outputs: &[String],
     batch_size: usize,
 ) -> Result<Vec<(String, f32)>> {
     let name = model.name().to_string();
-    let n = check_data(&name, x, &y)?;
+    let mut bound = compiled.bind(&name, outputs)?;
+    evaluate_bound(model, compiled, &mut bound, x, y, batch_size)
+}
+
+/// [`evaluate`] with the configuration bound already.
+fn evaluate_bound(
+    model: &dyn Layer,
+    compiled: &Compiled,
+    bound: &mut Bound,
+    x: &[ArrayViewD<'_, f32>],
+    y: &[ArrayViewD<'_, f32>],
+    batch_size: usize,
+) -> Result<Vec<(String, f32)>> {
+    let name = model.name().to_string();
+    let n = check_data(&name, x, y, bound.names.len())?;
     if batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
-    let mut metrics = compiled.metrics.clone();
-    metrics.iter_mut().for_each(Metric::reset);
-    let mut total = 0.0_f64;
+    bound.reset();
+    let mut totals = Totals::new(bound.names.len());
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let rows: Vec<usize> = (start..end).collect();
         let xb = take_inputs(x, &rows);
-        let yb = take_rows(&y, &rows);
-        let step = test_step(model, compiled, &views(&xb), yb.view())?;
-        update_metrics(
-            &mut metrics,
-            yb.view(),
-            step.y_pred.view(),
-            step.mask.as_ref(),
-        )?;
-        total += f64::from(step.loss) * (end - start) as f64;
+        let yb = take_inputs(y, &rows);
+        let step = test_step(model, compiled, bound, &views(&xb), &views(&yb))?;
+        bound.update_metrics(&views(&yb), &step)?;
+        totals.add(&step.losses, end - start);
     }
-    let mut logs = vec![("loss".to_string(), (total / n as f64) as f32)];
-    logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
-    Ok(logs)
+    Ok(bound.logs(&totals, compiled.dialect))
 }
 
 /// Keras's `fit`. The model's weights and its optimizer's state change only through steps that
-/// succeed; an error in a step stops training with the weights of the step before.
+/// succeed; an error in a step stops training with the weights of the step before. `outputs`
+/// names the model's outputs, one target array in `y` each.
 pub(crate) fn fit(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
     x: &[ArrayViewD<'_, f32>],
-    y: ArrayViewD<'_, f32>,
+    y: &[ArrayViewD<'_, f32>],
+    outputs: &[String],
     options: &FitOptions,
 ) -> Result<History> {
     let name = model.name().to_string();
-    let n = check_data(&name, x, &y)?;
+    let mut bound = compiled.bind(&name, outputs)?;
+    let n = check_data(&name, x, y, outputs.len())?;
     if options.batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
     if let Some((vx, vy)) = &options.validation_data {
-        check_data(&name, &views(vx), &vy.view())?;
+        check_data(&name, &views(vx), &views(vy), outputs.len())?;
     }
     let split = options.validation_split;
     if !(0.0..1.0).contains(&split) {
@@ -587,11 +905,12 @@ pub(crate) fn fit(
             format!("validation_split={split} leaves no sample of {n} to train on"),
         ));
     }
-    let xv: Vec<ArrayViewD<'_, f32>> = x
-        .iter()
-        .map(|a| a.slice_axis(Axis(0), (n_train..).into()))
-        .collect();
-    let yv = y.slice_axis(Axis(0), (n_train..).into());
+    let tail = |a: &[ArrayViewD<'_, f32>]| -> Vec<ArrayD<f32>> {
+        a.iter()
+            .map(|a| a.slice_axis(Axis(0), (n_train..).into()).to_owned())
+            .collect()
+    };
+    let (xv, yv) = (tail(x), tail(y));
     let steps = n_train.div_ceil(options.batch_size);
     let mut history = History::default();
     for epoch in options.initial_epoch..options.epochs {
@@ -604,15 +923,13 @@ pub(crate) fn fit(
                 order.shuffle(rng);
             });
         }
-        let mut total = 0.0_f64;
-        let mut seen = 0_usize;
-        let mut metrics = compiled.metrics.clone();
-        metrics.iter_mut().for_each(Metric::reset);
+        let mut totals = Totals::new(outputs.len());
+        bound.reset();
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
             let xb = take_inputs(x, rows);
-            let yb = take_rows(&y, rows);
-            let step =
-                train_step(model, compiled, &views(&xb), yb.view()).map_err(|e| match e {
+            let yb = take_inputs(y, rows);
+            let step = train_step(model, compiled, &bound, &views(&xb), &views(&yb)).map_err(
+                |e| match e {
                     Error::InvalidArgument { layer, message }
                         if message.starts_with("the loss is") =>
                     {
@@ -620,46 +937,28 @@ pub(crate) fn fit(
                             layer,
                             message: format!(
                                 "{message} at epoch {}, batch {}: training stopped, and the \
-                             weights are those of the last finite step",
+                                 weights are those of the last finite step",
                                 epoch + 1,
                                 b + 1
                             ),
                         }
                     }
                     other => other,
-                })?;
-            update_metrics(
-                &mut metrics,
-                yb.view(),
-                step.y_pred.view(),
-                step.mask.as_ref(),
+                },
             )?;
-            total += f64::from(step.loss) * rows.len() as f64;
-            seen += rows.len();
-            let mut running = vec![("loss".to_string(), (total / seen as f64) as f32)];
-            running.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
-            progress.step(b + 1, &running);
+            bound.update_metrics(&views(&yb), &step)?;
+            totals.add(&step.losses, rows.len());
+            progress.step(b + 1, &bound.logs(&totals, compiled.dialect));
         }
-        let mut logs = vec![("loss".to_string(), (total / n_train as f64) as f32)];
-        logs.extend(metrics.iter().map(|m| (m.name().to_string(), m.result())));
+        let mut logs = bound.logs(&totals, compiled.dialect);
         let val = match &options.validation_data {
-            Some((vx, vy)) => Some(evaluate(
-                model,
-                compiled,
-                &views(vx),
-                vy.view(),
-                options.batch_size,
-            )?),
-            None if n_train < n => Some(evaluate(
-                model,
-                compiled,
-                &xv,
-                yv.clone(),
-                options.batch_size,
-            )?),
+            Some((vx, vy)) => Some((views(vx), views(vy))),
+            None if n_train < n => Some((views(&xv), views(&yv))),
             None => None,
         };
-        if let Some(val) = val {
+        if let Some((vx, vy)) = val {
+            let mut vbound = compiled.bind(&name, outputs)?;
+            let val = evaluate_bound(model, compiled, &mut vbound, &vx, &vy, options.batch_size)?;
             logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
         }
         progress.finish(started.elapsed(), &logs);

@@ -32,7 +32,7 @@ pub mod schedule;
 
 pub use clip::GradientClipping;
 pub use config::{Config, ConfigValue};
-pub use fit::{Compiled, FitOptions, History, IntoLoss, IntoOptimizer};
+pub use fit::{Compiled, FitOptions, History, IntoLoss, IntoOptimizer, IntoTargets};
 pub use optimizer::{
     optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Nadam, Optimizer,
     OptimizerVariable, RMSprop, VariableValue, SGD,
