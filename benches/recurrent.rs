@@ -7,14 +7,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ndarray::Array3;
 use seqnn::{set_random_seed, Bidirectional, Layer, Sequential, SimpleRNN, GRU, LSTM};
 
-fn input(batch: usize, steps: usize, features: usize) -> Array3<f32> {
-    Array3::from_shape_fn((batch, steps, features), |(b, t, d)| {
-        ((b * 31 + t * 17 + d * 7) % 23) as f32 / 23.0 - 0.5
-    })
-}
+mod common;
+use common::input;
 
 fn flops(batch: usize, steps: usize, input: usize, units: usize) -> u64 {
     (2 * units * (input + units) * batch * steps) as u64

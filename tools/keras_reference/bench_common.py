@@ -1,8 +1,9 @@
-"""Helpers shared by bench_keras.py and bench_torch.py, so that both measure and count alike.
+"""Helpers shared by the bench_*.py scripts, so that they measure, count and wait alike.
 
 Nothing here imports TensorFlow or PyTorch.
 """
 
+import sys
 import time
 
 
@@ -46,3 +47,39 @@ def time_fn(fn, warmup, min_runs, min_seconds, max_seconds):
         if elapsed >= max_seconds and len(times) >= 5:
             break
     return times
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as fh:
+            return fh.read().strip()
+    except OSError:
+        return "unavailable"
+
+
+def load1():
+    try:
+        return float(loadavg().split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def wait_for_idle(max_load, max_wait, poll=15.0):
+    """Wait until the 1-minute load average is below max_load."""
+    t0 = time.monotonic()
+    while True:
+        l1 = load1()
+        waited = time.monotonic() - t0
+        if l1 is None:
+            return {"idle_reached": None, "waited_seconds": waited,
+                    "note": "no /proc/loadavg"}
+        if l1 < max_load:
+            return {"idle_reached": True, "waited_seconds": waited}
+        if waited >= max_wait:
+            print(f"  WARNING: load1={l1:.2f} still >= {max_load} after "
+                  f"{waited:.0f} s; measuring anyway", file=sys.stderr)
+            return {"idle_reached": False, "waited_seconds": waited}
+        print(f"  waiting for idle: loadavg={loadavg()} "
+              f"(waited {waited:.0f} s)", file=sys.stderr)
+        sys.stderr.flush()
+        time.sleep(poll)

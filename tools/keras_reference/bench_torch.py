@@ -58,48 +58,13 @@ ENV_SEEN = {k: os.environ.get(k) for k in ENV_VARS}
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from bench_common import cpu_model, flops_per_sample_step, time_fn  # noqa: E402
+from bench_common import (cpu_model, flops_per_sample_step, loadavg,  # noqa: E402
+                          time_fn, wait_for_idle)
 
 # torch.jit.script is deprecated in torch >= 2.10 but still works; keep the
 # log readable.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated",
                         category=FutureWarning)
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as fh:
-            return fh.read().strip()
-    except OSError:
-        return "unavailable"
-
-
-def load1():
-    try:
-        return float(loadavg().split()[0])
-    except (ValueError, IndexError):
-        return None
-
-
-def wait_for_idle(max_load, max_wait, poll=15.0):
-    """Wait until the 1-minute load average is below max_load."""
-    t0 = time.monotonic()
-    while True:
-        l1 = load1()
-        waited = time.monotonic() - t0
-        if l1 is None:
-            return {"idle_reached": None, "waited_seconds": waited,
-                    "note": "no /proc/loadavg"}
-        if l1 < max_load:
-            return {"idle_reached": True, "waited_seconds": waited}
-        if waited >= max_wait:
-            print(f"  WARNING: load1={l1:.2f} still >= {max_load} after "
-                  f"{waited:.0f} s; measuring anyway", file=sys.stderr)
-            return {"idle_reached": False, "waited_seconds": waited}
-        print(f"  waiting for idle: loadavg={loadavg()} "
-              f"(waited {waited:.0f} s)", file=sys.stderr)
-        sys.stderr.flush()
-        time.sleep(poll)
 
 
 def torch_build_info():
