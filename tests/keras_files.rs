@@ -455,3 +455,41 @@ fn model_from_json_reads_what_to_json_returns_in_both_kerases() {
         }
     }
 }
+
+/// The recurrent layers' dropout rates are written under Keras's keys (`dropout`,
+/// `recurrent_dropout`) and read back from them.
+#[test]
+fn recurrent_dropout_rates_survive_saving_and_loading() {
+    let mut model = Sequential::new();
+    model
+        .add(
+            seqnn::LSTM::new(3)
+                .with_dropout(0.25)
+                .with_recurrent_dropout(0.15)
+                .with_return_sequences(true)
+                .input_shape((4, 2)),
+        )
+        .unwrap();
+    model.add(seqnn::GRU::new(2).with_dropout(0.5)).unwrap();
+    let rates = |path: &std::path::Path| -> Vec<(f64, f64)> {
+        let config: Value = serde_json::from_str(&config_json(path)).unwrap();
+        config["config"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| {
+                let c = &l["config"];
+                Some((c["dropout"].as_f64()?, c["recurrent_dropout"].as_f64()?))
+            })
+            .collect()
+    };
+    let dir = std::env::temp_dir();
+    let first = dir.join(format!("seqnn_dropout_{}.keras", std::process::id()));
+    model.save(&first).unwrap();
+    assert_eq!(rates(&first), vec![(0.25, 0.15), (0.5, 0.0)]);
+    let second = dir.join(format!("seqnn_dropout_{}_2.keras", std::process::id()));
+    load_model(&first).unwrap().save(&second).unwrap();
+    assert_eq!(rates(&second), vec![(0.25, 0.15), (0.5, 0.0)], "read back");
+    std::fs::remove_file(&first).ok();
+    std::fs::remove_file(&second).ok();
+}

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::layer::{
     check_gradient, check_input, check_rank, check_specs, check_weights, common_builders,
     input_count, layer_plumbing, no_weights, CallContext, Gradients, InputDecl, Layer, LayerName,
-    MaskPolicy, SavedForBackward, WeightSpec,
+    MaskPolicy, Mode, SavedForBackward, WeightSpec,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -304,6 +304,8 @@ pub struct Recurrent<C: Cell> {
     trainable: bool,
     stateful: bool,
     zero_output_for_mask: bool,
+    dropout: f32,
+    recurrent_dropout: f32,
     input_dim: Option<usize>,
     /// The batch size a stateful layer was built for.
     batch: Option<usize>,
@@ -324,10 +326,53 @@ impl<C: Cell> Recurrent<C> {
             trainable: true,
             stateful: false,
             zero_output_for_mask: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
             input_dim: None,
             batch: None,
             state: None,
         }
+    }
+
+    /// Keras's `dropout`: in training, the fraction of the input features dropped, with one
+    /// mask per sequence drawn at each call and kept over its timesteps, as Keras draws it
+    /// (`get_dropout_mask_for_cell`). Clamped to `[0, 1]` as Keras clamps it; a rate of 0 or 1
+    /// drops nothing, as in Keras. Default 0.
+    #[must_use]
+    pub fn with_dropout(mut self, rate: f32) -> Self {
+        self.dropout = clamp_rate(rate);
+        self
+    }
+
+    /// Keras's `recurrent_dropout`: in training, the fraction of the recurrent state dropped
+    /// before its product with the recurrent kernel. Clamped to `[0, 1]`. Default 0. Kept and
+    /// saved; a training call with a rate in `(0, 1)` is refused, as it is not implemented yet.
+    #[must_use]
+    pub fn with_recurrent_dropout(mut self, rate: f32) -> Self {
+        self.recurrent_dropout = clamp_rate(rate);
+        self
+    }
+
+    /// The input dropout rate (Keras's `dropout`).
+    pub fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
+    /// The recurrent dropout rate (Keras's `recurrent_dropout`).
+    pub fn recurrent_dropout(&self) -> f32 {
+        self.recurrent_dropout
+    }
+
+    /// The input dropout mask of a training call, `(batch, 1, features)`, for a rate in
+    /// `(0, 1)`: one draw per sequence and feature, scaled by `1 / (1 − rate)`.
+    fn input_dropout_mask(
+        &self,
+        ctx: &CallContext,
+        batch: usize,
+        features: usize,
+    ) -> Option<Array3<f32>> {
+        (ctx.mode() == Mode::Training && self.dropout > 0.0 && self.dropout < 1.0)
+            .then(|| crate::layers::dropout::keep_mask(Ix3(batch, 1, features), self.dropout))
     }
 
     /// The cell, with its weights.
@@ -738,6 +783,24 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
+        if ctx.mode() == Mode::Training
+            && self.recurrent_dropout > 0.0
+            && self.recurrent_dropout < 1.0
+        {
+            return Err(Error::Unsupported {
+                layer: name.to_string(),
+                class: C::CLASS_NAME.to_string(),
+                message: format!(
+                    "recurrent_dropout={} in training is not implemented yet (it is kept, saved, \
+                     and ignored at inference)",
+                    self.recurrent_dropout
+                ),
+            });
+        }
+        let (batch, _, features) = x.dim();
+        let dropout = self.input_dropout_mask(ctx, batch, features);
+        let dropped = dropout.as_ref().map(|m| &x * m);
+        let x = dropped.as_ref().map_or(x, |d| d.view());
         let (output, states) = if ctx.records() {
             // One block of rows, keeping what the backward pass needs.
             let (output, states, trace) =
@@ -746,6 +809,7 @@ impl<C: Cell> Layer for Recurrent<C> {
                 trace: trace.expect("a traced run keeps its trace"),
                 initial_inputs: inputs.len() - 1,
                 output_shape: output.shape().to_vec(),
+                dropout,
             }));
             (output, states)
         } else {
@@ -813,7 +877,10 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
-        let grads = backward(&self.cell, trace, d_seq, d_last, &d_final);
+        let mut grads = backward(&self.cell, trace, d_seq, d_last, &d_final);
+        if let Some(m) = &saved.dropout {
+            grads.input *= m;
+        }
         let mut inputs = vec![Some(grads.input.into_dyn())];
         if saved.initial_inputs > 0 {
             inputs.extend(grads.initial.into_iter().map(|g| Some(g.into_dyn())));
@@ -1325,6 +1392,17 @@ struct RecurrentSaved {
     /// How many initial states the call took as inputs (0: zeros or carried states).
     initial_inputs: usize,
     output_shape: Vec<usize>,
+    /// The input dropout mask of the call, `(batch, 1, features)`, if it drew one.
+    dropout: Option<Array3<f32>>,
+}
+
+/// Keras's clamp of a dropout rate to `[0, 1]` (`min(1, max(0, rate))`; NaN becomes 0).
+fn clamp_rate(rate: f32) -> f32 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
 }
 
 /// What a training run of the sequence loop keeps for [`backward`]: all time-major, in

@@ -90,7 +90,7 @@ pub(super) fn to_config(layer: &dyn Layer) -> Option<Result<Value>> {
         return Some(Ok(json!({ "data_format": "channels_last" })));
     }
     if let Some(l) = any.downcast_ref::<Dropout>() {
-        return Some(Ok(json!({ "rate": l.rate() })));
+        return Some(Ok(json!({ "rate": super::number(l.rate()) })));
     }
     if let Some(l) = any.downcast_ref::<Activation>() {
         return Some(activation_name(layer, l.activation()).map(|a| json!({ "activation": a })));

@@ -1,9 +1,9 @@
 //! Keras model configs (JSON) to seqnn layers and back, in both dialects: tf_keras 2.x and
 //! Keras 3.
 //!
-//! Every key that changes what a layer computes is read; keys that only matter in training
-//! (dropout rates of recurrent layers, regularizers, constraints, initializers of loaded weights)
-//! are ignored, as Keras ignores them in `predict`. Anything else that seqnn cannot reproduce is
+//! Every key that changes what a layer computes is read, and the recurrent layers' dropout
+//! rates; other keys that only matter in training (regularizers, constraints, initializers of
+//! loaded weights) are ignored, as Keras ignores them in `predict`. Anything else that seqnn cannot reproduce is
 //! refused with [`Error::Unsupported`], naming the layer, its class and the option.
 //!
 //! Each family of layers has its own file with both directions, `from_entry` (a config entry to
@@ -327,6 +327,14 @@ fn value(f: &Fields<'_>, key: &str) -> Result<Value> {
 pub(crate) enum Loaded {
     Sequential(Sequential),
     Functional(Model),
+}
+
+/// An f32 as the shortest decimal that reads back as it (`0.3`, not `0.30000001192092896`),
+/// as Keras writes its Python floats.
+pub(super) fn number(v: f32) -> Value {
+    format!("{v}")
+        .parse::<f64>()
+        .map_or(Value::Null, Value::from)
 }
 
 /// A whole model config (`{"class_name": "Sequential", "config": {...}}`, or `Functional`,

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use super::{excerpt, unsupported, Dialect, Entry};
+use super::{excerpt, number, unsupported, Dialect, Entry};
 use crate::error::Result;
 use crate::layer::Layer;
 use crate::layers::{
@@ -146,13 +146,6 @@ fn axes(e: &Entry<'_>) -> Result<Vec<isize>> {
         Value::Array(a) => a.iter().map(one).collect(),
         other => Ok(vec![one(other)?]),
     }
-}
-
-/// An f32 as the shortest decimal that reads back as it (`0.3`, not `0.30000001192092896`).
-fn number(v: f32) -> Value {
-    format!("{v}")
-        .parse::<f64>()
-        .map_or(Value::Null, |f| json!(f))
 }
 
 /// The options of a layer of this family, for Keras 3's config.

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{activation_name, layer_entry, Dialect, Entry};
+use super::{activation_name, layer_entry, number, Dialect, Entry};
 use crate::activation::ActivationFn;
 use crate::error::Result;
 use crate::keras::cudnn::StoredLayout;
@@ -37,6 +37,8 @@ fn recurrent_common<C: Cell>(rnn: Recurrent<C>, e: &Entry<'_>) -> Result<Recurre
         .with_go_backwards(e.bool("go_backwards", false)?)
         .with_stateful(e.bool("stateful", false)?)
         .with_zero_output_for_mask(e.bool("zero_output_for_mask", false)?)
+        .with_dropout(e.f32("dropout", 0.0)?)
+        .with_recurrent_dropout(e.f32("recurrent_dropout", 0.0)?)
         .with_trainable(e.bool("trainable", true)?)
         .with_name(e.name.clone()))
 }
@@ -209,7 +211,7 @@ fn common_config<C: Cell>(l: &Recurrent<C>) -> Value {
         "stateful": l.stateful(),
         "unroll": false,
         "zero_output_for_mask": l.zero_output_for_mask(),
-        "dropout": 0.0,
-        "recurrent_dropout": 0.0,
+        "dropout": number(l.dropout()),
+        "recurrent_dropout": number(l.recurrent_dropout()),
     })
 }
