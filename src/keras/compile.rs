@@ -3,12 +3,13 @@
 //! compiled with it, as Keras's `load_model(compile=True)` does.
 //!
 //! Read: the optimizer (Keras's nine, with their options, `clipnorm`, `clipvalue`,
-//! `global_clipnorm` and `weight_decay`; a constant learning rate), the loss (by name, or a
+//! `global_clipnorm` and `weight_decay`; a constant learning rate or one of Keras's five
+//! schedules), the loss (by name, or a
 //! loss object with its options; for several outputs a list in output order or a dict by
 //! output name), `loss_weights` (list or dict) and the metrics (names or metric objects; a
 //! flat list for every output, tf_keras's `.h5` list per output, or a dict by output name).
-//! A configuration seqnn cannot express (a learning-rate schedule, a custom object) leaves the
-//! model uncompiled: the model itself still loads.
+//! A configuration seqnn cannot express (a custom object, an unknown schedule) leaves the model
+//! uncompiled: the model itself still loads.
 
 use serde_json::Value;
 
@@ -18,6 +19,10 @@ use crate::train::loss::{Dialect, Loss};
 use crate::train::metric::Metric;
 use crate::train::optimizer::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Nadam, Optimizer, RMSprop, SGD,
+};
+use crate::train::schedule::{
+    CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay,
+    PolynomialDecay,
 };
 
 /// The `compile_config` of a `.keras` archive's `config.json` text (`Null` without one),
@@ -244,6 +249,93 @@ fn collect_metrics(v: &Value, dialect: Dialect, out: &mut Vec<Metric>) -> Result
     }
 }
 
+/// Keras's learning-rate schedule from `{"class_name", "config"}` (the five of
+/// `keras.optimizers.schedules`, with their options and name).
+fn schedule_from(v: &Value) -> Result<Box<dyn LearningRateSchedule>> {
+    let class = v
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let c = v.get("config").unwrap_or(&Value::Null);
+    let f = |key: &str| -> Result<f64> {
+        number(c, key)?.ok_or_else(|| unsupported(format!("the schedule {class} without {key}")))
+    };
+    let steps = |key: &str| -> Result<u64> {
+        let x = f(key)?;
+        if x.fract() != 0.0 || !(0.0..=u64::MAX as f64).contains(&x) {
+            return Err(unsupported(format!("the schedule {class}'s {key} = {x}")));
+        }
+        Ok(x as u64)
+    };
+    let opt = |key: &str, default: f64| -> Result<f64> { Ok(number(c, key)?.unwrap_or(default)) };
+    let name = c.get("name").and_then(Value::as_str);
+    macro_rules! named {
+        ($s:expr) => {{
+            let s = $s;
+            Box::new(match name {
+                Some(n) => s.with_name(n),
+                None => s,
+            }) as Box<dyn LearningRateSchedule>
+        }};
+    }
+    Ok(match class {
+        "ExponentialDecay" => named!(ExponentialDecay::new(
+            f("initial_learning_rate")?,
+            steps("decay_steps")?,
+            f("decay_rate")?
+        )
+        .with_staircase(flag(c, "staircase"))),
+        "InverseTimeDecay" => named!(InverseTimeDecay::new(
+            f("initial_learning_rate")?,
+            steps("decay_steps")?,
+            f("decay_rate")?
+        )
+        .with_staircase(flag(c, "staircase"))),
+        "PiecewiseConstantDecay" => {
+            let list = |key: &str| -> Result<Vec<f64>> {
+                c.get(key)
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| unsupported(format!("the schedule {class} without {key}")))?
+                    .iter()
+                    .map(|x| {
+                        x.as_f64()
+                            .ok_or_else(|| unsupported(format!("{class}'s {key} entry {x}")))
+                    })
+                    .collect()
+            };
+            let boundaries = list("boundaries")?;
+            if boundaries
+                .iter()
+                .any(|b| b.fract() != 0.0 || b.abs() > 9.0e15)
+            {
+                return Err(unsupported(format!(
+                    "{class}'s boundaries {boundaries:?} (seqnn takes whole steps)"
+                )));
+            }
+            named!(PiecewiseConstantDecay::new(
+                boundaries.iter().map(|&b| b as i64).collect(),
+                list("values")?
+            ))
+        }
+        "CosineDecay" => {
+            let mut s = CosineDecay::new(f("initial_learning_rate")?, steps("decay_steps")?)
+                .with_alpha(opt("alpha", 0.0)?);
+            if let Some(target) = number(c, "warmup_target")? {
+                s = s.with_warmup(target, steps("warmup_steps")?);
+            }
+            named!(s)
+        }
+        "PolynomialDecay" => named!(PolynomialDecay::new(
+            f("initial_learning_rate")?,
+            steps("decay_steps")?
+        )
+        .with_end_learning_rate(opt("end_learning_rate", 0.0001)?)
+        .with_power(opt("power", 1.0)?)
+        .with_cycle(flag(c, "cycle"))),
+        other => return Err(unsupported(format!("the learning-rate schedule {other}"))),
+    })
+}
+
 /// A number of the optimizer's config, if present and not null.
 fn number(config: &Value, key: &str) -> Result<Option<f64>> {
     match config.get(key) {
@@ -272,9 +364,15 @@ fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
     if number(c, "decay")?.is_some_and(|d| d != 0.0) {
         return Err(unsupported("the legacy optimizers' decay"));
     }
-    let lr = match number(c, "learning_rate")? {
-        Some(lr) => Some(lr),
-        None => number(c, "lr")?,
+    let schedule = match c.get("learning_rate") {
+        Some(v @ Value::Object(_)) => Some(schedule_from(v)?),
+        _ => None,
+    };
+    let lr = match (&schedule, number(c, "learning_rate")) {
+        (Some(_), _) => None,
+        (None, Ok(Some(lr))) => Some(lr),
+        (None, Ok(None)) => number(c, "lr")?,
+        (None, Err(e)) => return Err(e),
     };
     macro_rules! common {
         ($o:expr) => {{
@@ -284,6 +382,9 @@ fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
             }
             if let Some(lr) = lr {
                 o = o.with_learning_rate(lr);
+            }
+            if let Some(s) = schedule.clone() {
+                o = o.with_boxed_learning_rate_schedule(s);
             }
             if let Some(x) = number(c, "weight_decay")? {
                 o = o.with_weight_decay(x);

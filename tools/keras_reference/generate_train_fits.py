@@ -277,7 +277,41 @@ def comp(optimizer, loss, metrics=()):
     return make
 
 
+def scheduled(name, schedule, **kw):
+    """An optimizer whose learning_rate is K.optimizers.schedules.<schedule[0]>(**schedule[1])."""
+    def make(K):
+        cls, args = schedule
+        return getattr(K.optimizers, name)(
+            learning_rate=getattr(K.optimizers.schedules, cls)(**args), **kw)
+    return make
+
+
 CASES = {
+    "simple_rnn_sgd_expdecay": Case(
+        "SimpleRNN(4) -> Dense(1); SGD(ExponentialDecay(0.1, decay_steps=3, "
+        "decay_rate=0.5, staircase=True), momentum=0.5); mse; a schedule in "
+        "the file's compile config",
+        build_simple_rnn,
+        comp(scheduled("SGD", ("ExponentialDecay", dict(
+            initial_learning_rate=0.1, decay_steps=3, decay_rate=0.5,
+            staircase=True)), momentum=0.5), "mse"),
+        data_regression(36, 5, 3), loss_np=("mse", {})),
+    "gru_rmsprop_piecewise": Case(
+        "GRU(4) -> Dense(1); RMSprop(PiecewiseConstantDecay([4, 8], [0.02, "
+        "0.01, 0.005])); mae",
+        build_gru_v2,
+        comp(scheduled("RMSprop", ("PiecewiseConstantDecay", dict(
+            boundaries=[4, 8], values=[0.02, 0.01, 0.005]))), "mae"),
+        data_regression(40, 5, 2), loss_np=("mae", {})),
+    "lstm_seq_adam_cosine": Case(
+        "LSTM(4, return_sequences=True) -> TimeDistributed(Dense(2)); "
+        "Adam(CosineDecay(0.0, decay_steps=6, alpha=0.1, warmup_target=0.02, "
+        "warmup_steps=3)); mse",
+        build_lstm_seq,
+        comp(scheduled("Adam", ("CosineDecay", dict(
+            initial_learning_rate=0.0, decay_steps=6, alpha=0.1,
+            warmup_target=0.02, warmup_steps=3))), "mse"),
+        data_seq_regression, loss_np=("mse", {})),
     "simple_rnn_sgd_mse": Case(
         "SimpleRNN(4) -> Dense(1); SGD(0.05); mse; 36 samples (last batch "
         "of each epoch has 4)",

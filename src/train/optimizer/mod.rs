@@ -861,6 +861,18 @@ macro_rules! base_builders {
             self
         }
 
+        /// [`with_learning_rate_schedule`](Self::with_learning_rate_schedule) of a boxed
+        /// schedule (one read from a file).
+        #[must_use]
+        pub(crate) fn with_boxed_learning_rate_schedule(
+            mut self,
+            schedule: Box<dyn $crate::train::schedule::LearningRateSchedule>,
+        ) -> Self {
+            self.core
+                .set_schedule($crate::train::schedule::LearningRate::Schedule(schedule));
+            self
+        }
+
         /// The schedule, if the learning rate is one.
         pub fn learning_rate_schedule(
             &self,
