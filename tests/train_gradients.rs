@@ -27,7 +27,6 @@ const NOT_YET: &[&str] = &[
     "Conv2D",
     "ConvLSTM1D",
     "Cropping1D",
-    "Dot",
     "LayerNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
@@ -393,7 +392,7 @@ fn dense_matches_finite_differences() {
 }
 
 #[test]
-fn merges_match_finite_differences() {
+fn merges_and_dot_match_finite_differences() {
     let x = |shape: &[usize], seed| noise(shape, seed);
     let seq3 = || vec![None, Some(4), Some(3)];
     let m = Some(mask());
@@ -431,6 +430,15 @@ fn merges_match_finite_differences() {
             ),
             vec![x(&[3, 4, 3], 6), x(&[3, 4, 3], 7)],
             vec![m, Some(mask().mapv(|v| !v))],
+        ),
+        (
+            "dot (1, 2) normalized",
+            built(
+                seqnn::Dot::with_axes_pair(1, 2).with_normalize(true),
+                &[seq3(), vec![None, Some(5), Some(4)]],
+            ),
+            vec![x(&[3, 4, 3], 8), x(&[3, 5, 4], 9)],
+            vec![None, None],
         ),
     ];
     for (what, mut layer, inputs, masks) in cases {

@@ -324,7 +324,7 @@ def merge_cases():
     """Merge layers beyond the plain cases: broadcasting (an input of lower rank is expanded at
     axis 1, an axis of size 1 stretched; its gradient is summed back), three inputs, Keras
     masks (Keras 3's Multiply, Maximum and Minimum change their values at masked steps,
-    tf_keras's do not)."""
+    tf_keras's do not), Dot over other axes and ranks."""
     masked2 = {"masks": [MASK_531, MASK_LEFT], "keras_masks": True}
     masked1 = {"masks": [MASK_531, None], "keras_masks": True}
     return [
@@ -344,6 +344,13 @@ def merge_cases():
         ("minimum_three", lambda L: L.Minimum(), [(4, 3)] * 3, {}),
         ("minimum_masked", lambda L: L.Minimum(), [(5, 3), (5, 3)], masked2),
         ("minimum_masked_one", lambda L: L.Minimum(), [(5, 3), (5, 3)], masked1),
+        ("dot_axes_pair", lambda L: L.Dot(axes=(1, 2)), [(4, 3), (5, 4)], {}),
+        ("dot_negative_axes", lambda L: L.Dot(axes=(-1, -2)), [(3,), (3, 4)], {}),
+        ("dot_rank4", lambda L: L.Dot(axes=(3, 1)), [(2, 3, 4), (4, 5)], {}),
+        ("dot_normalize_axes_pair", lambda L: L.Dot(axes=(1, 2), normalize=True),
+         [(4, 3), (5, 4)], {}),
+        ("dot_masked", lambda L: L.Dot(axes=2), [(5, 3), (4, 3)],
+         {"masks": [MASK_531, MASK_Q4], "keras_masks": True}),
     ]
 
 
