@@ -26,13 +26,10 @@ const NOT_YET: &[&str] = &[
     "Conv1D",
     "Conv2D",
     "ConvLSTM1D",
-    "Cropping1D",
     "LayerNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
     "MultiHeadAttention",
-    "UpSampling1D",
-    "ZeroPadding1D",
 ];
 
 /// Every layer case of `tests/fixtures/train/gradients/` (`generate_train_gradients.py`):
@@ -392,7 +389,7 @@ fn dense_matches_finite_differences() {
 }
 
 #[test]
-fn merges_and_dot_match_finite_differences() {
+fn merging_and_reshaping_match_finite_differences() {
     let x = |shape: &[usize], seed| noise(shape, seed);
     let seq3 = || vec![None, Some(4), Some(3)];
     let m = Some(mask());
@@ -429,7 +426,7 @@ fn merges_and_dot_match_finite_differences() {
                 &[seq3(), seq3()],
             ),
             vec![x(&[3, 4, 3], 6), x(&[3, 4, 3], 7)],
-            vec![m, Some(mask().mapv(|v| !v))],
+            vec![m.clone(), Some(mask().mapv(|v| !v))],
         ),
         (
             "dot (1, 2) normalized",
@@ -439,6 +436,24 @@ fn merges_and_dot_match_finite_differences() {
             ),
             vec![x(&[3, 4, 3], 8), x(&[3, 5, 4], 9)],
             vec![None, None],
+        ),
+        (
+            "zero padding",
+            built(seqnn::ZeroPadding1D::new((2, 1)), &[seq3()]),
+            vec![x(&[3, 4, 3], 10)],
+            vec![m.clone()],
+        ),
+        (
+            "cropping",
+            built(seqnn::Cropping1D::new((1, 2)), &[seq3()]),
+            vec![x(&[3, 4, 3], 11)],
+            vec![None],
+        ),
+        (
+            "up sampling",
+            built(seqnn::UpSampling1D::new(3), &[seq3()]),
+            vec![x(&[3, 4, 3], 12)],
+            vec![m],
         ),
     ];
     for (what, mut layer, inputs, masks) in cases {

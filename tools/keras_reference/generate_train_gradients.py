@@ -321,10 +321,10 @@ def conv_norm_cases():
 
 
 def merge_cases():
-    """Merge layers beyond the plain cases: broadcasting (an input of lower rank is expanded at
-    axis 1, an axis of size 1 stretched; its gradient is summed back), three inputs, Keras
-    masks (Keras 3's Multiply, Maximum and Minimum change their values at masked steps,
-    tf_keras's do not), Dot over other axes and ranks."""
+    """Merging and reshaping beyond the plain cases: broadcasting (an input of lower rank is
+    expanded at axis 1, an axis of size 1 stretched; its gradient is summed back), three
+    inputs, Keras masks (Keras 3's Multiply, Maximum and Minimum change their values at masked
+    steps, tf_keras's do not), Dot over other axes and ranks."""
     masked2 = {"masks": [MASK_531, MASK_LEFT], "keras_masks": True}
     masked1 = {"masks": [MASK_531, None], "keras_masks": True}
     return [
@@ -351,6 +351,12 @@ def merge_cases():
          [(4, 3), (5, 4)], {}),
         ("dot_masked", lambda L: L.Dot(axes=2), [(5, 3), (4, 3)],
          {"masks": [MASK_531, MASK_Q4], "keras_masks": True}),
+        ("zero_padding1d_masked", lambda L: L.ZeroPadding1D(2), [(5, 3)],
+         {"masks": [MASK_531], "keras_masks": True}),
+        ("cropping1d_masked", lambda L: L.Cropping1D((2, 0)), [(5, 3)],
+         {"masks": [MASK_531], "keras_masks": True}),
+        ("up_sampling1d_3_masked", lambda L: L.UpSampling1D(3), [(5, 2)],
+         {"masks": [MASK_531], "keras_masks": True}),
     ]
 
 
