@@ -228,6 +228,16 @@ pub struct Gradients {
     pub weights: Vec<ArrayD<f32>>,
 }
 
+impl Gradients {
+    /// The gradients of a layer with one input and no weights.
+    pub(crate) fn of_input(dx: ArrayD<f32>) -> Self {
+        Gradients {
+            inputs: vec![Some(dx)],
+            weights: Vec::new(),
+        }
+    }
+}
+
 /// The gradient of output `index` in a backward pass, checked against the output's `shape`,
 /// as an owned array in standard layout; zeros when the loss does not reach the output.
 pub(crate) fn output_grad(
@@ -271,6 +281,20 @@ pub(crate) fn initialize_layers(layers: &mut [Box<dyn Layer>]) {
 /// What a training call of a layer keeps when its backward pass needs only its input's shape.
 #[derive(Debug)]
 pub(crate) struct InputShape(pub(crate) Vec<usize>);
+
+/// For the backward pass of a layer whose training call kept only its input's shape
+/// ([`InputShape`]): that shape, and the gradient of its output, whose shape `output` gives
+/// from it.
+pub(crate) fn input_shape_and_grad<'a>(
+    layer: &str,
+    saved: &'a SavedForBackward,
+    output_grads: &[Option<ArrayViewD<'_, f32>>],
+    output: impl FnOnce(&[usize]) -> Result<Vec<usize>>,
+) -> Result<(&'a [usize], ArrayD<f32>)> {
+    let InputShape(shape) = saved.get(layer)?;
+    let g = output_grad(layer, output_grads, 0, &output(shape)?)?;
+    Ok((shape, g))
+}
 
 /// Checks that the gradient of output `index` has the output's shape, in a backward pass.
 pub(crate) fn check_gradient(

@@ -152,7 +152,8 @@ pub use layers::layer_normalization::LayerNormalization;
 pub use layers::lstm::{LSTMCell, LSTM};
 pub use layers::masking::Masking;
 pub use layers::merge::{
-    Add, Average, Keras3Masking, Maximum, Merge, MergeOp, Minimum, Multiply, Subtract,
+    Add, Average, Keras3Masking, Maximum, Merge, MergeGradient, MergeOp, Minimum, Multiply,
+    Subtract,
 };
 pub use layers::multi_head_attention::{MultiHeadAttention, SoftmaxMasking};
 pub use layers::op::{BinaryOp, Op, OpKind, Operand, ReduceOp, UnaryOp};

@@ -20,26 +20,16 @@ use common::{array, assert_close};
 /// its backward pass lands.
 const NOT_YET: &[&str] = &[
     "AdditiveAttention",
-    "Add",
     "Attention",
-    "Average",
     "AveragePooling1D",
     "BatchNormalization",
     "Conv1D",
     "Conv2D",
     "ConvLSTM1D",
-    "Cropping1D",
-    "Dot",
     "LayerNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
-    "Maximum",
-    "Minimum",
     "MultiHeadAttention",
-    "Multiply",
-    "Subtract",
-    "UpSampling1D",
-    "ZeroPadding1D",
 ];
 
 /// Every layer case of `tests/fixtures/train/gradients/` (`generate_train_gradients.py`):
@@ -395,6 +385,79 @@ fn dense_matches_finite_differences() {
         dims.push(Some(2));
         let mut layer = built(layer, &[dims]);
         check_against_differences(what, layer.as_mut(), vec![noise(&shape, 9)], vec![None]);
+    }
+}
+
+#[test]
+fn merging_and_reshaping_match_finite_differences() {
+    let x = |shape: &[usize], seed| noise(shape, seed);
+    let seq3 = || vec![None, Some(4), Some(3)];
+    let m = Some(mask());
+    // (what, layer, inputs, their masks)
+    type Case = (
+        &'static str,
+        Box<dyn Layer>,
+        Vec<ArrayD<f32>>,
+        Vec<Option<Array2<bool>>>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "multiply three broadcast, Keras 3 masks",
+            built(
+                seqnn::Multiply::new().with_keras3_masking(true),
+                &[seq3(), vec![None, Some(3)], vec![None, Some(4), Some(3)]],
+            ),
+            vec![x(&[3, 4, 3], 1), x(&[3, 3], 2), x(&[3, 4, 3], 3)],
+            vec![m.clone(), None, Some(mask().mapv(|v| !v))],
+        ),
+        (
+            "average broadcast",
+            built(
+                seqnn::Average::new(),
+                &[seq3(), vec![None, Some(1), Some(3)]],
+            ),
+            vec![x(&[3, 4, 3], 4), x(&[3, 1, 3], 5)],
+            vec![None, None],
+        ),
+        (
+            "minimum, Keras 3 masks",
+            built(
+                seqnn::Minimum::new().with_keras3_masking(true),
+                &[seq3(), seq3()],
+            ),
+            vec![x(&[3, 4, 3], 6), x(&[3, 4, 3], 7)],
+            vec![m.clone(), Some(mask().mapv(|v| !v))],
+        ),
+        (
+            "dot (1, 2) normalized",
+            built(
+                seqnn::Dot::with_axes_pair(1, 2).with_normalize(true),
+                &[seq3(), vec![None, Some(5), Some(4)]],
+            ),
+            vec![x(&[3, 4, 3], 8), x(&[3, 5, 4], 9)],
+            vec![None, None],
+        ),
+        (
+            "zero padding",
+            built(seqnn::ZeroPadding1D::new((2, 1)), &[seq3()]),
+            vec![x(&[3, 4, 3], 10)],
+            vec![m.clone()],
+        ),
+        (
+            "cropping",
+            built(seqnn::Cropping1D::new((1, 2)), &[seq3()]),
+            vec![x(&[3, 4, 3], 11)],
+            vec![None],
+        ),
+        (
+            "up sampling",
+            built(seqnn::UpSampling1D::new(3), &[seq3()]),
+            vec![x(&[3, 4, 3], 12)],
+            vec![m],
+        ),
+    ];
+    for (what, mut layer, inputs, masks) in cases {
+        check_against_differences(what, layer.as_mut(), inputs, masks);
     }
 }
 

@@ -1,11 +1,11 @@
 //! Keras's `Cropping1D`: steps cut from the start and the end of a sequence.
 
-use ndarray::{s, ArrayD, ArrayViewD, Ix3};
+use ndarray::{s, ArrayD, ArrayViewD, Ix3, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_rank, common_builders, layer_plumbing, single_input, single_shape, weightless,
-    CallContext, InputDecl, Layer, LayerName,
+    check_rank, common_builders, input_shape_and_grad, layer_plumbing, single_input, single_shape,
+    weightless, CallContext, Gradients, InputDecl, InputShape, Layer, LayerName, SavedForBackward,
 };
 use crate::layers::conv::{py_tuple, Dims};
 use crate::shape::Shape;
@@ -114,7 +114,7 @@ impl Layer for Cropping1D {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -123,11 +123,34 @@ impl Layer for Cropping1D {
         let x = input.view().into_dimensionality::<Ix3>().expect("3-D");
         let kept = self.kept(x.dim().1, "inputs.shape", &found)?;
         let start = self.cropping[0];
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(InputShape(input.shape().to_vec())));
+        }
         Ok(vec![x
             .slice(s![.., start..start + kept, ..])
             .as_standard_layout()
             .into_owned()
             .into_dyn()])
+    }
+
+    /// The kept steps get the output's gradient; the cropped steps, none.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let (shape, g) = input_shape_and_grad(self.name.get(), saved, output_grads, |s| {
+            Ok(vec![
+                s[0],
+                self.kept(s[1], "inputs.shape", &Shape::known(s))?,
+                s[2],
+            ])
+        })?;
+        let start = self.cropping[0];
+        let mut dx = ArrayD::<f32>::zeros(IxDyn(shape));
+        dx.slice_mut(s![.., start..start + g.shape()[1], ..])
+            .assign(&g);
+        Ok(Gradients::of_input(dx))
     }
 }
 
@@ -150,6 +173,23 @@ mod tests {
             err.to_string(),
             "layer \"cropping1d\": `cropping` parameter of `Cropping1D` layer must be smaller \
              than the input length. Received: input_shape=(None, 4, 2), cropping=(2, 2)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn cropped_steps_take_no_gradient() -> Result<()> {
+        // Four steps cropped (1, 2): only step 1 is kept, so only it gets a gradient.
+        let crop = Cropping1D::new((1, 2));
+        let x = array![[[1.0_f32], [2.0], [3.0], [4.0]]].into_dyn();
+        let mut ctx = CallContext::training();
+        crop.call(&[x.view()], &mut ctx)?;
+        let g = array![[[7.0_f32]]].into_dyn();
+        let saved = ctx.take_saved().expect("a record");
+        let dx = crop.backward(&saved, &[Some(g.view())])?.inputs.remove(0);
+        assert_eq!(
+            dx,
+            Some(array![[[0.0_f32], [7.0], [0.0], [0.0]]].into_dyn())
         );
         Ok(())
     }

@@ -1,9 +1,14 @@
 //! Keras's `Dot`: the dot product of two tensors along an axis of each, per sample.
 
-use ndarray::{s, ArrayD, ArrayViewD, Axis, Ix3, IxDyn};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array3, ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 
 use crate::error::{Error, Result};
-use crate::layer::{check_not_empty, layer_plumbing, weightless, CallContext, Layer, LayerName};
+use crate::layer::{
+    check_not_empty, layer_plumbing, output_grad, weightless, CallContext, Gradients, Layer,
+    LayerName, SavedForBackward,
+};
+use crate::layers::permute::inverse_permutation;
 use crate::limits;
 use crate::shape::Shape;
 
@@ -18,7 +23,11 @@ use crate::shape::Shape;
 /// - Inputs: exactly two tensors, of any rank from 2; the sizes on the two axes agree.
 /// - Output: the first input's shape without its axis, then the second's without the batch
 ///   and its axis; `(batch, 1)` when nothing else is left.
-/// - No weights, no mask (Keras's `Dot` returns none).
+/// - No weights, no mask (Keras's `Dot` returns none). Masks on the inputs do not change the
+///   values, nor the gradients.
+/// - The backward pass, each input taken per sample as a matrix of its other axes by its
+///   contracted axis: `d x1 = g · x2ᵀ`, `d x2 = x1ᵀ · g`, then back through the normalization
+///   with `normalize`.
 ///
 /// ```
 /// use ndarray::array;
@@ -34,7 +43,8 @@ use crate::shape::Shape;
 ///
 /// # Errors
 /// Keras's errors for other than two inputs and for axes whose sizes differ; an axis out of
-/// range or the batch axis is refused.
+/// range or the batch axis is refused, and a call with [`Error::EmptyInput`] for an input
+/// with an empty axis.
 #[derive(Debug, Clone)]
 pub struct Dot {
     name: LayerName,
@@ -120,31 +130,106 @@ impl Dot {
     }
 }
 
-/// `x` with `axis` moved last (`last`) or right after the batch, as a standard-layout array.
-fn move_axis(x: &ArrayViewD<'_, f32>, axis: usize, last: bool) -> ArrayD<f32> {
-    let n = x.ndim();
+/// The order of `n` axes that moves `axis` last (`last`) or right after the batch.
+fn axis_order(n: usize, axis: usize, last: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).filter(|&a| a != axis).collect();
     if last {
         order.push(axis);
     } else {
         order.insert(1, axis);
     }
+    order
+}
+
+/// `x` with `axis` moved last (`last`) or right after the batch, as a `(batch, rest, k)` or
+/// `(batch, k, rest)` matrix per sample.
+fn as_matrices(x: &ArrayViewD<'_, f32>, axis: usize, last: bool) -> Array3<f32> {
+    let shape = x.shape();
+    let (batch, k) = (shape[0], shape[axis]);
+    let rest: usize = (1..shape.len())
+        .filter(|&a| a != axis)
+        .map(|a| shape[a])
+        .product();
+    let dims = if last {
+        (batch, rest, k)
+    } else {
+        (batch, k, rest)
+    };
     x.view()
-        .permuted_axes(IxDyn(&order))
+        .permuted_axes(IxDyn(&axis_order(shape.len(), axis, last)))
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(dims)
+        .expect("the moved axes hold the input's elements")
+}
+
+/// The inverse of [`as_matrices`]: the gradient `g` of those matrices, in the layout of the
+/// input of `shape`.
+fn from_matrices(g: Array3<f32>, shape: &[usize], axis: usize, last: bool) -> ArrayD<f32> {
+    let order = axis_order(shape.len(), axis, last);
+    let moved: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
+    g.into_shape_with_order(IxDyn(&moved))
+        .expect("the matrices hold the input's elements")
+        .permuted_axes(IxDyn(&inverse_permutation(&order)))
         .as_standard_layout()
         .into_owned()
 }
 
-/// `x` divided by its L2 norm along `axis`, as Keras's `l2_normalize` (epsilon 1e-12).
-fn l2_normalize(x: &ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32> {
-    let sq = x
+/// The lower bound of the squared norm in Keras's `l2_normalize`.
+const EPSILON: f32 = 1e-12;
+
+/// `1 / √max(s, ε)`, Keras's inverse norm of a vector whose squares sum to `s`.
+fn inverse_norm(s: f32) -> f32 {
+    1.0 / s.max(EPSILON).sqrt()
+}
+
+/// `m` divided by its L2 norm along `axis`, as Keras's `l2_normalize` (`x · rsqrt(max(Σ x²,
+/// 1e-12))`), and the sums of squares, the axis kept (of size 1), which its gradient needs.
+fn l2_normalize(m: Array3<f32>, axis: usize) -> (Array3<f32>, Array3<f32>) {
+    let squares = m
         .mapv(|v| v * v)
         .sum_axis(Axis(axis))
         .insert_axis(Axis(axis));
-    let inv = sq.mapv(|s| 1.0 / s.max(1e-12).sqrt());
-    let mut y = x.to_owned();
-    y *= &inv;
-    y
+    let mut n = m;
+    n *= &squares.mapv(inverse_norm);
+    (n, squares)
+}
+
+/// The gradient of [`l2_normalize`]'s input from `g`, its output's, given the output `n` and
+/// the sums of squares: `inv · (g − n · Σ g·n)`, or `inv · g` where ε replaced the sum (the
+/// norm is then a constant, as TensorFlow's gradient of `maximum` says).
+fn l2_normalize_grad(
+    g: Array3<f32>,
+    n: &Array3<f32>,
+    squares: &Array3<f32>,
+    axis: usize,
+) -> Array3<f32> {
+    let mut along = (&g * n).sum_axis(Axis(axis)).insert_axis(Axis(axis));
+    Zip::from(&mut along).and(squares).for_each(|d, &s| {
+        if s < EPSILON {
+            *d = 0.0;
+        }
+    });
+    let mut dx = g - &(n * &along);
+    dx *= &squares.mapv(inverse_norm);
+    dx
+}
+
+/// What a training call of `Dot` keeps for its backward pass.
+#[derive(Debug)]
+struct DotSaved {
+    /// The inputs as `(batch, R1, K)` and `(batch, K, R2)` matrices, normalized along `K` when
+    /// the layer normalizes.
+    m1: Array3<f32>,
+    m2: Array3<f32>,
+    /// With `normalize`, each input's sums of squares along `K`.
+    squares: Option<(Array3<f32>, Array3<f32>)>,
+    /// The inputs' shapes.
+    shapes: [Vec<usize>; 2],
+    /// The contracted axes, resolved.
+    axes: (usize, usize),
+    /// The output's shape.
+    out: Vec<usize>,
 }
 
 impl Layer for Dot {
@@ -208,28 +293,21 @@ impl Layer for Dot {
             });
         }
         let out_dims: Vec<usize> = out.dims().iter().map(|d| d.unwrap_or(batch)).collect();
+        check_not_empty(name, x1.shape())?;
+        check_not_empty(name, x2.shape())?;
         check_not_empty(name, &out_dims)?;
         limits::check_dims(name, "output", &out_dims)?;
-        let (n1, n2) = if self.normalize {
-            (l2_normalize(x1, a1), l2_normalize(x2, a2))
-        } else {
-            (x1.to_owned(), x2.to_owned())
-        };
         // (batch, R1, K) · (batch, K, R2), one product per sample.
-        let k = x1.shape()[a1];
-        let p1 = move_axis(&n1.view(), a1, true);
-        let p2 = move_axis(&n2.view(), a2, false);
-        let r1 = p1.len() / (batch * k).max(1);
-        let r2 = p2.len() / (batch * k).max(1);
-        let m1 = p1
-            .into_shape_with_order((batch, r1, k))
-            .expect("a standard-layout array reshapes");
-        let m2 = p2
-            .into_shape_with_order((batch, k, r2))
-            .expect("a standard-layout array reshapes");
-        let mut y = ndarray::Array3::<f32>::zeros((batch, r1, r2));
+        let (mut m1, mut m2) = (as_matrices(x1, a1, true), as_matrices(x2, a2, false));
+        let mut squares = None;
+        if self.normalize {
+            let (n1, s1) = l2_normalize(m1, 2);
+            let (n2, s2) = l2_normalize(m2, 1);
+            (m1, m2, squares) = (n1, n2, Some((s1, s2)));
+        }
+        let mut y = Array3::<f32>::zeros((batch, m1.dim().1, m2.dim().2));
         for b in 0..batch {
-            ndarray::linalg::general_mat_mul(
+            general_mat_mul(
                 1.0,
                 &m1.slice(s![b, .., ..]),
                 &m2.slice(s![b, .., ..]),
@@ -238,12 +316,68 @@ impl Layer for Dot {
             );
         }
         let y = y
-            .into_dimensionality::<Ix3>()
-            .expect("3-D")
             .into_shape_with_order(IxDyn(&out_dims))
             .expect("batch·R1·R2 values fill the output shape");
         ctx.set_output_masks(vec![None]);
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(DotSaved {
+                m1,
+                m2,
+                squares,
+                shapes: [x1.shape().to_vec(), x2.shape().to_vec()],
+                axes: (a1, a2),
+                out: out_dims,
+            }));
+        }
         Ok(vec![y])
+    }
+
+    /// Per sample, `d m1 = g · m2ᵀ` and `d m2 = m1ᵀ · g`, then back through the
+    /// normalization (when the layer normalizes) to each input's layout.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &DotSaved = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, &saved.out)?;
+        let (batch, r1, k) = saved.m1.dim();
+        let r2 = saved.m2.dim().2;
+        let g = g
+            .into_shape_with_order((batch, r1, r2))
+            .expect("the output holds batch·R1·R2 values");
+        let mut d1 = Array3::<f32>::zeros((batch, r1, k));
+        let mut d2 = Array3::<f32>::zeros((batch, k, r2));
+        for b in 0..batch {
+            let gb = g.slice(s![b, .., ..]);
+            general_mat_mul(
+                1.0,
+                &gb,
+                &saved.m2.slice(s![b, .., ..]).t(),
+                0.0,
+                &mut d1.slice_mut(s![b, .., ..]),
+            );
+            general_mat_mul(
+                1.0,
+                &saved.m1.slice(s![b, .., ..]).t(),
+                &gb,
+                0.0,
+                &mut d2.slice_mut(s![b, .., ..]),
+            );
+        }
+        if let Some((s1, s2)) = &saved.squares {
+            d1 = l2_normalize_grad(d1, &saved.m1, s1, 2);
+            d2 = l2_normalize_grad(d2, &saved.m2, s2, 1);
+        }
+        let (a1, a2) = saved.axes;
+        Ok(Gradients {
+            inputs: vec![
+                Some(from_matrices(d1, &saved.shapes[0], a1, true)),
+                Some(from_matrices(d2, &saved.shapes[1], a2, false)),
+            ],
+            weights: Vec::new(),
+        })
     }
 }
 
@@ -275,6 +409,46 @@ mod tests {
             .call(&[a.view(), b.view()], &mut CallContext::inference())?;
         assert!((y[0][[0, 0]] - 0.96).abs() < 1e-6);
         Ok(())
+    }
+
+    #[test]
+    fn gradients_by_hand() -> Result<()> {
+        // y = x1 · x2 over axis 1, upstream 1: d x1 = x2, d x2 = x1.
+        let (a, b) = (
+            array![[3.0_f32, 4.0]].into_dyn(),
+            array![[4.0_f32, 3.0]].into_dyn(),
+        );
+        let ones = array![[1.0_f32]].into_dyn();
+        let grads = |dot: Dot| -> Result<Vec<ArrayD<f32>>> {
+            let mut ctx = CallContext::training();
+            dot.call(&[a.view(), b.view()], &mut ctx)?;
+            let saved = ctx.take_saved().expect("a record");
+            let g = dot.backward(&saved, &[Some(ones.view())])?;
+            Ok(g.inputs.into_iter().map(|g| g.expect("float")).collect())
+        };
+        let g = grads(Dot::new(1))?;
+        assert_eq!((&g[0], &g[1]), (&b, &a));
+        // normalize: y = n1 · n2 with n = x / |x|, |x| = 5, n1 = [0.6, 0.8], n2 = [0.8, 0.6],
+        // y = 0.96; d x1 = (n2 − n1 · y) / |x1| = ([0.8, 0.6] − [0.576, 0.768]) / 5
+        // = [0.0448, −0.0336], and symmetrically d x2 = [−0.0336, 0.0448].
+        let g = grads(Dot::new(1).with_normalize(true))?;
+        for (ours, want) in g[0]
+            .iter()
+            .chain(&g[1])
+            .zip([0.0448, -0.0336, -0.0336, 0.0448])
+        {
+            assert!((ours - want).abs() < 1e-6, "{ours} vs {want}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn empty_contracted_axes_are_refused() {
+        let x = ArrayD::<f32>::zeros(IxDyn(&[2, 0]));
+        assert!(matches!(
+            Dot::new(1).call(&[x.view(), x.view()], &mut CallContext::inference()),
+            Err(Error::EmptyInput { .. })
+        ));
     }
 
     #[test]

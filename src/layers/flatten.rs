@@ -4,7 +4,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    common_builders, layer_plumbing, output_grad, single_input, single_shape, weightless,
+    common_builders, input_shape_and_grad, layer_plumbing, single_input, single_shape, weightless,
     CallContext, Gradients, InputDecl, InputShape, Layer, LayerName, SavedForBackward,
 };
 use crate::limits;
@@ -132,17 +132,13 @@ impl Layer for Flatten {
         saved: &SavedForBackward,
         output_grads: &[Option<ArrayViewD<'_, f32>>],
     ) -> Result<Gradients> {
-        let name = self.name.get();
-        let InputShape(shape) = saved.get(name)?;
-        let flat = [shape[0], shape[1..].iter().product::<usize>()];
-        let g = output_grad(name, output_grads, 0, &flat)?;
-        Ok(Gradients {
-            inputs: vec![Some(
-                g.into_shape_with_order(IxDyn(shape))
-                    .expect("the output holds the input's values"),
-            )],
-            weights: Vec::new(),
-        })
+        let (shape, g) = input_shape_and_grad(self.name.get(), saved, output_grads, |s| {
+            Ok(vec![s[0], s[1..].iter().product()])
+        })?;
+        Ok(Gradients::of_input(
+            g.into_shape_with_order(IxDyn(shape))
+                .expect("the output holds the input's values"),
+        ))
     }
 }
 

@@ -4,11 +4,12 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_not_empty, layer_plumbing, weightless, CallContext, Layer, LayerName, Mask, MaskPolicy,
+    check_not_empty, layer_plumbing, output_grad, weightless, CallContext, Gradients, Layer,
+    LayerName, Mask, MaskPolicy, SavedForBackward,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -33,6 +34,29 @@ pub trait MergeOp: Clone + fmt::Debug + Send + Sync + 'static {
     /// How Keras 3 lets masks change the values (it does for `Multiply`, `Maximum` and
     /// `Minimum`; tf_keras never does).
     const KERAS3_MASKING: Keras3Masking = Keras3Masking::None;
+
+    /// How the backward pass sends the output's gradient to the inputs.
+    const GRADIENT: MergeGradient;
+}
+
+/// How a merge layer's backward pass sends the gradient of its output to its inputs, as
+/// TensorFlow differentiates the operation Keras merges with. The gradient of an input that
+/// was broadcast is summed over the axes it was stretched along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeGradient {
+    /// `Add`: the output's gradient to every input.
+    Sum,
+    /// `Subtract`: the output's gradient to the first input, its negation to the second.
+    Difference,
+    /// `Average`: the output's gradient divided by the number of inputs, to every input.
+    Mean,
+    /// `Multiply`: the output's gradient times the product of the other inputs; none to a
+    /// step Keras 3 masked (it counted as 1), nor where its product was masked to 0.
+    Product,
+    /// `Maximum`, `Minimum`: all of the output's gradient to the input whose value the output
+    /// took; on a tie to the earlier input, as TensorFlow's gradients of `maximum` and
+    /// `minimum` give it to their first operand.
+    Select,
 }
 
 /// How a merge of masked inputs computes its values in Keras 3.
@@ -69,6 +93,7 @@ pub struct MinimumOp;
 impl MergeOp for AddOp {
     const CLASS_NAME: &'static str = "Add";
     const BASE_NAME: &'static str = "add";
+    const GRADIENT: MergeGradient = MergeGradient::Sum;
     fn fold(acc: &mut f32, x: f32) {
         *acc += x;
     }
@@ -78,6 +103,7 @@ impl MergeOp for SubtractOp {
     const CLASS_NAME: &'static str = "Subtract";
     const BASE_NAME: &'static str = "subtract";
     const ARITY: Option<usize> = Some(2);
+    const GRADIENT: MergeGradient = MergeGradient::Difference;
     fn fold(acc: &mut f32, x: f32) {
         *acc -= x;
     }
@@ -87,6 +113,7 @@ impl MergeOp for MultiplyOp {
     const CLASS_NAME: &'static str = "Multiply";
     const BASE_NAME: &'static str = "multiply";
     const KERAS3_MASKING: Keras3Masking = Keras3Masking::Product;
+    const GRADIENT: MergeGradient = MergeGradient::Product;
     fn fold(acc: &mut f32, x: f32) {
         *acc *= x;
     }
@@ -95,6 +122,7 @@ impl MergeOp for MultiplyOp {
 impl MergeOp for AverageOp {
     const CLASS_NAME: &'static str = "Average";
     const BASE_NAME: &'static str = "average";
+    const GRADIENT: MergeGradient = MergeGradient::Mean;
     fn fold(acc: &mut f32, x: f32) {
         *acc += x;
     }
@@ -108,6 +136,7 @@ impl MergeOp for MaximumOp {
     const CLASS_NAME: &'static str = "Maximum";
     const BASE_NAME: &'static str = "maximum";
     const KERAS3_MASKING: Keras3Masking = Keras3Masking::Extremum;
+    const GRADIENT: MergeGradient = MergeGradient::Select;
     fn fold(acc: &mut f32, x: f32) {
         *acc = acc.max(x);
     }
@@ -117,6 +146,7 @@ impl MergeOp for MinimumOp {
     const CLASS_NAME: &'static str = "Minimum";
     const BASE_NAME: &'static str = "minimum";
     const KERAS3_MASKING: Keras3Masking = Keras3Masking::Extremum;
+    const GRADIENT: MergeGradient = MergeGradient::Select;
     fn fold(acc: &mut f32, x: f32) {
         *acc = acc.min(x);
     }
@@ -137,7 +167,9 @@ impl MergeOp for MinimumOp {
 ///   With [`with_keras3_masking`](Merge::with_keras3_masking), as a model loaded from a Keras 3
 ///   file has it, `Multiply`, `Maximum` and `Minimum` compute their values from masked inputs
 ///   as Keras 3 does (see [`Keras3Masking`]).
-/// - No weights.
+/// - No weights. The backward pass sends the gradient as [`MergeGradient`] says for the
+///   operation, Keras 3's masked values included; a broadcast input's is summed over the axes
+///   it was stretched along.
 ///
 /// ```
 /// use ndarray::array;
@@ -346,91 +378,197 @@ fn stretch_mask(layer: &str, mask: &Mask, x: &ArrayD<f32>) -> Result<ndarray::Ar
         .to_owned())
 }
 
-/// Keras 3's values of `Multiply` (`_merge_function`) and of `Maximum` and `Minimum`
-/// (`_apply_merge_op_and_or_mask`) for masked inputs, already broadcast to one shape.
-fn keras3_masked<O: MergeOp>(
+/// `x` (in standard layout) expanded at axis 1 to `rank` axes, as Keras's merge layers expand
+/// an input of lower rank.
+fn expanded(x: ArrayViewD<'_, f32>, rank: usize) -> ArrayViewD<'_, f32> {
+    let dims = expand_known(x.shape(), rank);
+    x.into_shape_with_order(IxDyn(&dims))
+        .expect("a standard-layout array takes a rank-expanded shape")
+}
+
+/// `x` expanded and broadcast to the output's shape `dims`, as a new standard-layout array.
+fn stretch(x: &ArrayViewD<'_, f32>, dims: &[usize]) -> ArrayD<f32> {
+    let x = x.as_standard_layout();
+    let e = expanded(x.view(), dims.len());
+    e.broadcast(IxDyn(dims))
+        .expect("the shapes broadcast: checked by broadcast_shapes")
+        .to_owned()
+}
+
+/// The inputs stretched to the output's shape `dims` (standard layout), and their masks
+/// stretched over the features where they change the values.
+fn stretch_all(
     layer: &str,
-    xs: Vec<ArrayD<f32>>,
+    inputs: &[ArrayViewD<'_, f32>],
     masks: &[Option<Mask>],
-) -> Result<ArrayD<f32>> {
+    dims: &[usize],
+) -> Result<Stretched> {
+    let xs: Vec<ArrayD<f32>> = inputs.iter().map(|x| stretch(x, dims)).collect();
     let masks = xs
         .iter()
-        .zip(masks)
+        .zip(masks.iter().chain(std::iter::repeat(&None)))
         .map(|(x, m)| m.as_ref().map(|m| stretch_mask(layer, m, x)).transpose())
         .collect::<Result<Vec<_>>>()?;
-    match O::KERAS3_MASKING {
-        Keras3Masking::Product => {
-            let all_masked = masks.iter().all(Option::is_some);
-            let mut out: Option<ArrayD<f32>> = None;
-            let mut out_mask: Option<ndarray::ArrayD<bool>> = None;
-            for (mut x, m) in xs.into_iter().zip(masks) {
-                if let Some(m) = m {
-                    Zip::from(&mut x).and(&m).for_each(|v, &keep| {
-                        if !keep {
-                            *v = 1.0;
-                        }
-                    });
-                    if all_masked {
-                        out_mask = Some(match out_mask {
-                            None => m,
-                            Some(mut o) => {
-                                Zip::from(&mut o).and(&m).for_each(|a, &b| *a |= b);
-                                o
-                            }
-                        });
-                    }
+    Ok(Stretched { xs, masks })
+}
+
+/// A merge's inputs at the output's shape, with the masks that change their values.
+struct Stretched {
+    xs: Vec<ArrayD<f32>>,
+    masks: Vec<Option<ArrayD<bool>>>,
+}
+
+impl Stretched {
+    /// `Multiply`'s factors as Keras 3's `_merge_function` takes them (an input's masked steps
+    /// count as 1), and, when every input has a mask, where the product is kept (it is 0
+    /// wherever every input is masked). Without masks, the inputs and `None`.
+    fn factors(mut self) -> (Vec<ArrayD<f32>>, Option<ArrayD<bool>>) {
+        let all_masked = self.masks.iter().all(Option::is_some);
+        let mut kept: Option<ArrayD<bool>> = None;
+        for (x, m) in self.xs.iter_mut().zip(&self.masks) {
+            let Some(m) = m else { continue };
+            Zip::from(x).and(m).for_each(|v, &real| {
+                if !real {
+                    *v = 1.0;
                 }
-                out = Some(match out {
-                    None => x,
-                    Some(mut o) => {
-                        Zip::from(&mut o).and(&x).for_each(|a, &v| O::fold(a, v));
-                        o
+            });
+            if all_masked {
+                kept = Some(match kept {
+                    None => m.clone(),
+                    Some(mut k) => {
+                        Zip::from(&mut k).and(m).for_each(|a, &b| *a |= b);
+                        k
                     }
                 });
             }
-            let mut out = out.expect("a merge has inputs");
-            if let Some(m) = out_mask {
-                Zip::from(&mut out).and(&m).for_each(|v, &keep| {
-                    if !keep {
-                        *v = 0.0;
-                    }
-                });
-            }
-            Ok(out)
         }
-        Keras3Masking::Extremum | Keras3Masking::None => {
-            let mut it = xs.into_iter().zip(masks);
-            let (mut out, mut out_mask) = it.next().expect("a merge has inputs");
-            for (mut x, m) in it {
-                if let Some(m) = &m {
-                    Zip::from(&mut x).and(m).and(&out).for_each(|v, &keep, &o| {
-                        if !keep {
-                            *v = o;
-                        }
-                    });
-                }
-                if let Some(om) = &out_mask {
-                    Zip::from(&mut out)
-                        .and(om)
-                        .and(&x)
-                        .for_each(|o, &keep, &v| {
-                            if !keep {
-                                *o = v;
-                            }
-                        });
-                }
-                out_mask = match (out_mask, m) {
-                    (Some(mut a), Some(b)) => {
-                        Zip::from(&mut a).and(&b).for_each(|x, &y| *x |= y);
-                        Some(a)
-                    }
-                    _ => None,
+        (self.xs, kept)
+    }
+
+    /// `Maximum`'s or `Minimum`'s values, and for each the input it came from, as Keras
+    /// computes them: a fold of the operation (tf_keras, and Keras 3 without masks), where in
+    /// Keras 3 (`_apply_merge_op_and_or_mask`) a masked step of either operand takes the
+    /// other's value. An input takes over where folding it in changes the running value, so
+    /// on a tie the earlier input keeps it, as TensorFlow's gradient of `maximum` gives it to
+    /// its first operand.
+    fn select<O: MergeOp>(&self) -> (ArrayD<f32>, ArrayD<usize>) {
+        let std = "stretched arrays are in standard layout";
+        let mut out = self.xs[0].clone();
+        let mut from = ArrayD::<usize>::zeros(out.raw_dim());
+        let mut out_mask = self.masks[0].clone();
+        for (i, (x, mask)) in self.xs.iter().zip(&self.masks).enumerate().skip(1) {
+            let xs = x.as_slice().expect(std);
+            let real = |m: &Option<ArrayD<bool>>, k: usize| {
+                m.as_ref().is_none_or(|m| m.as_slice().expect(std)[k])
+            };
+            let (values, sources) = (
+                out.as_slice_mut().expect(std),
+                from.as_slice_mut().expect(std),
+            );
+            for k in 0..xs.len() {
+                // x = where(mask, x, output); output = where(output_mask, output, x)
+                let (v, src) = if real(mask, k) {
+                    (xs[k], i)
+                } else {
+                    (values[k], sources[k])
                 };
-                Zip::from(&mut out).and(&x).for_each(|a, &v| O::fold(a, v));
+                if !real(&out_mask, k) {
+                    values[k] = v;
+                    sources[k] = src;
+                }
+                let before = values[k];
+                O::fold(&mut values[k], v);
+                if values[k] != before {
+                    sources[k] = src;
+                }
             }
-            Ok(out)
+            out_mask = match (out_mask, mask) {
+                (Some(mut a), Some(b)) => {
+                    Zip::from(&mut a).and(b).for_each(|x, &y| *x |= y);
+                    Some(a)
+                }
+                _ => None,
+            };
+        }
+        (out, from)
+    }
+}
+
+/// The product of `factors`, 0 outside `kept`.
+fn product(factors: &[ArrayD<f32>], kept: Option<&ArrayD<bool>>) -> ArrayD<f32> {
+    let mut out = factors[0].clone();
+    for f in &factors[1..] {
+        out *= f;
+    }
+    if let Some(kept) = kept {
+        zero_outside(&mut out, kept);
+    }
+    out
+}
+
+/// `a` with 0 where `real` is false.
+fn zero_outside(a: &mut ArrayD<f32>, real: &ArrayD<bool>) {
+    Zip::from(a).and(real).for_each(|v, &r| {
+        if !r {
+            *v = 0.0;
+        }
+    });
+}
+
+/// The gradients of `product(factors, kept)`'s factors from the output's gradient `g`, in
+/// TensorFlow's order (the chain of products taken back from the last factor).
+fn product_grads(
+    factors: &[ArrayD<f32>],
+    kept: Option<&ArrayD<bool>>,
+    mut g: ArrayD<f32>,
+) -> Vec<ArrayD<f32>> {
+    if let Some(kept) = kept {
+        zero_outside(&mut g, kept);
+    }
+    // prefix[k] = factors[0] · … · factors[k]
+    let mut prefix = vec![factors[0].clone()];
+    for f in &factors[1..factors.len() - 1] {
+        let next = &prefix[prefix.len() - 1] * f;
+        prefix.push(next);
+    }
+    let mut grads = Vec::with_capacity(factors.len());
+    for k in (1..factors.len()).rev() {
+        grads.push(&prefix[k - 1] * &g);
+        g *= &factors[k];
+    }
+    grads.push(g);
+    grads.reverse();
+    grads
+}
+
+/// The gradient `g` of a stretched input summed back to the input's own `shape`, over the
+/// axes it was broadcast along (TensorFlow's `BroadcastGradientArgs`, then the rank expansion
+/// undone).
+fn unstretch(mut g: ArrayD<f32>, shape: &[usize]) -> ArrayD<f32> {
+    for (axis, d) in expand_known(shape, g.ndim()).into_iter().enumerate() {
+        if d == 1 && g.shape()[axis] != 1 {
+            g = g.sum_axis(Axis(axis)).insert_axis(Axis(axis));
         }
     }
+    if !g.is_standard_layout() {
+        g = g.as_standard_layout().into_owned();
+    }
+    g.into_shape_with_order(IxDyn(shape))
+        .expect("the summed gradient holds the input's elements")
+}
+
+/// What a training call of a merge layer keeps for its backward pass.
+#[derive(Debug)]
+struct MergeSaved {
+    /// Each input's shape, as it came.
+    shapes: Vec<Vec<usize>>,
+    /// The output's shape.
+    out: Vec<usize>,
+    /// The inputs, as they came, for `Multiply`, `Maximum` and `Minimum`, whose gradients
+    /// depend on the values; empty for the others.
+    inputs: Vec<ArrayD<f32>>,
+    /// The masks of the inputs where they changed the values (Keras 3); empty otherwise.
+    masks: Vec<Option<Mask>>,
 }
 
 impl<O: MergeOp> Layer for Merge<O> {
@@ -465,43 +603,101 @@ impl<O: MergeOp> Layer for Merge<O> {
         let dims: Vec<usize> = out.dims().iter().map(|d| d.unwrap_or(1)).collect();
         limits::check_dims(name, "output", &dims)?;
         check_not_empty(name, &dims)?;
-        let rank = dims.len();
-        let stretched = |x: &ArrayViewD<'_, f32>| -> ArrayD<f32> {
-            let x = x.as_standard_layout();
-            x.view()
-                .into_shape_with_order(IxDyn(&expand_known(x.shape(), rank)))
-                .expect("a standard-layout array takes a rank-expanded shape")
-                .broadcast(IxDyn(&dims))
-                .expect("the shapes broadcast: checked above")
-                .to_owned()
-        };
         let masks: Vec<Option<Mask>> = (0..inputs.len())
             .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
             .collect();
-        if self.keras3_masking
+        let keras3 = self.keras3_masking
             && O::KERAS3_MASKING != Keras3Masking::None
-            && masks.iter().any(Option::is_some)
-        {
-            let xs: Vec<ArrayD<f32>> = inputs.iter().map(stretched).collect();
-            let y = keras3_masked::<O>(name, xs, &masks)?;
-            ctx.set_output_masks(vec![and_masks(ctx, inputs.len())]);
-            return Ok(vec![y]);
-        }
-        let mut acc = stretched(&inputs[0]);
-        for x in &inputs[1..] {
-            let x = x.as_standard_layout();
-            let xs = x
-                .view()
-                .into_shape_with_order(IxDyn(&expand_known(x.shape(), rank)))
-                .expect("a standard-layout array takes a rank-expanded shape");
-            let xb = xs
-                .broadcast(IxDyn(&dims))
-                .expect("the shapes broadcast: checked above");
-            Zip::from(&mut acc).and(&xb).for_each(|a, &v| O::fold(a, v));
-        }
-        O::finish(&mut acc, inputs.len());
+            && masks.iter().any(Option::is_some);
+        let y = if keras3 {
+            let stretched = stretch_all(name, inputs, &masks, &dims)?;
+            match O::KERAS3_MASKING {
+                Keras3Masking::Product => {
+                    let (factors, kept) = stretched.factors();
+                    product(&factors, kept.as_ref())
+                }
+                Keras3Masking::Extremum | Keras3Masking::None => stretched.select::<O>().0,
+            }
+        } else {
+            let mut acc = stretch(&inputs[0], &dims);
+            for x in &inputs[1..] {
+                let x = x.as_standard_layout();
+                Zip::from(&mut acc)
+                    .and_broadcast(&expanded(x.view(), dims.len()))
+                    .for_each(|a, &v| O::fold(a, v));
+            }
+            O::finish(&mut acc, inputs.len());
+            acc
+        };
         ctx.set_output_masks(vec![and_masks(ctx, inputs.len())]);
-        Ok(vec![acc])
+        if ctx.records() {
+            let by_value = matches!(O::GRADIENT, MergeGradient::Product | MergeGradient::Select);
+            ctx.save_for_backward(Box::new(MergeSaved {
+                shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
+                out: dims,
+                inputs: if by_value {
+                    inputs.iter().map(|x| x.to_owned()).collect()
+                } else {
+                    Vec::new()
+                },
+                masks: if keras3 { masks } else { Vec::new() },
+            }));
+        }
+        Ok(vec![y])
+    }
+
+    /// The output's gradient as [`MergeGradient`] says for the operation, each input's summed
+    /// over the axes it was broadcast along.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &MergeSaved = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, &saved.out)?;
+        let n = saved.shapes.len();
+        let stretched = match O::GRADIENT {
+            MergeGradient::Sum => vec![g; n],
+            MergeGradient::Difference => vec![g.clone(), -g],
+            MergeGradient::Mean => vec![g.mapv(|v| v / n as f32); n],
+            MergeGradient::Product | MergeGradient::Select => {
+                let views: Vec<_> = saved.inputs.iter().map(|x| x.view()).collect();
+                let s = stretch_all(name, &views, &saved.masks, &saved.out)?;
+                if O::GRADIENT == MergeGradient::Select {
+                    let (_, from) = s.select::<O>();
+                    (0..n)
+                        .map(|i| {
+                            let mut gi = g.clone();
+                            Zip::from(&mut gi).and(&from).for_each(|v, &f| {
+                                if f != i {
+                                    *v = 0.0;
+                                }
+                            });
+                            gi
+                        })
+                        .collect()
+                } else {
+                    let masks = s.masks.clone();
+                    let (factors, kept) = s.factors();
+                    let mut grads = product_grads(&factors, kept.as_ref(), g);
+                    for (gi, m) in grads.iter_mut().zip(&masks) {
+                        if let Some(m) = m {
+                            zero_outside(gi, m);
+                        }
+                    }
+                    grads
+                }
+            }
+        };
+        Ok(Gradients {
+            inputs: stretched
+                .into_iter()
+                .zip(&saved.shapes)
+                .map(|(g, shape)| Some(unstretch(g, shape)))
+                .collect(),
+            weights: Vec::new(),
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -576,6 +772,103 @@ mod tests {
             err.to_string(),
             "layer \"add\": Inputs have incompatible shapes. Received shapes (None, 3) and \
              (None, 4)"
+        );
+        Ok(())
+    }
+
+    /// The input gradients of a recorded call of `layer` on `inputs` (with `masks`), for an
+    /// upstream gradient of ones.
+    fn grads(
+        layer: &dyn Layer,
+        inputs: &[ArrayD<f32>],
+        masks: Vec<Option<Mask>>,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+        let mut ctx = CallContext::training().with_masks(masks);
+        let y = layer.call(&views, &mut ctx)?.remove(0);
+        let ones = ArrayD::<f32>::ones(y.raw_dim());
+        let saved = ctx.take_saved().expect("a training call keeps a record");
+        let g = layer.backward(&saved, &[Some(ones.view())])?;
+        Ok(g.inputs
+            .into_iter()
+            .map(|g| g.expect("a float input"))
+            .collect())
+    }
+
+    #[test]
+    fn gradients_by_hand_with_broadcasting() -> Result<()> {
+        // a (1, 2, 2) = [[1, 2], [3, 4]]; b (1, 2) = [10, 20], expanded to (1, 1, 2) and
+        // stretched over the two steps.
+        let a = ArrayD::from_shape_vec(IxDyn(&[1, 2, 2]), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let b = array![[10.0_f32, 20.0]].into_dyn();
+        let two = [a.clone(), b.clone()];
+        // Add: ones to a; b's summed over the steps: [2, 2].
+        let g = grads(&Add::new(), &two, vec![])?;
+        assert_eq!(g[0], ArrayD::<f32>::ones(IxDyn(&[1, 2, 2])));
+        assert_eq!(g[1], array![[2.0_f32, 2.0]].into_dyn());
+        // Subtract: b's is −2 per feature. Average: 1/2 to a, 2 · 1/2 = 1 to b.
+        assert_eq!(
+            grads(&Subtract::new(), &two, vec![])?[1],
+            array![[-2.0_f32, -2.0]].into_dyn()
+        );
+        assert_eq!(
+            grads(&Average::new(), &two, vec![])?[1],
+            array![[1.0_f32, 1.0]].into_dyn()
+        );
+        // Multiply: d a = b at every step; d b = Σ_t a[t] = [1 + 3, 2 + 4].
+        let g = grads(&Multiply::new(), &two, vec![])?;
+        assert_eq!(
+            g[0],
+            ArrayD::from_shape_vec(IxDyn(&[1, 2, 2]), vec![10.0, 20.0, 10.0, 20.0]).unwrap()
+        );
+        assert_eq!(g[1], array![[4.0_f32, 6.0]].into_dyn());
+        // Maximum: b wins everywhere, so a gets nothing and b gets 2 per feature.
+        let g = grads(&Maximum::new(), &two, vec![])?;
+        assert_eq!(g[0], ArrayD::<f32>::zeros(IxDyn(&[1, 2, 2])));
+        assert_eq!(g[1], array![[2.0_f32, 2.0]].into_dyn());
+        Ok(())
+    }
+
+    #[test]
+    fn ties_go_to_the_first_input_and_keras3_masks_block_gradients() -> Result<()> {
+        // max(1, 1) goes to a (TensorFlow's a >= b); max(2, 0) to a too.
+        let (a, b) = (
+            array![[1.0_f32, 2.0]].into_dyn(),
+            array![[1.0_f32, 0.0]].into_dyn(),
+        );
+        let g = grads(&Maximum::new(), &[a, b], vec![])?;
+        assert_eq!((g[0].sum(), g[1].sum()), (2.0, 0.0));
+        // Keras 3's Multiply: a's masked step counts as 1, so y = b there and d a = 0, d b = 1;
+        // at the real step y = a·b: d a = b = 4, d b = a = 2.
+        let a = ArrayD::from_shape_vec(IxDyn(&[1, 2, 1]), vec![2.0, 3.0]).unwrap();
+        let b = ArrayD::from_shape_vec(IxDyn(&[1, 2, 1]), vec![4.0, 5.0]).unwrap();
+        let mask = Some(array![[true, false]]);
+        let layer = Multiply::new().with_keras3_masking(true);
+        let g = grads(&layer, &[a.clone(), b.clone()], vec![mask.clone(), None])?;
+        assert_eq!(g[0].as_slice().unwrap(), &[4.0, 0.0]);
+        assert_eq!(g[1].as_slice().unwrap(), &[2.0, 1.0]);
+        // Keras 3's Maximum: a's masked step takes b's value, so b gets that step's gradient.
+        let layer = Maximum::new().with_keras3_masking(true);
+        let g = grads(&layer, &[a, b], vec![mask, None])?;
+        assert_eq!(g[0].as_slice().unwrap(), &[0.0, 0.0]);
+        assert_eq!(g[1].as_slice().unwrap(), &[1.0, 1.0]);
+        Ok(())
+    }
+
+    #[test]
+    fn backward_refuses_a_gradient_of_another_shape() -> Result<()> {
+        let x = array![[1.0_f32, 2.0]].into_dyn();
+        let mut ctx = CallContext::training();
+        Add::new().call(&[x.view(), x.view()], &mut ctx)?;
+        let saved = ctx.take_saved().expect("a record");
+        let wrong = ArrayD::<f32>::zeros(IxDyn(&[1, 3]));
+        let err = Add::new()
+            .backward(&saved, &[Some(wrong.view())])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"add\": the gradient of output 0 has shape (1, 3), but the output has shape \
+             (1, 2)"
         );
         Ok(())
     }

@@ -151,20 +151,24 @@ impl Layer for Permute {
         let name = self.name.get();
         let shape: &Vec<usize> = saved.get(name)?;
         let g = output_grad(name, output_grads, 0, shape)?;
-        let axes = self.axes();
-        let mut inverse = vec![0; axes.len()];
-        for (i, &a) in axes.iter().enumerate() {
-            inverse[a] = i;
-        }
         Ok(Gradients {
             inputs: vec![Some(
-                g.permuted_axes(IxDyn(&inverse))
+                g.permuted_axes(IxDyn(&inverse_permutation(&self.axes())))
                     .as_standard_layout()
                     .into_owned(),
             )],
             weights: Vec::new(),
         })
     }
+}
+
+/// The order of axes that undoes `order` (a permutation of `0..order.len()`).
+pub(crate) fn inverse_permutation(order: &[usize]) -> Vec<usize> {
+    let mut inverse = vec![0; order.len()];
+    for (i, &a) in order.iter().enumerate() {
+        inverse[a] = i;
+    }
+    inverse
 }
 
 #[cfg(test)]

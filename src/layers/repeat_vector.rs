@@ -4,7 +4,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Ix2};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_rank, common_builders, layer_plumbing, output_grad, single_input, single_shape,
+    check_rank, common_builders, input_shape_and_grad, layer_plumbing, single_input, single_shape,
     weightless, CallContext, Gradients, InputDecl, InputShape, Layer, LayerName, SavedForBackward,
 };
 use crate::limits;
@@ -128,13 +128,10 @@ impl Layer for RepeatVector {
         saved: &SavedForBackward,
         output_grads: &[Option<ArrayViewD<'_, f32>>],
     ) -> Result<Gradients> {
-        let name = self.name.get();
-        let InputShape(shape) = saved.get(name)?;
-        let g = output_grad(name, output_grads, 0, &[shape[0], self.n, shape[1]])?;
-        Ok(Gradients {
-            inputs: vec![Some(g.sum_axis(Axis(1)))],
-            weights: Vec::new(),
-        })
+        let (_, g) = input_shape_and_grad(self.name.get(), saved, output_grads, |s| {
+            Ok(vec![s[0], self.n, s[1]])
+        })?;
+        Ok(Gradients::of_input(g.sum_axis(Axis(1))))
     }
 }
 

@@ -1,11 +1,12 @@
 //! Keras's `UpSampling1D`: every step of a sequence repeated.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_not_empty, check_rank, common_builders, layer_plumbing, single_input, single_shape,
-    weightless, CallContext, InputDecl, Layer, LayerName,
+    check_not_empty, check_rank, common_builders, input_shape_and_grad, layer_plumbing,
+    single_input, single_shape, weightless, CallContext, Gradients, InputDecl, InputShape, Layer,
+    LayerName, SavedForBackward,
 };
 use crate::limits;
 use crate::shape::Shape;
@@ -110,7 +111,7 @@ impl Layer for UpSampling1D {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -132,8 +133,29 @@ impl Layer for UpSampling1D {
                 y.extend_from_slice(step);
             }
         }
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(InputShape(shape.to_vec())));
+        }
         Ok(vec![ArrayD::from_shape_vec(IxDyn(&out_shape), y)
             .expect("every step repeated fills the output")])
+    }
+
+    /// Each input step gets the sum of the gradients of its `size` copies.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let (shape, g) = input_shape_and_grad(name, saved, output_grads, |s| {
+            Ok(vec![s[0], limits::mul(name, s[1], self.size)?, s[2]])
+        })?;
+        let copies = [shape[0], shape[1], self.size, shape[2]];
+        let dx = g
+            .into_shape_with_order(IxDyn(&copies))
+            .expect("the output holds size copies of every step")
+            .sum_axis(Axis(2));
+        Ok(Gradients::of_input(dx))
     }
 }
 
@@ -172,6 +194,20 @@ mod tests {
             ])]),
             Err(Error::TooLarge { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn each_step_sums_the_gradients_of_its_copies() -> Result<()> {
+        // Two steps repeated 3 times: step 0 gets 1 + 2 + 3 = 6, step 1 gets 4 + 5 + 6 = 15.
+        let up = UpSampling1D::new(3);
+        let x = array![[[1.0_f32], [2.0]]].into_dyn();
+        let mut ctx = CallContext::training();
+        up.call(&[x.view()], &mut ctx)?;
+        let g = array![[[1.0_f32], [2.0], [3.0], [4.0], [5.0], [6.0]]].into_dyn();
+        let saved = ctx.take_saved().expect("a record");
+        let dx = up.backward(&saved, &[Some(g.view())])?.inputs.remove(0);
+        assert_eq!(dx, Some(array![[[6.0_f32], [15.0]]].into_dyn()));
         Ok(())
     }
 }

@@ -4,8 +4,9 @@ use ndarray::{s, Array3, ArrayD, ArrayViewD, Ix3};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_not_empty, check_rank, common_builders, layer_plumbing, single_input, single_shape,
-    weightless, CallContext, InputDecl, Layer, LayerName,
+    check_not_empty, check_rank, common_builders, input_shape_and_grad, layer_plumbing,
+    single_input, single_shape, weightless, CallContext, Gradients, InputDecl, InputShape, Layer,
+    LayerName, SavedForBackward,
 };
 use crate::layers::conv::Dims;
 use crate::limits;
@@ -111,7 +112,7 @@ impl Layer for ZeroPadding1D {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -124,7 +125,25 @@ impl Layer for ZeroPadding1D {
         let mut y = Array3::zeros((batch, padded, channels));
         let left = self.padding[0];
         y.slice_mut(s![.., left..left + steps, ..]).assign(&x);
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(InputShape(input.shape().to_vec())));
+        }
         Ok(vec![y.into_dyn()])
+    }
+
+    /// Each input step gets the gradient of the output step it went to; the padding's
+    /// gradient reaches nothing.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let (shape, g) = input_shape_and_grad(self.name.get(), saved, output_grads, |s| {
+            Ok(vec![s[0], self.padded(s[1])?, s[2]])
+        })?;
+        let left = self.padding[0];
+        let input = g.slice(s![.., left..left + shape[1], ..]).to_owned();
+        Ok(Gradients::of_input(input.into_dyn()))
     }
 }
 
@@ -163,6 +182,20 @@ mod tests {
             ])]),
             Err(Error::TooLarge { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn the_padding_takes_no_gradient() -> Result<()> {
+        // Padded (1, 2): output steps 1 and 2 are the input's, so their gradients come back.
+        let pad = ZeroPadding1D::new((1, 2));
+        let x = array![[[1.0_f32], [2.0]]].into_dyn();
+        let mut ctx = CallContext::training();
+        pad.call(&[x.view()], &mut ctx)?;
+        let g = array![[[10.0_f32], [20.0], [30.0], [40.0], [50.0]]].into_dyn();
+        let saved = ctx.take_saved().expect("a record");
+        let dx = pad.backward(&saved, &[Some(g.view())])?.inputs.remove(0);
+        assert_eq!(dx, Some(array![[[20.0_f32], [30.0]]].into_dyn()));
         Ok(())
     }
 }

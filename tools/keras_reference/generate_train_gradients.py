@@ -320,7 +320,47 @@ def conv_norm_cases():
     ]
 
 
-CASES = rnn_cases() + bidi_cases() + core_cases() + conv_norm_cases()
+def merge_cases():
+    """Merging and reshaping beyond the plain cases: broadcasting (an input of lower rank is
+    expanded at axis 1, an axis of size 1 stretched; its gradient is summed back), three
+    inputs, Keras masks (Keras 3's Multiply, Maximum and Minimum change their values at masked
+    steps, tf_keras's do not), Dot over other axes and ranks."""
+    masked2 = {"masks": [MASK_531, MASK_LEFT], "keras_masks": True}
+    masked1 = {"masks": [MASK_531, None], "keras_masks": True}
+    return [
+        ("add_broadcast", lambda L: L.Add(), [(4, 3), (4, 1)], {}),
+        ("add_three_masked", lambda L: L.Add(), [(5, 3)] * 3,
+         {"masks": [MASK_531, MASK_LEFT, None], "keras_masks": True}),
+        ("subtract_broadcast", lambda L: L.Subtract(), [(3,), (4, 3)], {}),
+        ("average_three_broadcast", lambda L: L.Average(), [(4, 3), (1, 3), (4, 3)], {}),
+        ("multiply_three_broadcast", lambda L: L.Multiply(), [(5, 3), (3,), (1, 3)], {}),
+        ("multiply_masked", lambda L: L.Multiply(), [(5, 3), (5, 3)], masked2),
+        ("multiply_masked_one", lambda L: L.Multiply(), [(5, 3), (5, 3)], masked1),
+        ("multiply_broadcast_masked", lambda L: L.Multiply(), [(5, 3), (3,)], masked1),
+        ("maximum_broadcast", lambda L: L.Maximum(), [(4, 3), (3,)], {}),
+        ("maximum_masked", lambda L: L.Maximum(), [(5, 3), (5, 3)], masked2),
+        ("maximum_three_masked_one", lambda L: L.Maximum(), [(5, 3)] * 3,
+         {"masks": [None, MASK_531, None], "keras_masks": True}),
+        ("minimum_three", lambda L: L.Minimum(), [(4, 3)] * 3, {}),
+        ("minimum_masked", lambda L: L.Minimum(), [(5, 3), (5, 3)], masked2),
+        ("minimum_masked_one", lambda L: L.Minimum(), [(5, 3), (5, 3)], masked1),
+        ("dot_axes_pair", lambda L: L.Dot(axes=(1, 2)), [(4, 3), (5, 4)], {}),
+        ("dot_negative_axes", lambda L: L.Dot(axes=(-1, -2)), [(3,), (3, 4)], {}),
+        ("dot_rank4", lambda L: L.Dot(axes=(3, 1)), [(2, 3, 4), (4, 5)], {}),
+        ("dot_normalize_axes_pair", lambda L: L.Dot(axes=(1, 2), normalize=True),
+         [(4, 3), (5, 4)], {}),
+        ("dot_masked", lambda L: L.Dot(axes=2), [(5, 3), (4, 3)],
+         {"masks": [MASK_531, MASK_Q4], "keras_masks": True}),
+        ("zero_padding1d_masked", lambda L: L.ZeroPadding1D(2), [(5, 3)],
+         {"masks": [MASK_531], "keras_masks": True}),
+        ("cropping1d_masked", lambda L: L.Cropping1D((2, 0)), [(5, 3)],
+         {"masks": [MASK_531], "keras_masks": True}),
+        ("up_sampling1d_3_masked", lambda L: L.UpSampling1D(3), [(5, 2)],
+         {"masks": [MASK_531], "keras_masks": True}),
+    ]
+
+
+CASES = rnn_cases() + bidi_cases() + core_cases() + conv_norm_cases() + merge_cases()
 
 
 # --------------------------------------------------------------------------------------------
