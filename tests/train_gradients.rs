@@ -595,7 +595,80 @@ fn recurrent_input_dropout_keeps_one_mask_per_sequence() {
         assert_ne!(plain, y, "{what}");
     }
     // Central differences through training calls that draw the same masks.
-    let mut layer = built(LSTM::new(3).with_dropout(0.5), &seq(4));
+    for (what, layer) in [
+        (
+            "lstm dropout",
+            built(LSTM::new(3).with_dropout(0.5), &seq(4)),
+        ),
+        (
+            "lstm recurrent_dropout seq",
+            built(
+                LSTM::new(3)
+                    .with_dropout(0.3)
+                    .with_recurrent_dropout(0.5)
+                    .with_return_sequences(true),
+                &seq(4),
+            ),
+        ),
+        (
+            "simple_rnn recurrent_dropout",
+            built(SimpleRNN::new(4).with_recurrent_dropout(0.4), &seq(4)),
+        ),
+    ] {
+        check_training_differences(what, layer);
+    }
+    // A GRU's recurrent_dropout is kept, and refused in training until it is implemented.
+    let x = noise(&[3, 4, 4], 13);
+    let rd = built(GRU::new(3).with_recurrent_dropout(0.3), &seq(4));
+    let err = rd
+        .call(&[x.view()], &mut CallContext::training())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("recurrent_dropout=0.3 in training"),
+        "{err}"
+    );
+    assert!(rd.call(&[x.view()], &mut CallContext::inference()).is_ok());
+}
+
+/// The recurrent dropout mask is one per sequence and unit, kept over the timesteps: with one
+/// sequence, a dropped unit's state never reaches the recurrent kernel, so its row of the
+/// kernel's gradient is zero, and about `rate` of the rows are.
+#[test]
+fn recurrent_dropout_keeps_one_mask_per_sequence() {
+    let (units, rate) = (400, 0.3_f32);
+    for layer in [
+        built(LSTM::new(units).with_recurrent_dropout(rate), &seq(3)),
+        built(SimpleRNN::new(units).with_recurrent_dropout(rate), &seq(3)),
+    ] {
+        let x = noise(&[1, 6, 3], 17);
+        seqnn::set_random_seed(5);
+        let mut ctx = CallContext::training();
+        let y = layer.call(&[x.view()], &mut ctx).unwrap().remove(0);
+        let up = noise(y.shape(), 18);
+        let g = layer
+            .backward(&ctx.take_saved().unwrap(), &[Some(up.view())])
+            .unwrap();
+        let d_rec = &g.weights[1];
+        let zero_rows = d_rec
+            .outer_iter()
+            .filter(|row| row.iter().all(|&v| v == 0.0))
+            .count();
+        let fraction = zero_rows as f64 / units as f64;
+        // 400 draws: the standard error of the fraction is 0.023.
+        assert!(
+            (fraction - 0.3).abs() < 0.08,
+            "{}: {fraction}",
+            layer.name()
+        );
+        // Redrawn at each step, a row would be zero only if dropped at all 5 products.
+        assert!(fraction > 0.15, "{}", layer.name());
+    }
+}
+
+/// `layer`'s backward pass in training against central differences through training calls
+/// reseeded to draw the same dropout masks.
+fn check_training_differences(what: &str, mut layer: Box<dyn Layer>) {
     let x = noise(&[3, 4, 4], 13);
     seqnn::set_random_seed(21);
     let mut ctx = CallContext::training();
@@ -616,7 +689,7 @@ fn recurrent_input_dropout_keeps_one_mask_per_sequence() {
         let analytic = f64::from(dx.as_slice().unwrap()[k]);
         assert!(
             (numeric - analytic).abs() < 2e-3,
-            "d x[{k}]: {numeric} against {analytic}"
+            "{what}: d x[{k}]: {numeric} against {analytic}"
         );
     }
     let weights: Vec<ArrayD<f32>> = layer.weights().iter().map(|w| w.to_owned()).collect();
@@ -632,20 +705,9 @@ fn recurrent_input_dropout_keeps_one_mask_per_sequence() {
             let analytic = f64::from(gw.as_slice().unwrap()[k]);
             assert!(
                 (numeric - analytic).abs() < 2e-3,
-                "d weight {w}[{k}]: {numeric} against {analytic}"
+                "{what}: d weight {w}[{k}]: {numeric} against {analytic}"
             );
         }
     }
     layer.set_weights(&weights).unwrap();
-    // recurrent_dropout is kept, and refused in training until it is implemented.
-    let rd = built(LSTM::new(3).with_recurrent_dropout(0.3), &seq(4));
-    let err = rd
-        .call(&[x.view()], &mut CallContext::training())
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("recurrent_dropout=0.3 in training"),
-        "{err}"
-    );
-    assert!(rd.call(&[x.view()], &mut CallContext::inference()).is_ok());
 }

@@ -117,6 +117,14 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
         keep: &mut [f32],
     );
 
+    /// Whether [`step`](Cell::step) reads the output state `h_{t-1}` only through its product
+    /// with the recurrent kernel (SimpleRNN, LSTM; not GRU, which also mixes `h_{t-1}` into
+    /// its new state). The driver runs recurrent dropout for such a cell by masking that
+    /// state before the step. Default false.
+    fn state_only_in_recurrent_product(&self) -> bool {
+        false
+    }
+
     /// Prepares the backward pass once, before its steps (the recurrent kernel transposed and
     /// packed). Only called on a cell with weights.
     fn prepare_backward(&self) -> PreparedBackward;
@@ -345,8 +353,13 @@ impl<C: Cell> Recurrent<C> {
     }
 
     /// Keras's `recurrent_dropout`: in training, the fraction of the recurrent state dropped
-    /// before its product with the recurrent kernel. Clamped to `[0, 1]`. Default 0. Kept and
-    /// saved; a training call with a rate in `(0, 1)` is refused, as it is not implemented yet.
+    /// before its product with the recurrent kernel, one mask per sequence drawn at each call
+    /// and kept over its timesteps. Clamped to `[0, 1]`. Default 0.
+    ///
+    /// Keras (its `implementation=1`, which a recurrent dropout selects) draws one mask per
+    /// gate, for the input and for the state; seqnn draws one of each, shared by the gates.
+    /// SimpleRNN and LSTM train with it; a GRU's training call with a rate in `(0, 1)` is
+    /// refused, as it is not implemented yet.
     #[must_use]
     pub fn with_recurrent_dropout(mut self, rate: f32) -> Self {
         self.recurrent_dropout = clamp_rate(rate);
@@ -361,6 +374,20 @@ impl<C: Cell> Recurrent<C> {
     /// The recurrent dropout rate (Keras's `recurrent_dropout`).
     pub fn recurrent_dropout(&self) -> f32 {
         self.recurrent_dropout
+    }
+
+    /// The recurrent dropout mask of a training call, `(batch, units)`, for a rate in `(0, 1)`:
+    /// one draw per sequence and unit, kept over the timesteps.
+    fn recurrent_dropout_mask(&self, ctx: &CallContext, batch: usize) -> Option<Array2<f32>> {
+        (ctx.mode() == Mode::Training
+            && self.recurrent_dropout > 0.0
+            && self.recurrent_dropout < 1.0)
+            .then(|| {
+                crate::layers::dropout::keep_mask(
+                    Ix2(batch, self.cell.units()),
+                    self.recurrent_dropout,
+                )
+            })
     }
 
     /// The input dropout mask of a training call, `(batch, 1, features)`, for a rate in
@@ -786,14 +813,16 @@ impl<C: Cell> Layer for Recurrent<C> {
         if ctx.mode() == Mode::Training
             && self.recurrent_dropout > 0.0
             && self.recurrent_dropout < 1.0
+            && !self.cell.state_only_in_recurrent_product()
         {
             return Err(Error::Unsupported {
                 layer: name.to_string(),
                 class: C::CLASS_NAME.to_string(),
                 message: format!(
-                    "recurrent_dropout={} in training is not implemented yet (it is kept, saved, \
-                     and ignored at inference)",
-                    self.recurrent_dropout
+                    "recurrent_dropout={} in training is not implemented yet for {} (it is \
+                     kept, saved, and ignored at inference)",
+                    self.recurrent_dropout,
+                    C::CLASS_NAME
                 ),
             });
         }
@@ -803,8 +832,15 @@ impl<C: Cell> Layer for Recurrent<C> {
         let x = dropped.as_ref().map_or(x, |d| d.view());
         let (output, states) = if ctx.records() {
             // One block of rows, keeping what the backward pass needs.
-            let (output, states, trace) =
-                run_rows_traced(&self.cell, x, &initial, mask, options, true);
+            let (output, states, trace) = run_rows_traced(
+                &self.cell,
+                x,
+                &initial,
+                mask,
+                options,
+                true,
+                self.recurrent_dropout_mask(ctx, batch),
+            );
             ctx.save_for_backward(Box::new(RecurrentSaved {
                 trace: trace.expect("a traced run keeps its trace"),
                 initial_inputs: inputs.len() - 1,
@@ -1226,11 +1262,14 @@ fn run_rows<S: Step>(
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
-    let (output, states, _) = run_rows_traced(cell, x, initial, mask, options, false);
+    let (output, states, _) = run_rows_traced(cell, x, initial, mask, options, false, None);
     (output, states)
 }
 
-/// The sequence loop, keeping a [`Trace`] for the backward pass when `traced`.
+/// The sequence loop, keeping a [`Trace`] for the backward pass when `traced`. With
+/// `recurrent_dropout`, `(batch, units)`, each step's recurrent product takes the output state
+/// times that mask (only for a cell whose step reads the output state through that product
+/// alone: [`Cell::state_only_in_recurrent_product`]).
 pub(crate) fn run_rows_traced<S: Step>(
     cell: &S,
     x: ArrayView3<'_, f32>,
@@ -1238,6 +1277,7 @@ pub(crate) fn run_rows_traced<S: Step>(
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
     traced: bool,
+    recurrent_dropout: Option<Array2<f32>>,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>, Option<Trace>) {
     let (batch, timesteps, features) = x.dim();
     let widths = cell.widths();
@@ -1307,6 +1347,10 @@ pub(crate) fn run_rows_traced<S: Step>(
                 let k = cell.keep_width();
                 let keep = &mut keep.as_slice_mut().expect("standard layout")
                     [t * batch * k..(t + 1) * batch * k];
+                if let Some(r) = &recurrent_dropout {
+                    // The cell reads h_{t-1} only in h_{t-1}·recurrent_kernel, and overwrites it.
+                    states[0] *= r;
+                }
                 cell.advance_keep(zt, &mut states, &mut scratch, batch, keep);
             }
         }
@@ -1358,6 +1402,7 @@ pub(crate) fn run_rows_traced<S: Step>(
             keep,
             states: seen,
             steps,
+            recurrent_dropout,
             batch,
             timesteps,
             options,
@@ -1421,6 +1466,9 @@ pub(crate) struct Trace {
     states: Vec<Array2<f32>>,
     /// The mask in processing order, `[t·batch + b]`.
     steps: Option<Vec<bool>>,
+    /// The recurrent dropout mask, `(batch, units)`: each step's output state was multiplied
+    /// by it before its product with the recurrent kernel.
+    recurrent_dropout: Option<Array2<f32>>,
     batch: usize,
     timesteps: usize,
     options: RunOptions,

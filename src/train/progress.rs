@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(time_text(0.000_066, "step"), " 66us/step");
         assert_eq!(time_text(0.0, "epoch"), " 0s/epoch");
         assert_eq!(
-            values(&[("loss".into(), 0.812_345), ("accuracy".into(), 0.5)], f32::abs),
+            values(
+                &[("loss".into(), 0.812_345), ("accuracy".into(), 0.5)],
+                f32::abs
+            ),
             " - loss: 0.8123 - accuracy: 0.5000"
         );
         assert_eq!(value_text(0.000_123_456, f32::abs), "1.2346e-04");

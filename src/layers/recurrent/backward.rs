@@ -9,6 +9,8 @@
 //!
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
+//! Under recurrent dropout the state reached each step's product times the mask, so its
+//! gradient from the step, and the states the recurrent kernel's gradient takes, are masked.
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
@@ -146,6 +148,10 @@ pub(crate) fn backward<C: Cell>(
             &mut scratch,
             batch,
         );
+        if let Some(r) = &trace.recurrent_dropout {
+            // h_{t-1} reached the step through h_{t-1} ⊙ mask alone.
+            d_states[0] *= r;
+        }
         if let Some(real) = masked_rows {
             // A masked row's states were carried over this step: its gradients pass through
             // unchanged, and its gates get none.
@@ -178,7 +184,19 @@ pub(crate) fn backward<C: Cell>(
             .slice_mut(s![.., source, ..])
             .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
     }
-    let h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
+    let mut h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
+    // Under recurrent dropout, the recurrent kernel met each state times the mask.
+    let dropped = trace.recurrent_dropout.as_ref().map(|r| {
+        let mut h = h_prev.to_owned();
+        for block in h.axis_chunks_iter_mut(Axis(0), batch.max(1)) {
+            let mut block = block;
+            block *= r;
+        }
+        h
+    });
+    if let Some(h) = &dropped {
+        h_prev = h.view();
+    }
     let d_rec_view = if rec_width == 0 {
         d_z.view()
     } else {
