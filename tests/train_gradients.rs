@@ -25,8 +25,6 @@ const NOT_YET: &[&str] = &[
     "Average",
     "AveragePooling1D",
     "BatchNormalization",
-    "Conv1D",
-    "Conv2D",
     "ConvLSTM1D",
     "Cropping1D",
     "Dot",
@@ -395,6 +393,77 @@ fn dense_matches_finite_differences() {
         dims.push(Some(2));
         let mut layer = built(layer, &[dims]);
         check_against_differences(what, layer.as_mut(), vec![noise(&shape, 9)], vec![None]);
+    }
+}
+
+#[test]
+fn convolutions_match_finite_differences() {
+    use seqnn::{ActivationFn, Conv1D, Conv2D, Padding};
+    let one_d = |f: usize| vec![vec![None, Some(7), Some(f)]];
+    let two_d = |f: usize| vec![vec![None, Some(5), Some(6), Some(f)]];
+    let cases: Vec<(&str, Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            "conv1d same strides 2 tanh",
+            built(
+                Conv1D::new(3, 3)
+                    .with_strides(2)
+                    .with_padding(Padding::Same)
+                    .with_activation(ActivationFn::Tanh),
+                &one_d(2),
+            ),
+            vec![2, 7, 2],
+        ),
+        (
+            "conv1d causal dilated no bias",
+            built(
+                Conv1D::new(2, 2)
+                    .with_padding(Padding::Causal)
+                    .with_dilation_rate(3)
+                    .with_use_bias(false),
+                &one_d(3),
+            ),
+            vec![2, 7, 3],
+        ),
+        (
+            "conv1d groups 2 softmax",
+            built(
+                Conv1D::new(4, 2)
+                    .with_groups(2)
+                    .with_activation(ActivationFn::Softmax),
+                &one_d(4),
+            ),
+            vec![2, 7, 4],
+        ),
+        (
+            "conv2d valid dilated groups sigmoid",
+            built(
+                Conv2D::new(4, (2, 3))
+                    .with_dilation_rate((2, 1))
+                    .with_groups(2)
+                    .with_activation(ActivationFn::Sigmoid),
+                &two_d(2),
+            ),
+            vec![2, 5, 6, 2],
+        ),
+        (
+            "conv2d same strides (2, 3) no bias",
+            built(
+                Conv2D::new(2, 3)
+                    .with_strides((2, 3))
+                    .with_padding(Padding::Same)
+                    .with_use_bias(false),
+                &two_d(3),
+            ),
+            vec![2, 5, 6, 3],
+        ),
+        (
+            "conv2d pointwise",
+            built(Conv2D::new(3, 1), &two_d(2)),
+            vec![2, 5, 6, 2],
+        ),
+    ];
+    for (what, mut layer, shape) in cases {
+        check_against_differences(what, layer.as_mut(), vec![noise(&shape, 11)], vec![None]);
     }
 }
 
