@@ -23,14 +23,11 @@ const NOT_YET: &[&str] = &[
     "Add",
     "Attention",
     "Average",
-    "AveragePooling1D",
     "BatchNormalization",
     "ConvLSTM1D",
     "Cropping1D",
     "Dot",
     "LayerNormalization",
-    "MaxPooling1D",
-    "MaxPooling2D",
     "Maximum",
     "Minimum",
     "MultiHeadAttention",
@@ -464,6 +461,61 @@ fn convolutions_match_finite_differences() {
     ];
     for (what, mut layer, shape) in cases {
         check_against_differences(what, layer.as_mut(), vec![noise(&shape, 11)], vec![None]);
+    }
+}
+
+#[test]
+fn poolings_match_finite_differences() {
+    use seqnn::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, Padding};
+    // Distinct values 0.05 apart, so that no window's maximum changes under a step of 0.01.
+    // Distinct values 0.05 apart (37 is prime to the sizes), so that no window's maximum
+    // changes under a step of 0.01.
+    let distinct = |shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|k| ((k * 37) % n) as f32 * 0.05 - 1.0).collect();
+        ArrayD::from_shape_vec(IxDyn(shape), values).expect("n values")
+    };
+    let one_d = vec![vec![None, Some(7), Some(2)]];
+    let two_d = vec![vec![None, Some(5), Some(4), Some(2)]];
+    let cases: Vec<(&str, Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            "max_pooling1d same strides 2",
+            built(
+                MaxPooling1D::new(3)
+                    .with_strides(2)
+                    .with_padding(Padding::Same),
+                &one_d,
+            ),
+            vec![2, 7, 2],
+        ),
+        (
+            "average_pooling1d same strides 1",
+            built(
+                AveragePooling1D::new(3)
+                    .with_strides(1)
+                    .with_padding(Padding::Same),
+                &one_d,
+            ),
+            vec![2, 7, 2],
+        ),
+        (
+            "max_pooling2d valid strides (1, 2)",
+            built(MaxPooling2D::new((2, 2)).with_strides((1, 2)), &two_d),
+            vec![2, 5, 4, 2],
+        ),
+        (
+            "average_pooling2d same",
+            built(
+                AveragePooling2D::new(3)
+                    .with_strides(2)
+                    .with_padding(Padding::Same),
+                &two_d,
+            ),
+            vec![2, 5, 4, 2],
+        ),
+    ];
+    for (what, mut layer, shape) in cases {
+        check_against_differences(what, layer.as_mut(), vec![distinct(&shape)], vec![None]);
     }
 }
 
