@@ -24,7 +24,6 @@ const NOT_YET: &[&str] = &[
     "Attention",
     "Average",
     "BatchNormalization",
-    "ConvLSTM1D",
     "Cropping1D",
     "Dot",
     "LayerNormalization",
@@ -517,6 +516,77 @@ fn poolings_match_finite_differences() {
     for (what, mut layer, shape) in cases {
         check_against_differences(what, layer.as_mut(), vec![distinct(&shape)], vec![None]);
     }
+}
+
+#[test]
+fn conv_lstms_match_finite_differences() {
+    use seqnn::{ConvLSTM1D, ConvLSTM2D, Padding};
+    let one_d = |t: usize, c: usize| vec![None, Some(t), Some(5), Some(c)];
+    let mut seq_backwards = built(
+        ConvLSTM1D::new(2, 2)
+            .with_return_sequences(true)
+            .with_go_backwards(true),
+        &[one_d(4, 2)],
+    );
+    check_against_differences(
+        "conv_lstm1d seq backwards masked",
+        seq_backwards.as_mut(),
+        vec![noise(&[3, 4, 5, 2], 21)],
+        vec![Some(mask())],
+    );
+    // 6 filters and a kernel of 3: the recurrent kernel's transpose is packed.
+    let mut wide = built(
+        ConvLSTM1D::new(6, 3)
+            .with_padding(Padding::Same)
+            .with_return_state(true),
+        &[one_d(3, 2)],
+    );
+    check_against_differences(
+        "conv_lstm1d same wide state",
+        wide.as_mut(),
+        vec![noise(&[2, 3, 5, 2], 22)],
+        vec![None],
+    );
+    // Initial states (maps of 4), and a 1×1 kernel: a pointwise recurrent convolution.
+    for (what, layer, k) in [
+        ("conv_lstm1d initial states", ConvLSTM1D::new(2, 2), 2),
+        (
+            "conv_lstm1d pointwise initial states",
+            ConvLSTM1D::new(2, 1),
+            1,
+        ),
+    ] {
+        let maps = 6 - k;
+        let state = vec![None, Some(maps), Some(2)];
+        let mut layer = built(
+            layer.with_return_sequences(true),
+            &[one_d(4, 2), state.clone(), state],
+        );
+        check_against_differences(
+            what,
+            layer.as_mut(),
+            vec![
+                noise(&[3, 4, 5, 2], 23),
+                noise(&[3, maps, 2], 24),
+                noise(&[3, maps, 2], 25),
+            ],
+            vec![Some(mask()), None, None],
+        );
+    }
+    let mut two_d = built(
+        ConvLSTM2D::new(2, (2, 2))
+            .with_padding(Padding::Same)
+            .with_strides(2)
+            .with_return_sequences(true)
+            .with_return_state(true),
+        &[vec![None, Some(3), Some(4), Some(3), Some(1)]],
+    );
+    check_against_differences(
+        "conv_lstm2d same strides 2 seq state",
+        two_d.as_mut(),
+        vec![noise(&[2, 3, 4, 3, 1], 26)],
+        vec![None],
+    );
 }
 
 /// The whole-model cases of the gradient fixtures that seqnn can train so far: a Sequential

@@ -15,9 +15,7 @@ use crate::layer::{
     LayerName, SavedForBackward, WeightSpec,
 };
 use crate::limits;
-use crate::linalg::conv::{
-    conv, conv_backward, pack, pack_transposed, ConvShape, Kernel, Transposed,
-};
+use crate::linalg::conv::{column_sums, conv, kernel_grad, pack, ConvShape, Kernel};
 use crate::linalg::Packed;
 use crate::shape::Shape;
 
@@ -806,31 +804,18 @@ impl<const N: usize> Layer for Conv<N> {
         if let Some((pre, post)) = &saved.activated {
             self.activation.backward_slice(pre, post, g, self.filters);
         }
-        let matrix = Self::matrix(kernel, saved.geometry.patch_len(), self.filters);
-        let packed = pack_transposed(matrix, self.groups);
-        let mut dk = ArrayD::<f32>::zeros(kernel.raw_dim());
         let mut dx = ArrayD::<f32>::zeros(saved.x.raw_dim());
-        conv_backward(
+        let dk = kernel_grad(
             saved.x.as_slice().expect("standard layout"),
             saved.out_shape[0],
             &saved.geometry,
-            Transposed {
-                matrix,
-                packed: packed.as_ref(),
-                groups: self.groups,
-            },
+            kernel,
             g,
-            dk.as_slice_mut().expect("standard layout"),
             Some(dx.as_slice_mut().expect("standard layout")),
         );
         let mut weights = vec![dk];
         if self.use_bias {
-            let mut db = Array1::<f32>::zeros(self.filters);
-            let d = db.as_slice_mut().expect("a fresh array is contiguous");
-            for row in g.chunks_exact(self.filters) {
-                d.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
-            }
-            weights.push(db.into_dyn());
+            weights.push(column_sums(g, self.filters).into_dyn());
         }
         Ok(Gradients {
             inputs: vec![Some(dx)],

@@ -19,7 +19,7 @@
 //! group needs no patches: the input itself is the matrix.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, ArrayView2, ArrayViewMut2, ShapeBuilder};
+use ndarray::{s, Array1, ArrayD, ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 use super::{gemm_acc_strided, Packed};
 
@@ -477,6 +477,79 @@ pub(crate) fn conv_in(
     shape.rows_in(x, &kernel, 0, out, scratch);
 }
 
+/// [`conv_backward`] with Keras's kernel (`(*kernel_size, channels / groups, filters)`, standard
+/// layout): its gradient, in the same shape, and the input's into `dx` when given (with the
+/// kernel's transpose packed for it when that helps, [`pack_transposed`]).
+///
+/// # Panics
+/// As [`conv_backward`].
+pub(crate) fn kernel_grad(
+    x: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: &ArrayD<f32>,
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+) -> ArrayD<f32> {
+    let matrix = kernel
+        .view()
+        .into_shape_with_order((shape.patch_len(), shape.filters))
+        .expect("Keras's kernel is (kernel positions · channels per group, filters)");
+    let packed = dx
+        .as_ref()
+        .and_then(|_| pack_transposed(matrix, shape.groups));
+    let transposed = Transposed {
+        matrix,
+        packed: packed.as_ref(),
+        groups: shape.groups,
+    };
+    let mut dk = ArrayD::<f32>::zeros(kernel.raw_dim());
+    let d = dk.as_slice_mut().expect("a fresh array is contiguous");
+    conv_backward(x, batch, shape, transposed, dy, d, dx);
+    dk
+}
+
+/// The input gradient of [`conv_in`] for the gradient `dy` of its output, added into `dx`,
+/// on the calling thread with the patches' gradient in `scratch` (at least one patch row, or
+/// nothing for a pointwise convolution): it allocates nothing, for a recurrent step's
+/// backward pass.
+///
+/// # Panics
+/// As [`conv_in`].
+pub(crate) fn conv_input_grad_in(
+    dy: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: Transposed<'_>,
+    dx: &mut [f32],
+    scratch: &mut [f32],
+) {
+    assert_eq!(
+        dx.len(),
+        batch * shape.input[0] * shape.input[1] * shape.channels
+    );
+    assert_eq!(dy.len(), batch * shape.positions() * shape.filters);
+    if dy.is_empty() {
+        return;
+    }
+    assert!(
+        shape.pointwise() || scratch.len() >= shape.patch_len(),
+        "scratch for one patch row"
+    );
+    shape.backward_rows(&[], kernel, 0, dy, None, Some(dx), scratch);
+}
+
+/// The sums of the columns of `values`, rows of `width`: a bias's gradient from the gradient
+/// of the values it was added to.
+pub(crate) fn column_sums(values: &[f32], width: usize) -> Array1<f32> {
+    let mut sums = Array1::<f32>::zeros(width);
+    let s = sums.as_slice_mut().expect("a fresh array is contiguous");
+    for row in values.chunks_exact(width) {
+        s.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
+    }
+    sums
+}
+
 /// A convolution's kernel as the product needs it: Keras's kernel reshaped to
 /// `(kh · kw · cg, filters)`, and each group's columns packed for the crate's register-tiled
 /// product ([`pack`]) when the groups are wide enough.
@@ -702,6 +775,11 @@ mod tests {
             );
             close("dk", &s, &dk, dk_ref.as_slice().unwrap());
             close("dx", &s, &dx, dx_ref.as_slice().unwrap());
+            // The allocation-free input gradient of a recurrent step gives the same.
+            let mut dx = vec![0.0; x.len()];
+            let mut scratch = vec![0.0; batch * s.scratch_per_sample()];
+            conv_input_grad_in(dys, batch, &s, kernel, &mut dx, &mut scratch);
+            close("dx in", &s, &dx, dx_ref.as_slice().unwrap());
         }
     }
 

@@ -340,6 +340,27 @@ def conv_norm_cases():
         # 0.2 x + 0.5), sigmoid in Keras 3.
         ("conv_lstm1d_same_masked_last", lambda L: L.ConvLSTM1D(2, 3, padding="same"),
          [(5, 4, 2)], {"masks": [MASK_531], "keras_masks": True}),
+        ("conv_lstm1d_valid_backwards_seq",
+         lambda L: L.ConvLSTM1D(2, 2, recurrent_activation="sigmoid", go_backwards=True,
+                                return_sequences=True), [(4, 5, 2)], {}),
+        # Strided input convolution (maps of 4 from 7 steps); outputs [h, h, c].
+        ("conv_lstm1d_strides2_state",
+         lambda L: L.ConvLSTM1D(2, 3, strides=2, padding="same", recurrent_activation="sigmoid",
+                                return_state=True), [(3, 7, 2)], {}),
+        ("conv_lstm1d_dilated_no_bias_masked_left_backwards_seq",
+         lambda L: L.ConvLSTM1D(2, 2, dilation_rate=2, use_bias=False, go_backwards=True,
+                                recurrent_activation="sigmoid", return_sequences=True),
+         [(5, 6, 2)], {"masks": [MASK_LEFT], "keras_masks": True}),
+        # initial_state=[h, c], maps of 4.
+        ("conv_lstm1d_initial_state_seq",
+         lambda L: L.ConvLSTM1D(2, 2, recurrent_activation="sigmoid", return_sequences=True),
+         [(3, 5, 2), (4, 2), (4, 2)], {"kwarg_inputs": {1: "initial_state", 2: "initial_state"}}),
+        ("conv_lstm2d_same_seq",
+         lambda L: L.ConvLSTM2D(2, 2, padding="same", recurrent_activation="sigmoid",
+                                return_sequences=True), [(3, 3, 4, 1)], {}),
+        ("conv_lstm2d_valid_masked_last",
+         lambda L: L.ConvLSTM2D(2, (2, 3), recurrent_activation="sigmoid"), [(5, 3, 4, 2)],
+         {"masks": [MASK_531], "keras_masks": True}),
     ]
 
 

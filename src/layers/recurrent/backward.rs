@@ -4,15 +4,16 @@
 //! - one loop from the last step to the first, in which each step asks the cell for the
 //!   gradients of its gates and its previous states; the only product per step is the cell's
 //!   `d_rec · recurrent_kernelᵀ`, into buffers allocated once;
-//! - then the input gradient is one product over all steps, `d_z · kernelᵀ`, and the weight
-//!   gradients are the cell's products over all steps, `xtᵀ · d_z` and `h_prevᵀ · d_rec`.
+//! - then the input gradient is one product over all steps (`d_z · kernelᵀ` for a cell, the
+//!   transposed convolution for a ConvLSTM), and the weight gradients are the cell's products
+//!   over all steps, `xtᵀ · d_z` and `h_prevᵀ · d_rec` (over patches for a ConvLSTM).
 //!
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
-use super::{Cell, Trace};
+use super::{Step, Trace};
 
 /// The gradients of a recurrent layer's call.
 #[derive(Debug)]
@@ -29,21 +30,21 @@ pub(crate) struct SequenceGrads {
 /// output, `(batch, units)` or, with `return_sequences`, `(batch, timesteps, units)` in the
 /// order the output was returned; `d_final` the gradients of the final states (`None` for a
 /// state the loss does not reach). Shapes were checked by the caller.
-pub(crate) fn backward<C: Cell>(
-    cell: &C,
+pub(crate) fn backward<S: Step>(
+    cell: &S,
     trace: &Trace,
     d_output: Option<ArrayView3<'_, f32>>,
     d_last: Option<ArrayView2<'_, f32>>,
     d_final: &[Option<ArrayView2<'_, f32>>],
 ) -> SequenceGrads {
     let (batch, timesteps) = (trace.batch, trace.timesteps);
-    let units = cell.units();
-    let gates = cell.gate_width();
+    let widths = cell.widths();
+    let (units, gates) = (widths.units, widths.gates);
     let rec_width = cell.recurrent_grad_width();
     let options = trace.options;
     let prepared = cell.prepare_backward();
 
-    let mut d_states: Vec<Array2<f32>> = (0..cell.state_count())
+    let mut d_states: Vec<Array2<f32>> = (0..widths.states)
         .map(|i| match d_final.get(i).copied().flatten() {
             Some(d) => d.to_owned(),
             None => Array2::zeros((batch, units)),
@@ -162,11 +163,22 @@ pub(crate) fn backward<C: Cell>(
         }
     }
 
-    let (kernel, _) = cell.input_projection().expect("a traced cell has weights");
-    // The input's gradient: one product over all steps, then back to (batch, time, features)
-    // in the input's own time order.
-    let dxt = d_z.dot(&kernel.t());
-    let features = kernel.nrows();
+    let h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
+    let d_rec_view = if rec_width == 0 {
+        d_z.view()
+    } else {
+        d_rec.view()
+    };
+    // The input's gradient over all steps at once, then back to (batch, time, features) in
+    // the input's own time order.
+    let (dxt, weights) = cell.grads(
+        trace.xt.view(),
+        h_prev,
+        trace.keep.view(),
+        d_z.view(),
+        d_rec_view,
+    );
+    let features = trace.xt.ncols();
     let mut input = Array3::<f32>::zeros((batch, timesteps, features));
     for t in 0..timesteps {
         let source = if options.go_backwards {
@@ -178,19 +190,6 @@ pub(crate) fn backward<C: Cell>(
             .slice_mut(s![.., source, ..])
             .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
     }
-    let h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
-    let d_rec_view = if rec_width == 0 {
-        d_z.view()
-    } else {
-        d_rec.view()
-    };
-    let weights = cell.weight_grads(
-        trace.xt.view(),
-        h_prev,
-        trace.keep.view(),
-        d_z.view(),
-        d_rec_view,
-    );
     SequenceGrads {
         input,
         initial: d_states,
