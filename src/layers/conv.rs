@@ -788,7 +788,8 @@ impl<const N: usize> Layer for Conv<N> {
     }
 
     /// The gradient of the pre-activation, `d_out ⊙ f'`, gives the bias's (its sum over every
-    /// position) and meets the saved input in [`conv_backward`]: the kernel's and the input's.
+    /// position) and meets the saved input in `linalg::conv::kernel_grad`: the kernel's and the
+    /// input's.
     fn backward(
         &self,
         saved: &SavedForBackward,

@@ -275,7 +275,7 @@ impl Cell for LSTMCell {
         2 * self.units
     }
 
-    /// [`lstm_gates_backward`], then `d_h_{t-1} = d_z · recurrent_kernelᵀ`.
+    /// `LstmGates::backward`, then `d_h_{t-1} = d_z · recurrent_kernelᵀ`.
     fn step_backward(
         &self,
         prepared: &PreparedBackward,

@@ -370,7 +370,7 @@ impl<const N: usize, P: PoolKind> Layer for Pooling<N, P> {
     }
 
     /// The windows of the call again, each sending its gradient back to the cells it read
-    /// ([`pool_backward`]).
+    /// (`linalg::pool::pool_backward`).
     fn backward(
         &self,
         saved: &SavedForBackward,
