@@ -230,7 +230,7 @@ pub(crate) fn plane<const N: usize>(v: [usize; N], fill: usize) -> [usize; 2] {
 /// unknown or not divisible by `groups`, and "valid" windows longer than the input; with
 /// [`Error::IncompatibleRank`] for an input of another rank, [`Error::IncompatibleShape`] when
 /// a built layer is given other channels, and [`Error::TooLarge`] when the kernel or the output
-/// would exceed [`limits`](crate::limits).
+/// would exceed [`limits`].
 #[derive(Debug, Clone)]
 pub struct Conv<const N: usize> {
     name: LayerName,

@@ -1,15 +1,15 @@
 //! Keras's `ConvLSTM1D` and `ConvLSTM2D`: an LSTM whose products are convolutions, run by the
 //! shared recurrence driver.
 //!
-//! Each call makes a [`Step`] for its input's spatial shape: the states are the feature maps
-//! `(positions, filters)` flattened per batch row, the input projection of every timestep is
-//! one convolution over all `timesteps · batch` frames (a matrix product over patches), and
-//! each step adds the recurrent convolution of `h` (padding "same", stride 1) into its rows of
-//! that projection, then applies the LSTM's gates at every position. The driver does the rest,
-//! as for [`LSTM`](crate::LSTM): masks, `go_backwards`, sequences, initial and stateful states,
-//! and backpropagation through time, where each step's recurrent gradient is the transposed
-//! convolution of its gates' gradient and both kernels' gradients are one product over the
-//! patches of every frame (`linalg::conv::conv_backward`).
+//! Each call makes a `Step` (the driver's trait) for its input's spatial shape: the states are
+//! the feature maps `(positions, filters)` flattened per batch row, the input projection of
+//! every timestep is one convolution over all `timesteps · batch` frames (a matrix product over
+//! patches), and each step adds the recurrent convolution of `h` (padding "same", stride 1)
+//! into its rows of that projection, then applies the LSTM's gates at every position. The
+//! driver does the rest, as for [`LSTM`](crate::LSTM): masks, `go_backwards`, sequences,
+//! initial and stateful states, and backpropagation through time, where each step's recurrent
+//! gradient is the transposed convolution of its gates' gradient and both kernels' gradients
+//! are one product over the patches of every frame (`linalg::conv::kernel_grad`).
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, IxDyn};
 
@@ -82,7 +82,7 @@ use crate::shape::Shape;
 /// stride or dilation, strides and dilation both above 1, causal padding, an input of another
 /// rank or with unknown channels, and "valid" windows longer than the input; with
 /// [`Error::TooLarge`] when the weights, the outputs or a call's projection would exceed
-/// [`limits`](crate::limits).
+/// [`limits`].
 #[derive(Debug, Clone)]
 pub struct ConvLSTM<const N: usize> {
     name: LayerName,
