@@ -21,14 +21,8 @@ use common::{array, assert_close};
 const NOT_YET: &[&str] = &[
     "AdditiveAttention",
     "Attention",
-    "AveragePooling1D",
     "BatchNormalization",
-    "Conv1D",
-    "Conv2D",
-    "ConvLSTM1D",
     "LayerNormalization",
-    "MaxPooling1D",
-    "MaxPooling2D",
     "MultiHeadAttention",
 ];
 
@@ -459,6 +453,203 @@ fn merging_and_reshaping_match_finite_differences() {
     for (what, mut layer, inputs, masks) in cases {
         check_against_differences(what, layer.as_mut(), inputs, masks);
     }
+}
+
+#[test]
+fn convolutions_match_finite_differences() {
+    use seqnn::{ActivationFn, Conv1D, Conv2D, Padding};
+    let one_d = |f: usize| vec![vec![None, Some(7), Some(f)]];
+    let two_d = |f: usize| vec![vec![None, Some(5), Some(6), Some(f)]];
+    let cases: Vec<(&str, Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            "conv1d same strides 2 tanh",
+            built(
+                Conv1D::new(3, 3)
+                    .with_strides(2)
+                    .with_padding(Padding::Same)
+                    .with_activation(ActivationFn::Tanh),
+                &one_d(2),
+            ),
+            vec![2, 7, 2],
+        ),
+        (
+            "conv1d causal dilated no bias",
+            built(
+                Conv1D::new(2, 2)
+                    .with_padding(Padding::Causal)
+                    .with_dilation_rate(3)
+                    .with_use_bias(false),
+                &one_d(3),
+            ),
+            vec![2, 7, 3],
+        ),
+        (
+            "conv1d groups 2 softmax",
+            built(
+                Conv1D::new(4, 2)
+                    .with_groups(2)
+                    .with_activation(ActivationFn::Softmax),
+                &one_d(4),
+            ),
+            vec![2, 7, 4],
+        ),
+        (
+            "conv2d valid dilated groups sigmoid",
+            built(
+                Conv2D::new(4, (2, 3))
+                    .with_dilation_rate((2, 1))
+                    .with_groups(2)
+                    .with_activation(ActivationFn::Sigmoid),
+                &two_d(2),
+            ),
+            vec![2, 5, 6, 2],
+        ),
+        (
+            "conv2d same strides (2, 3) no bias",
+            built(
+                Conv2D::new(2, 3)
+                    .with_strides((2, 3))
+                    .with_padding(Padding::Same)
+                    .with_use_bias(false),
+                &two_d(3),
+            ),
+            vec![2, 5, 6, 3],
+        ),
+        (
+            "conv2d pointwise",
+            built(Conv2D::new(3, 1), &two_d(2)),
+            vec![2, 5, 6, 2],
+        ),
+    ];
+    for (what, mut layer, shape) in cases {
+        check_against_differences(what, layer.as_mut(), vec![noise(&shape, 11)], vec![None]);
+    }
+}
+
+#[test]
+fn poolings_match_finite_differences() {
+    use seqnn::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, Padding};
+    // Distinct values 0.05 apart, so that no window's maximum changes under a step of 0.01.
+    // Distinct values 0.05 apart (37 is prime to the sizes), so that no window's maximum
+    // changes under a step of 0.01.
+    let distinct = |shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|k| ((k * 37) % n) as f32 * 0.05 - 1.0).collect();
+        ArrayD::from_shape_vec(IxDyn(shape), values).expect("n values")
+    };
+    let one_d = vec![vec![None, Some(7), Some(2)]];
+    let two_d = vec![vec![None, Some(5), Some(4), Some(2)]];
+    let cases: Vec<(&str, Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            "max_pooling1d same strides 2",
+            built(
+                MaxPooling1D::new(3)
+                    .with_strides(2)
+                    .with_padding(Padding::Same),
+                &one_d,
+            ),
+            vec![2, 7, 2],
+        ),
+        (
+            "average_pooling1d same strides 1",
+            built(
+                AveragePooling1D::new(3)
+                    .with_strides(1)
+                    .with_padding(Padding::Same),
+                &one_d,
+            ),
+            vec![2, 7, 2],
+        ),
+        (
+            "max_pooling2d valid strides (1, 2)",
+            built(MaxPooling2D::new((2, 2)).with_strides((1, 2)), &two_d),
+            vec![2, 5, 4, 2],
+        ),
+        (
+            "average_pooling2d same",
+            built(
+                AveragePooling2D::new(3)
+                    .with_strides(2)
+                    .with_padding(Padding::Same),
+                &two_d,
+            ),
+            vec![2, 5, 4, 2],
+        ),
+    ];
+    for (what, mut layer, shape) in cases {
+        check_against_differences(what, layer.as_mut(), vec![distinct(&shape)], vec![None]);
+    }
+}
+
+#[test]
+fn conv_lstms_match_finite_differences() {
+    use seqnn::{ConvLSTM1D, ConvLSTM2D, Padding};
+    let one_d = |t: usize, c: usize| vec![None, Some(t), Some(5), Some(c)];
+    let mut seq_backwards = built(
+        ConvLSTM1D::new(2, 2)
+            .with_return_sequences(true)
+            .with_go_backwards(true),
+        &[one_d(4, 2)],
+    );
+    check_against_differences(
+        "conv_lstm1d seq backwards masked",
+        seq_backwards.as_mut(),
+        vec![noise(&[3, 4, 5, 2], 21)],
+        vec![Some(mask())],
+    );
+    // 6 filters and a kernel of 3: the recurrent kernel's transpose is packed.
+    let mut wide = built(
+        ConvLSTM1D::new(6, 3)
+            .with_padding(Padding::Same)
+            .with_return_state(true),
+        &[one_d(3, 2)],
+    );
+    check_against_differences(
+        "conv_lstm1d same wide state",
+        wide.as_mut(),
+        vec![noise(&[2, 3, 5, 2], 22)],
+        vec![None],
+    );
+    // Initial states (maps of 4), and a 1×1 kernel: a pointwise recurrent convolution.
+    for (what, layer, k) in [
+        ("conv_lstm1d initial states", ConvLSTM1D::new(2, 2), 2),
+        (
+            "conv_lstm1d pointwise initial states",
+            ConvLSTM1D::new(2, 1),
+            1,
+        ),
+    ] {
+        let maps = 6 - k;
+        let state = vec![None, Some(maps), Some(2)];
+        let mut layer = built(
+            layer.with_return_sequences(true),
+            &[one_d(4, 2), state.clone(), state],
+        );
+        check_against_differences(
+            what,
+            layer.as_mut(),
+            vec![
+                noise(&[3, 4, 5, 2], 23),
+                noise(&[3, maps, 2], 24),
+                noise(&[3, maps, 2], 25),
+            ],
+            vec![Some(mask()), None, None],
+        );
+    }
+    let mut two_d = built(
+        ConvLSTM2D::new(2, (2, 2))
+            .with_padding(Padding::Same)
+            .with_strides(2)
+            .with_return_sequences(true)
+            .with_return_state(true),
+        &[vec![None, Some(3), Some(4), Some(3), Some(1)]],
+    );
+    check_against_differences(
+        "conv_lstm2d same strides 2 seq state",
+        two_d.as_mut(),
+        vec![noise(&[2, 3, 4, 3, 1], 26)],
+        vec![None],
+    );
 }
 
 /// The whole-model cases of the gradient fixtures that seqnn can train so far: a Sequential

@@ -11,10 +11,11 @@ use crate::error::{Error, Result};
 use crate::init::{sample1, Initializer};
 use crate::layer::{
     check_not_empty, check_specs, check_weights, common_builders, layer_plumbing, no_weights,
-    owned1, single_input, single_shape, CallContext, InputDecl, Layer, LayerName, WeightSpec,
+    output_grad, owned1, single_input, single_shape, CallContext, Gradients, InputDecl, Layer,
+    LayerName, SavedForBackward, WeightSpec,
 };
 use crate::limits;
-use crate::linalg::conv::{conv, pack, ConvShape, Kernel};
+use crate::linalg::conv::{column_sums, conv, kernel_grad, pack, ConvShape, Kernel};
 use crate::linalg::Packed;
 use crate::shape::Shape;
 
@@ -216,7 +217,11 @@ pub(crate) fn plane<const N: usize>(v: [usize; N], fill: usize) -> [usize; 2] {
 /// 1, `activation` linear, `use_bias` true, `kernel_initializer` glorot_uniform,
 /// `bias_initializer` zeros.
 ///
-/// The product runs as one matrix product over patches per group (`linalg::conv`).
+/// The product runs as one matrix product over patches per group (`linalg::conv`); so does
+/// the backward pass, whose kernel gradient is `patchesᵀ · d_out` over every output position
+/// of the batch and whose input gradient is `d_out · kernelᵀ` folded back onto the input
+/// (col2im). Its derivatives at an activation's kinks are TensorFlow's
+/// ([`ActivationFn::backward_slice`]).
 ///
 /// # Errors
 /// Adding or building it fails with Keras's messages ([`Error::InvalidArgument`]) for zero
@@ -225,7 +230,7 @@ pub(crate) fn plane<const N: usize>(v: [usize; N], fill: usize) -> [usize; 2] {
 /// unknown or not divisible by `groups`, and "valid" windows longer than the input; with
 /// [`Error::IncompatibleRank`] for an input of another rank, [`Error::IncompatibleShape`] when
 /// a built layer is given other channels, and [`Error::TooLarge`] when the kernel or the output
-/// would exceed [`limits`](crate::limits).
+/// would exceed [`limits`].
 #[derive(Debug, Clone)]
 pub struct Conv<const N: usize> {
     name: LayerName,
@@ -246,6 +251,17 @@ pub struct Conv<const N: usize> {
     /// The kernel (Keras's shape), the bias (empty without bias) and the kernel packed for
     /// the product (see `linalg::conv::pack`), once the layer has weights.
     values: Option<Box<Values>>,
+}
+
+/// What a recording call of a convolution keeps: its input in standard layout, the geometry
+/// it ran with, the values before and after the activation (unless it is linear), and the
+/// output's shape.
+#[derive(Debug)]
+struct ConvSaved {
+    x: ArrayD<f32>,
+    geometry: ConvShape,
+    activated: Option<(Vec<f32>, Vec<f32>)>,
+    out_shape: Vec<usize>,
 }
 
 /// A convolution's weights: the kernel in Keras's shape, the bias (empty without bias), and the
@@ -700,7 +716,7 @@ impl<const N: usize> Layer for Conv<N> {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -756,9 +772,56 @@ impl<const N: usize> Layer for Conv<N> {
                 row.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
             }
         }
+        let linear = self.activation == ActivationFn::Linear;
+        let pre = (ctx.records() && !linear).then(|| y.clone());
         self.activation.apply_slice(&mut y, self.filters);
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(ConvSaved {
+                x: x.into_owned(),
+                geometry,
+                activated: pre.map(|pre| (pre, y.clone())),
+                out_shape: out_shape.clone(),
+            }));
+        }
         Ok(vec![ArrayD::from_shape_vec(IxDyn(&out_shape), y)
             .expect("the output's values fill its shape")])
+    }
+
+    /// The gradient of the pre-activation, `d_out ⊙ f'`, gives the bias's (its sum over every
+    /// position) and meets the saved input in `linalg::conv::kernel_grad`: the kernel's and the
+    /// input's.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &ConvSaved = saved.get(name)?;
+        let Some((kernel, _, _)) = self.values.as_deref() else {
+            return Err(no_weights(name));
+        };
+        let mut g = output_grad(name, output_grads, 0, &saved.out_shape)?;
+        let g = g.as_slice_mut().expect("standard layout");
+        if let Some((pre, post)) = &saved.activated {
+            self.activation.backward_slice(pre, post, g, self.filters);
+        }
+        let mut dx = ArrayD::<f32>::zeros(saved.x.raw_dim());
+        let dk = kernel_grad(
+            saved.x.as_slice().expect("standard layout"),
+            saved.out_shape[0],
+            &saved.geometry,
+            kernel,
+            g,
+            Some(dx.as_slice_mut().expect("standard layout")),
+        );
+        let mut weights = vec![dk];
+        if self.use_bias {
+            weights.push(column_sums(g, self.filters).into_dyn());
+        }
+        Ok(Gradients {
+            inputs: vec![Some(dx)],
+            weights,
+        })
     }
 }
 
@@ -807,6 +870,38 @@ mod tests {
         )?;
         let y = apply(&causal, x.view())?;
         assert_abs_diff_eq!(y.as_slice().unwrap(), &[10.5_f32, 21.5, 32.5, 43.5][..]);
+        Ok(())
+    }
+
+    #[test]
+    fn conv1d_backward_by_hand() -> Result<()> {
+        // x = [1, 2, 3, 4], kernel [1, 10], valid: y_t = x_t + 10·x_{t+1} + b. With
+        // d_out = [1, 1, 1]: d_kernel = [1 + 2 + 3, 2 + 3 + 4] = [6, 9], d_bias = 3,
+        // d_x = [1, 10 + 1, 10 + 1, 10] = [1, 11, 11, 10].
+        let x = Array3::from_shape_vec((1, 4, 1), vec![1.0_f32, 2.0, 3.0, 4.0])
+            .expect("4 values")
+            .into_dyn();
+        let conv = built(
+            Conv1D::new(1, 2),
+            Shape::new(vec![None, Some(4), Some(1)]),
+            &[
+                array![[[1.0_f32]], [[10.0]]].into_dyn(),
+                array![0.5_f32].into_dyn(),
+            ],
+        )?;
+        let mut ctx = CallContext::training();
+        conv.call(&[x.view()], &mut ctx)?;
+        let saved = ctx.take_saved().expect("a training call keeps its input");
+        let d = Array3::from_elem((1, 3, 1), 1.0_f32).into_dyn();
+        let g = conv.backward(&saved, &[Some(d.view())])?;
+        let dx = g.inputs[0].as_ref().expect("the input's gradient");
+        assert_abs_diff_eq!(dx.as_slice().unwrap(), &[1.0_f32, 11.0, 11.0, 10.0][..]);
+        assert_abs_diff_eq!(g.weights[0].as_slice().unwrap(), &[6.0_f32, 9.0][..]);
+        assert_abs_diff_eq!(g.weights[1].as_slice().unwrap(), &[3.0_f32][..]);
+        // A gradient of another shape is refused, with both shapes.
+        let bad = Array3::from_elem((1, 4, 1), 1.0_f32).into_dyn();
+        let err = conv.backward(&saved, &[Some(bad.view())]).unwrap_err();
+        assert!(err.to_string().contains("(1, 4, 1)"), "{err}");
         Ok(())
     }
 

@@ -1,12 +1,15 @@
 //! Keras's `ConvLSTM1D` and `ConvLSTM2D`: an LSTM whose products are convolutions, run by the
 //! shared recurrence driver.
 //!
-//! Each call makes a [`Step`] for its input's spatial shape: the states are the feature maps
-//! `(positions, filters)` flattened per batch row, the input projection of every timestep is
-//! one convolution over all `timesteps · batch` frames (a matrix product over patches), and
-//! each step adds the recurrent convolution of `h` (padding "same", stride 1) into its rows of
-//! that projection, then applies the LSTM's gates at every position. The driver does the rest,
-//! as for [`LSTM`](crate::LSTM): masks, `go_backwards`, sequences, initial and stateful states.
+//! Each call makes a `Step` (the driver's trait) for its input's spatial shape: the states are
+//! the feature maps `(positions, filters)` flattened per batch row, the input projection of
+//! every timestep is one convolution over all `timesteps · batch` frames (a matrix product over
+//! patches), and each step adds the recurrent convolution of `h` (padding "same", stride 1)
+//! into its rows of that projection, then applies the LSTM's gates at every position. The
+//! driver does the rest, as for [`LSTM`](crate::LSTM): masks, `go_backwards`, sequences,
+//! initial and stateful states, and backpropagation through time, where each step's recurrent
+//! gradient is the transposed convolution of its gates' gradient and both kernels' gradients
+//! are one product over the patches of every frame (`linalg::conv::kernel_grad`).
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, IxDyn};
 
@@ -14,14 +17,20 @@ use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::{sample1, Initializer};
 use crate::layer::{
-    check_specs, check_weights, common_builders, input_count, layer_plumbing, no_weights, owned1,
-    CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
+    check_gradient, check_specs, check_weights, common_builders, input_count, layer_plumbing,
+    no_weights, owned1, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy,
+    SavedForBackward, WeightSpec,
 };
 use crate::layers::conv::{axis_output, check_positive, plane, py_tuple, span, Dims, Padding};
-use crate::layers::lstm::lstm_gates;
-use crate::layers::recurrent::{run, RunOptions, Step, Widths};
+use crate::layers::lstm::{lstm_gates, LstmGates};
+use crate::layers::recurrent::{
+    backward, run, run_rows_traced, PreparedBackward, RunOptions, Step, Trace, Widths,
+};
 use crate::limits;
-use crate::linalg::conv::{conv, conv_in, pack, ConvShape, Kernel};
+use crate::linalg::conv::{
+    column_sums, conv, conv_in, conv_input_grad_in, kernel_grad, pack, pack_transposed, ConvShape,
+    Kernel, Transposed,
+};
 use crate::linalg::Packed;
 use crate::shape::Shape;
 
@@ -45,6 +54,8 @@ use crate::shape::Shape;
 /// - Weights, in Keras's order and layout: `kernel (*kernel_size, channels, 4·filters)`,
 ///   `recurrent_kernel (*kernel_size, filters, 4·filters)`, `bias (4·filters,)`.
 /// - Mask: `(batch, timesteps)`, as an LSTM's: masked steps keep the previous states.
+/// - Training: its backward pass gives the gradients of the input, of initial states given
+///   as inputs and of the weights, through masks, `go_backwards`, sequences and states.
 ///
 /// Options, with tf_keras's defaults (Keras 3 differs in one: its `recurrent_activation` is
 /// sigmoid; a file says which): `strides` 1, `padding` valid (or same), `dilation_rate` 1,
@@ -71,7 +82,7 @@ use crate::shape::Shape;
 /// stride or dilation, strides and dilation both above 1, causal padding, an input of another
 /// rank or with unknown channels, and "valid" windows longer than the input; with
 /// [`Error::TooLarge`] when the weights, the outputs or a call's projection would exceed
-/// [`limits`](crate::limits).
+/// [`limits`].
 #[derive(Debug, Clone)]
 pub struct ConvLSTM<const N: usize> {
     name: LayerName,
@@ -609,6 +620,17 @@ impl<const N: usize> ConvLSTM<N> {
     }
 }
 
+/// What a recording call of a [`ConvLSTM`] keeps: the driver's trace, the input's shape (the
+/// step is made again from its spatial lengths), how many initial states the call took as
+/// inputs (0: zeros or carried states) and the shape of each output.
+#[derive(Debug)]
+struct ConvLSTMSaved {
+    trace: Trace,
+    input_shape: Vec<usize>,
+    initial_inputs: usize,
+    output_shapes: Vec<Vec<usize>>,
+}
+
 /// One call's step of a [`ConvLSTM`]: both convolutions for its maps' sizes.
 struct ConvStep<'a> {
     filters: usize,
@@ -658,6 +680,140 @@ impl Step for ConvStep<'_> {
         scratch: &mut [f32],
         batch: usize,
     ) {
+        self.advance_keeping(z, states, scratch, batch, None);
+    }
+
+    /// A step keeps the pre-activations of its four gates at every position.
+    fn keep_width(&self) -> usize {
+        self.positions * 4 * self.filters
+    }
+
+    fn advance_keep(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+    ) {
+        self.advance_keeping(z, states, scratch, batch, Some(keep));
+    }
+
+    /// The recurrent kernel transposed and packed, for each step's input gradient.
+    fn prepare_backward(&self) -> PreparedBackward {
+        PreparedBackward::new(
+            pack_transposed(self.recurrent_matrix(), 1)
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn recurrent_grad_width(&self) -> usize {
+        0
+    }
+
+    /// The LSTM's gates at every position, then the recurrent convolution's patches.
+    fn backward_scratch_width(&self) -> usize {
+        2 * self.filters * self.positions + self.recurrent.scratch_per_sample()
+    }
+
+    /// The LSTM's gates at every position ([`LstmGates::backward`]), then the gradient of the
+    /// previous `h` through the recurrent convolution: `d_z · recurrent_kernelᵀ`, folded back
+    /// onto the maps.
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        _d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
+        let (gates, patches) = scratch.split_at_mut(batch * 2 * self.filters * self.positions);
+        let dh = self
+            .gates()
+            .backward(post, keep, prev, next, d_states, d_z, gates);
+        dh.fill(0.0);
+        let kernel = Transposed {
+            matrix: self.recurrent_matrix(),
+            packed: prepared.get(0),
+            groups: 1,
+        };
+        conv_input_grad_in(d_z, batch, &self.recurrent, kernel, dh, patches);
+    }
+
+    /// Both kernels' gradients are one product over the patches of every frame (`x_t` for
+    /// the kernel, `h_{t-1}` for the recurrent kernel) with `d_z`; the input's is the input
+    /// convolution's transpose.
+    fn grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        _keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        _d_rec: ArrayView2<'_, f32>,
+    ) -> (Array2<f32>, Vec<ArrayD<f32>>) {
+        let frames = xt.nrows();
+        let (xt, h_prev, d_z) = (
+            xt.as_standard_layout(),
+            h_prev.as_standard_layout(),
+            d_z.as_standard_layout(),
+        );
+        let dz = d_z.as_slice().expect("standard layout");
+        let mut dx = Array2::<f32>::zeros(xt.raw_dim());
+        let dk = kernel_grad(
+            xt.as_slice().expect("standard layout"),
+            frames,
+            &self.input,
+            &self.values.kernel,
+            dz,
+            Some(dx.as_slice_mut().expect("standard layout")),
+        );
+        let h_prev = h_prev.as_slice().expect("standard layout");
+        let dr = kernel_grad(
+            h_prev,
+            frames,
+            &self.recurrent,
+            &self.values.recurrent,
+            dz,
+            None,
+        );
+        let mut weights = vec![dk, dr];
+        if !self.values.bias.is_empty() {
+            weights.push(column_sums(dz, self.input.filters).into_dyn());
+        }
+        (dx, weights)
+    }
+}
+
+impl ConvStep<'_> {
+    /// The recurrent kernel as the convolution's `(kernel positions · filters, 4·filters)`
+    /// matrix.
+    fn recurrent_matrix(&self) -> ArrayView2<'_, f32> {
+        ConvLSTM::<1>::matrix(&self.values.recurrent, self.recurrent.filters)
+    }
+
+    fn gates(&self) -> LstmGates {
+        LstmGates {
+            units: self.filters,
+            activation: self.activation,
+            recurrent_activation: self.recurrent_activation,
+        }
+    }
+
+    /// One step, keeping the gates' pre-activations when training.
+    fn advance_keeping(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: Option<&mut [f32]>,
+    ) {
         let f = self.filters;
         let [h, c] = states else {
             unreachable!("a ConvLSTM carries two states");
@@ -665,11 +821,14 @@ impl Step for ConvStep<'_> {
         let h = h.as_slice_mut().expect("states are in standard layout");
         let c = c.as_slice_mut().expect("states are in standard layout");
         let kernel = Kernel {
-            matrix: ConvLSTM::<1>::matrix(&self.values.recurrent, self.recurrent.filters),
+            matrix: self.recurrent_matrix(),
             packed: &self.values.recurrent_packed,
             groups: 1,
         };
         conv_in(h, batch, &self.recurrent, kernel, z, scratch);
+        if let Some(keep) = keep {
+            keep.copy_from_slice(z);
+        }
         lstm_gates(z, h, c, f, self.activation, self.recurrent_activation);
     }
 }
@@ -898,7 +1057,13 @@ impl<const N: usize> Layer for ConvLSTM<N> {
             return_sequences: self.return_sequences,
             zero_output_for_mask: false,
         };
-        let (output, states) = run(&step, x3.view(), &views, mask, options);
+        let (output, states, trace) = if ctx.records() {
+            // One block of rows, keeping what the backward pass needs.
+            run_rows_traced(&step, x3.view(), &views, mask, options, true, None)
+        } else {
+            let (output, states) = run(&step, x3.view(), &views, mask, options);
+            (output, states, None)
+        };
         let map_shape = |lead: &[usize]| -> Vec<usize> {
             let mut d = lead.to_vec();
             d.extend(&step.maps);
@@ -930,7 +1095,89 @@ impl<const N: usize> Layer for ConvLSTM<N> {
         if self.stateful {
             ctx.set_states(states);
         }
+        if let Some(trace) = trace {
+            ctx.save_for_backward(Box::new(ConvLSTMSaved {
+                trace,
+                input_shape: shape,
+                initial_inputs: inputs.len() - 1,
+                output_shapes: outputs.iter().map(|o| o.shape().to_vec()).collect(),
+            }));
+        }
         Ok(outputs)
+    }
+
+    /// Backpropagation through time by the shared driver, as for [`LSTM`](crate::LSTM), with
+    /// the step's convolutions in place of its products.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &ConvLSTMSaved = saved.get(name)?;
+        let (Some(channels), Some(v)) = (self.channels, self.values.as_deref()) else {
+            return Err(no_weights(name));
+        };
+        let shape = &saved.input_shape;
+        let (batch, timesteps) = (shape[0], shape[1]);
+        let mut spatial = [0; N];
+        spatial.copy_from_slice(&shape[2..2 + N]);
+        let step = self.step_for(spatial, channels, v)?;
+        let units = step.widths().units;
+        // Each output's gradient, checked against the output's shape, in standard layout.
+        let mut grads = Vec::with_capacity(saved.output_shapes.len());
+        for (i, expected) in saved.output_shapes.iter().enumerate() {
+            grads.push(match output_grads.get(i).and_then(Option::as_ref) {
+                Some(g) => {
+                    check_gradient(name, i, g, expected)?;
+                    Some(g.as_standard_layout().into_owned())
+                }
+                None => None,
+            });
+        }
+        // The driver's flat rows: the maps of a state are one row of `units` values.
+        fn rows(g: &ArrayD<f32>, batch: usize, units: usize) -> ArrayView2<'_, f32> {
+            g.view()
+                .into_shape_with_order((batch, units))
+                .expect("a state's maps fill a row")
+        }
+        let (d_seq, d_last) = match &grads[0] {
+            Some(g) if self.return_sequences => (
+                Some(
+                    g.view()
+                        .into_shape_with_order((batch, timesteps, units))
+                        .expect("every step's maps fill a row"),
+                ),
+                None,
+            ),
+            Some(g) => (None, Some(rows(g, batch, units))),
+            None => (None, None),
+        };
+        let d_final: Vec<_> = grads[1..]
+            .iter()
+            .map(|g| g.as_ref().map(|g| rows(g, batch, units)))
+            .collect();
+        let g = backward(&step, &saved.trace, d_seq, d_last, &d_final);
+        let mut inputs = vec![Some(
+            g.input
+                .into_shape_with_order(IxDyn(shape))
+                .expect("the input's values"),
+        )];
+        if saved.initial_inputs > 0 {
+            let mut state = vec![batch];
+            state.extend(&step.maps);
+            state.push(self.filters);
+            for d in g.initial {
+                inputs.push(Some(
+                    d.into_shape_with_order(IxDyn(&state))
+                        .expect("a state's maps"),
+                ));
+            }
+        }
+        Ok(Gradients {
+            inputs,
+            weights: g.weights,
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -1011,6 +1258,67 @@ mod tests {
         assert_eq!(out[0].shape(), &[1, 1, 1, 1]);
         assert_abs_diff_eq!(out[0][[0, 0, 0, 0]], 0.174_269_7, epsilon = 1e-6);
         assert_abs_diff_eq!(out[2][[0, 0, 0, 0]], 0.287_649_1, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn one_pixel_backward_is_the_lstm_backward() -> Result<()> {
+        // A 1×1 kernel on 1×1 maps is an LSTM of `filters` units, so its gradients, through
+        // a mask and go_backwards, are the LSTM's with the same weights.
+        let (c, f) = (3, 2);
+        let values = |n: usize, seed: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i as f32 + seed) * 0.37).sin() * 0.5)
+                .collect()
+        };
+        let kernel = values(c * 4 * f, 1.0);
+        let recurrent = values(f * 4 * f, 2.0);
+        let bias = values(4 * f, 3.0);
+        let mut conv = ConvLSTM2D::new(f, (1, 1))
+            .with_recurrent_activation(ActivationFn::Sigmoid)
+            .with_return_sequences(true)
+            .with_go_backwards(true);
+        conv.build(&[Shape::new(vec![None, None, Some(1), Some(1), Some(c)])])?;
+        conv.set_weights(&[
+            Array::from_shape_vec(IxDyn(&[1, 1, c, 4 * f]), kernel.clone()).unwrap(),
+            Array::from_shape_vec(IxDyn(&[1, 1, f, 4 * f]), recurrent.clone()).unwrap(),
+            Array::from_shape_vec(IxDyn(&[4 * f]), bias.clone()).unwrap(),
+        ])?;
+        let mut lstm = crate::LSTM::new(f)
+            .with_return_sequences(true)
+            .with_go_backwards(true);
+        lstm.build(&[Shape::new(vec![None, None, Some(c)])])?;
+        lstm.set_weights(&[
+            Array::from_shape_vec(IxDyn(&[c, 4 * f]), kernel).unwrap(),
+            Array::from_shape_vec(IxDyn(&[f, 4 * f]), recurrent).unwrap(),
+            Array::from_shape_vec(IxDyn(&[4 * f]), bias).unwrap(),
+        ])?;
+        let (batch, t) = (2, 3);
+        let x = Array::from_shape_vec(IxDyn(&[batch, t, c]), values(batch * t * c, 4.0)).unwrap();
+        let up = Array::from_shape_vec(IxDyn(&[batch, t, f]), values(batch * t * f, 5.0)).unwrap();
+        let mask = ndarray::array![[true, true, false], [false, true, true]];
+        let run = |layer: &dyn Layer, x: ArrayD<f32>, up: ArrayD<f32>| -> Result<Gradients> {
+            let mut ctx = CallContext::training().with_masks(vec![Some(mask.clone())]);
+            layer.call(&[x.view()], &mut ctx)?;
+            let saved = ctx.take_saved().expect("a training call keeps its trace");
+            layer.backward(&saved, &[Some(up.view())])
+        };
+        let to_maps = |a: &ArrayD<f32>, lead: &[usize]| {
+            let mut shape = lead.to_vec();
+            shape.extend([1, 1, a.shape()[a.ndim() - 1]]);
+            a.clone().into_shape_with_order(IxDyn(&shape)).unwrap()
+        };
+        let ours = run(&conv, to_maps(&x, &[batch, t]), to_maps(&up, &[batch, t]))?;
+        let theirs = run(&lstm, x, up)?;
+        let dx = theirs.inputs[0].as_ref().unwrap();
+        assert_abs_diff_eq!(
+            ours.inputs[0].as_ref().unwrap().as_slice().unwrap(),
+            dx.as_slice().unwrap(),
+            epsilon = 1e-6
+        );
+        for (a, b) in ours.weights.iter().zip(&theirs.weights) {
+            assert_abs_diff_eq!(a.as_slice().unwrap(), b.as_slice().unwrap(), epsilon = 1e-6);
+        }
         Ok(())
     }
 

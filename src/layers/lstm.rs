@@ -280,12 +280,7 @@ impl Cell for LSTMCell {
         2 * self.units
     }
 
-    /// ```text
-    /// d_o = d_h ⊙ g(c_t)                     d_c = d_c_t + d_h ⊙ o ⊙ g'(c_t)
-    /// d_i = d_c ⊙ c̃   d_f = d_c ⊙ c_{t-1}   d_c̃ = d_c ⊙ i   d_c_{t-1} = d_c ⊙ f
-    /// d_z = (d_i, d_f, d_c̃, d_o) ⊙ the gates' derivatives
-    /// d_h_{t-1} = d_z · recurrent_kernelᵀ
-    /// ```
+    /// `LstmGates::backward`, then `d_h_{t-1} = d_z · recurrent_kernelᵀ`.
     fn step_backward(
         &self,
         prepared: &PreparedBackward,
@@ -299,48 +294,12 @@ impl Cell for LSTMCell {
         scratch: &mut [f32],
         batch: usize,
     ) {
-        let u = self.units;
-        let (act, rec) = (self.activation, self.recurrent_activation);
-        let [dh, dc] = d_states else {
-            unreachable!("an LSTM carries two states");
+        let gates = LstmGates {
+            units: self.units,
+            activation: self.activation,
+            recurrent_activation: self.recurrent_activation,
         };
-        let dh = dh.as_slice_mut().expect("states are in standard layout");
-        let dc = dc.as_slice_mut().expect("states are in standard layout");
-        let c_prev = prev[1].as_slice().expect("standard layout");
-        let c_next = next[1].as_slice().expect("standard layout");
-        let rows = post
-            .chunks_exact(4 * u)
-            .zip(keep.chunks_exact(4 * u))
-            .zip(d_z.chunks_exact_mut(4 * u))
-            .zip(scratch.chunks_exact_mut(2 * u))
-            .zip(dh.chunks_exact(u).zip(dc.chunks_exact_mut(u)))
-            .zip(c_prev.chunks_exact(u).zip(c_next.chunks_exact(u)));
-        for (((((gates, pre), dz), sc), (dhr, dcr)), (cp, cn)) in rows {
-            let (i, rest) = gates.split_at(u);
-            let (f, rest) = rest.split_at(u);
-            let (g, o) = rest.split_at(u);
-            let (tc, dcell) = sc.split_at_mut(u);
-            tc.copy_from_slice(cn);
-            act.apply_slice(tc, u);
-            for ((d, &h), &ov) in dcell.iter_mut().zip(dhr).zip(o) {
-                *d = h * ov;
-            }
-            act.backward_slice(cn, tc, dcell, u);
-            let (di, rest) = dz.split_at_mut(u);
-            let (df, rest) = rest.split_at_mut(u);
-            let (dg, d_o) = rest.split_at_mut(u);
-            for k in 0..u {
-                let d = dcell[k] + dcr[k];
-                d_o[k] = dhr[k] * tc[k];
-                di[k] = d * g[k];
-                df[k] = d * cp[k];
-                dg[k] = d * i[k];
-                dcr[k] = d * f[k];
-            }
-            rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
-            act.backward_slice(&pre[2 * u..3 * u], g, &mut dz[2 * u..3 * u], u);
-            rec.backward_slice(&pre[3 * u..], o, &mut dz[3 * u..], u);
-        }
+        let dh = gates.backward(post, keep, prev, next, d_states, d_z, scratch);
         dh.fill(0.0);
         gemm_acc(d_z, prepared.kernel(0), dh, batch);
     }
@@ -410,6 +369,85 @@ pub(crate) fn lstm_gates(
         for (hv, &ov) in hr.iter_mut().zip(o.iter()) {
             *hv *= ov;
         }
+    }
+}
+
+/// The gates of an LSTM over rows of `units`: what [`lstm_gates`] computes, for its backward
+/// pass. Shared with ConvLSTM, whose rows are the positions of its maps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LstmGates {
+    pub(crate) units: usize,
+    pub(crate) activation: ActivationFn,
+    pub(crate) recurrent_activation: ActivationFn,
+}
+
+impl LstmGates {
+    /// The backward pass of [`lstm_gates`] over a step's rows, every row on its own. `post`
+    /// and `keep` are the step's activated gates and their pre-activations (`4·units` per
+    /// row), `prev` and `next` the states `[h, c]` before and after it. From `d_states`, the
+    /// gradients of the loss with respect to the new `[h, c]`, writes the gradient of the
+    /// gates' pre-activations to `d_z` and leaves that of the previous `c` in `d_states[1]`;
+    /// returns `d_states[0]`, unchanged, for the caller to overwrite with the previous `h`'s
+    /// gradient, its recurrent product of `d_z`. `scratch` holds `2·units` values per row.
+    ///
+    /// ```text
+    /// d_o = d_h ⊙ g(c_t)                     d_c = d_c_t + d_h ⊙ o ⊙ g'(c_t)
+    /// d_i = d_c ⊙ c̃   d_f = d_c ⊙ c_{t-1}   d_c̃ = d_c ⊙ i   d_c_{t-1} = d_c ⊙ f
+    /// d_z = (d_i, d_f, d_c̃, d_o) ⊙ the gates' derivatives
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward<'a>(
+        self,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &'a mut [Array2<f32>],
+        d_z: &mut [f32],
+        scratch: &mut [f32],
+    ) -> &'a mut [f32] {
+        let (u, act, rec) = (self.units, self.activation, self.recurrent_activation);
+        let [dh, dc] = d_states else {
+            unreachable!("an LSTM carries two states");
+        };
+        let dh = dh.as_slice_mut().expect("states are in standard layout");
+        let dc = dc.as_slice_mut().expect("states are in standard layout");
+        let c_prev = prev[1].as_slice().expect("standard layout");
+        let c_next = next[1].as_slice().expect("standard layout");
+        let rows = post
+            .chunks_exact(4 * u)
+            .zip(keep.chunks_exact(4 * u))
+            .zip(d_z.chunks_exact_mut(4 * u))
+            .zip(scratch.chunks_exact_mut(2 * u))
+            .zip(dh.chunks_exact(u).zip(dc.chunks_exact_mut(u)))
+            .zip(c_prev.chunks_exact(u).zip(c_next.chunks_exact(u)));
+        for (((((gates, pre), dz), sc), (dhr, dcr)), (cp, cn)) in rows {
+            let (i, rest) = gates.split_at(u);
+            let (f, rest) = rest.split_at(u);
+            let (g, o) = rest.split_at(u);
+            let (tc, dcell) = sc.split_at_mut(u);
+            tc.copy_from_slice(cn);
+            act.apply_slice(tc, u);
+            for ((d, &h), &ov) in dcell.iter_mut().zip(dhr).zip(o) {
+                *d = h * ov;
+            }
+            act.backward_slice(cn, tc, dcell, u);
+            let (di, rest) = dz.split_at_mut(u);
+            let (df, rest) = rest.split_at_mut(u);
+            let (dg, d_o) = rest.split_at_mut(u);
+            for k in 0..u {
+                let d = dcell[k] + dcr[k];
+                d_o[k] = dhr[k] * tc[k];
+                di[k] = d * g[k];
+                df[k] = d * cp[k];
+                dg[k] = d * i[k];
+                dcr[k] = d * f[k];
+            }
+            rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
+            act.backward_slice(&pre[2 * u..3 * u], g, &mut dz[2 * u..3 * u], u);
+            rec.backward_slice(&pre[3 * u..], o, &mut dz[3 * u..], u);
+        }
+        dh
     }
 }
 

@@ -9,15 +9,15 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_not_empty, common_builders, layer_plumbing, single_input, single_shape, weightless,
-    CallContext, InputDecl, Layer, LayerName,
+    check_not_empty, common_builders, layer_plumbing, output_grad, single_input, single_shape,
+    weightless, CallContext, Gradients, InputDecl, Layer, LayerName, SavedForBackward,
 };
 use crate::layers::conv::{
     axis_output, check_positive, known_dims, known_windows, np_array, plane, py_tuple, Dims,
     Padding,
 };
 use crate::limits;
-use crate::linalg::pool::{pool, PoolShape, Reduce};
+use crate::linalg::pool::{pool, pool_backward, PoolShape, Reduce};
 use crate::shape::Shape;
 
 mod sealed {
@@ -94,6 +94,10 @@ pub(crate) fn base_name<P: PoolKind>(global: bool, rank: usize) -> &'static str 
 ///   Keras versions run).
 ///
 /// Options, with Keras's defaults: `strides` the pool size, `padding` valid.
+///
+/// In training, an average's gradient is shared evenly among the real cells of each window,
+/// and a max's goes to the first cell of its window (in row-major order) that holds the
+/// maximum, as TensorFlow's `MaxPoolGrad` does for both Keras versions.
 ///
 /// # Errors
 /// Adding, building or calling it fails with [`Error::InvalidArgument`] for a zero pool size
@@ -318,7 +322,7 @@ impl<const N: usize, P: PoolKind> Layer for Pooling<N, P> {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -353,9 +357,56 @@ impl<const N: usize, P: PoolKind> Layer for Pooling<N, P> {
             reduce,
             &mut y,
         );
+        if ctx.records() {
+            ctx.save_for_backward(Box::new(PoolingSaved {
+                x: P::MAX.then(|| x.into_owned()),
+                input_shape: shape.to_vec(),
+                geometry,
+                out_shape: out_shape.clone(),
+            }));
+        }
         Ok(vec![ArrayD::from_shape_vec(IxDyn(&out_shape), y)
             .expect("the output's values fill its shape")])
     }
+
+    /// The windows of the call again, each sending its gradient back to the cells it read
+    /// (`linalg::pool::pool_backward`).
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &PoolingSaved = saved.get(name)?;
+        let g = output_grad(name, output_grads, 0, &saved.out_shape)?;
+        let mut dx = ArrayD::<f32>::zeros(IxDyn(&saved.input_shape));
+        let (x, reduce) = match &saved.x {
+            Some(x) => (x.as_slice().expect("standard layout"), Reduce::Max),
+            None => (&[][..], Reduce::Average),
+        };
+        pool_backward(
+            x,
+            saved.input_shape[0],
+            &saved.geometry,
+            reduce,
+            g.as_slice().expect("standard layout"),
+            dx.as_slice_mut().expect("standard layout"),
+        );
+        Ok(Gradients {
+            inputs: vec![Some(dx)],
+            weights: Vec::new(),
+        })
+    }
+}
+
+/// What a recording call of a pooling keeps: the input of a max (an average needs none), the
+/// input's shape, the windows' geometry and the output's shape.
+#[derive(Debug)]
+struct PoolingSaved {
+    x: Option<ArrayD<f32>>,
+    input_shape: Vec<usize>,
+    geometry: PoolShape,
+    out_shape: Vec<usize>,
 }
 
 #[cfg(test)]

@@ -176,9 +176,9 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
 }
 
 /// What the sequence driver runs: the widths of one row's projection and states, the input
-/// projection of a block of timesteps, and one step. Every [`Cell`] is one; a convolutional
-/// recurrent layer makes one per call for its input's spatial shape, with states that are
-/// its feature maps flattened.
+/// projection of a block of timesteps, and one step, forward and backward. Every [`Cell`] is
+/// one; a convolutional recurrent layer makes one per call for its input's spatial shape, with
+/// states that are its feature maps flattened.
 pub(crate) trait Step: Sync {
     /// The widths of one batch row.
     fn widths(&self) -> Widths;
@@ -190,12 +190,12 @@ pub(crate) trait Step: Sync {
     /// Finishes one timestep for `batch` rows, as [`Cell::step`].
     fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
 
-    /// Values per batch row that a training step keeps for the backward pass.
-    fn keep_width(&self) -> usize {
-        0
-    }
+    /// Values per batch row that a training step keeps for the backward pass, as
+    /// [`Cell::keep_width`].
+    fn keep_width(&self) -> usize;
 
-    /// [`advance`](Step::advance), keeping `keep_width` values per row in `keep`.
+    /// [`advance`](Step::advance), keeping `keep_width` values per row in `keep`, as
+    /// [`Cell::step_keep`].
     fn advance_keep(
         &self,
         z: &mut [f32],
@@ -203,10 +203,44 @@ pub(crate) trait Step: Sync {
         scratch: &mut [f32],
         batch: usize,
         keep: &mut [f32],
-    ) {
-        let _ = keep;
-        self.advance(z, states, scratch, batch);
-    }
+    );
+
+    /// As [`Cell::prepare_backward`].
+    fn prepare_backward(&self) -> PreparedBackward;
+
+    /// As [`Cell::recurrent_grad_width`].
+    fn recurrent_grad_width(&self) -> usize;
+
+    /// As [`Cell::backward_scratch_width`].
+    fn backward_scratch_width(&self) -> usize;
+
+    /// The backward pass of one step, as [`Cell::step_backward`].
+    #[allow(clippy::too_many_arguments)]
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+    );
+
+    /// From a whole sequence at once (the arguments of [`Cell::weight_grads`]): the gradient
+    /// of the input projection's input, `(timesteps·batch, features)` time-major, and those
+    /// of the weights, in Keras order.
+    fn grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        d_rec: ArrayView2<'_, f32>,
+    ) -> (Array2<f32>, Vec<ArrayD<f32>>);
 }
 
 /// The widths of one batch row in a [`Step`].
@@ -265,6 +299,52 @@ impl<C: Cell> Step for C {
         keep: &mut [f32],
     ) {
         self.step_keep(z, states, scratch, batch, keep);
+    }
+
+    fn prepare_backward(&self) -> PreparedBackward {
+        Cell::prepare_backward(self)
+    }
+
+    fn recurrent_grad_width(&self) -> usize {
+        Cell::recurrent_grad_width(self)
+    }
+
+    fn backward_scratch_width(&self) -> usize {
+        Cell::backward_scratch_width(self)
+    }
+
+    fn step_backward(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
+        Cell::step_backward(
+            self, prepared, post, keep, prev, next, d_states, d_z, d_rec, scratch, batch,
+        );
+    }
+
+    /// The input's gradient is `d_z · kernelᵀ`, one product over all steps.
+    fn grads(
+        &self,
+        xt: ArrayView2<'_, f32>,
+        h_prev: ArrayView2<'_, f32>,
+        keep: ArrayView2<'_, f32>,
+        d_z: ArrayView2<'_, f32>,
+        d_rec: ArrayView2<'_, f32>,
+    ) -> (Array2<f32>, Vec<ArrayD<f32>>) {
+        let (kernel, _) = self
+            .input_projection()
+            .expect("the driver runs only a cell with weights");
+        let input = d_z.dot(&kernel.t());
+        (input, self.weight_grads(xt, h_prev, keep, d_z, d_rec))
     }
 }
 
@@ -1427,6 +1507,11 @@ impl PreparedBackward {
     /// Kernel `i`.
     pub(crate) fn kernel(&self, i: usize) -> &crate::linalg::Packed {
         &self.kernels[i]
+    }
+
+    /// Kernel `i`, if the cell prepared one.
+    pub(crate) fn get(&self, i: usize) -> Option<&crate::linalg::Packed> {
+        self.kernels.get(i)
     }
 }
 

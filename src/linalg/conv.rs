@@ -9,12 +9,17 @@
 //! out[rows, group's filters] = patches[rows, kh·kw·cg] · kernel[kh·kw·cg, group's filters]
 //! ```
 //!
+//! The backward pass ([`conv_backward`]) is the same walk over the patches: the kernel's
+//! gradient is one product over every output position of the batch, `patchesᵀ · d_out` per
+//! group, and the input's is the transposed product `d_out · kernelᵀ`, whose patch rows are
+//! added back onto the input cells they came from (col2im).
+//!
 //! The scratch matrix holds at most [`CHUNK_ELEMENTS`] values (or one patch row, if a row is
 //! larger), so its size does not grow with the batch. A 1×1 kernel with stride 1 over one
 //! group needs no patches: the input itself is the matrix.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, ArrayView2, ArrayViewMut2, ShapeBuilder};
+use ndarray::{s, Array1, ArrayD, ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 use super::{gemm_acc_strided, Packed};
 
@@ -87,12 +92,22 @@ impl ConvShape {
         rows.min(self.chunk_rows()).saturating_mul(self.patch_len())
     }
 
-    /// Copies the patches of output rows `first..first + rows.len() / patch` (rows counted
-    /// over the whole batch) of group `g` into `rows`.
-    fn im2col(&self, x: &[f32], first: usize, g: usize, rows: &mut [f32]) {
+    /// Walks the patches of output rows `first..first + n` (rows counted over the whole batch)
+    /// of group `g`, laid end to end as the patch matrix holds them: for each run of `len`
+    /// values at offset `at` of those rows, `f(at, Some(from), len)` when they are the input
+    /// values `x[from..from + len]`, `f(at, None, len)` when they fall on the padding. Both
+    /// [`im2col`](Self::im2col) and its transpose [`col2im`](Self::col2im) are this walk.
+    #[inline(always)]
+    fn walk(
+        &self,
+        first: usize,
+        n: usize,
+        g: usize,
+        mut f: impl FnMut(usize, Option<usize>, usize),
+    ) {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
-        let kw = self.kernel[1];
+        let [kh, kw] = self.kernel;
         let [sh, sw] = self.strides;
         let [dh, dw] = self.dilation;
         let [ph, pw] = self.pad;
@@ -104,43 +119,45 @@ impl ConvShape {
         // cells and one group holds every channel.
         let contiguous = dw == 1 && self.groups == 1;
         let patch = self.patch_len();
+        let seg_len = kw * cg;
         // The position of the first row; later rows step through it without divisions.
         let (mut b, pos) = (first / (oh * ow), first % (oh * ow));
         let (mut oy, mut ox) = (pos / ow, pos % ow);
-        for row in rows.chunks_exact_mut(patch) {
-            let xb = &x[b * sample..(b + 1) * sample];
+        for r in 0..n {
             let start = (ox * sw) as isize - pw as isize;
-            for (ky, seg) in row.chunks_exact_mut(kw * cg).enumerate() {
+            for ky in 0..kh {
+                let seg = r * patch + ky * seg_len;
                 let iy = (oy * sh)
                     .checked_add(ky * dh)
                     .and_then(|p| p.checked_sub(ph))
                     .filter(|&p| p < h);
                 let Some(iy) = iy else {
-                    seg.fill(0.0);
+                    f(seg, None, seg_len);
                     continue;
                 };
-                let line = &xb[iy * w * c..(iy + 1) * w * c];
+                let line = b * sample + iy * w * c;
                 if contiguous {
                     // Taps kx at columns start + kx, of which lo..hi fall inside the input.
                     let lo = (-start).clamp(0, kw as isize) as usize;
                     let hi = (w as isize - start).clamp(lo as isize, kw as isize) as usize;
-                    seg[..lo * c].fill(0.0);
-                    if hi > lo {
-                        let from = (start + lo as isize) as usize * c;
-                        seg[lo * c..hi * c].copy_from_slice(&line[from..from + (hi - lo) * c]);
+                    if lo > 0 {
+                        f(seg, None, lo * c);
                     }
-                    seg[hi * c..].fill(0.0);
+                    if hi > lo {
+                        let from = line + (start + lo as isize) as usize * c;
+                        f(seg + lo * c, Some(from), (hi - lo) * c);
+                    }
+                    if hi < kw {
+                        f(seg + hi * c, None, (kw - hi) * c);
+                    }
                     continue;
                 }
-                for (kx, cell) in seg.chunks_exact_mut(cg).enumerate() {
+                for kx in 0..kw {
                     let ix = (ox * sw)
                         .checked_add(kx * dw)
                         .and_then(|p| p.checked_sub(pw))
                         .filter(|&p| p < w);
-                    match ix {
-                        Some(ix) => cell.copy_from_slice(&line[ix * c + c0..ix * c + c0 + cg]),
-                        None => cell.fill(0.0),
-                    }
+                    f(seg + kx * cg, ix.map(|ix| line + ix * c + c0), cg);
                 }
             }
             ox += 1;
@@ -153,6 +170,31 @@ impl ConvShape {
                 }
             }
         }
+    }
+
+    /// Copies the patches of output rows `first..first + rows.len() / patch` (rows counted
+    /// over the whole batch) of group `g` into `rows`.
+    fn im2col(&self, x: &[f32], first: usize, g: usize, rows: &mut [f32]) {
+        let n = rows.len() / self.patch_len().max(1);
+        self.walk(first, n, g, |at, from, len| match from {
+            Some(from) => rows[at..at + len].copy_from_slice(&x[from..from + len]),
+            None => rows[at..at + len].fill(0.0),
+        });
+    }
+
+    /// The transpose of [`im2col`](Self::im2col): adds each value of the patch rows `cols`
+    /// of output rows `first..` of group `g` into the input cell it was copied from, in `dx`
+    /// (values on the padding go nowhere).
+    fn col2im(&self, cols: &[f32], first: usize, g: usize, dx: &mut [f32]) {
+        let n = cols.len() / self.patch_len().max(1);
+        self.walk(first, n, g, |at, from, len| {
+            if let Some(from) = from {
+                dx[from..from + len]
+                    .iter_mut()
+                    .zip(&cols[at..at + len])
+                    .for_each(|(d, &v)| *d += v);
+            }
+        });
     }
 
     /// Output rows `first..first + out.len() / filters`, added into `out`, with `scratch` for
@@ -183,18 +225,25 @@ impl ConvShape {
     ) {
         let f = self.filters;
         let fg = f / self.groups;
-        let patch = self.patch_len();
-        let n = out.len() / f;
-        let chunk = (scratch.len() / patch.max(1)).max(1);
-        let mut done = 0;
-        while done < n {
-            let m = chunk.min(n - done);
+        self.chunked(out.len() / f, scratch, |done, m, rows| {
             let y = &mut out[done * f..(done + m) * f];
-            let rows = &mut scratch[..m * patch];
             for g in 0..self.groups {
                 self.im2col(x, first + done, g, rows);
                 kernel.product(g, rows, m, &mut y[g * fg..], f);
             }
+        });
+    }
+
+    /// Splits output rows `0..n` into chunks of as many rows as `scratch` holds patch rows
+    /// (at least one): `f(done, m, rows)` for the chunk of the `m` rows from `done`, with
+    /// `rows` the first `m` patch rows of `scratch`.
+    fn chunked(&self, n: usize, scratch: &mut [f32], mut f: impl FnMut(usize, usize, &mut [f32])) {
+        let patch = self.patch_len();
+        let chunk = (scratch.len() / patch.max(1)).max(1);
+        let mut done = 0;
+        while done < n {
+            let m = chunk.min(n - done);
+            f(done, m, &mut scratch[..m * patch]);
             done += m;
         }
     }
@@ -209,6 +258,189 @@ impl ConvShape {
             .saturating_mul(self.patch_len())
             .min(CHUNK_ELEMENTS)
             .max(self.patch_len())
+    }
+
+    /// The backward pass over output rows `first..first + dy.len() / filters` of the
+    /// gradient `dy`: adds the kernel matrix's gradient, `patchesᵀ · dy` per group, into `dk`
+    /// (`(patch_len, filters)`, row-major) when given, and the input's, `dy · kernelᵀ` per
+    /// group scattered back by [`col2im`](Self::col2im), into `dx` when given. The patch rows
+    /// go through `scratch` (at least one, or nothing for a pointwise convolution), as many
+    /// at a time as it holds.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_rows(
+        &self,
+        x: &[f32],
+        kernel: Transposed<'_>,
+        first: usize,
+        dy: &[f32],
+        mut dk: Option<&mut [f32]>,
+        mut dx: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) {
+        let f = self.filters;
+        let fg = f / self.groups;
+        let patch = self.patch_len();
+        let n = dy.len() / f;
+        if self.pointwise() {
+            // The input rows are the patches.
+            let d = ArrayView2::from_shape((n, f), dy).expect("gradient rows");
+            let at = first * patch..(first + n) * patch;
+            if let Some(dk) = dk {
+                let a = ArrayView2::from_shape((n, patch), &x[at.clone()]).expect("input rows");
+                let mut k = ArrayViewMut2::from_shape((patch, f), dk).expect("the kernel matrix");
+                general_mat_mul(1.0, &a.t(), &d, 1.0, &mut k);
+            }
+            if let Some(dx) = dx {
+                kernel.product(0, dy, n, &mut dx[at], patch);
+            }
+            return;
+        }
+        self.chunked(n, scratch, |done, m, rows| {
+            for g in 0..self.groups {
+                if let Some(dk) = dk.as_deref_mut() {
+                    let d = columns(&dy[done * f + g * fg..], m, f, fg);
+                    self.im2col(x, first + done, g, rows);
+                    let a = ArrayView2::from_shape((m, patch), &*rows).expect("rows of patches");
+                    let mut k = columns_mut(&mut dk[g * fg..], patch, f, fg);
+                    general_mat_mul(1.0, &a.t(), &d, 1.0, &mut k);
+                }
+                if let Some(dx) = dx.as_deref_mut() {
+                    rows.fill(0.0);
+                    kernel.product(g, &dy[done * f..], m, rows, patch);
+                    self.col2im(rows, first + done, g, dx);
+                }
+            }
+        });
+    }
+}
+
+/// `rows` rows of `width` values, `ld` apart, at the start of `a`: one group's columns of a
+/// row-major matrix `ld` wide.
+fn columns(a: &[f32], rows: usize, ld: usize, width: usize) -> ArrayView2<'_, f32> {
+    let len = (rows.max(1) - 1) * ld + width;
+    ArrayView2::from_shape((rows, width).strides((ld, 1)), &a[..len]).expect("rows ld apart")
+}
+
+/// [`columns`], mutable.
+fn columns_mut(a: &mut [f32], rows: usize, ld: usize, width: usize) -> ArrayViewMut2<'_, f32> {
+    let len = (rows.max(1) - 1) * ld + width;
+    ArrayViewMut2::from_shape((rows, width).strides((ld, 1)), &mut a[..len]).expect("rows ld apart")
+}
+
+/// A convolution's kernel as the input gradient needs it: Keras's kernel as the
+/// `(kh · kw · cg, filters)` matrix, and, for a single group, its transpose packed for the
+/// register-tiled product ([`pack_transposed`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transposed<'a> {
+    /// `(kh · kw · cg, filters)`.
+    pub(crate) matrix: ArrayView2<'a, f32>,
+    /// `matrixᵀ` packed, or none for the general product.
+    pub(crate) packed: Option<&'a Packed>,
+    /// The channel groups.
+    pub(crate) groups: usize,
+}
+
+/// The transpose of `kernel` (`(kh · kw · cg, filters)`), `(filters, kh · kw · cg)`, packed for
+/// the register-tiled product of the input gradient, or none for several groups (whose
+/// gradients are not contiguous) or patches of fewer than 16 values (mostly padding in a
+/// panel, as in [`pack`]).
+pub(crate) fn pack_transposed(kernel: ArrayView2<'_, f32>, groups: usize) -> Option<Packed> {
+    (groups == 1 && kernel.nrows() >= 16).then(|| Packed::new(kernel.t()))
+}
+
+impl Transposed<'_> {
+    /// `out[r·ldo + j] += (dy_g · kernel_gᵀ)[r, j]` for the `rows` rows of `dy` (`filters`
+    /// values apart, of which group `g`'s are taken) and the patch values `j`.
+    fn product(&self, g: usize, dy: &[f32], rows: usize, out: &mut [f32], ldo: usize) {
+        let (patch, f) = self.matrix.dim();
+        if let Some(p) = self.packed {
+            gemm_acc_strided(dy, p, out, rows, ldo);
+            return;
+        }
+        let fg = f / self.groups;
+        let d = columns(&dy[g * fg..], rows, f, fg);
+        let w = self.matrix.slice(s![.., g * fg..(g + 1) * fg]);
+        let mut y = columns_mut(out, rows, ldo, patch);
+        general_mat_mul(1.0, &d, &w.t(), 1.0, &mut y);
+    }
+}
+
+/// The backward pass of [`conv`] over the same `batch` samples `x`: from `dy`, the gradient
+/// of the convolution's output (`batch · oh · ow · filters`, before any bias or activation),
+/// adds the kernel matrix's gradient, `patchesᵀ · dy` per group over every output position of
+/// every sample, into `dk` (`(kh · kw · cg, filters)`, row-major), and, when `dx` is given
+/// (`x`'s length), the input's gradient, the patches' gradient `dy · kernelᵀ` folded back onto
+/// the input cells they were copied from (col2im), into it.
+///
+/// Large calls split the batch into parts, each with its own share of `dx` and its own copy of
+/// `dk`, summed at the end.
+///
+/// # Panics
+/// When the slices do not have the lengths `shape` and `batch` give (a broken invariant: the
+/// layer checked them).
+pub(crate) fn conv_backward(
+    x: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: Transposed<'_>,
+    dy: &[f32],
+    dk: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    let f = shape.filters;
+    let patch = shape.patch_len();
+    let positions = shape.positions();
+    let sample = shape.input[0] * shape.input[1] * shape.channels;
+    assert_eq!(x.len(), batch * sample);
+    assert_eq!(dy.len(), batch * positions * f);
+    assert_eq!(dk.len(), patch * f);
+    assert_eq!(kernel.matrix.dim(), (patch, f));
+    assert_eq!(kernel.groups, shape.groups);
+    if let Some(dx) = &dx {
+        assert_eq!(dx.len(), x.len());
+    }
+    if batch * positions == 0 || f == 0 {
+        return;
+    }
+    let work = (batch * positions)
+        .saturating_mul(patch)
+        .saturating_mul(f / shape.groups)
+        .saturating_mul(if dx.is_some() { 2 } else { 1 });
+    let parts = if work < PARALLEL_WORK {
+        1
+    } else {
+        crate::threads::parts(batch)
+    };
+    let per = batch.div_ceil(parts);
+    // Samples s0.. of one part: its kernel gradient into `dk`, its input gradient into `dx`.
+    let part = |s0: usize, dk: &mut [f32], dx: Option<&mut [f32]>| {
+        let n = per.min(batch - s0);
+        let xs = &x[s0 * sample..(s0 + n) * sample];
+        let dys = &dy[s0 * positions * f..(s0 + n) * positions * f];
+        let rows = if shape.pointwise() {
+            0
+        } else {
+            shape.chunk_rows().min(n * positions)
+        };
+        let mut scratch = vec![0.0_f32; rows * patch];
+        shape.backward_rows(xs, kernel, 0, dys, Some(dk), dx, &mut scratch);
+    };
+    if parts < 2 {
+        part(0, dk, dx);
+        return;
+    }
+    let starts: Vec<usize> = (0..batch).step_by(per).collect();
+    let dxs: Vec<Option<&mut [f32]>> = match dx {
+        Some(dx) => dx.chunks_mut(per * sample).map(Some).collect(),
+        None => starts.iter().map(|_| None).collect(),
+    };
+    let partials = crate::threads::map_owned(starts.into_iter().zip(dxs).collect(), |(s0, dx)| {
+        let mut own = vec![0.0_f32; dk.len()];
+        part(s0, &mut own, dx);
+        own
+    });
+    for p in partials {
+        dk.iter_mut().zip(&p).for_each(|(d, &v)| *d += v);
     }
 }
 
@@ -243,6 +475,79 @@ pub(crate) fn conv_in(
         "scratch for one patch row"
     );
     shape.rows_in(x, &kernel, 0, out, scratch);
+}
+
+/// [`conv_backward`] with Keras's kernel (`(*kernel_size, channels / groups, filters)`, standard
+/// layout): its gradient, in the same shape, and the input's into `dx` when given (with the
+/// kernel's transpose packed for it when that helps, [`pack_transposed`]).
+///
+/// # Panics
+/// As [`conv_backward`].
+pub(crate) fn kernel_grad(
+    x: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: &ArrayD<f32>,
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+) -> ArrayD<f32> {
+    let matrix = kernel
+        .view()
+        .into_shape_with_order((shape.patch_len(), shape.filters))
+        .expect("Keras's kernel is (kernel positions · channels per group, filters)");
+    let packed = dx
+        .as_ref()
+        .and_then(|_| pack_transposed(matrix, shape.groups));
+    let transposed = Transposed {
+        matrix,
+        packed: packed.as_ref(),
+        groups: shape.groups,
+    };
+    let mut dk = ArrayD::<f32>::zeros(kernel.raw_dim());
+    let d = dk.as_slice_mut().expect("a fresh array is contiguous");
+    conv_backward(x, batch, shape, transposed, dy, d, dx);
+    dk
+}
+
+/// The input gradient of [`conv_in`] for the gradient `dy` of its output, added into `dx`,
+/// on the calling thread with the patches' gradient in `scratch` (at least one patch row, or
+/// nothing for a pointwise convolution): it allocates nothing, for a recurrent step's
+/// backward pass.
+///
+/// # Panics
+/// As [`conv_in`].
+pub(crate) fn conv_input_grad_in(
+    dy: &[f32],
+    batch: usize,
+    shape: &ConvShape,
+    kernel: Transposed<'_>,
+    dx: &mut [f32],
+    scratch: &mut [f32],
+) {
+    assert_eq!(
+        dx.len(),
+        batch * shape.input[0] * shape.input[1] * shape.channels
+    );
+    assert_eq!(dy.len(), batch * shape.positions() * shape.filters);
+    if dy.is_empty() {
+        return;
+    }
+    assert!(
+        shape.pointwise() || scratch.len() >= shape.patch_len(),
+        "scratch for one patch row"
+    );
+    shape.backward_rows(&[], kernel, 0, dy, None, Some(dx), scratch);
+}
+
+/// The sums of the columns of `values`, rows of `width`: a bias's gradient from the gradient
+/// of the values it was added to.
+pub(crate) fn column_sums(values: &[f32], width: usize) -> Array1<f32> {
+    let mut sums = Array1::<f32>::zeros(width);
+    let s = sums.as_slice_mut().expect("a fresh array is contiguous");
+    for row in values.chunks_exact(width) {
+        s.iter_mut().zip(row).for_each(|(d, &v)| *d += v);
+    }
+    sums
 }
 
 /// A convolution's kernel as the product needs it: Keras's kernel reshaped to
@@ -283,9 +588,7 @@ impl Kernel<'_> {
         let (k, f) = self.matrix.dim();
         let fg = f / self.groups;
         let a = ArrayView2::from_shape((rows, k), &a[..rows * k]).expect("rows of patches");
-        let len = (rows - 1) * ldo + fg;
-        let mut y = ArrayViewMut2::from_shape((rows, fg).strides((ldo, 1)), &mut out[..len])
-            .expect("rows ldo apart");
+        let mut y = columns_mut(out, rows, ldo, fg);
         let w = self.matrix.slice(s![.., g * fg..(g + 1) * fg]);
         general_mat_mul(1.0, &a, &w, 1.0, &mut y);
     }
@@ -349,27 +652,47 @@ mod tests {
     use super::*;
     use ndarray::{Array2, Array4};
 
-    /// The convolution by its definition, one output value at a time.
-    fn reference(x: &Array4<f32>, k: &Array4<f32>, s: &ConvShape) -> Array4<f32> {
-        let (batch, h, w, _) = x.dim();
-        let (kh, kw, cg, f) = k.dim();
-        let fg = f / s.groups;
-        let mut out = Array4::zeros((batch, s.output[0], s.output[1], f));
-        for ((b, oy, ox, o), v) in out.indexed_iter_mut() {
-            let g = o / fg;
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let iy = (oy * s.strides[0] + ky * s.dilation[0]) as isize - s.pad[0] as isize;
-                    let ix = (ox * s.strides[1] + kx * s.dilation[1]) as isize - s.pad[1] as isize;
-                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                        continue;
-                    }
-                    for c in 0..cg {
-                        *v += x[[b, iy as usize, ix as usize, g * cg + c]] * k[[ky, kx, c, o]];
+    /// Every product term of the convolution by its definition: `f(x, k, y)` with the
+    /// indices of an input value, the kernel value it meets and the output it adds to.
+    fn terms(
+        x: (usize, usize, usize, usize),
+        k: (usize, usize, usize, usize),
+        s: &ConvShape,
+        mut f: impl FnMut([usize; 4], [usize; 4], [usize; 4]),
+    ) {
+        let (batch, h, w, _) = x;
+        let (kh, kw, cg, filters) = k;
+        let fg = filters / s.groups;
+        for b in 0..batch {
+            for oy in 0..s.output[0] {
+                for ox in 0..s.output[1] {
+                    for o in 0..filters {
+                        let g = o / fg;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * s.strides[0] + ky * s.dilation[0]) as isize
+                                    - s.pad[0] as isize;
+                                let ix = (ox * s.strides[1] + kx * s.dilation[1]) as isize
+                                    - s.pad[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let (iy, ix) = (iy as usize, ix as usize);
+                                for c in 0..cg {
+                                    f([b, iy, ix, g * cg + c], [ky, kx, c, o], [b, oy, ox, o]);
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// The convolution by its definition.
+    fn reference(x: &Array4<f32>, k: &Array4<f32>, s: &ConvShape) -> Array4<f32> {
+        let mut out = Array4::zeros((x.dim().0, s.output[0], s.output[1], k.dim().3));
+        terms(x.dim(), k.dim(), s, |xi, ki, yi| out[yi] += x[xi] * k[ki]);
         out
     }
 
@@ -379,6 +702,30 @@ mod tests {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
             ((state >> 8) % 2001) as f32 / 1000.0 - 1.0
         })
+    }
+
+    /// The gradients of the convolution by their definition: `(dk, dx)` for the output
+    /// gradient `dy`.
+    fn reference_grads(
+        x: &Array4<f32>,
+        k: &Array4<f32>,
+        dy: &Array4<f32>,
+        s: &ConvShape,
+    ) -> (Array4<f32>, Array4<f32>) {
+        let mut dk = Array4::zeros(k.dim());
+        let mut dx = Array4::zeros(x.dim());
+        terms(x.dim(), k.dim(), s, |xi, ki, yi| {
+            dk[ki] += x[xi] * dy[yi];
+            dx[xi] += k[ki] * dy[yi];
+        });
+        (dk, dx)
+    }
+
+    fn close(what: &str, s: &ConvShape, ours: &[f32], expected: &[f32]) {
+        assert_eq!(ours.len(), expected.len());
+        for (a, e) in ours.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-3, "{what} {s:?}: {a} against {e}");
+        }
     }
 
     fn check(s: ConvShape, batch: usize) {
@@ -404,6 +751,35 @@ mod tests {
             for (a, e) in out.iter().zip(expected.iter()) {
                 assert!((a - e).abs() < 1e-4, "{s:?}: {a} against {e}");
             }
+        }
+        let dy = filled((batch, s.output[0], s.output[1], s.filters), 13);
+        let (dk_ref, dx_ref) = reference_grads(&x, &k, &dy, &s);
+        let dys = dy.as_slice().unwrap();
+        let packed_t = pack_transposed(km.view(), s.groups);
+        for packed in [packed_t.as_ref(), None] {
+            let kernel = Transposed {
+                matrix: km.view(),
+                packed,
+                groups: s.groups,
+            };
+            let mut dk = vec![0.0; km.len()];
+            let mut dx = vec![0.0; x.len()];
+            conv_backward(
+                x.as_slice().unwrap(),
+                batch,
+                &s,
+                kernel,
+                dys,
+                &mut dk,
+                Some(&mut dx),
+            );
+            close("dk", &s, &dk, dk_ref.as_slice().unwrap());
+            close("dx", &s, &dx, dx_ref.as_slice().unwrap());
+            // The allocation-free input gradient of a recurrent step gives the same.
+            let mut dx = vec![0.0; x.len()];
+            let mut scratch = vec![0.0; batch * s.scratch_per_sample()];
+            conv_input_grad_in(dys, batch, &s, kernel, &mut dx, &mut scratch);
+            close("dx in", &s, &dx, dx_ref.as_slice().unwrap());
         }
     }
 
@@ -487,15 +863,19 @@ mod tests {
             },
             3,
         );
-        // Pointwise: the input is the matrix.
-        check(
-            ConvShape {
-                kernel: [1, 1],
-                output: [5, 7],
-                ..base
-            },
-            2,
-        );
+        // Pointwise: the input is the matrix; over 16 channels, the input gradient's packed
+        // product goes straight into it.
+        for channels in [4, 16] {
+            check(
+                ConvShape {
+                    kernel: [1, 1],
+                    output: [5, 7],
+                    channels,
+                    ..base
+                },
+                2,
+            );
+        }
         // Groups of 16 filters and more: the packed product.
         check(
             ConvShape {

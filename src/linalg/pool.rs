@@ -4,7 +4,8 @@
 //! Each output position reduces the input cells of its window, clipped to the input (Keras's
 //! "same" padding pads with cells that take no part: `-inf` for max, and an average over the
 //! real cells only, as TensorFlow's `avg_pool`). A cell is `channels` contiguous values, so the
-//! reduction runs over whole slices, which the compiler vectorizes; nothing is allocated.
+//! reduction runs over whole slices, which the compiler vectorizes; nothing is allocated but
+//! the windows' column spans. The backward pass ([`pool_backward`]) walks the same windows.
 
 /// The geometry of one pooling over channels-last samples of `(h, w, channels)`, checked by
 /// the layer.
@@ -44,48 +45,135 @@ impl PoolShape {
     }
 }
 
+impl PoolShape {
+    /// Calls `f(out, sample, ys, xs)` for every output cell of `batch` samples, in order:
+    /// `out` is the offset of its channels in the output, `sample` that of its sample in the
+    /// input, and `ys`, `xs` the input rows and columns its window covers.
+    fn windows(
+        &self,
+        batch: usize,
+        mut f: impl FnMut(usize, usize, (usize, usize), (usize, usize)),
+    ) {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let c = self.channels;
+        let cols: Vec<(usize, usize)> = (0..ow).map(|ox| self.span(1, ox)).collect();
+        for b in 0..batch {
+            for oy in 0..oh {
+                let ys = self.span(0, oy);
+                for (ox, &xs) in cols.iter().enumerate() {
+                    f(((b * oh + oy) * ow + ox) * c, b * h * w * c, ys, xs);
+                }
+            }
+        }
+    }
+
+    /// Checks the lengths of an input `x` and an output `out` of `batch` samples.
+    fn check(&self, batch: usize, x: usize, out: usize) {
+        let c = self.channels;
+        assert_eq!(x, batch * self.input[0] * self.input[1] * c);
+        assert_eq!(out, batch * self.output[0] * self.output[1] * c);
+    }
+}
+
 /// Pools `batch` samples `x` (`batch · h · w · channels` values, standard layout) into `out`
 /// (`batch · oh · ow · channels` values, overwritten).
 ///
 /// # Panics
 /// When the slices do not have the lengths `shape` and `batch` give (a broken invariant).
 pub(crate) fn pool(x: &[f32], batch: usize, shape: &PoolShape, reduce: Reduce, out: &mut [f32]) {
-    let [h, w] = shape.input;
-    let [oh, ow] = shape.output;
-    let c = shape.channels;
-    assert_eq!(x.len(), batch * h * w * c);
-    assert_eq!(out.len(), batch * oh * ow * c);
+    shape.check(batch, x.len(), out.len());
+    let (w, c) = (shape.input[1], shape.channels);
     if c == 0 {
         return;
     }
-    let cols: Vec<(usize, usize)> = (0..ow).map(|ox| shape.span(1, ox)).collect();
-    for (b, out_b) in out.chunks_exact_mut(oh * ow * c).enumerate() {
-        let xb = &x[b * h * w * c..(b + 1) * h * w * c];
-        for (oy, out_row) in out_b.chunks_exact_mut(ow * c).enumerate() {
-            let (y0, y1) = shape.span(0, oy);
-            for (acc, &(x0, x1)) in out_row.chunks_exact_mut(c).zip(&cols) {
-                let count = (y1 - y0) * (x1 - x0);
+    shape.windows(batch, |o, xb, (y0, y1), (x0, x1)| {
+        let acc = &mut out[o..o + c];
+        match reduce {
+            Reduce::Max => acc.fill(f32::NEG_INFINITY),
+            Reduce::Average => acc.fill(0.0),
+        }
+        for iy in y0..y1 {
+            let cells = &x[xb + (iy * w + x0) * c..xb + (iy * w + x1) * c];
+            for cell in cells.chunks_exact(c) {
                 match reduce {
-                    Reduce::Max => acc.fill(f32::NEG_INFINITY),
-                    Reduce::Average => acc.fill(0.0),
+                    Reduce::Max => acc
+                        .iter_mut()
+                        .zip(cell)
+                        .for_each(|(a, &v)| *a = if v > *a { v } else { *a }),
+                    Reduce::Average => acc.iter_mut().zip(cell).for_each(|(a, &v)| *a += v),
                 }
+            }
+        }
+        if reduce == Reduce::Average {
+            let inv = 1.0 / ((y1 - y0) * (x1 - x0)) as f32;
+            acc.iter_mut().for_each(|a| *a *= inv);
+        }
+    });
+}
+
+/// The backward pass of [`pool`] over the same `batch` samples `x`: adds into `dx` (`x`'s
+/// length) the gradient of the input for the gradient `dy` of the output. An average gives
+/// each real cell of its window an equal share, `dy / count`; a max gives all of `dy` to the
+/// first cell of its window, in row-major order, that holds the maximum (TensorFlow's
+/// `MaxPoolGrad`, which both Keras versions run). Only a max reads `x`.
+///
+/// # Panics
+/// When the slices do not have the lengths `shape` and `batch` give (a broken invariant).
+pub(crate) fn pool_backward(
+    x: &[f32],
+    batch: usize,
+    shape: &PoolShape,
+    reduce: Reduce,
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    shape.check(batch, dx.len(), dy.len());
+    let (w, c) = (shape.input[1], shape.channels);
+    if c == 0 {
+        return;
+    }
+    match reduce {
+        Reduce::Average => shape.windows(batch, |o, xb, (y0, y1), (x0, x1)| {
+            let count = (y1 - y0) * (x1 - x0);
+            if count == 0 {
+                return;
+            }
+            let inv = 1.0 / count as f32;
+            let g = &dy[o..o + c];
+            for iy in y0..y1 {
+                let cells = &mut dx[xb + (iy * w + x0) * c..xb + (iy * w + x1) * c];
+                for cell in cells.chunks_exact_mut(c) {
+                    cell.iter_mut().zip(g).for_each(|(d, &v)| *d += v * inv);
+                }
+            }
+        }),
+        Reduce::Max => {
+            assert_eq!(x.len(), dx.len());
+            // Per channel: the largest value so far and where it is.
+            let mut best = vec![f32::NEG_INFINITY; c];
+            let mut at = vec![0_usize; c];
+            shape.windows(batch, |o, xb, (y0, y1), (x0, x1)| {
+                if y1 == y0 || x1 == x0 {
+                    return;
+                }
+                best.fill(f32::NEG_INFINITY);
+                let first = xb + (y0 * w + x0) * c;
+                at.iter_mut().enumerate().for_each(|(k, a)| *a = first + k);
                 for iy in y0..y1 {
-                    let cells = &xb[(iy * w + x0) * c..(iy * w + x1) * c];
-                    for cell in cells.chunks_exact(c) {
-                        match reduce {
-                            Reduce::Max => acc
-                                .iter_mut()
-                                .zip(cell)
-                                .for_each(|(a, &v)| *a = if v > *a { v } else { *a }),
-                            Reduce::Average => acc.iter_mut().zip(cell).for_each(|(a, &v)| *a += v),
+                    for cell in (xb + (iy * w + x0) * c..xb + (iy * w + x1) * c).step_by(c) {
+                        for k in 0..c {
+                            if x[cell + k] > best[k] {
+                                best[k] = x[cell + k];
+                                at[k] = cell + k;
+                            }
                         }
                     }
                 }
-                if reduce == Reduce::Average {
-                    let inv = 1.0 / count as f32;
-                    acc.iter_mut().for_each(|a| *a *= inv);
+                for (&i, &g) in at.iter().zip(&dy[o..o + c]) {
+                    dx[i] += g;
                 }
-            }
+            });
         }
     }
 }
@@ -95,7 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_d_max_and_average_by_hand() {
+    fn one_d_max_and_average_by_hand_and_backward() {
         // x = [1, 5, 2, 4, 3], pool 2, stride 2, "same": out 3, pad total (3−1)·2 + 2 − 5 = 1,
         // none before: windows [1, 5], [2, 4], [3] (the padding cell takes no part).
         let s = PoolShape {
@@ -113,6 +201,32 @@ mod tests {
         pool(&x, 1, &s, Reduce::Average, &mut out);
         // (1 + 5) / 2, (2 + 4) / 2, 3 / 1
         assert_eq!(out, [3.0, 3.0, 3.0]);
+        // Backward, with d_out [1, 2, 3]: the max sends each to its window's maximum,
+        // [0, 1, 0, 2, 3]; the average shares it among the real cells, [1/2, 1/2, 2/2, 2/2, 3/1].
+        let dy = [1.0, 2.0, 3.0];
+        let mut dx = [0.0; 5];
+        pool_backward(&x, 1, &s, Reduce::Max, &dy, &mut dx);
+        assert_eq!(dx, [0.0, 1.0, 0.0, 2.0, 3.0]);
+        let mut dx = [0.0; 5];
+        pool_backward(&x, 1, &s, Reduce::Average, &dy, &mut dx);
+        assert_eq!(dx, [0.5, 0.5, 1.0, 1.0, 3.0]);
+        // A tie goes to the first maximal cell, as TensorFlow's MaxPoolGrad:
+        // [1, 1, .5, .5] pooled by 2 gives [1, 0, 1, 0] for d_out [1, 1].
+        let s = PoolShape {
+            input: [1, 4],
+            output: [1, 2],
+            ..s
+        };
+        let mut dx = [0.0; 4];
+        pool_backward(
+            &[1.0, 1.0, 0.5, 0.5],
+            1,
+            &s,
+            Reduce::Max,
+            &[1.0, 1.0],
+            &mut dx,
+        );
+        assert_eq!(dx, [1.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

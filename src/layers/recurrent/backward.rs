@@ -4,8 +4,9 @@
 //! - one loop from the last step to the first, in which each step asks the cell for the
 //!   gradients of its gates and its previous states; the only product per step is the cell's
 //!   `d_rec · recurrent_kernelᵀ`, into buffers allocated once;
-//! - then the input gradient is one product over all steps, `d_z · kernelᵀ`, and the weight
-//!   gradients are the cell's products over all steps, `xtᵀ · d_z` and `h_prevᵀ · d_rec`.
+//! - then the input gradient is one product over all steps (`d_z · kernelᵀ` for a cell, the
+//!   transposed convolution for a ConvLSTM), and the weight gradients are the cell's products
+//!   over all steps, `xtᵀ · d_z` and `h_prevᵀ · d_rec` (over patches for a ConvLSTM).
 //!
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
@@ -14,7 +15,7 @@
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
-use super::{Cell, Trace};
+use super::{Step, Trace};
 
 /// The gradients of a recurrent layer's call.
 #[derive(Debug)]
@@ -31,21 +32,21 @@ pub(crate) struct SequenceGrads {
 /// output, `(batch, units)` or, with `return_sequences`, `(batch, timesteps, units)` in the
 /// order the output was returned; `d_final` the gradients of the final states (`None` for a
 /// state the loss does not reach). Shapes were checked by the caller.
-pub(crate) fn backward<C: Cell>(
-    cell: &C,
+pub(crate) fn backward<S: Step>(
+    cell: &S,
     trace: &Trace,
     d_output: Option<ArrayView3<'_, f32>>,
     d_last: Option<ArrayView2<'_, f32>>,
     d_final: &[Option<ArrayView2<'_, f32>>],
 ) -> SequenceGrads {
     let (batch, timesteps) = (trace.batch, trace.timesteps);
-    let units = cell.units();
-    let gates = cell.gate_width();
+    let widths = cell.widths();
+    let (units, gates) = (widths.units, widths.gates);
     let rec_width = cell.recurrent_grad_width();
     let options = trace.options;
     let prepared = cell.prepare_backward();
 
-    let mut d_states: Vec<Array2<f32>> = (0..cell.state_count())
+    let mut d_states: Vec<Array2<f32>> = (0..widths.states)
         .map(|i| match d_final.get(i).copied().flatten() {
             Some(d) => d.to_owned(),
             None => Array2::zeros((batch, units)),
@@ -168,28 +169,11 @@ pub(crate) fn backward<C: Cell>(
         }
     }
 
-    let (kernel, _) = cell.input_projection().expect("a traced cell has weights");
-    // The input's gradient: one product over all steps, then back to (batch, time, features)
-    // in the input's own time order.
-    let dxt = d_z.dot(&kernel.t());
-    let features = kernel.nrows();
-    let mut input = Array3::<f32>::zeros((batch, timesteps, features));
-    for t in 0..timesteps {
-        let source = if options.go_backwards {
-            timesteps - 1 - t
-        } else {
-            t
-        };
-        input
-            .slice_mut(s![.., source, ..])
-            .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
-    }
     let mut h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
     // Under recurrent dropout, the recurrent kernel met each state times the mask.
     let dropped = trace.recurrent_dropout.as_ref().map(|r| {
         let mut h = h_prev.to_owned();
-        for block in h.axis_chunks_iter_mut(Axis(0), batch.max(1)) {
-            let mut block = block;
+        for mut block in h.axis_chunks_iter_mut(Axis(0), batch.max(1)) {
             block *= r;
         }
         h
@@ -202,13 +186,27 @@ pub(crate) fn backward<C: Cell>(
     } else {
         d_rec.view()
     };
-    let weights = cell.weight_grads(
+    // The input's gradient over all steps at once, then back to (batch, time, features) in
+    // the input's own time order.
+    let (dxt, weights) = cell.grads(
         trace.xt.view(),
         h_prev,
         trace.keep.view(),
         d_z.view(),
         d_rec_view,
     );
+    let features = trace.xt.ncols();
+    let mut input = Array3::<f32>::zeros((batch, timesteps, features));
+    for t in 0..timesteps {
+        let source = if options.go_backwards {
+            timesteps - 1 - t
+        } else {
+            t
+        };
+        input
+            .slice_mut(s![.., source, ..])
+            .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
+    }
     SequenceGrads {
         input,
         initial: d_states,
