@@ -500,17 +500,19 @@ fn a_built_optimizer_steps_without_allocating() {
         let mut views: Vec<_> = vars.iter_mut().map(|v| v.view_mut()).collect();
         let grad_views: Vec<_> = grads.iter().map(|g| g.view()).collect();
         opt.apply(&mut views, &grad_views).unwrap();
-        let (result, peak) = measure(|| {
-            for _ in 0..3 {
-                opt.apply(&mut views, &grad_views)?;
-            }
-            Ok::<(), seqnn::Error>(())
-        });
-        result.unwrap();
+        // The counts are the process's: the test harness's own thread may allocate while a
+        // step runs (recording the test before this one). A step that allocates does so
+        // every time, so the fewest bytes over three tries is the step's.
+        let mut fewest = usize::MAX;
+        for _ in 0..3 {
+            let (result, peak) = measure(|| opt.apply(&mut views, &grad_views));
+            result.unwrap();
+            fewest = fewest.min(peak);
+        }
         assert_eq!(
-            peak,
+            fewest,
             0,
-            "{}: a step allocated {peak} bytes",
+            "{}: a step allocated {fewest} bytes",
             opt.class_name()
         );
         assert_eq!(opt.iterations(), 4);
