@@ -103,7 +103,15 @@ pub(crate) struct RowNorm<'a> {
 ///
 /// With `rms_scaling`, `y_j = (x_j · rsqrt(var + epsilon)) · gamma_j` (Keras 3's
 /// `ops.layer_normalization`, which uses the variance, not the mean square).
-pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
+///
+/// With `stats`, each row's `(mean, rsqrt(var + epsilon))` is pushed there, for
+/// [`normalize_rows_backward`].
+pub(crate) fn normalize_rows(
+    x: &mut [f32],
+    n: usize,
+    p: RowNorm<'_>,
+    mut stats: Option<&mut Vec<(f32, f32)>>,
+) {
     if n == 0 {
         return;
     }
@@ -112,6 +120,9 @@ pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
         let mean = sum(row) / count;
         let variance = sum_squared_deviations(row, mean) / count;
         let inv = 1.0 / (variance + p.epsilon).sqrt();
+        if let Some(s) = stats.as_deref_mut() {
+            s.push((mean, inv));
+        }
         if p.rms_scaling {
             match p.gamma {
                 Some(g) => row.iter_mut().zip(g).for_each(|(v, g)| *v = (*v * inv) * g),
@@ -142,6 +153,60 @@ pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
                 let shift = -mean * inv;
                 row.iter_mut().for_each(|v| *v = *v * inv + shift);
             }
+        }
+    }
+}
+
+/// The backward pass of [`normalize_rows`], for the rows `x` it was given (before
+/// normalizing) and the `stats` it pushed: `g`, the gradient of the output, becomes the
+/// gradient of `x`, and the gradients of `gamma` and `beta` (one per position of a row) are
+/// added to `d_gamma` and `d_beta`.
+///
+/// ```text
+/// x̂ = (x − mean) · r,   z = x̂ (z = x · r with rms_scaling),   a = g · gamma
+/// d_beta += g,   d_gamma += g · z
+/// dx = r · (a − mean(a) − x̂ · mean(a · z))       (no mean(a) term with rms_scaling)
+/// ```
+///
+/// The variance's own dependence on the mean drops out (its derivative is `Σ (x − mean) = 0`),
+/// as in `tf.nn.moments`, which stops that gradient.
+pub(crate) fn normalize_rows_backward(
+    x: &[f32],
+    stats: &[(f32, f32)],
+    n: usize,
+    p: RowNorm<'_>,
+    g: &mut [f32],
+    mut d_gamma: Option<&mut [f32]>,
+    mut d_beta: Option<&mut [f32]>,
+) {
+    if n == 0 {
+        return;
+    }
+    let count = n as f32;
+    let mut a = vec![0.0_f32; n];
+    let mut z = vec![0.0_f32; n];
+    for ((row, gr), &(mean, r)) in x.chunks_exact(n).zip(g.chunks_exact_mut(n)).zip(stats) {
+        for (j, (&xj, &gj)) in row.iter().zip(gr.iter()).enumerate() {
+            z[j] = if p.rms_scaling {
+                xj * r
+            } else {
+                (xj - mean) * r
+            };
+            a[j] = p.gamma.map_or(gj, |gm| gj * gm[j]);
+        }
+        if let Some(db) = d_beta.as_deref_mut() {
+            db.iter_mut().zip(gr.iter()).for_each(|(d, &gj)| *d += gj);
+        }
+        if let Some(dg) = d_gamma.as_deref_mut() {
+            dg.iter_mut()
+                .zip(gr.iter().zip(&z))
+                .for_each(|(d, (&gj, &zj))| *d += gj * zj);
+        }
+        let c1 = if p.rms_scaling { 0.0 } else { sum(&a) / count };
+        let c2 = a.iter().zip(&z).map(|(a, z)| a * z).sum::<f32>() / count;
+        for ((d, &xj), &aj) in gr.iter_mut().zip(row).zip(&a) {
+            let xhat = (xj - mean) * r;
+            *d = r * (aj - c1 - xhat * c2);
         }
     }
 }
@@ -182,7 +247,7 @@ mod tests {
             beta: Some(&[0.0, 5.0]),
             rms_scaling: false,
         };
-        normalize_rows(&mut x, 2, p);
+        normalize_rows(&mut x, 2, p, None);
         assert_abs_diff_eq!(x[0], -2.0, epsilon = 1e-6);
         assert_abs_diff_eq!(x[1], 6.0, epsilon = 1e-6);
         // rms_scaling: [1, 3] · 1/√(var 1 + 0) = [1, 3], not centered.
@@ -193,7 +258,7 @@ mod tests {
             gamma: None,
             ..p
         };
-        normalize_rows(&mut x, 2, p);
+        normalize_rows(&mut x, 2, p, None);
         assert_eq!(x, [1.0, 3.0]);
     }
 }

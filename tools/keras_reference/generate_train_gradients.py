@@ -282,6 +282,20 @@ def conv_norm_cases():
         ("bn_inference", lambda L: L.BatchNormalization(), [(4, 3)],
          {"weights": positive(3), "training": False}),
         ("layer_norm", lambda L: L.LayerNormalization(), [(4, 5)], {}),
+        # Over the timesteps: each feature normalized over time (axes moved last).
+        ("layer_norm_axis1", lambda L: L.LayerNormalization(axis=1), [(4, 3)], {}),
+        # Over two trailing axes together, weights (4, 3).
+        ("layer_norm_axes12", lambda L: L.LayerNormalization(axis=[1, 2]), [(4, 3)], {}),
+        # Rank 4, two axes that are not adjacent, weights (3, 2): rows are gathered.
+        ("layer_norm_axes13_no_center", lambda L: L.LayerNormalization(axis=[1, 3],
+                                                                        center=False),
+         [(3, 2, 2)], {}),
+        ("layer_norm_no_scale", lambda L: L.LayerNormalization(scale=False), [(4, 5)], {}),
+        ("layer_norm_plain", lambda L: L.LayerNormalization(center=False, scale=False),
+         [(4, 5)], {}),
+        # Keras 3 only: x / sqrt(var + epsilon) * gamma, not centered.
+        ("layer_norm_rms_scaling", lambda L: L.LayerNormalization(rms_scaling=True),
+         [(4, 5)], {}),
         ("reshape", lambda L: L.Reshape((8, 3)), [(4, 6)], {}),
         ("permute", lambda L: L.Permute((2, 1)), [(4, 3)], {}),
         ("zero_padding1d", lambda L: L.ZeroPadding1D((1, 2)), [(4, 3)], {}),
@@ -565,6 +579,9 @@ def kinks():
 # layer of other units ((None, 6) for LSTM(3) + LSTM(2), whose output is 5 wide).
 KERAS_WRONG = {("bidi_lstm_backward_layer_masked_last", "k3")}
 
+# Cases of options one library does not have: Keras 3's rms_scaling.
+ONLY_K3 = {"layer_norm_rms_scaling"}
+
 
 def main(argv):
     if "--kinks" in argv:
@@ -580,7 +597,7 @@ def main(argv):
         if prefixes and not any(case.startswith(p) for p in prefixes):
             continue
         for lib in BOTH:
-            if (case, lib) in KERAS_WRONG:
+            if (case, lib) in KERAS_WRONG or (case in ONLY_K3 and lib != "k3"):
                 continue
             print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY, **kw))
     for name, build, makers, notes in MODELS:
