@@ -497,6 +497,25 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
         })
     }
 
+    /// What a training call changes in the layer besides through its gradients: the new
+    /// values of its non-trainable weights (BatchNormalization's moving statistics, Keras's
+    /// `layer.updates`), from what that call kept ([`CallContext::take_saved`]). One entry per
+    /// weight, in Keras order ([`weight_specs`](Layer::weight_specs)): `None` for a weight the
+    /// call leaves as it is. The default: none changes.
+    ///
+    /// A call takes `&self`, so it changes nothing itself: `fit` sets these values once the
+    /// step succeeded, together with the optimizer's step, so that a failed step leaves them
+    /// as they were. A model gives its layers' in its weights' order; a layer called by
+    /// several nodes of a Functional model takes the updates of its last call (Keras applies
+    /// each call's in turn).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `saved` is not this layer's.
+    fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let _ = saved;
+        Ok(vec![None; self.weight_specs().len()])
+    }
+
     /// What the layer does with an incoming mask when its call does not say. Default: drop it.
     fn mask_policy(&self) -> MaskPolicy {
         MaskPolicy::Drop
