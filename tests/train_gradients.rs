@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayD, IxDyn};
-use seqnn::{CallContext, Dense, Layer, LayerNormalization, Mode, Shape, SimpleRNN, GRU, LSTM};
+use seqnn::{
+    BatchNormalization, CallContext, Dense, Layer, LayerNormalization, Mode, Shape, SimpleRNN, GRU,
+    LSTM,
+};
 
 use common::layer_fixture::{load, Fixture};
 use common::{array, assert_close};
@@ -24,7 +27,6 @@ const NOT_YET: &[&str] = &[
     "Attention",
     "Average",
     "AveragePooling1D",
-    "BatchNormalization",
     "Conv1D",
     "Conv2D",
     "ConvLSTM1D",
@@ -115,6 +117,28 @@ fn gradients_match_keras() {
                 }
                 (false, None) => panic!("{what}: no gradient for input {i}"),
             }
+        }
+        // What the call changed besides through gradients (the moving statistics), as Keras
+        // left the weights after its call; nothing where Keras changed nothing.
+        let updates = layer
+            .updates(&saved)
+            .unwrap_or_else(|e| panic!("{what}: updates: {e}"));
+        assert_eq!(updates.len(), layer.weights().len(), "{what}: updates");
+        match f["weights_after"].as_array() {
+            Some(after) => {
+                for (i, (u, k)) in updates.iter().zip(after).enumerate() {
+                    let ours = u.clone().unwrap_or_else(|| layer.weights()[i].to_owned());
+                    assert_close(
+                        &ours,
+                        &array(k),
+                        &format!("{what} weight {i} after the call"),
+                    );
+                }
+            }
+            None => assert!(
+                updates.iter().all(Option::is_none),
+                "{what}: Keras's call changed no weight"
+            ),
         }
         let keras_w = f["weight_gradients"].as_array().unwrap();
         assert_eq!(g.weights.len(), keras_w.len(), "{what}: weight gradients");
@@ -437,6 +461,48 @@ fn layer_normalization_matches_finite_differences() {
     ] {
         let mut layer = built(layer, &shapes);
         check_against_differences(what, layer.as_mut(), vec![x], vec![None]);
+    }
+}
+
+#[test]
+fn batch_normalization_in_training_matches_finite_differences() {
+    let seq3 = vec![vec![None, Some(4), Some(3)]];
+    for (what, layer, shapes, x, masked) in [
+        (
+            "batch_norm 3-D",
+            BatchNormalization::new(),
+            seq3.clone(),
+            noise(&[3, 4, 3], 31),
+            false,
+        ),
+        (
+            "batch_norm 3-D masked",
+            BatchNormalization::new(),
+            seq3.clone(),
+            noise(&[3, 4, 3], 32),
+            true,
+        ),
+        (
+            "batch_norm axis 1 masked, no center or scale",
+            BatchNormalization::new()
+                .with_axis(1)
+                .with_center(false)
+                .with_scale(false),
+            seq3,
+            noise(&[3, 4, 3], 33),
+            true,
+        ),
+        (
+            "batch_norm rank 4, axis 1, no scale",
+            BatchNormalization::new().with_axis(1).with_scale(false),
+            vec![vec![None, Some(2), Some(3), Some(2)]],
+            noise(&[3, 2, 3, 2], 34),
+            false,
+        ),
+    ] {
+        let mut layer = built(layer, &shapes);
+        let masks = vec![masked.then(mask)];
+        check_against_differences(what, layer.as_mut(), vec![x], masks);
     }
 }
 

@@ -79,6 +79,144 @@ pub(crate) fn scale_shift_channels(
     }
 }
 
+/// The runs of `x.len()` values laid out row-major as `(outer, channels, inner)`: each run's
+/// channel and its index range (`inner` values of one channel).
+fn channel_runs(
+    len: usize,
+    channels: usize,
+    inner: usize,
+) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> {
+    let runs = if channels == 0 || inner == 0 {
+        0
+    } else {
+        len / inner
+    };
+    (0..runs).map(move |r| (r % channels, r * inner..(r + 1) * inner))
+}
+
+/// The batch statistics of each channel of `x` (laid out as in [`scale_shift_channels`]): the
+/// mean and the biased variance over the values whose `keep` is true (every value without
+/// `keep`), and how many values that is. Two passes, as `tf.nn.moments` and
+/// `tf.nn.weighted_moments` take them, accumulated in f64; a channel without values has mean
+/// and variance 0 (`weighted_moments`'s `div_no_nan`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChannelMoments {
+    /// The mean of each channel.
+    pub(crate) mean: Vec<f32>,
+    /// The biased variance of each channel, `Σ (x − mean)² / count`.
+    pub(crate) variance: Vec<f32>,
+    /// The values each channel counted.
+    pub(crate) count: Vec<usize>,
+}
+
+/// See [`ChannelMoments`].
+pub(crate) fn channel_moments(
+    x: &[f32],
+    channels: usize,
+    inner: usize,
+    keep: Option<&[bool]>,
+) -> ChannelMoments {
+    let mut total = vec![0.0_f64; channels];
+    let mut count = vec![0_usize; channels];
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        for i in run {
+            if keep.is_none_or(|k| k[i]) {
+                total[c] += f64::from(x[i]);
+                count[c] += 1;
+            }
+        }
+    }
+    let per = |v: f64, n: usize| if n == 0 { 0.0 } else { (v / n as f64) as f32 };
+    let mean: Vec<f32> = total.iter().zip(&count).map(|(&t, &n)| per(t, n)).collect();
+    let mut squares = vec![0.0_f64; channels];
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        for i in run {
+            if keep.is_none_or(|k| k[i]) {
+                let d = f64::from(x[i] - mean[c]);
+                squares[c] += d * d;
+            }
+        }
+    }
+    let variance = squares
+        .iter()
+        .zip(&count)
+        .map(|(&s, &n)| per(s, n))
+        .collect();
+    ChannelMoments {
+        mean,
+        variance,
+        count,
+    }
+}
+
+/// Per channel, `Σ g` and `Σ g · (x − center[c])` over every value (f64 sums), for `x` and `g`
+/// laid out alike: what the gradients of `beta`, `gamma` and the statistics of a per-channel
+/// affine map are made of.
+pub(crate) fn channel_sums(
+    x: &[f32],
+    g: &[f32],
+    channels: usize,
+    inner: usize,
+    center: &[f32],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut sum_g = vec![0.0_f64; channels];
+    let mut sum_gx = vec![0.0_f64; channels];
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        for (&xi, &gi) in x[run.clone()].iter().zip(&g[run]) {
+            sum_g[c] += f64::from(gi);
+            sum_gx[c] += f64::from(gi) * f64::from(xi - center[c]);
+        }
+    }
+    (sum_g, sum_gx)
+}
+
+/// The input's gradient of a normalization by batch statistics, in place of `g` (the output's):
+///
+/// ```text
+/// x̂ = (x − mean[c]) · r[c],   w = keep (1 without it),   n = count[c]
+/// dx = gamma[c] · r[c] · (g − w / n · (Σ g + x̂ · Σ g·x̂))       sums over every value of c
+/// ```
+///
+/// `sum_g` and `sum_gx` are [`channel_sums`] with `center = mean` (so `Σ g·x̂ = r · sum_gx`).
+/// The variance's own dependence on the mean drops out, as in `tf.nn.moments`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm_input_grad(
+    x: &[f32],
+    g: &mut [f32],
+    channels: usize,
+    inner: usize,
+    keep: Option<&[bool]>,
+    moments: &ChannelMoments,
+    r: &[f32],
+    gamma: Option<&[f32]>,
+    (sum_g, sum_gx): (&[f64], &[f64]),
+) {
+    let per: Vec<(f32, f32, f32, f32)> = (0..channels)
+        .map(|c| {
+            let n = moments.count[c].max(1) as f64;
+            (
+                gamma.map_or(1.0, |gm| gm[c]) * r[c],
+                (sum_g[c] / n) as f32,
+                (f64::from(r[c]) * sum_gx[c] / n) as f32,
+                moments.mean[c],
+            )
+        })
+        .collect();
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        let (scale, mean_g, mean_gx, mean) = per[c];
+        for i in run {
+            let w = keep.is_none_or(|k| k[i]);
+            let centered = if w {
+                let xhat = (x[i] - mean) * r[c];
+                g[i] - (mean_g + xhat * mean_gx)
+            } else {
+                g[i]
+            };
+            g[i] = scale * centered;
+        }
+    }
+}
+
 /// How [`normalize_rows`] scales each normalized row.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RowNorm<'a> {

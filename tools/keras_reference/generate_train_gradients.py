@@ -10,7 +10,8 @@ to its float inputs and its weights, in tf_keras 2.21 ("tf") and Keras 3.15 ("k3
 
 Writes tests/fixtures/train/gradients/<case>.<tf|k3>.json: a layer fixture as
 layer_fixtures.write_case writes it (config, weights, inputs, masks, outputs, ...) plus
-`training`, `upstream`, `input_gradients`, `weight_gradients` and `weight_trainable`
+`training`, `upstream`, `input_gradients`, `weight_gradients`, `weight_trainable` and, where
+the call changed a weight (BatchNormalization's moving statistics), `weights_after`
 (layer_fixtures.write_gradient_case), and model_<name>.<tf|k3>.json for the model cases
 (`model_case` below). The README beside the fixtures describes both formats.
 
@@ -281,6 +282,26 @@ def conv_norm_cases():
          {"weights": positive(3), "same_as_inference": False}),
         ("bn_inference", lambda L: L.BatchNormalization(), [(4, 3)],
          {"weights": positive(3), "training": False}),
+        # Neither gamma nor beta: weights moving_mean, moving_variance.
+        ("bn_train_no_center_scale",
+         lambda L: L.BatchNormalization(center=False, scale=False, momentum=0.9), [(4, 3)],
+         {"weights": positive(1), "same_as_inference": False}),
+        ("bn_train_no_scale", lambda L: L.BatchNormalization(scale=False), [(4, 3)],
+         {"weights": positive(2), "same_as_inference": False}),
+        # After a Dense: (batch, features), statistics over the batch alone.
+        ("bn_train_2d", lambda L: L.BatchNormalization(momentum=0.8), [(5,)],
+         {"weights": positive(3), "same_as_inference": False, "batch": 4}),
+        # Channels on the time axis of a sequence, masked: statistics per timestep over the
+        # unmasked samples.
+        ("bn_train_axis1_masked", lambda L: L.BatchNormalization(axis=1), [(4, 3)],
+         {"weights": positive(3), "masks": [MASK_4], "keras_masks": True,
+          "same_as_inference": False}),
+        # Rank 4 with the channels first (tf_keras's fused kernel, NCHW).
+        ("bn_train_4d_axis1", lambda L: L.BatchNormalization(axis=1), [(2, 3, 2)],
+         {"weights": positive(3), "same_as_inference": False}),
+        # Frozen: Keras runs it at inference even with training=True, and changes nothing.
+        ("bn_frozen_training", lambda L: L.BatchNormalization(trainable=False), [(4, 3)],
+         {"weights": positive(3)}),
         ("layer_norm", lambda L: L.LayerNormalization(), [(4, 5)], {}),
         # Over the timesteps: each feature normalized over time (axes moved last).
         ("layer_norm_axis1", lambda L: L.LayerNormalization(axis=1), [(4, 3)], {}),
