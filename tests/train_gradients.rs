@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayD, IxDyn};
 use seqnn::{
-    BatchNormalization, CallContext, Dense, Layer, LayerNormalization, Mode, Shape, SimpleRNN, GRU,
-    LSTM,
+    Attention, BatchNormalization, CallContext, Dense, Layer, LayerNormalization, Mode, ScoreMode,
+    Shape, SimpleRNN, GRU, LSTM,
 };
 
 use common::layer_fixture::{load, Fixture};
@@ -24,7 +24,6 @@ use common::{array, assert_close};
 const NOT_YET: &[&str] = &[
     "AdditiveAttention",
     "Add",
-    "Attention",
     "Average",
     "AveragePooling1D",
     "Conv1D",
@@ -71,6 +70,7 @@ fn gradients_match_keras() {
             layer,
             inputs,
             masks,
+            order,
         } = load(path);
         let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
         let mut ctx = if f["training"].as_bool().unwrap_or(true) {
@@ -109,7 +109,10 @@ fn gradients_match_keras() {
             }
             Err(e) => panic!("{what}: backward: {e}"),
         };
-        for (i, keras) in f["input_gradients"].as_array().unwrap().iter().enumerate() {
+        // Ours in the call's order: the file's, keyword arguments last.
+        let keras_inputs = f["input_gradients"].as_array().unwrap();
+        for (i, &at) in order.iter().enumerate() {
+            let keras = &keras_inputs[at];
             match (keras.is_null(), g.inputs.get(i).and_then(Option::as_ref)) {
                 (true, _) => {}
                 (false, Some(ours)) => {
@@ -503,6 +506,51 @@ fn batch_normalization_in_training_matches_finite_differences() {
         let mut layer = built(layer, &shapes);
         let masks = vec![masked.then(mask)];
         check_against_differences(what, layer.as_mut(), vec![x], masks);
+    }
+}
+
+/// A case of a layer of several inputs: its name, the layer, its inputs and their masks.
+type Case = (
+    &'static str,
+    Box<dyn Layer>,
+    Vec<ArrayD<f32>>,
+    Vec<Option<Array2<bool>>>,
+);
+
+#[test]
+fn attention_layers_match_finite_differences() {
+    let q = || noise(&[3, 4, 3], 41);
+    let v = || noise(&[3, 4, 3], 42);
+    let k = || noise(&[3, 4, 3], 43);
+    let shapes = |n: usize| vec![vec![None, Some(4), Some(3)]; n];
+    let masked = || vec![Some(mask()), Some(mask())];
+    let cases: Vec<Case> = vec![
+        (
+            "attention dot scale causal masked",
+            built(
+                Attention::new()
+                    .with_use_scale(true)
+                    .with_use_causal_mask(true),
+                &shapes(2),
+            ),
+            vec![q(), v()],
+            masked(),
+        ),
+        (
+            "attention concat scale key scores",
+            built(
+                Attention::new()
+                    .with_use_scale(true)
+                    .with_score_mode(ScoreMode::Concat)
+                    .with_return_attention_scores(true),
+                &shapes(3),
+            ),
+            vec![q(), v(), k()],
+            vec![None, None, None],
+        ),
+    ];
+    for (what, mut layer, inputs, masks) in cases {
+        check_against_differences(what, layer.as_mut(), inputs, masks);
     }
 }
 

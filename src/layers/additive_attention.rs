@@ -13,7 +13,7 @@ use crate::layers::attention::{
     call_dims, check_broadcast, contiguous, dense_attention_builders, dense_call,
     dense_output_shapes, dense_shapes, dense_working_elements, held_weights, DenseOptions,
 };
-use crate::linalg::attention::tanh_scores;
+use crate::linalg::attention::{tanh_scores, TanhScores};
 use crate::shape::Shape;
 
 /// Keras's `AdditiveAttention`: Bahdanau-style attention, scores from a sum of `tanh`s.
@@ -235,7 +235,15 @@ impl Layer for AdditiveAttention {
         // Keras: sum(scale · tanh(expand_dims(q, -2) + expand_dims(k, -3)), axis=-1).
         let score =
             |q: ArrayView2<'_, f32>, k: ArrayView2<'_, f32>, s: &mut ArrayViewMut2<'_, f32>| {
-                tanh_scores(contiguous(&q), fq, contiguous(&k), fk, None, scale, s);
+                let p = TanhScores {
+                    q: contiguous(&q),
+                    fq,
+                    k: contiguous(&k),
+                    fk,
+                    inner: None,
+                    outer: scale,
+                };
+                tanh_scores(p, s);
             };
         dense_call(name, &self.options, inputs, dims, ctx, &score)
     }

@@ -196,7 +196,7 @@ impl MultiHeadAttention {
     /// Keras's `dropout` on the attention weights. Default 0. It changes nothing at inference
     /// in tf_keras; in Keras 3 a rate above 0 switches to the path whose fully masked rows get
     /// zero weights (see [`SoftmaxMasking::Keras3`]). A training call with a rate above 0 is
-    /// refused, as seqnn does not train yet.
+    /// refused: seqnn does not drop attention weights in training yet.
     #[must_use]
     pub fn with_dropout(mut self, rate: f32) -> Self {
         self.dropout = rate;

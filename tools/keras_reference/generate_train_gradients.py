@@ -56,6 +56,7 @@ MASK_531 = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], bool)
 MASK_4 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]], bool)
 MASK_Q4 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)
 MASK_V5 = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], bool)
+MASK_Q3 = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1]], bool)
 
 
 def rnn(kind, units=3, **kw):
@@ -335,6 +336,27 @@ def conv_norm_cases():
          {"masks": [MASK_Q4, MASK_V5], "keras_masks": True}),
         ("additive_attention", lambda L: L.AdditiveAttention(), [(3, 4), (5, 4)],
          {}),
+        # Causal self-attention shapes (Tq = Tv), query and value masks.
+        ("attention_causal_masked", lambda L: L.Attention(use_scale=True), [(4, 3), (4, 3)],
+         {"masks": [MASK_Q4, MASK_Q4], "keras_masks": True,
+          "call_kwargs": {"use_causal_mask": True}}),
+        # Query, value and key: the key scores, the value is summed (3 features).
+        ("attention_concat_scale_key",
+         lambda L: L.Attention(use_scale=True, score_mode="concat"), [(3, 2), (5, 3), (5, 2)],
+         {}),
+        # The attention weights as a second output, with upstream on them too.
+        ("attention_concat_scores_masked", lambda L: L.Attention(score_mode="concat"),
+         [(3, 2), (5, 2)],
+         {"masks": [MASK_Q3, MASK_V5], "keras_masks": True,
+          "call_kwargs": {"return_attention_scores": True}}),
+        ("attention_dot_causal_scores", lambda L: L.Attention(), [(4, 3), (5, 3)],
+         {"call_kwargs": {"use_causal_mask": True, "return_attention_scores": True}}),
+        ("additive_attention_causal_scores_masked", lambda L: L.AdditiveAttention(),
+         [(4, 3), (5, 3)],
+         {"masks": [MASK_Q4, MASK_V5], "keras_masks": True,
+          "call_kwargs": {"use_causal_mask": True, "return_attention_scores": True}}),
+        ("additive_attention_no_scale_key", lambda L: L.AdditiveAttention(use_scale=False),
+         [(3, 4), (5, 2), (5, 4)], {}),
         ("mha", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2), [(3, 4), (5, 3)],
          {"call_args": "positional"}),
         ("mha_value_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
