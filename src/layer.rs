@@ -902,6 +902,23 @@ pub(crate) fn apply(layer: &dyn Layer, x: ArrayViewD<'_, f32>) -> Result<ArrayD<
     Ok(out.swap_remove(0))
 }
 
+/// A training call of `layer` on `inputs`, then its backward pass from `upstream` (one per
+/// output), for the unit tests.
+#[cfg(test)]
+pub(crate) fn backward_of(
+    layer: &dyn Layer,
+    inputs: &[ArrayViewD<'_, f32>],
+    upstream: &[ArrayViewD<'_, f32>],
+) -> Result<Gradients> {
+    let mut ctx = CallContext::training();
+    layer.call(inputs, &mut ctx)?;
+    let saved = ctx
+        .take_saved()
+        .expect("a training call keeps what its backward pass needs");
+    let grads: Vec<_> = upstream.iter().map(|u| Some(u.view())).collect();
+    layer.backward(&saved, &grads)
+}
+
 /// Runs a layer on `inputs` with one mask on the first, for the unit tests: the outputs and
 /// their masks.
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayD, IxDyn};
 use seqnn::{
-    Attention, BatchNormalization, CallContext, Dense, Layer, LayerNormalization, Mode, ScoreMode,
-    Shape, SimpleRNN, GRU, LSTM,
+    AdditiveAttention, Attention, BatchNormalization, CallContext, Dense, Layer,
+    LayerNormalization, Mode, ScoreMode, Shape, SimpleRNN, GRU, LSTM,
 };
 
 use common::layer_fixture::{load, Fixture};
@@ -22,7 +22,6 @@ use common::{array, assert_close};
 /// `Error::Unsupported`, and every other class must match Keras. A class leaves this list when
 /// its backward pass lands.
 const NOT_YET: &[&str] = &[
-    "AdditiveAttention",
     "Add",
     "Average",
     "AveragePooling1D",
@@ -543,6 +542,26 @@ fn attention_layers_match_finite_differences() {
                     .with_use_scale(true)
                     .with_score_mode(ScoreMode::Concat)
                     .with_return_attention_scores(true),
+                &shapes(3),
+            ),
+            vec![q(), v(), k()],
+            vec![None, None, None],
+        ),
+        (
+            "additive masked scores",
+            built(
+                AdditiveAttention::new().with_return_attention_scores(true),
+                &shapes(2),
+            ),
+            vec![q(), v()],
+            masked(),
+        ),
+        (
+            "additive no scale causal key",
+            built(
+                AdditiveAttention::new()
+                    .with_use_scale(false)
+                    .with_use_causal_mask(true),
                 &shapes(3),
             ),
             vec![q(), v(), k()],

@@ -508,20 +508,23 @@ pub(crate) struct DenseSaved {
     q_mask: Option<Array2<bool>>,
 }
 
-/// The gradient of the scores of one batch element, given to the layer's score function:
-/// `back(query, key, d_scores, d_query, d_key, d_weights)` adds the gradients of the query
-/// `(Tq, fq)` and the key `(Tv, fk)` (contiguous rows) and of the layer's weights (their
+/// The gradient `ds` of the scores of one batch element, for the layer's score function to
+/// take back to the query `q` `(Tq, fq)` and the key `k` `(Tv, fk)`: it adds the gradients of
+/// their contiguous rows to `dq` and `dk`, and those of the layer's weights to `dw` (their
 /// values one after another, in Keras order).
-pub(crate) type ScoreBackFn<'a> = &'a dyn Fn(
-    ArrayView2<'_, f32>,
-    ArrayView2<'_, f32>,
-    ArrayView2<'_, f32>,
-    &mut [f32],
-    &mut [f32],
-    &mut [f32],
-);
+pub(crate) struct ScoreGrads<'a> {
+    pub(crate) q: ArrayView2<'a, f32>,
+    pub(crate) k: ArrayView2<'a, f32>,
+    pub(crate) ds: ArrayView2<'a, f32>,
+    pub(crate) dq: &'a mut [f32],
+    pub(crate) dk: &'a mut [f32],
+    pub(crate) dw: &'a mut [f32],
+}
 
-/// The backward pass of [`dense_call`], for a layer whose weights have the shapes `weights`:
+/// A layer's score function backward: see [`ScoreGrads`].
+pub(crate) type ScoreBackFn<'a> = &'a dyn Fn(ScoreGrads<'_>);
+
+/// The backward pass of [`dense_call`], for a layer of weights `specs`:
 ///
 /// ```text
 /// dO = d output, 0 where the query is masked      dW = dO · Vᵀ (+ d scores, when returned)
@@ -535,7 +538,7 @@ pub(crate) fn dense_backward(
     options: &DenseOptions,
     saved: &SavedForBackward,
     output_grads: &[Option<ArrayViewD<'_, f32>>],
-    weights: &[Vec<usize>],
+    specs: &[WeightSpec],
     back: ScoreBackFn<'_>,
 ) -> Result<Gradients> {
     let saved: &DenseSaved = saved.get(layer)?;
@@ -557,7 +560,7 @@ pub(crate) fn dense_backward(
     let mut dq = Array3::<f32>::zeros(saved.q.raw_dim());
     let mut dk = Array3::<f32>::zeros(k.raw_dim());
     let mut dv = Array3::<f32>::zeros(saved.v.raw_dim());
-    let mut dw = vec![0.0_f32; weights.iter().map(|s| s.iter().product::<usize>()).sum()];
+    let mut dw = vec![0.0_f32; specs.iter().map(WeightSpec::len).sum()];
     let mut ds = Array2::<f32>::zeros((tq, tv));
     for b in 0..batch {
         let mut dob = d_out.index_axis_mut(Axis(0), b);
@@ -575,16 +578,18 @@ pub(crate) fn dense_backward(
         masked_softmax_backward(&w, &mut ds.view_mut(), false, Fill::Subtract, |_, _| true);
         let mut dqb = dq.index_axis_mut(Axis(0), b);
         let mut dkb = dk.index_axis_mut(Axis(0), b);
-        back(
-            saved.q.index_axis(Axis(0), b),
-            k.index_axis(Axis(0), b),
-            ds.view(),
-            dqb.as_slice_mut()
+        back(ScoreGrads {
+            q: saved.q.index_axis(Axis(0), b),
+            k: k.index_axis(Axis(0), b),
+            ds: ds.view(),
+            dq: dqb
+                .as_slice_mut()
                 .expect("a batch element of a fresh array is contiguous"),
-            dkb.as_slice_mut()
+            dk: dkb
+                .as_slice_mut()
                 .expect("a batch element of a fresh array is contiguous"),
-            &mut dw,
-        );
+            dw: &mut dw,
+        });
     }
     let mut inputs = vec![Some(dq.into_dyn())];
     if saved.k.is_some() {
@@ -593,12 +598,11 @@ pub(crate) fn dense_backward(
         inputs.push(Some((dv + dk).into_dyn()));
     }
     let mut flat = dw.into_iter();
-    let weights = weights
+    let weights = specs
         .iter()
-        .map(|shape| {
-            let n = shape.iter().product();
-            ArrayD::from_shape_vec(IxDyn(shape), flat.by_ref().take(n).collect())
-                .expect("one value per element")
+        .map(|spec| {
+            let values = flat.by_ref().take(spec.len()).collect();
+            ArrayD::from_shape_vec(IxDyn(&spec.shape), values).expect("one value per element")
         })
         .collect();
     Ok(Gradients { inputs, weights })
@@ -878,13 +882,15 @@ impl Layer for Attention {
     ) -> Result<Gradients> {
         let name = self.name.get();
         let (scale, concat_weight) = self.scalars()?;
-        let shapes: Vec<Vec<usize>> = self.weight_specs().into_iter().map(|w| w.shape).collect();
-        let back = |q: ArrayView2<'_, f32>,
-                    k: ArrayView2<'_, f32>,
-                    ds: ArrayView2<'_, f32>,
-                    dq: &mut [f32],
-                    dk: &mut [f32],
-                    dw: &mut [f32]| {
+        let back = |g: ScoreGrads<'_>| {
+            let ScoreGrads {
+                q,
+                k,
+                ds,
+                dq,
+                dk,
+                dw,
+            } = g;
             let (fq, fk) = (q.ncols(), k.ncols());
             match concat_weight {
                 // S = c·q·kᵀ: G = dS·k, dq = c·G, dk = c·dSᵀ·q, d scale = Σ q·G.
@@ -927,7 +933,8 @@ impl Layer for Attention {
                 }
             }
         };
-        dense_backward(name, &self.options, saved, output_grads, &shapes, &back)
+        let specs = self.weight_specs();
+        dense_backward(name, &self.options, saved, output_grads, &specs, &back)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -959,6 +966,7 @@ pub(crate) fn dense_working_elements(inputs: &[Shape], options: &DenseOptions) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::backward_of;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
@@ -994,11 +1002,8 @@ mod tests {
         attention.set_weights(&[ndarray::arr0(2.0_f32).into_dyn()])?;
         let q = array![[[1.0_f32]]].into_dyn();
         let v = array![[[0.0_f32], [0.5]]].into_dyn();
-        let mut ctx = CallContext::training();
-        attention.call(&[q.view(), v.view()], &mut ctx)?;
-        let saved = ctx.take_saved().expect("a training call keeps its record");
         let d = array![[[1.0_f32]]].into_dyn();
-        let g = attention.backward(&saved, &[Some(d.view())])?;
+        let g = backward_of(&attention, &[q.view(), v.view()], &[d.view()])?;
         // w = [0.2689414, 0.7310586] (above); dW = d·vᵀ = [0, 0.5], Σ dW·w = 0.3655293,
         // dS = w·(dW − 0.3655293) = [−0.0983059, 0.0983059].
         // dq = 2·dS·k = 2·0.5·0.0983059 = 0.0983059; d scale = q·(dS·k) = 0.0491530;
