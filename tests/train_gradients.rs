@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use ndarray::{Array2, ArrayD, IxDyn};
 use seqnn::{
     AdditiveAttention, Attention, BatchNormalization, CallContext, Dense, Layer,
-    LayerNormalization, Mode, ScoreMode, Shape, SimpleRNN, GRU, LSTM,
+    LayerNormalization, Mode, MultiHeadAttention, ScoreMode, Shape, SimpleRNN, SoftmaxMasking, GRU,
+    LSTM,
 };
 
 use common::layer_fixture::{load, Fixture};
@@ -34,7 +35,6 @@ const NOT_YET: &[&str] = &[
     "MaxPooling2D",
     "Maximum",
     "Minimum",
-    "MultiHeadAttention",
     "Multiply",
     "Subtract",
     "UpSampling1D",
@@ -203,6 +203,18 @@ fn check_against_differences(
     inputs: Vec<ArrayD<f32>>,
     masks: Vec<Option<Array2<bool>>>,
 ) {
+    check_with(what, layer, inputs, masks, &[]);
+}
+
+/// [`check_against_differences`], but the inputs `no_gradient` (an attention mask) must get
+/// none, and are not perturbed.
+fn check_with(
+    what: &str,
+    layer: &mut dyn Layer,
+    inputs: Vec<ArrayD<f32>>,
+    masks: Vec<Option<Array2<bool>>>,
+    no_gradient: &[usize],
+) {
     let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
     let mut ctx = CallContext::training().with_masks(masks.clone());
     let out = layer.call(&views, &mut ctx).expect("training call");
@@ -221,6 +233,13 @@ fn check_against_differences(
     let mut scale = 1e-3_f64;
     // Inputs.
     for (i, input) in inputs.iter().enumerate() {
+        if no_gradient.contains(&i) {
+            assert!(
+                grads.inputs[i].is_none(),
+                "{what}: input {i} takes no gradient"
+            );
+            continue;
+        }
         let g = grads.inputs[i]
             .as_ref()
             .expect("a float input has a gradient")
@@ -567,9 +586,54 @@ fn attention_layers_match_finite_differences() {
             vec![q(), v(), k()],
             vec![None, None, None],
         ),
+        (
+            "mha key, query and value masks",
+            built(MultiHeadAttention::new(2, 2), &shapes(3)),
+            vec![q(), v(), k()],
+            vec![Some(mask()), Some(mask()), None],
+        ),
+        (
+            "mha tf_keras masking, gate, causal, value_dim, output_shape",
+            built(
+                MultiHeadAttention::new(2, 2)
+                    .with_softmax_masking(SoftmaxMasking::TfKeras)
+                    .with_use_gate(true)
+                    .with_use_causal_mask(true)
+                    .with_value_dim(3)
+                    .with_output_shape(vec![2]),
+                &shapes(2),
+            ),
+            vec![q(), v()],
+            // No mask with the causal one: a row of scores all masked is a softmax of
+            // `score − 1e9` in float32's steps of 64, which differences cannot follow.
+            vec![None, None],
+        ),
+        (
+            "mha scores, query masked, attention mask, no bias",
+            built(
+                MultiHeadAttention::new(1, 3)
+                    .with_return_attention_scores(true)
+                    .with_attention_mask_input(true)
+                    .with_use_bias(false),
+                &[shapes(2), vec![vec![None, Some(4), Some(4)]]].concat(),
+            ),
+            vec![q(), v()],
+            vec![Some(mask()), None],
+        ),
     ];
-    for (what, mut layer, inputs, masks) in cases {
-        check_against_differences(what, layer.as_mut(), inputs, masks);
+    for (what, mut layer, mut inputs, masks) in cases {
+        let mha = layer.as_ref() as &dyn std::any::Any;
+        let no_gradient = match mha.downcast_ref::<MultiHeadAttention>() {
+            // Each query sees the keys within one step of it (never none).
+            Some(m) if m.attention_mask_input() => {
+                inputs.push(ArrayD::from_shape_fn(IxDyn(&[3, 4, 4]), |d| {
+                    f32::from(u8::from(d[1].abs_diff(d[2]) <= 1))
+                }));
+                vec![inputs.len() - 1]
+            }
+            _ => Vec::new(),
+        };
+        check_with(what, layer.as_mut(), inputs, masks, &no_gradient);
     }
 }
 

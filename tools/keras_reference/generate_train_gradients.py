@@ -59,6 +59,19 @@ MASK_V5 = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], bool)
 MASK_Q3 = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1]], bool)
 
 
+def mha_band_inputs(case, t, features):
+    """Query and value (3, t, features) floats from their own rng, and a (3, t, t) int32
+    attention mask: each query sees the keys within one step of it, and the first sample
+    loses its last key."""
+    rng = np.random.default_rng(zlib.crc32(("data/" + case).encode()))
+    q = rng.uniform(-1.0, 1.0, size=(3, t, features)).astype(np.float32)
+    v = rng.uniform(-1.0, 1.0, size=(3, t, features)).astype(np.float32)
+    i, j = np.arange(t)[:, None], np.arange(t)[None, :]
+    band = np.broadcast_to(np.abs(i - j) <= 1, (3, t, t)).astype(np.int32).copy()
+    band[0, :, -1] = 0
+    return [q, v, band]
+
+
 def rnn(kind, units=3, **kw):
     """make(L) for one recurrent layer; "gru" is reset_after=True (the default), "gru_v1"
     reset_after=False."""
@@ -362,6 +375,39 @@ def conv_norm_cases():
         ("mha_value_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
          [(4, 3), (5, 3)],
          {"call_args": "positional", "masks": [None, MASK_V5], "keras_masks": True}),
+        # A key of its own features; a query mask makes whole rows of scores masked (where
+        # tf_keras's softmax of score − 1e9 and Keras 3's replaced scores differ).
+        ("mha_key_query_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
+         [(4, 3), (5, 3), (5, 2)],
+         {"call_args": "positional", "masks": [MASK_Q4, MASK_V5, None], "keras_masks": True}),
+        # An attention_mask (int32: no gradient) with the causal mask on top.
+        ("mha_attention_mask_causal", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=3),
+         [(4, 4), (4, 4), (4, 4)],
+         {"call_args": "positional", "kwarg_inputs": {2: "attention_mask"},
+          "int_inputs": {2: 2}, "inputs": mha_band_inputs("mha_attention_mask_causal", 4, 4),
+          "call_kwargs": {"use_causal_mask": True}}),
+        # The weights as a second output (T = S: Keras 3's symbolic shape of the scores is
+        # right only then); Keras 3 then zeroes masked weights.
+        ("mha_scores_causal_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
+         [(4, 3), (4, 3)],
+         {"call_args": "positional", "masks": [MASK_Q4, MASK_Q4], "keras_masks": True,
+          "call_kwargs": {"return_attention_scores": True, "use_causal_mask": True}}),
+        ("mha_value_dim_output_shape_no_bias",
+         lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, use_bias=False,
+                                        output_shape=(2,)),
+         [(3, 4), (5, 3)], {"call_args": "positional"}),
+        # Keras 3 only.
+        ("mha_gate", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, use_gate=True),
+         [(3, 4), (5, 3)], {"call_args": "positional"}),
+        ("mha_sliding_window_masked",
+         lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, sliding_window=2),
+         [(4, 3), (5, 3)],
+         {"call_args": "positional", "masks": [None, MASK_V5], "keras_masks": True}),
+        # tf_keras only: -1e9 in place of masked scores.
+        ("mha_robust_query_masked",
+         lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, softmax_robust_masking=True),
+         [(4, 3), (5, 3)],
+         {"call_args": "positional", "masks": [MASK_Q4, MASK_V5], "keras_masks": True}),
         ("conv2d_same_strides2", lambda L: L.Conv2D(2, 3, strides=2, padding="same"),
          [(5, 5, 2)], {}),
         ("max_pooling2d", lambda L: L.MaxPooling2D(2), [(4, 5, 2)], {}),
@@ -622,8 +668,10 @@ def kinks():
 # layer of other units ((None, 6) for LSTM(3) + LSTM(2), whose output is 5 wide).
 KERAS_WRONG = {("bidi_lstm_backward_layer_masked_last", "k3")}
 
-# Cases of options one library does not have: Keras 3's rms_scaling.
-ONLY_K3 = {"layer_norm_rms_scaling"}
+# Cases of options one library does not have: Keras 3's rms_scaling, use_gate and
+# sliding_window, tf_keras's softmax_robust_masking.
+ONLY_K3 = {"layer_norm_rms_scaling", "mha_gate", "mha_sliding_window_masked"}
+ONLY_TF = {"mha_robust_query_masked"}
 
 
 def main(argv):
@@ -640,7 +688,8 @@ def main(argv):
         if prefixes and not any(case.startswith(p) for p in prefixes):
             continue
         for lib in BOTH:
-            if (case, lib) in KERAS_WRONG or (case in ONLY_K3 and lib != "k3"):
+            if ((case, lib) in KERAS_WRONG or (case in ONLY_K3 and lib != "k3")
+                    or (case in ONLY_TF and lib != "tf")):
                 continue
             print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY, **kw))
     for name, build, makers, notes in MODELS:
