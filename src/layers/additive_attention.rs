@@ -261,7 +261,8 @@ impl Layer for AdditiveAttention {
         dense_call(name, &self.options, inputs, dims, ctx, &score)
     }
 
-    /// [`dense_backward`] with the sum of `tanh`s' own backward, `scale` its outer weights.
+    /// The shared dense-attention backward, with the sum of `tanh`s' own: `scale` is its outer
+    /// weights.
     fn backward(
         &self,
         saved: &SavedForBackward,

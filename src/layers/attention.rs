@@ -873,8 +873,8 @@ impl Layer for Attention {
         dense_call(name, &self.options, inputs, dims, ctx, &score)
     }
 
-    /// [`dense_backward`] with the scores' own backward: `"dot"`'s product, or `"concat"`'s
-    /// sum of `tanh`s, whose `concat_score_weight` is an outer weight of width 1.
+    /// The shared dense-attention backward, with the scores' own: `"dot"`'s product, or
+    /// `"concat"`'s sum of `tanh`s, whose `concat_score_weight` is an outer weight of width 1.
     fn backward(
         &self,
         saved: &SavedForBackward,

@@ -430,7 +430,7 @@ impl Layer for LayerNormalization {
     }
 
     /// The gradients of the input, `gamma` and `beta`, through each group's own mean and
-    /// variance ([`normalize_rows_backward`]).
+    /// variance (`normalize_rows_backward`).
     fn backward(
         &self,
         saved: &SavedForBackward,
