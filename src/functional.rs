@@ -1631,6 +1631,30 @@ impl Layer for Model {
         self.backward_graph(records, output_grads)
     }
 
+    /// Each layer's, from the record of its last call (none for a layer no node ran), in the
+    /// model's weights' order.
+    fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let FunctionalSaved(records) = saved.get(&self.name)?;
+        if records.len() != self.nodes.len() {
+            return Err(Error::InvalidArgument {
+                layer: self.name.clone(),
+                message: "the updates were asked of the record of another model".into(),
+            });
+        }
+        let mut per_layer: Vec<Option<Vec<Option<ArrayD<f32>>>>> = vec![None; self.layers.len()];
+        for (node, record) in self.nodes.iter().zip(records) {
+            if let (false, Some(record)) = (node.inputs.is_empty(), record) {
+                per_layer[node.layer] = Some(self.layers[node.layer].updates(record)?);
+            }
+        }
+        Ok(self
+            .layers
+            .iter()
+            .zip(per_layer)
+            .flat_map(|(layer, u)| u.unwrap_or_else(|| vec![None; layer.weight_specs().len()]))
+            .collect())
+    }
+
     fn clone_box(&self) -> Box<dyn Layer> {
         Box::new(self.clone())
     }

@@ -521,6 +521,25 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
         })
     }
 
+    /// What a training call changes in the layer besides through its gradients: the new
+    /// values of its non-trainable weights (BatchNormalization's moving statistics, Keras's
+    /// `layer.updates`), from what that call kept ([`CallContext::take_saved`]). One entry per
+    /// weight, in Keras order ([`weight_specs`](Layer::weight_specs)): `None` for a weight the
+    /// call leaves as it is. The default: none changes.
+    ///
+    /// A call takes `&self`, so it changes nothing itself: `fit` sets these values once the
+    /// step succeeded, together with the optimizer's step, so that a failed step leaves them
+    /// as they were. A model gives its layers' in its weights' order; a layer called by
+    /// several nodes of a Functional model takes the updates of its last call (Keras applies
+    /// each call's in turn).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `saved` is not this layer's.
+    fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let _ = saved;
+        Ok(vec![None; self.weight_specs().len()])
+    }
+
     /// What the layer does with an incoming mask when its call does not say. Default: drop it.
     fn mask_policy(&self) -> MaskPolicy {
         MaskPolicy::Drop
@@ -905,6 +924,23 @@ pub(crate) use weightless;
 pub(crate) fn apply(layer: &dyn Layer, x: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>> {
     let mut out = layer.call(&[x], &mut CallContext::inference())?;
     Ok(out.swap_remove(0))
+}
+
+/// A training call of `layer` on `inputs`, then its backward pass from `upstream` (one per
+/// output), for the unit tests.
+#[cfg(test)]
+pub(crate) fn backward_of(
+    layer: &dyn Layer,
+    inputs: &[ArrayViewD<'_, f32>],
+    upstream: &[ArrayViewD<'_, f32>],
+) -> Result<Gradients> {
+    let mut ctx = CallContext::training();
+    layer.call(inputs, &mut ctx)?;
+    let saved = ctx
+        .take_saved()
+        .expect("a training call keeps what its backward pass needs");
+    let grads: Vec<_> = upstream.iter().map(|u| Some(u.view())).collect();
+    layer.backward(&saved, &grads)
 }
 
 /// Runs a layer on `inputs` with one mask on the first, for the unit tests: the outputs and

@@ -30,10 +30,10 @@
 //!   layer.
 //! - [`Dense`], [`Embedding`], [`TimeDistributed`], [`RepeatVector`], [`Flatten`], [`Dropout`],
 //!   [`Activation`] and [`Masking`]; masks flow between layers as in Keras ([`MaskPolicy`]).
-//! - Normalization: [`BatchNormalization`] (at inference, with its moving statistics) and
-//!   [`LayerNormalization`]; shapes: [`Reshape`] and [`Permute`]; and the layers that are the
-//!   identity at inference, [`SpatialDropout1D`], [`GaussianNoise`], [`GaussianDropout`] and
-//!   [`ActivityRegularization`].
+//! - Normalization: [`BatchNormalization`] (batch statistics in training, moving ones at
+//!   inference) and [`LayerNormalization`]; shapes: [`Reshape`] and [`Permute`]; and the layers
+//!   that are the identity at inference, [`SpatialDropout1D`], [`GaussianNoise`],
+//!   [`GaussianDropout`] and [`ActivityRegularization`].
 //! - Attention layers [`Attention`], [`AdditiveAttention`] and [`MultiHeadAttention`], with
 //!   several inputs (`[query, value]` or `[query, value, key]`) and their masks through
 //!   [`call`](Layer::call); Keras's call arguments `use_causal_mask` and
@@ -131,7 +131,7 @@ pub use layer::{
 pub use layers::activation::Activation;
 pub use layers::additive_attention::AdditiveAttention;
 pub use layers::attention::{Attention, ScoreMode};
-pub use layers::batch_normalization::BatchNormalization;
+pub use layers::batch_normalization::{BatchNormalization, MovingVariance};
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::concatenate::Concatenate;
 pub use layers::conv::{Conv, Conv1D, Conv2D, Dims, Padding};

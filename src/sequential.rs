@@ -1312,6 +1312,16 @@ impl Layer for Sequential {
         })
     }
 
+    /// Each layer's, from its record, in the model's weights' order.
+    fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let SequentialSaved(records) = saved.get(&self.name)?;
+        let mut updates = Vec::new();
+        for (layer, record) in self.layers.iter().zip(records) {
+            updates.extend(layer.updates(record)?);
+        }
+        Ok(updates)
+    }
+
     fn working_elements(&self, inputs: &[Shape]) -> usize {
         let mut current = match inputs.first() {
             Some(s) => s.clone(),

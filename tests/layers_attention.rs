@@ -13,7 +13,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::Value;
 
 use common::counting::{alone, measure, mib, Counting};
-use common::layer_fixture;
+use common::layer_fixture::{self, with_call_arguments};
 use common::{array, assert_close, shape};
 use seqnn::keras::{layer_from_config, layer_to_config};
 use seqnn::{AdditiveAttention, Attention, CallContext, Error, Layer, MultiHeadAttention, Shape};
@@ -55,41 +55,6 @@ fn bool_mask(v: &Value) -> Option<Array2<bool>> {
     (dims.len() == 2).then(|| Array2::from_shape_vec((dims[0], dims[1]), data).expect("2-D mask"))
 }
 
-/// A layer rebuilt from its config, with the call's keyword arguments as its options, and the
-/// order of its inputs: the positional ones, then those passed by keyword (the attention mask).
-fn with_call_arguments(f: &Value) -> (Box<dyn Layer>, Vec<usize>) {
-    let mut layer = layer_from_config(&f["config"].to_string()).expect("config");
-    let kw = &f["call_kwargs"];
-    let flag = |k: &str| kw[k].as_bool().unwrap_or(false);
-    let (causal, scores) = (flag("use_causal_mask"), flag("return_attention_scores"));
-    let by_keyword: Vec<usize> = f["kwarg_inputs"]
-        .as_object()
-        .map(|m| m.keys().map(|k| k.parse().unwrap()).collect())
-        .unwrap_or_default();
-    let any: &mut dyn Any = layer.as_mut();
-    if let Some(l) = any.downcast_mut::<Attention>() {
-        *l = l
-            .clone()
-            .with_use_causal_mask(causal)
-            .with_return_attention_scores(scores);
-    } else if let Some(l) = any.downcast_mut::<AdditiveAttention>() {
-        *l = l
-            .clone()
-            .with_use_causal_mask(causal)
-            .with_return_attention_scores(scores);
-    } else if let Some(l) = any.downcast_mut::<MultiHeadAttention>() {
-        *l = l
-            .clone()
-            .with_use_causal_mask(causal)
-            .with_return_attention_scores(scores)
-            .with_attention_mask_input(!by_keyword.is_empty());
-    }
-    let count = f["inputs"].as_array().unwrap().len();
-    let mut order: Vec<usize> = (0..count).filter(|i| !by_keyword.contains(i)).collect();
-    order.extend(by_keyword);
-    (layer, order)
-}
-
 /// As `layer_fixture::check`, for a case whose call took keyword arguments. Two differences
 /// from Keras are checked to be what they are: Keras 3.15's symbolic shape of
 /// MultiHeadAttention's scores, `(batch, heads, T, T)`, where its tensors (and seqnn's shape)
@@ -99,13 +64,7 @@ fn check_call_case(path: &Path) {
     let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let what = path.file_name().unwrap().to_string_lossy().to_string();
     let (mut layer, order) = with_call_arguments(&f);
-    let pick = |key: &str| -> Vec<Value> {
-        let all = f[key].as_array().cloned().unwrap_or_default();
-        order
-            .iter()
-            .map(|&i| all.get(i).cloned().unwrap_or(Value::Null))
-            .collect()
-    };
+    let pick = |key: &str| layer_fixture::in_call_order(&f, key, &order);
     let input_shapes: Vec<Shape> = pick("input_shapes").iter().map(shape).collect();
     let ours = layer
         .build(&input_shapes)

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, IxDyn};
 use seqnn::keras::{layer_from_config, layer_to_config};
 use seqnn::{
     ActivityRegularization, BatchNormalization, CallContext, Dense, Error, GaussianDropout,
-    GaussianNoise, Layer, LayerNormalization, Permute, Reshape, Sequential, Shape,
+    GaussianNoise, Layer, LayerNormalization, MovingVariance, Permute, Reshape, Sequential, Shape,
     SpatialDropout1D, LSTM,
 };
 
@@ -259,6 +259,19 @@ fn options_that_change_the_weights_are_refused() {
         "renorm_momentum": 0.5, "momentum": 0.5, "beta_regularizer": {"class_name": "L2"}}}"#;
     let bn = layer_from_config(json).expect("training-only options");
     assert_eq!(downcast::<BatchNormalization>(bn.as_ref()).axis(), 2);
+    // `synchronized` is Keras 3's: its training moves toward the biased variance. A tf_keras
+    // config moves as its fused kernel does, unless it turned that kernel off.
+    let which = |json: &str| {
+        let bn = layer_from_config(json).expect("config");
+        downcast::<BatchNormalization>(bn.as_ref()).moving_variance()
+    };
+    assert_eq!(which(json), MovingVariance::Keras3);
+    let tf = r#"{"class_name": "BatchNormalization", "config": {"name": "bn", "axis": [3],
+        "dtype": "float32"}}"#;
+    assert_eq!(which(tf), MovingVariance::TfKeras);
+    let unfused = r#"{"class_name": "BatchNormalization", "config": {"name": "bn", "axis": [3],
+        "dtype": "float32", "fused": false}}"#;
+    assert_eq!(which(unfused), MovingVariance::Keras3);
     let json = r#"{"class_name": "GaussianNoise", "config": {"name": "g"}}"#;
     assert!(matches!(
         layer_from_config(json),

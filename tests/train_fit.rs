@@ -372,3 +372,69 @@ fn a_layer_without_backward_is_refused_before_any_step() -> seqnn::Result<()> {
     assert_eq!(m.get_weights(), weights);
     Ok(())
 }
+
+/// Dense → BatchNormalization → Dense, as `tests/fixtures/train/fits/dense_bn_sgd_mse` (whose
+/// numbers are Keras's): here, what `fit` does with the moving statistics around a failure.
+fn bn_model() -> Sequential {
+    seqnn::set_random_seed(3);
+    let mut m = Sequential::new();
+    m.add(Dense::new(3).input_shape((2,))).unwrap();
+    m.add(seqnn::BatchNormalization::new().with_momentum(0.5))
+        .unwrap();
+    m.add(Dense::new(1)).unwrap();
+    m
+}
+
+fn moving(m: &Sequential) -> Vec<ArrayD<f32>> {
+    m.layers()[1].weights()[2..4]
+        .iter()
+        .map(|w| w.to_owned())
+        .collect()
+}
+
+#[test]
+fn batch_normalization_moves_once_per_step_and_not_on_a_failed_step() -> seqnn::Result<()> {
+    let x = Array2::from_shape_fn((12, 2), |(b, f)| ((b * 5 + f * 3) % 7) as f32 * 0.3 - 0.9);
+    let mut y = Array2::from_shape_fn((12, 1), |(b, _)| (b % 3) as f32 - 1.0);
+    let options = FitOptions::new()
+        .with_batch_size(4)
+        .with_shuffle(false)
+        .with_verbose(0);
+    // Two steps on the first 8 samples.
+    let mut two = bn_model();
+    two.compile(SGD::new().with_learning_rate(0.1), "mse")?;
+    let start = moving(&two);
+    two.fit(
+        &x.slice(ndarray::s![..8, ..]),
+        &y.slice(ndarray::s![..8, ..]),
+        &options,
+    )?;
+    assert_ne!(moving(&two), start, "two steps move the statistics");
+    // The same, then a third batch whose loss is NaN: the statistics are the two steps'.
+    y[[10, 0]] = f32::NAN;
+    let mut failed = bn_model();
+    failed.compile(SGD::new().with_learning_rate(0.1), "mse")?;
+    let err = failed.fit(&x, &y, &options).expect_err("a NaN loss");
+    assert!(err.to_string().contains("epoch 1, batch 3"), "{err}");
+    assert_eq!(iterations(&failed), 2);
+    assert_eq!(moving(&failed), moving(&two));
+    assert_eq!(failed.get_weights(), two.get_weights());
+    // One step moves them once: momentum 0.5 halves the way to the batch's statistics.
+    let mut one = bn_model();
+    one.compile(SGD::new().with_learning_rate(0.1), "mse")?;
+    let h = one.layers()[0].call(
+        &[x.slice(ndarray::s![..4, ..]).into_dyn()],
+        &mut seqnn::CallContext::inference(),
+    )?;
+    one.train_on_batch(
+        &x.slice(ndarray::s![..4, ..]),
+        &y.slice(ndarray::s![..4, ..]),
+    )?;
+    let mean = h[0].mean_axis(ndarray::Axis(0)).unwrap();
+    let after = moving(&one);
+    for c in 0..3 {
+        // moving_mean starts at 0: 0·0.5 + mean·0.5.
+        assert!((after[0][c] - 0.5 * mean[c]).abs() < 1e-6, "channel {c}");
+    }
+    Ok(())
+}

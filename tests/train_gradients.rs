@@ -10,7 +10,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayD, IxDyn};
-use seqnn::{CallContext, Dense, Layer, Shape, SimpleRNN, GRU, LSTM};
+use seqnn::{
+    AdditiveAttention, Attention, BatchNormalization, CallContext, Dense, Layer,
+    LayerNormalization, Mode, MultiHeadAttention, ScoreMode, Shape, SimpleRNN, SoftmaxMasking, GRU,
+    LSTM,
+};
 
 use common::layer_fixture::{load, Fixture};
 use common::{array, assert_close};
@@ -18,13 +22,7 @@ use common::{array, assert_close};
 /// The layer classes that have no backward pass yet: their fixtures must say so with
 /// `Error::Unsupported`, and every other class must match Keras. A class leaves this list when
 /// its backward pass lands.
-const NOT_YET: &[&str] = &[
-    "AdditiveAttention",
-    "Attention",
-    "BatchNormalization",
-    "LayerNormalization",
-    "MultiHeadAttention",
-];
+const NOT_YET: &[&str] = &[];
 
 /// Every layer case of `tests/fixtures/train/gradients/` (`generate_train_gradients.py`):
 /// the training call's outputs, and the gradients of `Σ outputs · upstream` with respect to
@@ -54,6 +52,7 @@ fn gradients_match_keras() {
             layer,
             inputs,
             masks,
+            order,
         } = load(path);
         let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
         let mut ctx = if f["training"].as_bool().unwrap_or(true) {
@@ -92,7 +91,10 @@ fn gradients_match_keras() {
             }
             Err(e) => panic!("{what}: backward: {e}"),
         };
-        for (i, keras) in f["input_gradients"].as_array().unwrap().iter().enumerate() {
+        // Ours in the call's order: the file's, keyword arguments last.
+        let keras_inputs = f["input_gradients"].as_array().unwrap();
+        for (i, &at) in order.iter().enumerate() {
+            let keras = &keras_inputs[at];
             match (keras.is_null(), g.inputs.get(i).and_then(Option::as_ref)) {
                 (true, _) => {}
                 (false, Some(ours)) => {
@@ -100,6 +102,28 @@ fn gradients_match_keras() {
                 }
                 (false, None) => panic!("{what}: no gradient for input {i}"),
             }
+        }
+        // What the call changed besides through gradients (the moving statistics), as Keras
+        // left the weights after its call; nothing where Keras changed nothing.
+        let updates = layer
+            .updates(&saved)
+            .unwrap_or_else(|e| panic!("{what}: updates: {e}"));
+        assert_eq!(updates.len(), layer.weights().len(), "{what}: updates");
+        match f["weights_after"].as_array() {
+            Some(after) => {
+                for (i, (u, k)) in updates.iter().zip(after).enumerate() {
+                    let ours = u.clone().unwrap_or_else(|| layer.weights()[i].to_owned());
+                    assert_close(
+                        &ours,
+                        &array(k),
+                        &format!("{what} weight {i} after the call"),
+                    );
+                }
+            }
+            None => assert!(
+                updates.iter().all(Option::is_none),
+                "{what}: Keras's call changed no weight"
+            ),
         }
         let keras_w = f["weight_gradients"].as_array().unwrap();
         assert_eq!(g.weights.len(), keras_w.len(), "{what}: weight gradients");
@@ -132,7 +156,8 @@ fn noise(shape: &[usize], seed: u64) -> ArrayD<f32> {
     })
 }
 
-/// `Σ_i Σ outputs[i] · upstream[i]`, in f64.
+/// `Σ_i Σ outputs[i] · upstream[i]`, in f64, from a training call (which keeps nothing): the
+/// same as inference but for BatchNormalization, which then normalizes by the batch.
 fn loss(
     layer: &dyn Layer,
     inputs: &[ArrayD<f32>],
@@ -140,7 +165,7 @@ fn loss(
     up: &[ArrayD<f32>],
 ) -> f64 {
     let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
-    let mut ctx = CallContext::inference().with_masks(masks.to_vec());
+    let mut ctx = CallContext::new(Mode::Training).with_masks(masks.to_vec());
     let out = layer.call(&views, &mut ctx).expect("forward");
     out.iter()
         .zip(up)
@@ -161,6 +186,18 @@ fn check_against_differences(
     inputs: Vec<ArrayD<f32>>,
     masks: Vec<Option<Array2<bool>>>,
 ) {
+    check_with(what, layer, inputs, masks, &[]);
+}
+
+/// [`check_against_differences`], but the inputs `no_gradient` (an attention mask) must get
+/// none, and are not perturbed.
+fn check_with(
+    what: &str,
+    layer: &mut dyn Layer,
+    inputs: Vec<ArrayD<f32>>,
+    masks: Vec<Option<Array2<bool>>>,
+    no_gradient: &[usize],
+) {
     let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
     let mut ctx = CallContext::training().with_masks(masks.clone());
     let out = layer.call(&views, &mut ctx).expect("training call");
@@ -179,6 +216,13 @@ fn check_against_differences(
     let mut scale = 1e-3_f64;
     // Inputs.
     for (i, input) in inputs.iter().enumerate() {
+        if no_gradient.contains(&i) {
+            assert!(
+                grads.inputs[i].is_none(),
+                "{what}: input {i} takes no gradient"
+            );
+            continue;
+        }
         let g = grads.inputs[i]
             .as_ref()
             .expect("a float input has a gradient")
@@ -652,6 +696,200 @@ fn conv_lstms_match_finite_differences() {
     );
 }
 
+#[test]
+fn layer_normalization_matches_finite_differences() {
+    let seq3 = vec![vec![None, Some(3), Some(4)]];
+    for (what, layer, shapes, x) in [
+        (
+            "layer_norm last",
+            LayerNormalization::new(),
+            seq3.clone(),
+            noise(&[2, 3, 4], 21),
+        ),
+        (
+            "layer_norm axes [2, 1], listed unsorted",
+            LayerNormalization::new().with_axes([2, 1]),
+            seq3.clone(),
+            noise(&[2, 3, 4], 22),
+        ),
+        (
+            "layer_norm axis 1, no center",
+            LayerNormalization::new().with_axis(1).with_center(false),
+            seq3.clone(),
+            noise(&[2, 3, 4], 23),
+        ),
+        (
+            "layer_norm axes [1, 3] of rank 4, no scale",
+            LayerNormalization::new()
+                .with_axes([1, 3])
+                .with_scale(false),
+            vec![vec![None, Some(2), Some(3), Some(2)]],
+            noise(&[2, 2, 3, 2], 24),
+        ),
+        (
+            "layer_norm rms_scaling",
+            LayerNormalization::new().with_rms_scaling(true),
+            seq3,
+            noise(&[2, 3, 4], 25),
+        ),
+    ] {
+        let mut layer = built(layer, &shapes);
+        check_against_differences(what, layer.as_mut(), vec![x], vec![None]);
+    }
+}
+
+#[test]
+fn batch_normalization_in_training_matches_finite_differences() {
+    let seq3 = vec![vec![None, Some(4), Some(3)]];
+    for (what, layer, shapes, x, masked) in [
+        (
+            "batch_norm 3-D",
+            BatchNormalization::new(),
+            seq3.clone(),
+            noise(&[3, 4, 3], 31),
+            false,
+        ),
+        (
+            "batch_norm 3-D masked",
+            BatchNormalization::new(),
+            seq3.clone(),
+            noise(&[3, 4, 3], 32),
+            true,
+        ),
+        (
+            "batch_norm axis 1 masked, no center or scale",
+            BatchNormalization::new()
+                .with_axis(1)
+                .with_center(false)
+                .with_scale(false),
+            seq3,
+            noise(&[3, 4, 3], 33),
+            true,
+        ),
+        (
+            "batch_norm rank 4, axis 1, no scale",
+            BatchNormalization::new().with_axis(1).with_scale(false),
+            vec![vec![None, Some(2), Some(3), Some(2)]],
+            noise(&[3, 2, 3, 2], 34),
+            false,
+        ),
+    ] {
+        let mut layer = built(layer, &shapes);
+        let masks = vec![masked.then(mask)];
+        check_against_differences(what, layer.as_mut(), vec![x], masks);
+    }
+}
+
+/// A case of a layer of several inputs: its name, the layer, its inputs and their masks.
+type Case = (
+    &'static str,
+    Box<dyn Layer>,
+    Vec<ArrayD<f32>>,
+    Vec<Option<Array2<bool>>>,
+);
+
+#[test]
+fn attention_layers_match_finite_differences() {
+    let q = || noise(&[3, 4, 3], 41);
+    let v = || noise(&[3, 4, 3], 42);
+    let k = || noise(&[3, 4, 3], 43);
+    let shapes = |n: usize| vec![vec![None, Some(4), Some(3)]; n];
+    let masked = || vec![Some(mask()), Some(mask())];
+    let cases: Vec<Case> = vec![
+        (
+            "attention dot scale causal masked",
+            built(
+                Attention::new()
+                    .with_use_scale(true)
+                    .with_use_causal_mask(true),
+                &shapes(2),
+            ),
+            vec![q(), v()],
+            masked(),
+        ),
+        (
+            "attention concat scale key scores",
+            built(
+                Attention::new()
+                    .with_use_scale(true)
+                    .with_score_mode(ScoreMode::Concat)
+                    .with_return_attention_scores(true),
+                &shapes(3),
+            ),
+            vec![q(), v(), k()],
+            vec![None, None, None],
+        ),
+        (
+            "additive masked scores",
+            built(
+                AdditiveAttention::new().with_return_attention_scores(true),
+                &shapes(2),
+            ),
+            vec![q(), v()],
+            masked(),
+        ),
+        (
+            "additive no scale causal key",
+            built(
+                AdditiveAttention::new()
+                    .with_use_scale(false)
+                    .with_use_causal_mask(true),
+                &shapes(3),
+            ),
+            vec![q(), v(), k()],
+            vec![None, None, None],
+        ),
+        (
+            "mha key, query and value masks",
+            built(MultiHeadAttention::new(2, 2), &shapes(3)),
+            vec![q(), v(), k()],
+            vec![Some(mask()), Some(mask()), None],
+        ),
+        (
+            "mha tf_keras masking, gate, causal, value_dim, output_shape",
+            built(
+                MultiHeadAttention::new(2, 2)
+                    .with_softmax_masking(SoftmaxMasking::TfKeras)
+                    .with_use_gate(true)
+                    .with_use_causal_mask(true)
+                    .with_value_dim(3)
+                    .with_output_shape(vec![2]),
+                &shapes(2),
+            ),
+            vec![q(), v()],
+            // No mask with the causal one: a row of scores all masked is a softmax of
+            // `score − 1e9` in float32's steps of 64, which differences cannot follow.
+            vec![None, None],
+        ),
+        (
+            "mha scores, query masked, attention mask, no bias",
+            built(
+                MultiHeadAttention::new(1, 3)
+                    .with_return_attention_scores(true)
+                    .with_attention_mask_input(true)
+                    .with_use_bias(false),
+                &[shapes(2), vec![vec![None, Some(4), Some(4)]]].concat(),
+            ),
+            vec![q(), v()],
+            vec![Some(mask()), None],
+        ),
+    ];
+    for (what, mut layer, mut inputs, masks) in cases {
+        let mha = layer.as_ref() as &dyn std::any::Any;
+        let no_gradient = match mha.downcast_ref::<MultiHeadAttention>() {
+            // Each query sees the keys within one step of it (never none).
+            Some(m) if m.attention_mask_input() => {
+                inputs.push(ArrayD::from_shape_fn(IxDyn(&[3, 4, 4]), |d| {
+                    f32::from(u8::from(d[1].abs_diff(d[2]) <= 1))
+                }));
+                vec![inputs.len() - 1]
+            }
+            _ => Vec::new(),
+        };
+        check_with(what, layer.as_mut(), inputs, masks, &no_gradient);
+    }
+}
+
 /// The whole-model cases of the gradient fixtures that seqnn can train so far: a Sequential
 /// rebuilt from Keras's config, called in training, its backward pass from the upstream
 /// gradient. Only the trainable weights' gradients are compared, as Keras lists them.
@@ -665,6 +903,7 @@ fn model_gradients_match_keras() {
         "model_bidi_gru_dense",
         "model_frozen_first",
         "model_two_inputs_concat",
+        "model_masking_lstm_pool",
     ] {
         for lib in ["tf", "k3"] {
             let what = format!("{case}.{lib}");
@@ -711,7 +950,7 @@ fn model_gradients_match_keras() {
             checked.push(what);
         }
     }
-    assert_eq!(checked.len(), 10);
+    assert_eq!(checked.len(), 12);
 }
 
 /// `Σ outputs[0] · up` of a training call drawn with seed `seed`: the same dropout masks at

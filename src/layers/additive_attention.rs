@@ -6,14 +6,15 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layer::{
-    check_specs, layer_plumbing, no_weights, CallContext, Layer, LayerName, MaskPolicy, Outputs,
-    WeightSpec,
+    check_specs, layer_plumbing, no_weights, CallContext, Gradients, Layer, LayerName, MaskPolicy,
+    Outputs, SavedForBackward, WeightSpec,
 };
 use crate::layers::attention::{
-    call_dims, check_broadcast, contiguous, dense_attention_builders, dense_call,
+    call_dims, check_broadcast, contiguous, dense_attention_builders, dense_backward, dense_call,
     dense_output_shapes, dense_shapes, dense_working_elements, held_weights, DenseOptions,
+    ScoreGrads,
 };
-use crate::linalg::attention::tanh_scores;
+use crate::linalg::attention::{tanh_scores, tanh_scores_backward, TanhGrads, TanhScores};
 use crate::shape::Shape;
 
 /// Keras's `AdditiveAttention`: Bahdanau-style attention, scores from a sum of `tanh`s.
@@ -28,7 +29,9 @@ use crate::shape::Shape;
 /// - Inputs, through [`call`](Layer::call): `[query, value]` or `[query, value, key]`,
 ///   `query (batch, Tq, dim)`, `value (batch, Tv, value_dim)`, `key (batch, Tv, dim)`; without
 ///   a key, the value is the key. The query, the key and `scale` broadcast (equal widths, or 1).
-/// - Masks, outputs, causal masking and `return_attention_scores`: as [`Attention`]'s.
+/// - Masks, outputs, causal masking and `return_attention_scores`: as [`Attention`]'s; so is
+///   training, whose backward pass gives the gradients of the query, the value, the key and
+///   `scale`.
 /// - Weights: `scale (dim,)` with `use_scale` (the default; initialized glorot_uniform), where
 ///   `dim` is the query's last dimension as in Keras 3.15. tf_keras 2.21 sizes it by the value's
 ///   last dimension (`AdditiveAttention.build` reads `input_shape[1]`), which is the same unless
@@ -115,6 +118,21 @@ impl AdditiveAttention {
     /// Whether each feature's `tanh` is weighed by a learned `scale`.
     pub fn use_scale(&self) -> bool {
         self.use_scale
+    }
+
+    /// The values of `scale`, with `use_scale` (`None` without).
+    fn scale_values(&self) -> Result<Option<&[f32]>> {
+        if !self.use_scale {
+            return Ok(None);
+        }
+        let w = self
+            .values
+            .as_ref()
+            .and_then(|v| v.first())
+            .ok_or_else(|| no_weights(self.name.get()))?;
+        Ok(Some(
+            w.as_slice().expect("weights are kept in standard layout"),
+        ))
     }
 
     /// Keras's initializer of `scale`: glorot_uniform.
@@ -222,12 +240,7 @@ impl Layer for AdditiveAttention {
                     found: which.clone(),
                 });
             }
-            let w = self
-                .values
-                .as_ref()
-                .and_then(|v| v.first())
-                .ok_or_else(|| no_weights(name))?;
-            Some(w.as_slice().expect("weights are kept in standard layout"))
+            self.scale_values()?
         } else {
             None
         };
@@ -235,9 +248,48 @@ impl Layer for AdditiveAttention {
         // Keras: sum(scale · tanh(expand_dims(q, -2) + expand_dims(k, -3)), axis=-1).
         let score =
             |q: ArrayView2<'_, f32>, k: ArrayView2<'_, f32>, s: &mut ArrayViewMut2<'_, f32>| {
-                tanh_scores(contiguous(&q), fq, contiguous(&k), fk, None, scale, s);
+                let p = TanhScores {
+                    q: contiguous(&q),
+                    fq,
+                    k: contiguous(&k),
+                    fk,
+                    inner: None,
+                    outer: scale,
+                };
+                tanh_scores(p, s);
             };
         dense_call(name, &self.options, inputs, dims, ctx, &score)
+    }
+
+    /// The shared dense-attention backward, with the sum of `tanh`s' own: `scale` is its outer
+    /// weights.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let scale = self.scale_values()?;
+        let back = |g: ScoreGrads<'_>| {
+            let p = TanhScores {
+                q: contiguous(&g.q),
+                fq: g.q.ncols(),
+                k: contiguous(&g.k),
+                fk: g.k.ncols(),
+                inner: None,
+                outer: scale,
+            };
+            let mut d_inner = 0.0;
+            let grads = TanhGrads {
+                dq: g.dq,
+                dk: g.dk,
+                d_inner: &mut d_inner,
+                d_outer: g.dw,
+            };
+            tanh_scores_backward(p, &g.ds, grads);
+        };
+        let specs = self.weight_specs();
+        dense_backward(name, &self.options, saved, output_grads, &specs, &back)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -252,6 +304,7 @@ impl Layer for AdditiveAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::backward_of;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
@@ -278,6 +331,28 @@ mod tests {
         assert_abs_diff_eq!(y[1][[0, 0, 0]], w0, epsilon = 1e-6);
         assert_abs_diff_eq!(y[0][[0, 0, 0]], 0.5 * (2.0 * w0 - 1.0), epsilon = 1e-6);
         assert_abs_diff_eq!(y[0][[0, 0, 1]], 0.0, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn backward_by_hand() -> Result<()> {
+        let mut attention = AdditiveAttention::new();
+        attention.build(&shapes(1, 1))?;
+        attention.set_weights(&[array![1.0_f32].into_dyn()])?;
+        let q = array![[[0.5_f32]]].into_dyn();
+        let v = array![[[0.5_f32], [-0.5]]].into_dyn();
+        let d = array![[[1.0_f32]]].into_dyn();
+        let g = backward_of(&attention, &[q.view(), v.view()], &[d.view()])?;
+        // t = tanh(q + k) = [tanh 1, tanh 0] = [0.7615942, 0] are the scores; w = softmax =
+        // [0.6816997, 0.3183003]; dW = v, dS = w·(dW − Σ dW·w) = [0.2169852, −0.2169852];
+        // d scale = Σ dS·t = 0.1652547; p = dS·(1 − t²) = [0.0911282, −0.2169852]:
+        // dq = Σ p = −0.1258570, d value = w + p = [0.7728280, 0.1013151].
+        let dq = g.inputs[0].as_ref().expect("the query's gradient");
+        let dv = g.inputs[1].as_ref().expect("the value's gradient");
+        assert_abs_diff_eq!(dq[[0, 0, 0]], -0.125_857, epsilon = 1e-6);
+        assert_abs_diff_eq!(dv[[0, 0, 0]], 0.772_828, epsilon = 1e-6);
+        assert_abs_diff_eq!(dv[[0, 1, 0]], 0.101_315_1, epsilon = 1e-6);
+        assert_abs_diff_eq!(g.weights[0][[0]], 0.165_254_7, epsilon = 1e-6);
         Ok(())
     }
 

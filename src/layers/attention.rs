@@ -8,18 +8,21 @@ use std::str::FromStr;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{
-    Array2, Array3, ArrayD, ArrayView, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, CowArray,
-    Dimension, Ix3,
+    Array2, Array3, ArrayD, ArrayView, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, Axis,
+    CowArray, Dimension, Ix3, IxDyn,
 };
 
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layer::{
-    check_not_empty, layer_plumbing, no_weights, CallContext, Layer, LayerName, MaskPolicy, Mode,
-    Outputs, WeightSpec,
+    check_not_empty, layer_plumbing, no_weights, output_grad, CallContext, Gradients, Layer,
+    LayerName, MaskPolicy, Mode, Outputs, SavedForBackward, WeightSpec,
 };
 use crate::limits;
-use crate::linalg::attention::{masked_softmax, tanh_scores, Fill};
+use crate::linalg::attention::{
+    masked_softmax, masked_softmax_backward, tanh_scores, tanh_scores_backward, Fill, TanhGrads,
+    TanhScores,
+};
 use crate::shape::Shape;
 
 /// How [`Attention`] scores a query against a key: Keras's `score_mode`.
@@ -157,7 +160,7 @@ macro_rules! dense_attention_builders {
     ($base:literal) => {
         /// Keras's `dropout`: the fraction of the attention weights dropped in training.
         /// Default 0. At inference it changes nothing; a training call with a rate above 0 is
-        /// refused, as seqnn does not train yet.
+        /// refused: seqnn does not drop attention weights in training yet.
         #[must_use]
         pub fn with_dropout(mut self, rate: f32) -> Self {
             self.options.dropout = rate;
@@ -414,20 +417,22 @@ pub(crate) fn call_dims(
 /// One call of a dense attention layer, after the layer checked its features: for each batch
 /// element, the scores, the value mask and causal mask (Keras subtracts 1e9 from a masked
 /// score), the softmax, the weighted sum of the values, and zeros where the query is masked.
+/// A recording call keeps the inputs and the weights for [`dense_backward`].
 pub(crate) fn dense_call<'a>(
     layer: &str,
     options: &DenseOptions,
     inputs: &[ArrayViewD<'a, f32>],
     dims: [[usize; 3]; 3],
-    ctx: &CallContext,
+    ctx: &mut CallContext,
     score: ScoreFn<'_>,
 ) -> Result<Outputs> {
     check_mode(layer, ctx, options.dropout)?;
     let [[batch, tq, _], [_, tv, fv], _] = dims;
-    let q_mask = input_mask(layer, ctx, 0, batch, tq)?;
-    let v_mask = input_mask(layer, ctx, 1, batch, tv)?;
+    let q_mask = input_mask(layer, ctx, 0, batch, tq)?.map(|m| m.to_owned());
+    let v_mask = input_mask(layer, ctx, 1, batch, tv)?.map(|m| m.to_owned());
     limits::check_dims(layer, "output", &[batch, tq, fv])?;
-    if options.return_attention_scores {
+    let keep_all = options.return_attention_scores || ctx.records();
+    if keep_all {
         limits::check_dims(layer, "attention scores", &[batch, tq, tv])?;
     } else {
         limits::check_dims(layer, "attention scores", &[tq, tv])?;
@@ -440,13 +445,11 @@ pub(crate) fn dense_call<'a>(
         )
     };
     let (q, v) = (three(&inputs[0]), three(&inputs[1]));
-    let k = inputs.get(2).map(three);
-    let k = k.as_ref().unwrap_or(&v);
+    let key = inputs.get(2).map(three);
+    let k = key.as_ref().unwrap_or(&v);
     let causal = options.is_causal();
     let mut out = Array3::<f32>::zeros((batch, tq, fv));
-    let mut all_scores = options
-        .return_attention_scores
-        .then(|| Array3::<f32>::zeros((batch, tq, tv)));
+    let mut all_scores = keep_all.then(|| Array3::<f32>::zeros((batch, tq, tv)));
     let mut one = if all_scores.is_none() {
         Array2::<f32>::zeros((tq, tv))
     } else {
@@ -464,17 +467,145 @@ pub(crate) fn dense_call<'a>(
         });
         let mut o = out.index_axis_mut(Axis(0), b);
         general_mat_mul(1.0, &s, &v.index_axis(Axis(0), b), 0.0, &mut o);
-        if let Some(qm) = q_mask {
-            for (mut row, &keep) in o.rows_mut().into_iter().zip(qm.row(b)) {
-                if !keep {
-                    row.fill(0.0);
-                }
-            }
+        if let Some(qm) = &q_mask {
+            zero_masked_rows(&mut o, qm.row(b));
         }
     }
     let mut outputs = vec![out.into_dyn()];
-    outputs.extend(all_scores.map(Array3::into_dyn));
+    if options.return_attention_scores {
+        outputs.extend(all_scores.clone().map(Array3::into_dyn));
+    }
+    if let (true, Some(weights)) = (ctx.records(), all_scores) {
+        ctx.save_for_backward(Box::new(DenseSaved {
+            q: q.into_owned(),
+            v: v.into_owned(),
+            k: key.map(|k| k.into_owned()),
+            weights,
+            q_mask,
+        }));
+    }
     Ok(outputs)
+}
+
+/// Zeroes the rows of `o` whose `keep` is false (the masked query steps).
+fn zero_masked_rows(o: &mut ArrayViewMut2<'_, f32>, keep: ArrayView1<'_, bool>) {
+    for (mut row, &k) in o.rows_mut().into_iter().zip(keep) {
+        if !k {
+            row.fill(0.0);
+        }
+    }
+}
+
+/// What a recording call of a dense attention layer keeps: its query, value and key (`None`:
+/// the value is the key), the attention weights after the softmax `(batch, Tq, Tv)`, and the
+/// query's mask.
+#[derive(Debug)]
+pub(crate) struct DenseSaved {
+    q: Array3<f32>,
+    v: Array3<f32>,
+    k: Option<Array3<f32>>,
+    weights: Array3<f32>,
+    q_mask: Option<Array2<bool>>,
+}
+
+/// The gradient `ds` of the scores of one batch element, for the layer's score function to
+/// take back to the query `q` `(Tq, fq)` and the key `k` `(Tv, fk)`: it adds the gradients of
+/// their contiguous rows to `dq` and `dk`, and those of the layer's weights to `dw` (their
+/// values one after another, in Keras order).
+pub(crate) struct ScoreGrads<'a> {
+    pub(crate) q: ArrayView2<'a, f32>,
+    pub(crate) k: ArrayView2<'a, f32>,
+    pub(crate) ds: ArrayView2<'a, f32>,
+    pub(crate) dq: &'a mut [f32],
+    pub(crate) dk: &'a mut [f32],
+    pub(crate) dw: &'a mut [f32],
+}
+
+/// A layer's score function backward: see [`ScoreGrads`].
+pub(crate) type ScoreBackFn<'a> = &'a dyn Fn(ScoreGrads<'_>);
+
+/// The backward pass of [`dense_call`], for a layer of weights `specs`:
+///
+/// ```text
+/// dO = d output, 0 where the query is masked      dW = dO · Vᵀ (+ d scores, when returned)
+/// dV = Wᵀ · dO       dS = W · (dW − Σ_j dW·W)        then the score function's own backward
+/// ```
+///
+/// The masked scores' `− 1e9` passes the gradient on unchanged, as in Keras; without a key,
+/// the value gets the key's gradient too.
+pub(crate) fn dense_backward(
+    layer: &str,
+    options: &DenseOptions,
+    saved: &SavedForBackward,
+    output_grads: &[Option<ArrayViewD<'_, f32>>],
+    specs: &[WeightSpec],
+    back: ScoreBackFn<'_>,
+) -> Result<Gradients> {
+    let saved: &DenseSaved = saved.get(layer)?;
+    let (batch, tq, tv) = saved.weights.dim();
+    let fv = saved.v.dim().2;
+    let k = saved.k.as_ref().unwrap_or(&saved.v);
+    let mut d_out = output_grad(layer, output_grads, 0, &[batch, tq, fv])?
+        .into_dimensionality::<Ix3>()
+        .expect("checked to be 3-D");
+    let d_scores = if options.return_attention_scores {
+        Some(
+            output_grad(layer, output_grads, 1, &[batch, tq, tv])?
+                .into_dimensionality::<Ix3>()
+                .expect("checked to be 3-D"),
+        )
+    } else {
+        None
+    };
+    let mut dq = Array3::<f32>::zeros(saved.q.raw_dim());
+    let mut dk = Array3::<f32>::zeros(k.raw_dim());
+    let mut dv = Array3::<f32>::zeros(saved.v.raw_dim());
+    let mut dw = vec![0.0_f32; specs.iter().map(WeightSpec::len).sum()];
+    let mut ds = Array2::<f32>::zeros((tq, tv));
+    for b in 0..batch {
+        let mut dob = d_out.index_axis_mut(Axis(0), b);
+        if let Some(qm) = &saved.q_mask {
+            zero_masked_rows(&mut dob, qm.row(b));
+        }
+        let w = saved.weights.index_axis(Axis(0), b);
+        let vb = saved.v.index_axis(Axis(0), b);
+        match &d_scores {
+            Some(d) => ds.assign(&d.index_axis(Axis(0), b)),
+            None => ds.fill(0.0),
+        }
+        general_mat_mul(1.0, &dob, &vb.t(), 1.0, &mut ds);
+        general_mat_mul(1.0, &w.t(), &dob, 0.0, &mut dv.index_axis_mut(Axis(0), b));
+        masked_softmax_backward(&w, &mut ds.view_mut(), false, Fill::Subtract, |_, _| true);
+        let mut dqb = dq.index_axis_mut(Axis(0), b);
+        let mut dkb = dk.index_axis_mut(Axis(0), b);
+        back(ScoreGrads {
+            q: saved.q.index_axis(Axis(0), b),
+            k: k.index_axis(Axis(0), b),
+            ds: ds.view(),
+            dq: dqb
+                .as_slice_mut()
+                .expect("a batch element of a fresh array is contiguous"),
+            dk: dkb
+                .as_slice_mut()
+                .expect("a batch element of a fresh array is contiguous"),
+            dw: &mut dw,
+        });
+    }
+    let mut inputs = vec![Some(dq.into_dyn())];
+    if saved.k.is_some() {
+        inputs.extend([Some(dv.into_dyn()), Some(dk.into_dyn())]);
+    } else {
+        inputs.push(Some((dv + dk).into_dyn()));
+    }
+    let mut flat = dw.into_iter();
+    let weights = specs
+        .iter()
+        .map(|spec| {
+            let values = flat.by_ref().take(spec.len()).collect();
+            ArrayD::from_shape_vec(IxDyn(&spec.shape), values).expect("one value per element")
+        })
+        .collect();
+    Ok(Gradients { inputs, weights })
 }
 
 /// `x` itself when it is in standard layout, else a standard-layout copy.
@@ -510,6 +641,12 @@ pub(crate) fn standard<D: Dimension>(x: ArrayView<'_, f32, D>) -> CowArray<'_, f
 ///   query's mask; the scores carry none, as in Keras.
 /// - Weights, in Keras's order: `scale ()` with `use_scale` (initialized to 1), then
 ///   `concat_score_weight ()` in `"concat"` mode (initialized to 1).
+///
+/// Training: the same in both modes (with dropout 0). The backward pass gives the gradients of
+/// the query, the value and the key (the value's includes the key's when there is no key),
+/// and of `scale` and `concat_score_weight`, with upstream gradients on the scores too when
+/// they are returned; masked query steps pass none, and masked scores pass theirs on as
+/// Keras's `− 1e9` does.
 ///
 /// Keras's call arguments `use_causal_mask` and `return_attention_scores` are options of the
 /// layer here ([`with_use_causal_mask`](Attention::with_use_causal_mask),
@@ -609,6 +746,29 @@ impl Attention {
         Initializer::Ones
     }
 
+    /// `scale` and `concat_score_weight`, those the options ask for. Weightless options (no
+    /// scale, `"dot"`) need no values; the others need them set.
+    fn scalars(&self) -> Result<(Option<f32>, Option<f32>)> {
+        let name = self.name.get();
+        let mut stored = self
+            .values
+            .iter()
+            .flatten()
+            .map(|w| w.iter().next().copied());
+        let mut next = |wanted: bool| -> Result<Option<f32>> {
+            if !wanted {
+                return Ok(None);
+            }
+            stored
+                .next()
+                .flatten()
+                .map(Some)
+                .ok_or_else(|| no_weights(name))
+        };
+        let scale = next(self.use_scale)?;
+        Ok((scale, next(self.score_mode == ScoreMode::Concat)?))
+    }
+
     /// The query's and the key's features fit the score mode (where both are known).
     fn check_features(&self, shapes: [&Shape; 3]) -> Result<()> {
         let name = self.name.get();
@@ -687,24 +847,7 @@ impl Layer for Attention {
         }
         let shapes = dims.map(|d| Shape::known(&d));
         self.check_features([&shapes[0], &shapes[1], &shapes[2]])?;
-        // Weightless options (no scale, "dot") need no values; the others need them set.
-        let mut stored = self
-            .values
-            .iter()
-            .flatten()
-            .map(|w| w.iter().next().copied());
-        let mut next = |wanted: bool| -> Result<Option<f32>> {
-            if !wanted {
-                return Ok(None);
-            }
-            stored
-                .next()
-                .flatten()
-                .map(Some)
-                .ok_or_else(|| no_weights(name))
-        };
-        let scale = next(self.use_scale)?;
-        let concat_weight = next(self.score_mode == ScoreMode::Concat)?;
+        let (scale, concat_weight) = self.scalars()?;
         let [[_, _, fq], _, [_, _, fk]] = dims;
         let score =
             |q: ArrayView2<'_, f32>, k: ArrayView2<'_, f32>, s: &mut ArrayViewMut2<'_, f32>| {
@@ -714,12 +857,84 @@ impl Layer for Attention {
                     // Keras: concat_score_weight · sum(tanh(scale · (q + k)), axis=-1).
                     Some(c) => {
                         let (q, k) = (contiguous(&q), contiguous(&k));
-                        tanh_scores(q, fq, k, fk, scale, None, s);
+                        let p = TanhScores {
+                            q,
+                            fq,
+                            k,
+                            fk,
+                            inner: scale,
+                            outer: None,
+                        };
+                        tanh_scores(p, s);
                         s.mapv_inplace(|x| c * x);
                     }
                 }
             };
         dense_call(name, &self.options, inputs, dims, ctx, &score)
+    }
+
+    /// The shared dense-attention backward, with the scores' own: `"dot"`'s product, or
+    /// `"concat"`'s sum of `tanh`s, whose `concat_score_weight` is an outer weight of width 1.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let (scale, concat_weight) = self.scalars()?;
+        let back = |g: ScoreGrads<'_>| {
+            let ScoreGrads {
+                q,
+                k,
+                ds,
+                dq,
+                dk,
+                dw,
+            } = g;
+            let (fq, fk) = (q.ncols(), k.ncols());
+            match concat_weight {
+                // S = c·q·kᵀ: G = dS·k, dq = c·G, dk = c·dSᵀ·q, d scale = Σ q·G.
+                None => {
+                    let c = scale.unwrap_or(1.0);
+                    let g = ds.dot(&k);
+                    let mut dqv = ArrayViewMut2::from_shape(q.raw_dim(), dq)
+                        .expect("the query's gradient has the query's shape");
+                    dqv.scaled_add(c, &g);
+                    let mut dkv = ArrayViewMut2::from_shape(k.raw_dim(), dk)
+                        .expect("the key's gradient has the key's shape");
+                    general_mat_mul(c, &ds.t(), &q, 1.0, &mut dkv);
+                    if scale.is_some() {
+                        dw[0] += (&q * &g).sum();
+                    }
+                }
+                Some(c) => {
+                    let (mut d_inner, mut d_outer) = (0.0, [0.0]);
+                    let grads = TanhGrads {
+                        dq,
+                        dk,
+                        d_inner: &mut d_inner,
+                        d_outer: &mut d_outer,
+                    };
+                    let (q, k) = (contiguous(&q), contiguous(&k));
+                    let p = TanhScores {
+                        q,
+                        fq,
+                        k,
+                        fk,
+                        inner: scale,
+                        outer: Some(&[c]),
+                    };
+                    tanh_scores_backward(p, &ds, grads);
+                    let at = usize::from(scale.is_some());
+                    if scale.is_some() {
+                        dw[0] += d_inner;
+                    }
+                    dw[at] += d_outer[0];
+                }
+            }
+        };
+        let specs = self.weight_specs();
+        dense_backward(name, &self.options, saved, output_grads, &specs, &back)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -751,6 +966,7 @@ pub(crate) fn dense_working_elements(inputs: &[Shape], options: &DenseOptions) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::backward_of;
     use approx::assert_abs_diff_eq;
     use ndarray::array;
 
@@ -776,6 +992,28 @@ mod tests {
         assert_abs_diff_eq!(y[0][[0, 0, 0]], 0.365_529_3, epsilon = 1e-6);
         assert_abs_diff_eq!(y[1][[0, 0, 0]], 0.268_941_4, epsilon = 1e-6);
         assert_abs_diff_eq!(y[1][[0, 0, 1]], 0.731_058_6, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn backward_of_one_query_over_two_values_by_hand() -> Result<()> {
+        let mut attention = Attention::new().with_use_scale(true);
+        attention.build(&shapes(1, 2, 1))?;
+        attention.set_weights(&[ndarray::arr0(2.0_f32).into_dyn()])?;
+        let q = array![[[1.0_f32]]].into_dyn();
+        let v = array![[[0.0_f32], [0.5]]].into_dyn();
+        let d = array![[[1.0_f32]]].into_dyn();
+        let g = backward_of(&attention, &[q.view(), v.view()], &[d.view()])?;
+        // w = [0.2689414, 0.7310586] (above); dW = d·vᵀ = [0, 0.5], Σ dW·w = 0.3655293,
+        // dS = w·(dW − 0.3655293) = [−0.0983059, 0.0983059].
+        // dq = 2·dS·k = 2·0.5·0.0983059 = 0.0983059; d scale = q·(dS·k) = 0.0491530;
+        // d value = wᵀ·d + 2·dSᵀ·q = [0.2689414 − 0.1966119, 0.7310586 + 0.1966119].
+        let dq = g.inputs[0].as_ref().expect("the query's gradient");
+        let dv = g.inputs[1].as_ref().expect("the value's gradient");
+        assert_abs_diff_eq!(dq[[0, 0, 0]], 0.098_305_9, epsilon = 1e-6);
+        assert_abs_diff_eq!(dv[[0, 0, 0]], 0.072_329_5, epsilon = 1e-6);
+        assert_abs_diff_eq!(dv[[0, 1, 0]], 0.927_670_5, epsilon = 1e-6);
+        assert_abs_diff_eq!(g.weights[0][[]], 0.049_153_0, epsilon = 1e-6);
         Ok(())
     }
 

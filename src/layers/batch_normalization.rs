@@ -1,22 +1,48 @@
-//! Keras's `BatchNormalization` at inference: each channel scaled by its moving statistics.
+//! Keras's `BatchNormalization`: each channel normalized by the batch's statistics in training,
+//! by the moving statistics at inference.
 
 use ndarray::{Array1, ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_specs, check_weights, common_builders, layer_plumbing, no_weights, owned1, single_input,
-    single_shape, CallContext, InputDecl, Layer, LayerName, MaskPolicy, Mode, WeightSpec,
+    check_specs, check_weights, common_builders, layer_plumbing, no_weights, output_grad, owned1,
+    single_input, single_shape, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy,
+    Mode, SavedForBackward, WeightSpec,
 };
 use crate::limits;
-use crate::linalg::norm::scale_shift_channels;
+use crate::linalg::norm::{
+    batch_norm_input_grad, channel_moments, channel_sums, scale_shift_channels, ChannelMoments,
+};
 use crate::shape::Shape;
 
-/// Keras's `BatchNormalization`, at inference (`training=False`, what `predict` runs): each
-/// channel of `axis` is normalized with the moving mean and variance learned in training.
+/// Which variance of the batch BatchNormalization's training moves `moving_variance` toward:
+/// where tf_keras 2.21 and Keras 3.15 give different numbers. Both normalize the batch by its
+/// biased variance, and move `moving_mean` alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MovingVariance {
+    /// Keras 3.15: the biased variance, the one the batch is normalized with, for every input.
+    #[default]
+    Keras3,
+    /// tf_keras 2.21: for the inputs its fused kernel (`tf.compat.v1.nn.fused_batch_norm`)
+    /// takes, rank 4 with the channels on axis 1 or 3 and rank 5 with them on axis 1 or 4,
+    /// the unbiased variance `var · n / (n − 1)` (`n` the values per channel, 1 for `n` = 1),
+    /// and the mask is ignored there, as that kernel ignores it; the biased variance for other
+    /// inputs, as Keras 3. (tf_keras refuses other axes of a rank-4 input; seqnn takes them,
+    /// unfused.)
+    TfKeras,
+}
+
+/// Keras's `BatchNormalization`: each channel of `axis` normalized by the batch's own mean
+/// and variance in training, by the moving mean and variance that training keeps at inference.
 ///
 /// ```text
-/// inv[c] = gamma[c] / sqrt(moving_variance[c] + epsilon)
-/// y      = x · inv[c] + (beta[c] − moving_mean[c] · inv[c])      c: the index along `axis`
+/// inference: mean, var = moving_mean[c], moving_variance[c]
+/// training:  mean, var = the mean and the biased variance of channel c over every other axis
+///                        (over the unmasked timesteps only, with a mask)
+///            moving_mean     ← moving_mean · momentum + mean · (1 − momentum)
+///            moving_variance ← moving_variance · momentum + var · (1 − momentum)
+/// inv[c] = gamma[c] / sqrt(var + epsilon)
+/// y      = x · inv[c] + (beta[c] − mean · inv[c])      c: the index along `axis`
 /// ```
 ///
 /// (`gamma` is 1 without `scale`, `beta` 0 without `center`; the order of operations is
@@ -27,11 +53,30 @@ use crate::shape::Shape;
 ///   Output: the same shape.
 /// - Weights, in Keras's order, each `(C,)`: `gamma` (with `scale`), `beta` (with `center`),
 ///   `moving_mean`, `moving_variance`; with `renorm`, then `moving_stddev`, `renorm_mean` and
-///   `renorm_stddev`, which only training uses. So `4·C` parameters by default. In Keras the
-///   moving statistics (and the renorm ones) are non-trainable weights: the [`Layer`] trait has
-///   no way to say so yet, so a [`Sequential`](crate::Sequential) summary counts them as
-///   trainable.
-/// - Mask: passed on unchanged (Keras's `supports_masking`); masked steps are normalized too.
+///   `renorm_stddev`, which only training uses. So `4·C` parameters by default. The moving
+///   statistics (and the renorm ones) are non-trainable weights, as in Keras.
+/// - Mask: passed on unchanged (Keras's `supports_masking`); at inference every step is
+///   normalized alike. In training, the mask of a `(batch, timesteps, features)` input keeps
+///   the masked steps out of the batch statistics (both Kerases), and every step, masked or
+///   not, is normalized with them.
+///
+/// # Training
+///
+/// A call in [`Mode::Training`] of a trainable layer normalizes by the batch (Keras's
+/// `training and self.trainable`); a frozen layer (`trainable` false) runs as at inference, as in
+/// Keras 2 and 3. The call does not change the layer (`call` takes `&self`): it keeps the new
+/// moving statistics in its record, and [`Layer::updates`] gives them, for `fit` to set once
+/// the step succeeded, with the optimizer's step. So a failed step (a loss that is not finite)
+/// leaves them as they were, and a training call outside `fit` changes nothing until its
+/// record's updates are set. The moving variance moves toward the biased variance in Keras 3,
+/// toward the unbiased one in tf_keras's fused kernel (rank 4 and 5): see [`MovingVariance`];
+/// a layer read from a tf_keras config has [`MovingVariance::TfKeras`].
+///
+/// The backward pass gives the input's gradient through the batch statistics in training (the
+/// masked steps' too: they are normalized with statistics they did not enter), `gamma`'s and
+/// `beta`'s, and zeros for the moving statistics, which TensorFlow gives none; after an
+/// inference call it is that of the fixed affine map, the moving statistics' gradients
+/// included, as `tf.GradientTape` gives them.
 ///
 /// Options, with Keras's defaults: `axis` −1, `momentum` 0.99 (training only), `epsilon` 1e-3,
 /// `center` and `scale` true, `renorm` false. As Keras, the weights start as `gamma` 1,
@@ -51,6 +96,7 @@ use crate::shape::Shape;
 /// model.add(Dense::new(2))?;
 /// assert_eq!(model.output_shape().unwrap().to_string(), "(None, 10, 2)");
 /// assert_eq!(model.layers()[1].count_params(), 32); // gamma, beta, moving mean and variance: 4·8
+/// assert_eq!(model.layers()[1].trainable_params(), 16); // gamma and beta
 /// # Ok::<(), seqnn::Error>(())
 /// ```
 ///
@@ -58,9 +104,9 @@ use crate::shape::Shape;
 /// Adding or building it fails with [`Error::InvalidArgument`] for an `axis` outside the input's
 /// rank (Keras 3's message) or whose dimension is unknown (tf_keras's message), and a built layer
 /// refuses another rank ([`Error::IncompatibleRank`]) or another `C`
-/// ([`Error::IncompatibleShape`]). A call in [`Mode::Training`] is refused with
-/// [`Error::InvalidArgument`] (batch statistics are not implemented yet), unless the layer is not
-/// trainable: Keras then runs it in inference mode, and so does seqnn.
+/// ([`Error::IncompatibleShape`]). A training call of a trainable layer is refused with
+/// [`Error::InvalidArgument`] with `renorm` (batch renormalization is not implemented), and with
+/// a mask on an input that is not `(batch, timesteps, features)` (Keras 3's message).
 #[derive(Debug, Clone)]
 pub struct BatchNormalization {
     name: LayerName,
@@ -71,6 +117,7 @@ pub struct BatchNormalization {
     center: bool,
     scale: bool,
     renorm: bool,
+    moving_variance: MovingVariance,
     trainable: bool,
     /// The input's rank, the axis resolved against it, and the channels, once built.
     built: Option<Built>,
@@ -115,17 +162,21 @@ impl Values {
             .chain(&self.renorm)
     }
 
-    /// `inv` and `shift` per channel: `gamma / sqrt(var + epsilon)` and `beta − mean · inv`.
-    fn scale_and_shift(&self, epsilon: f32) -> (Vec<f32>, Vec<f32>) {
-        let mut inv: Vec<f32> = self
-            .moving_variance
+    /// `inv` and `shift` per channel for statistics `mean` and `variance`:
+    /// `gamma / sqrt(var + epsilon)` and `beta − mean · inv`.
+    fn scale_and_shift(
+        &self,
+        mean: &[f32],
+        variance: &[f32],
+        epsilon: f32,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let mut inv: Vec<f32> = variance
             .iter()
             .map(|v| 1.0 / (v + epsilon).sqrt())
             .collect();
         if let Some(g) = &self.gamma {
             inv.iter_mut().zip(g).for_each(|(i, g)| *i *= g);
         }
-        let mean = &self.moving_mean;
         let shift = match &self.beta {
             Some(b) => inv
                 .iter()
@@ -137,6 +188,37 @@ impl Values {
         };
         (inv, shift)
     }
+
+    fn moving(&self) -> (&[f32], &[f32]) {
+        (
+            self.moving_mean
+                .as_slice()
+                .expect("a fresh 1-D array is contiguous"),
+            self.moving_variance
+                .as_slice()
+                .expect("a fresh 1-D array is contiguous"),
+        )
+    }
+}
+
+/// What a recording call of a BatchNormalization keeps: its input (standard layout) and, for a
+/// training call, the batch's statistics and the moving statistics they give.
+#[derive(Debug)]
+struct BatchNormSaved {
+    x: ArrayD<f32>,
+    batch: Option<BatchStats>,
+}
+
+/// The statistics of a training call.
+#[derive(Debug)]
+struct BatchStats {
+    moments: ChannelMoments,
+    /// `1 / sqrt(var + epsilon)` per channel.
+    r: Vec<f32>,
+    /// Per value of the input, whether it entered the statistics (`None`: all did).
+    keep: Option<Vec<bool>>,
+    /// The new `moving_mean` and `moving_variance`.
+    moving: (Array1<f32>, Array1<f32>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +247,7 @@ impl BatchNormalization {
             center: true,
             scale: true,
             renorm: false,
+            moving_variance: MovingVariance::Keras3,
             trainable: true,
             built: None,
             values: None,
@@ -195,7 +278,20 @@ impl BatchNormalization {
         self
     }
 
+    /// Which variance training moves `moving_variance` toward, as Keras 3 or tf_keras. Default
+    /// [`MovingVariance::Keras3`].
+    #[must_use]
+    pub fn with_moving_variance(mut self, which: MovingVariance) -> Self {
+        self.moving_variance = which;
+        self
+    }
+
     common_builders!("batch_normalization");
+
+    /// Which variance training moves `moving_variance` toward.
+    pub fn moving_variance(&self) -> MovingVariance {
+        self.moving_variance
+    }
 
     /// The axis of the channels, as given (Keras's `axis`).
     pub fn axis(&self) -> isize {
@@ -260,6 +356,78 @@ impl BatchNormalization {
             axis,
             channels,
         })
+    }
+}
+
+impl BatchNormalization {
+    /// Whether tf_keras would run its fused kernel on inputs of `b`'s rank and axis.
+    fn fused(&self, b: &Built) -> bool {
+        self.moving_variance == MovingVariance::TfKeras
+            && matches!((b.rank, b.axis), (4, 1 | 3) | (5, 1 | 4))
+    }
+
+    /// The moving statistics after a training call with batch statistics `m`:
+    /// `moving · momentum + batch · (1 − momentum)`, the variance made unbiased where tf_keras's
+    /// fused kernel makes it so.
+    fn moved(&self, values: &Values, m: &ChannelMoments) -> (Array1<f32>, Array1<f32>) {
+        let fused = self.built.is_some_and(|b| self.fused(&b));
+        let (mom, rest) = (self.momentum, 1.0 - self.momentum);
+        let mean = values
+            .moving_mean
+            .iter()
+            .zip(&m.mean)
+            .map(|(old, new)| old * mom + new * rest)
+            .collect();
+        let variance = values
+            .moving_variance
+            .iter()
+            .zip(&m.variance)
+            .zip(&m.count)
+            .map(|((old, &new), &n)| {
+                let new = if fused && n > 1 {
+                    new * (n as f32 / (n - 1) as f32)
+                } else {
+                    new
+                };
+                old * mom + new * rest
+            })
+            .collect();
+        (mean, variance)
+    }
+
+    /// Which values of an input of `shape` enter a training call's statistics: those of the
+    /// unmasked timesteps, for a `(batch, timesteps, features)` input with a mask; all (`None`)
+    /// without a mask, or where tf_keras's fused kernel ignores it.
+    fn batch_keep(
+        &self,
+        ctx: &CallContext,
+        shape: &[usize],
+        b: &Built,
+    ) -> Result<Option<Vec<bool>>> {
+        let Some(mask) = ctx.input_mask(0) else {
+            return Ok(None);
+        };
+        if self.fused(b) {
+            return Ok(None);
+        }
+        if shape.len() != 3 || mask.shape() != &shape[..2] {
+            // Keras 3's check (tf_keras's weighted moments would broadcast the mask as it can).
+            return Err(Error::InvalidArgument {
+                layer: self.name.get().to_string(),
+                message: format!(
+                    "The mask provided should be one dimension less than the inputs. \
+                     Received: mask.shape={}, inputs.shape={}",
+                    crate::layers::conv::py_tuple(mask.shape()),
+                    crate::layers::conv::py_tuple(shape)
+                ),
+            });
+        }
+        let features = shape[2];
+        Ok(Some(
+            mask.iter()
+                .flat_map(|&k| std::iter::repeat_n(k, features))
+                .collect(),
+        ))
     }
 }
 
@@ -449,20 +617,52 @@ impl Layer for BatchNormalization {
         };
         let shape = input.shape();
         let b = self.resolve(&Shape::known(shape))?;
+        limits::check_dims(name, "output", shape)?;
         // Keras: `training and self.trainable` (Keras 3), `training = False` for a layer that
         // is not trainable (tf_keras's `_get_training_value`).
-        if ctx.mode() == Mode::Training && self.trainable {
+        let training = ctx.mode() == Mode::Training && self.trainable;
+        if training && self.renorm {
             return Err(Error::InvalidArgument {
                 layer: name.to_string(),
-                message: "BatchNormalization in training mode (normalizing by the batch's own \
-                          statistics) is not implemented yet"
+                message: "BatchNormalization with renorm in training mode (batch \
+                          renormalization) is not implemented yet"
                     .into(),
             });
         }
-        limits::check_dims(name, "output", shape)?;
-        let (inv, shift) = values.scale_and_shift(self.epsilon);
+        let keep = if training {
+            self.batch_keep(ctx, shape, &b)?
+        } else {
+            None
+        };
         let inner: usize = shape[b.axis + 1..].iter().product();
         let mut y = input.as_standard_layout().into_owned();
+        let x = ctx.records().then(|| y.clone());
+        let batch = training.then(|| {
+            let moments = channel_moments(
+                y.as_slice()
+                    .expect("an owned standard-layout array is contiguous"),
+                b.channels,
+                inner,
+                keep.as_deref(),
+            );
+            let r = moments
+                .variance
+                .iter()
+                .map(|v| 1.0 / (v + self.epsilon).sqrt())
+                .collect();
+            let moving = self.moved(values, &moments);
+            BatchStats {
+                moments,
+                r,
+                keep,
+                moving,
+            }
+        });
+        let (mean, variance) = match &batch {
+            Some(s) => (&s.moments.mean[..], &s.moments.variance[..]),
+            None => values.moving(),
+        };
+        let (inv, shift) = values.scale_and_shift(mean, variance, self.epsilon);
         scale_shift_channels(
             y.as_slice_mut()
                 .expect("an owned standard-layout array is contiguous"),
@@ -471,7 +671,111 @@ impl Layer for BatchNormalization {
             &inv,
             &shift,
         );
+        if let Some(x) = x {
+            ctx.save_for_backward(Box::new(BatchNormSaved { x, batch }));
+        }
         Ok(vec![y])
+    }
+
+    /// After a training call: the gradient of the input through the batch's mean and variance,
+    /// `gamma`'s and `beta`'s, and zeros for the other weights (TensorFlow gives them none).
+    /// After an inference call: those of the affine map `x · inv + shift`, the moving
+    /// statistics' included.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &BatchNormSaved = saved.get(name)?;
+        let (Some(b), Some(values)) = (self.built, self.values.as_deref()) else {
+            return Err(no_weights(name));
+        };
+        let shape = saved.x.shape();
+        let inner: usize = shape[b.axis + 1..].iter().product();
+        let c = b.channels;
+        let x = saved.x.as_slice().expect("kept in standard layout");
+        let mut g = output_grad(name, output_grads, 0, shape)?;
+        let gs = g.as_slice_mut().expect("standard layout");
+        let gamma = values.gamma.as_ref().and_then(|g| g.as_slice());
+        let one = |v: Vec<f32>| Array1::from(v).into_dyn();
+        let zeros = || ArrayD::zeros(ndarray::IxDyn(&[c]));
+        let (d_gamma, d_beta, d_moving) = match &saved.batch {
+            Some(s) => {
+                let (sum_g, sum_gx) = channel_sums(x, gs, c, inner, &s.moments.mean);
+                batch_norm_input_grad(
+                    x,
+                    gs,
+                    c,
+                    inner,
+                    s.keep.as_deref(),
+                    &s.moments,
+                    &s.r,
+                    gamma,
+                    (&sum_g, &sum_gx),
+                );
+                let d_gamma = sum_gx
+                    .iter()
+                    .zip(&s.r)
+                    .map(|(&v, &r)| (v * f64::from(r)) as f32)
+                    .collect();
+                let d_beta = sum_g.iter().map(|&v| v as f32).collect();
+                (d_gamma, d_beta, [zeros(), zeros()])
+            }
+            None => {
+                let (mean, variance) = values.moving();
+                let (sum_g, sum_gx) = channel_sums(x, gs, c, inner, mean);
+                let (inv, _) = values.scale_and_shift(mean, variance, self.epsilon);
+                scale_shift_channels(gs, c, inner, &inv, &vec![0.0; c]);
+                let r: Vec<f64> = variance
+                    .iter()
+                    .map(|v| 1.0 / f64::from(v + self.epsilon).sqrt())
+                    .collect();
+                let gm = |i: usize| f64::from(gamma.map_or(1.0, |g| g[i]));
+                let d_gamma = (0..c).map(|i| (r[i] * sum_gx[i]) as f32).collect();
+                let d_beta = sum_g.iter().map(|&v| v as f32).collect();
+                // y = x · inv + beta − mean · inv: d mean = −inv Σ g; d var = Σ g·(x − mean) ·
+                // gamma · (−½)(var + epsilon)^(−3/2).
+                let d_mean = (0..c).map(|i| -f64::from(inv[i]) * sum_g[i]);
+                let d_var = (0..c).map(|i| -0.5 * gm(i) * r[i].powi(3) * sum_gx[i]);
+                (
+                    d_gamma,
+                    d_beta,
+                    [
+                        one(d_mean.map(|v| v as f32).collect()),
+                        one(d_var.map(|v| v as f32).collect()),
+                    ],
+                )
+            }
+        };
+        let mut weights = Vec::with_capacity(7);
+        if self.scale {
+            weights.push(one(d_gamma));
+        }
+        if self.center {
+            weights.push(one(d_beta));
+        }
+        weights.extend(d_moving);
+        if self.renorm {
+            weights.extend([zeros(), zeros(), zeros()]);
+        }
+        Ok(Gradients {
+            inputs: vec![Some(g)],
+            weights,
+        })
+    }
+
+    /// The moving statistics a training call moved, in their places among the weights.
+    fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let saved: &BatchNormSaved = saved.get(self.name.get())?;
+        let mut updates: Vec<Option<ArrayD<f32>>> = vec![None; self.weight_specs().len()];
+        if let Some(s) = &saved.batch {
+            // After gamma and beta, whichever the layer has.
+            let at = usize::from(self.scale) + usize::from(self.center);
+            updates[at] = Some(s.moving.0.clone().into_dyn());
+            updates[at + 1] = Some(s.moving.1.clone().into_dyn());
+        }
+        Ok(updates)
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -601,7 +905,7 @@ mod tests {
     }
 
     #[test]
-    fn a_built_layer_keeps_its_channels_and_training_is_refused() -> Result<()> {
+    fn a_built_layer_keeps_its_channels() -> Result<()> {
         let mut bn = BatchNormalization::new();
         assert!(matches!(
             apply(&bn, ArrayD::zeros(ndarray::IxDyn(&[1, 3])).view()),
@@ -623,15 +927,71 @@ mod tests {
             "Input 0 of layer \"batch_normalization\" is incompatible with the layer: expected \
              shape=(None, 3), found shape=(2, 5)"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn training_normalizes_by_the_batch_and_keeps_the_moving_statistics_by_hand() -> Result<()> {
+        let mut bn = BatchNormalization::new().with_epsilon(0.0);
+        bn.build(&[Shape::new(vec![None, Some(1)])])?;
+        bn.initialize();
+        let x = array![[0.0_f32], [1.0], [2.0]].into_dyn();
+        let mut ctx = CallContext::training();
+        let y = bn.call(&[x.view()], &mut ctx)?;
+        // mean 1, var 2/3, r = √1.5 = 1.2247449: y = (x − 1)·r = [−r, 0, r].
+        let r = 1.5_f32.sqrt();
+        assert_abs_diff_eq!(y[0][[0, 0]], -r, epsilon = 1e-6);
+        assert_abs_diff_eq!(y[0][[2, 0]], r, epsilon = 1e-6);
+        let saved = ctx.take_saved().expect("a training call keeps its record");
+        // The layer is unchanged; its updates move the statistics 1 % of the way:
+        // mean 0·0.99 + 1·0.01 = 0.01, variance 1·0.99 + (2/3)·0.01 = 0.9966667.
+        assert_eq!(bn.weights()[2][0], 0.0);
+        let updates = bn.updates(&saved)?;
+        assert!(updates[0].is_none() && updates[1].is_none());
+        assert_abs_diff_eq!(updates[2].as_ref().unwrap()[0], 0.01, epsilon = 1e-7);
+        assert_abs_diff_eq!(updates[3].as_ref().unwrap()[0], 0.996_666_7, epsilon = 1e-6);
+        // Backward of g = [1, 0, 0]: d beta = Σ g = 1, d gamma = Σ g·x̂ = −r,
+        // dx = r·(g − (Σ g + x̂·Σ g·x̂)/3) = r·[1/6, −1/3, 1/6]; no gradient for the statistics.
+        let g = array![[1.0_f32], [0.0], [0.0]].into_dyn();
+        let grads = bn.backward(&saved, &[Some(g.view())])?;
+        let dx = grads.inputs[0].as_ref().expect("the input's gradient");
+        for (i, want) in [r / 6.0, -r / 3.0, r / 6.0].into_iter().enumerate() {
+            assert_abs_diff_eq!(dx[[i, 0]], want, epsilon = 1e-6);
+        }
+        assert_abs_diff_eq!(grads.weights[0][0], -r, epsilon = 1e-6);
+        assert_abs_diff_eq!(grads.weights[1][0], 1.0, epsilon = 1e-6);
+        assert!(grads.weights[2..].iter().all(|w| w[0] == 0.0));
+        Ok(())
+    }
+
+    #[test]
+    fn frozen_renorm_and_misplaced_masks_in_training() -> Result<()> {
+        let mut bn = BatchNormalization::new();
+        bn.build(&[Shape::new(vec![None, Some(3)])])?;
+        bn.initialize();
         let x = ArrayD::<f32>::ones(ndarray::IxDyn(&[2, 3]));
-        let err = bn
+        // A mask on a (batch, features) input: Keras 3's error.
+        let mut ctx = CallContext::training().with_masks(vec![Some(array![[true, false]])]);
+        let err = bn.call(&[x.view()], &mut ctx).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("mask.shape=(1, 2), inputs.shape=(2, 3)"),
+            "{err}"
+        );
+        // Not trainable: Keras runs it at inference even in training, and moves nothing.
+        bn.set_trainable(false);
+        let mut ctx = CallContext::training();
+        let y = bn.call(&[x.view()], &mut ctx)?;
+        assert_abs_diff_eq!(y[0][[0, 0]], 0.999_500_4, epsilon = 1e-6); // 1/√1.001
+        let saved = ctx.take_saved().expect("kept");
+        assert!(bn.updates(&saved)?.iter().all(Option::is_none));
+        let mut renorm = BatchNormalization::new().with_renorm(true);
+        renorm.build(&[Shape::new(vec![None, Some(3)])])?;
+        renorm.initialize();
+        let err = renorm
             .call(&[x.view()], &mut CallContext::training())
             .unwrap_err();
-        assert!(err.to_string().contains("training mode"), "{err}");
-        // Not trainable: Keras runs it at inference even in training.
-        bn.set_trainable(false);
-        let y = bn.call(&[x.view()], &mut CallContext::training())?;
-        assert_abs_diff_eq!(y[0][[0, 0]], 0.999_500_4, epsilon = 1e-6); // 1/√1.001
+        assert!(err.to_string().contains("renorm in training mode"), "{err}");
         Ok(())
     }
 }

@@ -4,12 +4,13 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_specs, check_weights, common_builders, layer_plumbing, no_weights, single_input,
-    single_shape, CallContext, InputDecl, Layer, LayerName, MaskPolicy, WeightSpec,
+    check_specs, check_weights, common_builders, layer_plumbing, no_weights, output_grad,
+    single_input, single_shape, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy,
+    SavedForBackward, WeightSpec,
 };
 use crate::layers::batch_normalization::{check_built, epsilon_center_scale, resolve_axis};
 use crate::limits;
-use crate::linalg::norm::{normalize_rows, RowNorm};
+use crate::linalg::norm::{normalize_rows, normalize_rows_backward, RowNorm};
 use crate::shape::Shape;
 
 /// Keras's `LayerNormalization`: every group of values that shares its indices outside `axis`
@@ -34,6 +35,8 @@ use crate::shape::Shape;
 ///   order, go to the axes in increasing order, as both Kerases reshape them. Keras 3 sorts the
 ///   list first (its configs are sorted), tf_keras keeps it as given.
 /// - Mask: passed on unchanged (Keras's `supports_masking`); masked steps are normalized too.
+/// - Training: the same in both modes. The backward pass gives the gradients of the input
+///   (through each group's mean and variance), of `gamma` and of `beta`, for every axis option.
 ///
 /// Options, with Keras's defaults: `axis` −1, `epsilon` 1e-3, `center` and `scale` true,
 /// `rms_scaling` false; the weights start as `gamma` 1, `beta` 0.
@@ -166,6 +169,20 @@ impl LayerNormalization {
         self.center && !self.rms_scaling
     }
 
+    /// The kernels' parameters, for the weights `gamma` and `beta`.
+    fn row_norm<'a>(
+        &self,
+        gamma: &'a Option<ArrayD<f32>>,
+        beta: &'a Option<ArrayD<f32>>,
+    ) -> RowNorm<'a> {
+        RowNorm {
+            epsilon: self.epsilon,
+            gamma: gamma.as_ref().and_then(|g| g.as_slice()),
+            beta: beta.as_ref().and_then(|b| b.as_slice()),
+            rms_scaling: self.rms_scaling,
+        }
+    }
+
     /// The axis list as Keras 3 must be given it for the same weights: Keras 3 sorts the list
     /// before it shapes the weights, so the list must already be sorted. For a built layer
     /// whose list is not, the same axes written with a sign chosen per axis may be (`[2, 1]`
@@ -240,6 +257,33 @@ impl LayerNormalization {
             .enumerate()
             .all(|(i, &a)| a == b.rank - sorted.len() + i)
     }
+}
+
+/// The axes of `b`'s rank reordered so that the normalized ones come last, in increasing order.
+fn row_order(b: &Built) -> Vec<usize> {
+    let sorted = b.sorted();
+    let mut order: Vec<usize> = (0..b.rank).filter(|a| !sorted.contains(a)).collect();
+    order.extend(&sorted);
+    order
+}
+
+/// The permutation that undoes `order`.
+fn inverse(order: &[usize]) -> Vec<usize> {
+    let mut back = vec![0; order.len()];
+    for (i, &a) in order.iter().enumerate() {
+        back[a] = i;
+    }
+    back
+}
+
+/// What a recording call of a LayerNormalization keeps: its input with the normalized axes
+/// moved last (as rows), each row's mean and `rsqrt(var + epsilon)`, and the move (`None` when
+/// the axes were the last ones already).
+#[derive(Debug)]
+struct LayerNormSaved {
+    x: ArrayD<f32>,
+    stats: Vec<(f32, f32)>,
+    order: Option<Vec<usize>>,
 }
 
 /// Integers as Python prints a list: `[1, -1]`.
@@ -338,7 +382,7 @@ impl Layer for LayerNormalization {
     fn call(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
-        _ctx: &mut CallContext,
+        ctx: &mut CallContext,
     ) -> Result<Vec<ArrayD<f32>>> {
         let name = self.name.get();
         let input = single_input(name, inputs)?;
@@ -347,45 +391,96 @@ impl Layer for LayerNormalization {
         };
         let b = self.resolve(&Shape::known(input.shape()))?;
         limits::check_dims(name, "output", input.shape())?;
-        let p = RowNorm {
-            epsilon: self.epsilon,
-            gamma: gamma.as_ref().and_then(|g| g.as_slice()),
-            beta: beta.as_ref().and_then(|b| b.as_slice()),
-            rms_scaling: self.rms_scaling,
+        let p = self.row_norm(gamma, beta);
+        let n: usize = b.dims.iter().product();
+        // The normalized axes moved last (in increasing order, the weights' layout), so that
+        // each group is a row; trailing axes need no move.
+        let order = (!Self::trailing(&b)).then(|| row_order(&b));
+        let mut y = match &order {
+            Some(o) => input
+                .view()
+                .permuted_axes(IxDyn(o))
+                .as_standard_layout()
+                .into_owned(),
+            None => input.as_standard_layout().into_owned(),
+        };
+        let mut stats = ctx.records().then(Vec::new);
+        let x = stats.is_some().then(|| y.clone());
+        normalize_rows(
+            y.as_slice_mut()
+                .expect("an owned standard-layout array is contiguous"),
+            n,
+            p,
+            stats.as_mut(),
+        );
+        if let (Some(x), Some(stats)) = (x, stats) {
+            ctx.save_for_backward(Box::new(LayerNormSaved {
+                x,
+                stats,
+                order: order.clone(),
+            }));
+        }
+        Ok(vec![match order {
+            Some(o) => y
+                .permuted_axes(IxDyn(&inverse(&o)))
+                .as_standard_layout()
+                .into_owned(),
+            None => y,
+        }])
+    }
+
+    /// The gradients of the input, `gamma` and `beta`, through each group's own mean and
+    /// variance (`normalize_rows_backward`).
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &LayerNormSaved = saved.get(name)?;
+        let (Some(b), Some((gamma, beta))) = (&self.built, self.values.as_deref()) else {
+            return Err(no_weights(name));
+        };
+        let back = saved.order.as_deref().map(inverse);
+        // The input's shape, from the rows' shape.
+        let shape: Vec<usize> = match &back {
+            Some(bk) => bk.iter().map(|&a| saved.x.shape()[a]).collect(),
+            None => saved.x.shape().to_vec(),
+        };
+        let g = output_grad(name, output_grads, 0, &shape)?;
+        let mut g = match &saved.order {
+            Some(o) => g.permuted_axes(IxDyn(o)).as_standard_layout().into_owned(),
+            None => g,
         };
         let n: usize = b.dims.iter().product();
-        let row_major = |y: &mut ArrayD<f32>| {
-            normalize_rows(
-                y.as_slice_mut()
-                    .expect("an owned standard-layout array is contiguous"),
-                n,
-                p,
-            );
+        let mut d_gamma = gamma.as_ref().map(|_| vec![0.0_f32; n]);
+        let mut d_beta = beta.as_ref().map(|_| vec![0.0_f32; n]);
+        normalize_rows_backward(
+            saved.x.as_slice().expect("kept in standard layout"),
+            &saved.stats,
+            n,
+            self.row_norm(gamma, beta),
+            g.as_slice_mut().expect("standard layout"),
+            d_gamma.as_deref_mut(),
+            d_beta.as_deref_mut(),
+        );
+        let dx = match back {
+            Some(bk) => g
+                .permuted_axes(IxDyn(&bk))
+                .as_standard_layout()
+                .into_owned(),
+            None => g,
         };
-        if Self::trailing(&b) {
-            let mut y = input.as_standard_layout().into_owned();
-            row_major(&mut y);
-            return Ok(vec![y]);
-        }
-        // Other axes: the normalized ones moved last (in increasing order, the weights'
-        // layout), normalized as rows, and moved back.
-        let sorted = b.sorted();
-        let mut order: Vec<usize> = (0..b.rank).filter(|a| !sorted.contains(a)).collect();
-        order.extend(&sorted);
-        let mut back = vec![0; b.rank];
-        for (i, &a) in order.iter().enumerate() {
-            back[a] = i;
-        }
-        let mut y = input
-            .view()
-            .permuted_axes(IxDyn(&order))
-            .as_standard_layout()
-            .into_owned();
-        row_major(&mut y);
-        Ok(vec![y
-            .permuted_axes(IxDyn(&back))
-            .as_standard_layout()
-            .into_owned()])
+        // The weights' values are the sorted axes' in row-major order, in the listed shape.
+        let weights = d_gamma
+            .into_iter()
+            .chain(d_beta)
+            .map(|d| ArrayD::from_shape_vec(IxDyn(&b.dims), d).expect("one value per position"))
+            .collect();
+        Ok(Gradients {
+            inputs: vec![Some(dx)],
+            weights,
+        })
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -485,6 +580,27 @@ mod tests {
         // [1, 3]: var 1 -> [1, 3] / √1 · 1 = [1, 3]; [2, 6]: var 4 -> [1, 3]
         let y = apply(&ln, array![[1.0_f32, 3.0], [2.0, 6.0]].into_dyn().view())?;
         assert_eq!(y, array![[1.0_f32, 3.0], [1.0, 3.0]].into_dyn());
+        Ok(())
+    }
+
+    #[test]
+    fn backward_by_hand() -> Result<()> {
+        let mut ln = LayerNormalization::new().with_epsilon(0.0);
+        ln.build(&[Shape::new(vec![None, Some(3)])])?;
+        ln.initialize();
+        let x = array![[0.0_f32, 1.0, 2.0]].into_dyn();
+        let g = array![[1.0_f32, 0.0, 0.0]].into_dyn();
+        let grads = crate::layer::backward_of(&ln, &[x.view()], &[g.view()])?;
+        // mean 1, var 2/3, r = √1.5 = 1.2247449, x̂ = [−r, 0, r]; gamma 1, so a = g:
+        // mean(a) = 1/3, mean(a·x̂) = −r/3, dx = r·(a − 1/3 + x̂·r/3) = r·[1/6, −1/3, 1/6].
+        let r = 1.5_f32.sqrt();
+        let dx = grads.inputs[0].as_ref().expect("a float input's gradient");
+        for (j, want) in [r / 6.0, -r / 3.0, r / 6.0].into_iter().enumerate() {
+            assert_abs_diff_eq!(dx[[0, j]], want, epsilon = 1e-6);
+        }
+        // d gamma = g·x̂ = [−r, 0, 0], d beta = g.
+        assert_abs_diff_eq!(grads.weights[0][[0]], -r, epsilon = 1e-6);
+        assert_eq!(grads.weights[1], array![1.0_f32, 0.0, 0.0].into_dyn());
         Ok(())
     }
 

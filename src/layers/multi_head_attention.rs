@@ -4,20 +4,22 @@
 //! `keras/src/layers/attention/multi_head_attention.py`).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array4, ArrayD, ArrayView2, ArrayViewD, CowArray, Ix2, Ix3, IxDyn};
+use ndarray::{
+    s, Array2, Array3, Array4, ArrayD, ArrayView2, ArrayViewD, Axis, CowArray, Ix2, Ix3, IxDyn,
+};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::layer::{
-    check_not_empty, check_specs, layer_plumbing, no_weights, CallContext, Layer, LayerName,
-    MaskPolicy, Outputs, WeightSpec,
+    check_not_empty, check_specs, layer_plumbing, no_weights, output_grad, CallContext, Gradients,
+    Layer, LayerName, MaskPolicy, Outputs, SavedForBackward, WeightSpec,
 };
 use crate::layers::attention::{
     check_mode, held_weights, input_mask, list, name_builders, rank_error, same_dim, standard,
 };
 use crate::limits;
-use crate::linalg::attention::{masked_softmax, Fill};
+use crate::linalg::attention::{masked_softmax, masked_softmax_backward, Fill};
 use crate::shape::Shape;
 
 /// What `MultiHeadAttention`'s softmax does with masked scores: the one place where tf_keras
@@ -79,6 +81,11 @@ pub enum SoftmaxMasking {
 ///   `gate/bias`, `value/kernel (value_features, num_heads, value_dim)`, `value/bias (num_heads,
 ///   value_dim)`, `attention_output/kernel (num_heads, value_dim, *output_shape)`,
 ///   `attention_output/bias (*output_shape)`; no biases without `use_bias`.
+///
+/// Training: the same in both modes (with dropout 0). The backward pass gives the gradients
+/// of the query, the value and the key (the value's includes the key's when there is no key;
+/// the attention mask input gets none), and of every projection, through each head's softmax
+/// as the layer's [`SoftmaxMasking`] computes it.
 ///
 /// Only rank-3 inputs and the default `attention_axes` (the timesteps) are supported. What a
 /// fully masked row of scores gives differs between tf_keras and Keras 3: see
@@ -196,7 +203,7 @@ impl MultiHeadAttention {
     /// Keras's `dropout` on the attention weights. Default 0. It changes nothing at inference
     /// in tf_keras; in Keras 3 a rate above 0 switches to the path whose fully masked rows get
     /// zero weights (see [`SoftmaxMasking::Keras3`]). A training call with a rate above 0 is
-    /// refused, as seqnn does not train yet.
+    /// refused: seqnn does not drop attention weights in training yet.
     #[must_use]
     pub fn with_dropout(mut self, rate: f32) -> Self {
         self.dropout = rate;
@@ -598,6 +605,48 @@ impl MultiHeadAttention {
     }
 }
 
+/// What a recording call of a MultiHeadAttention keeps: its query, value and key rows (`None`:
+/// the value is the key), the projections (the query's scaled), the attention weights
+/// `(batch, heads, T, S)`, which scores the masks kept where a fill replaced the others
+/// `(batch, T, S)`, the heads' output before the gate, the gate, the output's shape, and whether
+/// an attention mask was an input.
+#[derive(Debug)]
+struct MhaSaved {
+    query: Array2<f32>,
+    value: Array2<f32>,
+    key: Option<Array2<f32>>,
+    q: Array2<f32>,
+    k: Array2<f32>,
+    v: Array2<f32>,
+    weights: Array4<f32>,
+    kept: Option<Array3<bool>>,
+    heads: Array2<f32>,
+    gate: Option<Array2<f32>>,
+    out_shape: Vec<usize>,
+    attention_mask: bool,
+}
+
+/// The backward pass of [`project`] for the gradient `d` of its output: the input's gradient
+/// `d · kernelᵀ`, then the gradients of the kernel `xᵀ · d` and of the bias `Σ d` (with one),
+/// as flat matrices.
+fn project_backward(
+    x: ArrayView2<'_, f32>,
+    d: &Array2<f32>,
+    p: &Projection<'_>,
+) -> (Array2<f32>, Vec<ArrayD<f32>>) {
+    let dx = d.dot(&p.kernel.t());
+    let dx = if dx.is_standard_layout() {
+        dx
+    } else {
+        dx.as_standard_layout().into_owned()
+    };
+    let mut grads = vec![x.t().dot(d).as_standard_layout().into_owned().into_dyn()];
+    if p.bias.is_some() {
+        grads.push(d.sum_axis(Axis(0)).into_dyn());
+    }
+    (dx, grads)
+}
+
 /// `x (rows, in) · kernel (in, out) + bias`, as Keras's `EinsumDense`: one matrix product.
 fn project(x: ArrayView2<'_, f32>, p: &Projection<'_>) -> Array2<f32> {
     let (rows, cols) = (x.nrows(), p.kernel.ncols());
@@ -775,10 +824,13 @@ impl Layer for MultiHeadAttention {
             || window.is_some()
             || attention_mask.is_some();
         let fill = self.fill();
+        let records = ctx.records();
         let mut heads = Array2::<f32>::zeros((batch * t, n * hv));
-        let mut all_scores = self
-            .return_attention_scores
+        let mut all_scores = (self.return_attention_scores || records)
             .then(|| Array4::<f32>::zeros((batch, n, t, s)));
+        // What the backward pass needs of the masks: which scores the fill replaced.
+        let mut kept = (records && masked && fill != Fill::Subtract)
+            .then(|| Array3::from_elem((batch, t, s), true));
         let mut one = if all_scores.is_none() {
             Array2::<f32>::zeros((t, s))
         } else {
@@ -794,6 +846,9 @@ impl Layer for MultiHeadAttention {
                         && (!causal || j <= i)
                         && window.is_none_or(|w| i.abs_diff(j) < w)
                         && attention_mask.as_ref().is_none_or(|m| m[[b, i, j]] != 0.0);
+                }
+                if let Some(kept) = kept.as_mut() {
+                    kept.index_axis_mut(Axis(0), b).assign(&keep);
                 }
             }
             let rows_q = b * t..(b + 1) * t;
@@ -812,7 +867,8 @@ impl Layer for MultiHeadAttention {
                 general_mat_mul(1.0, &scores, &vh, 0.0, &mut oh);
             }
         }
-        if let Some(wg) = wg {
+        let raw_heads = (records && wg.is_some()).then(|| heads.clone());
+        let gate = wg.map(|wg| {
             let mut gate = project(query.view(), &wg);
             ActivationFn::Sigmoid.apply_slice(
                 gate.as_slice_mut()
@@ -820,7 +876,8 @@ impl Layer for MultiHeadAttention {
                 n * hv,
             );
             heads *= &gate;
-        }
+            gate
+        });
         let y = project(heads.view(), &wo);
         let mut out_shape = vec![batch, t];
         out_shape.extend(self.out_dims(features[0]));
@@ -828,8 +885,146 @@ impl Layer for MultiHeadAttention {
             .into_shape_with_order(IxDyn(&out_shape))
             .expect("rows·outputs values fill the output shape");
         let mut outputs = vec![y];
-        outputs.extend(all_scores.map(|a| a.into_dyn()));
+        if self.return_attention_scores {
+            outputs.extend(all_scores.clone().map(|a| a.into_dyn()));
+        }
+        if let (true, Some(weights)) = (records, all_scores) {
+            ctx.save_for_backward(Box::new(MhaSaved {
+                query: query.into_owned(),
+                value: value.into_owned(),
+                key: has_key.then(|| key.into_owned()),
+                q,
+                k,
+                v,
+                weights,
+                kept,
+                heads: raw_heads.unwrap_or(heads),
+                gate,
+                out_shape,
+                attention_mask: self.attention_mask_input,
+            }));
+        }
         Ok(outputs)
+    }
+
+    /// Back through the output projection, the gate, each head's weighted sum and softmax
+    /// (masked scores replaced by a constant get no gradient, those tf_keras's `− 1e9` moved
+    /// pass theirs on), the scaled product and the query, key and value projections. The
+    /// attention mask input gets none.
+    fn backward(
+        &self,
+        saved: &SavedForBackward,
+        output_grads: &[Option<ArrayViewD<'_, f32>>],
+    ) -> Result<Gradients> {
+        let name = self.name.get();
+        let saved: &MhaSaved = saved.get(name)?;
+        let Some([Some(wq), Some(wk), wg, Some(wv), Some(wo)]) = self.projections() else {
+            return Err(no_weights(name));
+        };
+        let (n, hk, hv) = (self.num_heads, self.key_dim, self.value_dim());
+        let (batch, _, t, s) = saved.weights.dim();
+        let dy = output_grad(name, output_grads, 0, &saved.out_shape)?;
+        let dy = dy
+            .into_shape_with_order((batch * t, wo.kernel.ncols()))
+            .expect("the output's rows");
+        let d_scores = if self.return_attention_scores {
+            Some(
+                output_grad(name, output_grads, 1, &[batch, n, t, s])?
+                    .into_dimensionality::<ndarray::Ix4>()
+                    .expect("checked to be 4-D"),
+            )
+        } else {
+            None
+        };
+        // The output projection, of the gated heads.
+        let gated = match &saved.gate {
+            Some(g) => &saved.heads * g,
+            None => saved.heads.clone(),
+        };
+        let (mut d_heads, output_grads_w) = project_backward(gated.view(), &dy, &wo);
+        let mut weights = Vec::with_capacity(10);
+        let gate_grads = match (&saved.gate, &wg) {
+            (Some(g), Some(wg)) => {
+                // heads · σ(G): d heads = dH · σ, dG = dH · heads · σ · (1 − σ).
+                let d_pre = &d_heads * &saved.heads * g * &g.mapv(|x| 1.0 - x);
+                d_heads *= g;
+                Some(project_backward(saved.query.view(), &d_pre, wg))
+            }
+            _ => None,
+        };
+        let fill = self.fill();
+        let mut dq = Array2::<f32>::zeros(saved.q.raw_dim());
+        let mut dk = Array2::<f32>::zeros(saved.k.raw_dim());
+        let mut dv = Array2::<f32>::zeros(saved.v.raw_dim());
+        let mut dw = Array2::<f32>::zeros((t, s));
+        for b in 0..batch {
+            let (rows_q, rows_k) = (b * t..(b + 1) * t, b * s..(b + 1) * s);
+            for h in 0..n {
+                let (cq, cv) = (h * hk..(h + 1) * hk, h * hv..(h + 1) * hv);
+                let w = saved.weights.slice(s![b, h, .., ..]);
+                let doh = d_heads.slice(s![rows_q.clone(), cv.clone()]);
+                let vh = saved.v.slice(s![rows_k.clone(), cv.clone()]);
+                match &d_scores {
+                    Some(d) => dw.assign(&d.slice(s![b, h, .., ..])),
+                    None => dw.fill(0.0),
+                }
+                general_mat_mul(1.0, &doh, &vh.t(), 1.0, &mut dw);
+                let mut dvh = dv.slice_mut(s![rows_k.clone(), cv]);
+                general_mat_mul(1.0, &w.t(), &doh, 1.0, &mut dvh);
+                let kept = saved.kept.as_ref().map(|m| m.index_axis(Axis(0), b));
+                masked_softmax_backward(&w, &mut dw.view_mut(), kept.is_some(), fill, |i, j| {
+                    kept.as_ref().is_none_or(|m| m[[i, j]])
+                });
+                let kh = saved.k.slice(s![rows_k.clone(), cq.clone()]);
+                let qh = saved.q.slice(s![rows_q.clone(), cq.clone()]);
+                let mut dqh = dq.slice_mut(s![rows_q.clone(), cq.clone()]);
+                general_mat_mul(1.0, &dw, &kh, 1.0, &mut dqh);
+                let mut dkh = dk.slice_mut(s![rows_k.clone(), cq]);
+                general_mat_mul(1.0, &dw.t(), &qh, 1.0, &mut dkh);
+            }
+        }
+        // The query was scaled by 1 / sqrt(key_dim) after its projection.
+        let inv_sqrt = (1.0 / (self.key_dim as f64).sqrt()) as f32;
+        dq.mapv_inplace(|x| x * inv_sqrt);
+        let key_rows = saved.key.as_ref().unwrap_or(&saved.value);
+        let (mut d_query, query_w) = project_backward(saved.query.view(), &dq, &wq);
+        let (d_key, key_w) = project_backward(key_rows.view(), &dk, &wk);
+        let (mut d_value, value_w) = project_backward(saved.value.view(), &dv, &wv);
+        weights.extend(query_w);
+        weights.extend(key_w);
+        if let Some((d_query_gate, gate_w)) = gate_grads {
+            d_query += &d_query_gate;
+            weights.extend(gate_w);
+        }
+        weights.extend(value_w);
+        weights.extend(output_grads_w);
+        // Back to the weights' Keras shapes.
+        let weights = weights
+            .into_iter()
+            .zip(self.weight_specs())
+            .map(|(g, spec)| {
+                g.into_shape_with_order(IxDyn(&spec.shape))
+                    .expect("a gradient has its weight's values")
+            })
+            .collect();
+        let three = |a: Array2<f32>, steps: usize| {
+            let f = a.ncols();
+            Some(
+                a.into_shape_with_order(IxDyn(&[batch, steps, f]))
+                    .expect("the rows split into (batch, steps)"),
+            )
+        };
+        let mut inputs = vec![three(d_query, t)];
+        if saved.key.is_some() {
+            inputs.extend([three(d_value, s), three(d_key, s)]);
+        } else {
+            d_value += &d_key;
+            inputs.push(three(d_value, s));
+        }
+        if saved.attention_mask {
+            inputs.push(None);
+        }
+        Ok(Gradients { inputs, weights })
     }
 
     fn mask_policy(&self) -> MaskPolicy {
@@ -902,6 +1097,37 @@ mod tests {
         // output projection (kernel 1, bias 0) keeps it.
         assert_eq!(y[0].shape(), &[1, 1, 1]);
         assert_abs_diff_eq!(y[0][[0, 0, 0]], 1.761_594_2, epsilon = 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn one_head_backward_by_hand() -> Result<()> {
+        let layer = unit(MultiHeadAttention::new(1, 1), 0.0)?;
+        let q = array![[[1.0_f32]]].into_dyn();
+        let v = array![[[0.0_f32], [2.0]]].into_dyn();
+        let d = array![[[1.0_f32]]].into_dyn();
+        let g = crate::layer::backward_of(&layer, &[q.view(), v.view()], &[d.view()])?;
+        // As above, w = [0.1192029, 0.8807971], O = 1.7615942. dW = dO·Vᵀ = [0, 2],
+        // dS = w·(dW − Σ dW·w) = [−0.2099872, 0.2099872]; dQ = dS·K = 0.4199743 (every kernel
+        // 1, so the query's gradient too); dK = dS·Q = dS, dV = w: the value's gradient is
+        // dK + dV = [−0.0907843, 1.0907843].
+        let dq = g.inputs[0].as_ref().expect("the query's gradient");
+        let dv = g.inputs[1].as_ref().expect("the value's gradient");
+        assert_abs_diff_eq!(dq[[0, 0, 0]], 0.419_974_3, epsilon = 1e-6);
+        assert_abs_diff_eq!(dv[[0, 0, 0]], -0.090_784_3, epsilon = 1e-6);
+        assert_abs_diff_eq!(dv[[0, 1, 0]], 1.090_784_3, epsilon = 1e-6);
+        // Weights: query kernel and bias 0.4199743; key kernel Σ key·dK = 2·0.2099872, bias
+        // Σ dK = 0; value kernel Σ value·dV = 2·0.8807971, bias 1; output kernel O, bias 1.
+        let want = [0.419_974_3, 0.419_974_3, 0.419_974_3, 0.0, 1.761_594_2, 1.0];
+        for (i, w) in want.into_iter().enumerate() {
+            assert_abs_diff_eq!(g.weights[i].iter().sum::<f32>(), w, epsilon = 1e-6);
+        }
+        assert_abs_diff_eq!(
+            g.weights[6].iter().sum::<f32>(),
+            1.761_594_2,
+            epsilon = 1e-6
+        );
+        assert_abs_diff_eq!(g.weights[7].iter().sum::<f32>(), 1.0, epsilon = 1e-6);
         Ok(())
     }
 

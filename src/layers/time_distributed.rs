@@ -318,6 +318,12 @@ impl Layer for TimeDistributed {
         })
     }
 
+    /// The wrapped layer's, from its call's record.
+    fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let saved: &TimeDistributedSaved = saved.get(self.name.get())?;
+        self.layer.updates(&saved.inner)
+    }
+
     fn working_elements(&self, inputs: &[Shape]) -> usize {
         match inputs.first().and_then(|s| self.step_shape(s).ok()) {
             Some(step) => {

@@ -4,7 +4,7 @@
 //! `ndarray::linalg::general_mat_mul` calls in the layers themselves, on strided views, so no
 //! head or batch is copied out. What is here is the element-wise rest, one row at a time.
 
-use ndarray::ArrayViewMut2;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 /// What Keras adds to, or puts in place of, a masked score: `1e9` below anything a score
 /// reaches, so that its softmax weight is 0 (`tf_keras` `base_dense_attention._apply_scores`,
@@ -65,23 +65,41 @@ pub(crate) fn masked_softmax(
     }
 }
 
-/// Additive scores, `out[i, j] = Σ_f outer[f] · tanh(inner · (q[i, f] + k[j, f]))`, for
+/// The operands of additive scores, `Σ_f outer[f] · tanh(inner · (q[i, f] + k[j, f]))`, for
 /// queries `q` `(rows, fq)` and keys `k` `(cols, fk)`, both contiguous, as Keras's
 /// `sum(tanh(expand_dims(q, -2) + expand_dims(k, -3)), axis=-1)`.
 ///
 /// `fq`, `fk` and the length of `outer` broadcast as NumPy broadcasts them: each is the width
 /// `f` or 1 (the caller checked it). `inner` is Attention's `scale` in `score_mode="concat"`,
 /// `outer` AdditiveAttention's `scale`; `None` is Keras's plain `tanh(q + k)`.
-pub(crate) fn tanh_scores(
-    q: &[f32],
-    fq: usize,
-    k: &[f32],
-    fk: usize,
-    inner: Option<f32>,
-    outer: Option<&[f32]>,
-    out: &mut ArrayViewMut2<'_, f32>,
-) {
-    let width = fq.max(fk).max(outer.map_or(1, <[f32]>::len));
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TanhScores<'a> {
+    pub(crate) q: &'a [f32],
+    pub(crate) fq: usize,
+    pub(crate) k: &'a [f32],
+    pub(crate) fk: usize,
+    pub(crate) inner: Option<f32>,
+    pub(crate) outer: Option<&'a [f32]>,
+}
+
+impl TanhScores<'_> {
+    /// The broadcast width of the features.
+    fn width(&self) -> usize {
+        self.fq.max(self.fk).max(self.outer.map_or(1, <[f32]>::len))
+    }
+}
+
+/// The additive scores of [`TanhScores`], `out[i, j]`.
+pub(crate) fn tanh_scores(p: TanhScores<'_>, out: &mut ArrayViewMut2<'_, f32>) {
+    let TanhScores {
+        q,
+        fq,
+        k,
+        fk,
+        inner,
+        outer,
+    } = p;
+    let width = p.width();
     let pick = |v: &[f32], f: usize| if v.len() == 1 { v[0] } else { v[f] };
     for (i, mut row) in out.rows_mut().into_iter().enumerate() {
         let qi = &q[i * fq..(i + 1) * fq];
@@ -106,6 +124,82 @@ pub(crate) fn tanh_scores(
                     })
                     .sum()
             };
+        }
+    }
+}
+
+/// The backward pass of [`masked_softmax`] over each row, in place of `d` (the gradient of the
+/// weights `w`, which the softmax gave): `ds = w · (d − Σ_j d·w)`. Where `fill` replaced a masked
+/// score by a constant (`Replace`, `ReplaceThenZero`), the score gets no gradient; `Subtract`
+/// passes it on (`d(s − 1e9)/ds = 1`). For `ReplaceThenZero`, `w` is the weights after the
+/// zeroing, which is the softmax's but on fully masked rows, whose gradient is 0 either way.
+pub(crate) fn masked_softmax_backward(
+    w: &ArrayView2<'_, f32>,
+    d: &mut ArrayViewMut2<'_, f32>,
+    masked: bool,
+    fill: Fill,
+    keep: impl Fn(usize, usize) -> bool,
+) {
+    for (i, (wr, mut dr)) in w.rows().into_iter().zip(d.rows_mut()).enumerate() {
+        let dot: f32 = wr.iter().zip(dr.iter()).map(|(w, d)| w * d).sum();
+        for (j, (dv, &wv)) in dr.iter_mut().zip(wr.iter()).enumerate() {
+            *dv = if masked && fill != Fill::Subtract && !keep(i, j) {
+                0.0
+            } else {
+                wv * (*dv - dot)
+            };
+        }
+    }
+}
+
+/// What [`tanh_scores_backward`] adds its gradients to: those of the query and the key rows
+/// (as [`tanh_scores`] takes them) and of `inner` and `outer`.
+pub(crate) struct TanhGrads<'a> {
+    /// `(rows, fq)`, contiguous.
+    pub(crate) dq: &'a mut [f32],
+    /// `(cols, fk)`, contiguous.
+    pub(crate) dk: &'a mut [f32],
+    /// The gradient of `inner` (when there is one).
+    pub(crate) d_inner: &'a mut f32,
+    /// One per value of `outer` (when there is one).
+    pub(crate) d_outer: &'a mut [f32],
+}
+
+/// The backward pass of [`tanh_scores`] for the gradient `d` of its scores: with
+/// `t = tanh(c · (q + k))` (`c` = `inner`, 1 without) and `w` = `outer` (1 without),
+///
+/// ```text
+/// d_outer[f] += Σ d · t,     p = d · w · (1 − t²),     d_inner += Σ p · (q + k)
+/// dq[i, f]   += Σ_j p · c,   dk[j, f] += Σ_i p · c       (summed over f where a width is 1)
+/// ```
+pub(crate) fn tanh_scores_backward(
+    p: TanhScores<'_>,
+    d: &ArrayView2<'_, f32>,
+    grads: TanhGrads<'_>,
+) {
+    let width = p.width();
+    let (q, k, fq, fk, outer) = (p.q, p.k, p.fq, p.fk, p.outer);
+    let at = |len: usize, f: usize| if len == 1 { 0 } else { f };
+    let c = p.inner.unwrap_or(1.0);
+    for ((i, j), &ds) in d.indexed_iter() {
+        if ds == 0.0 {
+            continue;
+        }
+        for f in 0..width {
+            let (qi, kj) = (i * fq + at(fq, f), j * fk + at(fk, f));
+            let a = q[qi] + k[kj];
+            let t = (c * a).tanh();
+            let w = match outer {
+                Some(o) => {
+                    grads.d_outer[at(o.len(), f)] += ds * t;
+                    o[at(o.len(), f)]
+                }
+                None => 1.0,
+            };
+            let p = ds * w * (1.0 - t * t);
+            *grads.d_inner += p * a;
+            grads.dq[qi] += p * c;
+            grads.dk[kj] += p * c;
         }
     }
 }
@@ -147,11 +241,41 @@ mod tests {
     }
 
     #[test]
+    fn softmax_backward_by_hand() {
+        // w = [0.5, 0.5], d = [1, 0]: Σ d·w = 0.5, ds = w·(d − 0.5) = [0.25, −0.25]; a score
+        // replaced by a constant gets none.
+        let w = array![[0.5_f32, 0.5]];
+        for (fill, want) in [(Fill::Subtract, -0.25), (Fill::Replace, 0.0)] {
+            let mut d = array![[1.0_f32, 0.0]];
+            masked_softmax_backward(&w.view(), &mut d.view_mut(), true, fill, |_, j| j == 0);
+            assert_eq!(d.row(0).to_vec(), vec![0.25, want]);
+        }
+    }
+
+    fn scores<'a>(
+        q: &'a [f32],
+        fq: usize,
+        k: &'a [f32],
+        fk: usize,
+        inner: Option<f32>,
+        outer: Option<&'a [f32]>,
+    ) -> TanhScores<'a> {
+        TanhScores {
+            q,
+            fq,
+            k,
+            fk,
+            inner,
+            outer,
+        }
+    }
+
+    #[test]
     fn tanh_scores_by_hand_and_broadcast() {
         let q = [0.5_f32, -0.5];
         let k = [0.5_f32, 0.5, 0.0, 0.0];
         let mut out = Array2::<f32>::zeros((1, 2));
-        tanh_scores(&q, 2, &k, 2, None, None, &mut out.view_mut());
+        tanh_scores(scores(&q, 2, &k, 2, None, None), &mut out.view_mut());
         // tanh(1) + tanh(0) = 0.7615942; tanh(0.5) + tanh(-0.5) = 0.
         assert_abs_diff_eq!(out[[0, 0]], 0.761_594_2, epsilon = 1e-6);
         assert_abs_diff_eq!(out[[0, 1]], 0.0, epsilon = 1e-6);
@@ -159,17 +283,15 @@ mod tests {
         // outer weights [1, -1]: tanh(2·(0.5 + 0.5)) - tanh(2·(0.5 + 0.5)) = 0, and
         // tanh(2·0.5) - tanh(2·0.5) = 0 for the second key too.
         tanh_scores(
-            &[0.5],
-            1,
-            &k,
-            2,
-            Some(2.0),
-            Some(&[1.0, -1.0]),
+            scores(&[0.5], 1, &k, 2, Some(2.0), Some(&[1.0, -1.0])),
             &mut out.view_mut(),
         );
         assert_abs_diff_eq!(out[[0, 0]], 0.0, epsilon = 1e-6);
         // Outer weights of width 1 scale every feature: 3·(tanh(1) + tanh(0)).
-        tanh_scores(&q, 2, &k, 2, None, Some(&[3.0]), &mut out.view_mut());
+        tanh_scores(
+            scores(&q, 2, &k, 2, None, Some(&[3.0])),
+            &mut out.view_mut(),
+        );
         assert_abs_diff_eq!(out[[0, 0]], 3.0 * 0.761_594_2, epsilon = 1e-5);
     }
 }

@@ -79,6 +79,144 @@ pub(crate) fn scale_shift_channels(
     }
 }
 
+/// The runs of `x.len()` values laid out row-major as `(outer, channels, inner)`: each run's
+/// channel and its index range (`inner` values of one channel).
+fn channel_runs(
+    len: usize,
+    channels: usize,
+    inner: usize,
+) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> {
+    let runs = if channels == 0 || inner == 0 {
+        0
+    } else {
+        len / inner
+    };
+    (0..runs).map(move |r| (r % channels, r * inner..(r + 1) * inner))
+}
+
+/// The batch statistics of each channel of `x` (laid out as in [`scale_shift_channels`]): the
+/// mean and the biased variance over the values whose `keep` is true (every value without
+/// `keep`), and how many values that is. Two passes, as `tf.nn.moments` and
+/// `tf.nn.weighted_moments` take them, accumulated in f64; a channel without values has mean
+/// and variance 0 (`weighted_moments`'s `div_no_nan`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChannelMoments {
+    /// The mean of each channel.
+    pub(crate) mean: Vec<f32>,
+    /// The biased variance of each channel, `Σ (x − mean)² / count`.
+    pub(crate) variance: Vec<f32>,
+    /// The values each channel counted.
+    pub(crate) count: Vec<usize>,
+}
+
+/// See [`ChannelMoments`].
+pub(crate) fn channel_moments(
+    x: &[f32],
+    channels: usize,
+    inner: usize,
+    keep: Option<&[bool]>,
+) -> ChannelMoments {
+    let mut total = vec![0.0_f64; channels];
+    let mut count = vec![0_usize; channels];
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        for i in run {
+            if keep.is_none_or(|k| k[i]) {
+                total[c] += f64::from(x[i]);
+                count[c] += 1;
+            }
+        }
+    }
+    let per = |v: f64, n: usize| if n == 0 { 0.0 } else { (v / n as f64) as f32 };
+    let mean: Vec<f32> = total.iter().zip(&count).map(|(&t, &n)| per(t, n)).collect();
+    let mut squares = vec![0.0_f64; channels];
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        for i in run {
+            if keep.is_none_or(|k| k[i]) {
+                let d = f64::from(x[i] - mean[c]);
+                squares[c] += d * d;
+            }
+        }
+    }
+    let variance = squares
+        .iter()
+        .zip(&count)
+        .map(|(&s, &n)| per(s, n))
+        .collect();
+    ChannelMoments {
+        mean,
+        variance,
+        count,
+    }
+}
+
+/// Per channel, `Σ g` and `Σ g · (x − center[c])` over every value (f64 sums), for `x` and `g`
+/// laid out alike: what the gradients of `beta`, `gamma` and the statistics of a per-channel
+/// affine map are made of.
+pub(crate) fn channel_sums(
+    x: &[f32],
+    g: &[f32],
+    channels: usize,
+    inner: usize,
+    center: &[f32],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut sum_g = vec![0.0_f64; channels];
+    let mut sum_gx = vec![0.0_f64; channels];
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        for (&xi, &gi) in x[run.clone()].iter().zip(&g[run]) {
+            sum_g[c] += f64::from(gi);
+            sum_gx[c] += f64::from(gi) * f64::from(xi - center[c]);
+        }
+    }
+    (sum_g, sum_gx)
+}
+
+/// The input's gradient of a normalization by batch statistics, in place of `g` (the output's):
+///
+/// ```text
+/// x̂ = (x − mean[c]) · r[c],   w = keep (1 without it),   n = count[c]
+/// dx = gamma[c] · r[c] · (g − w / n · (Σ g + x̂ · Σ g·x̂))       sums over every value of c
+/// ```
+///
+/// `sum_g` and `sum_gx` are [`channel_sums`] with `center = mean` (so `Σ g·x̂ = r · sum_gx`).
+/// The variance's own dependence on the mean drops out, as in `tf.nn.moments`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm_input_grad(
+    x: &[f32],
+    g: &mut [f32],
+    channels: usize,
+    inner: usize,
+    keep: Option<&[bool]>,
+    moments: &ChannelMoments,
+    r: &[f32],
+    gamma: Option<&[f32]>,
+    (sum_g, sum_gx): (&[f64], &[f64]),
+) {
+    let per: Vec<(f32, f32, f32, f32)> = (0..channels)
+        .map(|c| {
+            let n = moments.count[c].max(1) as f64;
+            (
+                gamma.map_or(1.0, |gm| gm[c]) * r[c],
+                (sum_g[c] / n) as f32,
+                (f64::from(r[c]) * sum_gx[c] / n) as f32,
+                moments.mean[c],
+            )
+        })
+        .collect();
+    for (c, run) in channel_runs(x.len(), channels, inner) {
+        let (scale, mean_g, mean_gx, mean) = per[c];
+        for i in run {
+            let w = keep.is_none_or(|k| k[i]);
+            let centered = if w {
+                let xhat = (x[i] - mean) * r[c];
+                g[i] - (mean_g + xhat * mean_gx)
+            } else {
+                g[i]
+            };
+            g[i] = scale * centered;
+        }
+    }
+}
+
 /// How [`normalize_rows`] scales each normalized row.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RowNorm<'a> {
@@ -103,7 +241,15 @@ pub(crate) struct RowNorm<'a> {
 ///
 /// With `rms_scaling`, `y_j = (x_j · rsqrt(var + epsilon)) · gamma_j` (Keras 3's
 /// `ops.layer_normalization`, which uses the variance, not the mean square).
-pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
+///
+/// With `stats`, each row's `(mean, rsqrt(var + epsilon))` is pushed there, for
+/// [`normalize_rows_backward`].
+pub(crate) fn normalize_rows(
+    x: &mut [f32],
+    n: usize,
+    p: RowNorm<'_>,
+    mut stats: Option<&mut Vec<(f32, f32)>>,
+) {
     if n == 0 {
         return;
     }
@@ -112,6 +258,9 @@ pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
         let mean = sum(row) / count;
         let variance = sum_squared_deviations(row, mean) / count;
         let inv = 1.0 / (variance + p.epsilon).sqrt();
+        if let Some(s) = stats.as_deref_mut() {
+            s.push((mean, inv));
+        }
         if p.rms_scaling {
             match p.gamma {
                 Some(g) => row.iter_mut().zip(g).for_each(|(v, g)| *v = (*v * inv) * g),
@@ -142,6 +291,60 @@ pub(crate) fn normalize_rows(x: &mut [f32], n: usize, p: RowNorm<'_>) {
                 let shift = -mean * inv;
                 row.iter_mut().for_each(|v| *v = *v * inv + shift);
             }
+        }
+    }
+}
+
+/// The backward pass of [`normalize_rows`], for the rows `x` it was given (before
+/// normalizing) and the `stats` it pushed: `g`, the gradient of the output, becomes the
+/// gradient of `x`, and the gradients of `gamma` and `beta` (one per position of a row) are
+/// added to `d_gamma` and `d_beta`.
+///
+/// ```text
+/// x̂ = (x − mean) · r,   z = x̂ (z = x · r with rms_scaling),   a = g · gamma
+/// d_beta += g,   d_gamma += g · z
+/// dx = r · (a − mean(a) − x̂ · mean(a · z))       (no mean(a) term with rms_scaling)
+/// ```
+///
+/// The variance's own dependence on the mean drops out (its derivative is `Σ (x − mean) = 0`),
+/// as in `tf.nn.moments`, which stops that gradient.
+pub(crate) fn normalize_rows_backward(
+    x: &[f32],
+    stats: &[(f32, f32)],
+    n: usize,
+    p: RowNorm<'_>,
+    g: &mut [f32],
+    mut d_gamma: Option<&mut [f32]>,
+    mut d_beta: Option<&mut [f32]>,
+) {
+    if n == 0 {
+        return;
+    }
+    let count = n as f32;
+    let mut a = vec![0.0_f32; n];
+    let mut z = vec![0.0_f32; n];
+    for ((row, gr), &(mean, r)) in x.chunks_exact(n).zip(g.chunks_exact_mut(n)).zip(stats) {
+        for (j, (&xj, &gj)) in row.iter().zip(gr.iter()).enumerate() {
+            z[j] = if p.rms_scaling {
+                xj * r
+            } else {
+                (xj - mean) * r
+            };
+            a[j] = p.gamma.map_or(gj, |gm| gj * gm[j]);
+        }
+        if let Some(db) = d_beta.as_deref_mut() {
+            db.iter_mut().zip(gr.iter()).for_each(|(d, &gj)| *d += gj);
+        }
+        if let Some(dg) = d_gamma.as_deref_mut() {
+            dg.iter_mut()
+                .zip(gr.iter().zip(&z))
+                .for_each(|(d, (&gj, &zj))| *d += gj * zj);
+        }
+        let c1 = if p.rms_scaling { 0.0 } else { sum(&a) / count };
+        let c2 = a.iter().zip(&z).map(|(a, z)| a * z).sum::<f32>() / count;
+        for ((d, &xj), &aj) in gr.iter_mut().zip(row).zip(&a) {
+            let xhat = (xj - mean) * r;
+            *d = r * (aj - c1 - xhat * c2);
         }
     }
 }
@@ -182,7 +385,7 @@ mod tests {
             beta: Some(&[0.0, 5.0]),
             rms_scaling: false,
         };
-        normalize_rows(&mut x, 2, p);
+        normalize_rows(&mut x, 2, p, None);
         assert_abs_diff_eq!(x[0], -2.0, epsilon = 1e-6);
         assert_abs_diff_eq!(x[1], 6.0, epsilon = 1e-6);
         // rms_scaling: [1, 3] · 1/√(var 1 + 0) = [1, 3], not centered.
@@ -193,7 +396,7 @@ mod tests {
             gamma: None,
             ..p
         };
-        normalize_rows(&mut x, 2, p);
+        normalize_rows(&mut x, 2, p, None);
         assert_eq!(x, [1.0, 3.0]);
     }
 }

@@ -9,7 +9,13 @@
 //! loss   = compiled loss of (y, y_pred), masked by the output's mask
 //! grads  = backward of the model from d loss / d y_pred
 //! optimizer.apply(trainable weights, their grads)   (clipping, weight decay, schedule inside)
+//! the layers' updates (BatchNormalization's moving statistics) set, from the training call
 //! ```
+//!
+//! Keras assigns the moving statistics inside the call; seqnn's call takes `&self`, so the
+//! call keeps them in its record and [`Layer::updates`] hands them to the step, which sets them
+//! with the optimizer's new weights in one `set_weights`: once per step, and not at all for a
+//! step that fails.
 //!
 //! The `loss` Keras logs for an epoch is the mean of the batches' losses weighted by their
 //! sizes; so is seqnn's. A step whose loss is not finite stops training with an error naming
@@ -692,7 +698,21 @@ fn train_step(
             format!("the loss is {}, but its gradient is not finite", losses[0]),
         ));
     }
-    apply(model, &mut compiled.optimizer, grads.weights)?;
+    let updates = model.updates(&saved)?;
+    if updates
+        .iter()
+        .flatten()
+        .any(|u| u.iter().any(|v| !v.is_finite()))
+    {
+        return Err(invalid(
+            &name,
+            format!(
+                "the loss is {}, but the moving statistics are not finite",
+                losses[0]
+            ),
+        ));
+    }
+    apply(model, &mut compiled.optimizer, grads.weights, updates)?;
     Ok(Step {
         losses,
         y_pred,
@@ -735,21 +755,24 @@ fn output_weighting<'a>(
 }
 
 /// Applies the gradients of the trainable weights (frozen layers' and statistics' are left
-/// out, as Keras's `trainable_weights` leaves them).
+/// out, as Keras's `trainable_weights` leaves them), and sets the values `updates` gives
+/// (one per weight, `None` for most), all in one `set_weights`.
 fn apply(
     model: &mut dyn Layer,
     optimizer: &mut Box<dyn Optimizer>,
     grads: Vec<ArrayD<f32>>,
+    updates: Vec<Option<ArrayD<f32>>>,
 ) -> Result<()> {
     let specs = model.weight_specs();
     let layer_trainable = model.trainable();
     let mut weights: Vec<ArrayD<f32>> = model.weights().iter().map(|w| w.to_owned()).collect();
-    if grads.len() != weights.len() {
+    if grads.len() != weights.len() || updates.len() != weights.len() {
         return Err(invalid(
             model.name(),
             format!(
-                "the backward pass gave {} weight gradients for {} weights",
+                "the backward pass gave {} weight gradients and {} updates for {} weights",
                 grads.len(),
+                updates.len(),
                 weights.len()
             ),
         ));
@@ -782,6 +805,11 @@ fn apply(
             .map(|(g, _)| g.view())
             .collect();
         optimizer.apply(&mut views, &gviews)?;
+    }
+    for (w, u) in weights.iter_mut().zip(updates) {
+        if let Some(u) = u {
+            *w = u;
+        }
     }
     if let Err(e) = model.set_weights(&weights) {
         // Not for weights of the model's own shapes; the optimizer goes back too.

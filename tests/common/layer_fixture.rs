@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayD};
 use serde_json::Value;
 
 use super::{array, assert_close, shape};
-use seqnn::{CallContext, Layer, Shape};
+use seqnn::{AdditiveAttention, Attention, CallContext, Layer, MultiHeadAttention, Shape};
 
 /// The folder of a family's layer fixtures, `tests/fixtures/layers/<family>/`.
 pub fn dir(family: &str) -> PathBuf {
@@ -47,6 +47,52 @@ fn mask(v: &Value) -> Option<Array2<bool>> {
     Some(Array2::from_shape_vec((dims[0], dims[1]), data).expect("2-D mask"))
 }
 
+/// A layer rebuilt from its config, with the call's keyword arguments as its options, and the
+/// order of its inputs: the positional ones, then those passed by keyword (the attention mask).
+pub fn with_call_arguments(f: &Value) -> (Box<dyn Layer>, Vec<usize>) {
+    let mut layer = seqnn::keras::layer_from_config(&f["config"].to_string())
+        .unwrap_or_else(|e| panic!("{}: layer_from_config: {e}", f["case"]));
+    let kw = &f["call_kwargs"];
+    let flag = |k: &str| kw[k].as_bool().unwrap_or(false);
+    let (causal, scores) = (flag("use_causal_mask"), flag("return_attention_scores"));
+    let by_keyword: Vec<usize> = f["kwarg_inputs"]
+        .as_object()
+        .map(|m| m.keys().map(|k| k.parse().unwrap()).collect())
+        .unwrap_or_default();
+    let any: &mut dyn std::any::Any = layer.as_mut();
+    if let Some(l) = any.downcast_mut::<Attention>() {
+        *l = l
+            .clone()
+            .with_use_causal_mask(causal)
+            .with_return_attention_scores(scores);
+    } else if let Some(l) = any.downcast_mut::<AdditiveAttention>() {
+        *l = l
+            .clone()
+            .with_use_causal_mask(causal)
+            .with_return_attention_scores(scores);
+    } else if let Some(l) = any.downcast_mut::<MultiHeadAttention>() {
+        *l = l
+            .clone()
+            .with_use_causal_mask(causal)
+            .with_return_attention_scores(scores)
+            .with_attention_mask_input(!by_keyword.is_empty());
+    }
+    let count = f["inputs"].as_array().unwrap().len();
+    let mut order: Vec<usize> = (0..count).filter(|i| !by_keyword.contains(i)).collect();
+    order.extend(by_keyword);
+    (layer, order)
+}
+
+/// The per-input entries `key` of a fixture (`inputs`, `masks`, `input_shapes`) in the call's
+/// `order` ([`with_call_arguments`]); `null` where the file has none.
+pub fn in_call_order(f: &Value, key: &str, order: &[usize]) -> Vec<Value> {
+    let all = f[key].as_array().cloned().unwrap_or_default();
+    order
+        .iter()
+        .map(|&i| all.get(i).cloned().unwrap_or(Value::Null))
+        .collect()
+}
+
 /// A fixture's layer, rebuilt from Keras's config with Keras's weights, and its call's inputs
 /// and masks.
 pub struct Fixture {
@@ -60,6 +106,9 @@ pub struct Fixture {
     pub inputs: Vec<ArrayD<f32>>,
     /// The masks the call gets, one per input.
     pub masks: Vec<Option<Array2<bool>>>,
+    /// For each of `inputs`, its index in the file's inputs: the call's keyword arguments
+    /// (MultiHeadAttention's `attention_mask`) come after the others.
+    pub order: Vec<usize>,
 }
 
 /// Loads one fixture file, checking its output shapes and parameter counts against Keras's;
@@ -68,14 +117,9 @@ pub fn load(path: &Path) -> Fixture {
     let text = std::fs::read_to_string(path).expect("fixture");
     let f: Value = serde_json::from_str(&text).expect("JSON");
     let what = path.file_name().unwrap().to_string_lossy().to_string();
-    let mut layer: Box<dyn Layer> = seqnn::keras::layer_from_config(&f["config"].to_string())
-        .unwrap_or_else(|e| panic!("{what}: layer_from_config: {e}"));
-    let input_shapes: Vec<Shape> = f["input_shapes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(shape)
-        .collect();
+    let (mut layer, order) = with_call_arguments(&f);
+    let pick = |key: &str| in_call_order(&f, key, &order);
+    let input_shapes: Vec<Shape> = pick("input_shapes").iter().map(shape).collect();
     let out_shapes = layer
         .build(&input_shapes)
         .unwrap_or_else(|e| panic!("{what}: build: {e}"));
@@ -102,11 +146,8 @@ pub fn load(path: &Path) -> Fixture {
     layer
         .set_weights(&weights)
         .unwrap_or_else(|e| panic!("{what}: set_weights: {e}"));
-    let inputs: Vec<ArrayD<f32>> = f["inputs"].as_array().unwrap().iter().map(array).collect();
-    let mut masks: Vec<Option<Array2<bool>>> = match f["masks"].as_array() {
-        Some(m) => m.iter().map(mask).collect(),
-        None => vec![None; inputs.len()],
-    };
+    let inputs: Vec<ArrayD<f32>> = pick("inputs").iter().map(array).collect();
+    let mut masks: Vec<Option<Array2<bool>>> = pick("masks").iter().map(mask).collect();
     // Keras 3 gives a call the mask on its input only when the call has one tensor argument
     // (Layer.__call__, "Populate mask argument(s)"): a recurrent layer given its initial
     // states by keyword ran unmasked, as a Keras 3 file's node then says.
@@ -124,6 +165,7 @@ pub fn load(path: &Path) -> Fixture {
         layer,
         inputs,
         masks,
+        order,
     }
 }
 
@@ -135,6 +177,7 @@ pub fn check(path: &Path) {
         layer,
         inputs,
         masks,
+        ..
     } = load(path);
     let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
     let mut ctx = CallContext::inference().with_masks(masks);

@@ -91,9 +91,10 @@ EPOCHS, BATCH = 3, 8
 # metrics=); data(rng) -> dict(x=[arrays], y=array[, val=([arrays], y)]);
 # fit: extra fit kwargs (validation_split); loss_np: (name, kwargs) for
 # the numpy recomputation; mask_fn(x) -> bool (batch, timesteps) mask of
-# the output or None.
+# the output or None; init(w0) -> the initial weights from the uniform
+# draws (for variances that must be positive), or None.
 Case = namedtuple("Case", "description build compile data fit loss_np "
-                  "mask_fn notes", defaults=({}, None, None, ()))
+                  "mask_fn notes init", defaults=({}, None, None, (), None))
 
 
 # --------------------------------------------------------------------------
@@ -210,6 +211,33 @@ def build_masked_lstm_acc(K, v):
         L.Embedding(12, 3, mask_zero=True, **f),
         L.LSTM(4, return_sequences=True),
         L.TimeDistributed(L.Dense(3, activation="softmax"))], dtype="int32")
+
+
+def build_dense_bn(K, v):
+    return seq(K, v, (6,), lambda L, f: [
+        L.Dense(4, **f), L.BatchNormalization(momentum=0.8), L.Dense(1)])
+
+
+def build_dense_bn_4d(K, v):
+    return seq(K, v, (2, 2, 3), lambda L, f: [
+        L.Dense(3, **f), L.BatchNormalization(momentum=0.7), L.Flatten(),
+        L.Dense(1)])
+
+
+def positive_at(*indices):
+    """The uniform(-0.5, 0.5) draws, made positive (|w| + 0.5) at `indices`:
+    BatchNormalization's moving variances."""
+    def init(w0):
+        return [np.abs(w) + np.float32(0.5) if i in indices else w
+                for i, w in enumerate(w0)]
+    return init
+
+
+def data_shaped_regression(n, *shape):
+    """x (n, *shape) and y (n, 1), both uniform(-1, 1)."""
+    def make(rng):
+        return {"x": [u(rng, n, *shape)], "y": u(rng, n, 1)}
+    return make
 
 
 def data_regression(n, t, f, out=1, scale=1.0):
@@ -403,6 +431,23 @@ CASES = {
         comp(opt("Adam", learning_rate=0.05),
              "sparse_categorical_crossentropy", ["accuracy"]),
         data_masked_lstm_acc, loss_np=("scce", {}), mask_fn=ids_mask),
+    "dense_bn_sgd_mse": Case(
+        "Dense(4) -> BatchNormalization(momentum=0.8) -> Dense(1); "
+        "SGD(0.05); mse; 36 samples (last batch 4): each step normalizes "
+        "by its batch and moves the moving statistics once; evaluate "
+        "normalizes by them",
+        build_dense_bn, comp(opt("SGD", learning_rate=0.05), "mse"),
+        data_shaped_regression(36, 6), loss_np=("mse", {}),
+        init=positive_at(5)),
+    "dense_bn_4d_sgd_mse": Case(
+        "Input(2, 2, 3) -> Dense(3) -> BatchNormalization(momentum=0.7) -> "
+        "Flatten -> Dense(1); SGD(0.05); mse; 36 samples: on a rank-4 "
+        "input tf_keras runs its fused kernel, which moves the moving "
+        "variance toward the unbiased batch variance, Keras 3 toward the "
+        "biased one",
+        build_dense_bn_4d, comp(opt("SGD", learning_rate=0.05), "mse"),
+        data_shaped_regression(36, 2, 2, 3), loss_np=("mse", {}),
+        init=positive_at(5)),
 }
 
 
@@ -846,6 +891,8 @@ def run_case(name, case):
     assert shapes["tf"] == shapes["k3"], (name, shapes)
     w0 = [rng.uniform(-0.5, 0.5, size=s).astype(np.float32)
           for s in shapes["tf"]]
+    if case.init is not None:
+        w0 = case.init(w0)
     d = case.data(rng)
     xt, yt, xv, yv, split_at = split_data(case, d)
 

@@ -10,7 +10,8 @@ to its float inputs and its weights, in tf_keras 2.21 ("tf") and Keras 3.15 ("k3
 
 Writes tests/fixtures/train/gradients/<case>.<tf|k3>.json: a layer fixture as
 layer_fixtures.write_case writes it (config, weights, inputs, masks, outputs, ...) plus
-`training`, `upstream`, `input_gradients`, `weight_gradients` and `weight_trainable`
+`training`, `upstream`, `input_gradients`, `weight_gradients`, `weight_trainable` and, where
+the call changed a weight (BatchNormalization's moving statistics), `weights_after`
 (layer_fixtures.write_gradient_case), and model_<name>.<tf|k3>.json for the model cases
 (`model_case` below). The README beside the fixtures describes both formats.
 
@@ -55,6 +56,20 @@ MASK_531 = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], bool)
 MASK_4 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]], bool)
 MASK_Q4 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)
 MASK_V5 = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], bool)
+MASK_Q3 = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1]], bool)
+
+
+def mha_band_inputs(case, t, features):
+    """Query and value (3, t, features) floats from their own rng, and a (3, t, t) int32
+    attention mask: each query sees the keys within one step of it, and the first sample
+    loses its last key."""
+    rng = np.random.default_rng(zlib.crc32(("data/" + case).encode()))
+    q = rng.uniform(-1.0, 1.0, size=(3, t, features)).astype(np.float32)
+    v = rng.uniform(-1.0, 1.0, size=(3, t, features)).astype(np.float32)
+    i, j = np.arange(t)[:, None], np.arange(t)[None, :]
+    band = np.broadcast_to(np.abs(i - j) <= 1, (3, t, t)).astype(np.int32).copy()
+    band[0, :, -1] = 0
+    return [q, v, band]
 
 
 def rnn(kind, units=3, **kw):
@@ -293,7 +308,41 @@ def conv_norm_cases():
          {"weights": positive(3), "same_as_inference": False}),
         ("bn_inference", lambda L: L.BatchNormalization(), [(4, 3)],
          {"weights": positive(3), "training": False}),
+        # Neither gamma nor beta: weights moving_mean, moving_variance.
+        ("bn_train_no_center_scale",
+         lambda L: L.BatchNormalization(center=False, scale=False, momentum=0.9), [(4, 3)],
+         {"weights": positive(1), "same_as_inference": False}),
+        ("bn_train_no_scale", lambda L: L.BatchNormalization(scale=False), [(4, 3)],
+         {"weights": positive(2), "same_as_inference": False}),
+        # After a Dense: (batch, features), statistics over the batch alone.
+        ("bn_train_2d", lambda L: L.BatchNormalization(momentum=0.8), [(5,)],
+         {"weights": positive(3), "same_as_inference": False, "batch": 4}),
+        # Channels on the time axis of a sequence, masked: statistics per timestep over the
+        # unmasked samples.
+        ("bn_train_axis1_masked", lambda L: L.BatchNormalization(axis=1), [(4, 3)],
+         {"weights": positive(3), "masks": [MASK_4], "keras_masks": True,
+          "same_as_inference": False}),
+        # Rank 4 with the channels first (tf_keras's fused kernel, NCHW).
+        ("bn_train_4d_axis1", lambda L: L.BatchNormalization(axis=1), [(2, 3, 2)],
+         {"weights": positive(3), "same_as_inference": False}),
+        # Frozen: Keras runs it at inference even with training=True, and changes nothing.
+        ("bn_frozen_training", lambda L: L.BatchNormalization(trainable=False), [(4, 3)],
+         {"weights": positive(3)}),
         ("layer_norm", lambda L: L.LayerNormalization(), [(4, 5)], {}),
+        # Over the timesteps: each feature normalized over time (axes moved last).
+        ("layer_norm_axis1", lambda L: L.LayerNormalization(axis=1), [(4, 3)], {}),
+        # Over two trailing axes together, weights (4, 3).
+        ("layer_norm_axes12", lambda L: L.LayerNormalization(axis=[1, 2]), [(4, 3)], {}),
+        # Rank 4, two axes that are not adjacent, weights (3, 2): rows are gathered.
+        ("layer_norm_axes13_no_center", lambda L: L.LayerNormalization(axis=[1, 3],
+                                                                        center=False),
+         [(3, 2, 2)], {}),
+        ("layer_norm_no_scale", lambda L: L.LayerNormalization(scale=False), [(4, 5)], {}),
+        ("layer_norm_plain", lambda L: L.LayerNormalization(center=False, scale=False),
+         [(4, 5)], {}),
+        # Keras 3 only: x / sqrt(var + epsilon) * gamma, not centered.
+        ("layer_norm_rms_scaling", lambda L: L.LayerNormalization(rms_scaling=True),
+         [(4, 5)], {}),
         ("reshape", lambda L: L.Reshape((8, 3)), [(4, 6)], {}),
         ("permute", lambda L: L.Permute((2, 1)), [(4, 3)], {}),
         ("zero_padding1d", lambda L: L.ZeroPadding1D((1, 2)), [(4, 3)], {}),
@@ -312,11 +361,65 @@ def conv_norm_cases():
          {"masks": [MASK_Q4, MASK_V5], "keras_masks": True}),
         ("additive_attention", lambda L: L.AdditiveAttention(), [(3, 4), (5, 4)],
          {}),
+        # Causal self-attention shapes (Tq = Tv), query and value masks.
+        ("attention_causal_masked", lambda L: L.Attention(use_scale=True), [(4, 3), (4, 3)],
+         {"masks": [MASK_Q4, MASK_Q4], "keras_masks": True,
+          "call_kwargs": {"use_causal_mask": True}}),
+        # Query, value and key: the key scores, the value is summed (3 features).
+        ("attention_concat_scale_key",
+         lambda L: L.Attention(use_scale=True, score_mode="concat"), [(3, 2), (5, 3), (5, 2)],
+         {}),
+        # The attention weights as a second output, with upstream on them too.
+        ("attention_concat_scores_masked", lambda L: L.Attention(score_mode="concat"),
+         [(3, 2), (5, 2)],
+         {"masks": [MASK_Q3, MASK_V5], "keras_masks": True,
+          "call_kwargs": {"return_attention_scores": True}}),
+        ("attention_dot_causal_scores", lambda L: L.Attention(), [(4, 3), (5, 3)],
+         {"call_kwargs": {"use_causal_mask": True, "return_attention_scores": True}}),
+        ("additive_attention_causal_scores_masked", lambda L: L.AdditiveAttention(),
+         [(4, 3), (5, 3)],
+         {"masks": [MASK_Q4, MASK_V5], "keras_masks": True,
+          "call_kwargs": {"use_causal_mask": True, "return_attention_scores": True}}),
+        ("additive_attention_no_scale_key", lambda L: L.AdditiveAttention(use_scale=False),
+         [(3, 4), (5, 2), (5, 4)], {}),
         ("mha", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2), [(3, 4), (5, 3)],
          {"call_args": "positional"}),
         ("mha_value_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
          [(4, 3), (5, 3)],
          {"call_args": "positional", "masks": [None, MASK_V5], "keras_masks": True}),
+        # A key of its own features; a query mask makes whole rows of scores masked (where
+        # tf_keras's softmax of score − 1e9 and Keras 3's replaced scores differ).
+        ("mha_key_query_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
+         [(4, 3), (5, 3), (5, 2)],
+         {"call_args": "positional", "masks": [MASK_Q4, MASK_V5, None], "keras_masks": True}),
+        # An attention_mask (int32: no gradient) with the causal mask on top.
+        ("mha_attention_mask_causal", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=3),
+         [(4, 4), (4, 4), (4, 4)],
+         {"call_args": "positional", "kwarg_inputs": {2: "attention_mask"},
+          "int_inputs": {2: 2}, "inputs": mha_band_inputs("mha_attention_mask_causal", 4, 4),
+          "call_kwargs": {"use_causal_mask": True}}),
+        # The weights as a second output (T = S: Keras 3's symbolic shape of the scores is
+        # right only then); Keras 3 then zeroes masked weights.
+        ("mha_scores_causal_masked", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2),
+         [(4, 3), (4, 3)],
+         {"call_args": "positional", "masks": [MASK_Q4, MASK_Q4], "keras_masks": True,
+          "call_kwargs": {"return_attention_scores": True, "use_causal_mask": True}}),
+        ("mha_value_dim_output_shape_no_bias",
+         lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, use_bias=False,
+                                        output_shape=(2,)),
+         [(3, 4), (5, 3)], {"call_args": "positional"}),
+        # Keras 3 only.
+        ("mha_gate", lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, use_gate=True),
+         [(3, 4), (5, 3)], {"call_args": "positional"}),
+        ("mha_sliding_window_masked",
+         lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, sliding_window=2),
+         [(4, 3), (5, 3)],
+         {"call_args": "positional", "masks": [None, MASK_V5], "keras_masks": True}),
+        # tf_keras only: -1e9 in place of masked scores.
+        ("mha_robust_query_masked",
+         lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, softmax_robust_masking=True),
+         [(4, 3), (5, 3)],
+         {"call_args": "positional", "masks": [MASK_Q4, MASK_V5], "keras_masks": True}),
         ("conv2d_same_strides2", lambda L: L.Conv2D(2, 3, strides=2, padding="same"),
          [(5, 5, 2)], {}),
         ("conv2d_valid_dilated", lambda L: L.Conv2D(3, (2, 3), dilation_rate=(2, 1)),
@@ -649,6 +752,11 @@ def kinks():
 # layer of other units ((None, 6) for LSTM(3) + LSTM(2), whose output is 5 wide).
 KERAS_WRONG = {("bidi_lstm_backward_layer_masked_last", "k3")}
 
+# Cases of options one library does not have: Keras 3's rms_scaling, use_gate and
+# sliding_window, tf_keras's softmax_robust_masking.
+ONLY_K3 = {"layer_norm_rms_scaling", "mha_gate", "mha_sliding_window_masked"}
+ONLY_TF = {"mha_robust_query_masked"}
+
 
 def main(argv):
     if "--kinks" in argv:
@@ -664,7 +772,8 @@ def main(argv):
         if prefixes and not any(case.startswith(p) for p in prefixes):
             continue
         for lib in BOTH:
-            if (case, lib) in KERAS_WRONG:
+            if ((case, lib) in KERAS_WRONG or (case in ONLY_K3 and lib != "k3")
+                    or (case in ONLY_TF and lib != "tf")):
                 continue
             print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY, **kw))
     for name, build, makers, notes in MODELS:

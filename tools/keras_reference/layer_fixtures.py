@@ -257,7 +257,10 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
                              where TensorFlow gives none (IndexedSlices written dense),
         "weight_trainable":  [bool] per weight, whether Keras trains it,
         "keras_masks":       whether the masks rode on the input tensors (true) or went to the
-                             call as `mask=` (false).
+                             call as `mask=` (false),
+        "weights_after":     only where the call changed a weight (BatchNormalization's moving
+                             statistics in training): [{"shape", "data", "name"}] per weight,
+                             every weight's value right after the taped call.
 
     With `same_as_inference` (layers without randomness or batch statistics) it also checks
     that a training=False call gives the same outputs."""
@@ -294,6 +297,7 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
     if same_as_inference:
         for a, b in zip(ref, outs):
             assert np.allclose(np.asarray(a), np.asarray(b), atol=1e-6), case
+    after = [np.asarray(v.numpy()) for v in variables]
     g_in = tape.gradient(loss, [args[i] for i in float_args])
     g_w = tape.gradient(loss, variables)
     del tape
@@ -312,4 +316,7 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
         for g, w in zip(g_w, layer.weights)]
     doc["weight_trainable"] = trainable
     doc["keras_masks"] = bool(keras_masks)
+    if any(not np.array_equal(a, v) for a, v in zip(after, values)):
+        doc["weights_after"] = [dict(_array(a), name=w.name)
+                                for a, w in zip(after, layer.weights)]
     return _dump(out_dir, case, lib, doc)

@@ -3,8 +3,10 @@
 //! ActivityRegularization.
 //!
 //! Read and ignored, as they only matter in training: BatchNormalization's `momentum` (kept, and
-//! written back), `renorm_clipping`, `renorm_momentum`, `synchronized` (Keras 3) and `fused`
-//! (tf_keras; it only picks TensorFlow's kernel, for 4-D and 5-D inputs), every initializer,
+//! written back), `renorm_clipping`, `renorm_momentum`, `synchronized` (Keras 3; its presence
+//! says Keras 3) and `fused` (tf_keras; it picks TensorFlow's kernel for 4-D and 5-D inputs,
+//! whose training moves the moving variance toward the unbiased variance: a tf_keras config
+//! gives [`MovingVariance::TfKeras`] unless it says `fused: false`), every initializer,
 //! regularizer and constraint, and the noise layers' `seed` and `noise_shape`. Refused:
 //! BatchNormalization over several axes and tf_keras's `virtual_batch_size`, both of which give
 //! the weights another shape, and Keras 3 has neither.
@@ -15,7 +17,7 @@ use super::{excerpt, number, unsupported, Dialect, Entry};
 use crate::error::Result;
 use crate::layer::Layer;
 use crate::layers::{
-    batch_normalization::BatchNormalization,
+    batch_normalization::{BatchNormalization, MovingVariance},
     layer_normalization::LayerNormalization,
     permute::Permute,
     regularization::{ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D},
@@ -28,7 +30,7 @@ pub(super) fn from_entry(e: &Entry<'_>, d: Dialect) -> Option<Result<Box<dyn Lay
         l.map(|l| Box::new(l) as Box<dyn Layer>)
     }
     Some(match e.class {
-        "BatchNormalization" => boxed(batch_normalization_from(e)),
+        "BatchNormalization" => boxed(batch_normalization_from(e, d)),
         "LayerNormalization" => boxed(layer_normalization_from(e, d)),
         "Reshape" => boxed(ints(e, "target_shape").map(Reshape::new)),
         "Permute" => boxed(permute_from(e)),
@@ -44,7 +46,7 @@ pub(super) fn from_entry(e: &Entry<'_>, d: Dialect) -> Option<Result<Box<dyn Lay
     })
 }
 
-fn batch_normalization_from(e: &Entry<'_>) -> Result<BatchNormalization> {
+fn batch_normalization_from(e: &Entry<'_>, d: Dialect) -> Result<BatchNormalization> {
     // tf_keras writes the axis as a list after building (`validate_axis`): `[2]`.
     let axis = match axes(e)?.as_slice() {
         [] if e.config["axis"].is_null() => -1,
@@ -63,7 +65,16 @@ fn batch_normalization_from(e: &Entry<'_>) -> Result<BatchNormalization> {
         "tf_keras's virtual batches, whose weights have the shape (1, ..., 1, C)",
     )?;
     e.require("adjustment", Value::is_null, "an adjustment function")?;
+    // tf_keras's training moves the moving variance as its fused kernel does, unless the config
+    // turned that kernel off; Keras 3 writes `synchronized`, which tf_keras does not.
+    let keras3 = e.config.get("synchronized").is_some() || d == Dialect::Keras3;
+    let moving_variance = if keras3 || e.config["fused"] == json!(false) {
+        MovingVariance::Keras3
+    } else {
+        MovingVariance::TfKeras
+    };
     Ok(BatchNormalization::new()
+        .with_moving_variance(moving_variance)
         .with_axis(axis)
         .with_momentum(e.f32("momentum", 0.99)?)
         .with_epsilon(e.f32("epsilon", 1e-3)?)
