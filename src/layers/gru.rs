@@ -8,7 +8,7 @@ use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layer::{owned1, owned2};
 use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, PreparedBackward, Recurrent};
-use crate::linalg::{gemm_acc, gemm_acc_strided, Packed};
+use crate::linalg::{gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
 ///
@@ -484,7 +484,7 @@ impl Cell for GRUCell {
         d_rec: ArrayView2<'_, f32>,
     ) -> Vec<ArrayD<f32>> {
         let u = self.units;
-        let kernel = xt.t().dot(&d_z);
+        let kernel = tn_product(xt, d_z);
         let (recurrent, bias) = if self.reset_after {
             let bias = ndarray::stack(
                 Axis(0),
@@ -492,13 +492,14 @@ impl Cell for GRUCell {
             )
             .expect("two rows of 3u")
             .into_dyn();
-            (h_prev.t().dot(&d_rec), bias)
+            (tn_product(h_prev, d_rec), bias)
         } else {
+            // z, r columns from h_{t-1}, the candidate's from r ⊙ h_{t-1}, into one (u, 3u).
+            let mut recurrent = Array2::zeros((u, 3 * u));
+            let out = recurrent.as_slice_mut().expect("a new array");
+            gemm_tn_acc(h_prev, d_z.slice(s![.., ..2 * u]), out, 3 * u);
             let rh = keep.slice(s![.., 3 * u..]);
-            let gates = h_prev.t().dot(&d_z.slice(s![.., ..2 * u]));
-            let cand = rh.t().dot(&d_z.slice(s![.., 2 * u..]));
-            let recurrent =
-                ndarray::concatenate(Axis(1), &[gates.view(), cand.view()]).expect("u rows");
+            gemm_tn_acc(rh, d_z.slice(s![.., 2 * u..]), &mut out[2 * u..], 3 * u);
             (recurrent, d_z.sum_axis(Axis(0)).into_dyn())
         };
         let mut w = vec![kernel.into_dyn(), recurrent.into_dyn()];

@@ -1226,7 +1226,10 @@ impl GateWeights {
         h_prev: ArrayView2<'_, f32>,
         d_z: ArrayView2<'_, f32>,
     ) -> Vec<ArrayD<f32>> {
-        let mut w = vec![xt.t().dot(&d_z).into_dyn(), h_prev.t().dot(&d_z).into_dyn()];
+        let mut w = vec![
+            crate::linalg::tn_product(xt, d_z).into_dyn(),
+            crate::linalg::tn_product(h_prev, d_z).into_dyn(),
+        ];
         if self.use_bias {
             w.push(d_z.sum_axis(Axis(0)).into_dyn());
         }

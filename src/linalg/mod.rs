@@ -1,7 +1,8 @@
 //! The crate's numerical kernels, apart from the layers that use them.
 //!
 //! - [`packed`]: the allocation-free product at the heart of every recurrence step, over a
-//!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time.
+//!   recurrent kernel packed once, with AVX-512, AVX2 and portable tiles chosen at run time;
+//!   and on the same tiles, the transposed product `aᵀ·b` of the weight gradients.
 //! - [`attention`]: the element-wise parts of the attention layers (additive scores, the masked
 //!   row softmax); their products are matrix products in the layers.
 //! - [`conv`]: convolution as one matrix product over patches (im2col) per group, for
@@ -18,4 +19,4 @@ pub(crate) mod orthogonal;
 pub(crate) mod packed;
 pub(crate) mod pool;
 
-pub(crate) use packed::{gemm_acc, gemm_acc_strided, has_avx2, Packed};
+pub(crate) use packed::{gemm_acc, gemm_acc_strided, gemm_tn_acc, has_avx2, tn_product, Packed};

@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use ndarray::ArrayView2;
+use ndarray::{s, Array2, ArrayView2};
 
 /// Which instruction set the kernel runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,35 +78,38 @@ impl Packed {
 
     /// Packs `w` into panels of `nr` columns (the instruction set's width, or another in tests).
     fn with_panel_width(w: ArrayView2<'_, f32>, nr: usize) -> Self {
+        let mut packed = Packed {
+            nr,
+            ..Packed::default()
+        };
+        packed.repack(w);
+        packed
+    }
+
+    /// Packs `w` in place of what this holds, in the same panel width, reusing the buffer.
+    fn repack(&mut self, w: ArrayView2<'_, f32>) {
         let (k, n) = w.dim();
+        let nr = self.nr;
         let panels = n.div_ceil(nr);
-        let mut data = vec![0.0; panels * k * nr];
+        let data = &mut self.data;
+        data.clear();
+        data.resize(panels * k * nr, 0.0);
+        (self.k, self.n) = (k, n);
         if k == 0 || n == 0 {
-            return Packed { k, n, nr, data };
+            return;
         }
         // Row by row of w: each row's columns go, nr at a time, to the same row of every panel.
         for (kk, row) in w.rows().into_iter().enumerate() {
-            let mut put = |p: usize, values: &mut dyn Iterator<Item = f32>| {
+            for p in 0..panels {
+                let (from, to) = (p * nr, ((p + 1) * nr).min(n));
                 let at = (p * k + kk) * nr;
-                for (d, v) in data[at..at + nr].iter_mut().zip(values) {
-                    *d = v;
-                }
-            };
-            match row.as_slice() {
-                Some(row) => {
-                    for (p, chunk) in row.chunks(nr).enumerate() {
-                        put(p, &mut chunk.iter().copied());
-                    }
-                }
-                None => {
-                    for p in 0..panels {
-                        let end = ((p + 1) * nr).min(n);
-                        put(p, &mut (p * nr..end).map(|c| row[c]));
-                    }
+                let dst = &mut data[at..at + to - from];
+                match row.as_slice() {
+                    Some(row) => dst.copy_from_slice(&row[from..to]),
+                    None => dst.iter_mut().zip(from..to).for_each(|(d, c)| *d = row[c]),
                 }
             }
         }
-        Packed { k, n, nr, data }
     }
 }
 
@@ -125,7 +128,46 @@ pub(crate) fn gemm_acc(a: &[f32], w: &Packed, out: &mut [f32], rows: usize) {
 /// # Panics
 /// If a slice is shorter than its shape says, or `ldo < n`: internal invariants.
 pub(crate) fn gemm_acc_strided(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
-    assert!(ldo >= w.n && a.len() >= rows * w.k);
+    assert!(a.len() >= rows * w.k);
+    let a = Lhs {
+        data: a,
+        rs: w.k,
+        ks: 1,
+    };
+    gemm_lhs(a, w, out, rows, ldo);
+}
+
+/// The left operand of a product, `rows` by `k`: its element `(i, kk)` is `data[i·rs + kk·ks]`.
+/// A row-major matrix has `rs = k` and `ks = 1`; the transpose of a row-major `(m, k)` one
+/// `rs = 1` and `ks = k`, so that a product with a transpose reads it where it is.
+#[derive(Debug, Clone, Copy)]
+struct Lhs<'a> {
+    data: &'a [f32],
+    rs: usize,
+    ks: usize,
+}
+
+impl<'a> Lhs<'a> {
+    /// The operand from row `r` on.
+    fn rows_from(self, r: usize) -> Lhs<'a> {
+        Lhs {
+            data: &self.data[r * self.rs..],
+            ..self
+        }
+    }
+
+    /// Whether `data` holds every element of `rows` rows by `k`.
+    fn covers(&self, rows: usize, k: usize) -> bool {
+        rows == 0 || k == 0 || self.data.len() > (rows - 1) * self.rs + (k - 1) * self.ks
+    }
+}
+
+/// `out += a · w` into rows `ldo` apart, on the instruction set of the CPU.
+///
+/// # Panics
+/// If `a` or `out` is shorter than its shape says, or `ldo < n`: internal invariants.
+fn gemm_lhs(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+    assert!(ldo >= w.n && a.covers(rows, w.k));
     assert!(rows == 0 || out.len() >= (rows - 1) * ldo + w.n);
     match (isa(), w.nr) {
         #[cfg(target_arch = "x86_64")]
@@ -143,9 +185,81 @@ pub(crate) fn gemm_acc_strided(a: &[f32], w: &Packed, out: &mut [f32], rows: usi
     }
 }
 
+/// Rows of `a` and `b` per block in [`gemm_tn_acc`]: a block of `b`, packed, is `256·n`
+/// values, which stay in the L2 cache while every row tile of `out` reads them.
+const TN_BLOCK: usize = 256;
+
+/// `out += aᵀ · b`, that is `out[i·ldo + j] += Σ_r a[r, i] · b[r, j]`, for `a: (m, k)` and
+/// `b: (m, n)` of any layout, into `out`, `(k, n)` with rows `ldo` apart: the weight gradients
+/// `xᵀ · d_z` of a whole sequence, where `m` (timesteps × batch) is long and `k`, `n` are a
+/// layer's widths.
+///
+/// The tiles of [`gemm_acc`] run over `m` in blocks of [`TN_BLOCK`] rows, with each block of
+/// `b` packed into a buffer allocated once per call. They read `a` where it is, as the
+/// transpose of a row-major matrix (a block of `a` in another layout is copied row by row
+/// first); the copies are `m·n` values, or `m·(k + n)`, against the product's `m·k·n`
+/// multiply-adds.
+///
+/// # Panics
+/// If `a` and `b` have different numbers of rows, `ldo < n`, or `out` is shorter than `k` rows
+/// `ldo` apart: internal invariants, callers size them.
+pub(crate) fn gemm_tn_acc(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    assert_eq!(b.nrows(), m, "aᵀ·b needs as many rows in a as in b");
+    if m == 0 || k == 0 || n == 0 {
+        return;
+    }
+    let standard = a.as_slice();
+    let mut copy = match standard {
+        Some(_) => Vec::new(),
+        None => vec![0.0_f32; TN_BLOCK.min(m) * k],
+    };
+    let mut packed = Packed {
+        nr: isa().nr(),
+        ..Packed::default()
+    };
+    for start in (0..m).step_by(TN_BLOCK) {
+        let rows = TN_BLOCK.min(m - start);
+        let block = match standard {
+            Some(a) => &a[start * k..(start + rows) * k],
+            None => {
+                let block = a.slice(s![start..start + rows, ..]);
+                for (dst, row) in copy.chunks_exact_mut(k).zip(block.rows()) {
+                    dst.iter_mut().zip(row).for_each(|(d, &v)| *d = v);
+                }
+                &copy[..rows * k]
+            }
+        };
+        packed.repack(b.slice(s![start..start + rows, ..]));
+        let at = Lhs {
+            data: block,
+            rs: 1,
+            ks: k,
+        };
+        gemm_lhs(at, &packed, out, k, ldo);
+    }
+}
+
+/// `aᵀ · b` as a new `(k, n)` array: [`gemm_tn_acc`] into zeros.
+///
+/// # Panics
+/// If `a` and `b` have different numbers of rows: an internal invariant.
+pub(crate) fn tn_product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut out = Array2::zeros((a.ncols(), b.ncols()));
+    let n = b.ncols();
+    gemm_tn_acc(a, b, out.as_slice_mut().expect("a new array"), n);
+    out
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+unsafe fn gemm_avx512(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
     gemm_with(
         a,
         w,
@@ -159,9 +273,9 @@ unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: 
             // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
             unsafe {
                 match m {
-                    8 => simd::tile_avx512::<8>(a, k, panel, out, ldo, cols),
-                    4 => simd::tile_avx512::<4>(a, k, panel, out, ldo, cols),
-                    _ => simd::tile_avx512::<1>(a, k, panel, out, ldo, cols),
+                    8 => simd::tile_avx512::<8>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
+                    4 => simd::tile_avx512::<4>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
+                    _ => simd::tile_avx512::<1>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
                 }
             }
         },
@@ -170,7 +284,7 @@ unsafe fn gemm_avx512(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+unsafe fn gemm_avx2(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
     gemm_with(
         a,
         w,
@@ -183,8 +297,8 @@ unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: us
             // `gemm_with`.
             unsafe {
                 match m {
-                    4 => simd::tile_avx2::<4>(a, k, panel, out, ldo, cols),
-                    _ => simd::tile_avx2::<1>(a, k, panel, out, ldo, cols),
+                    4 => simd::tile_avx2::<4>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
+                    _ => simd::tile_avx2::<1>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
                 }
             }
         },
@@ -195,13 +309,13 @@ unsafe fn gemm_avx2(a: &[f32], w: &Packed, out: &mut [f32], rows: usize, ldo: us
 /// `nr` columns, tiles of up to `mr_max` rows.
 #[inline(always)]
 fn gemm_with(
-    a: &[f32],
+    a: Lhs<'_>,
     w: &Packed,
     out: &mut [f32],
     rows: usize,
     ldo: usize,
     (nr, mr_max): (usize, usize),
-    tile: impl Fn(usize, &[f32], usize, &[f32], &mut [f32], usize, usize),
+    tile: impl Fn(usize, Lhs<'_>, usize, &[f32], &mut [f32], usize, usize),
 ) {
     let (k, n) = (w.k, w.n);
     if k == 0 || n == 0 {
@@ -218,7 +332,7 @@ fn gemm_with(
                 .find(|&m| r + m <= rows)
                 .unwrap_or(1);
             let tail = &mut out[r * ldo + col..];
-            tile(m, &a[r * k..(r + m) * k], k, panel, tail, ldo, cols);
+            tile(m, a.rows_from(r), k, panel, tail, ldo, cols);
             r += m;
         }
     }
@@ -242,13 +356,19 @@ mod simd {
     /// One tile kernel per vector width: `M` rows by two registers of `$lanes` columns.
     macro_rules! tile_kernel {
         ($name:ident, $features:literal, $lanes:literal,
-         $zero:ident, $load:ident, $splat:ident, $fmadd:ident, $store:ident) => {
+         $zero:ident, $load:ident, $splat:ident, $fmadd:ident, $add:ident, $store:ident) => {
+            /// `a[r·rs + kk·ks]` is the tile's row `r` at `kk`.
+            ///
             /// # Safety
-            #[doc = concat!("The CPU must have ", $features, "; `a` holds `M·k` values, `panel`")]
-            #[doc = concat!("`", stringify!($lanes), "·2·k`, and `out` reaches `(M-1)·ldo + cols`.")]
+            #[doc = concat!("The CPU must have ", $features, "; `a` holds index")]
+            #[doc = "`(M-1)·rs + (k-1)·ks`, `panel`"]
+            #[doc = concat!("`", stringify!($lanes), "·2·k` values, and `out` reaches `(M-1)·ldo + cols`.")]
+            #[allow(clippy::too_many_arguments)]
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const M: usize>(
                 a: &[f32],
+                rs: usize,
+                ks: usize,
                 k: usize,
                 panel: &[f32],
                 out: &mut [f32],
@@ -256,19 +376,36 @@ mod simd {
                 cols: usize,
             ) {
                 const NR: usize = 2 * $lanes;
-                debug_assert!(a.len() >= M * k && panel.len() >= NR * k);
+                debug_assert!(k == 0 || a.len() > (M - 1) * rs + (k - 1) * ks);
+                debug_assert!(panel.len() >= NR * k);
                 let mut acc = [[$zero(); 2]; M];
-                let (ap, wp) = (a.as_ptr(), panel.as_ptr());
+                let (mut ap, wp) = (a.as_ptr(), panel.as_ptr());
                 for kk in 0..k {
-                    // SAFETY: kk < k, so the panel row and every a value are in bounds.
+                    // SAFETY: kk < k and ap is a + kk·ks, so the panel row and every a value
+                    // are in bounds.
                     let (w0, w1) = unsafe {
                         ($load(wp.add(kk * NR)), $load(wp.add(kk * NR + $lanes)))
                     };
                     for (r, acc_r) in acc.iter_mut().enumerate() {
-                        let av = $splat(unsafe { *ap.add(r * k + kk) });
+                        let av = $splat(unsafe { *ap.add(r * rs) });
                         acc_r[0] = $fmadd(av, w0, acc_r[0]);
                         acc_r[1] = $fmadd(av, w1, acc_r[1]);
                     }
+                    // Row 0 of the next kk (past the last one, never read).
+                    ap = ap.wrapping_add(ks);
+                }
+                if cols >= NR {
+                    // A whole tile: add the registers into out directly.
+                    for (r, acc_r) in acc.iter().enumerate() {
+                        let o = &mut out[r * ldo..r * ldo + NR];
+                        // SAFETY: o holds NR = 2·lanes values.
+                        unsafe {
+                            let p = o.as_mut_ptr();
+                            $store(p, $add($load(p), acc_r[0]));
+                            $store(p.add($lanes), $add($load(p.add($lanes)), acc_r[1]));
+                        }
+                    }
+                    return;
                 }
                 let mut buf = [[0.0_f32; 32]; M];
                 for (b, acc_r) in buf.iter_mut().zip(&acc) {
@@ -291,6 +428,7 @@ mod simd {
         _mm512_loadu_ps,
         _mm512_set1_ps,
         _mm512_fmadd_ps,
+        _mm512_add_ps,
         _mm512_storeu_ps
     );
     tile_kernel!(
@@ -301,6 +439,7 @@ mod simd {
         _mm256_loadu_ps,
         _mm256_set1_ps,
         _mm256_fmadd_ps,
+        _mm256_add_ps,
         _mm256_storeu_ps
     );
 }
@@ -316,7 +455,7 @@ fn madd<const FMA: bool>(acc: f32, x: f32, y: f32) -> f32 {
 
 #[inline(always)]
 fn gemm<const NR: usize, const FMA: bool>(
-    a: &[f32],
+    a: Lhs<'_>,
     w: &Packed,
     out: &mut [f32],
     rows: usize,
@@ -342,7 +481,7 @@ fn gemm<const NR: usize, const FMA: bool>(
 /// One `M × NR` tile: the accumulators stay in registers over the whole `k` loop.
 #[inline(always)]
 fn tile<const M: usize, const NR: usize, const FMA: bool>(
-    a: &[f32],
+    a: Lhs<'_>,
     k: usize,
     panel: &[f32],
     out: &mut [f32],
@@ -353,7 +492,7 @@ fn tile<const M: usize, const NR: usize, const FMA: bool>(
     for (kk, wrow) in panel.chunks_exact(NR).enumerate().take(k) {
         let wrow: &[f32; NR] = wrow.try_into().expect("chunks of NR");
         for (r, acc_r) in acc.iter_mut().enumerate() {
-            let av = a[r * k + kk];
+            let av = a.data[r * a.rs + kk * a.ks];
             for (x, &wv) in acc_r.iter_mut().zip(wrow) {
                 *x = madd::<FMA>(*x, av, wv);
             }
@@ -371,17 +510,29 @@ fn tile<const M: usize, const NR: usize, const FMA: bool>(
 mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
-    use ndarray::Array2;
 
-    /// Every kernel this CPU can run, not only the one `gemm_acc` picks.
+    /// Every kernel this CPU can run, not only the one `gemm_acc` picks, on `a` stored as it is
+    /// and stored transposed (as `gemm_tn_acc` reads it).
     #[test]
     fn every_instruction_set_equals_ndarray_dot() {
         let (rows, k, n) = (13, 7, 37);
         let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 5 + j) as f32 * 0.07 - 0.9);
         let w = Array2::from_shape_fn((k, n), |(i, j)| i as f32 * 0.3 - j as f32 * 0.02);
         let expected = a.dot(&w);
-        let a = a.as_slice().unwrap();
-        type Kernel<'a> = Box<dyn Fn(&[f32], &mut [f32]) + 'a>;
+        let a_t = a.t().as_standard_layout().into_owned();
+        let layouts = [
+            Lhs {
+                data: a.as_slice().unwrap(),
+                rs: k,
+                ks: 1,
+            },
+            Lhs {
+                data: a_t.as_slice().unwrap(),
+                rs: 1,
+                ks: rows,
+            },
+        ];
+        type Kernel<'a> = Box<dyn Fn(Lhs<'_>, &mut [f32]) + 'a>;
         let mut kernels: Vec<(&str, Kernel)> = vec![(
             "portable",
             Box::new(|a, out| {
@@ -410,10 +561,16 @@ mod tests {
             }
         }
         for (name, kernel) in kernels {
-            let mut out = Array2::<f32>::zeros((rows, n));
-            kernel(a, out.as_slice_mut().unwrap());
-            assert_abs_diff_eq!(out, expected, epsilon = 1e-4);
-            let _ = name;
+            for a in layouts {
+                let mut out = Array2::<f32>::zeros((rows, n));
+                kernel(a, out.as_slice_mut().unwrap());
+                assert!(
+                    out.abs_diff_eq(&expected, 1e-4),
+                    "{name} with strides {} and {}",
+                    a.rs,
+                    a.ks
+                );
+            }
         }
     }
 
@@ -434,6 +591,58 @@ mod tests {
                 assert_abs_diff_eq!(out, expected, epsilon = 1e-5);
             }
         }
+    }
+
+    /// `aᵀ·b` the plain way, for the tests.
+    fn naive_tn(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        let (m, k) = a.dim();
+        Array2::from_shape_fn((k, b.ncols()), |(i, j)| {
+            (0..m)
+                .map(|r| f64::from(a[[r, i]]) * f64::from(b[[r, j]]))
+                .sum::<f64>() as f32
+        })
+    }
+
+    #[test]
+    fn transposed_product_equals_a_plain_loop() {
+        // Row counts on both sides of the block size, widths on both sides of every tile.
+        for m in [1, 5, 255, 256, 257, 600] {
+            for (k, n) in [(1, 1), (3, 7), (8, 32), (13, 37), (16, 70), (9, 3)] {
+                let a = Array2::from_shape_fn((m, k), |(r, i)| {
+                    ((r * 7 + i * 3) % 11) as f32 * 0.1 - 0.5
+                });
+                let b =
+                    Array2::from_shape_fn((m, n), |(r, j)| ((r * 5 + j) % 13) as f32 * 0.1 - 0.6);
+                // Into a column block of a wider output, whose other columns stay as they are.
+                let ldo = n + 3;
+                let mut out = Array2::from_elem((k, ldo), 0.25_f32);
+                gemm_tn_acc(a.view(), b.view(), out.as_slice_mut().unwrap(), ldo);
+                let expected = naive_tn(a.view(), b.view()) + 0.25;
+                assert_abs_diff_eq!(out.slice(s![.., ..n]), expected, epsilon = 2e-3);
+                assert!(out.slice(s![.., n..]).iter().all(|&v| v == 0.25));
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_product_takes_strided_views() {
+        // Column blocks of wider arrays, and a transposed one, as the GRU's gradients take.
+        let wide = Array2::from_shape_fn((300, 20), |(r, c)| ((r * 3 + c * 5) % 17) as f32 * 0.05);
+        let tall = Array2::from_shape_fn((9, 300), |(c, r)| ((r + c * 7) % 5) as f32 * 0.2 - 0.4);
+        let (a, b) = (wide.slice(s![.., 4..11]), tall.t());
+        let mut out = Array2::<f32>::zeros((7, 9));
+        gemm_tn_acc(a, b, out.as_slice_mut().unwrap(), 9);
+        assert_abs_diff_eq!(out, naive_tn(a, b), epsilon = 1e-3);
+    }
+
+    #[test]
+    fn hand_checked_transposed_product() {
+        // aᵀ·b for a = [[1], [2]], b = [[3, 4], [5, 6]]: [1·3 + 2·5, 1·4 + 2·6] = [13, 16]
+        let a = Array2::from_shape_vec((2, 1), vec![1.0, 2.0]).unwrap();
+        let b = Array2::from_shape_vec((2, 2), vec![3.0, 4.0, 5.0, 6.0]).unwrap();
+        let mut out = [0.0; 2];
+        gemm_tn_acc(a.view(), b.view(), &mut out, 2);
+        assert_eq!(out, [13.0, 16.0]);
     }
 
     #[test]
