@@ -742,10 +742,12 @@ impl<C: Cell> Layer for Recurrent<C> {
             // One block of rows, keeping what the backward pass needs.
             let (output, states, trace) =
                 run_rows_traced(&self.cell, x, &initial, mask, options, true);
+            let input_gradient = ctx.needs_input_gradient(0);
             ctx.save_for_backward(Box::new(RecurrentSaved {
                 trace: trace.expect("a traced run keeps its trace"),
                 initial_inputs: inputs.len() - 1,
                 output_shape: output.shape().to_vec(),
+                input_gradient,
             }));
             (output, states)
         } else {
@@ -813,8 +815,15 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
-        let grads = backward(&self.cell, trace, d_seq, d_last, &d_final);
-        let mut inputs = vec![Some(grads.input.into_dyn())];
+        let grads = backward(
+            &self.cell,
+            trace,
+            d_seq,
+            d_last,
+            &d_final,
+            saved.input_gradient,
+        );
+        let mut inputs = vec![grads.input.map(|g| g.into_dyn())];
         if saved.initial_inputs > 0 {
             inputs.extend(grads.initial.into_iter().map(|g| Some(g.into_dyn())));
         }
@@ -1328,6 +1337,8 @@ struct RecurrentSaved {
     /// How many initial states the call took as inputs (0: zeros or carried states).
     initial_inputs: usize,
     output_shape: Vec<usize>,
+    /// Whether the caller needs the gradient of the input sequence.
+    input_gradient: bool,
 }
 
 /// What a training run of the sequence loop keeps for [`backward`]: all time-major, in

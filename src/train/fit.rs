@@ -656,7 +656,8 @@ fn train_step(
     y: &[ArrayViewD<'_, f32>],
 ) -> Result<Step> {
     let name = model.name().to_string();
-    let mut ctx = CallContext::training();
+    // Training needs the weights' gradients, not the inputs'.
+    let mut ctx = CallContext::training().with_input_gradients(vec![false; x.len()]);
     let y_pred = model.call(x, &mut ctx)?;
     check_output_count(&name, &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());

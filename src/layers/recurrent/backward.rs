@@ -4,8 +4,9 @@
 //! - one loop from the last step to the first, in which each step asks the cell for the
 //!   gradients of its gates and its previous states; the only product per step is the cell's
 //!   `d_rec · recurrent_kernelᵀ`, into buffers allocated once;
-//! - then the input gradient is one product over all steps, `d_z · kernelᵀ`, and the weight
-//!   gradients are the cell's products over all steps, `xtᵀ · d_z` and `h_prevᵀ · d_rec`.
+//! - then the input gradient (when the caller needs it) is one product over all steps,
+//!   `d_z · kernelᵀ`, and the weight gradients are the cell's products over all steps,
+//!   `xtᵀ · d_z` and `h_prevᵀ · d_rec`.
 //!
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
@@ -17,8 +18,9 @@ use super::{Cell, Trace};
 /// The gradients of a recurrent layer's call.
 #[derive(Debug)]
 pub(crate) struct SequenceGrads {
-    /// With respect to the input, `(batch, timesteps, features)`, in the input's time order.
-    pub(crate) input: Array3<f32>,
+    /// With respect to the input, `(batch, timesteps, features)`, in the input's time order;
+    /// `None` when the caller needs none.
+    pub(crate) input: Option<Array3<f32>>,
     /// With respect to the initial states, one `(batch, units)` per state.
     pub(crate) initial: Vec<Array2<f32>>,
     /// With respect to the weights, in Keras order.
@@ -28,13 +30,15 @@ pub(crate) struct SequenceGrads {
 /// Backpropagates through the run `trace` of `cell`: `d_output` is the gradient of the
 /// output, `(batch, units)` or, with `return_sequences`, `(batch, timesteps, units)` in the
 /// order the output was returned; `d_final` the gradients of the final states (`None` for a
-/// state the loss does not reach). Shapes were checked by the caller.
+/// state the loss does not reach). The input's gradient is computed only with
+/// `input_gradient`. Shapes were checked by the caller.
 pub(crate) fn backward<C: Cell>(
     cell: &C,
     trace: &Trace,
     d_output: Option<ArrayView3<'_, f32>>,
     d_last: Option<ArrayView2<'_, f32>>,
     d_final: &[Option<ArrayView2<'_, f32>>],
+    input_gradient: bool,
 ) -> SequenceGrads {
     let (batch, timesteps) = (trace.batch, trace.timesteps);
     let units = cell.units();
@@ -162,22 +166,25 @@ pub(crate) fn backward<C: Cell>(
         }
     }
 
-    let (kernel, _) = cell.input_projection().expect("a traced cell has weights");
-    // The input's gradient: one product over all steps, then back to (batch, time, features)
-    // in the input's own time order.
-    let dxt = d_z.dot(&kernel.t());
-    let features = kernel.nrows();
-    let mut input = Array3::<f32>::zeros((batch, timesteps, features));
-    for t in 0..timesteps {
-        let source = if options.go_backwards {
-            timesteps - 1 - t
-        } else {
-            t
-        };
+    let input = input_gradient.then(|| {
+        let (kernel, _) = cell.input_projection().expect("a traced cell has weights");
+        // One product over all steps, then back to (batch, time, features) in the input's
+        // own time order.
+        let dxt = d_z.dot(&kernel.t());
+        let features = kernel.nrows();
+        let mut input = Array3::<f32>::zeros((batch, timesteps, features));
+        for t in 0..timesteps {
+            let source = if options.go_backwards {
+                timesteps - 1 - t
+            } else {
+                t
+            };
+            input
+                .slice_mut(s![.., source, ..])
+                .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
+        }
         input
-            .slice_mut(s![.., source, ..])
-            .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
-    }
+    });
     let h_prev = trace.states[0].slice(s![..timesteps * batch, ..]);
     let d_rec_view = if rec_width == 0 {
         d_z.view()
