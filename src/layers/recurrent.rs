@@ -16,7 +16,8 @@
 //!   lets the cell finish the step there: the loop allocates nothing;
 //! - gates are fused: one kernel holds all gates' columns, so each step is one recurrent product;
 //! - batch rows are independent, so large batches are split across threads, each running the
-//!   whole sequence for its rows.
+//!   whole sequence for its rows; in training each block keeps its own trace, and its backward
+//!   pass runs on its own thread too.
 
 use std::fmt;
 
@@ -738,21 +739,18 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
-        let (output, states) = if ctx.records() {
-            // One block of rows, keeping what the backward pass needs.
-            let (output, states, trace) =
-                run_rows_traced(&self.cell, x, &initial, mask, options, true);
+        let parts = parts_for(&self.cell, x.dim());
+        let (output, states, traces) =
+            run_blocks(&self.cell, x, &initial, mask, options, ctx.records(), parts);
+        if ctx.records() {
             let input_gradient = ctx.needs_input_gradient(0);
             ctx.save_for_backward(Box::new(RecurrentSaved {
-                trace: trace.expect("a traced run keeps its trace"),
+                traces,
                 initial_inputs: inputs.len() - 1,
                 output_shape: output.shape().to_vec(),
                 input_gradient,
             }));
-            (output, states)
-        } else {
-            run(&self.cell, x, &initial, mask, options)
-        };
+        }
         let masks = self.output_masks(ctx, self.output_count());
         ctx.set_output_masks(masks);
         let mut outputs = vec![output];
@@ -772,7 +770,7 @@ impl<C: Cell> Layer for Recurrent<C> {
     ) -> Result<Gradients> {
         let name = self.name.get();
         let saved: &RecurrentSaved = saved.get(name)?;
-        let trace = &saved.trace;
+        let batch = saved.traces.iter().map(|t| t.batch).sum();
         let units = self.cell.units();
         let grad = |i: usize, shape: &[usize]| -> Result<Option<ArrayViewD<'_, f32>>> {
             match output_grads.get(i).and_then(Option::as_ref) {
@@ -807,7 +805,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.return_state {
             for i in 0..self.cell.state_count() {
                 d_final.push(
-                    grad(1 + i, &[trace.batch, units])?
+                    grad(1 + i, &[batch, units])?
                         .map(|g| g.into_dimensionality::<Ix2>().expect("checked shape")),
                 );
             }
@@ -817,7 +815,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
         let grads = backward(
             &self.cell,
-            trace,
+            &saved.traces,
             d_seq,
             d_last,
             &d_final,
@@ -1116,24 +1114,49 @@ pub(crate) fn run<S: Step>(
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
-    let (batch, timesteps, features) = x.dim();
+    let parts = parts_for(cell, x.dim());
+    let (output, states, _) = run_blocks(cell, x, initial, mask, options, false, parts);
+    (output, states)
+}
+
+/// How many blocks of batch rows a run of `cell` over an input of shape `(batch, timesteps,
+/// features)` splits into: one per thread for a large call, else one.
+pub(crate) fn parts_for<S: Step>(
+    cell: &S,
+    (batch, timesteps, features): (usize, usize, usize),
+) -> usize {
     let w = cell.widths();
     let work = batch
         .saturating_mul(timesteps)
         .saturating_mul(w.gates)
         .saturating_mul(features.saturating_add(w.units));
-    let parts = if work < PARALLEL_WORK {
+    if work < PARALLEL_WORK {
         1
     } else {
         crate::threads::parts(batch / 8)
-    };
-    if parts < 2 {
-        return run_rows(cell, x, initial, mask, options);
     }
-    // Rows are independent: each part runs the whole sequence for its share of the batch.
+}
+
+/// [`run`] in `parts` blocks of batch rows (one for fewer than two), each on its own thread
+/// running the whole sequence for its rows, keeping what the backward pass needs when
+/// `traced`: one [`Trace`] per block, in the order of the rows.
+pub(crate) fn run_blocks<S: Step>(
+    cell: &S,
+    x: ArrayView3<'_, f32>,
+    initial: &[ArrayView2<'_, f32>],
+    mask: Option<ArrayView2<'_, bool>>,
+    options: RunOptions,
+    traced: bool,
+    parts: usize,
+) -> (ArrayD<f32>, Vec<Array2<f32>>, Vec<Trace>) {
+    let batch = x.dim().0;
+    if parts < 2 || batch < 2 {
+        let (output, states, trace) = run_rows_traced(cell, x, initial, mask, options, traced);
+        return (output, states, trace.into_iter().collect());
+    }
     let chunk = batch.div_ceil(parts);
     let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
-    let results = crate::threads::map(&starts, |&start| {
+    let mut results = crate::threads::map(&starts, |&start| {
         let end = (start + chunk).min(batch);
         let xs = x.slice(s![start..end, .., ..]);
         let ms = mask.map(|m| m.slice_move(s![start..end, ..]));
@@ -1141,17 +1164,18 @@ pub(crate) fn run<S: Step>(
             .iter()
             .map(|a| a.slice(s![start..end, ..]))
             .collect();
-        run_rows(cell, xs, &init, ms, options)
+        run_rows_traced(cell, xs, &init, ms, options, traced)
     });
     let outputs: Vec<_> = results.iter().map(|p| p.0.view()).collect();
     let output = concatenate(Axis(0), &outputs).expect("parts share all but the batch axis");
-    let states = (0..w.states)
+    let states = (0..cell.widths().states)
         .map(|i| {
             let views: Vec<_> = results.iter().map(|p| p.1[i].view()).collect();
             concatenate(Axis(0), &views).expect("parts share the units axis")
         })
         .collect();
-    (output, states)
+    let traces = results.iter_mut().filter_map(|p| p.2.take()).collect();
+    (output, states, traces)
 }
 
 /// What a masked run keeps besides the states: the states before the step (to put back at
@@ -1163,20 +1187,9 @@ struct MaskState {
     last_output: Array2<f32>,
 }
 
-/// The sequence loop for one block of batch rows, on the calling thread.
-fn run_rows<S: Step>(
-    cell: &S,
-    x: ArrayView3<'_, f32>,
-    initial: &[ArrayView2<'_, f32>],
-    mask: Option<ArrayView2<'_, bool>>,
-    options: RunOptions,
-) -> (ArrayD<f32>, Vec<Array2<f32>>) {
-    let (output, states, _) = run_rows_traced(cell, x, initial, mask, options, false);
-    (output, states)
-}
-
-/// The sequence loop, keeping a [`Trace`] for the backward pass when `traced`.
-pub(crate) fn run_rows_traced<S: Step>(
+/// The sequence loop for one block of batch rows, on the calling thread, keeping a [`Trace`]
+/// for the backward pass when `traced`.
+fn run_rows_traced<S: Step>(
     cell: &S,
     x: ArrayView3<'_, f32>,
     initial: &[ArrayView2<'_, f32>],
@@ -1333,7 +1346,8 @@ impl PreparedBackward {
 /// What a training call of a recurrent layer keeps.
 #[derive(Debug)]
 struct RecurrentSaved {
-    trace: Trace,
+    /// One per block of batch rows, in order.
+    traces: Vec<Trace>,
     /// How many initial states the call took as inputs (0: zeros or carried states).
     initial_inputs: usize,
     output_shape: Vec<usize>,

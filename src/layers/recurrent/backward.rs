@@ -11,7 +11,7 @@
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
 
-use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
+use ndarray::{concatenate, s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
 use super::{Cell, Trace};
 
@@ -27,12 +27,77 @@ pub(crate) struct SequenceGrads {
     pub(crate) weights: Vec<ArrayD<f32>>,
 }
 
-/// Backpropagates through the run `trace` of `cell`: `d_output` is the gradient of the
-/// output, `(batch, units)` or, with `return_sequences`, `(batch, timesteps, units)` in the
-/// order the output was returned; `d_final` the gradients of the final states (`None` for a
-/// state the loss does not reach). The input's gradient is computed only with
-/// `input_gradient`. Shapes were checked by the caller.
+/// Backpropagates through the run of `cell` whose blocks of batch rows left `traces`:
+/// `d_output` is the gradient of the output, `(batch, units)` or, with `return_sequences`,
+/// `(batch, timesteps, units)` in the order the output was returned; `d_final` the gradients
+/// of the final states (`None` for a state the loss does not reach). The input's gradient is
+/// computed only with `input_gradient`. Shapes were checked by the caller.
+///
+/// Each block runs on its own thread, as its forward run did; the weights' gradients are the
+/// sums of the blocks', in the order of the rows.
 pub(crate) fn backward<C: Cell>(
+    cell: &C,
+    traces: &[Trace],
+    d_output: Option<ArrayView3<'_, f32>>,
+    d_last: Option<ArrayView2<'_, f32>>,
+    d_final: &[Option<ArrayView2<'_, f32>>],
+    input_gradient: bool,
+) -> SequenceGrads {
+    let blocks: Vec<(usize, &Trace)> = traces
+        .iter()
+        .scan(0, |start, trace| {
+            let block = (*start, trace);
+            *start += trace.batch;
+            Some(block)
+        })
+        .collect();
+    let mut grads = crate::threads::map(&blocks, |&(start, trace)| {
+        let rows = start..start + trace.batch;
+        let d_final: Vec<_> = d_final
+            .iter()
+            .map(|d| d.map(|d| d.slice_move(s![rows.clone(), ..])))
+            .collect();
+        backward_block(
+            cell,
+            trace,
+            d_output.map(|d| d.slice_move(s![rows.clone(), .., ..])),
+            d_last.map(|d| d.slice_move(s![rows.clone(), ..])),
+            &d_final,
+            input_gradient,
+        )
+    });
+    if grads.len() == 1 {
+        return grads.pop().expect("one block");
+    }
+    let input = input_gradient.then(|| {
+        let views: Vec<_> = grads
+            .iter()
+            .map(|g| g.input.as_ref().expect("computed").view())
+            .collect();
+        concatenate(Axis(0), &views).expect("blocks share all but the batch axis")
+    });
+    let initial = (0..cell.state_count())
+        .map(|i| {
+            let views: Vec<_> = grads.iter().map(|g| g.initial[i].view()).collect();
+            concatenate(Axis(0), &views).expect("blocks share the units axis")
+        })
+        .collect();
+    let mut rest = grads.into_iter().map(|g| g.weights);
+    let mut weights = rest.next().unwrap_or_default();
+    for block in rest {
+        for (w, b) in weights.iter_mut().zip(block) {
+            *w += &b;
+        }
+    }
+    SequenceGrads {
+        input,
+        initial,
+        weights,
+    }
+}
+
+/// [`backward`] for one block of rows, on the calling thread.
+fn backward_block<C: Cell>(
     cell: &C,
     trace: &Trace,
     d_output: Option<ArrayView3<'_, f32>>,
@@ -202,5 +267,94 @@ pub(crate) fn backward<C: Cell>(
         input,
         initial: d_states,
         weights,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run_blocks, Cell, Recurrent, RunOptions};
+    use super::*;
+    use crate::layer::Layer;
+    use crate::layers::{gru::GRU, lstm::LSTM, simple_rnn::SimpleRNN};
+    use crate::shape::Shape;
+    use approx::assert_abs_diff_eq;
+    use ndarray::Array2;
+
+    /// Deterministic values in [-0.5, 0.5).
+    fn values<D: ndarray::Dimension>(shape: D, seed: usize) -> ndarray::Array<f32, D> {
+        let n = shape.size();
+        let v = (0..n).map(|i| ((i * 37 + seed * 11) % 29) as f32 / 29.0 - 0.5);
+        ndarray::Array::from_shape_vec(shape, v.collect()).expect("n values")
+    }
+
+    /// The run and the backward pass in `parts` blocks of rows.
+    fn run_and_backward<C: Cell>(
+        layer: &Recurrent<C>,
+        parts: usize,
+        options: RunOptions,
+    ) -> (ArrayD<f32>, SequenceGrads) {
+        let (batch, steps, features, units) = (7, 5, 3, layer.units());
+        let x = values(ndarray::Ix3(batch, steps, features), 1);
+        // Every row starts with a real step; some have padding after it.
+        let mask = Array2::from_shape_fn((batch, steps), |(b, t)| t == 0 || (b + t) % 3 != 0);
+        let initial: Vec<Array2<f32>> = (0..layer.cell().state_count())
+            .map(|i| values(ndarray::Ix2(batch, units), 2 + i))
+            .collect();
+        let views: Vec<_> = initial.iter().map(|s| s.view()).collect();
+        let (output, _, traces) = run_blocks(
+            layer.cell(),
+            x.view(),
+            &views,
+            Some(mask.view()),
+            options,
+            true,
+            parts,
+        );
+        let d_out = values(output.raw_dim(), 5);
+        let d_final: Vec<Array2<f32>> = (0..layer.cell().state_count())
+            .map(|i| values(ndarray::Ix2(batch, units), 6 + i))
+            .collect();
+        let d_final: Vec<_> = d_final.iter().map(|d| Some(d.view())).collect();
+        let (d_seq, d_last) = if options.return_sequences {
+            (Some(d_out.view().into_dimensionality().unwrap()), None)
+        } else {
+            (None, Some(d_out.view().into_dimensionality().unwrap()))
+        };
+        let grads = backward(layer.cell(), &traces, d_seq, d_last, &d_final, true);
+        (output, grads)
+    }
+
+    /// Blocks of rows, as threads run them, give the numbers of one block: only the weight
+    /// gradients' sums go in another order.
+    fn blocks_equal_one_block<C: Cell>(mut layer: Recurrent<C>) {
+        layer
+            .build(&[Shape::new(vec![None, None, Some(3)])])
+            .expect("builds");
+        layer.initialize();
+        for (return_sequences, go_backwards) in [(true, false), (false, true)] {
+            let options = RunOptions {
+                go_backwards,
+                return_sequences,
+                zero_output_for_mask: return_sequences,
+            };
+            let (y1, g1) = run_and_backward(&layer, 1, options);
+            let (y3, g3) = run_and_backward(&layer, 3, options);
+            assert_abs_diff_eq!(y1, y3, epsilon = 1e-6);
+            assert_abs_diff_eq!(g1.input.unwrap(), g3.input.unwrap(), epsilon = 1e-6);
+            for (a, b) in g1.initial.iter().zip(&g3.initial) {
+                assert_abs_diff_eq!(a, b, epsilon = 1e-6);
+            }
+            for (a, b) in g1.weights.iter().zip(&g3.weights) {
+                assert_abs_diff_eq!(a, b, epsilon = 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_of_rows_give_the_numbers_of_one_block() {
+        blocks_equal_one_block(SimpleRNN::new(4));
+        blocks_equal_one_block(LSTM::new(4));
+        blocks_equal_one_block(GRU::new(4));
+        blocks_equal_one_block(GRU::new(4).with_reset_after(false));
     }
 }
