@@ -107,8 +107,8 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// (the pre-activations of the gates, and whatever else the cell's backward step needs).
     fn keep_width(&self) -> usize;
 
-    /// [`step`](Cell::step) in a training call: also writes `batch·keep_width()` values to
-    /// `keep`. It must not allocate.
+    /// [`step`](Cell::step) in a training call: also writes all `batch·keep_width()` values of
+    /// `keep`, which holds unspecified values on entry. It must not allocate.
     fn step_keep(
         &self,
         z: &mut [f32],
@@ -139,7 +139,8 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// receive the gradient with respect to the states before it. Writes the gradient of the
     /// input projection (`x_t·kernel + bias`) to `d_z`, `(batch, gate_width)`, and, for a cell
     /// whose [`recurrent_grad_width`](Cell::recurrent_grad_width) is not 0, that of the
-    /// recurrent projection to `d_rec`. It must not allocate.
+    /// recurrent projection to `d_rec`: every value of both, which hold unspecified values on
+    /// entry. It must not allocate.
     #[allow(clippy::too_many_arguments)]
     fn step_backward(
         &self,
@@ -1208,16 +1209,27 @@ fn run_rows_traced<S: Step>(
         }
     };
 
+    // A training call's buffers outlive it, in its trace, and come back for the next call's.
+    let buffer = |rows: usize, cols: usize| {
+        if traced {
+            crate::buffers::array2(rows, cols)
+        } else {
+            Array2::zeros((rows, cols))
+        }
+    };
     // Time-major copy of the input, reversed under go_backwards: rows t·batch .. (t+1)·batch
     // are timestep t in processing order.
-    let mut xt = Array2::<f32>::zeros((timesteps * batch, features));
+    let mut xt = buffer(timesteps * batch, features);
     for t in 0..timesteps {
         xt.slice_mut(s![t * batch..(t + 1) * batch, ..])
             .assign(&x.slice(s![.., source(t), ..]));
     }
 
     // The input projection of every timestep: one matrix product, bias included.
-    let mut z = Array2::<f32>::zeros((timesteps * batch, width));
+    let mut z = buffer(timesteps * batch, width);
+    if traced {
+        z.fill(0.0);
+    }
     cell.project(xt.view(), &mut z);
 
     let mut states: Vec<Array2<f32>> = if initial.is_empty() {
@@ -1229,9 +1241,10 @@ fn run_rows_traced<S: Step>(
             .collect()
     };
     let mut scratch = vec![0.0_f32; batch * widths.scratch];
+    // A sequence output, written step by step in its own (batch, timesteps, units) layout.
     let mut sequence = options
         .return_sequences
-        .then(|| Array3::<f32>::zeros((timesteps, batch, units)));
+        .then(|| Array3::<f32>::zeros((batch, timesteps, units)));
     let mut masked = mask.map(|m| MaskState {
         steps: (0..timesteps)
             .flat_map(|t| m.column(source(t)).to_vec())
@@ -1240,12 +1253,14 @@ fn run_rows_traced<S: Step>(
         last_output: Array2::zeros((batch, units)),
     });
 
-    // What a training call keeps: every step's states (before it, and the last ones after)
-    // and what each step's cell keeps.
+    // What a training call keeps, every value written below: every step's states (before it,
+    // and the last ones after) and what each step's cell keeps.
     let mut history = traced.then(|| {
         (
-            vec![Array2::<f32>::zeros(((timesteps + 1) * batch, units)); widths.states],
-            Array2::<f32>::zeros((timesteps * batch, cell.keep_width())),
+            (0..widths.states)
+                .map(|_| buffer((timesteps + 1) * batch, units))
+                .collect::<Vec<_>>(),
+            buffer(timesteps * batch, cell.keep_width()),
         )
     });
     let zs = z.as_slice_mut().expect("z is in standard layout");
@@ -1271,14 +1286,14 @@ fn run_rows_traced<S: Step>(
         match masked.as_mut() {
             None => {
                 if let Some(seq) = sequence.as_mut() {
-                    seq.index_axis_mut(Axis(0), t).assign(&states[0]);
+                    seq.index_axis_mut(Axis(1), t).assign(&states[0]);
                 }
             }
             Some(ms) => {
                 apply_mask_step(ms, t, &mut states);
                 let real = &ms.steps[t * batch..(t + 1) * batch];
                 if let Some(seq) = sequence.as_mut() {
-                    let mut out = seq.index_axis_mut(Axis(0), t);
+                    let mut out = seq.index_axis_mut(Axis(1), t);
                     if options.zero_output_for_mask {
                         Zip::from(out.rows_mut())
                             .and(states[0].rows())
@@ -1298,11 +1313,7 @@ fn run_rows_traced<S: Step>(
 
     let steps = masked.as_ref().map(|ms| ms.steps.clone());
     let output = match (sequence, masked) {
-        (Some(seq), _) => seq
-            .permuted_axes([1, 0, 2])
-            .as_standard_layout()
-            .into_owned()
-            .into_dyn(),
+        (Some(seq), _) => seq.into_dyn(),
         (None, Some(ms)) => ms.last_output.into_dyn(),
         (None, None) => states[0].clone().into_dyn(),
     };
@@ -1356,7 +1367,8 @@ struct RecurrentSaved {
 }
 
 /// What a training run of the sequence loop keeps for [`backward`]: all time-major, in
-/// processing order, rows `t·batch .. (t+1)·batch` for step `t`.
+/// processing order, rows `t·batch .. (t+1)·batch` for step `t`. Its buffers go back to
+/// [`buffers`](crate::buffers) when it is dropped.
 #[derive(Debug)]
 pub(crate) struct Trace {
     /// The input, `(timesteps·batch, features)`.
@@ -1374,6 +1386,15 @@ pub(crate) struct Trace {
     batch: usize,
     timesteps: usize,
     options: RunOptions,
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        let arrays = [&mut self.xt, &mut self.post, &mut self.keep];
+        for a in arrays.into_iter().chain(&mut self.states) {
+            crate::buffers::give(std::mem::take(a));
+        }
+    }
 }
 
 /// After a masked step: rows whose step is padding get their previous states back; the others

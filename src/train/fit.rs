@@ -870,6 +870,9 @@ fn evaluate_bound(
 /// Keras's `fit`. The model's weights and its optimizer's state change only through steps that
 /// succeed; an error in a step stops training with the weights of the step before. `outputs`
 /// names the model's outputs, one target array in `y` each.
+///
+/// The large buffers its steps reuse from batch to batch go back to the allocator when it
+/// returns (see [`buffers`](crate::buffers)).
 pub(crate) fn fit(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
@@ -878,6 +881,7 @@ pub(crate) fn fit(
     outputs: &[String],
     options: &FitOptions,
 ) -> Result<History> {
+    let _release = crate::buffers::ClearOnDrop;
     let name = model.name().to_string();
     let mut bound = compiled.bind(&name, outputs)?;
     let n = check_data(&name, x, y, outputs.len())?;

@@ -147,8 +147,9 @@ fn backward_block<C: Cell>(
         }
     }
 
-    let mut d_z = Array2::<f32>::zeros((timesteps * batch, gates));
-    let mut d_rec = Array2::<f32>::zeros((timesteps * batch, rec_width));
+    // Every value of both is written by the steps below.
+    let mut d_z = crate::buffers::array2(timesteps * batch, gates);
+    let mut d_rec = crate::buffers::array2(timesteps * batch, rec_width);
     let mut scratch = vec![0.0_f32; batch * cell.backward_scratch_width()];
     let mut carried: Vec<Array2<f32>> = d_states.clone();
     let keep_width = cell.keep_width();
@@ -263,6 +264,8 @@ fn backward_block<C: Cell>(
         d_z.view(),
         d_rec_view,
     );
+    crate::buffers::give(d_z);
+    crate::buffers::give(d_rec);
     SequenceGrads {
         input,
         initial: d_states,
