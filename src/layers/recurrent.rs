@@ -233,7 +233,15 @@ impl<C: Cell> Step for C {
         if let Some(b) = bias {
             z.assign(&b);
         }
-        ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z);
+        // On the packed tiles of the recurrent steps: the kernel packs in a copy of its
+        // values, against the product's rows·values multiply-adds.
+        match (x.as_slice(), z.as_slice_mut()) {
+            (Some(xs), Some(zs)) => {
+                let rows = x.nrows();
+                crate::linalg::gemm_acc(xs, &crate::linalg::Packed::new(kernel), zs, rows);
+            }
+            _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z),
+        }
     }
 
     fn advance(

@@ -14,6 +14,7 @@
 use ndarray::{concatenate, s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
 use super::{Cell, Trace};
+use crate::linalg::{gemm_acc_strided, Packed};
 
 /// The gradients of a recurrent layer's call.
 #[derive(Debug)]
@@ -234,20 +235,22 @@ fn backward_block<C: Cell>(
 
     let input = input_gradient.then(|| {
         let (kernel, _) = cell.input_projection().expect("a traced cell has weights");
-        // One product over all steps, then back to (batch, time, features) in the input's
-        // own time order.
-        let dxt = d_z.dot(&kernel.t());
+        // d_z · kernelᵀ step by step, each into its own rows of the (batch, time, features)
+        // gradient, in the input's time order: the rows of step t are timesteps·features apart.
+        let kernel_t = Packed::new(kernel.t());
         let features = kernel.nrows();
         let mut input = Array3::<f32>::zeros((batch, timesteps, features));
-        for t in 0..timesteps {
+        let out = input.as_slice_mut().expect("a new array");
+        let d_z = d_z.as_slice().expect("standard layout");
+        for t in (0..timesteps).filter(|_| batch > 0) {
             let source = if options.go_backwards {
                 timesteps - 1 - t
             } else {
                 t
             };
-            input
-                .slice_mut(s![.., source, ..])
-                .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
+            let dz_t = &d_z[t * batch * gates..(t + 1) * batch * gates];
+            let ldo = timesteps * features;
+            gemm_acc_strided(dz_t, &kernel_t, &mut out[source * features..], batch, ldo);
         }
         input
     });
