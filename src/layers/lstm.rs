@@ -321,17 +321,7 @@ impl Cell for LSTMCell {
                 *d = h * ov;
             }
             act.backward_slice(cn, tc, dcell, u);
-            let (di, rest) = dz.split_at_mut(u);
-            let (df, rest) = rest.split_at_mut(u);
-            let (dg, d_o) = rest.split_at_mut(u);
-            for k in 0..u {
-                let d = dcell[k] + dcr[k];
-                d_o[k] = dhr[k] * tc[k];
-                di[k] = d * g[k];
-                df[k] = d * cp[k];
-                dg[k] = d * i[k];
-                dcr[k] = d * f[k];
-            }
+            gate_gradients(dz, dcr, dhr, tc, dcell, [i, f, g], cp);
             rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
             act.backward_slice(&pre[2 * u..3 * u], g, &mut dz[2 * u..3 * u], u);
             rec.backward_slice(&pre[3 * u..], o, &mut dz[3 * u..], u);
@@ -349,6 +339,39 @@ impl Cell for LSTMCell {
         _d_rec: ArrayView2<'_, f32>,
     ) -> Vec<ArrayD<f32>> {
         self.weights.grads(xt, h_prev, d_z)
+    }
+}
+
+/// One row of an LSTM's backward step, before the gates' derivatives: from `dc`, the gradient
+/// of the cell state, and the cell's share `dcell = d_h ⊙ o ⊙ g'(c_t)` of it, the gradients of
+/// the gates' outputs into `dz` (i | f | c̃ | o) and the gradient of `c_{t-1}` over `dc`.
+///
+/// Its own function, so that its slices come in as distinct arguments: LLVM vectorizes the
+/// loop only when it knows that they do not overlap.
+#[inline(always)]
+fn gate_gradients(
+    dz: &mut [f32],
+    dc: &mut [f32],
+    dh: &[f32],
+    tanh_c: &[f32],
+    dcell: &[f32],
+    [i, f, g]: [&[f32]; 3],
+    c_prev: &[f32],
+) {
+    let u = dc.len();
+    let (di, rest) = dz.split_at_mut(u);
+    let (df, rest) = rest.split_at_mut(u);
+    let (dg, d_o) = rest.split_at_mut(u);
+    // One length for all, so that the loop has no bounds checks.
+    let (d_o, dh, tanh_c, dcell) = (&mut d_o[..u], &dh[..u], &tanh_c[..u], &dcell[..u]);
+    let (i, f, g, c_prev) = (&i[..u], &f[..u], &g[..u], &c_prev[..u]);
+    for k in 0..u {
+        let d = dcell[k] + dc[k];
+        d_o[k] = dh[k] * tanh_c[k];
+        di[k] = d * g[k];
+        df[k] = d * c_prev[k];
+        dg[k] = d * i[k];
+        dc[k] = d * f[k];
     }
 }
 
