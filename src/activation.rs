@@ -120,17 +120,9 @@ impl ActivationFn {
 
     /// Applies the function in place to row-major rows of `row_len` values (softmax over each
     /// row, element-wise otherwise). The match is outside the loop, so each arm vectorizes; on
-    /// x86-64 with AVX2 (checked at run time) the loops run eight lanes wide.
+    /// x86-64 with AVX-512 or AVX2 (checked at run time) the loops run 16 or 8 lanes wide.
     pub fn apply_slice(self, values: &mut [f32], row_len: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if crate::linalg::has_avx2() {
-                // SAFETY: the CPU has AVX2 and FMA.
-                unsafe { apply_slice_avx2(self, values, row_len) };
-                return;
-            }
-        }
-        apply_slice_body(self, values, row_len);
+        apply_slice_dispatched(self, values, row_len);
     }
 }
 
@@ -140,74 +132,118 @@ impl ActivationFn {
     /// `pre`), by the derivative, in place, so that it becomes the gradient with respect to the
     /// inputs. Softmax is taken over each row of `row_len` values: `g_i ← y_i·(g_i − Σ_j
     /// g_j·y_j)`. The derivatives are TensorFlow's: at a kink, the side TensorFlow takes
-    /// (`relu` passes nothing at 0, a clip passes its bounds).
+    /// (`relu` passes nothing at 0, a clip passes its bounds). Vectorized as `apply_slice` is.
     pub fn backward_slice(self, pre: &[f32], post: &[f32], grad: &mut [f32], row_len: usize) {
-        #[inline(always)]
-        fn each(pre: &[f32], post: &[f32], grad: &mut [f32], d: impl Fn(f32, f32) -> f32) {
-            for ((g, &x), &y) in grad.iter_mut().zip(pre).zip(post) {
-                *g *= d(x, y);
-            }
-        }
-        match self {
-            ActivationFn::Linear => {}
-            ActivationFn::Tanh => each(pre, post, grad, |_, y| 1.0 - y * y),
-            ActivationFn::Sigmoid => each(pre, post, grad, |_, y| y * (1.0 - y)),
-            ActivationFn::Relu => each(pre, post, grad, |x, _| f32::from(u8::from(x > 0.0))),
-            ActivationFn::HardSigmoid => each(pre, post, grad, |x, _| {
-                let v = 0.2 * x + 0.5;
-                if (0.0..=1.0).contains(&v) {
-                    0.2
-                } else {
-                    0.0
-                }
-            }),
-            ActivationFn::HardSigmoidKeras3 => each(pre, post, grad, |x, _| {
-                if x + 3.0 > 0.0 && x + 3.0 < 6.0 {
-                    1.0 / 6.0
-                } else {
-                    0.0
-                }
-            }),
-            ActivationFn::Elu => each(pre, post, grad, |x, y| if x > 0.0 { 1.0 } else { y + 1.0 }),
-            ActivationFn::Selu => each(pre, post, grad, |x, y| {
-                if x > 0.0 {
-                    SELU_SCALE
-                } else {
-                    y + SELU_SCALE * SELU_ALPHA
-                }
-            }),
-            ActivationFn::Softplus => each(pre, post, grad, |x, _| sigmoid(x)),
-            ActivationFn::Softsign => each(pre, post, grad, |x, _| {
-                let d = 1.0 + x.abs();
-                1.0 / (d * d)
-            }),
-            ActivationFn::Swish => each(pre, post, grad, |x, _| {
-                let s = sigmoid(x);
-                s * (1.0 + x * (1.0 - s))
-            }),
-            ActivationFn::Gelu => each(pre, post, grad, |x, _| {
-                let x64 = f64::from(x);
-                let cdf = 0.5 * (1.0 + erf(x64 * std::f64::consts::FRAC_1_SQRT_2));
-                let pdf = (-0.5 * x64 * x64).exp() * 0.398_942_280_401_432_7;
-                (cdf + x64 * pdf) as f32
-            }),
-            ActivationFn::Softmax => {
-                let n = row_len.max(1);
-                for (g, y) in grad.chunks_mut(n).zip(post.chunks(n)) {
-                    let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
-                    g.iter_mut()
-                        .zip(y)
-                        .for_each(|(gv, &yv)| *gv = yv * (*gv - dot));
-                }
-            }
-        }
+        backward_slice_dispatched(self, pre, post, grad, row_len);
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn apply_slice_avx2(f: ActivationFn, values: &mut [f32], row_len: usize) {
-    apply_slice_body(f, values, row_len);
+/// A function that calls `$body` compiled for the CPU's instruction set: AVX-512, AVX2 (both
+/// asked once) or the portable build, so that `$body`'s loops run 16, 8 or 4 lanes wide.
+macro_rules! dispatched {
+    (fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if crate::linalg::has_avx512() {
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if crate::linalg::has_avx2() {
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatched!(fn apply_slice_dispatched(f: ActivationFn, values: &mut [f32], row_len: usize) => apply_slice_body);
+dispatched!(fn backward_slice_dispatched(
+    f: ActivationFn,
+    pre: &[f32],
+    post: &[f32],
+    grad: &mut [f32],
+    row_len: usize
+) => backward_slice_body);
+
+/// [`ActivationFn::backward_slice`], compiled for each instruction set.
+#[inline(always)]
+fn backward_slice_body(
+    f: ActivationFn,
+    pre: &[f32],
+    post: &[f32],
+    grad: &mut [f32],
+    row_len: usize,
+) {
+    #[inline(always)]
+    fn each(pre: &[f32], post: &[f32], grad: &mut [f32], d: impl Fn(f32, f32) -> f32) {
+        for ((g, &x), &y) in grad.iter_mut().zip(pre).zip(post) {
+            *g *= d(x, y);
+        }
+    }
+    match f {
+        ActivationFn::Linear => {}
+        ActivationFn::Tanh => each(pre, post, grad, |_, y| 1.0 - y * y),
+        ActivationFn::Sigmoid => each(pre, post, grad, |_, y| y * (1.0 - y)),
+        ActivationFn::Relu => each(pre, post, grad, |x, _| f32::from(u8::from(x > 0.0))),
+        ActivationFn::HardSigmoid => each(pre, post, grad, |x, _| {
+            let v = 0.2 * x + 0.5;
+            if (0.0..=1.0).contains(&v) {
+                0.2
+            } else {
+                0.0
+            }
+        }),
+        ActivationFn::HardSigmoidKeras3 => each(pre, post, grad, |x, _| {
+            if x + 3.0 > 0.0 && x + 3.0 < 6.0 {
+                1.0 / 6.0
+            } else {
+                0.0
+            }
+        }),
+        ActivationFn::Elu => each(pre, post, grad, |x, y| if x > 0.0 { 1.0 } else { y + 1.0 }),
+        ActivationFn::Selu => each(pre, post, grad, |x, y| {
+            if x > 0.0 {
+                SELU_SCALE
+            } else {
+                y + SELU_SCALE * SELU_ALPHA
+            }
+        }),
+        ActivationFn::Softplus => each(pre, post, grad, |x, _| sigmoid(x)),
+        ActivationFn::Softsign => each(pre, post, grad, |x, _| {
+            let d = 1.0 + x.abs();
+            1.0 / (d * d)
+        }),
+        ActivationFn::Swish => each(pre, post, grad, |x, _| {
+            let s = sigmoid(x);
+            s * (1.0 + x * (1.0 - s))
+        }),
+        ActivationFn::Gelu => each(pre, post, grad, |x, _| {
+            let x64 = f64::from(x);
+            let cdf = 0.5 * (1.0 + erf(x64 * std::f64::consts::FRAC_1_SQRT_2));
+            let pdf = (-0.5 * x64 * x64).exp() * 0.398_942_280_401_432_7;
+            (cdf + x64 * pdf) as f32
+        }),
+        ActivationFn::Softmax => {
+            let n = row_len.max(1);
+            for (g, y) in grad.chunks_mut(n).zip(post.chunks(n)) {
+                let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
+                g.iter_mut()
+                    .zip(y)
+                    .for_each(|(gv, &yv)| *gv = yv * (*gv - dot));
+            }
+        }
+    }
 }
 
 #[inline(always)]

@@ -19,4 +19,6 @@ pub(crate) mod orthogonal;
 pub(crate) mod packed;
 pub(crate) mod pool;
 
-pub(crate) use packed::{gemm_acc, gemm_acc_strided, gemm_tn_acc, has_avx2, tn_product, Packed};
+pub(crate) use packed::{
+    gemm_acc, gemm_acc_strided, gemm_tn_acc, has_avx2, has_avx512, tn_product, Packed,
+};

@@ -46,6 +46,11 @@ pub(crate) fn has_avx2() -> bool {
     matches!(isa(), Isa::Avx512 | Isa::Avx2)
 }
 
+/// Whether the CPU has AVX-512F, AVX2 and FMA (asked once).
+pub(crate) fn has_avx512() -> bool {
+    isa() == Isa::Avx512
+}
+
 /// Rows of `a` per tile.
 const MR: usize = 4;
 
