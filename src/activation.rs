@@ -138,137 +138,102 @@ impl ActivationFn {
     }
 }
 
-/// A function that calls `$body` compiled for the CPU's instruction set: AVX-512, AVX2 (both
-/// asked once) or the portable build, so that `$body`'s loops run 16, 8 or 4 lanes wide.
-macro_rules! dispatched {
-    (fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) {
-                    $body($($arg),*)
+crate::linalg::dispatched!(
+    /// [`ActivationFn::backward_slice`], compiled for each instruction set.
+    fn backward_slice_dispatched(
+        f: ActivationFn,
+        pre: &[f32],
+        post: &[f32],
+        grad: &mut [f32],
+        row_len: usize,
+    ) {
+        #[inline(always)]
+        fn each(pre: &[f32], post: &[f32], grad: &mut [f32], d: impl Fn(f32, f32) -> f32) {
+            for ((g, &x), &y) in grad.iter_mut().zip(pre).zip(post) {
+                *g *= d(x, y);
+            }
+        }
+        match f {
+            ActivationFn::Linear => {}
+            ActivationFn::Tanh => each(pre, post, grad, |_, y| 1.0 - y * y),
+            ActivationFn::Sigmoid => each(pre, post, grad, |_, y| y * (1.0 - y)),
+            ActivationFn::Relu => each(pre, post, grad, |x, _| f32::from(u8::from(x > 0.0))),
+            ActivationFn::HardSigmoid => each(pre, post, grad, |x, _| {
+                let v = 0.2 * x + 0.5;
+                if (0.0..=1.0).contains(&v) {
+                    0.2
+                } else {
+                    0.0
                 }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) {
-                    $body($($arg),*)
+            }),
+            ActivationFn::HardSigmoidKeras3 => each(pre, post, grad, |x, _| {
+                if x + 3.0 > 0.0 && x + 3.0 < 6.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
                 }
-                if crate::linalg::has_avx512() {
-                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA.
-                    return unsafe { avx512($($arg),*) };
+            }),
+            ActivationFn::Elu => each(pre, post, grad, |x, y| if x > 0.0 { 1.0 } else { y + 1.0 }),
+            ActivationFn::Selu => each(pre, post, grad, |x, y| {
+                if x > 0.0 {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
                 }
-                if crate::linalg::has_avx2() {
-                    // SAFETY: the CPU has AVX2 and FMA.
-                    return unsafe { avx2($($arg),*) };
+            }),
+            ActivationFn::Softplus => each(pre, post, grad, |x, _| sigmoid(x)),
+            ActivationFn::Softsign => each(pre, post, grad, |x, _| {
+                let d = 1.0 + x.abs();
+                1.0 / (d * d)
+            }),
+            ActivationFn::Swish => each(pre, post, grad, |x, _| {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }),
+            ActivationFn::Gelu => each(pre, post, grad, |x, _| {
+                let x64 = f64::from(x);
+                let cdf = 0.5 * (1.0 + erf(x64 * std::f64::consts::FRAC_1_SQRT_2));
+                let pdf = (-0.5 * x64 * x64).exp() * 0.398_942_280_401_432_7;
+                (cdf + x64 * pdf) as f32
+            }),
+            ActivationFn::Softmax => {
+                let n = row_len.max(1);
+                for (g, y) in grad.chunks_mut(n).zip(post.chunks(n)) {
+                    let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
+                    g.iter_mut()
+                        .zip(y)
+                        .for_each(|(gv, &yv)| *gv = yv * (*gv - dot));
                 }
             }
-            $body($($arg),*)
         }
-    };
-}
+    }
+);
 
-dispatched!(fn apply_slice_dispatched(f: ActivationFn, values: &mut [f32], row_len: usize) => apply_slice_body);
-dispatched!(fn backward_slice_dispatched(
-    f: ActivationFn,
-    pre: &[f32],
-    post: &[f32],
-    grad: &mut [f32],
-    row_len: usize
-) => backward_slice_body);
-
-/// [`ActivationFn::backward_slice`], compiled for each instruction set.
-#[inline(always)]
-fn backward_slice_body(
-    f: ActivationFn,
-    pre: &[f32],
-    post: &[f32],
-    grad: &mut [f32],
-    row_len: usize,
-) {
-    #[inline(always)]
-    fn each(pre: &[f32], post: &[f32], grad: &mut [f32], d: impl Fn(f32, f32) -> f32) {
-        for ((g, &x), &y) in grad.iter_mut().zip(pre).zip(post) {
-            *g *= d(x, y);
+crate::linalg::dispatched!(
+    /// [`ActivationFn::apply_slice`], compiled for each instruction set.
+    fn apply_slice_dispatched(f: ActivationFn, values: &mut [f32], row_len: usize) {
+        #[inline(always)]
+        fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
+            values.iter_mut().for_each(|v| *v = f(*v));
+        }
+        match f {
+            ActivationFn::Linear => {}
+            ActivationFn::Tanh => each(values, tanh),
+            ActivationFn::Relu => each(values, |x| x.max(0.0)),
+            ActivationFn::Sigmoid => each(values, sigmoid),
+            ActivationFn::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
+            ActivationFn::Softmax => {
+                for row in values.chunks_mut(row_len.max(1)) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    row.iter_mut().for_each(|v| *v = (*v - max).exp());
+                    let sum: f32 = row.iter().sum();
+                    row.iter_mut().for_each(|v| *v /= sum);
+                }
+            }
+            f => each(values, |x| f.apply(x)),
         }
     }
-    match f {
-        ActivationFn::Linear => {}
-        ActivationFn::Tanh => each(pre, post, grad, |_, y| 1.0 - y * y),
-        ActivationFn::Sigmoid => each(pre, post, grad, |_, y| y * (1.0 - y)),
-        ActivationFn::Relu => each(pre, post, grad, |x, _| f32::from(u8::from(x > 0.0))),
-        ActivationFn::HardSigmoid => each(pre, post, grad, |x, _| {
-            let v = 0.2 * x + 0.5;
-            if (0.0..=1.0).contains(&v) {
-                0.2
-            } else {
-                0.0
-            }
-        }),
-        ActivationFn::HardSigmoidKeras3 => each(pre, post, grad, |x, _| {
-            if x + 3.0 > 0.0 && x + 3.0 < 6.0 {
-                1.0 / 6.0
-            } else {
-                0.0
-            }
-        }),
-        ActivationFn::Elu => each(pre, post, grad, |x, y| if x > 0.0 { 1.0 } else { y + 1.0 }),
-        ActivationFn::Selu => each(pre, post, grad, |x, y| {
-            if x > 0.0 {
-                SELU_SCALE
-            } else {
-                y + SELU_SCALE * SELU_ALPHA
-            }
-        }),
-        ActivationFn::Softplus => each(pre, post, grad, |x, _| sigmoid(x)),
-        ActivationFn::Softsign => each(pre, post, grad, |x, _| {
-            let d = 1.0 + x.abs();
-            1.0 / (d * d)
-        }),
-        ActivationFn::Swish => each(pre, post, grad, |x, _| {
-            let s = sigmoid(x);
-            s * (1.0 + x * (1.0 - s))
-        }),
-        ActivationFn::Gelu => each(pre, post, grad, |x, _| {
-            let x64 = f64::from(x);
-            let cdf = 0.5 * (1.0 + erf(x64 * std::f64::consts::FRAC_1_SQRT_2));
-            let pdf = (-0.5 * x64 * x64).exp() * 0.398_942_280_401_432_7;
-            (cdf + x64 * pdf) as f32
-        }),
-        ActivationFn::Softmax => {
-            let n = row_len.max(1);
-            for (g, y) in grad.chunks_mut(n).zip(post.chunks(n)) {
-                let dot: f32 = g.iter().zip(y).map(|(a, b)| a * b).sum();
-                g.iter_mut()
-                    .zip(y)
-                    .for_each(|(gv, &yv)| *gv = yv * (*gv - dot));
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn apply_slice_body(f: ActivationFn, values: &mut [f32], row_len: usize) {
-    #[inline(always)]
-    fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
-        values.iter_mut().for_each(|v| *v = f(*v));
-    }
-    match f {
-        ActivationFn::Linear => {}
-        ActivationFn::Tanh => each(values, tanh),
-        ActivationFn::Relu => each(values, |x| x.max(0.0)),
-        ActivationFn::Sigmoid => each(values, sigmoid),
-        ActivationFn::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
-        ActivationFn::Softmax => {
-            for row in values.chunks_mut(row_len.max(1)) {
-                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                row.iter_mut().for_each(|v| *v = (*v - max).exp());
-                let sum: f32 = row.iter().sum();
-                row.iter_mut().for_each(|v| *v /= sum);
-            }
-        }
-        f => each(values, |x| f.apply(x)),
-    }
-}
+);
 
 /// tanh as TensorFlow computes it on the CPU: Eigen's rational approximation
 /// (`generic_fast_tanh_float`), within 4e-7 of the exact value, clamped at ±7.9988 and exact
