@@ -14,8 +14,8 @@
 //! | `t4_gru128_seq_td16_2048x40x16` | `GRU(128, return_sequences) → TimeDistributed(Dense(16))` | x `(2048, 40, 16)` | 64 | `RMSprop()`, mse |
 //!
 //! Each runs under `set_num_threads(1)` and under `set_num_threads(2)`: the parameter
-//! `threads_1`, `threads_2`. (Training runs on the calling thread today, forward and backward,
-//! so the two should agree; the second is there for when it splits its batches.)
+//! `threads_1`, `threads_2`. (Recurrent layers split each batch's rows over the threads, forward
+//! and backward; T1's batches are too small to split.)
 //!
 //! `SEQNN_BENCH_TRAIN_SAMPLES=n` trains T2–T4 on `n` samples instead of 2048, for a quick check;
 //! the ids then say `n`, so such results never pass for the full ones. T1 keeps its 256.

@@ -120,17 +120,9 @@ impl ActivationFn {
 
     /// Applies the function in place to row-major rows of `row_len` values (softmax over each
     /// row, element-wise otherwise). The match is outside the loop, so each arm vectorizes; on
-    /// x86-64 with AVX2 (checked at run time) the loops run eight lanes wide.
+    /// x86-64 with AVX-512 or AVX2 (checked at run time) the loops run 16 or 8 lanes wide.
     pub fn apply_slice(self, values: &mut [f32], row_len: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if crate::linalg::has_avx2() {
-                // SAFETY: the CPU has AVX2 and FMA.
-                unsafe { apply_slice_avx2(self, values, row_len) };
-                return;
-            }
-        }
-        apply_slice_body(self, values, row_len);
+        apply_slice_dispatched(self, values, row_len);
     }
 }
 
@@ -140,15 +132,28 @@ impl ActivationFn {
     /// `pre`), by the derivative, in place, so that it becomes the gradient with respect to the
     /// inputs. Softmax is taken over each row of `row_len` values: `g_i ← y_i·(g_i − Σ_j
     /// g_j·y_j)`. The derivatives are TensorFlow's: at a kink, the side TensorFlow takes
-    /// (`relu` passes nothing at 0, a clip passes its bounds).
+    /// (`relu` passes nothing at 0, a clip passes its bounds). Vectorized as `apply_slice` is.
     pub fn backward_slice(self, pre: &[f32], post: &[f32], grad: &mut [f32], row_len: usize) {
+        backward_slice_dispatched(self, pre, post, grad, row_len);
+    }
+}
+
+crate::linalg::dispatched!(
+    /// [`ActivationFn::backward_slice`], compiled for each instruction set.
+    fn backward_slice_dispatched(
+        f: ActivationFn,
+        pre: &[f32],
+        post: &[f32],
+        grad: &mut [f32],
+        row_len: usize,
+    ) {
         #[inline(always)]
         fn each(pre: &[f32], post: &[f32], grad: &mut [f32], d: impl Fn(f32, f32) -> f32) {
             for ((g, &x), &y) in grad.iter_mut().zip(pre).zip(post) {
                 *g *= d(x, y);
             }
         }
-        match self {
+        match f {
             ActivationFn::Linear => {}
             ActivationFn::Tanh => each(pre, post, grad, |_, y| 1.0 - y * y),
             ActivationFn::Sigmoid => each(pre, post, grad, |_, y| y * (1.0 - y)),
@@ -202,37 +207,33 @@ impl ActivationFn {
             }
         }
     }
-}
+);
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn apply_slice_avx2(f: ActivationFn, values: &mut [f32], row_len: usize) {
-    apply_slice_body(f, values, row_len);
-}
-
-#[inline(always)]
-fn apply_slice_body(f: ActivationFn, values: &mut [f32], row_len: usize) {
-    #[inline(always)]
-    fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
-        values.iter_mut().for_each(|v| *v = f(*v));
-    }
-    match f {
-        ActivationFn::Linear => {}
-        ActivationFn::Tanh => each(values, tanh),
-        ActivationFn::Relu => each(values, |x| x.max(0.0)),
-        ActivationFn::Sigmoid => each(values, sigmoid),
-        ActivationFn::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
-        ActivationFn::Softmax => {
-            for row in values.chunks_mut(row_len.max(1)) {
-                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                row.iter_mut().for_each(|v| *v = (*v - max).exp());
-                let sum: f32 = row.iter().sum();
-                row.iter_mut().for_each(|v| *v /= sum);
-            }
+crate::linalg::dispatched!(
+    /// [`ActivationFn::apply_slice`], compiled for each instruction set.
+    fn apply_slice_dispatched(f: ActivationFn, values: &mut [f32], row_len: usize) {
+        #[inline(always)]
+        fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
+            values.iter_mut().for_each(|v| *v = f(*v));
         }
-        f => each(values, |x| f.apply(x)),
+        match f {
+            ActivationFn::Linear => {}
+            ActivationFn::Tanh => each(values, tanh),
+            ActivationFn::Relu => each(values, |x| x.max(0.0)),
+            ActivationFn::Sigmoid => each(values, sigmoid),
+            ActivationFn::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
+            ActivationFn::Softmax => {
+                for row in values.chunks_mut(row_len.max(1)) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    row.iter_mut().for_each(|v| *v = (*v - max).exp());
+                    let sum: f32 = row.iter().sum();
+                    row.iter_mut().for_each(|v| *v /= sum);
+                }
+            }
+            f => each(values, |x| f.apply(x)),
+        }
     }
-}
+);
 
 /// tanh as TensorFlow computes it on the CPU: Eigen's rational approximation
 /// (`generic_fast_tanh_float`), within 4e-7 of the exact value, clamped at ±7.9988 and exact

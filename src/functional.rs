@@ -1060,18 +1060,30 @@ impl Model {
     }
 
     /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each node's layer keeps
-    /// what its backward pass needs, one record per node (`None` for the inputs).
+    /// what its backward pass needs, one record per node (`None` for the inputs), told which
+    /// of its inputs need a gradient, from which of the model's inputs do (the flags beside
+    /// `records`).
     fn run_with(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
         input_masks: Vec<Option<Mask>>,
         mut states: Option<&mut Vec<Option<States>>>,
         mode: Mode,
-        mut records: Option<&mut Vec<Option<SavedForBackward>>>,
+        mut records: Option<(&mut Vec<Option<SavedForBackward>>, &[bool])>,
     ) -> Result<OutputsAndMasks> {
-        if let Some(r) = records.as_deref_mut() {
+        // Whether each value needs a gradient: a model input if the caller says so, a layer's
+        // output if one of the layer's inputs does or the layer has weights.
+        let mut needed: Vec<Vec<bool>> = self
+            .nodes
+            .iter()
+            .map(|n| vec![true; n.outputs.len()])
+            .collect();
+        if let Some((r, model_inputs)) = records.as_mut() {
             r.clear();
             r.resize_with(self.nodes.len(), || None);
+            for (i, &node) in self.inputs.iter().enumerate() {
+                needed[node][0] = model_inputs.get(i).copied().unwrap_or(true);
+            }
         }
         // How many reads each value has still to serve; a model output is never freed.
         let mut remaining: Vec<Vec<usize>> = self
@@ -1129,7 +1141,14 @@ impl Model {
             };
             let mut ctx = CallContext::new(mode).with_masks(in_masks);
             if records.is_some() {
-                ctx = ctx.recording();
+                let inputs_needed: Vec<bool> = node.inputs[..node.data]
+                    .iter()
+                    .map(|t| needed[t.node][t.index])
+                    .collect();
+                let output_needed =
+                    inputs_needed.contains(&true) || !layer.weight_specs().is_empty();
+                needed[ni].fill(output_needed);
+                ctx = ctx.recording().with_input_gradients(inputs_needed);
             }
             let carried = states
                 .as_deref_mut()
@@ -1163,7 +1182,7 @@ impl Model {
                 });
             }
             masks[ni] = ctx.output_masks(layer, out.len());
-            if let Some(r) = records.as_deref_mut() {
+            if let Some((r, _)) = records.as_mut() {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 r[ni] = Some(
                     ctx.take_saved()
@@ -1611,8 +1630,16 @@ impl Layer for Model {
         self.refuse_stateful("a call as a layer")?;
         if ctx.records() {
             let mut records = Vec::new();
-            let (outs, masks) =
-                self.run_with(inputs, masks, None, ctx.mode(), Some(&mut records))?;
+            let input_gradients: Vec<bool> = (0..inputs.len())
+                .map(|i| ctx.needs_input_gradient(i))
+                .collect();
+            let (outs, masks) = self.run_with(
+                inputs,
+                masks,
+                None,
+                ctx.mode(),
+                Some((&mut records, &input_gradients)),
+            )?;
             ctx.save_for_backward(Box::new(FunctionalSaved(records)));
             ctx.set_output_masks(masks);
             return Ok(outs);

@@ -87,6 +87,8 @@ pub struct CallContext {
     output_masks: Option<Vec<Option<Mask>>>,
     states: Option<Vec<Array2<f32>>>,
     saved: Option<SavedForBackward>,
+    /// Which inputs' gradients the backward pass must return; `None`: every input's.
+    input_gradients: Option<Vec<bool>>,
 }
 
 /// What a layer keeps from a training call for its backward pass: its own type, boxed.
@@ -141,6 +143,50 @@ impl CallContext {
     /// Whether layers keep what their backward pass needs.
     pub fn records(&self) -> bool {
         self.record
+    }
+
+    /// The same context, saying which inputs of the call need a gradient from its backward
+    /// pass: one flag per input, in order; an input past the end of `needed` needs one. A
+    /// caller that has no use for an input's gradient (`fit` for a model's own inputs) says
+    /// so, and the layer may then skip computing it and return `None` in its place (a
+    /// recurrent layer saves `d_z · kernelᵀ` over every timestep). By default every input
+    /// needs its gradient.
+    ///
+    /// ```
+    /// use seqnn::CallContext;
+    /// let ctx = CallContext::training().with_input_gradients(vec![false]);
+    /// assert!(!ctx.needs_input_gradient(0));
+    /// assert!(ctx.needs_input_gradient(1));
+    /// ```
+    #[must_use]
+    pub fn with_input_gradients(mut self, needed: Vec<bool>) -> Self {
+        self.input_gradients = Some(needed);
+        self
+    }
+
+    /// Whether the backward pass of this call must return the gradient of input `i`
+    /// (see [`with_input_gradients`](Self::with_input_gradients)).
+    pub fn needs_input_gradient(&self, i: usize) -> bool {
+        self.input_gradients
+            .as_ref()
+            .and_then(|n| n.get(i).copied())
+            .unwrap_or(true)
+    }
+
+    /// A context for the call a wrapper makes of the layer inside it, on inputs that are the
+    /// wrapper's own input `0` then `extra` more: the same mode and recording, and the
+    /// gradient needs of input `0` then of the wrapper's inputs `extra`; no masks or states.
+    pub(crate) fn inner(&self, extra: std::ops::Range<usize>) -> CallContext {
+        let mut ctx = CallContext::new(self.mode);
+        ctx.record = self.record;
+        if self.input_gradients.is_some() {
+            let needed = std::iter::once(0)
+                .chain(extra)
+                .map(|i| self.needs_input_gradient(i))
+                .collect();
+            ctx = ctx.with_input_gradients(needed);
+        }
+        ctx
     }
 
     /// The same context with the masks of the inputs, one per input (`None` for an unmasked one).
@@ -221,7 +267,7 @@ impl CallContext {
 #[derive(Debug, Clone, Default)]
 pub struct Gradients {
     /// One per input of the call, in order: `None` for an input that takes no gradient
-    /// (integer ids).
+    /// (integer ids) or that the call's context said needs none.
     pub inputs: Vec<Option<ArrayD<f32>>>,
     /// One per weight, in Keras order ([`Layer::weight_specs`]), shaped as the weight; empty
     /// for a layer without weights. Training applies only those of trainable weights.
@@ -502,7 +548,9 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
     /// The backward pass of a training call: from what that call kept
     /// ([`CallContext::take_saved`]) and the gradient of the loss with respect to each of its
     /// outputs (`None` for an output the loss does not reach, as zeros), the gradients of its
-    /// inputs and weights. It does not change the layer: an optimizer applies the gradients.
+    /// inputs and weights. An input the call's context said needs no gradient
+    /// ([`CallContext::with_input_gradients`]) may get `None`. It does not change the layer:
+    /// an optimizer applies the gradients.
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a layer that cannot take part in training yet (the

@@ -95,6 +95,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
+mod buffers;
 pub mod error;
 pub mod functional;
 pub mod init;

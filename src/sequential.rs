@@ -108,8 +108,12 @@ impl From<Vec<Box<dyn Layer>>> for Sequential {
 /// A run's output, each layer's final states (for stateful layers) and the output's mask.
 type RunResult = (ArrayD<f32>, Vec<Option<States>>, Option<Mask>);
 
-/// What a recording call of a Sequential keeps: each layer's record, in order.
-struct SequentialSaved(Vec<SavedForBackward>);
+/// What a recording call of a Sequential keeps: each layer's record, in order, and whether
+/// the gradient of each layer's input is needed.
+struct SequentialSaved {
+    records: Vec<SavedForBackward>,
+    input_gradients: Vec<bool>,
+}
 
 impl Sequential {
     /// An empty model named as Keras names it: `sequential`, `sequential_1`, ... (counted per
@@ -649,23 +653,39 @@ impl Sequential {
         self.run_with(x, carry, mask, Mode::Inference, None)
     }
 
+    /// Whether the backward pass must return the gradient of each layer's input, when that
+    /// of the model's input is `model_input`: a layer's input needs one if the model's does or
+    /// a layer before it has weights.
+    fn input_gradients(&self, model_input: bool) -> Vec<bool> {
+        let mut needed = model_input;
+        self.layers
+            .iter()
+            .map(|layer| {
+                let this = needed;
+                needed |= !layer.weight_specs().is_empty();
+                this
+            })
+            .collect()
+    }
+
     /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each layer keeps what its
-    /// backward pass needs, one record per layer pushed there.
+    /// backward pass needs, one record per layer pushed there, and the record of which
+    /// layers' input gradients are needed (from `input_gradient`, the model input's).
     fn run_with(
         &self,
         x: ArrayViewD<'_, f32>,
         carry: bool,
         mask: Option<Mask>,
         mode: Mode,
-        mut records: Option<&mut Vec<SavedForBackward>>,
+        mut records: Option<(&mut Vec<SavedForBackward>, &[bool])>,
     ) -> Result<RunResult> {
         let mut y: Option<ArrayD<f32>> = None;
         let mut mask = mask;
         let mut finals = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             let mut ctx = CallContext::new(mode).with_masks(vec![mask.take()]);
-            if records.is_some() {
-                ctx = ctx.recording();
+            if let Some((_, needed)) = &records {
+                ctx = ctx.recording().with_input_gradients(vec![needed[i]]);
             }
             if carry && layer.is_stateful() {
                 ctx = ctx.with_states(layer.states());
@@ -678,7 +698,7 @@ impl Sequential {
                 return Err(single_output_error(layer.as_ref()));
             }
             mask = ctx.output_masks(layer.as_ref(), 1).swap_remove(0);
-            if let Some(records) = records.as_deref_mut() {
+            if let Some((records, _)) = records.as_mut() {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 records.push(
                     ctx.take_saved()
@@ -1262,9 +1282,18 @@ impl Layer for Sequential {
         let mask = ctx.input_mask(0).map(|m| m.to_owned());
         if ctx.records() {
             let mut records = Vec::with_capacity(self.layers.len());
-            let (y, _, mask) =
-                self.run_with(x.view(), false, mask, ctx.mode(), Some(&mut records))?;
-            ctx.save_for_backward(Box::new(SequentialSaved(records)));
+            let input_gradients = self.input_gradients(ctx.needs_input_gradient(0));
+            let (y, _, mask) = self.run_with(
+                x.view(),
+                false,
+                mask,
+                ctx.mode(),
+                Some((&mut records, &input_gradients)),
+            )?;
+            ctx.save_for_backward(Box::new(SequentialSaved {
+                records,
+                input_gradients,
+            }));
             ctx.set_output_masks(vec![mask]);
             return Ok(vec![y]);
         }
@@ -1280,7 +1309,10 @@ impl Layer for Sequential {
         saved: &SavedForBackward,
         output_grads: &[Option<ArrayViewD<'_, f32>>],
     ) -> Result<Gradients> {
-        let SequentialSaved(records) = saved.get(&self.name)?;
+        let SequentialSaved {
+            records,
+            input_gradients,
+        } = saved.get(&self.name)?;
         if records.len() != self.layers.len() {
             return Err(Error::InvalidArgument {
                 layer: self.name.clone(),
@@ -1295,6 +1327,13 @@ impl Layer for Sequential {
         for (i, (layer, record)) in self.layers.iter().zip(records).enumerate().rev() {
             let g = layer.backward(record, &[grad.as_ref().map(|g| g.view())])?;
             grad = g.inputs.into_iter().next().flatten();
+            per_layer.push(g.weights);
+            if !input_gradients[i] {
+                // The layers before this one have no weights, and the caller needs no
+                // gradient of the model's input.
+                grad = None;
+                break;
+            }
             if grad.is_none() && i > 0 {
                 return Err(Error::InvalidArgument {
                     layer: layer.name().to_string(),
@@ -1303,7 +1342,6 @@ impl Layer for Sequential {
                         .into(),
                 });
             }
-            per_layer.push(g.weights);
         }
         let weights = per_layer.into_iter().rev().flatten().collect();
         Ok(Gradients {
@@ -1314,7 +1352,7 @@ impl Layer for Sequential {
 
     /// Each layer's, from its record, in the model's weights' order.
     fn updates(&self, saved: &SavedForBackward) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let SequentialSaved(records) = saved.get(&self.name)?;
+        let SequentialSaved { records, .. } = saved.get(&self.name)?;
         let mut updates = Vec::new();
         for (layer, record) in self.layers.iter().zip(records) {
             updates.extend(layer.updates(record)?);

@@ -357,7 +357,9 @@ impl seqnn::Layer for Untrainable {
 
 #[test]
 fn a_layer_without_backward_is_refused_before_any_step() -> seqnn::Result<()> {
+    // It stands between the loss and the first Dense's weights: its backward is needed.
     let mut m = Sequential::new();
+    m.add(Dense::new(2).input_shape((4, 2)))?;
     m.add(Untrainable { built: false })?;
     m.add(seqnn::Flatten::new())?;
     m.add(Dense::new(2))?;
@@ -370,6 +372,22 @@ fn a_layer_without_backward_is_refused_before_any_step() -> seqnn::Result<()> {
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     assert!(err.to_string().contains("untrainable"), "{err}");
     assert_eq!(m.get_weights(), weights);
+    Ok(())
+}
+
+#[test]
+fn a_first_layer_without_weights_needs_no_backward() -> seqnn::Result<()> {
+    // fit needs no gradient of the model's input, so nothing runs the first layer backward,
+    // as Keras's tape takes none through layers before the first weights.
+    let mut m = Sequential::new();
+    m.add(Untrainable { built: false })?;
+    m.add(seqnn::Flatten::new())?;
+    m.add(Dense::new(2))?;
+    m.compile("sgd", "mse")?;
+    let (x, y) = data(4);
+    let weights = m.get_weights();
+    m.fit(&x, &y, &FitOptions::new().with_verbose(0))?;
+    assert_ne!(m.get_weights(), weights);
     Ok(())
 }
 

@@ -923,29 +923,38 @@ fn model_gradients_match_keras() {
             let inputs: Vec<ArrayD<f32>> =
                 f["inputs"].as_array().unwrap().iter().map(array).collect();
             let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
-            let mut ctx = CallContext::training();
-            let out = model
-                .call(&views, &mut ctx)
-                .unwrap_or_else(|e| panic!("{what}: call: {e}"));
-            assert_close(&out[0], &array(&f["outputs"][0]), &format!("{what} output"));
-            let up = array(&f["upstream"][0]);
-            let saved = ctx.take_saved().expect("kept");
-            let g = model
-                .backward(&saved, &[Some(up.view())])
-                .unwrap_or_else(|e| panic!("{what}: backward: {e}"));
-            let indices = f["trainable_weight_indices"].as_array().unwrap();
-            let keras = f["weight_gradients"].as_array().unwrap();
-            assert_eq!(indices.len(), keras.len());
-            for (i, k) in indices.iter().zip(keras) {
-                let i = i.as_u64().unwrap() as usize;
-                assert_close(&g.weights[i], &array(k), &format!("{what} d weight {i}"));
-            }
-            for (i, k) in f["input_gradients"].as_array().unwrap().iter().enumerate() {
-                if k.is_null() {
-                    continue;
+            // As a caller that wants every gradient, then as fit, which wants none of the
+            // inputs': the same weight gradients, and no input gradient.
+            for input_gradients in [true, false] {
+                let mut ctx = CallContext::training()
+                    .with_input_gradients(vec![input_gradients; views.len()]);
+                let out = model
+                    .call(&views, &mut ctx)
+                    .unwrap_or_else(|e| panic!("{what}: call: {e}"));
+                assert_close(&out[0], &array(&f["outputs"][0]), &format!("{what} output"));
+                let up = array(&f["upstream"][0]);
+                let saved = ctx.take_saved().expect("kept");
+                let g = model
+                    .backward(&saved, &[Some(up.view())])
+                    .unwrap_or_else(|e| panic!("{what}: backward: {e}"));
+                let indices = f["trainable_weight_indices"].as_array().unwrap();
+                let keras = f["weight_gradients"].as_array().unwrap();
+                assert_eq!(indices.len(), keras.len());
+                for (i, k) in indices.iter().zip(keras) {
+                    let i = i.as_u64().unwrap() as usize;
+                    assert_close(&g.weights[i], &array(k), &format!("{what} d weight {i}"));
                 }
-                let ours = g.inputs[i].as_ref().expect("a float input's gradient");
-                assert_close(ours, &array(k), &format!("{what} d input {i}"));
+                for (i, k) in f["input_gradients"].as_array().unwrap().iter().enumerate() {
+                    if !input_gradients {
+                        assert!(
+                            g.inputs[i].is_none(),
+                            "{what}: d input {i} was not asked for"
+                        );
+                    } else if !k.is_null() {
+                        let ours = g.inputs[i].as_ref().expect("a float input's gradient");
+                        assert_close(ours, &array(k), &format!("{what} d input {i}"));
+                    }
+                }
             }
             checked.push(what);
         }

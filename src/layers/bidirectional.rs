@@ -288,14 +288,16 @@ impl Bidirectional {
             _ => (None, None),
         };
         let mask = ctx.input_mask(0).map(|m| m.to_owned());
+        // Each direction's call takes x and its own initial states: the call's inputs 1..=nf
+        // for the forward one, the nb after them for the backward one.
         let direction = |layer: &dyn RecurrentLayer,
                          init: &[ArrayViewD<'_, f32>],
-                         carried: Option<Vec<Array2<f32>>>|
+                         carried: Option<Vec<Array2<f32>>>,
+                         first_state: usize|
          -> Result<(Outputs, States, Option<SavedForBackward>)> {
-            let mut sub = CallContext::new(ctx.mode()).with_masks(vec![mask.clone()]);
-            if ctx.records() {
-                sub = sub.recording();
-            }
+            let mut sub = ctx
+                .inner(first_state..first_state + init.len())
+                .with_masks(vec![mask.clone()]);
             if let Some(states) = carried {
                 sub = sub.with_states(states);
             }
@@ -308,8 +310,9 @@ impl Bidirectional {
                 sub.take_saved(),
             ))
         };
-        let (mut f, f_final, f_saved) = direction(self.forward.as_ref(), f_init, f_carried)?;
-        let (mut b, b_final, b_saved) = direction(self.backward.as_ref(), b_init, b_carried)?;
+        let (mut f, f_final, f_saved) = direction(self.forward.as_ref(), f_init, f_carried, 1)?;
+        let (mut b, b_final, b_saved) =
+            direction(self.backward.as_ref(), b_init, b_carried, 1 + f_init.len())?;
         let f_states = f.split_off(1);
         let b_states = b.split_off(1);
         let (f_out, b_out) = (f.swap_remove(0), b.swap_remove(0));

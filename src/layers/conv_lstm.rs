@@ -24,7 +24,8 @@ use crate::layer::{
 use crate::layers::conv::{axis_output, check_positive, plane, py_tuple, span, Dims, Padding};
 use crate::layers::lstm::{lstm_gates, LstmGates};
 use crate::layers::recurrent::{
-    backward, run, run_rows_traced, PreparedBackward, RunOptions, Step, Trace, Widths,
+    backward, run, run_rows_traced, InputGradient, PreparedBackward, RunOptions, Step, Trace,
+    Widths,
 };
 use crate::limits;
 use crate::linalg::conv::{
@@ -629,6 +630,8 @@ struct ConvLSTMSaved {
     input_shape: Vec<usize>,
     initial_inputs: usize,
     output_shapes: Vec<Vec<usize>>,
+    /// Whether the caller needs the gradient of the input sequence.
+    input_gradient: bool,
 }
 
 /// One call's step of a [`ConvLSTM`]: both convolutions for its maps' sizes.
@@ -756,7 +759,8 @@ impl Step for ConvStep<'_> {
         _keep: ArrayView2<'_, f32>,
         d_z: ArrayView2<'_, f32>,
         _d_rec: ArrayView2<'_, f32>,
-    ) -> (Array2<f32>, Vec<ArrayD<f32>>) {
+        input: Option<InputGradient<'_>>,
+    ) -> Vec<ArrayD<f32>> {
         let frames = xt.nrows();
         let (xt, h_prev, d_z) = (
             xt.as_standard_layout(),
@@ -764,15 +768,19 @@ impl Step for ConvStep<'_> {
             d_z.as_standard_layout(),
         );
         let dz = d_z.as_slice().expect("standard layout");
-        let mut dx = Array2::<f32>::zeros(xt.raw_dim());
+        let mut dx = input.as_ref().map(|_| Array2::<f32>::zeros(xt.raw_dim()));
         let dk = kernel_grad(
             xt.as_slice().expect("standard layout"),
             frames,
             &self.input,
             &self.values.kernel,
             dz,
-            Some(dx.as_slice_mut().expect("standard layout")),
+            dx.as_mut()
+                .map(|dx| dx.as_slice_mut().expect("standard layout")),
         );
+        if let (Some(mut input), Some(dx)) = (input, &dx) {
+            input.assign_time_major(dx.view());
+        }
         let h_prev = h_prev.as_slice().expect("standard layout");
         let dr = kernel_grad(
             h_prev,
@@ -786,7 +794,7 @@ impl Step for ConvStep<'_> {
         if !self.values.bias.is_empty() {
             weights.push(column_sums(dz, self.input.filters).into_dyn());
         }
-        (dx, weights)
+        weights
     }
 }
 
@@ -1101,6 +1109,7 @@ impl<const N: usize> Layer for ConvLSTM<N> {
                 input_shape: shape,
                 initial_inputs: inputs.len() - 1,
                 output_shapes: outputs.iter().map(|o| o.shape().to_vec()).collect(),
+                input_gradient: ctx.needs_input_gradient(0),
             }));
         }
         Ok(outputs)
@@ -1157,12 +1166,18 @@ impl<const N: usize> Layer for ConvLSTM<N> {
             .iter()
             .map(|g| g.as_ref().map(|g| rows(g, batch, units)))
             .collect();
-        let g = backward(&step, &saved.trace, d_seq, d_last, &d_final);
-        let mut inputs = vec![Some(
-            g.input
-                .into_shape_with_order(IxDyn(shape))
-                .expect("the input's values"),
-        )];
+        let g = backward(
+            &step,
+            std::slice::from_ref(&saved.trace),
+            d_seq,
+            d_last,
+            &d_final,
+            saved.input_gradient,
+        );
+        let mut inputs = vec![g.input.map(|d| {
+            d.into_shape_with_order(IxDyn(shape))
+                .expect("the input's values")
+        })];
         if saved.initial_inputs > 0 {
             let mut state = vec![batch];
             state.extend(&step.maps);

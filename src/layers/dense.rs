@@ -73,6 +73,8 @@ struct DenseSaved {
     pre: Option<Array2<f32>>,
     post: Array2<f32>,
     out_shape: Vec<usize>,
+    /// Whether the caller needs the input's gradient.
+    input_gradient: bool,
 }
 
 impl Dense {
@@ -347,6 +349,7 @@ impl Layer for Dense {
                 pre,
                 post: y.clone(),
                 out_shape: out_shape.clone(),
+                input_gradient: ctx.needs_input_gradient(0),
             }));
         }
         Ok(vec![y
@@ -388,22 +391,23 @@ impl Layer for Dense {
             g.as_slice_mut().expect("standard layout"),
             self.units,
         );
-        let dx = g.dot(&kernel.t());
-        // A product with a single column may come out column-major.
-        let dx = if dx.is_standard_layout() {
-            dx
-        } else {
-            dx.as_standard_layout().into_owned()
-        };
+        let dx = saved.input_gradient.then(|| {
+            let dx = g.dot(&kernel.t());
+            // A product with a single column may come out column-major.
+            let dx = if dx.is_standard_layout() {
+                dx
+            } else {
+                dx.as_standard_layout().into_owned()
+            };
+            dx.into_shape_with_order(IxDyn(&in_shape))
+                .expect("rows·input_dim values fill the input shape")
+        });
         let mut weights = vec![saved.x.t().dot(&g).into_dyn()];
         if self.use_bias {
             weights.push(g.sum_axis(Axis(0)).into_dyn());
         }
         Ok(Gradients {
-            inputs: vec![Some(
-                dx.into_shape_with_order(IxDyn(&in_shape))
-                    .expect("rows·input_dim values fill the input shape"),
-            )],
+            inputs: vec![dx],
             weights,
         })
     }

@@ -373,13 +373,13 @@ impl Cell for GRUCell {
         }
     }
 
-    /// The gradient of `h_{t-1}` outside the products; without `reset_after` also the
-    /// candidate's gradient, that of `r ⊙ h_{t-1}` and the z, r gradients, contiguous.
+    /// Without `reset_after`: the candidate's gradient, that of `r ⊙ h_{t-1}`, and the z, r
+    /// gradients, contiguous (with it, the step needs none).
     fn backward_scratch_width(&self) -> usize {
         if self.reset_after {
-            self.units
+            0
         } else {
-            5 * self.units
+            4 * self.units
         }
     }
 
@@ -389,6 +389,9 @@ impl Cell for GRUCell {
     /// otherwise:   d(r⊙h) = d_a · U_hᵀ,  d_r = d(r⊙h) ⊙ h_{t-1}
     /// d_h_{t-1} = d_h ⊙ z + (the recurrent products' gradients) · U
     /// ```
+    ///
+    /// Each row in one pass with `reset_after` (two around the candidate's product without),
+    /// the direct part of `d_h_{t-1}` written over `d_h` in place.
     fn step_backward(
         &self,
         prepared: &PreparedBackward,
@@ -408,69 +411,60 @@ impl Cell for GRUCell {
         let dh = d_states[0]
             .as_slice_mut()
             .expect("states are in standard layout");
-        // d_z's candidate block and the gate gradient that does not need a product.
-        for ((((gates, pre), dz), dhr), hp) in post
+        let rows = post
             .chunks_exact(3 * u)
             .zip(keep.chunks_exact(4 * u))
             .zip(d_z.chunks_exact_mut(3 * u))
-            .zip(dh.chunks_exact(u))
-            .zip(h_prev.chunks_exact(u))
-        {
-            let (zg, rest) = gates.split_at(u);
-            let cand = &rest[u..];
-            for k in 0..u {
-                dz[k] = dhr[k] * (hp[k] - cand[k]);
-                dz[2 * u + k] = dhr[k] * (1.0 - zg[k]);
-            }
-            act.backward_slice(&pre[2 * u..3 * u], cand, &mut dz[2 * u..], u);
-        }
-        let (direct, rest) = scratch.split_at_mut(batch * u);
+            .zip(dh.chunks_exact_mut(u).zip(h_prev.chunks_exact(u)));
         if self.reset_after {
-            for ((((gates, pre), dz), drec), (dhr, dd)) in post
-                .chunks_exact(3 * u)
-                .zip(keep.chunks_exact(4 * u))
-                .zip(d_z.chunks_exact_mut(3 * u))
-                .zip(d_rec.chunks_exact_mut(3 * u))
-                .zip(dh.chunks_exact(u).zip(direct.chunks_exact_mut(u)))
-            {
-                let (zg, rg) = (&gates[..u], &gates[u..2 * u]);
-                let inner = &pre[3 * u..];
+            for ((((gates, pre), dz), (dhr, hp)), drec) in rows.zip(d_rec.chunks_exact_mut(3 * u)) {
+                let (zg, rest) = gates.split_at(u);
+                let (rg, cand) = rest.split_at(u);
+                let (dzz, rest) = dz.split_at_mut(u);
+                let (dzr, dzh) = rest.split_at_mut(u);
+                candidate_and_update(dzz, dzh, dhr, hp, zg, cand);
+                act.backward_slice(&pre[2 * u..3 * u], cand, dzh, u);
+                let (inner, drec_h) = (&pre[3 * u..4 * u], &mut drec[2 * u..3 * u]);
                 for k in 0..u {
-                    let da = dz[2 * u + k];
-                    dz[u + k] = da * inner[k];
-                    drec[2 * u + k] = da * rg[k];
-                    dd[k] = dhr[k] * zg[k];
+                    let da = dzh[k];
+                    dzr[k] = da * inner[k];
+                    drec_h[k] = da * rg[k];
                 }
                 rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
                 drec[..2 * u].copy_from_slice(&dz[..2 * u]);
             }
-            dh.copy_from_slice(direct);
             gemm_acc(d_rec, prepared.kernel(0), dh, batch);
         } else {
-            let (da, rest) = rest.split_at_mut(batch * u);
+            let (da, rest) = scratch.split_at_mut(batch * u);
             let (d_rh, dzr) = rest.split_at_mut(batch * u);
-            for (dz, d) in d_z.chunks_exact(3 * u).zip(da.chunks_exact_mut(u)) {
-                d.copy_from_slice(&dz[2 * u..]);
+            for ((((gates, pre), dz), (dhr, hp)), d) in rows.zip(da.chunks_exact_mut(u)) {
+                let (zg, rest) = gates.split_at(u);
+                let cand = &rest[u..];
+                let (dzz, rest) = dz.split_at_mut(u);
+                let dzh = &mut rest[u..];
+                candidate_and_update(dzz, dzh, dhr, hp, zg, cand);
+                act.backward_slice(&pre[2 * u..3 * u], cand, dzh, u);
+                d.copy_from_slice(dzh);
             }
             d_rh.fill(0.0);
             gemm_acc(da, prepared.kernel(1), d_rh, batch);
-            for (((((gates, pre), dz), (dhr, dd)), (drh, hp)), zr) in post
+            let rows = post
                 .chunks_exact(3 * u)
                 .zip(keep.chunks_exact(4 * u))
                 .zip(d_z.chunks_exact_mut(3 * u))
-                .zip(dh.chunks_exact(u).zip(direct.chunks_exact_mut(u)))
-                .zip(d_rh.chunks_exact(u).zip(h_prev.chunks_exact(u)))
-                .zip(dzr.chunks_exact_mut(2 * u))
-            {
-                let (zg, rg) = (&gates[..u], &gates[u..2 * u]);
+                .zip(dh.chunks_exact_mut(u).zip(h_prev.chunks_exact(u)))
+                .zip(d_rh.chunks_exact(u).zip(dzr.chunks_exact_mut(2 * u)));
+            for ((((gates, pre), dz), (dhr, hp)), (drh, zr)) in rows {
+                let (rg, dzr_row) = (&gates[u..2 * u], &mut dz[u..2 * u]);
+                // d_h holds d_h ⊙ z from the first pass.
                 for k in 0..u {
-                    dz[u + k] = drh[k] * hp[k];
-                    dd[k] = dhr[k] * zg[k] + drh[k] * rg[k];
+                    let g = drh[k];
+                    dzr_row[k] = g * hp[k];
+                    dhr[k] += g * rg[k];
                 }
                 rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
                 zr.copy_from_slice(&dz[..2 * u]);
             }
-            dh.copy_from_slice(direct);
             gemm_acc(dzr, prepared.kernel(0), dh, batch);
         }
     }
@@ -507,6 +501,35 @@ impl Cell for GRUCell {
             w.push(bias);
         }
         w
+    }
+}
+
+/// One row of a GRU's backward step, before the activations' derivatives: the update gate's
+/// gradient `d_h ⊙ (h_{t-1} − h̃)`, the candidate's `d_h ⊙ (1 − z)`, and the direct part of
+/// `d_h_{t-1}`, `d_h ⊙ z`, written over `d_h`.
+#[inline(always)]
+fn candidate_and_update(
+    dzz: &mut [f32],
+    dzh: &mut [f32],
+    dh: &mut [f32],
+    h_prev: &[f32],
+    z: &[f32],
+    cand: &[f32],
+) {
+    // One length for all, so that the loop has no bounds checks and vectorizes.
+    let n = dh.len();
+    let (dzz, dzh, h_prev, z, cand) = (
+        &mut dzz[..n],
+        &mut dzh[..n],
+        &h_prev[..n],
+        &z[..n],
+        &cand[..n],
+    );
+    for k in 0..n {
+        let g = dh[k];
+        dzz[k] = g * (h_prev[k] - cand[k]);
+        dzh[k] = g * (1.0 - z[k]);
+        dh[k] = g * z[k];
     }
 }
 

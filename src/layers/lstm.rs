@@ -316,6 +316,105 @@ impl Cell for LSTMCell {
     }
 }
 
+crate::linalg::dispatched!(
+    /// An LSTM's backward step over all its rows, for `activation` tanh and
+    /// `recurrent_activation` sigmoid, whose derivatives come from their outputs: `1 − y²` and
+    /// `y·(1 − y)`. Each value is what the general path computes, operation for operation, in one
+    /// pass instead of eight.
+    fn tanh_sigmoid_rows(
+        u: usize,
+        gates: &[f32],
+        d_z: &mut [f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        c_prev: &[f32],
+        c_next: &[f32],
+    ) {
+        let rows = gates
+            .chunks_exact(4 * u)
+            .zip(d_z.chunks_exact_mut(4 * u))
+            .zip(dh.chunks_exact(u).zip(dc.chunks_exact_mut(u)))
+            .zip(c_prev.chunks_exact(u).zip(c_next.chunks_exact(u)));
+        for (((gates, dz), (dh, dc)), (cp, cn)) in rows {
+            tanh_sigmoid_row(gates, dz, dh, dc, cp, cn);
+        }
+    }
+);
+
+/// One row of `tanh_sigmoid_rows`, its slices as arguments so that LLVM knows they do
+/// not overlap and vectorizes the loop.
+#[inline(always)]
+fn tanh_sigmoid_row(
+    gates: &[f32],
+    dz: &mut [f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    c_prev: &[f32],
+    c_next: &[f32],
+) {
+    let u = dc.len();
+    let (i, rest) = gates.split_at(u);
+    let (f, rest) = rest.split_at(u);
+    let (g, o) = rest.split_at(u);
+    let (di, rest) = dz.split_at_mut(u);
+    let (df, rest) = rest.split_at_mut(u);
+    let (dg, d_o) = rest.split_at_mut(u);
+    // One length for all, so that the loop has no bounds checks.
+    let (i, f, g, o, dh, c_prev, c_next) = (
+        &i[..u],
+        &f[..u],
+        &g[..u],
+        &o[..u],
+        &dh[..u],
+        &c_prev[..u],
+        &c_next[..u],
+    );
+    let d_o = &mut d_o[..u];
+    for k in 0..u {
+        let t = crate::activation::tanh(c_next[k]);
+        let dcell = dh[k] * o[k] * (1.0 - t * t);
+        let d = dcell + dc[k];
+        d_o[k] = dh[k] * t * (o[k] * (1.0 - o[k]));
+        di[k] = d * g[k] * (i[k] * (1.0 - i[k]));
+        df[k] = d * c_prev[k] * (f[k] * (1.0 - f[k]));
+        dg[k] = d * i[k] * (1.0 - g[k] * g[k]);
+        dc[k] = d * f[k];
+    }
+}
+
+/// One row of an LSTM's backward step, before the gates' derivatives: from `dc`, the gradient
+/// of the cell state, and the cell's share `dcell = d_h ⊙ o ⊙ g'(c_t)` of it, the gradients of
+/// the gates' outputs into `dz` (i | f | c̃ | o) and the gradient of `c_{t-1}` over `dc`.
+///
+/// Its own function, so that its slices come in as distinct arguments: LLVM vectorizes the
+/// loop only when it knows that they do not overlap.
+#[inline(always)]
+fn gate_gradients(
+    dz: &mut [f32],
+    dc: &mut [f32],
+    dh: &[f32],
+    tanh_c: &[f32],
+    dcell: &[f32],
+    [i, f, g]: [&[f32]; 3],
+    c_prev: &[f32],
+) {
+    let u = dc.len();
+    let (di, rest) = dz.split_at_mut(u);
+    let (df, rest) = rest.split_at_mut(u);
+    let (dg, d_o) = rest.split_at_mut(u);
+    // One length for all, so that the loop has no bounds checks.
+    let (d_o, dh, tanh_c, dcell) = (&mut d_o[..u], &dh[..u], &tanh_c[..u], &dcell[..u]);
+    let (i, f, g, c_prev) = (&i[..u], &f[..u], &g[..u], &c_prev[..u]);
+    for k in 0..u {
+        let d = dcell[k] + dc[k];
+        d_o[k] = dh[k] * tanh_c[k];
+        di[k] = d * g[k];
+        df[k] = d * c_prev[k];
+        dg[k] = d * i[k];
+        dc[k] = d * f[k];
+    }
+}
+
 impl LSTMCell {
     /// One step, keeping the gates' pre-activations when training.
     fn step_keeping(
@@ -414,6 +513,11 @@ impl LstmGates {
         let dc = dc.as_slice_mut().expect("states are in standard layout");
         let c_prev = prev[1].as_slice().expect("standard layout");
         let c_next = next[1].as_slice().expect("standard layout");
+        if (act, rec) == (ActivationFn::Tanh, ActivationFn::Sigmoid) {
+            // Keras's activations: every row in one pass, the same arithmetic as below.
+            tanh_sigmoid_rows(u, post, d_z, dh, dc, c_prev, c_next);
+            return dh;
+        }
         let rows = post
             .chunks_exact(4 * u)
             .zip(keep.chunks_exact(4 * u))
@@ -432,17 +536,7 @@ impl LstmGates {
                 *d = h * ov;
             }
             act.backward_slice(cn, tc, dcell, u);
-            let (di, rest) = dz.split_at_mut(u);
-            let (df, rest) = rest.split_at_mut(u);
-            let (dg, d_o) = rest.split_at_mut(u);
-            for k in 0..u {
-                let d = dcell[k] + dcr[k];
-                d_o[k] = dhr[k] * tc[k];
-                di[k] = d * g[k];
-                df[k] = d * cp[k];
-                dg[k] = d * i[k];
-                dcr[k] = d * f[k];
-            }
+            gate_gradients(dz, dcr, dhr, tc, dcell, [i, f, g], cp);
             rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
             act.backward_slice(&pre[2 * u..3 * u], g, &mut dz[2 * u..3 * u], u);
             rec.backward_slice(&pre[3 * u..], o, &mut dz[3 * u..], u);

@@ -16,7 +16,8 @@
 //!   lets the cell finish the step there: the loop allocates nothing;
 //! - gates are fused: one kernel holds all gates' columns, so each step is one recurrent product;
 //! - batch rows are independent, so large batches are split across threads, each running the
-//!   whole sequence for its rows.
+//!   whole sequence for its rows; in training each block keeps its own trace, and its backward
+//!   pass runs on its own thread too.
 
 use std::fmt;
 
@@ -106,8 +107,8 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// (the pre-activations of the gates, and whatever else the cell's backward step needs).
     fn keep_width(&self) -> usize;
 
-    /// [`step`](Cell::step) in a training call: also writes `batch·keep_width()` values to
-    /// `keep`. It must not allocate.
+    /// [`step`](Cell::step) in a training call: also writes all `batch·keep_width()` values of
+    /// `keep`, which holds unspecified values on entry. It must not allocate.
     fn step_keep(
         &self,
         z: &mut [f32],
@@ -146,7 +147,8 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// receive the gradient with respect to the states before it. Writes the gradient of the
     /// input projection (`x_t·kernel + bias`) to `d_z`, `(batch, gate_width)`, and, for a cell
     /// whose [`recurrent_grad_width`](Cell::recurrent_grad_width) is not 0, that of the
-    /// recurrent projection to `d_rec`. It must not allocate.
+    /// recurrent projection to `d_rec`: every value of both, which hold unspecified values on
+    /// entry. It must not allocate.
     #[allow(clippy::too_many_arguments)]
     fn step_backward(
         &self,
@@ -230,9 +232,9 @@ pub(crate) trait Step: Sync {
         batch: usize,
     );
 
-    /// From a whole sequence at once (the arguments of [`Cell::weight_grads`]): the gradient
-    /// of the input projection's input, `(timesteps·batch, features)` time-major, and those
-    /// of the weights, in Keras order.
+    /// From a whole sequence at once (the arguments of [`Cell::weight_grads`]): the gradients
+    /// of the weights, in Keras order, and, when the caller needs it, the gradient of the
+    /// input sequence, written into `input`.
     fn grads(
         &self,
         xt: ArrayView2<'_, f32>,
@@ -240,7 +242,40 @@ pub(crate) trait Step: Sync {
         keep: ArrayView2<'_, f32>,
         d_z: ArrayView2<'_, f32>,
         d_rec: ArrayView2<'_, f32>,
-    ) -> (Array2<f32>, Vec<ArrayD<f32>>);
+        input: Option<InputGradient<'_>>,
+    ) -> Vec<ArrayD<f32>>;
+}
+
+/// Where a [`Step`] writes the gradient of its input sequence: `(batch, timesteps, features)`,
+/// zeros on entry, in the input's own time order (step `t` of a `go_backwards` run read
+/// timestep `timesteps − 1 − t`).
+pub(crate) struct InputGradient<'a> {
+    /// The gradient, `(batch, timesteps, features)`.
+    pub(crate) values: &'a mut Array3<f32>,
+    /// Whether the run read the input from its last timestep to its first.
+    pub(crate) go_backwards: bool,
+}
+
+impl InputGradient<'_> {
+    /// The input timestep that step `t` of the run read.
+    pub(crate) fn source(&self, t: usize) -> usize {
+        if self.go_backwards {
+            self.values.dim().1 - 1 - t
+        } else {
+            t
+        }
+    }
+
+    /// Writes a time-major gradient, `(timesteps·batch, features)` in processing order.
+    pub(crate) fn assign_time_major(&mut self, dxt: ArrayView2<'_, f32>) {
+        let (batch, timesteps, _) = self.values.dim();
+        for t in 0..timesteps {
+            let source = self.source(t);
+            self.values
+                .slice_mut(s![.., source, ..])
+                .assign(&dxt.slice(s![t * batch..(t + 1) * batch, ..]));
+        }
+    }
 }
 
 /// The widths of one batch row in a [`Step`].
@@ -273,7 +308,15 @@ impl<C: Cell> Step for C {
         if let Some(b) = bias {
             z.assign(&b);
         }
-        ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z);
+        // On the packed tiles of the recurrent steps: the kernel packs in a copy of its
+        // values, against the product's rows·values multiply-adds.
+        match (x.as_slice(), z.as_slice_mut()) {
+            (Some(xs), Some(zs)) => {
+                let rows = x.nrows();
+                crate::linalg::gemm_acc(xs, &crate::linalg::Packed::new(kernel), zs, rows);
+            }
+            _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z),
+        }
     }
 
     fn advance(
@@ -331,7 +374,9 @@ impl<C: Cell> Step for C {
         );
     }
 
-    /// The input's gradient is `d_z · kernelᵀ`, one product over all steps.
+    /// The input's gradient is `d_z · kernelᵀ` on the packed tiles, step by step, each step
+    /// straight into its own rows of the `(batch, timesteps, features)` gradient: the rows of
+    /// one step are `timesteps·features` apart.
     fn grads(
         &self,
         xt: ArrayView2<'_, f32>,
@@ -339,12 +384,32 @@ impl<C: Cell> Step for C {
         keep: ArrayView2<'_, f32>,
         d_z: ArrayView2<'_, f32>,
         d_rec: ArrayView2<'_, f32>,
-    ) -> (Array2<f32>, Vec<ArrayD<f32>>) {
-        let (kernel, _) = self
-            .input_projection()
-            .expect("the driver runs only a cell with weights");
-        let input = d_z.dot(&kernel.t());
-        (input, self.weight_grads(xt, h_prev, keep, d_z, d_rec))
+        input: Option<InputGradient<'_>>,
+    ) -> Vec<ArrayD<f32>> {
+        if let Some(input) = input {
+            let (kernel, _) = self
+                .input_projection()
+                .expect("the driver runs only a cell with weights");
+            let (batch, timesteps, features) = input.values.dim();
+            let kernel_t = crate::linalg::Packed::new(kernel.t());
+            let gates = d_z.ncols();
+            let d_z = d_z.as_standard_layout();
+            let d_z = d_z.as_slice().expect("standard layout");
+            for t in (0..timesteps).filter(|_| batch > 0) {
+                let source = input.source(t);
+                let out = input.values.as_slice_mut().expect("a new array");
+                let dz_t = &d_z[t * batch * gates..(t + 1) * batch * gates];
+                let ldo = timesteps * features;
+                crate::linalg::gemm_acc_strided(
+                    dz_t,
+                    &kernel_t,
+                    &mut out[source * features..],
+                    batch,
+                    ldo,
+                );
+            }
+        }
+        self.weight_grads(xt, h_prev, keep, d_z, d_rec)
     }
 }
 
@@ -910,27 +975,28 @@ impl<C: Cell> Layer for Recurrent<C> {
         let dropout = self.input_dropout_mask(ctx, batch, features);
         let dropped = dropout.as_ref().map(|m| &x * m);
         let x = dropped.as_ref().map_or(x, |d| d.view());
-        let (output, states) = if ctx.records() {
-            // One block of rows, keeping what the backward pass needs.
-            let (output, states, trace) = run_rows_traced(
-                &self.cell,
-                x,
-                &initial,
-                mask,
-                options,
-                true,
-                self.recurrent_dropout_mask(ctx, batch),
-            );
+        let recurrent_dropout = self.recurrent_dropout_mask(ctx, batch);
+        let parts = parts_for(&self.cell, x.dim());
+        let (output, states, traces) = run_blocks(
+            &self.cell,
+            x,
+            &initial,
+            mask,
+            options,
+            ctx.records(),
+            parts,
+            recurrent_dropout.as_ref().map(|m| m.view()),
+        );
+        if ctx.records() {
+            let input_gradient = ctx.needs_input_gradient(0);
             ctx.save_for_backward(Box::new(RecurrentSaved {
-                trace: trace.expect("a traced run keeps its trace"),
+                traces,
                 initial_inputs: inputs.len() - 1,
                 output_shape: output.shape().to_vec(),
                 dropout,
+                input_gradient,
             }));
-            (output, states)
-        } else {
-            run(&self.cell, x, &initial, mask, options)
-        };
+        }
         let masks = self.output_masks(ctx, self.output_count());
         ctx.set_output_masks(masks);
         let mut outputs = vec![output];
@@ -950,7 +1016,7 @@ impl<C: Cell> Layer for Recurrent<C> {
     ) -> Result<Gradients> {
         let name = self.name.get();
         let saved: &RecurrentSaved = saved.get(name)?;
-        let trace = &saved.trace;
+        let batch = saved.traces.iter().map(|t| t.batch).sum();
         let units = self.cell.units();
         let grad = |i: usize, shape: &[usize]| -> Result<Option<ArrayViewD<'_, f32>>> {
             match output_grads.get(i).and_then(Option::as_ref) {
@@ -985,7 +1051,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.return_state {
             for i in 0..self.cell.state_count() {
                 d_final.push(
-                    grad(1 + i, &[trace.batch, units])?
+                    grad(1 + i, &[batch, units])?
                         .map(|g| g.into_dimensionality::<Ix2>().expect("checked shape")),
                 );
             }
@@ -993,11 +1059,18 @@ impl<C: Cell> Layer for Recurrent<C> {
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
         }
-        let mut grads = backward(&self.cell, trace, d_seq, d_last, &d_final);
-        if let Some(m) = &saved.dropout {
-            grads.input *= m;
+        let mut grads = backward(
+            &self.cell,
+            &saved.traces,
+            d_seq,
+            d_last,
+            &d_final,
+            saved.input_gradient,
+        );
+        if let (Some(g), Some(m)) = (grads.input.as_mut(), &saved.dropout) {
+            *g *= m;
         }
-        let mut inputs = vec![Some(grads.input.into_dyn())];
+        let mut inputs = vec![grads.input.map(|g| g.into_dyn())];
         if saved.initial_inputs > 0 {
             inputs.extend(grads.initial.into_iter().map(|g| Some(g.into_dyn())));
         }
@@ -1290,24 +1363,53 @@ pub(crate) fn run<S: Step>(
     mask: Option<ArrayView2<'_, bool>>,
     options: RunOptions,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>) {
-    let (batch, timesteps, features) = x.dim();
+    let parts = parts_for(cell, x.dim());
+    let (output, states, _) = run_blocks(cell, x, initial, mask, options, false, parts, None);
+    (output, states)
+}
+
+/// How many blocks of batch rows a run of `cell` over an input of shape `(batch, timesteps,
+/// features)` splits into: one per thread for a large call, else one.
+pub(crate) fn parts_for<S: Step>(
+    cell: &S,
+    (batch, timesteps, features): (usize, usize, usize),
+) -> usize {
     let w = cell.widths();
     let work = batch
         .saturating_mul(timesteps)
         .saturating_mul(w.gates)
         .saturating_mul(features.saturating_add(w.units));
-    let parts = if work < PARALLEL_WORK {
+    if work < PARALLEL_WORK {
         1
     } else {
         crate::threads::parts(batch / 8)
-    };
-    if parts < 2 {
-        return run_rows(cell, x, initial, mask, options);
     }
-    // Rows are independent: each part runs the whole sequence for its share of the batch.
+}
+
+/// [`run`] in `parts` blocks of batch rows (one for fewer than two), each on its own thread
+/// running the whole sequence for its rows, keeping what the backward pass needs when
+/// `traced`: one [`Trace`] per block, in the order of the rows. `recurrent_dropout` is as
+/// [`run_rows_traced`] takes it, for all rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_blocks<S: Step>(
+    cell: &S,
+    x: ArrayView3<'_, f32>,
+    initial: &[ArrayView2<'_, f32>],
+    mask: Option<ArrayView2<'_, bool>>,
+    options: RunOptions,
+    traced: bool,
+    parts: usize,
+    recurrent_dropout: Option<ArrayView2<'_, f32>>,
+) -> (ArrayD<f32>, Vec<Array2<f32>>, Vec<Trace>) {
+    let batch = x.dim().0;
+    if parts < 2 || batch < 2 {
+        let rd = recurrent_dropout.map(|m| m.to_owned());
+        let (output, states, trace) = run_rows_traced(cell, x, initial, mask, options, traced, rd);
+        return (output, states, trace.into_iter().collect());
+    }
     let chunk = batch.div_ceil(parts);
     let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
-    let results = crate::threads::map(&starts, |&start| {
+    let mut results = crate::threads::map(&starts, |&start| {
         let end = (start + chunk).min(batch);
         let xs = x.slice(s![start..end, .., ..]);
         let ms = mask.map(|m| m.slice_move(s![start..end, ..]));
@@ -1315,17 +1417,19 @@ pub(crate) fn run<S: Step>(
             .iter()
             .map(|a| a.slice(s![start..end, ..]))
             .collect();
-        run_rows(cell, xs, &init, ms, options)
+        let rd = recurrent_dropout.map(|m| m.slice(s![start..end, ..]).to_owned());
+        run_rows_traced(cell, xs, &init, ms, options, traced, rd)
     });
     let outputs: Vec<_> = results.iter().map(|p| p.0.view()).collect();
     let output = concatenate(Axis(0), &outputs).expect("parts share all but the batch axis");
-    let states = (0..w.states)
+    let states = (0..cell.widths().states)
         .map(|i| {
             let views: Vec<_> = results.iter().map(|p| p.1[i].view()).collect();
             concatenate(Axis(0), &views).expect("parts share the units axis")
         })
         .collect();
-    (output, states)
+    let traces = results.iter_mut().filter_map(|p| p.2.take()).collect();
+    (output, states, traces)
 }
 
 /// What a masked run keeps besides the states: the states before the step (to put back at
@@ -1337,19 +1441,8 @@ struct MaskState {
     last_output: Array2<f32>,
 }
 
-/// The sequence loop for one block of batch rows, on the calling thread.
-fn run_rows<S: Step>(
-    cell: &S,
-    x: ArrayView3<'_, f32>,
-    initial: &[ArrayView2<'_, f32>],
-    mask: Option<ArrayView2<'_, bool>>,
-    options: RunOptions,
-) -> (ArrayD<f32>, Vec<Array2<f32>>) {
-    let (output, states, _) = run_rows_traced(cell, x, initial, mask, options, false, None);
-    (output, states)
-}
-
-/// The sequence loop, keeping a [`Trace`] for the backward pass when `traced`. With
+/// The sequence loop for one block of batch rows, on the calling thread, keeping a [`Trace`]
+/// for the backward pass when `traced`. With
 /// `recurrent_dropout`, `(batch, units)`, each step's recurrent product takes the output state
 /// times that mask (only for a cell whose step reads the output state through that product
 /// alone: [`Cell::state_only_in_recurrent_product`]).
@@ -1373,16 +1466,27 @@ pub(crate) fn run_rows_traced<S: Step>(
         }
     };
 
+    // A training call's buffers outlive it, in its trace, and come back for the next call's.
+    let buffer = |rows: usize, cols: usize| {
+        if traced {
+            crate::buffers::array2(rows, cols)
+        } else {
+            Array2::zeros((rows, cols))
+        }
+    };
     // Time-major copy of the input, reversed under go_backwards: rows t·batch .. (t+1)·batch
     // are timestep t in processing order.
-    let mut xt = Array2::<f32>::zeros((timesteps * batch, features));
+    let mut xt = buffer(timesteps * batch, features);
     for t in 0..timesteps {
         xt.slice_mut(s![t * batch..(t + 1) * batch, ..])
             .assign(&x.slice(s![.., source(t), ..]));
     }
 
     // The input projection of every timestep: one matrix product, bias included.
-    let mut z = Array2::<f32>::zeros((timesteps * batch, width));
+    let mut z = buffer(timesteps * batch, width);
+    if traced {
+        z.fill(0.0);
+    }
     cell.project(xt.view(), &mut z);
 
     let mut states: Vec<Array2<f32>> = if initial.is_empty() {
@@ -1394,9 +1498,10 @@ pub(crate) fn run_rows_traced<S: Step>(
             .collect()
     };
     let mut scratch = vec![0.0_f32; batch * widths.scratch];
+    // A sequence output, written step by step in its own (batch, timesteps, units) layout.
     let mut sequence = options
         .return_sequences
-        .then(|| Array3::<f32>::zeros((timesteps, batch, units)));
+        .then(|| Array3::<f32>::zeros((batch, timesteps, units)));
     let mut masked = mask.map(|m| MaskState {
         steps: (0..timesteps)
             .flat_map(|t| m.column(source(t)).to_vec())
@@ -1405,12 +1510,14 @@ pub(crate) fn run_rows_traced<S: Step>(
         last_output: Array2::zeros((batch, units)),
     });
 
-    // What a training call keeps: every step's states (before it, and the last ones after)
-    // and what each step's cell keeps.
+    // What a training call keeps, every value written below: every step's states (before it,
+    // and the last ones after) and what each step's cell keeps.
     let mut history = traced.then(|| {
         (
-            vec![Array2::<f32>::zeros(((timesteps + 1) * batch, units)); widths.states],
-            Array2::<f32>::zeros((timesteps * batch, cell.keep_width())),
+            (0..widths.states)
+                .map(|_| buffer((timesteps + 1) * batch, units))
+                .collect::<Vec<_>>(),
+            buffer(timesteps * batch, cell.keep_width()),
         )
     });
     let zs = z.as_slice_mut().expect("z is in standard layout");
@@ -1440,14 +1547,14 @@ pub(crate) fn run_rows_traced<S: Step>(
         match masked.as_mut() {
             None => {
                 if let Some(seq) = sequence.as_mut() {
-                    seq.index_axis_mut(Axis(0), t).assign(&states[0]);
+                    seq.index_axis_mut(Axis(1), t).assign(&states[0]);
                 }
             }
             Some(ms) => {
                 apply_mask_step(ms, t, &mut states);
                 let real = &ms.steps[t * batch..(t + 1) * batch];
                 if let Some(seq) = sequence.as_mut() {
-                    let mut out = seq.index_axis_mut(Axis(0), t);
+                    let mut out = seq.index_axis_mut(Axis(1), t);
                     if options.zero_output_for_mask {
                         Zip::from(out.rows_mut())
                             .and(states[0].rows())
@@ -1467,11 +1574,7 @@ pub(crate) fn run_rows_traced<S: Step>(
 
     let steps = masked.as_ref().map(|ms| ms.steps.clone());
     let output = match (sequence, masked) {
-        (Some(seq), _) => seq
-            .permuted_axes([1, 0, 2])
-            .as_standard_layout()
-            .into_owned()
-            .into_dyn(),
+        (Some(seq), _) => seq.into_dyn(),
         (None, Some(ms)) => ms.last_output.into_dyn(),
         (None, None) => states[0].clone().into_dyn(),
     };
@@ -1521,12 +1624,15 @@ impl PreparedBackward {
 /// What a training call of a recurrent layer keeps.
 #[derive(Debug)]
 struct RecurrentSaved {
-    trace: Trace,
+    /// One per block of batch rows, in order.
+    traces: Vec<Trace>,
     /// How many initial states the call took as inputs (0: zeros or carried states).
     initial_inputs: usize,
     output_shape: Vec<usize>,
     /// The input dropout mask of the call, `(batch, 1, features)`, if it drew one.
     dropout: Option<Array3<f32>>,
+    /// Whether the caller needs the gradient of the input sequence.
+    input_gradient: bool,
 }
 
 /// Keras's clamp of a dropout rate to `[0, 1]` (`min(1, max(0, rate))`; NaN becomes 0).
@@ -1539,7 +1645,8 @@ fn clamp_rate(rate: f32) -> f32 {
 }
 
 /// What a training run of the sequence loop keeps for [`backward`]: all time-major, in
-/// processing order, rows `t·batch .. (t+1)·batch` for step `t`.
+/// processing order, rows `t·batch .. (t+1)·batch` for step `t`. Its buffers go back to
+/// [`buffers`](crate::buffers) when it is dropped.
 #[derive(Debug)]
 pub(crate) struct Trace {
     /// The input, `(timesteps·batch, features)`.
@@ -1560,6 +1667,15 @@ pub(crate) struct Trace {
     batch: usize,
     timesteps: usize,
     options: RunOptions,
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        let arrays = [&mut self.xt, &mut self.post, &mut self.keep];
+        for a in arrays.into_iter().chain(&mut self.states) {
+            crate::buffers::give(std::mem::take(a));
+        }
+    }
 }
 
 /// After a masked step: rows whose step is padding get their previous states back; the others

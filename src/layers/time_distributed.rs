@@ -249,10 +249,7 @@ impl Layer for TimeDistributed {
             .view()
             .into_shape_with_order(IxDyn(&step_dims))
             .expect("a standard-layout array merges its first two axes");
-        let mut inner = CallContext::new(ctx.mode());
-        if ctx.records() {
-            inner = inner.recording();
-        }
+        let mut inner = ctx.inner(0..0);
         let mut y = self.layer.call(&[steps], &mut inner)?;
         let y = y.swap_remove(0);
         let rows = y.shape().first().copied().unwrap_or(0);

@@ -46,6 +46,11 @@ pub(crate) fn has_avx2() -> bool {
     matches!(isa(), Isa::Avx512 | Isa::Avx2)
 }
 
+/// Whether the CPU has AVX-512F, AVX2 and FMA (asked once).
+pub(crate) fn has_avx512() -> bool {
+    isa() == Isa::Avx512
+}
+
 /// Rows of `a` per tile.
 const MR: usize = 4;
 
@@ -91,23 +96,47 @@ impl Packed {
         let (k, n) = w.dim();
         let nr = self.nr;
         let panels = n.div_ceil(nr);
-        let data = &mut self.data;
-        data.clear();
-        data.resize(panels * k * nr, 0.0);
+        // Every value is written below, the last panel's padding with zeros.
+        self.data.resize(panels * k * nr, 0.0);
         (self.k, self.n) = (k, n);
         if k == 0 || n == 0 {
             return;
         }
-        // Row by row of w: each row's columns go, nr at a time, to the same row of every panel.
+        match nr {
+            32 => self.pack_rows::<32>(w),
+            16 => self.pack_rows::<16>(w),
+            8 => self.pack_rows::<8>(w),
+            _ => unreachable!("panels are 8, 16 or 32 columns wide"),
+        }
+    }
+
+    /// [`repack`](Self::repack) for panels of `NR` columns: row by row of `w`, each row's
+    /// columns go, `NR` at a time, to the same row of every panel, each a copy of known size
+    /// (a call to `memcpy` per 128 bytes took longer than the copy).
+    fn pack_rows<const NR: usize>(&mut self, w: ArrayView2<'_, f32>) {
+        let (k, n) = w.dim();
+        let whole = n / NR;
         for (kk, row) in w.rows().into_iter().enumerate() {
-            for p in 0..panels {
-                let (from, to) = (p * nr, ((p + 1) * nr).min(n));
-                let at = (p * k + kk) * nr;
-                let dst = &mut data[at..at + to - from];
+            for p in 0..whole {
+                let at = (p * k + kk) * NR;
+                let d: &mut [f32; NR] =
+                    (&mut self.data[at..at + NR]).try_into().expect("NR values");
                 match row.as_slice() {
-                    Some(row) => dst.copy_from_slice(&row[from..to]),
-                    None => dst.iter_mut().zip(from..to).for_each(|(d, c)| *d = row[c]),
+                    Some(row) => *d = row[p * NR..(p + 1) * NR].try_into().expect("NR values"),
+                    None => {
+                        for (c, v) in d.iter_mut().enumerate() {
+                            *v = row[p * NR + c];
+                        }
+                    }
                 }
+            }
+            if whole * NR < n {
+                let last = &mut self.data[(whole * k + kk) * NR..][..NR];
+                let (values, padding) = last.split_at_mut(n - whole * NR);
+                for (c, v) in values.iter_mut().enumerate() {
+                    *v = row[whole * NR + c];
+                }
+                padding.fill(0.0);
             }
         }
     }
@@ -134,7 +163,7 @@ pub(crate) fn gemm_acc_strided(a: &[f32], w: &Packed, out: &mut [f32], rows: usi
         rs: w.k,
         ks: 1,
     };
-    gemm_lhs(a, w, out, rows, ldo);
+    gemm_lhs(a, w.rhs(), out, rows, ldo);
 }
 
 /// The left operand of a product, `rows` by `k`: its element `(i, kk)` is `data[i·rs + kk·ks]`.
@@ -162,13 +191,78 @@ impl<'a> Lhs<'a> {
     }
 }
 
+/// The right operand of a product, `k` by `n`, in panels of `nr` columns: row `kk` of panel
+/// `p` is the `nr` values from `data[p·ps + kk·ws]`. A [`Packed`] matrix has `ws = nr` and
+/// `ps = k·nr`; a row-major matrix read where it is, `ws` its row length and `ps = nr`.
+#[derive(Debug, Clone, Copy)]
+struct Rhs<'a> {
+    data: &'a [f32],
+    k: usize,
+    n: usize,
+    nr: usize,
+    ws: usize,
+    ps: usize,
+}
+
+impl<'a> Rhs<'a> {
+    /// The first `n` columns of the row-major `(k, ws)` matrix in `data`, read where they are:
+    /// `n` must be a multiple of `nr`, so that every panel is whole.
+    ///
+    /// # Panics
+    /// If it is not, or `data` is shorter than `k` rows: internal invariants.
+    fn row_major(data: &'a [f32], k: usize, n: usize, ws: usize, nr: usize) -> Self {
+        assert!(n.is_multiple_of(nr) && n <= ws && data.len() >= k * ws);
+        Rhs {
+            data,
+            k,
+            n,
+            nr,
+            ws,
+            ps: nr,
+        }
+    }
+
+    /// Panel `p`, which starts at column `p·nr`.
+    fn panel(&self, p: usize) -> Panel<'a> {
+        Panel {
+            data: &self.data[p * self.ps..],
+            ws: self.ws,
+        }
+    }
+}
+
+/// One panel of an [`Rhs`]: its row `kk` is the `nr` values from `data[kk·ws]`.
+#[derive(Debug, Clone, Copy)]
+struct Panel<'a> {
+    data: &'a [f32],
+    ws: usize,
+}
+
+impl Packed {
+    /// The packed matrix as a product's right operand.
+    fn rhs(&self) -> Rhs<'_> {
+        Rhs {
+            data: &self.data,
+            k: self.k,
+            n: self.n,
+            nr: self.nr,
+            ws: self.nr,
+            ps: self.k * self.nr,
+        }
+    }
+}
+
 /// `out += a · w` into rows `ldo` apart, on the instruction set of the CPU.
 ///
 /// # Panics
-/// If `a` or `out` is shorter than its shape says, or `ldo < n`: internal invariants.
-fn gemm_lhs(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+/// If `a`, `w` or `out` is shorter than its shape says, or `ldo < n`: internal invariants.
+fn gemm_lhs(a: Lhs<'_>, w: Rhs<'_>, out: &mut [f32], rows: usize, ldo: usize) {
     assert!(ldo >= w.n && a.covers(rows, w.k));
     assert!(rows == 0 || out.len() >= (rows - 1) * ldo + w.n);
+    let panels = w.n.div_ceil(w.nr);
+    assert!(
+        panels == 0 || w.k == 0 || w.data.len() >= (panels - 1) * w.ps + (w.k - 1) * w.ws + w.nr
+    );
     match (isa(), w.nr) {
         #[cfg(target_arch = "x86_64")]
         (Isa::Avx512, 32) => {
@@ -185,8 +279,8 @@ fn gemm_lhs(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
     }
 }
 
-/// Rows of `a` and `b` per block in [`gemm_tn_acc`]: a block of `b`, packed, is `256·n`
-/// values, which stay in the L2 cache while every row tile of `out` reads them.
+/// Rows of `a` and `b` per block in [`gemm_tn_acc`]: a block of `b` is `256·n` values, which
+/// stay in the L2 cache while every row tile of `out` reads them.
 const TN_BLOCK: usize = 256;
 
 /// `out += aᵀ · b`, that is `out[i·ldo + j] += Σ_r a[r, i] · b[r, j]`, for `a: (m, k)` and
@@ -194,10 +288,11 @@ const TN_BLOCK: usize = 256;
 /// `xᵀ · d_z` of a whole sequence, where `m` (timesteps × batch) is long and `k`, `n` are a
 /// layer's widths.
 ///
-/// The tiles of [`gemm_acc`] run over `m` in blocks of [`TN_BLOCK`] rows, with each block of
-/// `b` packed into a buffer allocated once per call. They read `a` where it is, as the
-/// transpose of a row-major matrix (a block of `a` in another layout is copied row by row
-/// first); the copies are `m·n` values, or `m·(k + n)`, against the product's `m·k·n`
+/// The tiles of [`gemm_acc`] run over `m` in blocks of [`TN_BLOCK`] rows. They read `a` where
+/// it is, as the transpose of a row-major matrix, and so `b` when it is row-major, but for
+/// its last columns short of a whole panel; those, and any other layout, are packed a block at
+/// a time into a buffer allocated once per call (a block of `a` in another layout is copied
+/// row by row). The copies are at most `m·(k + n)` values against the product's `m·k·n`
 /// multiply-adds.
 ///
 /// # Panics
@@ -215,18 +310,21 @@ pub(crate) fn gemm_tn_acc(
     if m == 0 || k == 0 || n == 0 {
         return;
     }
-    let standard = a.as_slice();
-    let mut copy = match standard {
+    let nr = isa().nr();
+    let (a_rows, b_rows) = (a.as_slice(), b.as_slice());
+    // The columns of b read where they are: its whole panels, if it is row-major.
+    let direct = if b_rows.is_some() { n - n % nr } else { 0 };
+    let mut copy = match a_rows {
         Some(_) => Vec::new(),
         None => vec![0.0_f32; TN_BLOCK.min(m) * k],
     };
     let mut packed = Packed {
-        nr: isa().nr(),
+        nr,
         ..Packed::default()
     };
     for start in (0..m).step_by(TN_BLOCK) {
         let rows = TN_BLOCK.min(m - start);
-        let block = match standard {
+        let block = match a_rows {
             Some(a) => &a[start * k..(start + rows) * k],
             None => {
                 let block = a.slice(s![start..start + rows, ..]);
@@ -236,13 +334,19 @@ pub(crate) fn gemm_tn_acc(
                 &copy[..rows * k]
             }
         };
-        packed.repack(b.slice(s![start..start + rows, ..]));
         let at = Lhs {
             data: block,
             rs: 1,
             ks: k,
         };
-        gemm_lhs(at, &packed, out, k, ldo);
+        if let (Some(b), true) = (b_rows, direct > 0) {
+            let b = Rhs::row_major(&b[start * n..(start + rows) * n], rows, direct, n, nr);
+            gemm_lhs(at, b, out, k, ldo);
+        }
+        if direct < n {
+            packed.repack(b.slice(s![start..start + rows, direct..]));
+            gemm_lhs(at, packed.rhs(), &mut out[direct..], k, ldo);
+        }
     }
 }
 
@@ -259,7 +363,7 @@ pub(crate) fn tn_product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Arra
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gemm_avx512(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+unsafe fn gemm_avx512(a: Lhs<'_>, w: Rhs<'_>, out: &mut [f32], rows: usize, ldo: usize) {
     gemm_with(
         a,
         w,
@@ -268,14 +372,15 @@ unsafe fn gemm_avx512(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo:
         ldo,
         // Eight rows by 32 columns: 16 accumulators of the 32 zmm registers, enough to keep
         // two FMA ports busy through their latency.
-        (32, 8),
+        8,
         |m, a, k, panel, out, ldo, cols| {
-            // SAFETY: AVX-512F is enabled on this function; the slices were sized by `gemm_with`.
+            // SAFETY: AVX-512F is enabled on this function; the operands were sized by
+            // `gemm_lhs` and `gemm_with`.
             unsafe {
                 match m {
-                    8 => simd::tile_avx512::<8>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
-                    4 => simd::tile_avx512::<4>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
-                    _ => simd::tile_avx512::<1>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
+                    8 => simd::tile_avx512::<8>(a, k, panel, out, ldo, cols),
+                    4 => simd::tile_avx512::<4>(a, k, panel, out, ldo, cols),
+                    _ => simd::tile_avx512::<1>(a, k, panel, out, ldo, cols),
                 }
             }
         },
@@ -284,21 +389,21 @@ unsafe fn gemm_avx512(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo:
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_avx2(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: usize) {
+unsafe fn gemm_avx2(a: Lhs<'_>, w: Rhs<'_>, out: &mut [f32], rows: usize, ldo: usize) {
     gemm_with(
         a,
         w,
         out,
         rows,
         ldo,
-        (16, MR),
+        MR,
         |m, a, k, panel, out, ldo, cols| {
-            // SAFETY: AVX2 and FMA are enabled on this function; the slices were sized by
-            // `gemm_with`.
+            // SAFETY: AVX2 and FMA are enabled on this function; the operands were sized by
+            // `gemm_lhs` and `gemm_with`.
             unsafe {
                 match m {
-                    4 => simd::tile_avx2::<4>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
-                    _ => simd::tile_avx2::<1>(a.data, a.rs, a.ks, k, panel, out, ldo, cols),
+                    4 => simd::tile_avx2::<4>(a, k, panel, out, ldo, cols),
+                    _ => simd::tile_avx2::<1>(a, k, panel, out, ldo, cols),
                 }
             }
         },
@@ -310,20 +415,21 @@ unsafe fn gemm_avx2(a: Lhs<'_>, w: &Packed, out: &mut [f32], rows: usize, ldo: u
 #[inline(always)]
 fn gemm_with(
     a: Lhs<'_>,
-    w: &Packed,
+    w: Rhs<'_>,
     out: &mut [f32],
     rows: usize,
     ldo: usize,
-    (nr, mr_max): (usize, usize),
-    tile: impl Fn(usize, Lhs<'_>, usize, &[f32], &mut [f32], usize, usize),
+    mr_max: usize,
+    tile: impl Fn(usize, Lhs<'_>, usize, Panel<'_>, &mut [f32], usize, usize),
 ) {
-    let (k, n) = (w.k, w.n);
+    let (k, n, nr) = (w.k, w.n, w.nr);
     if k == 0 || n == 0 {
         return;
     }
-    for (p, panel) in w.data.chunks_exact(k * nr).enumerate() {
+    for p in 0..n.div_ceil(nr) {
         let col = p * nr;
         let cols = nr.min(n - col);
+        let panel = w.panel(p);
         let mut r = 0;
         while r < rows {
             // The tallest tile that fits: mr_max rows, then MR, then one at a time.
@@ -343,6 +449,8 @@ mod simd {
     //! The x86-64 tiles: `M` rows by two vector registers of columns, accumulators in registers.
     use std::arch::x86_64::*;
 
+    use super::{Lhs, Panel};
+
     /// Adds the accumulated tile (`M` rows of `2·L` lanes spilled to `buf`) into `out`.
     #[inline(always)]
     fn add_out<const M: usize>(buf: &[[f32; 32]; M], out: &mut [f32], ldo: usize, cols: usize) {
@@ -357,42 +465,39 @@ mod simd {
     macro_rules! tile_kernel {
         ($name:ident, $features:literal, $lanes:literal,
          $zero:ident, $load:ident, $splat:ident, $fmadd:ident, $add:ident, $store:ident) => {
-            /// `a[r·rs + kk·ks]` is the tile's row `r` at `kk`.
+            /// `M` rows of `a` by `k` times the `panel`, added into `out`'s first `cols` columns.
             ///
             /// # Safety
-            #[doc = concat!("The CPU must have ", $features, "; `a` holds index")]
-            #[doc = "`(M-1)·rs + (k-1)·ks`, `panel`"]
-            #[doc = concat!("`", stringify!($lanes), "·2·k` values, and `out` reaches `(M-1)·ldo + cols`.")]
-            #[allow(clippy::too_many_arguments)]
+            #[doc = concat!("The CPU must have ", $features, "; `a` holds its `M` rows by `k`,")]
+            #[doc = concat!("the panel its `k` rows of ", stringify!($lanes), "·2 values, and")]
+            #[doc = "`out` reaches `(M-1)·ldo + cols`."]
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const M: usize>(
-                a: &[f32],
-                rs: usize,
-                ks: usize,
+                a: Lhs<'_>,
                 k: usize,
-                panel: &[f32],
+                panel: Panel<'_>,
                 out: &mut [f32],
                 ldo: usize,
                 cols: usize,
             ) {
                 const NR: usize = 2 * $lanes;
-                debug_assert!(k == 0 || a.len() > (M - 1) * rs + (k - 1) * ks);
-                debug_assert!(panel.len() >= NR * k);
+                debug_assert!(a.covers(M, k));
+                debug_assert!(k == 0 || panel.data.len() >= (k - 1) * panel.ws + NR);
+                let (rs, ks, ws) = (a.rs, a.ks, panel.ws);
                 let mut acc = [[$zero(); 2]; M];
-                let (mut ap, wp) = (a.as_ptr(), panel.as_ptr());
-                for kk in 0..k {
-                    // SAFETY: kk < k and ap is a + kk·ks, so the panel row and every a value
-                    // are in bounds.
-                    let (w0, w1) = unsafe {
-                        ($load(wp.add(kk * NR)), $load(wp.add(kk * NR + $lanes)))
-                    };
+                let (mut ap, mut wp) = (a.data.as_ptr(), panel.data.as_ptr());
+                for _ in 0..k {
+                    // SAFETY: at step kk, ap is a + kk·ks and wp the panel's row kk, so the
+                    // panel row and every a value are in bounds.
+                    let (w0, w1) = unsafe { ($load(wp), $load(wp.add($lanes))) };
                     for (r, acc_r) in acc.iter_mut().enumerate() {
                         let av = $splat(unsafe { *ap.add(r * rs) });
                         acc_r[0] = $fmadd(av, w0, acc_r[0]);
                         acc_r[1] = $fmadd(av, w1, acc_r[1]);
                     }
-                    // Row 0 of the next kk (past the last one, never read).
+                    // The next step's (past the last one, never read).
                     ap = ap.wrapping_add(ks);
+                    wp = wp.wrapping_add(ws);
                 }
                 if cols >= NR {
                     // A whole tile: add the registers into out directly.
@@ -456,7 +561,7 @@ fn madd<const FMA: bool>(acc: f32, x: f32, y: f32) -> f32 {
 #[inline(always)]
 fn gemm<const NR: usize, const FMA: bool>(
     a: Lhs<'_>,
-    w: &Packed,
+    w: Rhs<'_>,
     out: &mut [f32],
     rows: usize,
     ldo: usize,
@@ -467,7 +572,7 @@ fn gemm<const NR: usize, const FMA: bool>(
         out,
         rows,
         ldo,
-        (NR, MR),
+        MR,
         |m, a, k, panel, out, ldo, cols| {
             if m == MR {
                 tile::<MR, NR, FMA>(a, k, panel, out, ldo, cols);
@@ -483,14 +588,15 @@ fn gemm<const NR: usize, const FMA: bool>(
 fn tile<const M: usize, const NR: usize, const FMA: bool>(
     a: Lhs<'_>,
     k: usize,
-    panel: &[f32],
+    panel: Panel<'_>,
     out: &mut [f32],
     ldo: usize,
     cols: usize,
 ) {
     let mut acc = [[0.0_f32; NR]; M];
-    for (kk, wrow) in panel.chunks_exact(NR).enumerate().take(k) {
-        let wrow: &[f32; NR] = wrow.try_into().expect("chunks of NR");
+    for kk in 0..k {
+        let at = kk * panel.ws;
+        let wrow: &[f32; NR] = panel.data[at..at + NR].try_into().expect("NR values");
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let av = a.data[r * a.rs + kk * a.ks];
             for (x, &wv) in acc_r.iter_mut().zip(wrow) {
@@ -536,7 +642,7 @@ mod tests {
         let mut kernels: Vec<(&str, Kernel)> = vec![(
             "portable",
             Box::new(|a, out| {
-                gemm::<8, false>(a, &Packed::with_panel_width(w.view(), 8), out, rows, n)
+                gemm::<8, false>(a, Packed::with_panel_width(w.view(), 8).rhs(), out, rows, n)
             }),
         )];
         #[cfg(target_arch = "x86_64")]
@@ -546,7 +652,13 @@ mod tests {
                     "avx2",
                     // SAFETY: the CPU has AVX2 and FMA.
                     Box::new(|a, out| unsafe {
-                        gemm_avx2(a, &Packed::with_panel_width(w.view(), 16), out, rows, n)
+                        gemm_avx2(
+                            a,
+                            Packed::with_panel_width(w.view(), 16).rhs(),
+                            out,
+                            rows,
+                            n,
+                        )
                     }),
                 ));
             }
@@ -555,7 +667,13 @@ mod tests {
                     "avx512",
                     // SAFETY: the CPU has AVX-512F and FMA.
                     Box::new(|a, out| unsafe {
-                        gemm_avx512(a, &Packed::with_panel_width(w.view(), 32), out, rows, n)
+                        gemm_avx512(
+                            a,
+                            Packed::with_panel_width(w.view(), 32).rhs(),
+                            out,
+                            rows,
+                            n,
+                        )
                     }),
                 ));
             }
@@ -574,10 +692,47 @@ mod tests {
         }
     }
 
+    /// Every kernel this CPU can run on a right operand read where it is, row-major, with rows
+    /// longer than the columns it takes.
+    #[test]
+    fn every_instruction_set_reads_a_row_major_rhs() {
+        let (rows, k, n, ws) = (11, 9, 64, 70);
+        let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 3 + j) as f32 * 0.05 - 0.4);
+        let w = Array2::from_shape_fn((k, ws), |(i, j)| (i as f32 - j as f32 * 0.5) * 0.03);
+        let expected = a.dot(&w.slice(s![.., ..n]));
+        let a = Lhs {
+            data: a.as_slice().unwrap(),
+            rs: k,
+            ks: 1,
+        };
+        let w = w.as_slice().unwrap();
+        let mut runs: Vec<(usize, Array2<f32>)> = Vec::new();
+        let mut run = |nr: usize, kernel: &dyn Fn(Rhs<'_>, &mut [f32])| {
+            let mut out = Array2::<f32>::zeros((rows, n));
+            kernel(Rhs::row_major(w, k, n, ws, nr), out.as_slice_mut().unwrap());
+            runs.push((nr, out));
+        };
+        run(8, &|w, out| gemm::<8, false>(a, w, out, rows, n));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
+                // SAFETY: the CPU has AVX2 and FMA.
+                run(16, &|w, out| unsafe { gemm_avx2(a, w, out, rows, n) });
+            }
+            if isa() == Isa::Avx512 {
+                // SAFETY: the CPU has AVX-512F and FMA.
+                run(32, &|w, out| unsafe { gemm_avx512(a, w, out, rows, n) });
+            }
+        }
+        for (nr, out) in runs {
+            assert!(out.abs_diff_eq(&expected, 1e-4), "panels of {nr}");
+        }
+    }
+
     #[test]
     fn equals_ndarray_dot_for_every_remainder() {
         for rows in 1..=19 {
-            for (k, n) in [(5, 7), (3, 40), (16, 33), (1, 1)] {
+            for (k, n) in [(5, 7), (3, 40), (16, 33), (1, 1), (4, 64), (9, 96)] {
                 let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 3 + j) as f32 * 0.1 - 0.7);
                 let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 - j as f32) * 0.05);
                 let mut out = Array2::from_elem((rows, n), 0.5_f32);

@@ -29,7 +29,7 @@ use std::time::Instant;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
 use crate::error::{Error, Result};
-use crate::layer::{CallContext, Layer};
+use crate::layer::{CallContext, Layer, WeightSpec};
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
 use crate::train::optimizer::Optimizer;
@@ -657,12 +657,13 @@ fn views(a: &[ArrayD<f32>]) -> Vec<ArrayViewD<'_, f32>> {
 fn train_step(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
-    bound: &Bound,
+    (bound, trained): (&Bound, &Trained),
     x: &[ArrayViewD<'_, f32>],
     y: &[ArrayViewD<'_, f32>],
 ) -> Result<Step> {
     let name = model.name().to_string();
-    let mut ctx = CallContext::training();
+    // Training needs the weights' gradients, not the inputs'.
+    let mut ctx = CallContext::training().with_input_gradients(vec![false; x.len()]);
     let y_pred = model.call(x, &mut ctx)?;
     check_output_count(&name, &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
@@ -712,7 +713,13 @@ fn train_step(
             ),
         ));
     }
-    apply(model, &mut compiled.optimizer, grads.weights, updates)?;
+    apply(
+        model,
+        compiled.optimizer.as_mut(),
+        trained,
+        grads.weights,
+        updates,
+    )?;
     Ok(Step {
         losses,
         y_pred,
@@ -754,17 +761,41 @@ fn output_weighting<'a>(
     }
 }
 
-/// Applies the gradients of the trainable weights (frozen layers' and statistics' are left
-/// out, as Keras's `trainable_weights` leaves them), and sets the values `updates` gives
-/// (one per weight, `None` for most), all in one `set_weights`.
+/// The model's weights as a fit call trains them, fixed for the call: their specs, and which
+/// are trainable (frozen layers' and statistics' are not, as Keras's `trainable_weights`
+/// leaves them out).
+struct Trained {
+    specs: Vec<WeightSpec>,
+    trainable: Vec<bool>,
+}
+
+impl Trained {
+    fn of(model: &dyn Layer) -> Self {
+        let specs = model.weight_specs();
+        let layer_trainable = model.trainable();
+        let trainable = specs
+            .iter()
+            .map(|s| layer_trainable && s.trainable)
+            .collect();
+        Trained { specs, trainable }
+    }
+}
+
+/// Applies the gradients of the trainable weights and sets the values `updates` gives (one per
+/// weight, `None` for most, such as moving statistics), all in one `set_weights`.
+///
+/// Everything that could fail is checked before anything changes: the optimizer checks its
+/// variables and gradients before it moves, and `set_weights` fails only before the model is
+/// built or for a count or shape that is not its specs' ([`Layer::set_weights`]), checked
+/// here first. So a failed step leaves the weights and the optimizer as they were, without a
+/// copy of the optimizer's state to put back.
 fn apply(
     model: &mut dyn Layer,
-    optimizer: &mut Box<dyn Optimizer>,
+    optimizer: &mut dyn Optimizer,
+    trained: &Trained,
     grads: Vec<ArrayD<f32>>,
     updates: Vec<Option<ArrayD<f32>>>,
 ) -> Result<()> {
-    let specs = model.weight_specs();
-    let layer_trainable = model.trainable();
     let mut weights: Vec<ArrayD<f32>> = model.weights().iter().map(|w| w.to_owned()).collect();
     if grads.len() != weights.len() || updates.len() != weights.len() {
         return Err(invalid(
@@ -777,46 +808,41 @@ fn apply(
             ),
         ));
     }
-    let trained: Vec<bool> = specs
-        .iter()
-        .map(|s| layer_trainable && s.trainable)
-        .collect();
+    let fits = model.is_built()
+        && weights.len() == trained.specs.len()
+        && (weights.iter().zip(&trained.specs)).all(|(w, s)| w.shape() == s.shape.as_slice())
+        && (updates.iter().zip(&trained.specs))
+            .all(|(u, s)| u.as_ref().is_none_or(|u| u.shape() == s.shape.as_slice()));
+    if !fits {
+        return Err(invalid(
+            model.name(),
+            "the model's weights are not those of its weight specs".into(),
+        ));
+    }
+    let trainable = &trained.trainable;
     if !optimizer.is_built() {
-        let specs: Vec<_> = specs
-            .iter()
-            .zip(&trained)
+        let specs: Vec<_> = (trained.specs.iter().zip(trainable))
             .filter(|(_, &t)| t)
             .map(|(s, _)| s.clone())
             .collect();
         optimizer.build(&specs)?;
     }
-    let before = optimizer.clone();
-    {
-        let mut views: Vec<ArrayViewMutD<'_, f32>> = weights
-            .iter_mut()
-            .zip(&trained)
-            .filter(|(_, &t)| t)
-            .map(|(w, _)| w.view_mut())
-            .collect();
-        let gviews: Vec<ArrayViewD<'_, f32>> = grads
-            .iter()
-            .zip(&trained)
-            .filter(|(_, &t)| t)
-            .map(|(g, _)| g.view())
-            .collect();
-        optimizer.apply(&mut views, &gviews)?;
-    }
+    let mut views: Vec<ArrayViewMutD<'_, f32>> = (weights.iter_mut().zip(trainable))
+        .filter(|(_, &t)| t)
+        .map(|(w, _)| w.view_mut())
+        .collect();
+    let gviews: Vec<ArrayViewD<'_, f32>> = (grads.iter().zip(trainable))
+        .filter(|(_, &t)| t)
+        .map(|(g, _)| g.view())
+        .collect();
+    optimizer.apply(&mut views, &gviews)?;
+    drop(views);
     for (w, u) in weights.iter_mut().zip(updates) {
         if let Some(u) = u {
             *w = u;
         }
     }
-    if let Err(e) = model.set_weights(&weights) {
-        // Not for weights of the model's own shapes; the optimizer goes back too.
-        *optimizer = before;
-        return Err(e);
-    }
-    Ok(())
+    model.set_weights(&weights)
 }
 
 /// The losses of the model on one batch, without training (`test_on_batch`), with its
@@ -846,9 +872,21 @@ fn test_step(
     })
 }
 
-/// Rows `rows` of `a`, in that order, as a new array.
+/// Rows `rows` of `a`, in that order, as a new array: each row one copy when `a` is in
+/// standard layout (ndarray's `select` appends them one by one, a tenth of a small model's
+/// training step).
 fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
-    a.select(Axis(0), rows)
+    let (Some(data), Some(&n)) = (a.as_slice(), a.shape().first()) else {
+        return a.select(Axis(0), rows);
+    };
+    let width = data.len().checked_div(n).unwrap_or(0);
+    let mut taken = Vec::with_capacity(rows.len() * width);
+    for &r in rows {
+        taken.extend_from_slice(&data[r * width..(r + 1) * width]);
+    }
+    let mut shape = a.shape().to_vec();
+    shape[0] = rows.len();
+    ArrayD::from_shape_vec(shape, taken).expect("the rows fill the shape")
 }
 
 /// Keras's `evaluate`: the losses over `x`, `y` in batches, each weighted by its size, then
@@ -897,6 +935,9 @@ fn evaluate_bound(
 /// Keras's `fit`. The model's weights and its optimizer's state change only through steps that
 /// succeed; an error in a step stops training with the weights of the step before. `outputs`
 /// names the model's outputs, one target array in `y` each.
+///
+/// The large buffers its steps reuse from batch to batch go back to the allocator when it
+/// returns (see [`buffers`](crate::buffers)).
 pub(crate) fn fit(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
@@ -905,6 +946,7 @@ pub(crate) fn fit(
     outputs: &[String],
     options: &FitOptions,
 ) -> Result<History> {
+    let _release = crate::buffers::ClearOnDrop;
     let name = model.name().to_string();
     let mut bound = compiled.bind(&name, outputs)?;
     let n = check_data(&name, x, y, outputs.len())?;
@@ -940,6 +982,7 @@ pub(crate) fn fit(
     };
     let (xv, yv) = (tail(x), tail(y));
     let steps = n_train.div_ceil(options.batch_size);
+    let trained = Trained::of(model);
     let mut history = History::default();
     for epoch in options.initial_epoch..options.epochs {
         let progress = Progress::epoch(options.verbose, epoch, options.epochs, steps);
@@ -956,24 +999,27 @@ pub(crate) fn fit(
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
             let xb = take_inputs(x, rows);
             let yb = take_inputs(y, rows);
-            let step = train_step(model, compiled, &bound, &views(&xb), &views(&yb)).map_err(
-                |e| match e {
-                    Error::InvalidArgument { layer, message }
-                        if message.starts_with("the loss is") =>
-                    {
-                        Error::InvalidArgument {
-                            layer,
-                            message: format!(
-                                "{message} at epoch {}, batch {}: training stopped, and the \
+            let step = train_step(
+                model,
+                compiled,
+                (&bound, &trained),
+                &views(&xb),
+                &views(&yb),
+            )
+            .map_err(|e| match e {
+                Error::InvalidArgument { layer, message } if message.starts_with("the loss is") => {
+                    Error::InvalidArgument {
+                        layer,
+                        message: format!(
+                            "{message} at epoch {}, batch {}: training stopped, and the \
                                  weights are those of the last finite step",
-                                epoch + 1,
-                                b + 1
-                            ),
-                        }
+                            epoch + 1,
+                            b + 1
+                        ),
                     }
-                    other => other,
-                },
-            )?;
+                }
+                other => other,
+            })?;
             bound.update_metrics(&views(&yb), &step)?;
             totals.add(&step.losses, rows.len());
             progress.step(b + 1, &bound.logs(&totals, compiled.dialect));
