@@ -588,6 +588,33 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
         Ok(vec![None; self.weight_specs().len()])
     }
 
+    /// The regularizer and the constraint of each weight (Keras's `kernel_regularizer`,
+    /// `kernel_constraint`, `recurrent_regularizer`, `bias_constraint`, ...), one entry per
+    /// weight in Keras order ([`weight_specs`](Layer::weight_specs)). `fit` adds the
+    /// penalties to the loss and applies the constraints after each optimizer step. A model
+    /// or wrapper gives its layers'. The default: none.
+    fn weight_rules(&self) -> Vec<crate::train::WeightRule> {
+        vec![crate::train::WeightRule::default(); self.weight_specs().len()]
+    }
+
+    /// The layer's own regularizers and constraints (a file's `kernel_regularizer`, ...);
+    /// `None` for a layer without options of this kind (layers without weights of their own,
+    /// wrappers and models).
+    fn weight_rule_options(&self) -> Option<&crate::train::WeightRules> {
+        None
+    }
+
+    /// [`weight_rule_options`](Layer::weight_rule_options), to change them.
+    fn weight_rule_options_mut(&mut self) -> Option<&mut crate::train::WeightRules> {
+        None
+    }
+
+    /// Keras's `activity_regularizer`: a penalty on each of the layer's outputs, divided by
+    /// the batch size, that training adds to the loss. The default: none.
+    fn activity_regularizer(&self) -> Option<crate::train::Regularizer> {
+        None
+    }
+
     /// What the layer does with an incoming mask when its call does not say. Default: drop it.
     fn mask_policy(&self) -> MaskPolicy {
         MaskPolicy::Drop
@@ -904,6 +931,73 @@ macro_rules! common_builders {
     };
 }
 pub(crate) use common_builders;
+
+/// Keras's regularizer and constraint options of a layer's weights, as chaining setters, one
+/// pair per option prefix, and `with_activity_regularizer`. Used inside a layer's inherent
+/// `impl`; the layer has the field `rules: WeightRules`.
+macro_rules! rule_builders {
+    ($($prefix:literal, $what:literal => $reg:ident, $con:ident;)*) => {
+        $(
+            #[doc = concat!(
+                "Keras's `", $prefix, "_regularizer`: a penalty on ", $what,
+                " that training adds to the loss. Default none."
+            )]
+            #[must_use]
+            pub fn $reg(
+                mut self,
+                regularizer: impl Into<Option<$crate::train::Regularizer>>,
+            ) -> Self {
+                self.rules.set_regularizer($prefix, regularizer.into());
+                self
+            }
+
+            #[doc = concat!(
+                "Keras's `", $prefix, "_constraint`: a projection of ", $what,
+                " after each optimizer step. Default none."
+            )]
+            #[must_use]
+            pub fn $con(mut self, constraint: impl Into<Option<$crate::train::Constraint>>) -> Self {
+                self.rules.set_constraint($prefix, constraint.into());
+                self
+            }
+        )*
+
+        /// Keras's `activity_regularizer`: a penalty on the layer's output, divided by the
+        /// batch size, that training adds to the loss. Default none.
+        #[must_use]
+        pub fn with_activity_regularizer(
+            mut self,
+            regularizer: impl Into<Option<$crate::train::Regularizer>>,
+        ) -> Self {
+            self.rules.set_activity(regularizer.into());
+            self
+        }
+
+    };
+}
+pub(crate) use rule_builders;
+
+/// The [`Layer`] methods of a layer with the field `rules: WeightRules`.
+macro_rules! rule_methods {
+    () => {
+        fn weight_rules(&self) -> Vec<$crate::train::WeightRule> {
+            self.rules.for_specs(&self.weight_specs())
+        }
+
+        fn weight_rule_options(&self) -> Option<&$crate::train::WeightRules> {
+            Some(&self.rules)
+        }
+
+        fn weight_rule_options_mut(&mut self) -> Option<&mut $crate::train::WeightRules> {
+            Some(&mut self.rules)
+        }
+
+        fn activity_regularizer(&self) -> Option<$crate::train::Regularizer> {
+            self.rules.activity()
+        }
+    };
+}
+pub(crate) use rule_methods;
 
 /// The [`Layer`] methods that only read a layer's `name` and `trainable` fields, and its
 /// `Clone`.

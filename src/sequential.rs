@@ -1259,6 +1259,10 @@ impl Layer for Sequential {
         crate::layer::nested_weight_specs(&self.layers)
     }
 
+    fn weight_rules(&self) -> Vec<crate::train::WeightRule> {
+        self.layers.iter().flat_map(|l| l.weight_rules()).collect()
+    }
+
     fn initialize(&mut self) {
         crate::layer::initialize_layers(&mut self.layers);
     }

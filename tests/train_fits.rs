@@ -188,6 +188,10 @@ fn saved_files_keep_the_compile_configuration() {
         "bidir_lstm_sum_bce_valdata",
         "frozen_lstm_gru_momentum",
         "gru_rmsprop_mae",
+        "lstm_regularized_sgd",
+        "gru_constrained_adam",
+        "bidir_regularized_adam",
+        "embedding_conv_bn_regularized",
     ] {
         let f: Value = serde_json::from_str(
             &std::fs::read_to_string(dir().join(format!("{case}.json"))).unwrap(),
@@ -213,19 +217,22 @@ fn saved_files_keep_the_compile_configuration() {
             c.metrics().iter().map(|m| m.name().to_string()).collect()
         };
         assert_eq!(names(a), names(b), "{case}");
+        // The regularizers and constraints too.
+        use seqnn::Layer;
+        assert_eq!(original.weight_rules(), back.weight_rules(), "{case}");
+        if case.contains("regularized") || case.contains("constrained") {
+            assert!(
+                back.weight_rules()
+                    .iter()
+                    .any(|r| r.regularizer.is_some() || r.constraint.is_some()),
+                "{case}: rules kept"
+            );
+        }
         // And trains as Keras did.
         let x = array(&f["x"][0]);
         let y = array(&f["y"]);
         let h = back
-            .fit(
-                &x,
-                &y,
-                &FitOptions::new()
-                    .with_epochs(3)
-                    .with_batch_size(8)
-                    .with_shuffle(false)
-                    .with_verbose(0),
-            )
+            .fit(&x, &y, &common::train_fixture::fits_options())
             .unwrap();
         let keras = f["results"]["tf_keras"]["history"]["loss"]
             .as_array()

@@ -110,6 +110,8 @@ pub enum MovingVariance {
 #[derive(Debug, Clone)]
 pub struct BatchNormalization {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     axis: isize,
     momentum: f32,
@@ -240,6 +242,7 @@ impl BatchNormalization {
     pub fn new() -> Self {
         BatchNormalization {
             name: LayerName::new("batch_normalization"),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             axis: -1,
             momentum: 0.99,
@@ -287,6 +290,11 @@ impl BatchNormalization {
     }
 
     common_builders!("batch_normalization");
+
+    crate::layer::rule_builders! {
+        "beta", "the offset beta" => with_beta_regularizer, with_beta_constraint;
+        "gamma", "the scale gamma" => with_gamma_regularizer, with_gamma_constraint;
+    }
 
     /// Which variance training moves `moving_variance` toward.
     pub fn moving_variance(&self) -> MovingVariance {
@@ -513,6 +521,7 @@ pub(crate) fn resolve_axis(axis: isize, rank: usize) -> Option<usize> {
 
 impl Layer for BatchNormalization {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         "BatchNormalization"

@@ -522,6 +522,13 @@ impl Layer for Bidirectional {
             .collect()
     }
 
+    fn weight_rules(&self) -> Vec<crate::train::WeightRule> {
+        [&self.forward, &self.backward]
+            .into_iter()
+            .flat_map(|l| l.weight_rules())
+            .collect()
+    }
+
     fn initialize(&mut self) {
         self.forward.initialize();
         self.backward.initialize();

@@ -234,6 +234,8 @@ pub(crate) fn plane<const N: usize>(v: [usize; N], fill: usize) -> [usize; 2] {
 #[derive(Debug, Clone)]
 pub struct Conv<const N: usize> {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     filters: usize,
     kernel_size: [usize; N],
@@ -331,6 +333,7 @@ impl<const N: usize> Conv<N> {
     fn make(base: &'static str, filters: usize, kernel_size: [usize; N]) -> Self {
         Conv {
             name: LayerName::new(base),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             filters,
             kernel_size,
@@ -407,6 +410,11 @@ impl<const N: usize> Conv<N> {
     }
 
     common_builders!(@names "`conv1d` or `conv2d`, then numbered: `conv1d_1`, ...");
+
+    crate::layer::rule_builders! {
+        "kernel", "the kernel" => with_kernel_regularizer, with_kernel_constraint;
+        "bias", "the bias" => with_bias_regularizer, with_bias_constraint;
+    }
 
     /// The number of output channels (Keras's `filters`).
     pub fn filters(&self) -> usize {
@@ -616,6 +624,7 @@ impl<const N: usize> Conv<N> {
 
 impl<const N: usize> Layer for Conv<N> {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         if N == 1 {

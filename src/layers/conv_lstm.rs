@@ -87,6 +87,8 @@ use crate::shape::Shape;
 #[derive(Debug, Clone)]
 pub struct ConvLSTM<const N: usize> {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     trainable: bool,
     filters: usize,
@@ -159,6 +161,7 @@ impl<const N: usize> ConvLSTM<N> {
     fn make(base: &'static str, filters: usize, kernel_size: [usize; N]) -> Self {
         ConvLSTM {
             name: LayerName::new(base),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             trainable: true,
             filters,
@@ -187,6 +190,12 @@ impl<const N: usize> ConvLSTM<N> {
     common_builders!(@names
         "`conv_lstm1d` or `conv_lstm2d`, then numbered: `conv_lstm2d_1`, ..."
     );
+
+    crate::layer::rule_builders! {
+        "kernel", "the input kernel" => with_kernel_regularizer, with_kernel_constraint;
+        "recurrent", "the recurrent kernel" => with_recurrent_regularizer, with_recurrent_constraint;
+        "bias", "the bias" => with_bias_regularizer, with_bias_constraint;
+    }
 
     /// Keras's `strides` of the input convolution (an integer, or one per axis). Default 1.
     #[must_use]
@@ -843,6 +852,7 @@ impl ConvStep<'_> {
 
 impl<const N: usize> Layer for ConvLSTM<N> {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         if N == 1 {

@@ -52,6 +52,8 @@ use crate::shape::Shape;
 #[derive(Debug, Clone)]
 pub struct Dense {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     units: usize,
     activation: ActivationFn,
@@ -84,6 +86,7 @@ impl Dense {
     pub fn new(units: usize) -> Self {
         Dense {
             name: LayerName::new("dense"),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             units,
             activation: ActivationFn::Linear,
@@ -125,6 +128,11 @@ impl Dense {
     }
 
     common_builders!("dense");
+
+    crate::layer::rule_builders! {
+        "kernel", "the kernel" => with_kernel_regularizer, with_kernel_constraint;
+        "bias", "the bias" => with_bias_regularizer, with_bias_constraint;
+    }
 
     /// Keras's legacy `input_dim`: declares the input `(None, input_dim)`, as
     /// `Dense(32, input_dim=16)`. `input_shape` and `batch_input_shape` take precedence.
@@ -216,6 +224,7 @@ impl Dense {
 
 impl Layer for Dense {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         "Dense"

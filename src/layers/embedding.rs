@@ -53,6 +53,8 @@ use crate::{init::sample2, layer::owned2};
 #[derive(Debug, Clone)]
 pub struct Embedding {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     input_length: Option<usize>,
     input_dim: usize,
@@ -72,6 +74,7 @@ impl Embedding {
     pub fn new(input_dim: usize, output_dim: usize) -> Self {
         Embedding {
             name: LayerName::new("embedding"),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             input_length: None,
             input_dim,
@@ -110,6 +113,10 @@ impl Embedding {
     }
 
     common_builders!("embedding");
+
+    crate::layer::rule_builders! {
+        "embeddings", "the embeddings matrix" => with_embeddings_regularizer, with_embeddings_constraint;
+    }
 
     /// The vocabulary size (Keras's `input_dim`).
     pub fn input_dim(&self) -> usize {
@@ -200,6 +207,7 @@ impl Embedding {
 
 impl Layer for Embedding {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         "Embedding"

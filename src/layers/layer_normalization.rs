@@ -64,6 +64,8 @@ use crate::shape::Shape;
 #[derive(Debug, Clone)]
 pub struct LayerNormalization {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     axis: Vec<isize>,
     epsilon: f32,
@@ -111,6 +113,7 @@ impl LayerNormalization {
     pub fn new() -> Self {
         LayerNormalization {
             name: LayerName::new("layer_normalization"),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             axis: vec![-1],
             epsilon: 1e-3,
@@ -150,6 +153,11 @@ impl LayerNormalization {
     }
 
     common_builders!("layer_normalization");
+
+    crate::layer::rule_builders! {
+        "beta", "the offset beta" => with_beta_regularizer, with_beta_constraint;
+        "gamma", "the scale gamma" => with_gamma_regularizer, with_gamma_constraint;
+    }
 
     /// The axes normalized over, as given (Keras's `axis`, as a list).
     pub fn axis(&self) -> &[isize] {
@@ -299,6 +307,7 @@ fn py_tuple(v: &[usize]) -> String {
 
 impl Layer for LayerNormalization {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         "LayerNormalization"

@@ -127,6 +127,8 @@ pub enum SoftmaxMasking {
 #[derive(Debug, Clone)]
 pub struct MultiHeadAttention {
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     trainable: bool,
     num_heads: usize,
     key_dim: usize,
@@ -164,6 +166,11 @@ struct Projection<'a> {
 }
 
 impl MultiHeadAttention {
+    crate::layer::rule_builders! {
+        "kernel", "every projection's kernel" => with_kernel_regularizer, with_kernel_constraint;
+        "bias", "every projection's bias" => with_bias_regularizer, with_bias_constraint;
+    }
+
     /// A MultiHeadAttention layer with `num_heads` heads of `key_dim` features for the query
     /// and the key, and Keras's defaults, as `MultiHeadAttention(num_heads, key_dim)`:
     /// `value_dim` = `key_dim`, `dropout` 0, `use_bias` true, the output projected back to the
@@ -173,6 +180,7 @@ impl MultiHeadAttention {
     pub fn new(num_heads: usize, key_dim: usize) -> Self {
         MultiHeadAttention {
             name: LayerName::new("multi_head_attention"),
+            rules: crate::train::WeightRules::new(),
             trainable: true,
             num_heads,
             key_dim,
@@ -673,6 +681,7 @@ fn rows<'a>(x: &ArrayViewD<'a, f32>) -> CowArray<'a, f32, Ix2> {
 
 impl Layer for MultiHeadAttention {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         "MultiHeadAttention"

@@ -450,6 +450,8 @@ pub trait RecurrentLayer: Layer {
 pub struct Recurrent<C: Cell> {
     cell: C,
     name: LayerName,
+    /// Keras's regularizers and constraints of the weights, and the activity regularizer.
+    rules: crate::train::WeightRules,
     input: InputDecl,
     return_sequences: bool,
     return_state: bool,
@@ -472,6 +474,7 @@ impl<C: Cell> Recurrent<C> {
         Recurrent {
             cell,
             name: LayerName::new(C::BASE_NAME),
+            rules: crate::train::WeightRules::new(),
             input: InputDecl::default(),
             return_sequences: false,
             return_state: false,
@@ -557,6 +560,12 @@ impl<C: Cell> Recurrent<C> {
     }
 
     common_builders!(recurrent);
+
+    crate::layer::rule_builders! {
+        "kernel", "the input kernel" => with_kernel_regularizer, with_kernel_constraint;
+        "recurrent", "the recurrent kernel" => with_recurrent_regularizer, with_recurrent_constraint;
+        "bias", "the bias" => with_bias_regularizer, with_bias_constraint;
+    }
 
     /// Keras's `batch_size`, the batch dimension to put before `input_shape`.
     #[must_use]
@@ -789,6 +798,7 @@ pub(crate) fn check_cell_units(layer: &str, units: usize, gates: usize) -> Resul
 
 impl<C: Cell> Layer for Recurrent<C> {
     layer_plumbing!();
+    crate::layer::rule_methods!();
 
     fn class_name(&self) -> &'static str {
         C::CLASS_NAME

@@ -206,6 +206,10 @@ impl Layer for TimeDistributed {
         self.layer.weight_specs()
     }
 
+    fn weight_rules(&self) -> Vec<crate::train::WeightRule> {
+        self.layer.weight_rules()
+    }
+
     fn initialize(&mut self) {
         self.layer.initialize();
     }

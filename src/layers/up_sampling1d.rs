@@ -33,7 +33,7 @@ use crate::shape::Shape;
 /// # Errors
 /// Adding, building or calling it fails with [`Error::InvalidArgument`] for size 0 (Keras 3's
 /// message), with [`Error::IncompatibleRank`] for an input that is not 3-D, and with
-/// [`Error::TooLarge`] when the output would exceed [`limits`](crate::limits).
+/// [`Error::TooLarge`] when the output would exceed [`crate::limits`].
 #[derive(Debug, Clone)]
 pub struct UpSampling1D {
     name: LayerName,

@@ -37,7 +37,7 @@ use crate::shape::Shape;
 /// # Errors
 /// Adding, building or calling it fails with [`Error::IncompatibleRank`] for an input that is
 /// not 3-D, and with [`Error::TooLarge`] when the output would exceed
-/// [`limits`](crate::limits).
+/// [`crate::limits`].
 #[derive(Debug, Clone)]
 pub struct ZeroPadding1D {
     name: LayerName,

@@ -33,6 +33,7 @@ use crate::layer::{CallContext, Layer, WeightSpec};
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
 use crate::train::optimizer::Optimizer;
+use crate::train::penalties::Penalties;
 use crate::train::progress::Progress;
 
 /// An optimizer as `compile` takes it: a Keras name (`"adam"`) or an optimizer value.
@@ -684,11 +685,19 @@ fn train_step(
         losses[1 + i] = loss;
         grads.push(grad);
     }
+    if !trained.penalties.is_empty() {
+        losses[0] += trained.penalties.loss(&model.weights());
+    }
     if !losses[0].is_finite() {
         return Err(invalid(&name, format!("the loss is {}", losses[0])));
     }
     let grad_views: Vec<_> = grads.iter().map(|g| Some(g.view())).collect();
-    let grads = model.backward(&saved, &grad_views)?;
+    let mut grads = model.backward(&saved, &grad_views)?;
+    if !trained.penalties.is_empty() && grads.weights.len() == trained.specs.len() {
+        trained
+            .penalties
+            .add_gradients(&model.weights(), &mut grads.weights);
+    }
     if grads
         .weights
         .iter()
@@ -767,17 +776,24 @@ fn output_weighting<'a>(
 struct Trained {
     specs: Vec<WeightSpec>,
     trainable: Vec<bool>,
+    /// The weights' regularizers and constraints.
+    penalties: Penalties,
 }
 
 impl Trained {
-    fn of(model: &dyn Layer) -> Self {
+    fn of(model: &dyn Layer, dialect: Dialect) -> Result<Self> {
         let specs = model.weight_specs();
         let layer_trainable = model.trainable();
-        let trainable = specs
+        let trainable: Vec<bool> = specs
             .iter()
             .map(|s| layer_trainable && s.trainable)
             .collect();
-        Trained { specs, trainable }
+        let penalties = Penalties::of(model, &trainable, dialect)?;
+        Ok(Trained {
+            specs,
+            trainable,
+            penalties,
+        })
     }
 }
 
@@ -837,6 +853,8 @@ fn apply(
         .collect();
     optimizer.apply(&mut views, &gviews)?;
     drop(views);
+    // Checked to fit the weights' shapes when the call began: it cannot fail here.
+    trained.penalties.constrain(&mut weights)?;
     for (w, u) in weights.iter_mut().zip(updates) {
         if let Some(u) = u {
             *w = u;
@@ -850,7 +868,7 @@ fn apply(
 fn test_step(
     model: &dyn Layer,
     compiled: &Compiled,
-    bound: &Bound,
+    (bound, penalties): (&Bound, &Penalties),
     x: &[ArrayViewD<'_, f32>],
     y: &[ArrayViewD<'_, f32>],
 ) -> Result<Step> {
@@ -864,6 +882,9 @@ fn test_step(
         let loss = bound.losses[i].value(t.view(), yp.view(), &weighting, compiled.dialect)?;
         losses[0] += bound.weights[i] * loss;
         losses[1 + i] = loss;
+    }
+    if !penalties.is_empty() {
+        losses[0] += penalties.loss(&model.weights());
     }
     Ok(Step {
         losses,
@@ -919,13 +940,20 @@ fn evaluate_bound(
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
     bound.reset();
+    let penalties = Trained::of(model, compiled.dialect)?.penalties;
     let mut totals = Totals::new(bound.names.len());
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let rows: Vec<usize> = (start..end).collect();
         let xb = take_inputs(x, &rows);
         let yb = take_inputs(y, &rows);
-        let step = test_step(model, compiled, bound, &views(&xb), &views(&yb))?;
+        let step = test_step(
+            model,
+            compiled,
+            (bound, &penalties),
+            &views(&xb),
+            &views(&yb),
+        )?;
         bound.update_metrics(&views(&yb), &step)?;
         totals.add(&step.losses, end - start);
     }
@@ -982,7 +1010,7 @@ pub(crate) fn fit(
     };
     let (xv, yv) = (tail(x), tail(y));
     let steps = n_train.div_ceil(options.batch_size);
-    let trained = Trained::of(model);
+    let trained = Trained::of(model, compiled.dialect)?;
     let mut history = History::default();
     for epoch in options.initial_epoch..options.epochs {
         let progress = Progress::epoch(options.verbose, epoch, options.epochs, steps);

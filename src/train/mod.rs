@@ -15,6 +15,9 @@
 //!   the output (or to the logits of a final sigmoid or softmax, as `fit` computes them), with
 //!   masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them ([`Dialect`](loss::Dialect)).
 //! - [`metric`]: Keras's metrics, averaged over an epoch as Keras reports them in its logs.
+//! - [`regularizer`], [`constraint`] and [`weight_rules`]: Keras's weight and activity
+//!   penalties ([`Regularizer`]) and weight projections ([`Constraint`]), as a layer keeps
+//!   them ([`WeightRules`]) and `fit` applies them.
 //!
 //! The numbers are checked against real Keras (tf_keras 2.21 and Keras 3.15) by the
 //! `tests/train_*.rs` tests, whose fixtures the `tools/keras_reference/generate_train_*.py`
@@ -22,22 +25,29 @@
 
 pub mod clip;
 pub mod config;
+pub mod constraint;
 mod elements;
 pub mod fit;
 pub mod loss;
 pub mod metric;
 pub mod optimizer;
+mod penalties;
 mod progress;
+pub mod regularizer;
 pub mod schedule;
+pub mod weight_rules;
 
 pub use clip::GradientClipping;
 pub use config::{Config, ConfigValue};
+pub use constraint::Constraint;
 pub use fit::{Compiled, FitOptions, History, IntoLoss, IntoOptimizer, IntoTargets};
 pub use optimizer::{
     optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Nadam, Optimizer,
     OptimizerVariable, RMSprop, VariableValue, SGD,
 };
+pub use regularizer::Regularizer;
 pub use schedule::{
     CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay,
     PolynomialDecay,
 };
+pub use weight_rules::{WeightRule, WeightRules};

@@ -96,3 +96,13 @@ pub fn loss(spec: &Value, dialect: Dialect) -> Loss {
         other => panic!("no loss {other} in the fixtures' specs"),
     }
 }
+
+/// How the fit fixtures (`tools/keras_reference/generate_train_fits.py`) train: 3 epochs of
+/// batches of 8, in order, silently.
+pub fn fits_options() -> seqnn::FitOptions {
+    seqnn::FitOptions::new()
+        .with_epochs(3)
+        .with_batch_size(8)
+        .with_shuffle(false)
+        .with_verbose(0)
+}

@@ -224,6 +224,64 @@ def build_dense_bn_4d(K, v):
         L.Dense(1)])
 
 
+def build_lstm_regularized(K, v):
+    R, C = K.regularizers, K.constraints
+    return seq(K, v, (5, 3), lambda L, f: [
+        L.LSTM(4, kernel_regularizer=R.L2(0.01),
+               recurrent_regularizer=R.L1(0.005),
+               bias_regularizer=R.L1L2(l1=0.001, l2=0.002), **f),
+        L.Dense(1, kernel_regularizer=R.L2(0.05),
+                kernel_constraint=C.MaxNorm(0.8),
+                bias_constraint=C.NonNeg())])
+
+
+def build_gru_constrained(K, v):
+    R, C = K.regularizers, K.constraints
+    return seq(K, v, (4, 3), lambda L, f: [
+        L.GRU(3, reset_after=False, kernel_constraint=C.UnitNorm(axis=0),
+              recurrent_constraint=C.MinMaxNorm(
+                  min_value=0.2, max_value=0.9, rate=0.7, axis=[0]),
+              **f),
+        L.Dense(3, activation="softmax", kernel_regularizer=R.L2(0.02),
+                kernel_constraint=C.MaxNorm(1.0, axis=[0, 1]))])
+
+
+def build_frozen_regularized(K, v):
+    R = K.regularizers
+    return seq(K, v, (5, 3), lambda L, f: [
+        L.LSTM(4, return_sequences=True, trainable=False,
+               kernel_regularizer=R.L2(0.1), **f),
+        L.GRU(3, recurrent_regularizer=R.L2(0.05)),
+        L.Dense(1, bias_regularizer=R.L1(0.1))])
+
+
+def build_embedding_conv_bn_regularized(K, v):
+    R, C = K.regularizers, K.constraints
+    return seq(K, v, (6,), lambda L, f: [
+        L.Embedding(12, 4, embeddings_regularizer=R.L2(0.01), **f),
+        L.Conv1D(3, 2, kernel_regularizer=R.L1(0.01),
+                 bias_constraint=C.NonNeg()),
+        L.GlobalMaxPooling1D(),
+        L.BatchNormalization(gamma_regularizer=R.L2(0.1),
+                             beta_constraint=C.MaxNorm(0.3)),
+        L.Dense(1, activation="sigmoid")], dtype="int32")
+
+
+def build_bidir_regularized(K, v):
+    R, C = K.regularizers, K.constraints
+    return seq(K, v, (5, 2), lambda L, f: [
+        L.Bidirectional(L.SimpleRNN(3, kernel_regularizer=R.L2(0.02),
+                                    recurrent_constraint=C.MaxNorm(1.0)),
+                        **f),
+        L.Dense(1)])
+
+
+def data_ids_binary(rng):
+    x = rng.integers(0, 12, size=(32, 6)).astype(np.int32)
+    y = rng.integers(0, 2, size=(32, 1)).astype(np.float32)
+    return {"x": [x], "y": y}
+
+
 def positive_at(*indices):
     """The uniform(-0.5, 0.5) draws, made positive (|w| + 0.5) at `indices`:
     BatchNormalization's moving variances."""
@@ -448,6 +506,51 @@ CASES = {
         build_dense_bn_4d, comp(opt("SGD", learning_rate=0.05), "mse"),
         data_shaped_regression(36, 2, 2, 3), loss_np=("mse", {}),
         init=positive_at(5)),
+    "lstm_regularized_sgd": Case(
+        "LSTM(4, kernel_regularizer=L2(0.01), recurrent_regularizer=L1(0.005),"
+        " bias_regularizer=L1L2(0.001, 0.002)) -> Dense(1, "
+        "kernel_regularizer=L2(0.05), kernel_constraint=MaxNorm(0.8), "
+        "bias_constraint=NonNeg()); SGD(0.1, momentum=0.5); mse: the loss "
+        "holds the penalties, the gradients theirs, and each step ends "
+        "with the constraints",
+        build_lstm_regularized,
+        comp(opt("SGD", learning_rate=0.1, momentum=0.5), "mse"),
+        data_regression(36, 5, 3)),
+    "gru_constrained_adam": Case(
+        "GRU(3, reset_after=False, kernel_constraint=UnitNorm(axis=0), "
+        "recurrent_constraint=MinMaxNorm(0.2, 0.9, rate=0.7, axis=[0])) -> "
+        "Dense(3, softmax, kernel_regularizer=L2(0.02), "
+        "kernel_constraint=MaxNorm(1.0, axis=[0, 1])); Adam(0.02); "
+        "categorical_crossentropy; metrics ['accuracy']",
+        build_gru_constrained,
+        comp(opt("Adam", learning_rate=0.02), "categorical_crossentropy",
+             ["accuracy"]),
+        data_gru_v1),
+    "frozen_regularized_rmsprop": Case(
+        "LSTM(4, return_sequences=True, trainable=False, "
+        "kernel_regularizer=L2(0.1)) -> GRU(3, recurrent_regularizer="
+        "L2(0.05)) -> Dense(1, bias_regularizer=L1(0.1)); RMSprop(0.01); "
+        "mse: tf_keras's loss holds the frozen LSTM's penalty, Keras 3's "
+        "does not",
+        build_frozen_regularized,
+        comp(opt("RMSprop", learning_rate=0.01), "mse"),
+        data_regression(32, 5, 3)),
+    "embedding_conv_bn_regularized": Case(
+        "Embedding(12, 4, embeddings_regularizer=L2(0.01)) -> Conv1D(3, 2, "
+        "kernel_regularizer=L1(0.01), bias_constraint=NonNeg()) -> "
+        "GlobalMaxPooling1D -> BatchNormalization(gamma_regularizer=L2(0.1),"
+        " beta_constraint=MaxNorm(0.3)) -> Dense(1, sigmoid); SGD(0.1); "
+        "binary_crossentropy; int32 ids",
+        build_embedding_conv_bn_regularized,
+        comp(opt("SGD", learning_rate=0.1), "binary_crossentropy"),
+        data_ids_binary, init=positive_at(6)),
+    "bidir_regularized_adam": Case(
+        "Bidirectional(SimpleRNN(3, kernel_regularizer=L2(0.02), "
+        "recurrent_constraint=MaxNorm(1.0))) -> Dense(1); Adam(0.01); mse: "
+        "both directions' rules",
+        build_bidir_regularized,
+        comp(opt("Adam", learning_rate=0.01), "mse"),
+        data_regression(32, 5, 2)),
 }
 
 

@@ -1,9 +1,9 @@
 //! Keras model configs (JSON) to seqnn layers and back, in both dialects: tf_keras 2.x and
 //! Keras 3.
 //!
-//! Every key that changes what a layer computes is read, and the recurrent layers' dropout
-//! rates; other keys that only matter in training (regularizers, constraints, initializers of
-//! loaded weights) are ignored, as Keras ignores them in `predict`. Anything else that seqnn cannot reproduce is
+//! Every key that changes what a layer computes is read, and what training needs: the
+//! recurrent layers' dropout rates, the regularizers and constraints ([`rules`]); the
+//! initializers of loaded weights are ignored, as Keras ignores them. Anything else that seqnn cannot reproduce is
 //! refused with [`Error::Unsupported`], naming the layer, its class and the option.
 //!
 //! Each family of layers has its own file with both directions, `from_entry` (a config entry to
@@ -32,6 +32,7 @@ mod merge;
 mod normalization;
 mod ops;
 mod recurrent;
+mod rules;
 
 /// One family of layers: a config entry to a layer, and a layer's own options back. Each
 /// answers `None` for a class or a layer that is not its own.
@@ -472,6 +473,7 @@ pub(crate) fn layer_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn Layer>> {
         })?;
     layer.set_name(e.name.clone());
     layer.set_trainable(e.bool("trainable", true)?);
+    rules::read(e, layer.as_mut())?;
     Ok(layer)
 }
 
@@ -506,6 +508,7 @@ pub(crate) fn layer_entry(layer: &dyn Layer) -> Result<Value> {
         c.extend(extra);
         // A family's null for a common key: the Keras class does not take it.
         c.retain(|k, v| !(v.is_null() && k == "trainable"));
+        rules::write(layer, c);
     }
     // Keras 3 finds a nested model's class by these, not as a layer.
     let (module, registered) = match layer.class_name() {

@@ -45,6 +45,14 @@ fn recurrent_common<C: Cell>(rnn: Recurrent<C>, e: &Entry<'_>) -> Result<Recurre
 
 /// A recurrent layer from its entry, as Bidirectional needs it.
 fn recurrent_from(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn RecurrentLayer>> {
+    let mut layer = recurrent_options(e, d)?;
+    // A Bidirectional's inner layers come here, not through layer_from.
+    super::rules::read(e, layer.as_mut())?;
+    Ok(layer)
+}
+
+/// [`recurrent_from`] before the regularizers and constraints.
+fn recurrent_options(e: &Entry<'_>, d: Dialect) -> Result<Box<dyn RecurrentLayer>> {
     e.check_dtype()?;
     let units = e.usize("units")?;
     let use_bias = e.bool("use_bias", true)?;
