@@ -1597,6 +1597,10 @@ impl Layer for Model {
         self.layers.iter().flat_map(|l| l.weight_rules()).collect()
     }
 
+    fn activity_regularized(&self) -> Option<String> {
+        self.layers.iter().find_map(|l| l.activity_regularized())
+    }
+
     fn initialize(&mut self) {
         crate::layer::initialize_layers(&mut self.layers);
     }

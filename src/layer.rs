@@ -615,6 +615,13 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
         None
     }
 
+    /// The name of a layer, this one or one inside it, that has an
+    /// [`activity_regularizer`](Layer::activity_regularizer); models and wrappers look
+    /// inside. `None` when no layer has one.
+    fn activity_regularized(&self) -> Option<String> {
+        self.activity_regularizer().map(|_| self.name().to_string())
+    }
+
     /// What the layer does with an incoming mask when its call does not say. Default: drop it.
     fn mask_policy(&self) -> MaskPolicy {
         MaskPolicy::Drop

@@ -190,3 +190,17 @@ fn files_with_custom_or_unknown_rules_are_refused_and_strings_are_read() {
         assert!(err.to_string().contains("kernel_regularizer"), "{err}");
     }
 }
+
+#[test]
+fn an_activity_regularizer_is_refused_by_training_not_by_predict() -> seqnn::Result<()> {
+    let mut m = small_model(
+        Dense::new(2)
+            .with_name("penalized")
+            .with_activity_regularizer(Regularizer::l2(0.1)),
+    )?;
+    let err = refused(&mut m);
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("penalized"), "{err}");
+    m.predict(&small_data().0)?;
+    Ok(())
+}

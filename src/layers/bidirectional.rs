@@ -529,6 +529,12 @@ impl Layer for Bidirectional {
             .collect()
     }
 
+    fn activity_regularized(&self) -> Option<String> {
+        [&self.forward, &self.backward]
+            .into_iter()
+            .find_map(|l| l.activity_regularized())
+    }
+
     fn initialize(&mut self) {
         self.forward.initialize();
         self.backward.initialize();

@@ -210,6 +210,10 @@ impl Layer for TimeDistributed {
         self.layer.weight_rules()
     }
 
+    fn activity_regularized(&self) -> Option<String> {
+        self.layer.activity_regularized()
+    }
+
     fn initialize(&mut self) {
         self.layer.initialize();
     }

@@ -31,9 +31,18 @@ impl Penalties {
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a regularizer training cannot compute
-    /// (`OrthogonalRegularizer`); [`Error::InvalidArgument`] for a constraint over an axis its
+    /// (`OrthogonalRegularizer`) or an activity regularizer; [`Error::InvalidArgument`] for a constraint over an axis its
     /// weight lacks.
     pub(crate) fn of(model: &dyn Layer, trainable: &[bool], dialect: Dialect) -> Result<Self> {
+        if let Some(layer) = model.activity_regularized() {
+            return Err(Error::Unsupported {
+                layer,
+                class: "activity_regularizer".into(),
+                message: "an activity_regularizer is not implemented in training yet (it is \
+                          kept, saved, and has no effect on predict)"
+                    .into(),
+            });
+        }
         let rules = model.weight_rules();
         if rules
             .iter()
