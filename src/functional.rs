@@ -802,6 +802,33 @@ impl Model {
         y: impl IntoTargets<'a>,
         batch_size: usize,
     ) -> Result<Vec<(String, f32)>> {
+        self.evaluate_inner(x, &y.into_targets(), None, batch_size)
+    }
+
+    /// Keras's `model.evaluate(x, y, sample_weight=w, ...)`: as [`evaluate`](Model::evaluate),
+    /// every output's loss weighted by `sample_weight`, `(samples,)` or `(samples, timesteps)`
+    /// (see [`FitOptions::with_sample_weight`](crate::FitOptions::with_sample_weight)); the
+    /// metrics are not weighted.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Model::evaluate), and for sample weights of the wrong length.
+    pub fn evaluate_weighted<'a>(
+        &self,
+        x: &[ArrayViewD<'_, f32>],
+        y: impl IntoTargets<'a>,
+        sample_weight: &ArrayD<f32>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
+        self.evaluate_inner(x, &y.into_targets(), Some(sample_weight), batch_size)
+    }
+
+    fn evaluate_inner(
+        &self,
+        x: &[ArrayViewD<'_, f32>],
+        y: &[ArrayViewD<'_, f32>],
+        sample_weight: Option<&ArrayD<f32>>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
         self.refuse_stateful("evaluate")?;
         let compiled = self
             .compiled
@@ -810,8 +837,7 @@ impl Model {
         fit::evaluate(
             self,
             compiled,
-            x,
-            &y.into_targets(),
+            (x, y, sample_weight),
             &self.output_names(),
             batch_size,
         )

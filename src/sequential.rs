@@ -829,6 +829,40 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
+        self.evaluate_inner(x.view().into_dyn(), y.view().into_dyn(), None, batch_size)
+    }
+
+    /// Keras's `model.evaluate(x, y, sample_weight=w, batch_size, return_dict=True)`: as
+    /// [`evaluate`](Sequential::evaluate), the loss weighted by `sample_weight`, `(samples,)`
+    /// or `(samples, timesteps)` (see [`FitOptions::with_sample_weight`]); the metrics are not
+    /// weighted.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Sequential::evaluate), and for sample weights of the wrong length.
+    pub fn evaluate_weighted<S, D, S2, D2>(
+        &self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayD<f32>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
+        self.evaluate_inner(x, y, Some(sample_weight), batch_size)
+    }
+
+    fn evaluate_inner(
+        &self,
+        x: ArrayViewD<'_, f32>,
+        y: ArrayViewD<'_, f32>,
+        sample_weight: Option<&ArrayD<f32>>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
         self.refuse_stateful("evaluate")?;
         let compiled = self
             .compiled
@@ -837,8 +871,7 @@ impl Sequential {
         fit::evaluate(
             self,
             compiled,
-            &[x.view().into_dyn()],
-            &[y.view().into_dyn()],
+            (&[x], &[y], sample_weight),
             &self.output_names(),
             batch_size,
         )

@@ -30,11 +30,13 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
 use crate::error::{Error, Result};
 use crate::layer::{CallContext, Layer, WeightSpec};
+use crate::shape::Shape;
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
 use crate::train::optimizer::Optimizer;
 use crate::train::penalties::Penalties;
 use crate::train::progress::Progress;
+use crate::train::sample_weight;
 
 /// An optimizer as `compile` takes it: a Keras name (`"adam"`) or an optimizer value.
 pub trait IntoOptimizer {
@@ -435,6 +437,13 @@ impl Bound {
 /// Inputs and targets: one array per model input, one per output.
 type Arrays = (Vec<ArrayD<f32>>, Vec<ArrayD<f32>>);
 
+/// The inputs, the targets and the sample weights of an evaluation.
+pub(crate) type Data<'v, 'a> = (
+    &'v [ArrayViewD<'a, f32>],
+    &'v [ArrayViewD<'a, f32>],
+    Option<&'v ArrayD<f32>>,
+);
+
 /// The options of [`fit`](crate::Sequential::fit), with Keras's defaults: one epoch, batches of
 /// 32, shuffled, no validation, progress printed (`verbose=1`).
 #[derive(Debug, Clone)]
@@ -446,6 +455,8 @@ pub struct FitOptions {
     initial_epoch: usize,
     verbose: u8,
     validation_data: Option<Arrays>,
+    sample_weight: Option<ArrayD<f32>>,
+    class_weight: Option<Vec<(usize, f32)>>,
 }
 
 impl Default for FitOptions {
@@ -458,6 +469,8 @@ impl Default for FitOptions {
             initial_epoch: 0,
             verbose: 1,
             validation_data: None,
+            sample_weight: None,
+            class_weight: None,
         }
     }
 }
@@ -525,6 +538,42 @@ impl FitOptions {
     #[must_use]
     pub fn with_verbose(mut self, verbose: u8) -> Self {
         self.verbose = verbose;
+        self
+    }
+
+    /// Keras's `sample_weight`: one weight per sample, `(samples,)`, or per timestep of a
+    /// sequence output, `(samples, timesteps)`, that the losses take (each output's, as
+    /// Keras applies one array to every output); split with the data by a
+    /// `validation_split`. The metrics are not weighted (Keras's `metrics`, not
+    /// `weighted_metrics`).
+    ///
+    /// ```
+    /// use ndarray::arr1;
+    /// use seqnn::FitOptions;
+    /// let options = FitOptions::new().with_sample_weight(arr1(&[1.0, 0.5, 2.0]).into_dyn());
+    /// ```
+    #[must_use]
+    pub fn with_sample_weight(mut self, sample_weight: ArrayD<f32>) -> Self {
+        self.sample_weight = Some(sample_weight);
+        self
+    }
+
+    /// Keras's `class_weight`: a weight per class (`{0: 1.0, 1: 2.5}` as pairs), given to
+    /// each training sample by its label (the argmax of a one-hot row, the rounded value of a
+    /// sparse or binary one). A class without a weight weighs 1 under Keras 3; tf_keras wants
+    /// a weight for each class from 0 up. With a `sample_weight` too, tf_keras multiplies
+    /// the two and Keras 3 refuses; the model needs a single output.
+    ///
+    /// ```
+    /// use seqnn::FitOptions;
+    /// let options = FitOptions::new().with_class_weight([(0, 1.0), (1, 2.5)]);
+    /// ```
+    #[must_use]
+    pub fn with_class_weight(
+        mut self,
+        class_weight: impl IntoIterator<Item = (usize, f32)>,
+    ) -> Self {
+        self.class_weight = Some(class_weight.into_iter().collect());
         self
     }
 
@@ -661,6 +710,7 @@ fn train_step(
     (bound, trained): (&Bound, &Trained),
     x: &[ArrayViewD<'_, f32>],
     y: &[ArrayViewD<'_, f32>],
+    sample_weight: Option<ArrayViewD<'_, f32>>,
 ) -> Result<Step> {
     let name = model.name().to_string();
     // Training needs the weights' gradients, not the inputs'.
@@ -674,7 +724,10 @@ fn train_step(
     let mut losses = vec![0.0_f32; 1 + y_pred.len()];
     let mut grads = Vec::with_capacity(y_pred.len());
     for (i, (yp, t)) in y_pred.iter().zip(y).enumerate() {
-        let weighting = output_weighting(masks[i].as_ref(), &yp.view());
+        let weighting = weighted(
+            output_weighting(masks[i].as_ref(), &yp.view()),
+            &sample_weight,
+        );
         let (loss, mut grad) =
             bound.losses[i].value_and_grad(t.view(), yp.view(), &weighting, compiled.dialect)?;
         let w = bound.weights[i];
@@ -757,6 +810,17 @@ struct Step {
     losses: Vec<f32>,
     y_pred: Vec<ArrayD<f32>>,
     masks: Vec<Option<crate::Mask>>,
+}
+
+/// `weighting` with the batch's sample weights, if any.
+fn weighted<'a>(
+    weighting: Weighting<'a>,
+    sample_weight: &Option<ArrayViewD<'a, f32>>,
+) -> Weighting<'a> {
+    match sample_weight {
+        Some(w) => weighting.with_sample_weight(w.clone()),
+        None => weighting,
+    }
 }
 
 /// How a loss or metric weighs an output: by its mask, on a sequence output.
@@ -871,6 +935,7 @@ fn test_step(
     (bound, penalties): (&Bound, &Penalties),
     x: &[ArrayViewD<'_, f32>],
     y: &[ArrayViewD<'_, f32>],
+    sample_weight: Option<ArrayViewD<'_, f32>>,
 ) -> Result<Step> {
     let mut ctx = CallContext::inference();
     let y_pred = model.call(x, &mut ctx)?;
@@ -878,7 +943,10 @@ fn test_step(
     let masks = ctx.output_masks(model, y_pred.len());
     let mut losses = vec![0.0_f32; 1 + y_pred.len()];
     for (i, (yp, t)) in y_pred.iter().zip(y).enumerate() {
-        let weighting = output_weighting(masks[i].as_ref(), &yp.view());
+        let weighting = weighted(
+            output_weighting(masks[i].as_ref(), &yp.view()),
+            &sample_weight,
+        );
         let loss = bound.losses[i].value(t.view(), yp.view(), &weighting, compiled.dialect)?;
         losses[0] += bound.weights[i] * loss;
         losses[1 + i] = loss;
@@ -915,14 +983,19 @@ fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
 pub(crate) fn evaluate(
     model: &dyn Layer,
     compiled: &Compiled,
-    x: &[ArrayViewD<'_, f32>],
-    y: &[ArrayViewD<'_, f32>],
+    (x, y, sample_weight): Data<'_, '_>,
     outputs: &[String],
     batch_size: usize,
 ) -> Result<Vec<(String, f32)>> {
     let name = model.name().to_string();
     let mut bound = compiled.bind(&name, outputs)?;
-    evaluate_bound(model, compiled, &mut bound, x, y, batch_size)
+    evaluate_bound(
+        model,
+        compiled,
+        &mut bound,
+        (x, y, sample_weight),
+        batch_size,
+    )
 }
 
 /// [`evaluate`] with the configuration bound already.
@@ -930,8 +1003,7 @@ fn evaluate_bound(
     model: &dyn Layer,
     compiled: &Compiled,
     bound: &mut Bound,
-    x: &[ArrayViewD<'_, f32>],
-    y: &[ArrayViewD<'_, f32>],
+    (x, y, sample_weight): Data<'_, '_>,
     batch_size: usize,
 ) -> Result<Vec<(String, f32)>> {
     let name = model.name().to_string();
@@ -939,6 +1011,8 @@ fn evaluate_bound(
     if batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
+    let sample_weight =
+        sample_weight::per_sample(&name, compiled.dialect, n, y, None, sample_weight, None)?;
     bound.reset();
     let penalties = Trained::of(model, compiled.dialect)?.penalties;
     let mut totals = Totals::new(bound.names.len());
@@ -947,12 +1021,14 @@ fn evaluate_bound(
         let rows: Vec<usize> = (start..end).collect();
         let xb = take_inputs(x, &rows);
         let yb = take_inputs(y, &rows);
+        let wb = sample_weight.as_ref().map(|w| take_rows(&w.view(), &rows));
         let step = test_step(
             model,
             compiled,
             (bound, &penalties),
             &views(&xb),
             &views(&yb),
+            wb.as_ref().map(|w| w.view()),
         )?;
         bound.update_metrics(&views(&yb), &step)?;
         totals.add(&step.losses, end - start);
@@ -1009,6 +1085,27 @@ pub(crate) fn fit(
             .collect()
     };
     let (xv, yv) = (tail(x), tail(y));
+    // The classes of the output, for class weights: its last axis, 2 for one sigmoid unit.
+    let classes = options.class_weight.as_ref().and_then(|_| {
+        let shapes: Vec<Shape> = x.iter().map(|a| Shape::known(a.shape())).collect();
+        let out = model.compute_output_shape(&shapes).ok()?;
+        out.first()?.last().map(|c| c.max(2))
+    });
+    let weights = sample_weight::per_sample(
+        &name,
+        compiled.dialect,
+        n,
+        y,
+        classes,
+        options.sample_weight.as_ref(),
+        options.class_weight.as_deref(),
+    )?;
+    // Keras splits the given sample weights with the data; class weights weigh only training.
+    let val_weights = options
+        .sample_weight
+        .as_ref()
+        .filter(|_| n_train < n && options.validation_data.is_none())
+        .map(|w| w.slice_axis(Axis(0), (n_train..).into()).to_owned());
     let steps = n_train.div_ceil(options.batch_size);
     let trained = Trained::of(model, compiled.dialect)?;
     let mut history = History::default();
@@ -1027,12 +1124,14 @@ pub(crate) fn fit(
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
             let xb = take_inputs(x, rows);
             let yb = take_inputs(y, rows);
+            let wb = weights.as_ref().map(|w| take_rows(&w.view(), rows));
             let step = train_step(
                 model,
                 compiled,
                 (&bound, &trained),
                 &views(&xb),
                 &views(&yb),
+                wb.as_ref().map(|w| w.view()),
             )
             .map_err(|e| match e {
                 Error::InvalidArgument { layer, message } if message.starts_with("the loss is") => {
@@ -1060,7 +1159,13 @@ pub(crate) fn fit(
         };
         if let Some((vx, vy)) = val {
             let mut vbound = compiled.bind(&name, outputs)?;
-            let val = evaluate_bound(model, compiled, &mut vbound, &vx, &vy, options.batch_size)?;
+            let val = evaluate_bound(
+                model,
+                compiled,
+                &mut vbound,
+                (&vx, &vy, val_weights.as_ref()),
+                options.batch_size,
+            )?;
             logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
         }
         progress.finish(started.elapsed(), &logs);

@@ -34,6 +34,7 @@ pub mod optimizer;
 mod penalties;
 mod progress;
 pub mod regularizer;
+mod sample_weight;
 pub mod schedule;
 pub mod weight_rules;
 

@@ -1,0 +1,181 @@
+//! `sample_weight` and `class_weight` against Keras: each model of
+//! `tests/fixtures/train/weights/` (`tools/keras_reference/generate_train_weights.py`),
+//! compiled and saved by tf_keras 2.21 and Keras 3.15 before training, is loaded and trained
+//! by seqnn with the case's weights; every epoch's logs, the final weights and the weighted
+//! `evaluate` match Keras's at 1e-4, and where Keras refuses the call seqnn refuses it too.
+#![cfg(feature = "keras")]
+
+mod common;
+
+use std::path::PathBuf;
+
+use ndarray::ArrayD;
+use seqnn::{load_any, AnyModel, FitOptions};
+use serde_json::Value;
+
+use common::array;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train/weights")
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-4 * b.abs().max(1.0)
+}
+
+fn options(f: &Value) -> FitOptions {
+    let mut o = common::train_fixture::fits_options();
+    if let Some(split) = f["fit"]["validation_split"].as_f64() {
+        o = o.with_validation_split(split as f32);
+    }
+    if !f["sample_weight"].is_null() {
+        o = o.with_sample_weight(array(&f["sample_weight"]));
+    }
+    if let Some(cw) = f["class_weight"].as_object() {
+        o = o.with_class_weight(
+            cw.iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.as_f64().unwrap() as f32)),
+        );
+    }
+    o
+}
+
+fn run(f: &Value, lib: &str, file: &str) -> Result<(), String> {
+    let AnyModel::Sequential(mut m) = load_any(dir().join(file)).map_err(|e| e.to_string())? else {
+        return Err("not a Sequential".into());
+    };
+    let keras = &f["results"][lib];
+    let (x, y) = (array(&f["x"]), array(&f["y"]));
+    let fitted = m.fit(&x, &y, &options(f));
+    if let Some(err) = keras["error"].as_str() {
+        let Err(e) = fitted else {
+            return Err(format!("Keras refuses this fit ({err}), seqnn trained"));
+        };
+        if err.contains("at the same time") && !e.to_string().contains("at the same time") {
+            return Err(format!("refused with {e}, Keras with {err}"));
+        }
+        return Ok(());
+    }
+    let h = fitted.map_err(|e| format!("fit: {e}"))?;
+    for (key, values) in keras["history"].as_object().unwrap() {
+        let ours = h.get(key).ok_or_else(|| format!("no {key} in {h}"))?;
+        for (epoch, (a, b)) in ours.iter().zip(values.as_array().unwrap()).enumerate() {
+            let b = b.as_f64().unwrap() as f32;
+            if !close(*a, b) {
+                return Err(format!(
+                    "{key} of epoch {}: {a} against Keras's {b}",
+                    epoch + 1
+                ));
+            }
+        }
+    }
+    let finals: Vec<ArrayD<f32>> = keras["final_weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(array)
+        .collect();
+    for (i, (a, b)) in m.get_weights().iter().zip(&finals).enumerate() {
+        if let Some((p, q)) = a.iter().zip(b).find(|(p, q)| !close(**p, **q)) {
+            return Err(format!("weight {i}: {p} against Keras's {q}"));
+        }
+    }
+    let ev = if f["sample_weight"].is_null() {
+        m.evaluate(&x, &y, 8)
+    } else {
+        m.evaluate_weighted(&x, &y, &array(&f["sample_weight"]), 8)
+    }
+    .map_err(|e| format!("evaluate: {e}"))?;
+    for (key, v) in keras["evaluate"].as_object().unwrap() {
+        let ours = ev
+            .iter()
+            .find(|(k, _)| k == key)
+            .ok_or_else(|| format!("no {key} in evaluate's {ev:?}"))?
+            .1;
+        let v = v.as_f64().unwrap() as f32;
+        if !close(ours, v) {
+            return Err(format!("evaluate's {key}: {ours} against Keras's {v}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn weighted_fits_end_where_keras_fits_end() {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 7, "the fixtures are there");
+    let mut failures = Vec::new();
+    for path in &cases {
+        let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let case = f["case"].as_str().unwrap().to_string();
+        for (lib, suffix) in [("tf_keras", "tf.keras"), ("keras3", "k3.keras")] {
+            if let Err(e) = run(&f, lib, &format!("{case}.{suffix}")) {
+                failures.push(format!("{case}.{suffix}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A compiled two-class model and data, for the refusals.
+fn binary() -> (
+    seqnn::Sequential,
+    ndarray::Array3<f32>,
+    ndarray::Array2<f32>,
+) {
+    seqnn::set_random_seed(2);
+    let mut m = seqnn::Sequential::new();
+    m.add(seqnn::SimpleRNN::new(3).input_shape((4, 2))).unwrap();
+    m.add(seqnn::Dense::new(1).with_activation(seqnn::ActivationFn::Sigmoid))
+        .unwrap();
+    m.compile("sgd", "binary_crossentropy").unwrap();
+    let x = ndarray::Array3::from_shape_fn((6, 4, 2), |(b, t, f)| (b + t + f) as f32 * 0.1);
+    let y = ndarray::Array2::from_shape_fn((6, 1), |(b, _)| (b % 2) as f32);
+    (m, x, y)
+}
+
+#[test]
+fn bad_weights_are_refused_before_any_step() {
+    let (mut m, x, y) = binary();
+    let before = m.get_weights();
+    let quiet = FitOptions::new().with_verbose(0);
+    for (options, text) in [
+        (
+            quiet
+                .clone()
+                .with_sample_weight(ndarray::Array1::<f32>::ones(5).into_dyn()),
+            "6 samples",
+        ),
+        (
+            quiet.clone().with_class_weight([(0, 1.0), (3, 2.0)]),
+            "class 3",
+        ),
+        (
+            quiet.clone().with_class_weight([(0, f32::NAN), (1, 1.0)]),
+            "not a finite",
+        ),
+        // tf_keras wants a weight for each class from 0 up (the files' Keras here is tf_keras).
+        (
+            quiet.clone().with_class_weight([(1, 2.0)]),
+            "keys from 0 to one less",
+        ),
+    ] {
+        let err = m.fit(&x, &y, &options).expect_err("refused");
+        assert!(err.to_string().contains(text), "{err} lacks {text:?}");
+        assert_eq!(m.get_weights(), before);
+        assert_eq!(m.compiled().unwrap().optimizer().iterations(), 0);
+    }
+    // A label that is no class of the output.
+    let mut y3 = y.clone();
+    y3[[2, 0]] = 3.0;
+    let err = m
+        .fit(&x, &y3, &quiet.with_class_weight([(0, 1.0), (1, 2.0)]))
+        .expect_err("refused");
+    assert!(err.to_string().contains("label 3 of sample 2"), "{err}");
+    assert_eq!(m.get_weights(), before);
+}
