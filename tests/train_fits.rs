@@ -48,12 +48,7 @@ const KERAS3_SPARSE: &str = "Keras 3's sparse Embedding update (Σg² over repea
 
 #[test]
 fn fits_end_where_keras_fits_end() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    cases.sort();
+    let cases = common::train_fixture::json_files(&dir());
     assert!(cases.len() >= 10, "the fit fixtures are there");
     let mut failures = Vec::new();
     let mut checked = 0;

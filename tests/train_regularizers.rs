@@ -65,12 +65,7 @@ fn builders_train_as_the_keras_file_does() -> seqnn::Result<()> {
             "loss {ours} against {k}"
         );
     }
-    let finals: Vec<ArrayD<f32>> = keras["final_weights"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(array)
-        .collect();
+    let finals = common::train_fixture::arrays(&keras["final_weights"]);
     for (ours, k) in m.get_weights().iter().zip(&finals) {
         for (a, b) in ours.iter().zip(k) {
             assert!(close(*a, *b), "weight {a} against {b}");

@@ -9,7 +9,6 @@ mod common;
 
 use std::path::PathBuf;
 
-use ndarray::ArrayD;
 use seqnn::{load_any, AnyModel, FitOptions};
 use serde_json::Value;
 
@@ -69,12 +68,7 @@ fn run(f: &Value, lib: &str, file: &str) -> Result<(), String> {
             }
         }
     }
-    let finals: Vec<ArrayD<f32>> = keras["final_weights"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(array)
-        .collect();
+    let finals = common::train_fixture::arrays(&keras["final_weights"]);
     for (i, (a, b)) in m.get_weights().iter().zip(&finals).enumerate() {
         if let Some((p, q)) = a.iter().zip(b).find(|(p, q)| !close(**p, **q)) {
             return Err(format!("weight {i}: {p} against Keras's {q}"));
@@ -102,12 +96,7 @@ fn run(f: &Value, lib: &str, file: &str) -> Result<(), String> {
 
 #[test]
 fn weighted_fits_end_where_keras_fits_end() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    cases.sort();
+    let cases = common::train_fixture::json_files(&dir());
     assert!(cases.len() >= 7, "the fixtures are there");
     let mut failures = Vec::new();
     for path in &cases {

@@ -106,3 +106,19 @@ pub fn fits_options() -> seqnn::FitOptions {
         .with_shuffle(false)
         .with_verbose(0)
 }
+
+/// The JSON files of a fixture folder, sorted.
+pub fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut cases: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// A JSON list of `{"shape", "data"}` arrays, such as a fixture's `final_weights`.
+pub fn arrays(v: &Value) -> Vec<ArrayD<f32>> {
+    v.as_array().unwrap().iter().map(array).collect()
+}

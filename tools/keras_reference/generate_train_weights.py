@@ -63,6 +63,26 @@ def u(rng, *shape, lo=-1.0, hi=1.0):
 
 # Each case: build(K, v), compile(K) -> kwargs, data(rng) -> dict(x, y, and any of
 # sample_weight, class_weight), fit: extra fit kwargs.
+def gru_softmax(K, v):
+    return seq(K, v, (4, 3), lambda L, f: [
+        L.GRU(3, **f), L.Dense(3, activation="softmax")])
+
+
+def adam_cce(K):
+    return dict(optimizer=K.optimizers.Adam(0.02), loss="categorical_crossentropy")
+
+
+def onehot_data(with_sample_weight):
+    def make(rng):
+        d = dict(x=u(rng, 40, 4, 3),
+                 y=np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=40)],
+                 class_weight={0: 2.0, 1: 0.5, 2: 1.0})
+        if with_sample_weight:
+            d["sample_weight"] = rng.uniform(0, 2, size=40).astype(np.float32)
+        return d
+    return make
+
+
 CASES = {
     "sample_weight_lstm_mse": dict(
         description="LSTM(4) -> Dense(1); SGD(0.1); mse; sample_weight (36,) in [0, 2) "
@@ -121,27 +141,10 @@ CASES = {
         description="GRU(3) -> Dense(3, softmax); Adam(0.02); categorical_crossentropy; one-hot"
                     " labels; class_weight {0: 2.0, 1: 0.5, 2: 1.0} AND sample_weight (40,): "
                     "tf_keras multiplies them, Keras 3 refuses the call",
-        build=lambda K, v: seq(K, v, (4, 3), lambda L, f: [
-            L.GRU(3, **f), L.Dense(3, activation="softmax")]),
-        compile=lambda K: dict(optimizer=K.optimizers.Adam(0.02),
-                               loss="categorical_crossentropy"),
-        data=lambda rng: dict(
-            x=u(rng, 40, 4, 3),
-            y=np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=40)],
-            class_weight={0: 2.0, 1: 0.5, 2: 1.0},
-            sample_weight=rng.uniform(0, 2, size=40).astype(np.float32)),
-        fit={}),
+        build=gru_softmax, compile=adam_cce, data=onehot_data(True), fit={}),
     "class_weight_onehot": dict(
         description="as class_weight_onehot_and_sample_weight without the sample_weight",
-        build=lambda K, v: seq(K, v, (4, 3), lambda L, f: [
-            L.GRU(3, **f), L.Dense(3, activation="softmax")]),
-        compile=lambda K: dict(optimizer=K.optimizers.Adam(0.02),
-                               loss="categorical_crossentropy"),
-        data=lambda rng: dict(
-            x=u(rng, 40, 4, 3),
-            y=np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=40)],
-            class_weight={0: 2.0, 1: 0.5, 2: 1.0}),
-        fit={}),
+        build=gru_softmax, compile=adam_cce, data=onehot_data(False), fit={}),
 }
 
 
