@@ -11,8 +11,9 @@
 //!
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
-//! Under recurrent dropout the state reached each step's product times the mask, so its
-//! gradient from the step, and the states the recurrent kernel's gradient takes, are masked.
+//! Under recurrent dropout the state reached each step's recurrent products times the mask,
+//! so the cell's dropped backward step masks its gradient through them, and the recurrent
+//! kernel's gradient takes the states times the mask.
 
 use ndarray::{concatenate, s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
@@ -218,11 +219,8 @@ fn backward_block<S: Step>(
             drec_t,
             &mut scratch,
             batch,
+            trace.recurrent_dropout.as_ref().map(|r| r.view()),
         );
-        if let Some(r) = &trace.recurrent_dropout {
-            // h_{t-1} reached the step through h_{t-1} ⊙ mask alone.
-            d_states[0] *= r;
-        }
         if let Some(real) = masked_rows {
             // A masked row's states were carried over this step: its gradients pass through
             // unchanged, and its gates get none.
