@@ -118,14 +118,6 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
         keep: &mut [f32],
     );
 
-    /// Whether [`step`](Cell::step) reads the output state `h_{t-1}` only through its product
-    /// with the recurrent kernel (SimpleRNN, LSTM; not GRU, which also mixes `h_{t-1}` into
-    /// its new state). The driver runs recurrent dropout for such a cell by masking that
-    /// state before the step. Default false.
-    fn state_only_in_recurrent_product(&self) -> bool {
-        false
-    }
-
     /// [`step_keep`](Cell::step_keep) under recurrent dropout: `mask`, `(batch, units)` in
     /// standard layout, multiplies the output state `h_{t-1}` where it enters the products with the recurrent
     /// kernel, and nowhere else.
@@ -569,8 +561,9 @@ impl<C: Cell> Recurrent<C> {
     ///
     /// Keras (its `implementation=1`, which a recurrent dropout selects) draws one mask per
     /// gate, for the input and for the state; seqnn draws one of each, shared by the gates.
-    /// SimpleRNN and LSTM train with it; a GRU's training call with a rate in `(0, 1)` is
-    /// refused, as it is not implemented yet.
+    /// As in Keras, a GRU's mask applies where `h_{t-1}` enters its recurrent products (with
+    /// `reset_after` false, the candidate's takes `r ⊙ (h_{t-1} ⊙ mask)`), not in
+    /// `z ⊙ h_{t-1}`.
     #[must_use]
     pub fn with_recurrent_dropout(mut self, rate: f32) -> Self {
         self.recurrent_dropout = clamp_rate(rate);
@@ -1027,22 +1020,6 @@ impl<C: Cell> Layer for Recurrent<C> {
         };
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
-        }
-        if ctx.mode() == Mode::Training
-            && self.recurrent_dropout > 0.0
-            && self.recurrent_dropout < 1.0
-            && !self.cell.state_only_in_recurrent_product()
-        {
-            return Err(Error::Unsupported {
-                layer: name.to_string(),
-                class: C::CLASS_NAME.to_string(),
-                message: format!(
-                    "recurrent_dropout={} in training is not implemented yet for {} (it is \
-                     kept, saved, and ignored at inference)",
-                    self.recurrent_dropout,
-                    C::CLASS_NAME
-                ),
-            });
         }
         let (batch, _, features) = x.dim();
         let dropout = self.input_dropout_mask(ctx, batch, features);

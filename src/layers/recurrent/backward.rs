@@ -358,8 +358,7 @@ mod tests {
                 return_sequences,
                 zero_output_for_mask: return_sequences,
             };
-            let dropped = [false, layer.cell().state_only_in_recurrent_product()];
-            for dropped in dropped {
+            for dropped in [false, true] {
                 let (y1, g1) = run_and_backward(&layer, 1, options, dropped);
                 let (y3, g3) = run_and_backward(&layer, 3, options, dropped);
                 assert_abs_diff_eq!(y1, y3, epsilon = 1e-6);
@@ -371,12 +370,13 @@ mod tests {
                     assert_abs_diff_eq!(a, b, epsilon = 1e-5);
                 }
             }
-            if layer.cell().state_only_in_recurrent_product() {
-                // The mask reaches the numbers: a test of the blocks' slices of it.
-                let (y, _) = run_and_backward(&layer, 1, options, false);
-                let (yd, _) = run_and_backward(&layer, 3, options, true);
-                assert!((&y - &yd).iter().any(|v| v.abs() > 1e-4));
-            }
+            // The mask reaches the numbers: a test of the blocks' slices of it.
+            let (y, g) = run_and_backward(&layer, 1, options, false);
+            let (yd, gd) = run_and_backward(&layer, 3, options, true);
+            assert!((&y - &yd).iter().any(|v| v.abs() > 1e-4));
+            assert!((&g.weights[1] - &gd.weights[1])
+                .iter()
+                .any(|v| v.abs() > 1e-4));
         }
     }
 
