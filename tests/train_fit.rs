@@ -115,6 +115,35 @@ fn a_convolutional_model_trains() -> seqnn::Result<()> {
     Ok(())
 }
 
+/// A GRU with `recurrent_dropout=0.2`, in both variants, trains: the training calls drop
+/// its recurrent state, `evaluate` runs it whole, and the loss falls.
+#[test]
+fn a_gru_with_recurrent_dropout_trains() -> seqnn::Result<()> {
+    use seqnn::GRU;
+    // Whether the first feature's sum is the larger: a task the GRU can learn.
+    let x = Array3::from_shape_fn((20, 4, 2), |(b, t, f)| {
+        (((b * 13 + t * 7 + f * 5) % 11) as f32 - 5.0) * 0.2
+    });
+    let y = Array2::from_shape_fn((20, 2), |(b, c)| {
+        let sum = |f: usize| (0..4).map(|t| x[[b, t, f]]).sum::<f32>();
+        f32::from(u8::from((sum(0) > sum(1)) == (c == 0)))
+    });
+    for reset_after in [true, false] {
+        seqnn::set_random_seed(2);
+        let mut m = Sequential::new();
+        m.add(
+            GRU::new(8)
+                .with_reset_after(reset_after)
+                .with_recurrent_dropout(0.2)
+                .input_shape((4, 2)),
+        )?;
+        m.add(Dense::new(2).with_activation(seqnn::ActivationFn::Softmax))?;
+        let after = trains_for_ten_epochs(m, &x, &y)?;
+        assert!(after < 0.6, "reset_after={reset_after}: {after}");
+    }
+    Ok(())
+}
+
 #[test]
 fn metrics_are_logged_in_compile_order_and_for_validation() -> seqnn::Result<()> {
     let mut m = model();

@@ -962,13 +962,18 @@ fn model_gradients_match_keras() {
     assert_eq!(checked.len(), 12);
 }
 
-/// `Σ outputs[0] · up` of a training call drawn with seed `seed`: the same dropout masks at
-/// each call.
-fn training_loss(layer: &dyn Layer, x: &ArrayD<f32>, up: &ArrayD<f32>, seed: u64) -> f64 {
+/// `Σ outputs[0] · up` of a training call on `x` with the sequence mask `mask`, drawn with
+/// seed `seed`: the same dropout masks at each call.
+fn training_loss(
+    layer: &dyn Layer,
+    x: &ArrayD<f32>,
+    mask: Option<&Array2<bool>>,
+    up: &ArrayD<f32>,
+    seed: u64,
+) -> f64 {
     seqnn::set_random_seed(seed);
-    let out = layer
-        .call(&[x.view()], &mut CallContext::training())
-        .expect("training call");
+    let mut ctx = CallContext::training().with_masks(vec![mask.cloned()]);
+    let out = layer.call(&[x.view()], &mut ctx).expect("training call");
     out[0]
         .iter()
         .zip(up)
@@ -1054,20 +1059,62 @@ fn recurrent_input_dropout_keeps_one_mask_per_sequence() {
             built(SimpleRNN::new(4).with_recurrent_dropout(0.4), &seq(4)),
         ),
     ] {
-        check_training_differences(what, layer);
+        check_training_differences(what, layer, None);
     }
-    // A GRU's recurrent_dropout is kept, and refused in training until it is implemented.
-    let x = noise(&[3, 4, 4], 13);
-    let rd = built(GRU::new(3).with_recurrent_dropout(0.3), &seq(4));
-    let err = rd
-        .call(&[x.view()], &mut CallContext::training())
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("recurrent_dropout=0.3 in training"),
-        "{err}"
-    );
-    assert!(rd.call(&[x.view()], &mut CallContext::inference()).is_ok());
+}
+
+/// A GRU's `recurrent_dropout`, in both variants: the mask multiplies `h_{t-1}` where it
+/// enters the recurrent products and not in `z ⊙ h_{t-1}`, as in Keras's `GRUCell`. Central
+/// differences through training calls drawing the same masks, with sequence masks,
+/// `go_backwards` and input dropout among the cases.
+#[test]
+fn gru_recurrent_dropout_matches_finite_differences() {
+    for reset_after in [true, false] {
+        let gru = || GRU::new(3).with_reset_after(reset_after);
+        for (what, layer, mask) in [
+            (
+                "last",
+                built(gru().with_recurrent_dropout(0.4), &seq(4)),
+                None,
+            ),
+            (
+                "seq masked",
+                built(
+                    gru()
+                        .with_recurrent_dropout(0.5)
+                        .with_return_sequences(true),
+                    &seq(4),
+                ),
+                Some(mask()),
+            ),
+            (
+                "backwards masked, input dropout",
+                built(
+                    gru()
+                        .with_dropout(0.3)
+                        .with_recurrent_dropout(0.3)
+                        .with_go_backwards(true),
+                    &seq(4),
+                ),
+                Some(mask()),
+            ),
+            (
+                "seq backwards, no bias",
+                built(
+                    gru()
+                        .with_use_bias(false)
+                        .with_recurrent_dropout(0.4)
+                        .with_return_sequences(true)
+                        .with_go_backwards(true),
+                    &seq(4),
+                ),
+                None,
+            ),
+        ] {
+            let what = format!("gru reset_after={reset_after} {what}");
+            check_training_differences(&what, layer, mask.as_ref());
+        }
+    }
 }
 
 /// The recurrent dropout mask is one per sequence and unit, kept over the timesteps: with one
@@ -1079,6 +1126,13 @@ fn recurrent_dropout_keeps_one_mask_per_sequence() {
     for layer in [
         built(LSTM::new(units).with_recurrent_dropout(rate), &seq(3)),
         built(SimpleRNN::new(units).with_recurrent_dropout(rate), &seq(3)),
+        built(GRU::new(units).with_recurrent_dropout(rate), &seq(3)),
+        built(
+            GRU::new(units)
+                .with_reset_after(false)
+                .with_recurrent_dropout(rate),
+            &seq(3),
+        ),
     ] {
         let x = noise(&[1, 6, 3], 17);
         seqnn::set_random_seed(5);
@@ -1105,12 +1159,13 @@ fn recurrent_dropout_keeps_one_mask_per_sequence() {
     }
 }
 
-/// `layer`'s backward pass in training against central differences through training calls
-/// reseeded to draw the same dropout masks.
-fn check_training_differences(what: &str, mut layer: Box<dyn Layer>) {
+/// `layer`'s backward pass in training on `(3, 4, 4)` inputs with the sequence mask `mask`,
+/// against central differences through training calls reseeded to draw the same dropout
+/// masks.
+fn check_training_differences(what: &str, mut layer: Box<dyn Layer>, mask: Option<&Array2<bool>>) {
     let x = noise(&[3, 4, 4], 13);
     seqnn::set_random_seed(21);
-    let mut ctx = CallContext::training();
+    let mut ctx = CallContext::training().with_masks(vec![mask.cloned()]);
     let y = layer.call(&[x.view()], &mut ctx).unwrap().remove(0);
     let up = noise(y.shape(), 14);
     let g = layer
@@ -1122,8 +1177,8 @@ fn check_training_differences(what: &str, mut layer: Box<dyn Layer>) {
         let (mut plus, mut minus) = (x.clone(), x.clone());
         plus.as_slice_mut().unwrap()[k] += eps;
         minus.as_slice_mut().unwrap()[k] -= eps;
-        let numeric = (training_loss(layer.as_ref(), &plus, &up, 21)
-            - training_loss(layer.as_ref(), &minus, &up, 21))
+        let numeric = (training_loss(layer.as_ref(), &plus, mask, &up, 21)
+            - training_loss(layer.as_ref(), &minus, mask, &up, 21))
             / (2.0 * f64::from(eps));
         let analytic = f64::from(dx.as_slice().unwrap()[k]);
         assert!(
@@ -1138,7 +1193,7 @@ fn check_training_differences(what: &str, mut layer: Box<dyn Layer>) {
                 let mut changed = weights.clone();
                 changed[w].as_slice_mut().unwrap()[k] += delta;
                 layer.set_weights(&changed).unwrap();
-                training_loss(layer.as_ref(), &x, &up, 21)
+                training_loss(layer.as_ref(), &x, mask, &up, 21)
             };
             let numeric = (at(eps) - at(-eps)) / (2.0 * f64::from(eps));
             let analytic = f64::from(gw.as_slice().unwrap()[k]);

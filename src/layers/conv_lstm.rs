@@ -700,6 +700,7 @@ impl Step for ConvStep<'_> {
         self.positions * 4 * self.filters
     }
 
+    /// ConvLSTM has no `recurrent_dropout`: its calls give the driver no mask.
     fn advance_keep(
         &self,
         z: &mut [f32],
@@ -707,7 +708,12 @@ impl Step for ConvStep<'_> {
         scratch: &mut [f32],
         batch: usize,
         keep: &mut [f32],
+        recurrent_dropout: Option<ArrayView2<'_, f32>>,
     ) {
+        debug_assert!(
+            recurrent_dropout.is_none(),
+            "ConvLSTM draws no recurrent dropout"
+        );
         self.advance_keeping(z, states, scratch, batch, Some(keep));
     }
 
@@ -744,7 +750,12 @@ impl Step for ConvStep<'_> {
         _d_rec: &mut [f32],
         scratch: &mut [f32],
         batch: usize,
+        recurrent_dropout: Option<ArrayView2<'_, f32>>,
     ) {
+        debug_assert!(
+            recurrent_dropout.is_none(),
+            "ConvLSTM draws no recurrent dropout"
+        );
         let (gates, patches) = scratch.split_at_mut(batch * 2 * self.filters * self.positions);
         let dh = self
             .gates()

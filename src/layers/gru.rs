@@ -245,11 +245,13 @@ impl Cell for GRUCell {
         3 * self.units
     }
 
+    /// `h_{t-1}·recurrent_kernel + b_rec` with `reset_after`, `r ⊙ h_{t-1}` without; then
+    /// `h_{t-1} ⊙ mask` under recurrent dropout.
     fn scratch_width(&self) -> usize {
         if self.reset_after {
-            3 * self.units
+            4 * self.units
         } else {
-            self.units
+            2 * self.units
         }
     }
 
@@ -330,7 +332,7 @@ impl Cell for GRUCell {
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {
-        self.step_keeping(z, states, scratch, batch, None);
+        self.step_keeping(z, states, scratch, batch, None, None);
     }
 
     /// A step keeps the pre-activations of z, r and the candidate, then the recurrent
@@ -347,7 +349,23 @@ impl Cell for GRUCell {
         batch: usize,
         keep: &mut [f32],
     ) {
-        self.step_keeping(z, states, scratch, batch, Some(keep));
+        self.step_keeping(z, states, scratch, batch, Some(keep), None);
+    }
+
+    /// As Keras's `GRUCell`: the recurrent products take `h_{t-1} ⊙ mask` (the candidate's,
+    /// without `reset_after`, `r ⊙ (h_{t-1} ⊙ mask)`), the blend `z ⊙ h_{t-1}` the state as
+    /// it is.
+    fn step_keep_dropped(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+        mask: ArrayView2<'_, f32>,
+    ) {
+        let mask = mask.as_slice().expect("the mask is in standard layout");
+        self.step_keeping(z, states, scratch, batch, Some(keep), Some(mask));
     }
 
     /// `reset_after`: the recurrent kernel transposed; without: its z, r columns and its
@@ -374,12 +392,13 @@ impl Cell for GRUCell {
     }
 
     /// Without `reset_after`: the candidate's gradient, that of `r ⊙ h_{t-1}`, and the z, r
-    /// gradients, contiguous (with it, the step needs none).
+    /// gradients, contiguous (with it, the step needs none). Then, for recurrent dropout,
+    /// the direct part of `d_h_{t-1}` and, without `reset_after`, `h_{t-1} ⊙ mask`.
     fn backward_scratch_width(&self) -> usize {
         if self.reset_after {
-            0
+            self.units
         } else {
-            4 * self.units
+            6 * self.units
         }
     }
 
@@ -405,68 +424,41 @@ impl Cell for GRUCell {
         scratch: &mut [f32],
         batch: usize,
     ) {
-        let u = self.units;
-        let (act, rec) = (self.activation, self.recurrent_activation);
-        let h_prev = prev[0].as_slice().expect("standard layout");
-        let dh = d_states[0]
-            .as_slice_mut()
-            .expect("states are in standard layout");
-        let rows = post
-            .chunks_exact(3 * u)
-            .zip(keep.chunks_exact(4 * u))
-            .zip(d_z.chunks_exact_mut(3 * u))
-            .zip(dh.chunks_exact_mut(u).zip(h_prev.chunks_exact(u)));
-        if self.reset_after {
-            for ((((gates, pre), dz), (dhr, hp)), drec) in rows.zip(d_rec.chunks_exact_mut(3 * u)) {
-                let (zg, rest) = gates.split_at(u);
-                let (rg, cand) = rest.split_at(u);
-                let (dzz, rest) = dz.split_at_mut(u);
-                let (dzr, dzh) = rest.split_at_mut(u);
-                candidate_and_update(dzz, dzh, dhr, hp, zg, cand);
-                act.backward_slice(&pre[2 * u..3 * u], cand, dzh, u);
-                let (inner, drec_h) = (&pre[3 * u..4 * u], &mut drec[2 * u..3 * u]);
-                for k in 0..u {
-                    let da = dzh[k];
-                    dzr[k] = da * inner[k];
-                    drec_h[k] = da * rg[k];
-                }
-                rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
-                drec[..2 * u].copy_from_slice(&dz[..2 * u]);
-            }
-            gemm_acc(d_rec, prepared.kernel(0), dh, batch);
-        } else {
-            let (da, rest) = scratch.split_at_mut(batch * u);
-            let (d_rh, dzr) = rest.split_at_mut(batch * u);
-            for ((((gates, pre), dz), (dhr, hp)), d) in rows.zip(da.chunks_exact_mut(u)) {
-                let (zg, rest) = gates.split_at(u);
-                let cand = &rest[u..];
-                let (dzz, rest) = dz.split_at_mut(u);
-                let dzh = &mut rest[u..];
-                candidate_and_update(dzz, dzh, dhr, hp, zg, cand);
-                act.backward_slice(&pre[2 * u..3 * u], cand, dzh, u);
-                d.copy_from_slice(dzh);
-            }
-            d_rh.fill(0.0);
-            gemm_acc(da, prepared.kernel(1), d_rh, batch);
-            let rows = post
-                .chunks_exact(3 * u)
-                .zip(keep.chunks_exact(4 * u))
-                .zip(d_z.chunks_exact_mut(3 * u))
-                .zip(dh.chunks_exact_mut(u).zip(h_prev.chunks_exact(u)))
-                .zip(d_rh.chunks_exact(u).zip(dzr.chunks_exact_mut(2 * u)));
-            for ((((gates, pre), dz), (dhr, hp)), (drh, zr)) in rows {
-                let (rg, dzr_row) = (&gates[u..2 * u], &mut dz[u..2 * u]);
-                // d_h holds d_h ⊙ z from the first pass.
-                for k in 0..u {
-                    let g = drh[k];
-                    dzr_row[k] = g * hp[k];
-                    dhr[k] += g * rg[k];
-                }
-                rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
-                zr.copy_from_slice(&dz[..2 * u]);
-            }
-            gemm_acc(dzr, prepared.kernel(0), dh, batch);
-        }
+        self.backward_step(
+            prepared, post, keep, prev, d_states, d_z, d_rec, scratch, batch, None,
+        );
+    }
+
+    /// As [`step_backward`](Cell::step_backward), with `h̄ = h_{t-1} ⊙ mask` where the
+    /// products took it: `d_r = d(r⊙h̄) ⊙ h̄` without `reset_after`, and
+    /// `d_h_{t-1} = d_h ⊙ z + ((the products' gradients) · U) ⊙ mask`.
+    fn step_backward_dropped(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        _next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+        mask: ArrayView2<'_, f32>,
+    ) {
+        let mask = mask.as_slice().expect("the mask is in standard layout");
+        self.backward_step(
+            prepared,
+            post,
+            keep,
+            prev,
+            d_states,
+            d_z,
+            d_rec,
+            scratch,
+            batch,
+            Some(mask),
+        );
     }
 
     fn weight_grads(
@@ -504,6 +496,23 @@ impl Cell for GRUCell {
     }
 }
 
+/// Under recurrent dropout, moves the direct part of `d_h_{t-1}` (`d_h ⊙ z`) from `dh` to
+/// `direct`, leaving zeros in which the gradient through the recurrent products gathers.
+fn set_aside_direct(mask: Option<&[f32]>, direct: &mut [f32], dh: &mut [f32]) {
+    if mask.is_some() {
+        direct.copy_from_slice(dh);
+        dh.fill(0.0);
+    }
+}
+
+/// `out = a ⊙ b`, returned.
+fn times<'a>(out: &'a mut [f32], a: &[f32], b: &[f32]) -> &'a [f32] {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = x * y;
+    }
+    out
+}
+
 /// One row of a GRU's backward step, before the activations' derivatives: the update gate's
 /// gradient `d_h ⊙ (h_{t-1} − h̃)`, the candidate's `d_h ⊙ (1 − z)`, and the direct part of
 /// `d_h_{t-1}`, `d_h ⊙ z`, written over `d_h`.
@@ -534,7 +543,104 @@ fn candidate_and_update(
 }
 
 impl GRUCell {
-    /// One step, keeping what the backward step needs when training.
+    /// The backward step ([`Cell::step_backward`]); with a recurrent dropout `mask`, that of
+    /// a step whose recurrent products took `h_{t-1} ⊙ mask`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_step(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+        mask: Option<&[f32]>,
+    ) {
+        let u = self.units;
+        let (act, rec) = (self.activation, self.recurrent_activation);
+        let h_prev = prev[0].as_slice().expect("standard layout");
+        let dh = d_states[0]
+            .as_slice_mut()
+            .expect("states are in standard layout");
+        let base = if self.reset_after { 0 } else { 4 * batch * u };
+        let (scratch, dropped) = scratch.split_at_mut(base);
+        let (direct, h_masked) = dropped.split_at_mut(batch * u);
+        let rows = post
+            .chunks_exact(3 * u)
+            .zip(keep.chunks_exact(4 * u))
+            .zip(d_z.chunks_exact_mut(3 * u))
+            .zip(dh.chunks_exact_mut(u).zip(h_prev.chunks_exact(u)));
+        if self.reset_after {
+            for ((((gates, pre), dz), (dhr, hp)), drec) in rows.zip(d_rec.chunks_exact_mut(3 * u)) {
+                let (zg, rest) = gates.split_at(u);
+                let (rg, cand) = rest.split_at(u);
+                let (dzz, rest) = dz.split_at_mut(u);
+                let (dzr, dzh) = rest.split_at_mut(u);
+                candidate_and_update(dzz, dzh, dhr, hp, zg, cand);
+                act.backward_slice(&pre[2 * u..3 * u], cand, dzh, u);
+                let (inner, drec_h) = (&pre[3 * u..4 * u], &mut drec[2 * u..3 * u]);
+                for k in 0..u {
+                    let da = dzh[k];
+                    dzr[k] = da * inner[k];
+                    drec_h[k] = da * rg[k];
+                }
+                rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
+                drec[..2 * u].copy_from_slice(&dz[..2 * u]);
+            }
+            set_aside_direct(mask, direct, dh);
+            gemm_acc(d_rec, prepared.kernel(0), dh, batch);
+        } else {
+            let (da, rest) = scratch.split_at_mut(batch * u);
+            let (d_rh, dzr) = rest.split_at_mut(batch * u);
+            for ((((gates, pre), dz), (dhr, hp)), d) in rows.zip(da.chunks_exact_mut(u)) {
+                let (zg, rest) = gates.split_at(u);
+                let cand = &rest[u..];
+                let (dzz, rest) = dz.split_at_mut(u);
+                let dzh = &mut rest[u..];
+                candidate_and_update(dzz, dzh, dhr, hp, zg, cand);
+                act.backward_slice(&pre[2 * u..3 * u], cand, dzh, u);
+                d.copy_from_slice(dzh);
+            }
+            set_aside_direct(mask, direct, dh);
+            d_rh.fill(0.0);
+            gemm_acc(da, prepared.kernel(1), d_rh, batch);
+            // What the products took: h_{t-1}, or h_{t-1} ⊙ mask.
+            let h_rec: &[f32] = match mask {
+                Some(m) => times(h_masked, h_prev, m),
+                None => h_prev,
+            };
+            let rows = post
+                .chunks_exact(3 * u)
+                .zip(keep.chunks_exact(4 * u))
+                .zip(d_z.chunks_exact_mut(3 * u))
+                .zip(dh.chunks_exact_mut(u).zip(h_rec.chunks_exact(u)))
+                .zip(d_rh.chunks_exact(u).zip(dzr.chunks_exact_mut(2 * u)));
+            for ((((gates, pre), dz), (dhr, hp)), (drh, zr)) in rows {
+                let (rg, dzr_row) = (&gates[u..2 * u], &mut dz[u..2 * u]);
+                // d_h holds d_h ⊙ z from the first pass (zeros under recurrent dropout).
+                for k in 0..u {
+                    let g = drh[k];
+                    dzr_row[k] = g * hp[k];
+                    dhr[k] += g * rg[k];
+                }
+                rec.backward_slice(&pre[..2 * u], &gates[..2 * u], &mut dz[..2 * u], 2 * u);
+                zr.copy_from_slice(&dz[..2 * u]);
+            }
+            gemm_acc(dzr, prepared.kernel(0), dh, batch);
+        }
+        if let Some(m) = mask {
+            // d_h_{t-1} = d_h ⊙ z + (the gradient with respect to h_{t-1} ⊙ mask) ⊙ mask
+            for ((d, &g), &mv) in dh.iter_mut().zip(&*direct).zip(m) {
+                *d = g + *d * mv;
+            }
+        }
+    }
+
+    /// One step, keeping what the backward step needs when training; with a recurrent
+    /// dropout `mask`, the recurrent products take `h_{t-1} ⊙ mask`.
     fn step_keeping(
         &self,
         z: &mut [f32],
@@ -542,6 +648,7 @@ impl GRUCell {
         scratch: &mut [f32],
         batch: usize,
         mut keep: Option<&mut [f32]>,
+        mask: Option<&[f32]>,
     ) {
         let u = self.units;
         let h = states[0]
@@ -549,8 +656,14 @@ impl GRUCell {
             .expect("states are in standard layout");
         let (rec, act) = (self.recurrent_activation, self.activation);
         let w = self.weights_for_step();
+        let (scratch, dropped) = scratch.split_at_mut(scratch.len() - batch * u);
+        // What the recurrent products take: h_{t-1}, or h_{t-1} ⊙ mask.
+        let h_rec: &[f32] = match mask {
+            Some(m) => times(dropped, h, m),
+            None => h,
+        };
         if self.reset_after {
-            // scratch = h · recurrent_kernel + b_rec
+            // scratch = h_rec · recurrent_kernel + b_rec
             let b_rec = self.use_bias.then(|| w.bias.row(1));
             for row in scratch.chunks_exact_mut(3 * u) {
                 match &b_rec {
@@ -558,7 +671,7 @@ impl GRUCell {
                     None => row.fill(0.0),
                 }
             }
-            gemm_acc_strided(h, &w.packed_gates, scratch, batch, 3 * u);
+            gemm_acc_strided(h_rec, &w.packed_gates, scratch, batch, 3 * u);
             let rows = z
                 .chunks_exact_mut(3 * u)
                 .zip(scratch.chunks_exact(3 * u))
@@ -587,11 +700,11 @@ impl GRUCell {
                 }
             }
         } else {
-            // z, r: add h · U_zr into the first 2u columns of each row.
-            gemm_acc_strided(h, &w.packed_gates, z, batch, 3 * u);
+            // z, r: add h_rec · U_zr into the first 2u columns of each row.
+            gemm_acc_strided(h_rec, &w.packed_gates, z, batch, 3 * u);
             for (row, ((zr, hr), rh)) in z
                 .chunks_exact_mut(3 * u)
-                .zip(h.chunks_exact(u))
+                .zip(h_rec.chunks_exact(u))
                 .zip(scratch.chunks_exact_mut(u))
                 .enumerate()
             {
@@ -603,7 +716,7 @@ impl GRUCell {
                     *v = r * hv;
                 }
             }
-            // h̃: add (r · h) · U_h into the last u columns.
+            // h̃: add (r · h_rec) · U_h into the last u columns.
             gemm_acc_strided(scratch, &w.packed_candidate, &mut z[2 * u..], batch, 3 * u);
             for (row, (zr, hr)) in z
                 .chunks_exact_mut(3 * u)
@@ -669,6 +782,50 @@ mod tests {
             &mut CallContext::inference(),
         )?;
         assert_abs_diff_eq!(y[0][[0, 0]], 0.916_827_3, epsilon = 1e-6);
+        Ok(())
+    }
+
+    /// One unit, one step from h0 = 1 under recurrent dropout, rows masked 0 and 2: the
+    /// recurrent products take h0 ⊙ mask, the blend z · h0 takes h0 itself (Keras's GRUCell).
+    #[test]
+    fn recurrent_dropout_masks_the_products_and_not_the_blend() -> Result<()> {
+        let run = |gru: &GRU, x_h: f32| {
+            let cell = gru.cell();
+            // x = 1: x·kernel + b_in = 0, 0, x_h on each row.
+            let mut z = vec![0.0, 0.0, x_h, 0.0, 0.0, x_h];
+            let mut states = vec![array![[1.0_f32], [1.0]]];
+            let mut scratch = vec![0.0; 2 * cell.scratch_width()];
+            let mut keep = vec![0.0; 2 * cell.keep_width()];
+            let mask = array![[0.0_f32], [2.0]];
+            cell.step_keep_dropped(&mut z, &mut states, &mut scratch, 2, &mut keep, mask.view());
+            states.remove(0)
+        };
+        // reset_after, as one_unit_one_step_by_hand: z = r = 0.5;
+        // mask 0: h̃ = tanh(0.5 + 0.5·(0 + 0.2)) = tanh(0.6) = 0.5370496,
+        //         h = 0.5·1 + 0.5·0.5370496 = 0.7685248 (0.2685248 if the blend took h0 ⊙ mask);
+        // mask 2: h̃ = tanh(0.5 + 0.5·(2 + 0.2)) = tanh(1.6) = 0.9216686, h = 0.9608343.
+        let mut gru = GRU::new(1);
+        gru.build(&[Shape::new(vec![None, None, Some(1)])])?;
+        gru.set_weights(&[
+            array![[0.0_f32, 0.0, 0.5]].into_dyn(),
+            array![[0.0_f32, 0.0, 1.0]].into_dyn(),
+            array![[0.0_f32, 0.0, 0.0], [0.0, 0.0, 0.2]].into_dyn(),
+        ])?;
+        let h = run(&gru, 0.5);
+        assert_abs_diff_eq!(h, array![[0.768_524_8_f32], [0.960_834_3]], epsilon = 1e-6);
+
+        // reset_before, bias 0.2 on h: x_h = 0.7;
+        // mask 0: h̃ = tanh(0.7 + (0.5·0)·1) = tanh(0.7) = 0.6043678, h = 0.8021839;
+        // mask 2: h̃ = tanh(0.7 + (0.5·2)·1) = tanh(1.7) = 0.9354091, h = 0.9677045.
+        let mut gru = GRU::new(1).with_reset_after(false);
+        gru.build(&[Shape::new(vec![None, None, Some(1)])])?;
+        gru.set_weights(&[
+            array![[0.0_f32, 0.0, 0.5]].into_dyn(),
+            array![[0.0_f32, 0.0, 1.0]].into_dyn(),
+            array![0.0_f32, 0.0, 0.2].into_dyn(),
+        ])?;
+        let h = run(&gru, 0.7);
+        assert_abs_diff_eq!(h, array![[0.802_183_9_f32], [0.967_704_5]], epsilon = 1e-6);
         Ok(())
     }
 

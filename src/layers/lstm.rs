@@ -267,11 +267,6 @@ impl Cell for LSTMCell {
         self.step_keeping(z, states, batch, Some(keep));
     }
 
-    /// `h_{t-1}` enters a step only through `h_{t-1}·recurrent_kernel`.
-    fn state_only_in_recurrent_product(&self) -> bool {
-        true
-    }
-
     fn prepare_backward(&self) -> PreparedBackward {
         PreparedBackward::new(vec![self.weights.recurrent_transposed()])
     }

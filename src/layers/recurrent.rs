@@ -118,12 +118,25 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
         keep: &mut [f32],
     );
 
-    /// Whether [`step`](Cell::step) reads the output state `h_{t-1}` only through its product
-    /// with the recurrent kernel (SimpleRNN, LSTM; not GRU, which also mixes `h_{t-1}` into
-    /// its new state). The driver runs recurrent dropout for such a cell by masking that
-    /// state before the step. Default false.
-    fn state_only_in_recurrent_product(&self) -> bool {
-        false
+    /// [`step_keep`](Cell::step_keep) under recurrent dropout: `mask`, `(batch, units)` in
+    /// standard layout, multiplies the output state `h_{t-1}` where it enters the products with the recurrent
+    /// kernel, and nowhere else.
+    ///
+    /// The default multiplies `states[0]` by the mask before the step: right for a cell that
+    /// reads `h_{t-1}` only in those products (SimpleRNN, LSTM). A cell that also reads it
+    /// elsewhere (GRU's `z ⊙ h_{t-1}`) overrides this and
+    /// [`step_backward_dropped`](Cell::step_backward_dropped). It must not allocate.
+    fn step_keep_dropped(
+        &self,
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+        keep: &mut [f32],
+        mask: ArrayView2<'_, f32>,
+    ) {
+        states[0] *= &mask;
+        self.step_keep(z, states, scratch, batch, keep);
     }
 
     /// Prepares the backward pass once, before its steps (the recurrent kernel transposed and
@@ -164,9 +177,38 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
         batch: usize,
     );
 
+    /// The backward pass of a [`step_keep_dropped`](Cell::step_keep_dropped) step, as
+    /// [`step_backward`](Cell::step_backward); `prev` holds the states before the step as
+    /// they were, without the mask.
+    ///
+    /// The default is [`step_backward`](Cell::step_backward), then the gradient of `h_{t-1}`
+    /// times the mask: right for a cell that reads `h_{t-1}` only in its recurrent products,
+    /// whose backward step then does not read `prev[0]`. It must not allocate.
+    #[allow(clippy::too_many_arguments)]
+    fn step_backward_dropped(
+        &self,
+        prepared: &PreparedBackward,
+        post: &[f32],
+        keep: &[f32],
+        prev: &[ArrayView2<'_, f32>],
+        next: &[ArrayView2<'_, f32>],
+        d_states: &mut [Array2<f32>],
+        d_z: &mut [f32],
+        d_rec: &mut [f32],
+        scratch: &mut [f32],
+        batch: usize,
+        mask: ArrayView2<'_, f32>,
+    ) {
+        self.step_backward(
+            prepared, post, keep, prev, next, d_states, d_z, d_rec, scratch, batch,
+        );
+        d_states[0] *= &mask;
+    }
+
     /// The gradients of the weights, in Keras order, from a whole sequence at once: the input
-    /// `xt`, the states before each step `h_prev` (the output state), what the steps kept,
-    /// and the gradients of the input and recurrent projections, all `(timesteps·batch, _)`.
+    /// `xt`, the states before each step `h_prev` (the output state; under recurrent dropout,
+    /// times the mask, as the recurrent kernel met it), what the steps kept, and the
+    /// gradients of the input and recurrent projections, all `(timesteps·batch, _)`.
     fn weight_grads(
         &self,
         xt: ArrayView2<'_, f32>,
@@ -197,7 +239,7 @@ pub(crate) trait Step: Sync {
     fn keep_width(&self) -> usize;
 
     /// [`advance`](Step::advance), keeping `keep_width` values per row in `keep`, as
-    /// [`Cell::step_keep`].
+    /// [`Cell::step_keep`]; with a `recurrent_dropout` mask, as [`Cell::step_keep_dropped`].
     fn advance_keep(
         &self,
         z: &mut [f32],
@@ -205,6 +247,7 @@ pub(crate) trait Step: Sync {
         scratch: &mut [f32],
         batch: usize,
         keep: &mut [f32],
+        recurrent_dropout: Option<ArrayView2<'_, f32>>,
     );
 
     /// As [`Cell::prepare_backward`].
@@ -216,7 +259,8 @@ pub(crate) trait Step: Sync {
     /// As [`Cell::backward_scratch_width`].
     fn backward_scratch_width(&self) -> usize;
 
-    /// The backward pass of one step, as [`Cell::step_backward`].
+    /// The backward pass of one step, as [`Cell::step_backward`]; of a step that took a
+    /// `recurrent_dropout` mask, as [`Cell::step_backward_dropped`].
     #[allow(clippy::too_many_arguments)]
     fn step_backward(
         &self,
@@ -230,6 +274,7 @@ pub(crate) trait Step: Sync {
         d_rec: &mut [f32],
         scratch: &mut [f32],
         batch: usize,
+        recurrent_dropout: Option<ArrayView2<'_, f32>>,
     );
 
     /// From a whole sequence at once (the arguments of [`Cell::weight_grads`]): the gradients
@@ -340,8 +385,12 @@ impl<C: Cell> Step for C {
         scratch: &mut [f32],
         batch: usize,
         keep: &mut [f32],
+        recurrent_dropout: Option<ArrayView2<'_, f32>>,
     ) {
-        self.step_keep(z, states, scratch, batch, keep);
+        match recurrent_dropout {
+            None => self.step_keep(z, states, scratch, batch, keep),
+            Some(mask) => self.step_keep_dropped(z, states, scratch, batch, keep, mask),
+        }
     }
 
     fn prepare_backward(&self) -> PreparedBackward {
@@ -368,10 +417,16 @@ impl<C: Cell> Step for C {
         d_rec: &mut [f32],
         scratch: &mut [f32],
         batch: usize,
+        recurrent_dropout: Option<ArrayView2<'_, f32>>,
     ) {
-        Cell::step_backward(
-            self, prepared, post, keep, prev, next, d_states, d_z, d_rec, scratch, batch,
-        );
+        match recurrent_dropout {
+            None => Cell::step_backward(
+                self, prepared, post, keep, prev, next, d_states, d_z, d_rec, scratch, batch,
+            ),
+            Some(mask) => self.step_backward_dropped(
+                prepared, post, keep, prev, next, d_states, d_z, d_rec, scratch, batch, mask,
+            ),
+        }
     }
 
     /// The input's gradient is `d_z · kernelᵀ` on the packed tiles, step by step, each step
@@ -506,8 +561,9 @@ impl<C: Cell> Recurrent<C> {
     ///
     /// Keras (its `implementation=1`, which a recurrent dropout selects) draws one mask per
     /// gate, for the input and for the state; seqnn draws one of each, shared by the gates.
-    /// SimpleRNN and LSTM train with it; a GRU's training call with a rate in `(0, 1)` is
-    /// refused, as it is not implemented yet.
+    /// As in Keras, a GRU's mask applies where `h_{t-1}` enters its recurrent products (with
+    /// `reset_after` false, the candidate's takes `r ⊙ (h_{t-1} ⊙ mask)`), not in
+    /// `z ⊙ h_{t-1}`.
     #[must_use]
     pub fn with_recurrent_dropout(mut self, rate: f32) -> Self {
         self.recurrent_dropout = clamp_rate(rate);
@@ -964,22 +1020,6 @@ impl<C: Cell> Layer for Recurrent<C> {
         };
         if self.cell.input_projection().is_none() {
             return Err(no_weights(name));
-        }
-        if ctx.mode() == Mode::Training
-            && self.recurrent_dropout > 0.0
-            && self.recurrent_dropout < 1.0
-            && !self.cell.state_only_in_recurrent_product()
-        {
-            return Err(Error::Unsupported {
-                layer: name.to_string(),
-                class: C::CLASS_NAME.to_string(),
-                message: format!(
-                    "recurrent_dropout={} in training is not implemented yet for {} (it is \
-                     kept, saved, and ignored at inference)",
-                    self.recurrent_dropout,
-                    C::CLASS_NAME
-                ),
-            });
         }
         let (batch, _, features) = x.dim();
         let dropout = self.input_dropout_mask(ctx, batch, features);
@@ -1452,10 +1492,9 @@ struct MaskState {
 }
 
 /// The sequence loop for one block of batch rows, on the calling thread, keeping a [`Trace`]
-/// for the backward pass when `traced`. With
-/// `recurrent_dropout`, `(batch, units)`, each step's recurrent product takes the output state
-/// times that mask (only for a cell whose step reads the output state through that product
-/// alone: [`Cell::state_only_in_recurrent_product`]).
+/// for the backward pass when `traced`. With `recurrent_dropout`, `(batch, units)`, each
+/// traced step's recurrent products take the output state times that mask
+/// ([`Cell::step_keep_dropped`]).
 pub(crate) fn run_rows_traced<S: Step>(
     cell: &S,
     x: ArrayView3<'_, f32>,
@@ -1547,11 +1586,8 @@ pub(crate) fn run_rows_traced<S: Step>(
                 let k = cell.keep_width();
                 let keep = &mut keep.as_slice_mut().expect("standard layout")
                     [t * batch * k..(t + 1) * batch * k];
-                if let Some(r) = &recurrent_dropout {
-                    // The cell reads h_{t-1} only in h_{t-1}·recurrent_kernel, and overwrites it.
-                    states[0] *= r;
-                }
-                cell.advance_keep(zt, &mut states, &mut scratch, batch, keep);
+                let dropout = recurrent_dropout.as_ref().map(|r| r.view());
+                cell.advance_keep(zt, &mut states, &mut scratch, batch, keep, dropout);
             }
         }
         match masked.as_mut() {
@@ -1672,7 +1708,8 @@ pub(crate) struct Trace {
     /// The mask in processing order, `[t·batch + b]`.
     steps: Option<Vec<bool>>,
     /// The recurrent dropout mask, `(batch, units)`: each step's output state was multiplied
-    /// by it before its product with the recurrent kernel.
+    /// by it where it entered the products with the recurrent kernel (`states` hold it
+    /// unmasked).
     recurrent_dropout: Option<Array2<f32>>,
     batch: usize,
     timesteps: usize,

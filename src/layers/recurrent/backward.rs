@@ -11,8 +11,9 @@
 //!
 //! Masked steps carry their rows' states, so their rows pass the state gradients through
 //! unchanged and give their gates no gradient, as the forward `where(mask, new, old)` does.
-//! Under recurrent dropout the state reached each step's product times the mask, so its
-//! gradient from the step, and the states the recurrent kernel's gradient takes, are masked.
+//! Under recurrent dropout the state reached each step's recurrent products times the mask,
+//! so the cell's dropped backward step masks its gradient through them, and the recurrent
+//! kernel's gradient takes the states times the mask.
 
 use ndarray::{concatenate, s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
 
@@ -218,11 +219,8 @@ fn backward_block<S: Step>(
             drec_t,
             &mut scratch,
             batch,
+            trace.recurrent_dropout.as_ref().map(|r| r.view()),
         );
-        if let Some(r) = &trace.recurrent_dropout {
-            // h_{t-1} reached the step through h_{t-1} ⊙ mask alone.
-            d_states[0] *= r;
-        }
         if let Some(real) = masked_rows {
             // A masked row's states were carried over this step: its gradients pass through
             // unchanged, and its gates get none.
@@ -360,8 +358,7 @@ mod tests {
                 return_sequences,
                 zero_output_for_mask: return_sequences,
             };
-            let dropped = [false, layer.cell().state_only_in_recurrent_product()];
-            for dropped in dropped {
+            for dropped in [false, true] {
                 let (y1, g1) = run_and_backward(&layer, 1, options, dropped);
                 let (y3, g3) = run_and_backward(&layer, 3, options, dropped);
                 assert_abs_diff_eq!(y1, y3, epsilon = 1e-6);
@@ -373,12 +370,13 @@ mod tests {
                     assert_abs_diff_eq!(a, b, epsilon = 1e-5);
                 }
             }
-            if layer.cell().state_only_in_recurrent_product() {
-                // The mask reaches the numbers: a test of the blocks' slices of it.
-                let (y, _) = run_and_backward(&layer, 1, options, false);
-                let (yd, _) = run_and_backward(&layer, 3, options, true);
-                assert!((&y - &yd).iter().any(|v| v.abs() > 1e-4));
-            }
+            // The mask reaches the numbers: a test of the blocks' slices of it.
+            let (y, g) = run_and_backward(&layer, 1, options, false);
+            let (yd, gd) = run_and_backward(&layer, 3, options, true);
+            assert!((&y - &yd).iter().any(|v| v.abs() > 1e-4));
+            assert!((&g.weights[1] - &gd.weights[1])
+                .iter()
+                .any(|v| v.abs() > 1e-4));
         }
     }
 
