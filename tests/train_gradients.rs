@@ -1159,6 +1159,45 @@ fn recurrent_dropout_keeps_one_mask_per_sequence() {
     }
 }
 
+/// A training call that keeps nothing for a backward pass (Monte Carlo dropout at
+/// prediction) drops the state as a recording one does: the same draws give the same output.
+#[test]
+fn recurrent_dropout_acts_in_training_calls_that_record_nothing() {
+    for layer in [
+        built(LSTM::new(8).with_recurrent_dropout(0.5), &seq(3)),
+        built(SimpleRNN::new(8).with_recurrent_dropout(0.5), &seq(3)),
+        built(GRU::new(8).with_recurrent_dropout(0.5), &seq(3)),
+        built(
+            GRU::new(8)
+                .with_reset_after(false)
+                .with_recurrent_dropout(0.5),
+            &seq(3),
+        ),
+    ] {
+        let x = noise(&[4, 6, 3], 21);
+        let inference = layer
+            .call(&[x.view()], &mut CallContext::inference())
+            .unwrap()
+            .remove(0);
+        seqnn::set_random_seed(9);
+        let recorded = layer
+            .call(&[x.view()], &mut CallContext::training())
+            .unwrap()
+            .remove(0);
+        seqnn::set_random_seed(9);
+        let plain = layer
+            .call(&[x.view()], &mut CallContext::new(Mode::Training))
+            .unwrap()
+            .remove(0);
+        assert_eq!(recorded, plain, "{}", layer.name());
+        assert!(
+            (&recorded - &inference).iter().any(|v| v.abs() > 1e-3),
+            "{}: the mask acts",
+            layer.name()
+        );
+    }
+}
+
 /// `layer`'s backward pass in training on `(3, 4, 4)` inputs with the sequence mask `mask`,
 /// against central differences through training calls reseeded to draw the same dropout
 /// masks.

@@ -1569,6 +1569,9 @@ pub(crate) fn run_rows_traced<S: Step>(
             buffer(timesteps * batch, cell.keep_width()),
         )
     });
+    // The values a dropped step keeps, thrown away when the call keeps no trace.
+    let mut spare_keep = (history.is_none() && recurrent_dropout.is_some())
+        .then(|| vec![0.0_f32; batch * cell.keep_width()]);
     let zs = z.as_slice_mut().expect("z is in standard layout");
     for (t, zt) in zs.chunks_exact_mut(batch * width).enumerate() {
         if let Some(ms) = masked.as_mut() {
@@ -1577,7 +1580,14 @@ pub(crate) fn run_rows_traced<S: Step>(
             }
         }
         match history.as_mut() {
-            None => cell.advance(zt, &mut states, &mut scratch, batch),
+            None => match (&recurrent_dropout, spare_keep.as_mut()) {
+                // A training call that keeps nothing still drops the state.
+                (Some(r), Some(keep)) => {
+                    let dropout = Some(r.view());
+                    cell.advance_keep(zt, &mut states, &mut scratch, batch, keep, dropout);
+                }
+                _ => cell.advance(zt, &mut states, &mut scratch, batch),
+            },
             Some((seen, keep)) => {
                 for (h, state) in seen.iter_mut().zip(&states) {
                     h.slice_mut(s![t * batch..(t + 1) * batch, ..])
