@@ -32,6 +32,8 @@ pub mod loss;
 pub mod metric;
 pub mod optimizer;
 mod penalties;
+#[cfg(feature = "plot")]
+mod plot;
 mod progress;
 pub mod regularizer;
 mod sample_weight;
