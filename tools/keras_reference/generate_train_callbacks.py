@@ -230,6 +230,21 @@ CASES = {
             str(tmp / "best.keras"), monitor="loss", mode="max",
             save_best_only=True, verbose=1)],
         epochs=3, lr=0.1),
+    "cli_callbacks": dict(
+        description="What `seqnn fit --reduce-lr-on-plateau --early-stopping 1 "
+        "--checkpoint 'ckpt-{epoch:02d}.keras' --csv-log log.csv "
+        "--validation-split 0.25` runs: [ReduceLROnPlateau(monitor="
+        "'val_loss'), EarlyStopping(monitor='val_loss', patience=1, "
+        "restore_best_weights=True), ModelCheckpoint('ckpt-{epoch:02d}."
+        "keras'), CSVLogger('log.csv')], validation_split=0.25 (train on "
+        "the first 30 of 40 samples)",
+        callbacks=lambda K, tmp, m, s: [
+            K.callbacks.ReduceLROnPlateau(monitor="val_loss"),
+            K.callbacks.EarlyStopping(monitor="val_loss", patience=1,
+                                      restore_best_weights=True),
+            K.callbacks.ModelCheckpoint(str(tmp / "ckpt-{epoch:02d}.keras")),
+            K.callbacks.CSVLogger(str(tmp / "log.csv"))],
+        csv="log.csv", epochs=10, lr=0.8, split=0.25),
     "lambda_stop_mid_epoch": dict(
         description="LambdaCallback(on_train_batch_end=...) that sets "
         "model.stop_training at batch 2 of epoch 1 (from 0); the recorder "
@@ -279,9 +294,11 @@ def run_lib(v, name, case, w0, d):
     events, state, warned, printed = [], {}, [], io.StringIO()
     callbacks = case["callbacks"](K, tmp, model, state)
     callbacks.append(Recorder.make(K, events))
-    val = None if case.get("no_val") else d["val"]
+    val = None if case.get("no_val") or case.get("split") else d["val"]
     kwargs = dict(batch_size=BATCH, shuffle=False, verbose=0,
                   validation_data=val, callbacks=callbacks)
+    if case.get("split"):
+        kwargs["validation_split"] = case["split"]
     tf_logger = logging.getLogger("tensorflow")
     handler = Capture(warned)
     tf_logger.addHandler(handler)
@@ -360,7 +377,8 @@ def run_case(name):
         "fit": {"batch_size": BATCH, "epochs": case["epochs"],
                 "learning_rate": case["lr"],
                 "again": case.get("again"),
-                "validation": not case.get("no_val")},
+                "validation": not case.get("no_val") and not case.get("split"),
+                "validation_split": case.get("split", 0.0)},
         "initial_weights": f32_weights(w0),
         "x": {"shape": list(d["x"].shape), "data": f32_list(d["x"])},
         "y": {"shape": list(d["y"].shape), "data": f32_list(d["y"])},
