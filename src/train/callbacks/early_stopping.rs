@@ -3,7 +3,7 @@
 use ndarray::ArrayD;
 
 use crate::error::Result;
-use crate::train::callbacks::monitor::{Monitor, MonitorMode};
+use crate::train::callbacks::monitor::{monitor_options, Monitor, MonitorMode};
 use crate::train::callbacks::{Callback, FitContext, Logs, Said};
 use crate::train::loss::Dialect;
 
@@ -70,12 +70,7 @@ impl EarlyStopping {
         Self::default()
     }
 
-    /// The log key watched (default `"val_loss"`).
-    #[must_use]
-    pub fn monitor(mut self, key: &str) -> Self {
-        self.monitor.key = key.to_string();
-        self
-    }
+    monitor_options!();
 
     /// The least change that counts as an improvement (default 0; its magnitude is used).
     #[must_use]
@@ -88,20 +83,6 @@ impl EarlyStopping {
     #[must_use]
     pub fn patience(mut self, patience: usize) -> Self {
         self.patience = patience;
-        self
-    }
-
-    /// 1 prints Keras's messages (`Epoch 3: early stopping`); default 0.
-    #[must_use]
-    pub fn verbose(mut self, verbose: u8) -> Self {
-        self.verbose = verbose;
-        self
-    }
-
-    /// Keras's `mode` (default auto).
-    #[must_use]
-    pub fn mode(mut self, mode: MonitorMode) -> Self {
-        self.monitor.mode = mode;
         self
     }
 
@@ -139,16 +120,6 @@ impl EarlyStopping {
     /// The best value seen (`None` before any, in Keras 3; ±inf in tf_keras).
     pub fn best(&self) -> Option<f64> {
         self.monitor.best
-    }
-
-    /// The warnings of the last `fit` (a monitored key missing from the logs).
-    pub fn warnings(&self) -> &[String] {
-        &self.said.warnings
-    }
-
-    /// What the last `fit` printed with `verbose` 1.
-    pub fn messages(&self) -> &[String] {
-        &self.said.printed
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::train::callbacks::format::{py_format, py_format_check, FormatError, PyValue};
-use crate::train::callbacks::monitor::{Monitor, MonitorMode};
+use crate::train::callbacks::monitor::{monitor_options, Monitor, MonitorMode};
 use crate::train::callbacks::{Callback, FitContext, Logs, Said};
 use crate::train::loss::Dialect;
 
@@ -87,19 +87,7 @@ impl ModelCheckpoint {
         }
     }
 
-    /// The log key of `save_best_only` (default `"val_loss"`).
-    #[must_use]
-    pub fn monitor(mut self, key: &str) -> Self {
-        self.monitor.key = key.to_string();
-        self
-    }
-
-    /// 1 prints Keras's messages; default 0.
-    #[must_use]
-    pub fn verbose(mut self, verbose: u8) -> Self {
-        self.verbose = verbose;
-        self
-    }
+    monitor_options!();
 
     /// Save only when the monitored value improves (default false).
     #[must_use]
@@ -112,13 +100,6 @@ impl ModelCheckpoint {
     #[must_use]
     pub fn save_weights_only(mut self, weights_only: bool) -> Self {
         self.save_weights_only = weights_only;
-        self
-    }
-
-    /// Keras's `mode` (default auto).
-    #[must_use]
-    pub fn mode(mut self, mode: MonitorMode) -> Self {
-        self.monitor.mode = mode;
         self
     }
 
@@ -144,16 +125,6 @@ impl ModelCheckpoint {
     /// The best monitored value so far.
     pub fn best(&self) -> Option<f64> {
         self.monitor.best
-    }
-
-    /// The warnings of the last `fit`.
-    pub fn warnings(&self) -> &[String] {
-        &self.said.warnings
-    }
-
-    /// What the last `fit` printed with `verbose` 1.
-    pub fn messages(&self) -> &[String] {
-        &self.said.printed
     }
 
     fn error(&self, message: String) -> Error {

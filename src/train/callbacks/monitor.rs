@@ -43,6 +43,46 @@ impl MonitorMode {
     }
 }
 
+/// The options and getters every monitoring callback has alike, for a struct with the fields
+/// `monitor: Monitor`, `verbose: u8` and `said: Said`: `monitor`, `mode`, `verbose`,
+/// `warnings` and `messages`.
+macro_rules! monitor_options {
+    () => {
+        /// The log key watched (default `"val_loss"`).
+        #[must_use]
+        pub fn monitor(mut self, key: &str) -> Self {
+            self.monitor.key = key.to_string();
+            self
+        }
+
+        /// Keras's `mode` (default auto).
+        #[must_use]
+        pub fn mode(mut self, mode: MonitorMode) -> Self {
+            self.monitor.mode = mode;
+            self
+        }
+
+        /// 1 prints Keras's messages; default 0.
+        #[must_use]
+        pub fn verbose(mut self, verbose: u8) -> Self {
+            self.verbose = verbose;
+            self
+        }
+
+        /// The warnings of the last `fit` (a monitored key missing from the logs), in
+        /// Keras's words.
+        pub fn warnings(&self) -> &[String] {
+            &self.said.warnings
+        }
+
+        /// What the last `fit` printed with `verbose` 1, in Keras's words.
+        pub fn messages(&self) -> &[String] {
+            &self.said.printed
+        }
+    };
+}
+pub(crate) use monitor_options;
+
 /// How a tf_keras callback's `auto` mode reads the key: whether it maximizes it.
 pub(crate) type TfAuto = fn(&str) -> bool;
 

@@ -1,7 +1,7 @@
 //! Keras's `ReduceLROnPlateau`.
 
 use crate::error::{Error, Result};
-use crate::train::callbacks::monitor::{Monitor, MonitorMode};
+use crate::train::callbacks::monitor::{monitor_options, Monitor, MonitorMode};
 use crate::train::callbacks::{learning_rate_key, py_float, Callback, FitContext, Logs, Said};
 use crate::train::loss::Dialect;
 
@@ -60,12 +60,7 @@ impl ReduceLROnPlateau {
         Self::default()
     }
 
-    /// The log key watched (default `"val_loss"`).
-    #[must_use]
-    pub fn monitor(mut self, key: &str) -> Self {
-        self.monitor.key = key.to_string();
-        self
-    }
+    monitor_options!();
 
     /// The factor of each reduction (default 0.1); below 1.
     #[must_use]
@@ -78,20 +73,6 @@ impl ReduceLROnPlateau {
     #[must_use]
     pub fn patience(mut self, patience: usize) -> Self {
         self.patience = patience;
-        self
-    }
-
-    /// 1 prints a line at each reduction; default 0.
-    #[must_use]
-    pub fn verbose(mut self, verbose: u8) -> Self {
-        self.verbose = verbose;
-        self
-    }
-
-    /// Keras's `mode` (default auto).
-    #[must_use]
-    pub fn mode(mut self, mode: MonitorMode) -> Self {
-        self.monitor.mode = mode;
         self
     }
 
@@ -114,16 +95,6 @@ impl ReduceLROnPlateau {
     pub fn min_lr(mut self, min_lr: f64) -> Self {
         self.min_lr = min_lr;
         self
-    }
-
-    /// The warnings of the last `fit` (a monitored key missing from the logs).
-    pub fn warnings(&self) -> &[String] {
-        &self.said.warnings
-    }
-
-    /// What the last `fit` printed with `verbose` 1.
-    pub fn messages(&self) -> &[String] {
-        &self.said.printed
     }
 }
 
