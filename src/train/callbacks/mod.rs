@@ -6,7 +6,7 @@
 //!   [`FitContext`] is what a hook reaches (Keras's `self.model`, `self.params`).
 //! - [`EarlyStopping`], [`ReduceLROnPlateau`], [`LearningRateScheduler`], [`TerminateOnNaN`],
 //!   [`CSVLogger`], [`LambdaCallback`] and, with the `keras` feature, [`ModelCheckpoint`];
-//!   [`History`](crate::History) records the logs of every epoch, as Keras's does, and is
+//!   [`History`] records the logs of every epoch, as Keras's does, and is
 //!   what `fit` returns.
 //!
 //! `fit_with_callbacks` on [`Sequential`](crate::Sequential::fit_with_callbacks) and
