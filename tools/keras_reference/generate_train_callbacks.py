@@ -25,8 +25,10 @@ verbose=0, validation_data=..., callbacks=[...]) as the case says, and
 weights after fit, the learning rate after fit, the hooks called (a
 recording callback placed LAST in the list: hook, epoch or batch, and the
 log keys it saw), the checkpoint files written (names, sorted) and the
-weights each holds, the CSV text, the warnings (warnings.warn in Keras 3,
-the "tensorflow" logger in tf_keras) and what the callbacks printed.
+weights each holds, the CSV text (bytes, CRLF line ends), the warnings (warnings.warn in Keras 3,
+the "tensorflow" logger in tf_keras), what the callbacks printed, and the
+text of a ValueError fit raised. A case may fit with validation_split
+instead of validation_data, or fit twice (CSVLogger's append).
 rng = np.random.default_rng(zlib.crc32(case_name)) draws the weights, then
 the data. Everything is float32.
 """
