@@ -178,6 +178,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A callback of `fit` that cannot do what it was asked: a checkpoint path that cannot be
+    /// written or formatted, a monitor whose direction Keras cannot tell, a bad option.
+    #[error("{callback}: {message}")]
+    Callback {
+        /// The callback's Keras class: `"ModelCheckpoint"`, `"EarlyStopping"`.
+        callback: String,
+        /// What is wrong, naming the key or the path.
+        message: String,
+    },
+
     /// No layer of that name in the model.
     #[error("No such layer: {name}. Existing layers are: [{existing}].")]
     NoSuchLayer {

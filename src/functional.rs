@@ -779,6 +779,41 @@ impl Model {
         y: impl IntoTargets<'a>,
         options: &FitOptions,
     ) -> Result<History> {
+        self.fit_with_callbacks(x, y, options, &mut [])
+    }
+
+    /// Keras's `model.fit([x1, ...], y, ..., callbacks=[...])`: [`fit`](Model::fit) with
+    /// [`Callback`](crate::Callback)s, as
+    /// [`Sequential::fit_with_callbacks`](crate::Sequential::fit_with_callbacks).
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use seqnn::{Apply, Dense, FitOptions, Input, LambdaCallback, Model, LSTM};
+    /// let a = Input::new((5, 3));
+    /// let y = Dense::new(1).apply(&LSTM::new(3).apply(&a)?)?;
+    /// let mut model = Model::new(&[a], &[y])?;
+    /// model.compile("adam", "mse")?;
+    /// let x = Array3::<f32>::from_elem((6, 5, 3), 0.1);
+    /// let target = Array2::<f32>::from_elem((6, 1), 0.3);
+    /// // Stop after the first batch of the second epoch.
+    /// let mut stop = LambdaCallback::new().on_train_batch_end(|batch, _logs, fit| {
+    ///     fit.set_stop_training(fit.learning_rate() > 0.0 && batch == 0);
+    /// });
+    /// let options = FitOptions::new().with_epochs(4).with_batch_size(2).with_verbose(0);
+    /// let h = model.fit_with_callbacks(&[x.view().into_dyn()], target.view().into_dyn(), &options, &mut [&mut stop])?;
+    /// assert_eq!(h.epoch(), &[0]);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`fit`](Model::fit), and a callback's error.
+    pub fn fit_with_callbacks<'a>(
+        &mut self,
+        x: &[ArrayViewD<'_, f32>],
+        y: impl IntoTargets<'a>,
+        options: &FitOptions,
+        callbacks: &mut [&mut dyn crate::Callback],
+    ) -> Result<History> {
         self.refuse_stateful("fit")?;
         let y = y.into_targets();
         let outputs = self.output_names();
@@ -786,7 +821,7 @@ impl Model {
             .compiled
             .take()
             .ok_or_else(|| not_compiled(&self.name))?;
-        let result = fit::fit(self, &mut compiled, x, &y, &outputs, options);
+        let result = fit::fit(self, &mut compiled, x, &y, &outputs, options, callbacks);
         self.compiled = Some(compiled);
         result
     }

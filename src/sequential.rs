@@ -794,6 +794,48 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
+        self.fit_with_callbacks(x, y, options, &mut [])
+    }
+
+    /// Keras's `model.fit(x, y, ..., callbacks=[...])`: [`fit`](Sequential::fit), running the
+    /// [`Callback`](crate::Callback)s in Keras's order (see [`callbacks`](crate::train::callbacks)).
+    /// They are borrowed, so what they kept (`EarlyStopping::stopped_epoch`, the files a
+    /// `ModelCheckpoint` wrote) can be read after.
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use seqnn::{Dense, EarlyStopping, FitOptions, ReduceLROnPlateau, Sequential, SimpleRNN};
+    /// seqnn::set_random_seed(0);
+    /// let mut model = Sequential::new();
+    /// model.add(SimpleRNN::new(3).input_shape((4, 2)))?;
+    /// model.add(Dense::new(1))?;
+    /// model.compile("sgd", "mse")?;
+    /// let (x, y) = (Array3::<f32>::from_elem((16, 4, 2), 0.5), Array2::<f32>::zeros((16, 1)));
+    /// let mut stop = EarlyStopping::new().monitor("val_loss").patience(2).restore_best_weights(true);
+    /// let mut reduce = ReduceLROnPlateau::new().patience(1).factor(0.5);
+    /// let options = FitOptions::new().with_epochs(5).with_validation_split(0.25).with_verbose(0);
+    /// let history = model.fit_with_callbacks(&x, &y, &options, &mut [&mut reduce, &mut stop])?;
+    /// assert!(history.get("lr").is_some()); // ReduceLROnPlateau logs the rate (tf_keras's key)
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`fit`](Sequential::fit), and a callback's error (a checkpoint that cannot be
+    /// written, before training starts; a monitor whose direction Keras cannot tell), which
+    /// stops training with the weights of the last step.
+    pub fn fit_with_callbacks<S, D, S2, D2>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        options: &FitOptions,
+        callbacks: &mut [&mut dyn crate::Callback],
+    ) -> Result<History>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
         self.refuse_stateful("fit")?;
         let mut compiled = self
             .compiled
@@ -807,6 +849,7 @@ impl Sequential {
             &[y.view().into_dyn()],
             &outputs,
             options,
+            callbacks,
         );
         self.compiled = Some(compiled);
         result

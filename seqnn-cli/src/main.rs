@@ -118,7 +118,8 @@ enum Command {
     /// Trains with the model file's own compile configuration (its optimizer, loss
     /// and metrics); --optimizer, --learning-rate and --loss override it. A file
     /// without a compile configuration needs --optimizer and --loss. Prints Keras's
-    /// progress lines, one per epoch, then the history.
+    /// progress lines, one per epoch, then the history. --early-stopping,
+    /// --checkpoint, --csv-log and --reduce-lr-on-plateau add Keras's callbacks.
     #[command(verbatim_doc_comment)]
     Fit {
         /// The model: a .keras archive or a legacy .h5 file
@@ -158,6 +159,26 @@ enum Command {
         /// A loss by its Keras name (mse, binary_crossentropy, ...)
         #[arg(long, value_name = "NAME")]
         loss: Option<String>,
+        /// Stop when val_loss (loss without validation) has not improved for N epochs
+        ///
+        /// Keras's EarlyStopping(monitor="val_loss", patience=N,
+        /// restore_best_weights=True): the weights of the best epoch are kept.
+        #[arg(long, value_name = "PATIENCE", verbatim_doc_comment)]
+        early_stopping: Option<usize>,
+        /// Save the model after each epoch, as Keras's ModelCheckpoint(PATH)
+        ///
+        /// PATH ends in .keras and may hold Python format fields: {epoch:02d}, and the
+        /// logged values, {loss:.4f} or {val_loss:.2f}. A path that cannot be written
+        /// is refused before training; each save replaces the file atomically.
+        #[arg(long, value_name = "PATH", verbatim_doc_comment)]
+        checkpoint: Option<PathBuf>,
+        /// Write each epoch's logs to a CSV file, as Keras's CSVLogger(PATH)
+        #[arg(long, value_name = "PATH")]
+        csv_log: Option<PathBuf>,
+        /// Lower the learning rate tenfold after 10 epochs without improvement, as Keras's
+        /// ReduceLROnPlateau(monitor="val_loss") (loss without validation)
+        #[arg(long, verbatim_doc_comment)]
+        reduce_lr_on_plateau: bool,
     },
 
     /// Print the loss and metrics of a compiled model on inputs and targets, as Keras's evaluate
@@ -330,6 +351,10 @@ fn run(command: Command) -> Result<(), Failure> {
             optimizer,
             learning_rate,
             loss,
+            early_stopping,
+            checkpoint,
+            csv_log,
+            reduce_lr_on_plateau,
         } => {
             keras_output(&output)?;
             let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
@@ -368,15 +393,44 @@ fn run(command: Command) -> Result<(), Failure> {
                 .with_validation_split(validation_split)
                 .with_verbose(verbose);
             let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
+            // Keras's callbacks, in this order: the learning rate is in the logs the CSV
+            // logger writes.
+            let monitor = if validation_split > 0.0 {
+                "val_loss"
+            } else {
+                "loss"
+            };
+            let mut callbacks: Vec<Box<dyn seqnn::Callback>> = Vec::new();
+            if reduce_lr_on_plateau {
+                let reduce = seqnn::ReduceLROnPlateau::new().monitor(monitor);
+                callbacks.push(Box::new(reduce.verbose(u8::from(verbose > 0))));
+            }
+            if let Some(patience) = early_stopping {
+                let stop = seqnn::EarlyStopping::new()
+                    .monitor(monitor)
+                    .patience(patience)
+                    .restore_best_weights(true);
+                callbacks.push(Box::new(stop.verbose(u8::from(verbose > 0))));
+            }
+            if let Some(path) = &checkpoint {
+                callbacks.push(Box::new(seqnn::ModelCheckpoint::new(path)));
+            }
+            if let Some(path) = &csv_log {
+                callbacks.push(Box::new(seqnn::CSVLogger::new(path)));
+            }
+            let mut callbacks: Vec<&mut dyn seqnn::Callback> = callbacks
+                .iter_mut()
+                .map(|c| -> &mut dyn seqnn::Callback { c.as_mut() })
+                .collect();
             let history = match &mut model {
                 AnyModel::Sequential(m) => {
                     m.compile_with(compiled);
-                    m.fit(&xs[0], &ys[0], &options)?
+                    m.fit_with_callbacks(&xs[0], &ys[0], &options, &mut callbacks)?
                 }
                 AnyModel::Functional(m) => {
                     m.compile_with(compiled);
                     let targets: Vec<_> = ys.iter().map(|a| a.view()).collect();
-                    m.fit(&views, targets, &options)?
+                    m.fit_with_callbacks(&views, targets, &options, &mut callbacks)?
                 }
             };
             model.save(&output).map_err(|e| e.in_file(&output))?;

@@ -1389,3 +1389,105 @@ fn fit_reads_a_target_per_output_from_an_npz() {
     ]);
     assert!(!run.one_error_line().is_empty());
 }
+
+/// `seqnn fit --reduce-lr-on-plateau --early-stopping 1 --checkpoint ... --csv-log ...` runs
+/// Keras's callbacks as the `cli_callbacks` case of `tests/fixtures/train/callbacks/` ran them
+/// in tf_keras: it stops at the same epoch, logs `lr`, writes one checkpoint per epoch and the
+/// same CSV columns, and saves the restored best weights (1e-4).
+#[test]
+fn fit_runs_keras_callbacks_from_its_flags() {
+    let dir = scratch("fit_callbacks");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/train/callbacks");
+    let f: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("cli_callbacks.json")).unwrap(),
+    )
+    .unwrap();
+    let keras = &f["results"]["tf_keras"];
+    let (x, y) = (dir.join("x.npy"), dir.join("y.npy"));
+    write_npy(&x, &fit_array(&f["x"])).unwrap();
+    write_npy(&y, &fit_array(&f["y"])).unwrap();
+    let out = dir.join("trained.keras");
+    let (ckpt, csv) = (dir.join("ckpt-{epoch:02d}.keras"), dir.join("log.csv"));
+    let model = fixtures.join("cli_callbacks.tf.keras");
+    let run = seqnn([
+        OsStr::new("fit"),
+        model.as_os_str(),
+        x.as_os_str(),
+        y.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--epochs".as_ref(),
+        "10".as_ref(),
+        "--batch-size".as_ref(),
+        "8".as_ref(),
+        "--no-shuffle".as_ref(),
+        "--validation-split".as_ref(),
+        "0.25".as_ref(),
+        "--verbose".as_ref(),
+        "0".as_ref(),
+        "--reduce-lr-on-plateau".as_ref(),
+        "--early-stopping".as_ref(),
+        "1".as_ref(),
+        "--checkpoint".as_ref(),
+        ckpt.as_os_str(),
+        "--csv-log".as_ref(),
+        csv.as_os_str(),
+    ]);
+    let stdout = run.succeeded();
+    let epochs = keras["histories"][0]["epoch"].as_array().unwrap().len();
+    assert!(epochs < 10, "the fixture stops early");
+    let lr = stdout
+        .lines()
+        .find(|l| l.starts_with("lr: ["))
+        .expect("lr logged");
+    assert_eq!(lr.matches(", ").count() + 1, epochs, "{stdout}");
+    let mut written: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ckpt-") || n == "log.csv")
+        .collect();
+    written.sort();
+    let want: Vec<&str> = keras["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(written, want);
+    let ours = std::fs::read_to_string(&csv).unwrap();
+    let theirs = keras["csv"].as_str().unwrap();
+    assert_eq!(ours.lines().next(), theirs.lines().next(), "CSV columns");
+    assert_eq!(ours.lines().count(), theirs.lines().count(), "CSV rows");
+    let AnyModel::Sequential(trained) = load_any(&out).unwrap() else {
+        panic!("a Sequential model");
+    };
+    let want: Vec<ArrayD<f32>> = keras["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(fit_array)
+        .collect();
+    for (a, b) in trained.get_weights().iter().zip(&want) {
+        assert_abs_diff_eq!(a, b, epsilon = 1e-4);
+    }
+    // A checkpoint that cannot be written fails before training, in one error line.
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let bad = blocker.join("c.keras");
+    let run = seqnn([
+        OsStr::new("fit"),
+        model.as_os_str(),
+        x.as_os_str(),
+        y.as_os_str(),
+        "-o".as_ref(),
+        dir.join("never.keras").as_os_str(),
+        "--checkpoint".as_ref(),
+        bad.as_os_str(),
+    ]);
+    let line = run.one_error_line().to_string();
+    assert!(
+        line.contains("ModelCheckpoint: cannot write checkpoints"),
+        "{line}"
+    );
+    assert!(!dir.join("never.keras").exists());
+}

@@ -510,7 +510,38 @@ impl Sequential {
             e @ Error::File { .. } => e.in_file(path),
             other => other,
         })?;
-        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+        write_atomic(path, &bytes)
+    }
+
+    /// Saves the weights as a Keras 3 `.weights.h5` file (Keras 3's
+    /// `model.save_weights("x.weights.h5")`), which [`load_weights`](Sequential::load_weights)
+    /// and Keras 3's `load_weights` read.
+    ///
+    /// ```
+    /// use seqnn::{Dense, Sequential};
+    /// let mut model = Sequential::new();
+    /// model.add(Dense::new(2).input_dim(3))?;
+    /// let path = std::env::temp_dir().join("seqnn_doc_save_weights.weights.h5");
+    /// model.save_weights(&path)?;
+    /// let mut copy = seqnn::model_from_json(&model.to_json()?)?;
+    /// copy.load_weights(&path)?;
+    /// assert_eq!(copy.get_weights(), model.get_weights());
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NotBuilt`] for an unbuilt model; [`Error::File`] when the file cannot be
+    /// written. A save is atomic: a failure leaves the file that was there.
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !self.is_built() {
+            return Err(Error::NotBuilt {
+                name: self.name().to_string(),
+            });
+        }
+        let bytes = writer::weights_h5(self.name(), self.layers()).map_err(|e| e.in_file(path))?;
+        write_atomic(path, &bytes)
     }
 
     /// Loads weights into this model from a `.weights.h5` file (Keras 3's `save_weights`), or
@@ -572,7 +603,19 @@ impl Model {
             e @ Error::File { .. } => e.in_file(path),
             other => other,
         })?;
-        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+        write_atomic(path, &bytes)
+    }
+
+    /// Saves the weights as a Keras 3 `.weights.h5` file, as
+    /// [`Sequential::save_weights`].
+    ///
+    /// # Errors
+    /// [`Error::File`] when the file cannot be written; a failure leaves the file that was
+    /// there.
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = writer::weights_h5(self.name(), self.layers()).map_err(|e| e.in_file(path))?;
+        write_atomic(path, &bytes)
     }
 
     /// Loads weights into this model from a `.weights.h5` file (Keras 3's `save_weights`), or
@@ -587,6 +630,89 @@ impl Model {
         let weights = weights_of(bytes, self.layers()).map_err(|e| in_file(e, path))?;
         self.set_weights(&weights).map_err(|e| e.in_file(path))
     }
+}
+
+/// Saves a model being trained (a [`Sequential`] or a [`Model`] behind `&dyn Layer`, its
+/// compile configuration apart) as a `.keras` archive, or its weights as `.weights.h5`: what a
+/// checkpoint writes.
+pub(crate) fn save_layer(
+    layer: &dyn crate::Layer,
+    compiled: &crate::Compiled,
+    path: &Path,
+    weights_only: bool,
+) -> Result<()> {
+    let any: &dyn std::any::Any = layer;
+    match (
+        any.downcast_ref::<Sequential>(),
+        any.downcast_ref::<Model>(),
+    ) {
+        (Some(m), _) if weights_only => m.save_weights(path),
+        (_, Some(m)) if weights_only => m.save_weights(path),
+        // During `fit` the compile configuration is held apart from the model: a copy with it
+        // is saved, so the file loads compiled.
+        (Some(m), _) => {
+            let mut copy = m.clone();
+            copy.compile_with(compiled.clone());
+            copy.save(path)
+        }
+        (_, Some(m)) => {
+            let mut copy = m.clone();
+            copy.compile_with(compiled.clone());
+            copy.save(path)
+        }
+        _ => Err(Error::Unsupported {
+            layer: layer.name().to_string(),
+            class: "Layer".into(),
+            message: "only a Sequential or a Functional model can be saved to a Keras file".into(),
+        }),
+    }
+}
+
+/// The temporary file beside `path` that an atomic write goes through:
+/// `.<file name>.<process id>.tmp`, in the same directory.
+pub(crate) fn temporary_beside(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file of the same directory, flushed to
+/// the disk, then renamed over `path`. On any failure the temporary file is removed and the
+/// file at `path`, if any, is as it was.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = temporary_beside(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, e))?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e));
+    drop(file);
+    let done = written.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Checks that files can be written into `dir` (made if missing): a probe file is written and
+/// removed.
+pub(crate) fn check_writable(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = temporary_beside(&dir.join("seqnn-probe"));
+    std::fs::write(&probe, b"").map_err(|e| Error::io(&probe, e))?;
+    std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))
 }
 
 /// The weights for `layers` in a weights file or a model file of either format.

@@ -391,7 +391,9 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
     }
 }
 
-fn weights_h5(name: &str, layers: &[Box<dyn Layer>]) -> Result<Vec<u8>> {
+/// The bytes of the archive's `model.weights.h5`, which is also Keras 3's `.weights.h5` file
+/// (`model.save_weights`).
+pub(crate) fn weights_h5(name: &str, layers: &[Box<dyn Layer>]) -> Result<Vec<u8>> {
     let mut root = Node::default();
     root.at("vars").name_attr = Some(name.to_string());
     layers_vars(&mut root, layers);

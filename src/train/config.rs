@@ -81,6 +81,18 @@ impl ConfigValue {
 
 /// A float as Python's `repr` prints it: `1.0`, `0.001`, `1e-07`, `1e+16`, `nan`, `inf`.
 pub(crate) fn py_repr(v: f64) -> String {
+    repr_from(v, format!("{v:e}"), v.to_string())
+}
+
+/// A float32 as NumPy's `str` prints it: its shortest digits, in Python's notation
+/// (`0.1`, `1e-05`).
+pub(crate) fn py_repr_f32(v: f32) -> String {
+    repr_from(f64::from(v), format!("{v:e}"), v.to_string())
+}
+
+/// Python's repr from the shortest digits of a float (`sci` as `{:e}`, `fixed` as `{}` print
+/// them, for the float's own width).
+fn repr_from(v: f64, sci: String, fixed: String) -> String {
     if v.is_nan() {
         return "nan".into();
     }
@@ -88,11 +100,9 @@ pub(crate) fn py_repr(v: f64) -> String {
         return if v > 0.0 { "inf" } else { "-inf" }.into();
     }
     // Rust's `{:e}` gives the shortest digits that round-trip, as Python's repr does.
-    let sci = format!("{v:e}");
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
     if (-4..16).contains(&exp) {
-        let fixed = v.to_string();
         if fixed.contains('.') {
             fixed
         } else {

@@ -31,6 +31,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 use crate::error::{Error, Result};
 use crate::layer::{CallContext, Layer, WeightSpec};
 use crate::shape::Shape;
+use crate::train::callbacks::{Callback, CallbackList, Logs, Params};
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
 use crate::train::optimizer::Optimizer;
@@ -422,6 +423,24 @@ impl Bound {
         logs
     }
 
+    /// Each metric's log name with the direction Keras 3 gives it, for the callbacks' `auto`
+    /// mode.
+    fn directions(&self) -> Vec<(String, Option<crate::MonitorMode>)> {
+        let several = self.names.len() > 1;
+        let mut out = Vec::new();
+        for (name, list) in self.names.iter().zip(&self.metrics) {
+            for m in list {
+                let key = if several {
+                    format!("{name}_{}", m.name())
+                } else {
+                    m.name().to_string()
+                };
+                out.push((key, crate::train::callbacks::keras3_direction(m.kind())));
+            }
+        }
+        out
+    }
+
     /// Adds a batch to each output's metrics, with the output's mask on sequence outputs.
     fn update_metrics(&mut self, y: &[ArrayViewD<'_, f32>], step: &Step) -> Result<()> {
         for (i, list) in self.metrics.iter_mut().enumerate() {
@@ -612,7 +631,7 @@ impl History {
         self.history.get(name).map(Vec::as_slice)
     }
 
-    fn push(&mut self, epoch: usize, logs: &[(String, f32)]) {
+    pub(crate) fn push(&mut self, epoch: usize, logs: &[(String, f32)]) {
         self.epoch.push(epoch);
         for (k, v) in logs {
             self.history.entry(k.clone()).or_default().push(*v);
@@ -1017,23 +1036,94 @@ fn evaluate_bound(
     let penalties = Trained::of(model, compiled.dialect)?.penalties;
     let mut totals = Totals::new(bound.names.len());
     for start in (0..n).step_by(batch_size) {
-        let end = (start + batch_size).min(n);
-        let rows: Vec<usize> = (start..end).collect();
-        let xb = take_inputs(x, &rows);
-        let yb = take_inputs(y, &rows);
-        let wb = sample_weight.as_ref().map(|w| take_rows(&w.view(), &rows));
-        let step = test_step(
+        test_batch(
             model,
             compiled,
             (bound, &penalties),
-            &views(&xb),
-            &views(&yb),
-            wb.as_ref().map(|w| w.view()),
+            (x, y, sample_weight.as_ref()),
+            start..(start + batch_size).min(n),
+            &mut totals,
         )?;
-        bound.update_metrics(&views(&yb), &step)?;
-        totals.add(&step.losses, end - start);
     }
     Ok(bound.logs(&totals, compiled.dialect))
+}
+
+/// One batch of an evaluation: rows `rows` of `x` and `y` into the metrics and `totals`.
+fn test_batch(
+    model: &dyn Layer,
+    compiled: &Compiled,
+    (bound, penalties): (&mut Bound, &Penalties),
+    (x, y, sample_weight): Data<'_, '_>,
+    rows: std::ops::Range<usize>,
+    totals: &mut Totals,
+) -> Result<()> {
+    let size = rows.len();
+    let rows: Vec<usize> = rows.collect();
+    let xb = take_inputs(x, &rows);
+    let yb = take_inputs(y, &rows);
+    let wb = sample_weight.map(|w| take_rows(&w.view(), &rows));
+    let step = test_step(
+        model,
+        compiled,
+        (bound, penalties),
+        &views(&xb),
+        &views(&yb),
+        wb.as_ref().map(|w| w.view()),
+    )?;
+    bound.update_metrics(&views(&yb), &step)?;
+    totals.add(&step.losses, size);
+    Ok(())
+}
+
+/// The validation of an epoch in `fit`, as Keras's `evaluate(..., callbacks=callbacks)`:
+/// `on_test_begin`, each batch's hooks with the running values, `on_test_end` with the logs.
+fn validate(
+    model: &mut dyn Layer,
+    compiled: &mut Compiled,
+    callbacks: &mut CallbackList<'_, '_>,
+    (x, y, sample_weight): Data<'_, '_>,
+    outputs: &[String],
+    batch_size: usize,
+) -> Result<Vec<(String, f32)>> {
+    let mut bound = compiled.bind(model.name(), outputs)?;
+    let n = check_data(model.name(), x, y, outputs.len())?;
+    let dialect = compiled.dialect;
+    let sample_weight =
+        sample_weight::per_sample(model.name(), dialect, n, y, None, sample_weight, None)?;
+    let penalties = Trained::of(&*model, dialect)?.penalties;
+    callbacks.call(model, compiled, |c, f| c.on_test_begin(&mut Logs::new(), f))?;
+    let mut totals = Totals::new(outputs.len());
+    for (b, start) in (0..n).step_by(batch_size).enumerate() {
+        callbacks.call(model, compiled, |c, f| {
+            c.on_test_batch_begin(b, &mut Logs::new(), f)
+        })?;
+        let rows = start..(start + batch_size).min(n);
+        test_batch(
+            &*model,
+            compiled,
+            (&mut bound, &penalties),
+            (x, y, sample_weight.as_ref()),
+            rows,
+            &mut totals,
+        )?;
+        let mut logs = Logs::from(bound.logs(&totals, dialect));
+        callbacks.call(model, compiled, |c, f| c.on_test_batch_end(b, &mut logs, f))?;
+    }
+    let mut logs = Logs::from(bound.logs(&totals, dialect));
+    callbacks.call(model, compiled, |c, f| c.on_test_end(&mut logs, f))?;
+    Ok(logs.as_slice().to_vec())
+}
+
+/// The loss of a step refused because it is not finite (`the loss is NaN`), for the
+/// callbacks' logs (Keras logs it, and TerminateOnNaN stops on it).
+fn non_finite_loss(e: &Error) -> Option<f32> {
+    match e {
+        Error::InvalidArgument { message, .. } => message
+            .strip_prefix("the loss is ")
+            .and_then(|v| v.parse::<f32>().ok())
+            .filter(|v| !v.is_finite()),
+        _ => None,
+    }
 }
 
 /// Keras's `fit`. The model's weights and its optimizer's state change only through steps that
@@ -1049,6 +1139,7 @@ pub(crate) fn fit(
     y: &[ArrayViewD<'_, f32>],
     outputs: &[String],
     options: &FitOptions,
+    callbacks: &mut [&mut dyn Callback],
 ) -> Result<History> {
     let _release = crate::buffers::ClearOnDrop;
     let name = model.name().to_string();
@@ -1108,8 +1199,23 @@ pub(crate) fn fit(
         .map(|w| w.slice_axis(Axis(0), (n_train..).into()).to_owned());
     let steps = n_train.div_ceil(options.batch_size);
     let trained = Trained::of(model, compiled.dialect)?;
-    let mut history = History::default();
+    let dialect = compiled.dialect;
+    let params = Params {
+        epochs: options.epochs,
+        steps,
+        verbose: options.verbose,
+        dialect,
+        directions: bound.directions(),
+    };
+    let mut callbacks = CallbackList::new(callbacks, params);
+    callbacks.call(model, compiled, |c, f| {
+        c.on_train_begin(&mut Logs::new(), f)
+    })?;
+    let mut last_logs = Logs::new();
     for epoch in options.initial_epoch..options.epochs {
+        callbacks.call(model, compiled, |c, f| {
+            c.on_epoch_begin(epoch, &mut Logs::new(), f)
+        })?;
         let progress = Progress::epoch(options.verbose, epoch, options.epochs, steps);
         let started = Instant::now();
         let mut order: Vec<usize> = (0..n_train).collect();
@@ -1122,6 +1228,9 @@ pub(crate) fn fit(
         let mut totals = Totals::new(outputs.len());
         bound.reset();
         for (b, rows) in order.chunks(options.batch_size).enumerate() {
+            callbacks.call(model, compiled, |c, f| {
+                c.on_train_batch_begin(b, &mut Logs::new(), f)
+            })?;
             let xb = take_inputs(x, rows);
             let yb = take_inputs(y, rows);
             let wb = weights.as_ref().map(|w| take_rows(&w.view(), rows));
@@ -1132,44 +1241,77 @@ pub(crate) fn fit(
                 &views(&xb),
                 &views(&yb),
                 wb.as_ref().map(|w| w.view()),
-            )
-            .map_err(|e| match e {
-                Error::InvalidArgument { layer, message } if message.starts_with("the loss is") => {
-                    Error::InvalidArgument {
-                        layer,
-                        message: format!(
-                            "{message} at epoch {}, batch {}: training stopped, and the \
-                                 weights are those of the last finite step",
-                            epoch + 1,
-                            b + 1
-                        ),
+            );
+            let step = match step {
+                Ok(step) => step,
+                Err(e) => {
+                    // A loss that is not finite is logged for the callbacks, which may stop
+                    // training (TerminateOnNaN); the step is not applied.
+                    if let Some(loss) = non_finite_loss(&e) {
+                        totals.add(&vec![loss; 1 + outputs.len()], rows.len());
+                        let mut logs = Logs::from(bound.logs(&totals, dialect));
+                        callbacks.call(model, compiled, |c, f| {
+                            c.on_train_batch_end(b, &mut logs, f)
+                        })?;
+                        if callbacks.stop_training() {
+                            break;
+                        }
                     }
+                    return Err(match e {
+                        Error::InvalidArgument { layer, message }
+                            if message.starts_with("the loss is") =>
+                        {
+                            Error::InvalidArgument {
+                                layer,
+                                message: format!(
+                                    "{message} at epoch {}, batch {}: training stopped, and \
+                                     the weights are those of the last finite step",
+                                    epoch + 1,
+                                    b + 1
+                                ),
+                            }
+                        }
+                        other => other,
+                    });
                 }
-                other => other,
-            })?;
+            };
             bound.update_metrics(&views(&yb), &step)?;
             totals.add(&step.losses, rows.len());
-            progress.step(b + 1, &bound.logs(&totals, compiled.dialect));
+            let mut logs = Logs::from(bound.logs(&totals, dialect));
+            progress.step(b + 1, logs.as_slice());
+            callbacks.call(model, compiled, |c, f| {
+                c.on_train_batch_end(b, &mut logs, f)
+            })?;
+            if callbacks.stop_training() {
+                break;
+            }
         }
-        let mut logs = bound.logs(&totals, compiled.dialect);
+        let mut logs = Logs::from(bound.logs(&totals, dialect));
         let val = match &options.validation_data {
             Some((vx, vy)) => Some((views(vx), views(vy))),
             None if n_train < n => Some((views(&xv), views(&yv))),
             None => None,
         };
         if let Some((vx, vy)) = val {
-            let mut vbound = compiled.bind(&name, outputs)?;
-            let val = evaluate_bound(
+            let val = validate(
                 model,
                 compiled,
-                &mut vbound,
+                &mut callbacks,
                 (&vx, &vy, val_weights.as_ref()),
+                outputs,
                 options.batch_size,
             )?;
-            logs.extend(val.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
+            for (k, v) in val {
+                logs.insert(&format!("val_{k}"), v);
+            }
         }
-        progress.finish(started.elapsed(), &logs);
-        history.push(epoch, &logs);
+        callbacks.call(model, compiled, |c, f| c.on_epoch_end(epoch, &mut logs, f))?;
+        progress.finish(started.elapsed(), logs.as_slice());
+        last_logs = logs;
+        if callbacks.stop_training() {
+            break;
+        }
     }
-    Ok(history)
+    callbacks.call(model, compiled, |c, f| c.on_train_end(&mut last_logs, f))?;
+    Ok(callbacks.history)
 }

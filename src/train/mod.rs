@@ -11,6 +11,9 @@
 //! - [`fit`]: the fit loop ([`Compiled`], [`FitOptions`], [`History`]) behind
 //!   [`Sequential::compile`](crate::Sequential::compile), `fit`, `evaluate`,
 //!   `train_on_batch` and `test_on_batch`.
+//! - [`callbacks`]: the [`Callback`] trait and Keras's callbacks ([`EarlyStopping`],
+//!   [`ReduceLROnPlateau`], [`LearningRateScheduler`], [`TerminateOnNaN`], [`CSVLogger`],
+//!   [`LambdaCallback`], `ModelCheckpoint`), which `fit_with_callbacks` runs.
 //! - [`loss`]: Keras's losses, each giving the reduced value and its gradient with respect to
 //!   the output (or to the logits of a final sigmoid or softmax, as `fit` computes them), with
 //!   masks and sample weights as tf_keras 2.21 or Keras 3.15 apply them ([`Dialect`](loss::Dialect)).
@@ -23,6 +26,7 @@
 //! `tests/train_*.rs` tests, whose fixtures the `tools/keras_reference/generate_train_*.py`
 //! scripts write.
 
+pub mod callbacks;
 pub mod clip;
 pub mod config;
 pub mod constraint;
@@ -40,6 +44,12 @@ mod sample_weight;
 pub mod schedule;
 pub mod weight_rules;
 
+pub use callbacks::{
+    CSVLogger, Callback, EarlyStopping, FitContext, LambdaCallback, LearningRateScheduler, Logs,
+    MonitorMode, ReduceLROnPlateau, TerminateOnNaN,
+};
+#[cfg(feature = "keras")]
+pub use callbacks::{ModelCheckpoint, SaveFreq};
 pub use clip::GradientClipping;
 pub use config::{Config, ConfigValue};
 pub use constraint::Constraint;
