@@ -11,6 +11,7 @@ mod config;
 mod cudnn;
 mod hdf5;
 mod legacy;
+mod optimizer_state;
 mod writer;
 
 use crate::functional::Model;
