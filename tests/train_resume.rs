@@ -293,3 +293,41 @@ fn truncated_or_corrupted_checkpoints_are_refused_without_panic() {
         }
     }
 }
+
+#[test]
+fn a_functional_checkpoint_goes_on_as_the_run_it_was_cut_from() -> seqnn::Result<()> {
+    // Keras 3's two-input model of the fit fixtures: one epoch, saved, loaded; the next epoch
+    // of the loaded copy is the next epoch of the model that was never saved.
+    let fits = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train/fits");
+    let f: Value = serde_json::from_str(
+        &std::fs::read_to_string(fits.join("functional_two_inputs.json")).unwrap(),
+    )
+    .unwrap();
+    let x = arrays(&f["x"]);
+    let y = array(&f["y"]);
+    let xs: Vec<_> = x.iter().map(|a| a.view()).collect();
+    let options = FitOptions::new()
+        .with_epochs(1)
+        .with_batch_size(8)
+        .with_shuffle(false)
+        .with_verbose(0);
+    let mut model = seqnn::Model::load(fits.join("functional_two_inputs.k3.keras"))?;
+    model.fit(&xs, y.view(), &options)?;
+    let kept = std::env::var_os("SEQNN_RESUME_SAVE_DIR").map(PathBuf::from);
+    let path = kept.as_ref().map_or_else(
+        || std::env::temp_dir().join(format!("seqnn_functional_{}.keras", std::process::id())),
+        |d| d.join("functional_two_inputs.seqnn.epoch1.keras"),
+    );
+    model.save(&path)?;
+    let mut resumed = seqnn::Model::load(&path)?;
+    if kept.is_none() {
+        std::fs::remove_file(&path).ok();
+    }
+    let before = model.compiled().unwrap().optimizer().variables();
+    assert!(before.len() > 2, "the optimizer has its slots");
+    assert_eq!(resumed.compiled().unwrap().optimizer().variables(), before);
+    model.fit(&xs, y.view(), &options)?;
+    resumed.fit(&xs, y.view(), &options)?;
+    assert_eq!(resumed.get_weights(), model.get_weights());
+    Ok(())
+}
