@@ -8,6 +8,8 @@
 //!   optimizer variables are Keras's after that epoch; the file it saves holds those
 //!   variables where Keras 3 keeps them, and its next epoch is Keras's (1e-5). One such file
 //!   was loaded and trained on by Keras 3 itself (the fixture README says how).
+//! - `load_weights` into a compiled model takes the state too, or, when it does not fit,
+//!   changes nothing.
 //! - Files whose optimizer state does not fit are refused, naming the variable.
 #![cfg(feature = "keras")]
 
@@ -329,5 +331,75 @@ fn a_functional_checkpoint_goes_on_as_the_run_it_was_cut_from() -> seqnn::Result
     model.fit(&xs, y.view(), &options)?;
     resumed.fit(&xs, y.view(), &options)?;
     assert_eq!(resumed.get_weights(), model.get_weights());
+    Ok(())
+}
+
+#[test]
+fn load_weights_resumes_a_compiled_model_from_a_checkpoint() -> seqnn::Result<()> {
+    for case in ["lstm_adam", "simple_rnn_sgd_momentum"] {
+        let f = fixture(case);
+        for file in [
+            format!("{case}.k3.epoch1.keras"),
+            format!("{case}.tf.epoch1.h5"),
+        ] {
+            // Compiled, never trained (Keras 3's file saved before the first step).
+            let mut model = load_model(dir().join(format!("{case}.k3.untrained.keras")))?;
+            model.load_weights(dir().join(&file))?;
+            let keras = if file.contains(".tf.") {
+                "tf_keras"
+            } else {
+                "keras3"
+            };
+            epoch1_state(&model, &f, keras);
+            one_epoch(&mut model, &f)?;
+            let ext = if file.ends_with(".h5") { "h5" } else { "keras" };
+            assert_all_close(
+                &model.get_weights(),
+                &arrays(&f[keras]["resumed"][ext]["epoch2_weights"]),
+                &format!("{file} through load_weights: epoch 2"),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn load_weights_of_state_that_does_not_fit_changes_nothing() -> seqnn::Result<()> {
+    let f = fixture("lstm_adam");
+    let mut model = load_model(dir().join("lstm_adam.k3.untrained.keras"))?;
+    one_epoch(&mut model, &f)?;
+    let weights = model.get_weights();
+    let state = model.compiled().unwrap().optimizer().variables();
+    for name in [
+        "damaged.wrong_shape.keras",
+        "damaged.missing_variable.keras",
+        "damaged.nan_slot.keras",
+        "damaged.swapped_names.h5",
+    ] {
+        let err = model.load_weights(dir().join(name)).unwrap_err();
+        assert!(matches!(err, Error::File { .. }), "{name}: {err}");
+        assert!(err.to_string().contains("optimizer"), "{name}: {err}");
+        assert_eq!(model.get_weights(), weights, "{name}: the weights moved");
+        assert_eq!(
+            model.compiled().unwrap().optimizer().variables(),
+            state,
+            "{name}: the optimizer moved"
+        );
+    }
+    // Another optimizer's state is skipped, as Keras skips it: the weights load, the
+    // optimizer keeps its own state.
+    let mut sgd = load_model(dir().join("simple_rnn_sgd_momentum.k3.untrained.keras"))?;
+    one_epoch(&mut sgd, &fixture("simple_rnn_sgd_momentum"))?;
+    let sgd_state = sgd.compiled().unwrap().optimizer().variables();
+    let path = std::env::temp_dir().join(format!("seqnn_other_{}.keras", std::process::id()));
+    // A SimpleRNN model trained with Adam: same weights' shapes as `sgd`, another optimizer.
+    let mut other = load_model(dir().join("simple_rnn_sgd_momentum.k3.untrained.keras"))?;
+    other.compile("adam", "mse")?;
+    one_epoch(&mut other, &fixture("simple_rnn_sgd_momentum"))?;
+    other.save(&path)?;
+    sgd.load_weights(&path)?;
+    std::fs::remove_file(&path).ok();
+    assert_eq!(sgd.get_weights(), other.get_weights());
+    assert_eq!(sgd.compiled().unwrap().optimizer().variables(), sgd_state);
     Ok(())
 }

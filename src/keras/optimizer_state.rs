@@ -24,6 +24,7 @@ use crate::keras::hdf5::{attr_strings, attrs, read_weight};
 use crate::keras::LoadError;
 use crate::layer::{Layer, WeightSpec};
 use crate::shape::Shape;
+use crate::train::fit::Compiled;
 use crate::train::optimizer::{Optimizer, OptimizerVariable, VariableRole, VariableValue};
 
 /// Where a file keeps its optimizer's state, and whose layout it is.
@@ -47,26 +48,43 @@ struct Entry {
 /// file without optimizer state, and a file whose optimizer had not taken a step (Keras saves
 /// `iteration` = 0 and no slots then) leave the optimizer as it is.
 pub(crate) fn restore(model: &mut Loaded, file: &File, stored: Stored) -> Result<(), LoadError> {
-    let (compiled, layer): (_, &dyn Layer) = match model {
-        Loaded::Sequential(m) => (m.compiled(), &*m),
-        Loaded::Functional(m) => (m.compiled(), &*m),
+    let restored = match model {
+        Loaded::Sequential(m) => with_state(&*m, m.compiled(), file, stored, None)?,
+        Loaded::Functional(m) => with_state(&*m, m.compiled(), file, stored, None)?,
     };
-    let Some(compiled) = compiled else {
-        return Ok(());
-    };
-    let Some(entries) = entries(file, stored)? else {
-        return Ok(());
-    };
-    let specs = crate::train::fit::trainable_specs(layer);
-    let Some(optimizer) = restored(compiled.optimizer(), &specs, file, &entries, stored)? else {
-        return Ok(());
-    };
-    let compiled = compiled.clone().with_optimizer(optimizer);
-    match model {
-        Loaded::Sequential(m) => m.compile_with(compiled),
-        Loaded::Functional(m) => m.compile_with(compiled),
+    if let Some(compiled) = restored {
+        match model {
+            Loaded::Sequential(m) => m.compile_with(compiled),
+            Loaded::Functional(m) => m.compile_with(compiled),
+        }
     }
     Ok(())
+}
+
+/// `compiled` with its optimizer given the state `file` holds for `model`, or `None` when
+/// there is nothing to restore: the model is not compiled, the file holds no state or that of
+/// an optimizer before its first step, or (`file_class`, the class of the file's own
+/// optimizer, for weights loaded into a model compiled apart from the file) the state is that
+/// of another optimizer class, which Keras's `load_weights` skips too.
+pub(crate) fn with_state(
+    model: &dyn Layer,
+    compiled: Option<&Compiled>,
+    file: &File,
+    stored: Stored,
+    file_class: Option<&str>,
+) -> Result<Option<Compiled>, LoadError> {
+    let Some(compiled) = compiled else {
+        return Ok(None);
+    };
+    if file_class.is_some_and(|c| c != compiled.optimizer().class_name()) {
+        return Ok(None);
+    }
+    let Some(entries) = entries(file, stored)? else {
+        return Ok(None);
+    };
+    let specs = crate::train::fit::trainable_specs(model);
+    let restored = restored(compiled.optimizer(), &specs, file, &entries, stored)?;
+    Ok(restored.map(|optimizer| compiled.clone().with_optimizer(optimizer)))
 }
 
 /// The file's optimizer variables in order, or `None` when it has none.
