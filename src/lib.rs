@@ -69,7 +69,9 @@
 //!   `.keras` archives (Keras 3 and tf_keras) and legacy `.h5` models;
 //!   `Sequential::load_weights` reads `.weights.h5` and the weights of those files;
 //!   `Sequential::save` writes a `.keras` archive that Keras 3 loads; `Sequential::to_json` and
-//!   [`model_from_json`] are Keras's. The core never depends on it.
+//!   [`model_from_json`] are Keras's. A compiled model's file holds its optimizer's state, as
+//!   Keras 3 writes it, and loading restores it, so that training resumes exactly. The core
+//!   never depends on it.
 //! - `threads` (default): large calls split over one persistent thread pool (rayon's), as
 //!   [`threads`] describes; without it every call runs on its caller's thread.
 //!

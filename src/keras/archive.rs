@@ -155,6 +155,12 @@ pub(crate) fn load_model(bytes: &[u8]) -> Result<Loaded, LoadError> {
         &compile,
         crate::keras::compile::loss_dialect(dialect),
     );
+    // With its optimizer's state, as Keras's load_model restores it.
+    crate::keras::optimizer_state::restore(
+        &mut model,
+        &archive.weights,
+        crate::keras::optimizer_state::Stored::Vars(dialect),
+    )?;
     Ok(model)
 }
 

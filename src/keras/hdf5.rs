@@ -12,10 +12,24 @@ use crate::shape::Shape;
 /// A message-carrying error of this module; the caller adds the path.
 pub(crate) type Problem = String;
 
-/// Parses HDF5 bytes.
+/// Parses HDF5 bytes. A file shorter than the end its superblock declares is truncated, and
+/// refused even when what is left would read.
 pub(crate) fn open(bytes: Vec<u8>) -> Result<File, LoadError> {
-    File::from_bytes(bytes)
-        .map_err(|e| LoadError::sourced(format!("not a readable HDF5 file ({e})"), e))
+    let len = bytes.len() as u64;
+    let file = File::from_bytes(bytes)
+        .map_err(|e| LoadError::sourced(format!("not a readable HDF5 file ({e})"), e))?;
+    let superblock = file.superblock();
+    let end = superblock
+        .eof_address
+        .saturating_add(superblock.base_address.get());
+    if end > len {
+        return Err(format!(
+            "the HDF5 file is truncated: its superblock says it ends at byte {end}, but it has \
+             {len} bytes"
+        )
+        .into());
+    }
+    Ok(file)
 }
 
 /// The attributes of the group at `path` (`""` or `"/"` for the root).

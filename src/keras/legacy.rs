@@ -61,6 +61,12 @@ pub(crate) fn load_model(file: &File) -> Result<Loaded, LoadError> {
             crate::keras::compile::loss_dialect(Dialect::from_version(version.as_deref()));
         crate::keras::compile::attach(&mut model, &config, dialect);
     }
+    let version = attr_string(&root, "keras_version");
+    crate::keras::optimizer_state::restore(
+        &mut model,
+        file,
+        crate::keras::optimizer_state::Stored::Legacy(Dialect::from_version(version.as_deref())),
+    )?;
     Ok(model)
 }
 

@@ -11,6 +11,7 @@ mod config;
 mod cudnn;
 mod hdf5;
 mod legacy;
+mod optimizer_state;
 mod writer;
 
 use crate::functional::Model;
@@ -540,7 +541,9 @@ impl Sequential {
                 name: self.name().to_string(),
             });
         }
-        let bytes = writer::weights_h5(self.name(), self.layers()).map_err(|e| e.in_file(path))?;
+        let optimizer = self.compiled().map(|c| c.optimizer());
+        let bytes = writer::weights_h5(self.name(), self.layers(), optimizer)
+            .map_err(|e| e.in_file(path))?;
         write_atomic(path, &bytes)
     }
 
@@ -548,8 +551,14 @@ impl Sequential {
     /// from the weights of a `.keras` or legacy `.h5` file saved from a model with the same
     /// structure. Every shape is checked before anything changes.
     ///
+    /// A compiled model also takes the optimizer's state a `.keras` or legacy `.h5` file
+    /// holds for an optimizer of its own optimizer's class, as Keras 3's `load_weights` does
+    /// (so that training goes on where the file's run stopped); the state of another class is
+    /// skipped, as Keras skips it. A `.weights.h5` gives the weights alone.
+    ///
     /// # Errors
-    /// [`Error::File`] for a damaged file or weights that do not fit the model.
+    /// [`Error::File`] for a damaged file, or weights or optimizer state that do not fit the
+    /// model; the weights and the optimizer are as they were then.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         if !self.is_built() {
@@ -557,10 +566,12 @@ impl Sequential {
                 name: self.name().to_string(),
             });
         }
-        let bytes = read_file(path)?;
-        let weights = weights_of(bytes, self.layers());
-        let weights = weights.map_err(|e| in_file(e, path))?;
-        self.set_weights(&weights).map_err(|e| e.in_file(path))
+        let (weights, compiled) = read_checkpoint(path, self, self.layers(), self.compiled())?;
+        self.set_weights(&weights).map_err(|e| e.in_file(path))?;
+        if let Some(compiled) = compiled {
+            self.compile_with(compiled);
+        }
+        Ok(())
     }
 }
 
@@ -614,21 +625,28 @@ impl Model {
     /// there.
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = writer::weights_h5(self.name(), self.layers()).map_err(|e| e.in_file(path))?;
+        let optimizer = self.compiled().map(|c| c.optimizer());
+        let bytes = writer::weights_h5(self.name(), self.layers(), optimizer)
+            .map_err(|e| e.in_file(path))?;
         write_atomic(path, &bytes)
     }
 
     /// Loads weights into this model from a `.weights.h5` file (Keras 3's `save_weights`), or
     /// from the weights of a `.keras` or legacy `.h5` file saved from a model of the same
-    /// structure. Every shape is checked before anything changes.
+    /// structure, with the optimizer's state as [`Sequential::load_weights`] takes it. Every
+    /// shape is checked before anything changes.
     ///
     /// # Errors
-    /// [`Error::File`] for a damaged file or weights that do not fit the model.
+    /// [`Error::File`] for a damaged file, or weights or optimizer state that do not fit the
+    /// model; the weights and the optimizer are as they were then.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
-        let weights = weights_of(bytes, self.layers()).map_err(|e| in_file(e, path))?;
-        self.set_weights(&weights).map_err(|e| e.in_file(path))
+        let (weights, compiled) = read_checkpoint(path, self, self.layers(), self.compiled())?;
+        self.set_weights(&weights).map_err(|e| e.in_file(path))?;
+        if let Some(compiled) = compiled {
+            self.compile_with(compiled);
+        }
+        Ok(())
     }
 }
 
@@ -715,23 +733,74 @@ pub(crate) fn check_writable(dir: &Path) -> Result<()> {
     std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))
 }
 
-/// The weights for `layers` in a weights file or a model file of either format.
-fn weights_of(
-    bytes: Vec<u8>,
+/// [`checkpoint_of`] the file at `path`, its errors naming it.
+fn read_checkpoint(
+    path: &Path,
+    model: &dyn crate::Layer,
     layers: &[Box<dyn crate::Layer>],
-) -> std::result::Result<Vec<ArrayD<f32>>, LoadError> {
+    compiled: Option<&crate::Compiled>,
+) -> Result<(Vec<ArrayD<f32>>, Option<crate::Compiled>)> {
+    let bytes = read_file(path)?;
+    checkpoint_of(bytes, model, layers, compiled).map_err(|e| in_file(e, path))
+}
+
+/// What a weights file or a model file of either format holds for `model`: its weights, and
+/// `compiled` with the file's optimizer state (`None` when there is none to take; see
+/// [`Sequential::load_weights`]).
+fn checkpoint_of(
+    bytes: Vec<u8>,
+    model: &dyn crate::Layer,
+    layers: &[Box<dyn crate::Layer>],
+    compiled: Option<&crate::Compiled>,
+) -> std::result::Result<(Vec<ArrayD<f32>>, Option<crate::Compiled>), LoadError> {
+    use optimizer_state::{with_state, Stored};
+    // The class of the file's own optimizer, from its compile configuration.
+    let class_in = |config: &serde_json::Value, dialect: config::Dialect| {
+        compile::compiled_from(config, compile::loss_dialect(dialect), &[String::new()])
+            .ok()
+            .flatten()
+            .map(|c| c.optimizer().class_name())
+    };
     if bytes.starts_with(b"PK") {
-        archive::read(&bytes).and_then(|a| archive::weights(&a.weights, layers))
+        let a = archive::read(&bytes)?;
+        let weights = archive::weights(&a.weights, layers)?;
+        let dialect = config::Dialect::from_version(a.keras_version.as_deref());
+        let class = class_in(&compile::compile_config_of(&a.config), dialect);
+        let Some(class) = class else {
+            return Ok((weights, None));
+        };
+        let restored = with_state(
+            model,
+            compiled,
+            &a.weights,
+            Stored::Vars(dialect),
+            Some(class),
+        )?;
+        Ok((weights, restored))
     } else if hdf5_pure::is_hdf5_bytes(&bytes) {
-        hdf5::open(bytes).and_then(|file| {
-            if legacy::is_full_model(&file) {
-                legacy::weights(&file, "model_weights", layers, &stored_layouts(&file))
-            } else if legacy::is_weights_file(&file) {
-                legacy::weights(&file, "/", layers, &Default::default())
-            } else {
-                archive::weights(&file, layers)
-            }
-        })
+        let file = hdf5::open(bytes)?;
+        if legacy::is_full_model(&file) {
+            let weights = legacy::weights(&file, "model_weights", layers, &stored_layouts(&file))?;
+            let root = hdf5::attrs(&file, "/")?;
+            let dialect =
+                config::Dialect::from_version(hdf5::attr_string(&root, "keras_version").as_deref());
+            let config = hdf5::attr_string(&root, "training_config")
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            let Some(class) = class_in(&config, dialect) else {
+                return Ok((weights, None));
+            };
+            let restored =
+                with_state(model, compiled, &file, Stored::Legacy(dialect), Some(class))?;
+            Ok((weights, restored))
+        } else if legacy::is_weights_file(&file) {
+            Ok((
+                legacy::weights(&file, "/", layers, &Default::default())?,
+                None,
+            ))
+        } else {
+            Ok((archive::weights(&file, layers)?, None))
+        }
     } else {
         Err("not a Keras weights file: neither HDF5 nor a .keras archive".into())
     }

@@ -24,6 +24,7 @@ use crate::layers::op::{Op, OpKind, Operand};
 use crate::layers::time_distributed::TimeDistributed;
 use crate::sequential::Sequential;
 use crate::shape::Shape;
+use crate::train::optimizer::{Optimizer, VariableValue};
 
 /// The Keras version whose format this writer emits, checked by loading its output there.
 pub(crate) const KERAS_FORMAT_VERSION: &str = "3.15.1";
@@ -39,13 +40,21 @@ pub(crate) fn keras_archive(model: &Sequential) -> Result<Vec<u8>> {
         });
     }
     let config = model_config(model, &input)?;
-    archive(&config, weights_h5(model.name(), model.layers())?)
+    let optimizer = model.compiled().map(|c| c.optimizer());
+    archive(
+        &config,
+        weights_h5(model.name(), model.layers(), optimizer)?,
+    )
 }
 
 /// The bytes of a `.keras` archive for a Functional `model`.
 pub(crate) fn functional_archive(model: &Model) -> Result<Vec<u8>> {
     let config = functional_config(model)?;
-    archive(&config, weights_h5(model.name(), model.layers())?)
+    let optimizer = model.compiled().map(|c| c.optimizer());
+    archive(
+        &config,
+        weights_h5(model.name(), model.layers(), optimizer)?,
+    )
 }
 
 /// The archive of a config and its weights file.
@@ -296,11 +305,17 @@ fn attention_call(layer: &dyn Layer, tensors: &mut Vec<Value>) -> Option<Value> 
     Some(json!({ "args": args, "kwargs": kwargs }))
 }
 
+/// The values of a dataset.
+enum Data {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+}
+
 /// A group of the weights file under construction: attributes, datasets and subgroups.
 #[derive(Default)]
 struct Node {
     name_attr: Option<String>,
-    datasets: Vec<(String, Vec<f32>, Vec<u64>)>,
+    datasets: Vec<(String, Data, Vec<u64>)>,
     children: BTreeMap<String, Node>,
 }
 
@@ -318,10 +333,12 @@ impl Node {
             builder.set_attr("name", AttrValue::String(name));
         }
         for (name, data, shape) in self.datasets {
-            builder
-                .create_dataset(&name)
-                .with_f32_data(&data)
-                .with_shape(&shape);
+            let ds = builder.create_dataset(&name);
+            match &data {
+                Data::F32(v) => ds.with_f32_data(v),
+                Data::I64(v) => ds.with_i64_data(v),
+            }
+            .with_shape(&shape);
         }
         for (name, child) in self.children {
             let mut g = builder.create_group(&name);
@@ -369,7 +386,7 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
                 if let Some(w) = it.next() {
                     let shape = w.shape().iter().map(|&d| d as u64).collect();
                     g.datasets
-                        .push((i.to_string(), w.iter().copied().collect(), shape));
+                        .push((i.to_string(), Data::F32(w.iter().copied().collect()), shape));
                 }
             }
         }
@@ -387,16 +404,40 @@ fn layer_vars(node: &mut Node, layer: &dyn Layer) {
         let shape = w.shape().iter().map(|&d| d as u64).collect();
         group
             .datasets
-            .push((i.to_string(), w.iter().copied().collect(), shape));
+            .push((i.to_string(), Data::F32(w.iter().copied().collect()), shape));
     }
 }
 
-/// The bytes of the archive's `model.weights.h5`, which is also Keras 3's `.weights.h5` file
-/// (`model.save_weights`).
-pub(crate) fn weights_h5(name: &str, layers: &[Box<dyn Layer>]) -> Result<Vec<u8>> {
+/// Adds `optimizer/vars/<i>`, one dataset per optimizer variable in Keras 3's order, as Keras
+/// 3's `save_own_variables` writes them (see [`super::optimizer_state`]).
+fn optimizer_vars(node: &mut Node, optimizer: &dyn Optimizer) {
+    let vars = node.at("optimizer/vars");
+    vars.name_attr = Some(optimizer.name().to_string());
+    for (i, v) in optimizer.variables().into_iter().enumerate() {
+        let (data, shape) = match v.value {
+            VariableValue::Int64(n) => (Data::I64(vec![n]), Vec::new()),
+            VariableValue::Float32(a) => {
+                let shape = a.shape().iter().map(|&d| d as u64).collect();
+                (Data::F32(a.iter().copied().collect()), shape)
+            }
+        };
+        vars.datasets.push((i.to_string(), data, shape));
+    }
+}
+
+/// `model.weights.h5`: the layers' weights and, for a compiled model, its optimizer's state;
+/// also Keras 3's `.weights.h5` file (`model.save_weights`).
+pub(crate) fn weights_h5(
+    name: &str,
+    layers: &[Box<dyn Layer>],
+    optimizer: Option<&dyn Optimizer>,
+) -> Result<Vec<u8>> {
     let mut root = Node::default();
     root.at("vars").name_attr = Some(name.to_string());
     layers_vars(&mut root, layers);
+    if let Some(optimizer) = optimizer {
+        optimizer_vars(&mut root, optimizer);
+    }
     let mut builder = FileBuilder::new();
     for (name, child) in root.children {
         let mut g = builder.create_group(&name);

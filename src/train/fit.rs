@@ -863,14 +863,23 @@ struct Trained {
     penalties: Penalties,
 }
 
+/// Whether `fit` trains the weight of `spec` in `model`: Keras's `trainable_weights`.
+fn is_trained(model: &dyn Layer, spec: &WeightSpec) -> bool {
+    model.trainable() && spec.trainable
+}
+
+/// The specs of the weights `fit` trains, in order: what the optimizer is built for, so what
+/// its slots belong to (Keras's `optimizer.build(model.trainable_variables)`).
+pub(crate) fn trainable_specs(model: &dyn Layer) -> Vec<WeightSpec> {
+    (model.weight_specs().into_iter())
+        .filter(|s| is_trained(model, s))
+        .collect()
+}
+
 impl Trained {
     fn of(model: &dyn Layer, dialect: Dialect) -> Result<Self> {
         let specs = model.weight_specs();
-        let layer_trainable = model.trainable();
-        let trainable: Vec<bool> = specs
-            .iter()
-            .map(|s| layer_trainable && s.trainable)
-            .collect();
+        let trainable: Vec<bool> = specs.iter().map(|s| is_trained(model, s)).collect();
         let penalties = Penalties::of(model, &trainable, dialect)?;
         Ok(Trained {
             specs,
@@ -920,11 +929,7 @@ fn apply(
     }
     let trainable = &trained.trainable;
     if !optimizer.is_built() {
-        let specs: Vec<_> = (trained.specs.iter().zip(trainable))
-            .filter(|(_, &t)| t)
-            .map(|(s, _)| s.clone())
-            .collect();
-        optimizer.build(&specs)?;
+        optimizer.build(&trainable_specs(model))?;
     }
     let mut views: Vec<ArrayViewMutD<'_, f32>> = (weights.iter_mut().zip(trainable))
         .filter(|(_, &t)| t)

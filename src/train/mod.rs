@@ -56,7 +56,7 @@ pub use constraint::Constraint;
 pub use fit::{Compiled, FitOptions, History, IntoLoss, IntoOptimizer, IntoTargets};
 pub use optimizer::{
     optimizer_from_name, Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Nadam, Optimizer,
-    OptimizerVariable, RMSprop, VariableValue, SGD,
+    OptimizerVariable, RMSprop, VariableRole, VariableValue, SGD,
 };
 pub use regularizer::Regularizer;
 pub use schedule::{

@@ -142,6 +142,21 @@ pub trait Optimizer: fmt::Debug + Send + Sync {
     /// words), a negative iteration count, or a value of the wrong kind.
     fn set_variables(&mut self, values: &[VariableValue]) -> Result<()>;
 
+    /// The optimizer's own variables ([`VariableRole::Global`], in
+    /// [`variables`](Optimizer::variables)'s order) as an uninterrupted run has them after
+    /// `iterations` steps: they follow from the step count alone (Nadam's `u_product`, the
+    /// product of its momentum schedule). tf_keras does not save them, so its files are
+    /// resumed with these; empty for an optimizer without any.
+    ///
+    /// ```
+    /// use seqnn::train::{Nadam, Optimizer};
+    /// let nadam = Nadam::new();
+    /// // u_product after one step: beta_1 · (1 - 0.5 · 0.96^1)
+    /// assert_eq!(nadam.globals_at(1), [0.9f32 * (1.0 - 0.5 * 0.96f32)]);
+    /// assert!(seqnn::train::Adam::new().globals_at(5).is_empty());
+    /// ```
+    fn globals_at(&self, iterations: u64) -> Vec<f32>;
+
     /// Keras 3's `get_config()`: `name`, `learning_rate`, `weight_decay`, the clipping options,
     /// the options seqnn does not have (with Keras's defaults), then the optimizer's own.
     fn config(&self) -> Config;
@@ -165,14 +180,55 @@ pub enum VariableValue {
     Float32(ArrayD<f32>),
 }
 
-/// One of Keras's optimizer variables: its name (`iteration`, `dense_kernel_momentum`) and
-/// value.
+/// One of Keras's optimizer variables: its name (`iteration`, `dense_kernel_momentum`), what it
+/// is, and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptimizerVariable {
     /// Keras 3's `variable.name`.
     pub name: String,
+    /// What the variable is, which tells how tf_keras's files, which list only
+    /// `iteration` and the slots, map onto Keras 3's list.
+    pub role: VariableRole,
     /// Its value.
     pub value: VariableValue,
+}
+
+/// What one of [`Optimizer::variables`] is.
+///
+/// ```
+/// use seqnn::train::{Optimizer, VariableRole, SGD};
+/// use seqnn::WeightSpec;
+/// let mut sgd = SGD::new().with_momentum(0.9);
+/// sgd.build(&[WeightSpec::new("dense/kernel", vec![2, 3])])?;
+/// let roles: Vec<VariableRole> = sgd.variables().into_iter().map(|v| v.role).collect();
+/// assert_eq!(
+///     roles,
+///     [
+///         VariableRole::Iterations,
+///         VariableRole::LearningRate,
+///         VariableRole::Slot { variable: 0, kind: "momentum" },
+///     ]
+/// );
+/// # Ok::<(), seqnn::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VariableRole {
+    /// `iteration`, the step counter (int64).
+    Iterations,
+    /// `learning_rate`, which Keras 3 keeps as a variable when the rate is a constant.
+    LearningRate,
+    /// A slot of one of the variables the optimizer was built for (their index, in the
+    /// order given to [`Optimizer::build`]): `kind` is Keras 3's name of the slot
+    /// (`"momentum"`, `"velocity"`, ...).
+    Slot {
+        /// The index of the model variable.
+        variable: usize,
+        /// Keras 3's name of the slot.
+        kind: &'static str,
+    },
+    /// A variable of the whole optimizer (Nadam's `u_product`, named `variable`).
+    Global,
 }
 
 /// The optimizers by Keras's names, as `keras.optimizers.get("adam")`, case-insensitive:
@@ -339,8 +395,23 @@ struct Built {
 enum Place {
     Iterations,
     LearningRate,
-    Slot { variable: usize, slot: usize },
+    Slot {
+        variable: usize,
+        slot: usize,
+        kind: &'static str,
+    },
     Global(usize),
+}
+
+impl Place {
+    fn role(self) -> VariableRole {
+        match self {
+            Place::Iterations => VariableRole::Iterations,
+            Place::LearningRate => VariableRole::LearningRate,
+            Place::Slot { variable, kind, .. } => VariableRole::Slot { variable, kind },
+            Place::Global(_) => VariableRole::Global,
+        }
+    }
 }
 
 /// `buffer` as a standard-layout copy of `from`, allocated only when the shapes differ (and,
@@ -629,7 +700,14 @@ impl Core {
                 for (variable, path) in built.paths.iter().enumerate() {
                     for (k, kind) in group.iter().enumerate() {
                         let slot = first + k;
-                        places.push((format!("{path}_{kind}"), Place::Slot { variable, slot }));
+                        places.push((
+                            format!("{path}_{kind}"),
+                            Place::Slot {
+                                variable,
+                                slot,
+                                kind,
+                            },
+                        ));
                     }
                 }
                 first += group.len();
@@ -648,7 +726,7 @@ impl Core {
             Place::LearningRate => {
                 VariableValue::Float32(ArrayD::from_elem(IxDyn(&[]), self.learning_rate()))
             }
-            Place::Slot { variable, slot } => VariableValue::Float32(
+            Place::Slot { variable, slot, .. } => VariableValue::Float32(
                 built.expect("slots are built").slots[variable][slot].clone(),
             ),
             Place::Global(i) => VariableValue::Float32(ArrayD::from_elem(
@@ -663,6 +741,7 @@ impl Core {
             .into_iter()
             .map(|(name, place)| OptimizerVariable {
                 name,
+                role: place.role(),
                 value: self.value(place),
             })
             .collect()
@@ -739,7 +818,9 @@ impl Core {
                         Place::LearningRate => {
                             self.learning_rate = LearningRate::Constant(scalar);
                         }
-                        Place::Slot { variable, slot } => built.slots[*variable][*slot].assign(a),
+                        Place::Slot { variable, slot, .. } => {
+                            built.slots[*variable][*slot].assign(a)
+                        }
                         Place::Global(i) => built.globals[*i] = scalar,
                         Place::Iterations => unreachable!("matched above"),
                     }
@@ -748,6 +829,30 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// The globals after `iterations` steps, replayed step by step from their initial values.
+    /// The replay stops when a step leaves them as they were: Nadam's factor grows toward
+    /// `beta_1` with the steps, so a product a step cannot change (0, the smallest subnormal,
+    /// infinity, or a factor rounded to 1) no later step changes either. That takes at most
+    /// a few thousand steps; the bound is for a factor that never settles.
+    pub(crate) fn globals_at(rule: &dyn Rule, iterations: u64) -> Vec<f32> {
+        let mut globals: Vec<f32> = rule.globals().iter().map(|(_, init)| *init).collect();
+        if globals.is_empty() {
+            return globals;
+        }
+        for i in 0..iterations.min(1 << 20) {
+            let before = globals.clone();
+            let step = Step {
+                learning_rate: 0.0,
+                iterations: i,
+            };
+            rule.begin_step(&step, &mut globals);
+            if (before.iter().zip(&globals)).all(|(a, b)| a.to_bits() == b.to_bits()) {
+                break;
+            }
+        }
+        globals
     }
 
     /// Keras 3's `get_config()`: the base optimizer's entries, then the rule's.
@@ -823,6 +928,10 @@ macro_rules! impl_optimizer {
                 values: &[$crate::train::optimizer::VariableValue],
             ) -> $crate::Result<()> {
                 self.core.set_variables(&self.rule, values)
+            }
+
+            fn globals_at(&self, iterations: u64) -> Vec<f32> {
+                $crate::train::optimizer::Core::globals_at(&self.rule, iterations)
             }
 
             fn config(&self) -> $crate::train::config::Config {
