@@ -179,6 +179,9 @@ enum Command {
         /// ReduceLROnPlateau(monitor="val_loss") (loss without validation)
         #[arg(long, verbatim_doc_comment)]
         reduce_lr_on_plateau: bool,
+        /// Draw the loss and metric curves into PATH (.png or .svg), val_ curves dashed
+        #[arg(long, value_name = "PATH")]
+        plot: Option<PathBuf>,
     },
 
     /// Print the loss and metrics of a compiled model on inputs and targets, as Keras's evaluate
@@ -355,8 +358,21 @@ fn run(command: Command) -> Result<(), Failure> {
             checkpoint,
             csv_log,
             reduce_lr_on_plateau,
+            plot,
         } => {
             keras_output(&output)?;
+            if let Some(path) = &plot {
+                let ext = path.extension().and_then(|e| e.to_str());
+                if !matches!(
+                    ext.map(str::to_ascii_lowercase).as_deref(),
+                    Some("png" | "svg")
+                ) {
+                    return Err(Failure::Message(format!(
+                        "--plot {} must name a .png or .svg file",
+                        path.display()
+                    )));
+                }
+            }
             let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
             let mut model = load(&model)?;
             let xs = floats(xs.for_inputs(&model.input_names())?);
@@ -434,6 +450,9 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
             };
             model.save(&output).map_err(|e| e.in_file(&output))?;
+            if let Some(path) = &plot {
+                history.plot(path)?;
+            }
             for (key, values) in history.history() {
                 let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
                 writeln!(out, "{key}: [{}]", values.join(", "))?;

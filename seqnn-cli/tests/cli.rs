@@ -1394,21 +1394,27 @@ fn fit_reads_a_target_per_output_from_an_npz() {
 /// Keras's callbacks as the `cli_callbacks` case of `tests/fixtures/train/callbacks/` ran them
 /// in tf_keras: it stops at the same epoch, logs `lr`, writes one checkpoint per epoch and the
 /// same CSV columns, and saves the restored best weights (1e-4).
-#[test]
-fn fit_runs_keras_callbacks_from_its_flags() {
-    let dir = scratch("fit_callbacks");
+/// The callbacks fixture of the CLI (`tests/fixtures/train/callbacks/cli_callbacks.*`): its
+/// JSON, its tf_keras model file, and its x and y written as `.npy` into `dir`.
+fn callbacks_fixture(dir: &Path) -> (Value, PathBuf, PathBuf, PathBuf) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/train/callbacks");
     let f: Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures.join("cli_callbacks.json")).unwrap(),
     )
     .unwrap();
-    let keras = &f["results"]["tf_keras"];
     let (x, y) = (dir.join("x.npy"), dir.join("y.npy"));
     write_npy(&x, &fit_array(&f["x"])).unwrap();
     write_npy(&y, &fit_array(&f["y"])).unwrap();
+    (f, fixtures.join("cli_callbacks.tf.keras"), x, y)
+}
+
+#[test]
+fn fit_runs_keras_callbacks_from_its_flags() {
+    let dir = scratch("fit_callbacks");
+    let (f, model, x, y) = callbacks_fixture(&dir);
+    let keras = &f["results"]["tf_keras"];
     let out = dir.join("trained.keras");
     let (ckpt, csv) = (dir.join("ckpt-{epoch:02d}.keras"), dir.join("log.csv"));
-    let model = fixtures.join("cli_callbacks.tf.keras");
     let run = seqnn([
         OsStr::new("fit"),
         model.as_os_str(),
@@ -1432,8 +1438,15 @@ fn fit_runs_keras_callbacks_from_its_flags() {
         ckpt.as_os_str(),
         "--csv-log".as_ref(),
         csv.as_os_str(),
+        "--plot".as_ref(),
+        dir.join("curves.svg").as_os_str(),
     ]);
     let stdout = run.succeeded();
+    let svg = std::fs::read_to_string(dir.join("curves.svg")).expect("the plot");
+    assert!(
+        svg.contains("val_loss") && svg.contains("<polyline"),
+        "a loss plot"
+    );
     let epochs = keras["histories"][0]["epoch"].as_array().unwrap().len();
     assert!(epochs < 10, "the fixture stops early");
     let lr = stdout
@@ -1490,4 +1503,29 @@ fn fit_runs_keras_callbacks_from_its_flags() {
         "{line}"
     );
     assert!(!dir.join("never.keras").exists());
+}
+
+#[test]
+fn fit_refuses_a_plot_path_that_is_neither_png_nor_svg_before_training() {
+    let dir = scratch("fit_plot_extension");
+    let (_, model, x, y) = callbacks_fixture(&dir);
+    let out = dir.join("trained.keras");
+    let run = seqnn([
+        OsStr::new("fit"),
+        model.as_os_str(),
+        x.as_os_str(),
+        y.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--verbose".as_ref(),
+        "0".as_ref(),
+        "--plot".as_ref(),
+        dir.join("curves.jpg").as_os_str(),
+    ]);
+    let message = run.one_error_line();
+    assert!(
+        message.contains("--plot") && message.contains(".png or .svg"),
+        "{message}"
+    );
+    assert!(!out.exists(), "no training, no output");
 }
