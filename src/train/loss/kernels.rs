@@ -4,6 +4,8 @@
 //! logarithms, the gradient of a clip being zero outside its range), so that saturated outputs
 //! give Keras's numbers, not only the mathematically equal ones.
 
+pub(crate) use crate::activation::sigmoid;
+
 /// Keras's backend epsilon, `keras.backend.epsilon()`.
 pub(crate) const EPSILON: f32 = 1e-7;
 
@@ -169,30 +171,6 @@ fn sign(x: f32) -> f32 {
     } else {
         0.0
     }
-}
-
-/// `1 / (1 + e^-x)` as TensorFlow computes it on the CPU, to the bit: Eigen's vectorized
-/// `scalar_logistic_op<float>` (`e/(1 + e)` with `e = exp(x/2)²`, the exponential by Cephes's
-/// range reduction and a degree-5 polynomial, multiplications and additions unfused). Near 1
-/// the last bit decides `1 - p`, so the probability formulas on a sigmoid's output need it.
-#[allow(clippy::excessive_precision)] // Eigen's coefficients, as written there
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    if x < -104.0 {
-        return 0.0;
-    }
-    let x = x.min(16.635_532_4) * 0.5;
-    let m = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = m * -0.693_359_375 + x;
-    let r = m * 2.121_944_40e-4 + r;
-    let r2 = r * r;
-    let even = r2 * 4.189_866_781_234_741_210_937_5e-2 + 0.499_991_416_931_152_343_75;
-    let odd = r2 * 8.334_713_056_683_540_344_238_281_25e-3 + 0.166_668_772_697_448_730_468_75;
-    let p = r * odd + even;
-    let p = r2 * p + (r + 1.0);
-    // 2^m through the exponent bits: m is within [-53, 13] here.
-    let e = p * f32::from_bits(((m as i32 + 127) as u32) << 23);
-    let e = e * e;
-    e / (1.0 + e)
 }
 
 /// Binary label smoothing: `t·(1 - s) + s/2`.

@@ -94,7 +94,7 @@ use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 
-pub(crate) use kernels::sigmoid;
+pub(crate) use crate::activation::sigmoid;
 use kernels::Kernel;
 pub(crate) use rows::{Layout, Rows, TargetKind};
 pub use weighting::Weighting;
