@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
+use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::input::InputArray;
 use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
@@ -444,8 +445,13 @@ pub struct Model {
     compiled: Option<Box<Compiled>>,
 }
 
-/// A run's outputs and their masks.
-type OutputsAndMasks = (Vec<ArrayD<f32>>, Vec<Option<Mask>>);
+/// A run's outputs, their masks, and the activation each output's layer left out when the
+/// run asked for logits.
+type OutputsAndMasks = (
+    Vec<ArrayD<f32>>,
+    Vec<Option<Mask>>,
+    Vec<Option<ActivationFn>>,
+);
 
 /// A value flowing through a run: an input array (borrowed) or a layer's output.
 enum Value<'a> {
@@ -1103,7 +1109,7 @@ impl Model {
     /// reader ran.
     fn run(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>> {
         self.run_masked(inputs, Vec::new(), None)
-            .map(|(outs, _)| outs)
+            .map(|(outs, ..)| outs)
     }
 
     /// [`run`](Self::run) from the inputs' masks (none where `input_masks` is short); also
@@ -1117,13 +1123,14 @@ impl Model {
         input_masks: Vec<Option<Mask>>,
         states: Option<&mut Vec<Option<States>>>,
     ) -> Result<OutputsAndMasks> {
-        self.run_with(inputs, input_masks, states, Mode::Inference, None)
+        self.run_with(inputs, input_masks, states, Mode::Inference, None, false)
     }
 
     /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each node's layer keeps
     /// what its backward pass needs, one record per node (`None` for the inputs), told which
     /// of its inputs need a gradient, from which of the model's inputs do (the flags beside
-    /// `records`).
+    /// `records`). With `logits`, the layer of each output that nothing else reads is asked
+    /// for them (see [`CallContext::with_logits_wanted`]).
     fn run_with(
         &self,
         inputs: &[ArrayViewD<'_, f32>],
@@ -1131,6 +1138,7 @@ impl Model {
         mut states: Option<&mut Vec<Option<States>>>,
         mode: Mode,
         mut records: Option<(&mut Vec<Option<SavedForBackward>>, &[bool])>,
+        logits: bool,
     ) -> Result<OutputsAndMasks> {
         // Whether each value needs a gradient: a model input if the caller says so, a layer's
         // output if one of the layer's inputs does or the layer has weights.
@@ -1160,6 +1168,17 @@ impl Model {
         for t in &self.outputs {
             remaining[t.node][t.index] += 1;
         }
+        // A layer may give logits for an output only when its one output is read by nothing
+        // but the loss: any other reader needs the activation's values.
+        let wants_logits: Vec<bool> = (0..self.nodes.len())
+            .map(|ni| {
+                logits
+                    && self.nodes[ni].outputs.len() == 1
+                    && remaining[ni][0] == 1
+                    && self.outputs.iter().any(|t| t.node == ni)
+            })
+            .collect();
+        let mut left_out: Vec<Option<ActivationFn>> = vec![None; self.nodes.len()];
         let mut values: Vec<Vec<Option<Value<'_>>>> = self
             .nodes
             .iter()
@@ -1211,6 +1230,9 @@ impl Model {
                 needed[ni].fill(output_needed);
                 ctx = ctx.recording().with_input_gradients(inputs_needed);
             }
+            if wants_logits[ni] {
+                ctx = ctx.with_logits_wanted();
+            }
             let carried = states
                 .as_deref_mut()
                 .and_then(|s| s.get_mut(node.layer))
@@ -1243,6 +1265,9 @@ impl Model {
                 });
             }
             masks[ni] = ctx.output_masks(layer, out.len());
+            if wants_logits[ni] {
+                left_out[ni] = ctx.take_left_out_activations(1)[0];
+            }
             if let Some((r, _)) = records.as_mut() {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 r[ni] = Some(
@@ -1280,7 +1305,8 @@ impl Model {
             };
             outs.push(v.expect("every output was computed").into_owned());
         }
-        Ok((outs, out_masks))
+        let left_out = self.outputs.iter().map(|t| left_out[t.node]).collect();
+        Ok((outs, out_masks, left_out))
     }
 
     /// Runs the model on one batch, without changing it: Keras's `model(inputs)`. One array per
@@ -1697,24 +1723,29 @@ impl Layer for Model {
             .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
             .collect();
         self.refuse_stateful("a call as a layer")?;
-        if ctx.records() {
+        let logits = ctx.logits_wanted();
+        let (outs, masks, left_out) = if ctx.records() {
             let mut records = Vec::new();
             let input_gradients: Vec<bool> = (0..inputs.len())
                 .map(|i| ctx.needs_input_gradient(i))
                 .collect();
-            let (outs, masks) = self.run_with(
+            let run = self.run_with(
                 inputs,
                 masks,
                 None,
                 ctx.mode(),
                 Some((&mut records, &input_gradients)),
+                logits,
             )?;
             ctx.save_for_backward(Box::new(FunctionalSaved(records)));
-            ctx.set_output_masks(masks);
-            return Ok(outs);
-        }
-        let (outs, masks) = self.run_masked(inputs, masks, None)?;
+            run
+        } else {
+            self.run_with(inputs, masks, None, ctx.mode(), None, logits)?
+        };
         ctx.set_output_masks(masks);
+        if logits {
+            ctx.set_left_out_activations(left_out);
+        }
         Ok(outs)
     }
 
@@ -1857,6 +1888,53 @@ mod tests {
     use crate::layers::{concatenate::Concatenate, dense::Dense, lstm::LSTM, merge::Add};
     use crate::session::clear_session;
     use ndarray::{Array2, Array3};
+
+    #[test]
+    fn only_outputs_that_nothing_else_reads_give_logits() -> Result<()> {
+        // As Keras's `_keras_logits`: the loss of `p` may read its logits, but `q`'s Dense
+        // reads `p` itself, so a model that also outputs `q` must compute `p`.
+        clear_session();
+        let a = Input::new((3,));
+        let p = Dense::new(2)
+            .with_activation(ActivationFn::Softmax)
+            .apply(&a)?;
+        let q = Dense::new(1)
+            .with_activation(ActivationFn::Sigmoid)
+            .apply(&p)?;
+        let r = Dense::new(1)
+            .with_activation(ActivationFn::Sigmoid)
+            .apply(&a)?;
+        let x = Array2::from_elem((2, 3), 0.5f32).into_dyn();
+        type LeftOut = (Vec<Option<ActivationFn>>, Vec<ArrayD<f32>>);
+        let left_out = |model: &Model| -> Result<LeftOut> {
+            let mut ctx = CallContext::inference().with_logits_wanted();
+            let y = Layer::call(model, &[x.view()], &mut ctx)?;
+            Ok((ctx.take_left_out_activations(y.len()), y))
+        };
+        let both = Model::new(std::slice::from_ref(&a), &[p.clone(), q, r.clone()])?;
+        let (left, y) = left_out(&both)?;
+        assert_eq!(
+            left,
+            vec![
+                None,
+                Some(ActivationFn::Sigmoid),
+                Some(ActivationFn::Sigmoid)
+            ]
+        );
+        // `p` is a softmax's output (rows sum to 1); `r` is logits, which a sigmoid maps to
+        // what a call without the request gives.
+        assert!((y[0].sum() - 2.0).abs() < 1e-6);
+        let plain = Layer::call(&both, &[x.view()], &mut CallContext::inference())?;
+        let r_logits = y[2].mapv(crate::activation::sigmoid);
+        assert!(r_logits.abs_diff_eq(&plain[2], 1e-7));
+        assert!(!y[2].abs_diff_eq(&plain[2], 1e-3));
+        let alone = Model::new(&[a], &[p, r])?;
+        assert_eq!(
+            left_out(&alone)?.0,
+            vec![Some(ActivationFn::Softmax), Some(ActivationFn::Sigmoid)]
+        );
+        Ok(())
+    }
 
     #[test]
     fn layers_come_in_keras_order_and_run() -> Result<()> {

@@ -28,6 +28,7 @@ use std::fmt;
 
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 
+use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::limits;
 use crate::session::unique_name;
@@ -89,6 +90,10 @@ pub struct CallContext {
     saved: Option<SavedForBackward>,
     /// Which inputs' gradients the backward pass must return; `None`: every input's.
     input_gradients: Option<Vec<bool>>,
+    /// Whether the caller asks for the logits of a final sigmoid or softmax.
+    logits_wanted: bool,
+    /// The activations a layer left out of its outputs, one per output, when asked.
+    left_out: Option<Vec<Option<ActivationFn>>>,
 }
 
 /// What a layer keeps from a training call for its backward pass: its own type, boxed.
@@ -171,6 +176,62 @@ impl CallContext {
             .as_ref()
             .and_then(|n| n.get(i).copied())
             .unwrap_or(true)
+    }
+
+    /// The same context, asking for logits: a layer whose outputs end in a sigmoid or softmax
+    /// may leave that activation out and return the logits instead, saying so with
+    /// [`set_left_out_activations`](Self::set_left_out_activations). Its backward pass then
+    /// takes the gradient with respect to the logits. This is how `fit` follows Keras, whose
+    /// crossentropy losses read the logits of a final sigmoid or softmax (`_keras_logits`)
+    /// rather than its clipped probabilities; see [`Loss::uses_logits`](crate::Loss::uses_logits).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use seqnn::{ActivationFn, Activation, CallContext, Layer};
+    /// let sigmoid = Activation::new(ActivationFn::Sigmoid);
+    /// let x = array![[40.0_f32, -3.0]].into_dyn();
+    /// let mut ctx = CallContext::inference().with_logits_wanted();
+    /// let y = sigmoid.call(&[x.view()], &mut ctx)?;
+    /// assert_eq!(y[0], x); // the logits, not 1.0 and 0.047
+    /// assert_eq!(ctx.take_left_out_activations(1), vec![Some(ActivationFn::Sigmoid)]);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_logits_wanted(mut self) -> Self {
+        self.logits_wanted = true;
+        self
+    }
+
+    /// Whether the caller asks for logits (see [`with_logits_wanted`](Self::with_logits_wanted)).
+    pub fn logits_wanted(&self) -> bool {
+        self.logits_wanted
+    }
+
+    /// Says which activation the layer left out of each output, asked for logits (`None` for
+    /// an output that is as usual).
+    pub fn set_left_out_activations(&mut self, left_out: Vec<Option<ActivationFn>>) {
+        self.left_out = Some(left_out);
+    }
+
+    /// The activation left out of each of the `outputs` outputs of the call: none unless the
+    /// layer was asked for logits and gave them.
+    pub fn take_left_out_activations(&mut self, outputs: usize) -> Vec<Option<ActivationFn>> {
+        let mut left = self.left_out.take().unwrap_or_default();
+        left.resize(outputs, None);
+        left
+    }
+
+    /// The activation a layer whose outputs end in `activation` leaves out: `activation` when
+    /// the caller asks for logits and it is a sigmoid or softmax, and not otherwise. It also
+    /// records the choice for the caller.
+    pub(crate) fn leave_out(&mut self, activation: ActivationFn) -> Option<ActivationFn> {
+        let left = (self.logits_wanted
+            && matches!(activation, ActivationFn::Sigmoid | ActivationFn::Softmax))
+        .then_some(activation);
+        if self.logits_wanted {
+            self.left_out = Some(vec![left]);
+        }
+        left
     }
 
     /// A context for the call a wrapper makes of the layer inside it, on inputs that are the

@@ -5,6 +5,7 @@ use std::fmt;
 
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
 
+use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::input::Element;
 use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
@@ -105,8 +106,17 @@ impl From<Vec<Box<dyn Layer>>> for Sequential {
     }
 }
 
-/// A run's output, each layer's final states (for stateful layers) and the output's mask.
-type RunResult = (ArrayD<f32>, Vec<Option<States>>, Option<Mask>);
+/// What a run of the layers gives.
+struct RunResult {
+    /// The output.
+    y: ArrayD<f32>,
+    /// Each layer's final states (for stateful layers).
+    finals: Vec<Option<States>>,
+    /// The output's mask.
+    mask: Option<Mask>,
+    /// The activation the last layer left out, when the run asked for logits.
+    left_out: Option<ActivationFn>,
+}
 
 /// What a recording call of a Sequential keeps: each layer's record, in order, and whether
 /// the gradient of each layer's input is needed.
@@ -639,8 +649,7 @@ impl Sequential {
         x: ArrayViewD<'_, f32>,
         carry: bool,
     ) -> Result<(ArrayD<f32>, Vec<Option<States>>)> {
-        self.run_masked(x, carry, None)
-            .map(|(y, finals, _)| (y, finals))
+        self.run_masked(x, carry, None).map(|r| (r.y, r.finals))
     }
 
     /// [`run`](Self::run) from the input's mask; also returns the output's.
@@ -650,7 +659,7 @@ impl Sequential {
         carry: bool,
         mask: Option<Mask>,
     ) -> Result<RunResult> {
-        self.run_with(x, carry, mask, Mode::Inference, None)
+        self.run_with(x, carry, mask, Mode::Inference, None, false)
     }
 
     /// Whether the backward pass must return the gradient of each layer's input, when that
@@ -670,7 +679,8 @@ impl Sequential {
 
     /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each layer keeps what its
     /// backward pass needs, one record per layer pushed there, and the record of which
-    /// layers' input gradients are needed (from `input_gradient`, the model input's).
+    /// layers' input gradients are needed (from `input_gradient`, the model input's). With
+    /// `logits`, the last layer is asked for them (see [`CallContext::with_logits_wanted`]).
     fn run_with(
         &self,
         x: ArrayViewD<'_, f32>,
@@ -678,14 +688,20 @@ impl Sequential {
         mask: Option<Mask>,
         mode: Mode,
         mut records: Option<(&mut Vec<SavedForBackward>, &[bool])>,
+        logits: bool,
     ) -> Result<RunResult> {
         let mut y: Option<ArrayD<f32>> = None;
         let mut mask = mask;
         let mut finals = Vec::with_capacity(self.layers.len());
+        let mut left_out = None;
+        let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
             let mut ctx = CallContext::new(mode).with_masks(vec![mask.take()]);
             if let Some((_, needed)) = &records {
                 ctx = ctx.recording().with_input_gradients(vec![needed[i]]);
+            }
+            if logits && i == last {
+                ctx = ctx.with_logits_wanted();
             }
             if carry && layer.is_stateful() {
                 ctx = ctx.with_states(layer.states());
@@ -698,6 +714,7 @@ impl Sequential {
                 return Err(single_output_error(layer.as_ref()));
             }
             mask = ctx.output_masks(layer.as_ref(), 1).swap_remove(0);
+            left_out = ctx.take_left_out_activations(1).swap_remove(0);
             if let Some((records, _)) = records.as_mut() {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 records.push(
@@ -713,7 +730,12 @@ impl Sequential {
             y = Some(out.swap_remove(0));
         }
         let y = y.ok_or_else(|| self.not_built())?;
-        Ok((y, finals, mask))
+        Ok(RunResult {
+            y,
+            finals,
+            mask,
+            left_out,
+        })
     }
 
     /// Keras's `model.compile(optimizer, loss)`: the optimizer (a Keras name such as `"adam"`,
@@ -1364,26 +1386,31 @@ impl Layer for Sequential {
         self.check_input(x.shape())?;
         self.refuse_stateful("a call as a layer")?;
         let mask = ctx.input_mask(0).map(|m| m.to_owned());
-        if ctx.records() {
+        let logits = ctx.logits_wanted();
+        let run = if ctx.records() {
             let mut records = Vec::with_capacity(self.layers.len());
             let input_gradients = self.input_gradients(ctx.needs_input_gradient(0));
-            let (y, _, mask) = self.run_with(
+            let run = self.run_with(
                 x.view(),
                 false,
                 mask,
                 ctx.mode(),
                 Some((&mut records, &input_gradients)),
+                logits,
             )?;
             ctx.save_for_backward(Box::new(SequentialSaved {
                 records,
                 input_gradients,
             }));
-            ctx.set_output_masks(vec![mask]);
-            return Ok(vec![y]);
+            run
+        } else {
+            self.run_with(x.view(), false, mask, ctx.mode(), None, logits)?
+        };
+        ctx.set_output_masks(vec![run.mask]);
+        if logits {
+            ctx.set_left_out_activations(vec![run.left_out]);
         }
-        let (y, _, mask) = self.run_masked(x.view(), false, mask)?;
-        ctx.set_output_masks(vec![mask]);
-        Ok(vec![y])
+        Ok(vec![run.y])
     }
 
     /// Each layer's backward pass, from the last to the first; the weights' gradients in the

@@ -43,6 +43,15 @@ pub struct Activation {
     built: bool,
 }
 
+/// What a training call of an Activation layer keeps: its input, its output, and the
+/// activation applied (linear when the caller took the logits).
+#[derive(Debug)]
+struct ActivationSaved {
+    pre: ArrayD<f32>,
+    post: ArrayD<f32>,
+    activation: ActivationFn,
+}
+
 impl Activation {
     /// A layer applying `activation`, as Keras's `Activation(activation)`.
     pub fn new(activation: ActivationFn) -> Self {
@@ -104,16 +113,21 @@ impl Layer for Activation {
         self.check(&Shape::known(input.shape()))?;
         let row = input.shape().last().copied().unwrap_or(1);
         let mut y = input.as_standard_layout().into_owned();
-        self.activation.apply_slice(
+        let activation = match ctx.leave_out(self.activation) {
+            Some(_) => ActivationFn::Linear,
+            None => self.activation,
+        };
+        activation.apply_slice(
             y.as_slice_mut()
                 .expect("an owned standard-layout array is contiguous"),
             row,
         );
         if ctx.records() {
-            ctx.save_for_backward(Box::new((
-                input.as_standard_layout().into_owned(),
-                y.clone(),
-            )));
+            ctx.save_for_backward(Box::new(ActivationSaved {
+                pre: input.as_standard_layout().into_owned(),
+                post: y.clone(),
+                activation,
+            }));
         }
         Ok(vec![y])
     }
@@ -124,10 +138,14 @@ impl Layer for Activation {
         output_grads: &[Option<ArrayViewD<'_, f32>>],
     ) -> Result<Gradients> {
         let name = self.name.get();
-        let (pre, post): &(ArrayD<f32>, ArrayD<f32>) = saved.get(name)?;
+        let ActivationSaved {
+            pre,
+            post,
+            activation,
+        } = saved.get(name)?;
         let mut g = output_grad(name, output_grads, 0, post.shape())?;
         let row = post.shape().last().copied().unwrap_or(1);
-        self.activation.backward_slice(
+        activation.backward_slice(
             pre.as_slice().expect("standard layout"),
             post.as_slice().expect("standard layout"),
             g.as_slice_mut().expect("standard layout"),

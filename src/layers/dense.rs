@@ -77,6 +77,8 @@ struct DenseSaved {
     out_shape: Vec<usize>,
     /// Whether the caller needs the input's gradient.
     input_gradient: bool,
+    /// The activation applied: the layer's, or linear when the caller took the logits.
+    activation: ActivationFn,
 }
 
 impl Dense {
@@ -346,8 +348,13 @@ impl Layer for Dense {
         if self.use_bias {
             y += bias;
         }
-        let pre = (ctx.records() && self.activation != ActivationFn::Linear).then(|| y.clone());
-        self.activation.apply_slice(
+        // A penalty on the outputs is on the activation's, so the layer then keeps it.
+        let activation = match self.activity_regularizer() {
+            None if ctx.leave_out(self.activation).is_some() => ActivationFn::Linear,
+            _ => self.activation,
+        };
+        let pre = (ctx.records() && activation != ActivationFn::Linear).then(|| y.clone());
+        activation.apply_slice(
             y.as_slice_mut()
                 .expect("a fresh product is in standard layout"),
             self.units,
@@ -359,6 +366,7 @@ impl Layer for Dense {
                 post: y.clone(),
                 out_shape: out_shape.clone(),
                 input_gradient: ctx.needs_input_gradient(0),
+                activation,
             }));
         }
         Ok(vec![y
@@ -394,7 +402,7 @@ impl Layer for Dense {
             None => Array2::zeros(saved.post.raw_dim()),
         };
         let pre = saved.pre.as_ref().unwrap_or(&saved.post);
-        self.activation.backward_slice(
+        saved.activation.backward_slice(
             pre.as_slice().expect("standard layout"),
             saved.post.as_slice().expect("standard layout"),
             g.as_slice_mut().expect("standard layout"),

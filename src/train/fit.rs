@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
+use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::layer::{CallContext, Layer, WeightSpec};
 use crate::shape::Shape;
@@ -444,7 +445,7 @@ impl Bound {
     /// Adds a batch to each output's metrics, with the output's mask on sequence outputs.
     fn update_metrics(&mut self, y: &[ArrayViewD<'_, f32>], step: &Step) -> Result<()> {
         for (i, list) in self.metrics.iter_mut().enumerate() {
-            let weighting = output_weighting(step.masks[i].as_ref(), &step.y_pred[i].view());
+            let weighting = output_weighting(step.masks[i].as_ref(), &step.y_pred[i]);
             for m in list.iter_mut() {
                 m.update(y[i].view(), step.y_pred[i].view(), &weighting)?;
             }
@@ -733,22 +734,27 @@ fn train_step(
 ) -> Result<Step> {
     let name = model.name().to_string();
     // Training needs the weights' gradients, not the inputs'.
-    let mut ctx = CallContext::training().with_input_gradients(vec![false; x.len()]);
-    let y_pred = model.call(x, &mut ctx)?;
+    let mut ctx = CallContext::training()
+        .with_input_gradients(vec![false; x.len()])
+        .with_logits_wanted();
+    let mut y_pred = model.call(x, &mut ctx)?;
     check_output_count(&name, &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
+    let left_out = ctx.take_left_out_activations(y_pred.len());
     let saved = ctx
         .take_saved()
         .ok_or_else(|| invalid(&name, "the model kept nothing for its backward pass".into()))?;
     let mut losses = vec![0.0_f32; 1 + y_pred.len()];
     let mut grads = Vec::with_capacity(y_pred.len());
-    for (i, (yp, t)) in y_pred.iter().zip(y).enumerate() {
-        let weighting = weighted(
-            output_weighting(masks[i].as_ref(), &yp.view()),
-            &sample_weight,
-        );
-        let (loss, mut grad) =
-            bound.losses[i].value_and_grad(t.view(), yp.view(), &weighting, compiled.dialect)?;
+    for (i, (yp, t)) in y_pred.iter_mut().zip(y).enumerate() {
+        let weighting = weighted(output_weighting(masks[i].as_ref(), yp), &sample_weight);
+        let (loss, mut grad) = output_loss(
+            &bound.losses[i],
+            (t.view(), yp),
+            left_out[i],
+            &weighting,
+            compiled.dialect,
+        )?;
         let w = bound.weights[i];
         if w != 1.0 {
             grad.mapv_inplace(|g| g * w);
@@ -842,11 +848,35 @@ fn weighted<'a>(
     }
 }
 
+/// One output's loss as Keras's `fit` computes it, and its gradient with respect to what the
+/// model gave. When the output's layer left out its `activation` (`y_pred` holds logits),
+/// the loss reads the logits where Keras does (see [`Loss::uses_logits`]) and the gradient is
+/// the logits'; `y_pred` then becomes the activation's output, for the metrics.
+fn output_loss(
+    loss: &Loss,
+    (y_true, y_pred): (ArrayViewD<'_, f32>, &mut ArrayD<f32>),
+    left_out: Option<ActivationFn>,
+    weighting: &Weighting<'_>,
+    dialect: Dialect,
+) -> Result<(f32, ArrayD<f32>)> {
+    let Some(activation) = left_out else {
+        return loss.value_and_grad(y_true, y_pred.view(), weighting, dialect);
+    };
+    let value_and_grad =
+        loss.value_and_grad_from_logits(y_true, y_pred.view(), activation, weighting, dialect)?;
+    let row = y_pred.shape().last().copied().unwrap_or(1);
+    if let Some(values) = y_pred.as_slice_mut() {
+        activation.apply_slice(values, row);
+    } else {
+        let mut owned = y_pred.as_standard_layout().into_owned();
+        activation.apply_slice(owned.as_slice_mut().expect("standard layout"), row);
+        *y_pred = owned;
+    }
+    Ok(value_and_grad)
+}
+
 /// How a loss or metric weighs an output: by its mask, on a sequence output.
-fn output_weighting<'a>(
-    mask: Option<&'a crate::Mask>,
-    y_pred: &ArrayViewD<'_, f32>,
-) -> Weighting<'a> {
+fn output_weighting<'a>(mask: Option<&'a crate::Mask>, y_pred: &ArrayD<f32>) -> Weighting<'a> {
     match mask {
         Some(m) if y_pred.ndim() >= 3 => Weighting::none().with_mask(m.view()),
         _ => Weighting::none(),
@@ -961,17 +991,19 @@ fn test_step(
     y: &[ArrayViewD<'_, f32>],
     sample_weight: Option<ArrayViewD<'_, f32>>,
 ) -> Result<Step> {
-    let mut ctx = CallContext::inference();
-    let y_pred = model.call(x, &mut ctx)?;
+    let mut ctx = CallContext::inference().with_logits_wanted();
+    let mut y_pred = model.call(x, &mut ctx)?;
     check_output_count(model.name(), &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
+    let left_out = ctx.take_left_out_activations(y_pred.len());
     let mut losses = vec![0.0_f32; 1 + y_pred.len()];
-    for (i, (yp, t)) in y_pred.iter().zip(y).enumerate() {
-        let weighting = weighted(
-            output_weighting(masks[i].as_ref(), &yp.view()),
-            &sample_weight,
-        );
-        let loss = bound.losses[i].value(t.view(), yp.view(), &weighting, compiled.dialect)?;
+    for (i, (yp, t)) in y_pred.iter_mut().zip(y).enumerate() {
+        let weighting = weighted(output_weighting(masks[i].as_ref(), yp), &sample_weight);
+        let (loss, dialect) = (&bound.losses[i], compiled.dialect);
+        let loss = match left_out[i] {
+            None => loss.value(t.view(), yp.view(), &weighting, dialect)?,
+            some => output_loss(loss, (t.view(), yp), some, &weighting, dialect)?.0,
+        };
         losses[0] += bound.weights[i] * loss;
         losses[1 + i] = loss;
     }

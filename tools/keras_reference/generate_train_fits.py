@@ -276,6 +276,27 @@ def build_bidir_regularized(K, v):
         L.Dense(1)])
 
 
+def build_dense_sigmoid(K, v):
+    return seq(K, v, (6,), lambda L, f: [
+        L.Dense(4, activation="relu", **f), L.Dense(1, activation="sigmoid")])
+
+
+def build_dense_softmax(K, v):
+    return seq(K, v, (6,), lambda L, f: [L.Dense(3, activation="softmax", **f)])
+
+
+def build_functional_activation_softmax(K, v):
+    L = K.layers
+    a = K.Input(shape=(6,))
+    h = L.Dense(3)(L.Dense(4, activation="tanh")(a))
+    return K.Model(a, L.Activation("softmax")(h))
+
+
+def build_td_sigmoid(K, v):
+    return seq(K, v, (4, 6), lambda L, f: [
+        L.TimeDistributed(L.Dense(1, activation="sigmoid"), **f)])
+
+
 def data_ids_binary(rng):
     x = rng.integers(0, 12, size=(32, 6)).astype(np.int32)
     y = rng.integers(0, 2, size=(32, 1)).astype(np.float32)
@@ -349,6 +370,24 @@ def data_masked_lstm_acc(rng):
     x = padded_ids(rng, 36, 5, 12)
     y = rng.integers(0, 3, size=(36, 5)).astype(np.float32)
     return {"x": [x], "y": y}
+
+
+def data_saturating(shape, classes=None, sparse=False):
+    """x uniform(-30, 30) of (32, *shape), so that the logits of a final
+    sigmoid or softmax reach tens and its probabilities saturate in float32;
+    random binary targets (32, 1), or with `classes` one-hot (32, classes)
+    or sparse (32,) labels, or with a sequence shape (32, T, 1)."""
+    def make(rng):
+        x = u(rng, 32, *shape, lo=-30.0, hi=30.0)
+        if classes is None:
+            out = (32,) + tuple(shape[:-1]) + (1,)
+            y = rng.integers(0, 2, size=out).astype(np.float32)
+        elif sparse:
+            y = rng.integers(0, classes, size=32).astype(np.float32)
+        else:
+            y = one_hot(rng, 32, classes)
+        return {"x": [x], "y": y}
+    return make
 
 
 def opt(name, **kw):
@@ -551,6 +590,39 @@ CASES = {
         build_bidir_regularized,
         comp(opt("Adam", learning_rate=0.01), "mse"),
         data_regression(32, 5, 2)),
+    "dense_sigmoid_saturated_bce": Case(
+        "Dense(4, relu) -> Dense(1, sigmoid) on x in (-30, 30); SGD(0.01); "
+        "binary_crossentropy; metrics ['accuracy']: both Keras take the "
+        "loss from the sigmoid's logits (_keras_logits), so saturated "
+        "outputs still give a loss of tens and a gradient",
+        build_dense_sigmoid,
+        comp(opt("SGD", learning_rate=0.01), "binary_crossentropy",
+             ["accuracy"]),
+        data_saturating((6,))),
+    "dense_softmax_saturated_cce": Case(
+        "Dense(3, softmax) on x in (-30, 30); Adam(0.01); "
+        "categorical_crossentropy; metrics ['accuracy']: from the "
+        "softmax's logits",
+        build_dense_softmax,
+        comp(opt("Adam", learning_rate=0.01), "categorical_crossentropy",
+             ["accuracy"]),
+        data_saturating((6,), classes=3)),
+    "functional_activation_softmax_sparse": Case(
+        "Functional: Dense(4, tanh) -> Dense(3) -> Activation(softmax) on "
+        "x in (-30, 30); SGD(0.05, momentum=0.9); "
+        "sparse_categorical_crossentropy: the Activation layer's logits",
+        build_functional_activation_softmax,
+        comp(opt("SGD", learning_rate=0.05, momentum=0.9),
+             "sparse_categorical_crossentropy"),
+        data_saturating((6,), classes=3, sparse=True)),
+    "td_sigmoid_saturated_bce": Case(
+        "TimeDistributed(Dense(1, sigmoid)) on x (32, 4, 6) in (-30, 30); "
+        "SGD(0.01); binary_crossentropy: TimeDistributed reshapes the "
+        "output, so both Keras take the loss from the clipped "
+        "probabilities, each with its own formula",
+        build_td_sigmoid,
+        comp(opt("SGD", learning_rate=0.01), "binary_crossentropy"),
+        data_saturating((4, 6))),
 }
 
 
