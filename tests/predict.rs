@@ -158,3 +158,52 @@ fn an_unbuilt_model_says_how_to_build_it() {
     m.build_from_data(&x).unwrap();
     assert_eq!(m.predict(&x).unwrap().shape(), &[3, 2]);
 }
+
+/// An inference call projects a long sequence's inputs a block of timesteps at a time (so that
+/// its working set stays bounded), a training call all at once for its trace: both give the
+/// same numbers, for every recurrent layer, in both directions, with and without a mask, and
+/// with a last block shorter than the others.
+#[test]
+fn long_sequences_project_in_blocks_with_the_numbers_of_one_projection() {
+    use ndarray::Array3;
+    use seqnn::{CallContext, Layer, Shape, GRU, LSTM, SimpleRNN};
+    // 64 rows of 4·256 gate values: a few timesteps per block, and 37 is no multiple of it.
+    let (batch, timesteps, features) = (64, 37, 16);
+    let x = Array3::from_shape_fn((batch, timesteps, features), |(b, t, f)| {
+        ((b * 31 + t * 7 + f * 3) % 23) as f32 / 23.0 - 0.5
+    })
+    .into_dyn();
+    let mask = Array2::from_shape_fn((batch, timesteps), |(b, t)| t < timesteps - b % 9);
+    for go_backwards in [false, true] {
+        for masked in [false, true] {
+            let layers: Vec<Box<dyn Layer>> = vec![
+                Box::new(
+                    LSTM::new(256)
+                        .with_return_sequences(true)
+                        .with_go_backwards(go_backwards),
+                ),
+                Box::new(GRU::new(200).with_go_backwards(go_backwards)),
+                Box::new(
+                    SimpleRNN::new(300)
+                        .with_return_sequences(true)
+                        .with_go_backwards(go_backwards),
+                ),
+            ];
+            for mut layer in layers {
+                seqnn::set_random_seed(5);
+                layer
+                    .build(&[Shape::new(vec![None, None, Some(features)])])
+                    .unwrap();
+                layer.initialize();
+                let masks = vec![masked.then(|| mask.clone())];
+                let mut inference = CallContext::inference().with_masks(masks.clone());
+                let mut training = CallContext::training().with_masks(masks);
+                let a = layer.call(&[x.view()], &mut inference).unwrap();
+                let b = layer.call(&[x.view()], &mut training).unwrap();
+                let what = format!("{} go_backwards={go_backwards} masked={masked}", layer.name());
+                assert_eq!(a[0].shape(), b[0].shape(), "{what}");
+                assert_close(&a[0], &b[0], &what);
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //! gradient is the transposed convolution of its gates' gradient and both kernels' gradients
 //! are one product over the patches of every frame (`linalg::conv::kernel_grad`).
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
@@ -666,7 +666,7 @@ impl Step for ConvStep<'_> {
         }
     }
 
-    fn project(&self, x: ArrayView2<'_, f32>, z: &mut Array2<f32>) {
+    fn project(&self, x: ArrayView2<'_, f32>, mut z: ArrayViewMut2<'_, f32>) {
         let frames = x.nrows();
         let x = x.as_standard_layout();
         let kernel = Kernel {

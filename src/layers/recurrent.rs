@@ -25,8 +25,8 @@ mod backward;
 pub(crate) use backward::backward;
 
 use ndarray::{
-    concatenate, s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD, Axis,
-    Ix2, Ix3, Zip,
+    concatenate, s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD,
+    ArrayViewMut2, Axis, Ix2, Ix3, Zip,
 };
 
 use crate::error::{Error, Result};
@@ -229,7 +229,7 @@ pub(crate) trait Step: Sync {
 
     /// Writes `x · kernel + bias` for the rows of `x` (one row per timestep and batch row) into
     /// `z`, which holds zeros on entry, `(rows, gates)`.
-    fn project(&self, x: ArrayView2<'_, f32>, z: &mut Array2<f32>);
+    fn project(&self, x: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>);
 
     /// Finishes one timestep for `batch` rows, as [`Cell::step`].
     fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
@@ -346,7 +346,7 @@ impl<C: Cell> Step for C {
         }
     }
 
-    fn project(&self, x: ArrayView2<'_, f32>, z: &mut Array2<f32>) {
+    fn project(&self, x: ArrayView2<'_, f32>, mut z: ArrayViewMut2<'_, f32>) {
         let (kernel, bias) = self
             .input_projection()
             .expect("the driver runs only a cell with weights");
@@ -360,7 +360,7 @@ impl<C: Cell> Step for C {
                 let rows = x.nrows();
                 crate::linalg::gemm_acc(xs, &crate::linalg::Packed::new(kernel), zs, rows);
             }
-            _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, z),
+            _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, &mut z),
         }
     }
 
@@ -1139,7 +1139,8 @@ impl<C: Cell> Layer for Recurrent<C> {
     }
 
     fn working_elements(&self, inputs: &[Shape]) -> usize {
-        // The time-major input copy and the projection of every timestep.
+        // At most the time-major input copy and the projection of every timestep: a training
+        // call's. An inference call holds a block of them (`projection_block`).
         let t = inputs.first().and_then(|s| s.dim(1)).unwrap_or(1);
         let d = self.input_dim.unwrap_or(0);
         t.saturating_mul(d.saturating_add(self.cell.gate_width()))
@@ -1482,6 +1483,16 @@ pub(crate) fn run_blocks<S: Step>(
     (output, states, traces)
 }
 
+/// The values of the input projection an inference run keeps at once, per thread: 1 MiB, the
+/// size of a core's L2 cache on the CPUs this crate is tuned on.
+const PROJECTION_BLOCK_VALUES: usize = 1 << 18;
+
+/// How many timesteps of `batch` rows of `width` gate values an inference run projects at
+/// once: as many as [`PROJECTION_BLOCK_VALUES`] holds, at least one, at most `timesteps`.
+fn projection_block(batch: usize, width: usize, timesteps: usize) -> usize {
+    (PROJECTION_BLOCK_VALUES / batch.saturating_mul(width).max(1)).clamp(1, timesteps.max(1))
+}
+
 /// What a masked run keeps besides the states: the states before the step (to put back at
 /// masked rows) and the last output of each row.
 struct MaskState {
@@ -1523,20 +1534,28 @@ pub(crate) fn run_rows_traced<S: Step>(
             Array2::zeros((rows, cols))
         }
     };
-    // Time-major copy of the input, reversed under go_backwards: rows t·batch .. (t+1)·batch
-    // are timestep t in processing order.
-    let mut xt = buffer(timesteps * batch, features);
-    for t in 0..timesteps {
-        xt.slice_mut(s![t * batch..(t + 1) * batch, ..])
-            .assign(&x.slice(s![.., source(t), ..]));
-    }
-
-    // The input projection of every timestep: one matrix product, bias included.
-    let mut z = buffer(timesteps * batch, width);
-    if traced {
-        z.fill(0.0);
-    }
-    cell.project(xt.view(), &mut z);
+    // The input projection, one matrix product per block of `block` timesteps, bias
+    // included: of every timestep at once for a training call, whose trace keeps it, and of
+    // blocks that stay in the cache otherwise, so that an inference call's working set does
+    // not grow with the sequence. `xt` is the block's time-major copy of the input, reversed
+    // under go_backwards: rows j·batch .. (j+1)·batch are its timestep j in processing order.
+    let block = if traced {
+        timesteps
+    } else {
+        projection_block(batch, width, timesteps)
+    };
+    let mut xt = buffer(block * batch, features);
+    let mut z = buffer(block * batch, width);
+    let project_block = |t0: usize, xt: &mut Array2<f32>, z: &mut Array2<f32>| {
+        let n = block.min(timesteps - t0);
+        for j in 0..n {
+            xt.slice_mut(s![j * batch..(j + 1) * batch, ..])
+                .assign(&x.slice(s![.., source(t0 + j), ..]));
+        }
+        let mut zb = z.slice_mut(s![..n * batch, ..]);
+        zb.fill(0.0);
+        cell.project(xt.slice(s![..n * batch, ..]), zb);
+    };
 
     let mut states: Vec<Array2<f32>> = if initial.is_empty() {
         vec![Array2::zeros((batch, units)); widths.states]
@@ -1572,8 +1591,13 @@ pub(crate) fn run_rows_traced<S: Step>(
     // The values a dropped step keeps, thrown away when the call keeps no trace.
     let mut spare_keep = (history.is_none() && recurrent_dropout.is_some())
         .then(|| vec![0.0_f32; batch * cell.keep_width()]);
-    let zs = z.as_slice_mut().expect("z is in standard layout");
-    for (t, zt) in zs.chunks_exact_mut(batch * width).enumerate() {
+    for t in 0..timesteps {
+        if t % block == 0 {
+            project_block(t, &mut xt, &mut z);
+        }
+        let j = t % block;
+        let zt = &mut z.as_slice_mut().expect("z is in standard layout")
+            [j * batch * width..(j + 1) * batch * width];
         if let Some(ms) = masked.as_mut() {
             for (saved, state) in ms.saved.iter_mut().zip(&states) {
                 saved.assign(state);
