@@ -175,6 +175,7 @@ pub use layers::simple_rnn::{SimpleRNN, SimpleRNNCell};
 pub use layers::time_distributed::TimeDistributed;
 pub use layers::up_sampling1d::UpSampling1D;
 pub use layers::zero_padding1d::ZeroPadding1D;
+pub use linalg::instruction_set;
 pub use sequential::{Sequential, DEFAULT_BATCH_SIZE};
 pub use session::{clear_session, set_random_seed};
 pub use shape::Shape;

@@ -105,3 +105,10 @@ fn return_state_final_state_is_last_output() {
     assert!(rnn.return_state());
     assert_eq!(rnn.output_count(), 2);
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

@@ -277,3 +277,10 @@ fn a_query_too_long_for_its_scores_is_refused_by_the_call() {
         });
     }
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

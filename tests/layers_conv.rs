@@ -440,3 +440,10 @@ fn a_call_checks_the_lengths_it_meets() -> seqnn::Result<()> {
     assert_eq!(y.shape(), &[5, 4]);
     Ok(())
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

@@ -315,3 +315,10 @@ fn they_fit_between_recurrent_layers_with_keras_parameter_counts() -> seqnn::Res
     assert_eq!(y.shape(), &[2, 2]);
     Ok(())
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

@@ -61,3 +61,10 @@ fn tf_keras_summaries_are_keras_summaries() {
 fn saved_files_load_back_the_same() {
     FOLDERS.iter().for_each(|&f| check_saved_files(f));
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

@@ -271,3 +271,10 @@ fn layers_without_mask_support_drop_the_mask_as_keras() {
 fn stateful_bidirectional() {
     check_stateful("stateful_bidirectional");
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

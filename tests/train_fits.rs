@@ -241,3 +241,10 @@ fn saved_files_keep_the_compile_configuration() {
     }
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

@@ -1244,3 +1244,10 @@ fn check_training_differences(what: &str, mut layer: Box<dyn Layer>, mask: Optio
     }
     layer.set_weights(&weights).unwrap();
 }
+
+/// The portable kernels, and AVX2 on an AVX-512 CPU, give these numbers too (the tests above
+/// run on the CPU's own).
+#[test]
+fn every_instruction_set_gives_these_numbers() {
+    common::rerun_on_narrower_instruction_sets("every_instruction_set_gives_these_numbers");
+}

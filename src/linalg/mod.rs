@@ -19,6 +19,7 @@ pub(crate) mod orthogonal;
 pub(crate) mod packed;
 pub(crate) mod pool;
 
+pub use packed::instruction_set;
 pub(crate) use packed::{
     gemm_acc, gemm_acc_strided, gemm_tn_acc, has_avx2, has_avx512, tn_product, Packed,
 };

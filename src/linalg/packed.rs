@@ -21,24 +21,61 @@ enum Isa {
     Portable,
 }
 
+/// The instruction set the CPU has: the widest of the three.
+fn detected() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
+}
+
+/// The instruction set the kernels run with, chosen once: the CPU's, or a narrower one that
+/// `SEQNN_ISA` asks for (`portable`, `avx2`; a wider one than the CPU has, or another value,
+/// is ignored).
 fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx2;
-            }
+        let cpu = detected();
+        let asked = match std::env::var("SEQNN_ISA").as_deref() {
+            Ok("portable") => Isa::Portable,
+            Ok("avx2") => Isa::Avx2,
+            _ => return cpu,
+        };
+        if asked.lanes() < cpu.lanes() {
+            asked
+        } else {
+            cpu
         }
-        Isa::Portable
     })
+}
+
+/// The instruction set seqnn's kernels run with: `"avx512"` (AVX-512F with AVX2 and FMA),
+/// `"avx2"` (AVX2 and FMA) or `"portable"` (plain Rust, any CPU), chosen at run time, once,
+/// from what the CPU has.
+///
+/// The environment variable `SEQNN_ISA=avx2` or `SEQNN_ISA=portable`, set before the first
+/// call, makes the kernels use that narrower set instead (a wider one than the CPU has is
+/// ignored): to compare the paths, or to measure one. Every path gives Keras's numbers within
+/// the same tolerance; the tests run each one.
+///
+/// ```
+/// assert!(["avx512", "avx2", "portable"].contains(&seqnn::instruction_set()));
+/// ```
+pub fn instruction_set() -> &'static str {
+    match isa() {
+        Isa::Avx512 => "avx512",
+        Isa::Avx2 => "avx2",
+        Isa::Portable => "portable",
+    }
 }
 
 /// Whether the CPU has AVX2 and FMA (asked once).
@@ -55,6 +92,15 @@ pub(crate) fn has_avx512() -> bool {
 const MR: usize = 4;
 
 impl Isa {
+    /// f32 lanes per vector register.
+    fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+            Isa::Portable => 4,
+        }
+    }
+
     /// Columns of `w` per panel: two vector registers per row of the tile.
     fn nr(self) -> usize {
         match self {

@@ -448,3 +448,39 @@ pub fn check_layer_call(f: &Fixture) {
         assert_close(g, e, &format!("{case} output {i}"));
     }
 }
+
+/// Runs the other tests of this test binary again with each narrower instruction set than the
+/// CPU's forced by `SEQNN_ISA` (the portable kernels always, AVX2 on an AVX-512 CPU), in a
+/// child process each, since the kernels choose theirs once per process: every path must give
+/// the numbers this binary checks. `this_test` is the caller's name, which the children skip.
+pub fn rerun_on_narrower_instruction_sets(this_test: &str) {
+    if let Ok(isa) = std::env::var("SEQNN_ISA") {
+        // A child: the kernels must run the set it was asked for.
+        assert_eq!(seqnn::instruction_set(), isa, "SEQNN_ISA={isa} is in force");
+        return;
+    }
+    let narrower: &[&str] = match seqnn::instruction_set() {
+        "avx512" => &["avx2", "portable"],
+        "avx2" => &["portable"],
+        _ => &[],
+    };
+    let exe = std::env::current_exe().expect("the test binary's path");
+    for isa in narrower {
+        let out = std::process::Command::new(&exe)
+            .args(["--skip", this_test, "--test-threads", "2"])
+            .env("SEQNN_ISA", isa)
+            .output()
+            .expect("the test binary runs again");
+        assert!(
+            out.status.success(),
+            "with SEQNN_ISA={isa}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("test result: ok") && !stdout.contains(" 0 passed"),
+            "with SEQNN_ISA={isa} the other tests ran: {stdout}"
+        );
+    }
+}
