@@ -266,11 +266,8 @@ pub(crate) fn tanh(a: f32) -> f32 {
 /// the last bit decides `1 - p`, so the probability formulas on a sigmoid's output need it.
 #[allow(clippy::excessive_precision)] // Eigen's coefficients, as written there
 #[inline(always)]
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    if x < -104.0 {
-        return 0.0;
-    }
-    let x = x.min(16.635_532_4) * 0.5;
+pub(crate) fn sigmoid(a: f32) -> f32 {
+    let x = a.min(16.635_532_4) * 0.5;
     let m = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = m * -0.693_359_375 + x;
     let r = m * 2.121_944_40e-4 + r;
@@ -279,10 +276,19 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
     let odd = r2 * 8.334_713_056_683_540_344_238_281_25e-3 + 0.166_668_772_697_448_730_468_75;
     let p = r * odd + even;
     let p = r2 * p + (r + 1.0);
-    // 2^m through the exponent bits: m is within [-53, 13] here.
-    let e = p * f32::from_bits(((m as i32 + 127) as u32) << 23);
+    // 2^m through the exponent bits, the biased exponent clamped to [0, 255] as Eigen's
+    // `pldexp_fast` does (m is within [-53, 13] for every x that the select below keeps). The
+    // integer comes from the low bits of `m + 127 + 2²³`, exact for integers below 2²³, not
+    // from an `as` cast, which LLVM does one lane at a time.
+    let biased = m.clamp(-127.0, 128.0) + (127.0 + 8_388_608.0);
+    let e = p * f32::from_bits((biased.to_bits() - 8_388_608.0_f32.to_bits()) << 23);
     let e = e * e;
-    e / (1.0 + e)
+    // A select, not an early return, so that loops over it vectorize.
+    if a < -104.0 {
+        0.0
+    } else {
+        e / (1.0 + e)
+    }
 }
 
 #[inline]

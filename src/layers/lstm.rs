@@ -484,20 +484,30 @@ crate::linalg::dispatched!(
             .zip(h.chunks_exact_mut(u))
             .zip(c.chunks_exact_mut(u));
         for ((zr, hr), cr) in rows {
-            tanh_sigmoid_gates_row(zr, hr, cr);
+            let (i, rest) = zr.split_at_mut(u);
+            let (f, rest) = rest.split_at_mut(u);
+            let (g, o) = rest.split_at_mut(u);
+            tanh_sigmoid_gates_row(i, f, g, o, hr, cr);
         }
     }
 );
 
-/// One row of `tanh_sigmoid_gates`, its slices as arguments so that LLVM knows they do not
-/// overlap and vectorizes the loop.
+/// One row of `tanh_sigmoid_gates`, each gate's slice an argument of its own: LLVM then knows
+/// that they do not overlap and vectorizes the loop without run-time checks (split inside, the
+/// slices of one row's `z` failed the checks that LLVM hoisted over all rows, and every row
+/// ran the scalar loop).
 #[inline(always)]
-fn tanh_sigmoid_gates_row(z: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+#[allow(clippy::many_single_char_names)]
+fn tanh_sigmoid_gates_row(
+    i: &mut [f32],
+    f: &mut [f32],
+    g: &mut [f32],
+    o: &mut [f32],
+    h: &mut [f32],
+    c: &mut [f32],
+) {
     use crate::activation::{sigmoid, tanh};
     let u = c.len();
-    let (i, rest) = z.split_at_mut(u);
-    let (f, rest) = rest.split_at_mut(u);
-    let (g, o) = rest.split_at_mut(u);
     // One length for all, so that the loop has no bounds checks.
     let (i, f, g, o, h) = (
         &mut i[..u],
