@@ -101,7 +101,7 @@ impl Dropout {
 }
 
 /// A float as Python prints it: `1.5`, `2.0`, `nan`, `inf`.
-fn py_float(v: f32) -> String {
+pub(crate) fn py_float(v: f32) -> String {
     if v.is_nan() {
         "nan".to_string()
     } else if v.is_infinite() {

@@ -328,6 +328,31 @@ def conv_norm_cases():
         # Frozen: Keras runs it at inference even with training=True, and changes nothing.
         ("bn_frozen_training", lambda L: L.BatchNormalization(trainable=False), [(4, 3)],
          {"weights": positive(3)}),
+        # Batch renormalization: gamma, beta, moving_mean, moving_variance, moving_stddev,
+        # renorm_mean, renorm_stddev (the last three positive where they are deviations). r and
+        # d are constants to the gradient; every non-trainable weight moves.
+        ("bn_renorm_train", lambda L: L.BatchNormalization(renorm=True, momentum=0.9,
+                                                            renorm_momentum=0.8),
+         [(4, 3)], {"weights": positive(3, 4, 6), "same_as_inference": False}),
+        # Clipped (r to [0.5, 1.2], d to [-0.3, 0.3]: r 0.32, 0.69, 0.61, 0.47, 0.46 and d
+        # -0.06, -0.33, -0.22, 0.52, 0.40 unclipped), with a mask: the statistics over the
+        # unmasked steps.
+        ("bn_renorm_clipped_masked",
+         lambda L: L.BatchNormalization(
+             renorm=True, renorm_clipping={"rmax": 1.2, "rmin": 0.5, "dmax": 0.3}),
+         [(4, 5)], {"weights": positive(3, 4, 6), "masks": [MASK_4], "keras_masks": True,
+                    "same_as_inference": False}),
+        # No gamma: the scale is r, the offset d + beta. (batch, features), only rmax (r 0.38,
+        # 1.02, 0.37, 1.70, 0.63 unclipped).
+        ("bn_renorm_no_scale_2d",
+         lambda L: L.BatchNormalization(scale=False, renorm=True, renorm_clipping={"rmax": 1.1},
+                                        renorm_momentum=0.5),
+         [(5,)], {"weights": positive(2, 3, 5), "same_as_inference": False, "batch": 4}),
+        # Rank 4: tf_keras's fused kernel does not do renorm, so both move the moving standard
+        # deviation toward the biased one. Only dmax (d 0.53, -0.38, -1.22 unclipped).
+        ("bn_renorm_4d", lambda L: L.BatchNormalization(renorm=True, renorm_clipping={
+            "dmax": 0.5}), [(2, 2, 3)],
+         {"weights": positive(3, 4, 6), "same_as_inference": False}),
         ("layer_norm", lambda L: L.LayerNormalization(), [(4, 5)], {}),
         # Over the timesteps: each feature normalized over time (axes moved last).
         ("layer_norm_axis1", lambda L: L.LayerNormalization(axis=1), [(4, 3)], {}),
