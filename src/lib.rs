@@ -134,7 +134,7 @@ pub use layer::{
 pub use layers::activation::Activation;
 pub use layers::additive_attention::AdditiveAttention;
 pub use layers::attention::{Attention, ScoreMode};
-pub use layers::batch_normalization::{BatchNormalization, MovingVariance};
+pub use layers::batch_normalization::{BatchNormalization, MovingVariance, RenormClipping};
 pub use layers::bidirectional::{Bidirectional, MergeMode};
 pub use layers::concatenate::Concatenate;
 pub use layers::conv::{Conv, Conv1D, Conv2D, Dims, Padding};

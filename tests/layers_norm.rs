@@ -11,8 +11,8 @@ use ndarray::{ArrayD, IxDyn};
 use seqnn::keras::{layer_from_config, layer_to_config};
 use seqnn::{
     ActivityRegularization, BatchNormalization, CallContext, Dense, Error, GaussianDropout,
-    GaussianNoise, Layer, LayerNormalization, MovingVariance, Permute, Reshape, Sequential, Shape,
-    SpatialDropout1D, LSTM,
+    GaussianNoise, Layer, LayerNormalization, MovingVariance, Permute, RenormClipping, Reshape,
+    Sequential, Shape, SpatialDropout1D, LSTM,
 };
 
 #[global_allocator]
@@ -175,12 +175,28 @@ fn configs_round_trip_with_every_option() {
         .with_epsilon(0.01)
         .with_center(false)
         .with_renorm(true)
+        .with_renorm_clipping(RenormClipping {
+            rmax: Some(3.0),
+            rmin: None,
+            dmax: Some(0.5),
+        })
+        .with_renorm_momentum(0.7)
         .with_name("bn");
     let back = round_trip(&bn);
     let b = downcast::<BatchNormalization>(back.as_ref());
     assert_eq!((b.axis(), b.momentum(), b.epsilon()), (1, 0.9, 0.01));
     assert_eq!((b.center(), b.scale(), b.renorm()), (false, true, true));
+    assert_eq!(b.renorm_clipping(), bn.renorm_clipping());
+    assert_eq!(b.renorm_momentum(), 0.7);
     assert_eq!(back.name(), "bn");
+    // Keras 3 writes the bounds given, and null without renorm.
+    let json = layer_to_config(&bn).unwrap();
+    assert!(
+        json.contains(r#""renorm_clipping":{"dmax":0.5,"rmax":3.0}"#),
+        "{json}"
+    );
+    let json = layer_to_config(&BatchNormalization::new()).unwrap();
+    assert!(json.contains(r#""renorm_clipping":null"#), "{json}");
 
     let ln = LayerNormalization::new()
         .with_axes([1, 2])
@@ -252,6 +268,11 @@ fn options_that_change_the_weights_are_refused() {
     refuse(
         r#"{"name": "bn", "axis": [2], "virtual_batch_size": 4}"#,
         "virtual_batch_size",
+    );
+    // Keys Keras refuses ("Received invalid keys for `renorm_clipping` argument").
+    refuse(
+        r#"{"name": "bn", "renorm": true, "renorm_clipping": {"rmax": 2, "r": 1}}"#,
+        "renorm_clipping",
     );
     // What only training reads is read and ignored.
     let json = r#"{"class_name": "BatchNormalization", "config": {"name": "bn", "axis": [2],

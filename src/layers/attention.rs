@@ -158,9 +158,11 @@ pub(crate) use held_weights;
 /// for a dense attention layer with the fields `name`, `trainable` and `options`.
 macro_rules! dense_attention_builders {
     ($base:literal) => {
-        /// Keras's `dropout`: the fraction of the attention weights dropped in training.
-        /// Default 0. At inference it changes nothing; a training call with a rate above 0 is
-        /// refused: seqnn does not drop attention weights in training yet.
+        /// Keras's `dropout`: the fraction of the attention weights dropped in training,
+        /// after the softmax and before the sum of the values, the others scaled by
+        /// `1 / (1 − rate)`, from seqnn's seeded generator ([`crate::set_random_seed`]); the
+        /// scores returned are those after the dropout, as in both Kerases. Default 0. At
+        /// inference it changes nothing. A training call with a rate above 1 is refused.
         #[must_use]
         pub fn with_dropout(mut self, rate: f32) -> Self {
             self.options.dropout = rate;
@@ -384,18 +386,23 @@ pub(crate) fn input_mask<'c>(
     Ok(Some(m))
 }
 
-/// Refuses a training call of a layer whose dropout would make it differ from inference.
-pub(crate) fn check_mode(layer: &str, ctx: &CallContext, dropout: f32) -> Result<()> {
-    if ctx.mode() == Mode::Training && dropout > 0.0 {
+/// The rate at which a call drops attention weights: `rate` in a training call with a rate
+/// above 0 (Keras's `training and self.dropout > 0`), else none. A rate above 1 is refused,
+/// as TensorFlow's dropout refuses it.
+pub(crate) fn attention_dropout(layer: &str, ctx: &CallContext, rate: f32) -> Result<Option<f32>> {
+    if ctx.mode() != Mode::Training || rate.is_nan() || rate <= 0.0 {
+        return Ok(None);
+    }
+    if rate > 1.0 {
         return Err(Error::InvalidArgument {
             layer: layer.to_string(),
             message: format!(
-                "training mode with dropout={dropout} on the attention weights is not \
-                 implemented yet"
+                "dropout={} on the attention weights: the rate must be between 0 and 1",
+                crate::layers::dropout::py_float(rate)
             ),
         });
     }
-    Ok(())
+    Ok(Some(rate))
 }
 
 /// The array shapes of a call's inputs, checked as [`dense_shapes`] checks shapes, and each
@@ -426,7 +433,7 @@ pub(crate) fn dense_call<'a>(
     ctx: &mut CallContext,
     score: ScoreFn<'_>,
 ) -> Result<Outputs> {
-    check_mode(layer, ctx, options.dropout)?;
+    let dropout = attention_dropout(layer, ctx, options.dropout)?;
     let [[batch, tq, _], [_, tv, fv], _] = dims;
     let q_mask = input_mask(layer, ctx, 0, batch, tq)?.map(|m| m.to_owned());
     let v_mask = input_mask(layer, ctx, 1, batch, tv)?.map(|m| m.to_owned());
@@ -455,6 +462,7 @@ pub(crate) fn dense_call<'a>(
     } else {
         Array2::<f32>::zeros((0, 0))
     };
+    let mut drop = dropout.map(|rate| AttentionDropout::new(rate, keep_all, batch, tq, tv));
     for b in 0..batch {
         let mut s = match all_scores.as_mut() {
             Some(all) => all.index_axis_mut(Axis(0), b),
@@ -466,14 +474,23 @@ pub(crate) fn dense_call<'a>(
             vm.is_none_or(|m| m[j]) && (!causal || i >= j)
         });
         let mut o = out.index_axis_mut(Axis(0), b);
-        general_mat_mul(1.0, &s, &v.index_axis(Axis(0), b), 0.0, &mut o);
+        let vb = v.index_axis(Axis(0), b);
+        match drop.as_mut() {
+            Some(d) => general_mat_mul(1.0, d.apply(b, &s.view()), &vb, 0.0, &mut o),
+            None => general_mat_mul(1.0, &s, &vb, 0.0, &mut o),
+        }
         if let Some(qm) = &q_mask {
             zero_masked_rows(&mut o, qm.row(b));
         }
     }
+    let factors = drop.and_then(AttentionDropout::into_factors);
     let mut outputs = vec![out.into_dyn()];
     if options.return_attention_scores {
-        outputs.extend(all_scores.clone().map(Array3::into_dyn));
+        // Both Kerases return the weights after the dropout.
+        outputs.extend(all_scores.as_ref().map(|w| match &factors {
+            Some(f) => (w * f).into_dyn(),
+            None => w.clone().into_dyn(),
+        }));
     }
     if let (true, Some(weights)) = (ctx.records(), all_scores) {
         ctx.save_for_backward(Box::new(DenseSaved {
@@ -481,10 +498,55 @@ pub(crate) fn dense_call<'a>(
             v: v.into_owned(),
             k: key.map(|k| k.into_owned()),
             weights,
+            dropout: factors,
             q_mask,
         }));
     }
     Ok(outputs)
+}
+
+/// The dropout of a training call on the attention weights, one `(Tq, Tv)` matrix of weights
+/// at a time: each weight kept with probability `1 − rate` and scaled by `1 / (1 − rate)`
+/// (Keras's inverted dropout), from seqnn's seeded generator, the matrices drawn in order, so
+/// a call that keeps the factors for its backward pass draws what one that does not draws.
+#[derive(Debug)]
+pub(crate) struct AttentionDropout {
+    rate: f32,
+    /// Every matrix's factors `(matrices, Tq, Tv)` when the call keeps them; else one
+    /// matrix's `(1, Tq, Tv)`, redrawn for each.
+    factors: Array3<f32>,
+    keeps: bool,
+    /// The current matrix's weights times its factors.
+    dropped: Array2<f32>,
+}
+
+impl AttentionDropout {
+    /// The dropout at `rate` of `matrices` matrices `(rows, cols)`; with `keeps`, the factors
+    /// are kept for [`into_factors`](Self::into_factors).
+    pub(crate) fn new(rate: f32, keeps: bool, matrices: usize, rows: usize, cols: usize) -> Self {
+        AttentionDropout {
+            rate,
+            factors: Array3::zeros((if keeps { matrices } else { 1 }, rows, cols)),
+            keeps,
+            dropped: Array2::zeros((rows, cols)),
+        }
+    }
+
+    /// Draws the factors of matrix `m` and gives the weights `w` times them.
+    pub(crate) fn apply(&mut self, m: usize, w: &ArrayView2<'_, f32>) -> &Array2<f32> {
+        let mut f = self
+            .factors
+            .index_axis_mut(Axis(0), if self.keeps { m } else { 0 });
+        crate::layers::dropout::fill_keep_mask(f.view_mut(), self.rate);
+        self.dropped.assign(w);
+        self.dropped *= &f;
+        &self.dropped
+    }
+
+    /// Every matrix's factors, when they were kept.
+    pub(crate) fn into_factors(self) -> Option<Array3<f32>> {
+        self.keeps.then_some(self.factors)
+    }
 }
 
 /// Zeroes the rows of `o` whose `keep` is false (the masked query steps).
@@ -497,14 +559,15 @@ fn zero_masked_rows(o: &mut ArrayViewMut2<'_, f32>, keep: ArrayView1<'_, bool>) 
 }
 
 /// What a recording call of a dense attention layer keeps: its query, value and key (`None`:
-/// the value is the key), the attention weights after the softmax `(batch, Tq, Tv)`, and the
-/// query's mask.
+/// the value is the key), the attention weights after the softmax `(batch, Tq, Tv)`, the
+/// dropout's factors on them (in a training call with dropout), and the query's mask.
 #[derive(Debug)]
 pub(crate) struct DenseSaved {
     q: Array3<f32>,
     v: Array3<f32>,
     k: Option<Array3<f32>>,
     weights: Array3<f32>,
+    dropout: Option<Array3<f32>>,
     q_mask: Option<Array2<bool>>,
 }
 
@@ -531,8 +594,10 @@ pub(crate) type ScoreBackFn<'a> = &'a dyn Fn(ScoreGrads<'_>);
 /// dV = Wᵀ · dO       dS = W · (dW − Σ_j dW·W)        then the score function's own backward
 /// ```
 ///
-/// The masked scores' `− 1e9` passes the gradient on unchanged, as in Keras; without a key,
-/// the value gets the key's gradient too.
+/// With dropout, the call multiplied `W` by its factors `M` before the sum and returned the
+/// product: `dV = (W ⊙ M)ᵀ · dO` and `dW` is taken back through `M` (`dW ⊙ M`) before the
+/// softmax. The masked scores' `− 1e9` passes the gradient on unchanged, as in Keras; without a
+/// key, the value gets the key's gradient too.
 pub(crate) fn dense_backward(
     layer: &str,
     options: &DenseOptions,
@@ -562,6 +627,11 @@ pub(crate) fn dense_backward(
     let mut dv = Array3::<f32>::zeros(saved.v.raw_dim());
     let mut dw = vec![0.0_f32; specs.iter().map(WeightSpec::len).sum()];
     let mut ds = Array2::<f32>::zeros((tq, tv));
+    let mut dropped = Array2::<f32>::zeros(if saved.dropout.is_some() {
+        (tq, tv)
+    } else {
+        (0, 0)
+    });
     for b in 0..batch {
         let mut dob = d_out.index_axis_mut(Axis(0), b);
         if let Some(qm) = &saved.q_mask {
@@ -574,7 +644,17 @@ pub(crate) fn dense_backward(
             None => ds.fill(0.0),
         }
         general_mat_mul(1.0, &dob, &vb.t(), 1.0, &mut ds);
-        general_mat_mul(1.0, &w.t(), &dob, 0.0, &mut dv.index_axis_mut(Axis(0), b));
+        let mut dvb = dv.index_axis_mut(Axis(0), b);
+        match &saved.dropout {
+            Some(f) => {
+                let f = f.index_axis(Axis(0), b);
+                dropped.assign(&w);
+                dropped *= &f;
+                general_mat_mul(1.0, &dropped.t(), &dob, 0.0, &mut dvb);
+                ds *= &f;
+            }
+            None => general_mat_mul(1.0, &w.t(), &dob, 0.0, &mut dvb),
+        }
         masked_softmax_backward(&w, &mut ds.view_mut(), false, Fill::Subtract, |_, _| true);
         let mut dqb = dq.index_axis_mut(Axis(0), b);
         let mut dkb = dk.index_axis_mut(Axis(0), b);
@@ -642,11 +722,13 @@ pub(crate) fn standard<D: Dimension>(x: ArrayView<'_, f32, D>) -> CowArray<'_, f
 /// - Weights, in Keras's order: `scale ()` with `use_scale` (initialized to 1), then
 ///   `concat_score_weight ()` in `"concat"` mode (initialized to 1).
 ///
-/// Training: the same in both modes (with dropout 0). The backward pass gives the gradients of
-/// the query, the value and the key (the value's includes the key's when there is no key),
-/// and of `scale` and `concat_score_weight`, with upstream gradients on the scores too when
-/// they are returned; masked query steps pass none, and masked scores pass theirs on as
-/// Keras's `− 1e9` does.
+/// Training: the same in both modes but for `dropout`, which a training call applies to the
+/// weights after the softmax (`weights ⊙ keep / (1 − rate)`, `keep` drawn per sample, query
+/// and value from seqnn's seeded generator), and returns so with the scores. The backward pass
+/// gives the gradients of the query, the value and the key (the value's includes the key's
+/// when there is no key), and of `scale` and `concat_score_weight`, through the call's dropout,
+/// with upstream gradients on the scores too when they are returned; masked query steps pass
+/// none, and masked scores pass theirs on as Keras's `− 1e9` does.
 ///
 /// Keras's call arguments `use_causal_mask` and `return_attention_scores` are options of the
 /// layer here ([`with_use_causal_mask`](Attention::with_use_causal_mask),
@@ -680,7 +762,7 @@ pub(crate) fn standard<D: Dimension>(x: ArrayView<'_, f32, D>) -> CowArray<'_, f
 /// the score mode, or masks whose shapes are not their inputs' `(batch, timesteps)`; with
 /// [`Error::TooLarge`] when the output or the scores would exceed the tensor limit; a call on an
 /// unbuilt layer with [`Error::NotBuilt`], on empty inputs with [`Error::EmptyInput`], and in
-/// training mode with a dropout rate above 0 with [`Error::InvalidArgument`].
+/// training mode with a dropout rate above 1 with [`Error::InvalidArgument`].
 #[derive(Debug, Clone)]
 pub struct Attention {
     name: LayerName,
@@ -1126,10 +1208,24 @@ mod tests {
         plain.build(&shapes(2, 2, 3))?;
         assert!(plain.weight_specs().is_empty());
         plain.call(&[q.view(), q.view()], &mut CallContext::inference())?;
-        let err = plain
+        plain.call(&[q.view(), q.view()], &mut CallContext::training())?;
+        // A rate of 1 drops every weight: the output and the scores returned are 0 (a value
+        // of ones would give 1 at inference).
+        let mut all = Attention::new()
+            .with_dropout(1.0)
+            .with_return_attention_scores(true);
+        all.build(&shapes(2, 2, 3))?;
+        let ones = ArrayD::<f32>::ones(ndarray::IxDyn(&[1, 2, 3]));
+        let y = all.call(&[q.view(), ones.view()], &mut CallContext::training())?;
+        assert!(y.iter().all(|a| a.iter().all(|&v| v == 0.0)));
+        let y = all.call(&[q.view(), ones.view()], &mut CallContext::inference())?;
+        assert!(y[0].iter().all(|&v| (v - 1.0).abs() < 1e-6));
+        let mut too_much = Attention::new().with_dropout(1.5);
+        too_much.build(&shapes(2, 2, 3))?;
+        let err = too_much
             .call(&[q.view(), q.view()], &mut CallContext::training())
             .unwrap_err();
-        assert!(err.to_string().contains("training mode"));
+        assert!(err.to_string().contains("dropout=1.5"), "{err}");
         Ok(())
     }
 }

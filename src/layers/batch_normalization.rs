@@ -48,6 +48,28 @@ pub enum MovingVariance {
 /// (`gamma` is 1 without `scale`, `beta` 0 without `center`; the order of operations is
 /// `tf.nn.batch_normalization`'s, which both Kerases call.)
 ///
+/// With `renorm` (batch renormalization, Ioffe 2017), training corrects the batch's
+/// normalization toward the renorm statistics, which it keeps as moving averages of their
+/// own, and keeps the moving variance through a moving standard deviation:
+///
+/// ```text
+/// stddev = sqrt(var + epsilon)                            mean, var: the batch's, as above
+/// s      = max(renorm_stddev, sqrt(epsilon))
+/// r      = clip(stddev / s, rmin, rmax)                   (renorm_clipping; no bound without)
+/// d      = clip((mean − renorm_mean) / s, −dmax, dmax)
+/// y      = x̂ · (r · gamma) + (d · gamma + beta)           x̂ = (x − mean) / stddev
+/// renorm_mean     ← renorm_mean · renorm_momentum + mean · (1 − renorm_momentum)
+/// renorm_stddev   ← renorm_stddev · renorm_momentum + stddev · (1 − renorm_momentum)
+/// moving_mean     ← moving_mean · momentum + mean · (1 − momentum)
+/// moving_stddev   ← moving_stddev · momentum + stddev · (1 − momentum)
+/// moving_variance ← max(moving_stddev² − epsilon, 0)       (the new moving_stddev)
+/// ```
+///
+/// `r` and `d` are constants to the gradient (Keras's `stop_gradient`); `r` and `d` use the
+/// renorm statistics from before the call. Inference is the same with or without `renorm`.
+/// There is no schedule: the clipping is the same at every step, as in both Kerases (which
+/// leave warming `rmax` and `dmax` up to the user).
+///
 /// - Input: any shape whose `axis` dimension `C` is known: `(batch, features)` after a Dense,
 ///   `(batch, timesteps, features)` between recurrent layers or after a convolution.
 ///   Output: the same shape.
@@ -74,13 +96,17 @@ pub enum MovingVariance {
 ///
 /// The backward pass gives the input's gradient through the batch statistics in training (the
 /// masked steps' too: they are normalized with statistics they did not enter), `gamma`'s and
-/// `beta`'s, and zeros for the moving statistics, which TensorFlow gives none; after an
+/// `beta`'s, and zeros for the moving statistics (and renorm's), which TensorFlow gives none;
+/// with `renorm`, through the scale `r · gamma` and the offset `d · gamma + beta`; after an
 /// inference call it is that of the fixed affine map, the moving statistics' gradients
 /// included, as `tf.GradientTape` gives them.
 ///
 /// Options, with Keras's defaults: `axis` −1, `momentum` 0.99 (training only), `epsilon` 1e-3,
-/// `center` and `scale` true, `renorm` false. As Keras, the weights start as `gamma` 1,
-/// `beta` 0, `moving_mean` 0, `moving_variance` 1.
+/// `center` and `scale` true, `renorm` false, `renorm_clipping` none, `renorm_momentum` 0.99.
+/// As Keras, the weights start as `gamma` 1, `beta` 0, `moving_mean` 0, `moving_variance` 1
+/// (and `moving_stddev` 1, `renorm_mean` 0, `renorm_stddev` 1). Batch renormalization is the
+/// same in tf_keras 2.21 and Keras 3.15, which never runs it in tf_keras's fused kernel: a
+/// layer with `renorm` moves its statistics as above whatever its [`MovingVariance`].
 ///
 /// Keras 3 takes one axis; tf_keras also takes a list, whose weights then have the input's
 /// rank: seqnn takes one axis, as Keras 3.
@@ -104,9 +130,11 @@ pub enum MovingVariance {
 /// Adding or building it fails with [`Error::InvalidArgument`] for an `axis` outside the input's
 /// rank (Keras 3's message) or whose dimension is unknown (tf_keras's message), and a built layer
 /// refuses another rank ([`Error::IncompatibleRank`]) or another `C`
-/// ([`Error::IncompatibleShape`]). A training call of a trainable layer is refused with
-/// [`Error::InvalidArgument`] with `renorm` (batch renormalization is not implemented), and with
-/// a mask on an input that is not `(batch, timesteps, features)` (Keras 3's message).
+/// ([`Error::IncompatibleShape`]). With `renorm`, adding or building it fails with
+/// [`Error::InvalidArgument`] for a `renorm_clipping` whose `rmax` is below its `rmin` or whose
+/// `dmax` is negative (Keras 3's checks; tf_keras takes them), or that holds a NaN. A training
+/// call of a trainable layer is refused with [`Error::InvalidArgument`] with a mask on an input
+/// that is not `(batch, timesteps, features)` (Keras 3's message).
 #[derive(Debug, Clone)]
 pub struct BatchNormalization {
     name: LayerName,
@@ -119,12 +147,91 @@ pub struct BatchNormalization {
     center: bool,
     scale: bool,
     renorm: bool,
+    renorm_clipping: RenormClipping,
+    renorm_momentum: f32,
     moving_variance: MovingVariance,
     trainable: bool,
     /// The input's rank, the axis resolved against it, and the channels, once built.
     built: Option<Built>,
     /// The weights, once the layer has them.
     values: Option<Box<Values>>,
+}
+
+/// Keras's `renorm_clipping`, the bounds of batch renormalization's correction: `r` is clipped
+/// to `[rmin, rmax]` and `d` to `[−dmax, dmax]`; a bound left `None` is no bound (Keras's
+/// missing key: `rmax` ∞, `rmin` 0, `dmax` ∞). Keras's
+/// `renorm_clipping={"rmax": 3.0, "rmin": 1 / 3, "dmax": 5.0}`:
+///
+/// ```
+/// use seqnn::{BatchNormalization, RenormClipping};
+/// let bn = BatchNormalization::new()
+///     .with_renorm(true)
+///     .with_renorm_clipping(RenormClipping {
+///         rmax: Some(3.0),
+///         rmin: Some(1.0 / 3.0),
+///         dmax: Some(5.0),
+///     });
+/// assert_eq!(bn.renorm_clipping().dmax, Some(5.0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RenormClipping {
+    /// The largest `r`.
+    pub rmax: Option<f32>,
+    /// The smallest `r`.
+    pub rmin: Option<f32>,
+    /// The largest `|d|`.
+    pub dmax: Option<f32>,
+}
+
+impl RenormClipping {
+    /// `r` and `d` clipped as Keras clips them: `r` raised to `rmin`, then lowered to `rmax`;
+    /// `d` raised to `−dmax`, then lowered to `dmax`.
+    fn clip(&self, r: f32, d: f32) -> (f32, f32) {
+        let r = self.rmin.map_or(r, |lo| r.max(lo));
+        let r = self.rmax.map_or(r, |hi| r.min(hi));
+        let d = self.dmax.map_or(d, |m| d.max(-m).min(m));
+        (r, d)
+    }
+
+    /// Keras 3's checks (`BatchNormalization.__init__`), and no NaN.
+    fn check(&self, layer: &str) -> Result<()> {
+        let invalid = |message: String| {
+            Err(Error::InvalidArgument {
+                layer: layer.to_string(),
+                message,
+            })
+        };
+        let py = crate::layers::dropout::py_float;
+        if [self.rmax, self.rmin, self.dmax]
+            .iter()
+            .flatten()
+            .any(|v| v.is_nan())
+        {
+            return invalid(format!(
+                "renorm_clipping holds a NaN: rmax={:?}, rmin={:?}, dmax={:?}",
+                self.rmax, self.rmin, self.dmax
+            ));
+        }
+        if let (Some(hi), Some(lo)) = (self.rmax, self.rmin) {
+            if hi < lo {
+                // Keras 3's words (which forget the f-string and print the braces).
+                return invalid(format!(
+                    "rmax should be greater than rmin in the `renorm_clipping` argument. \
+                     Received: rmax={}, rmin={}.",
+                    py(hi),
+                    py(lo)
+                ));
+            }
+        }
+        match self.dmax {
+            Some(m) if m < 0.0 => invalid(format!(
+                "dmax should be non-negative in the `renorm_clipping` argument. Received: \
+                 dmax={}.",
+                py(m)
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The weights by name; [`Layer::weights`] lists them in Keras's order.
@@ -172,23 +279,40 @@ impl Values {
         variance: &[f32],
         epsilon: f32,
     ) -> (Vec<f32>, Vec<f32>) {
-        let mut inv: Vec<f32> = variance
-            .iter()
-            .map(|v| 1.0 / (v + epsilon).sqrt())
-            .collect();
-        if let Some(g) = &self.gamma {
-            inv.iter_mut().zip(g).for_each(|(i, g)| *i *= g);
-        }
-        let shift = match &self.beta {
-            Some(b) => inv
-                .iter()
-                .zip(mean)
-                .zip(b)
-                .map(|((i, m), b)| b - m * i)
-                .collect(),
-            None => inv.iter().zip(mean).map(|(i, m)| -m * i).collect(),
+        scale_and_shift(self.gamma(), self.beta(), mean, variance, epsilon)
+    }
+
+    fn gamma(&self) -> Option<&[f32]> {
+        self.gamma.as_ref().and_then(|g| g.as_slice())
+    }
+
+    fn beta(&self) -> Option<&[f32]> {
+        self.beta.as_ref().and_then(|b| b.as_slice())
+    }
+
+    /// Batch renormalization's correction for a batch of statistics `m`: `r` and `d` per
+    /// channel, from the renorm statistics before the call, clipped.
+    fn renorm_correction(
+        &self,
+        m: &ChannelMoments,
+        epsilon: f32,
+        clipping: &RenormClipping,
+    ) -> Correction {
+        let [_, renorm_mean, renorm_stddev] = &self.renorm[..] else {
+            unreachable!("a layer with renorm has its three weights")
         };
-        (inv, shift)
+        let floor = epsilon.sqrt();
+        let (r, d) = m
+            .mean
+            .iter()
+            .zip(&m.variance)
+            .zip(renorm_mean.iter().zip(renorm_stddev))
+            .map(|((&mean, &var), (&rm, &rs))| {
+                let s = rs.max(floor);
+                clipping.clip((var + epsilon).sqrt() / s, (mean - rm) / s)
+            })
+            .unzip();
+        Correction { r, d }
     }
 
     fn moving(&self) -> (&[f32], &[f32]) {
@@ -200,6 +324,58 @@ impl Values {
                 .as_slice()
                 .expect("a fresh 1-D array is contiguous"),
         )
+    }
+}
+
+/// `inv` and `shift` per channel, `tf.nn.batch_normalization`'s: `inv = gamma / sqrt(var +
+/// epsilon)` (`1 / sqrt(var + epsilon)` without `gamma`), `shift = beta − mean · inv`.
+fn scale_and_shift(
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut inv: Vec<f32> = variance
+        .iter()
+        .map(|v| 1.0 / (v + epsilon).sqrt())
+        .collect();
+    if let Some(g) = gamma {
+        inv.iter_mut().zip(g).for_each(|(i, g)| *i *= g);
+    }
+    let shift = match beta {
+        Some(b) => inv
+            .iter()
+            .zip(mean)
+            .zip(b)
+            .map(|((i, m), b)| b - m * i)
+            .collect(),
+        None => inv.iter().zip(mean).map(|(i, m)| -m * i).collect(),
+    };
+    (inv, shift)
+}
+
+/// Batch renormalization's correction of a training call, per channel: the normalized batch
+/// is scaled by `r` and shifted by `d` before `gamma` and `beta`.
+#[derive(Debug)]
+struct Correction {
+    r: Vec<f32>,
+    d: Vec<f32>,
+}
+
+impl Correction {
+    /// Keras's `_compose_transforms`: the scale `r · gamma` (`r` without `gamma`) and the
+    /// offset `d · gamma + beta` that take the place of `gamma` and `beta`.
+    fn compose(&self, gamma: Option<&[f32]>, beta: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+        let (mut scale, mut offset) = (self.r.clone(), self.d.clone());
+        if let Some(g) = gamma {
+            scale.iter_mut().zip(g).for_each(|(s, g)| *s *= g);
+            offset.iter_mut().zip(g).for_each(|(o, g)| *o *= g);
+        }
+        if let Some(b) = beta {
+            offset.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+        }
+        (scale, offset)
     }
 }
 
@@ -216,11 +392,14 @@ struct BatchNormSaved {
 struct BatchStats {
     moments: ChannelMoments,
     /// `1 / sqrt(var + epsilon)` per channel.
-    r: Vec<f32>,
+    inv_std: Vec<f32>,
     /// Per value of the input, whether it entered the statistics (`None`: all did).
     keep: Option<Vec<bool>>,
-    /// The new `moving_mean` and `moving_variance`.
-    moving: (Array1<f32>, Array1<f32>),
+    /// Batch renormalization's correction, with `renorm`.
+    correction: Option<Correction>,
+    /// The new non-trainable weights, in Keras's order: `moving_mean`, `moving_variance`, and
+    /// with `renorm` `moving_stddev`, `renorm_mean`, `renorm_stddev`.
+    moved: Vec<Array1<f32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +429,8 @@ impl BatchNormalization {
             center: true,
             scale: true,
             renorm: false,
+            renorm_clipping: RenormClipping::default(),
+            renorm_momentum: 0.99,
             moving_variance: MovingVariance::Keras3,
             trainable: true,
             built: None,
@@ -273,11 +454,28 @@ impl BatchNormalization {
 
     epsilon_center_scale!();
 
-    /// Keras's `renorm` (batch renormalization): three more weights that only training uses;
-    /// inference is the same. Default false.
+    /// Keras's `renorm` (batch renormalization): training corrects the batch's normalization
+    /// toward moving statistics of its own, three more weights; inference is the same. Default
+    /// false.
     #[must_use]
     pub fn with_renorm(mut self, yes: bool) -> Self {
         self.renorm = yes;
+        self
+    }
+
+    /// Keras's `renorm_clipping`: the bounds of renorm's correction (with `renorm`). Default
+    /// none.
+    #[must_use]
+    pub fn with_renorm_clipping(mut self, clipping: RenormClipping) -> Self {
+        self.renorm_clipping = clipping;
+        self
+    }
+
+    /// Keras's `renorm_momentum`: the momentum of `renorm_mean` and `renorm_stddev` (with
+    /// `renorm`). Default 0.99.
+    #[must_use]
+    pub fn with_renorm_momentum(mut self, momentum: f32) -> Self {
+        self.renorm_momentum = momentum;
         self
     }
 
@@ -314,6 +512,16 @@ impl BatchNormalization {
     /// Whether the layer has batch renormalization's weights.
     pub fn renorm(&self) -> bool {
         self.renorm
+    }
+
+    /// The bounds of batch renormalization's correction.
+    pub fn renorm_clipping(&self) -> RenormClipping {
+        self.renorm_clipping
+    }
+
+    /// The momentum of the renorm statistics.
+    pub fn renorm_momentum(&self) -> f32 {
+        self.renorm_momentum
     }
 
     /// The weights' names in Keras's order.
@@ -368,24 +576,45 @@ impl BatchNormalization {
 }
 
 impl BatchNormalization {
-    /// Whether tf_keras would run its fused kernel on inputs of `b`'s rank and axis.
+    /// Whether tf_keras would run its fused kernel on inputs of `b`'s rank and axis (never
+    /// with `renorm`, which that kernel does not do).
     fn fused(&self, b: &Built) -> bool {
         self.moving_variance == MovingVariance::TfKeras
+            && !self.renorm
             && matches!((b.rank, b.axis), (4, 1 | 3) | (5, 1 | 4))
     }
 
-    /// The moving statistics after a training call with batch statistics `m`:
-    /// `moving · momentum + batch · (1 − momentum)`, the variance made unbiased where tf_keras's
-    /// fused kernel makes it so.
-    fn moved(&self, values: &Values, m: &ChannelMoments) -> (Array1<f32>, Array1<f32>) {
+    /// The non-trainable weights after a training call with batch statistics `m`, in Keras's
+    /// order: each `moving · momentum + batch · (1 − momentum)`; the variance made unbiased
+    /// where tf_keras's fused kernel makes it so; with `renorm`, the renorm statistics with
+    /// their own momentum, and the moving variance from the new moving standard deviation.
+    fn moved(&self, values: &Values, m: &ChannelMoments) -> Vec<Array1<f32>> {
+        let toward = |old: &Array1<f32>, new: &[f32], mom: f32| -> Array1<f32> {
+            old.iter()
+                .zip(new)
+                .map(|(old, new)| old * mom + new * (1.0 - mom))
+                .collect()
+        };
+        let mean = toward(&values.moving_mean, &m.mean, self.momentum);
+        if let [moving_stddev, renorm_mean, renorm_stddev] = &values.renorm[..] {
+            let stddev: Vec<f32> = m
+                .variance
+                .iter()
+                .map(|v| (v + self.epsilon).sqrt())
+                .collect();
+            let moving_stddev = toward(moving_stddev, &stddev, self.momentum);
+            // relu(moving_stddev² − epsilon), in case rounding makes it negative.
+            let variance = moving_stddev.mapv(|s| (s * s - self.epsilon).max(0.0));
+            return vec![
+                mean,
+                variance,
+                moving_stddev,
+                toward(renorm_mean, &m.mean, self.renorm_momentum),
+                toward(renorm_stddev, &stddev, self.renorm_momentum),
+            ];
+        }
         let fused = self.built.is_some_and(|b| self.fused(&b));
         let (mom, rest) = (self.momentum, 1.0 - self.momentum);
-        let mean = values
-            .moving_mean
-            .iter()
-            .zip(&m.mean)
-            .map(|(old, new)| old * mom + new * rest)
-            .collect();
         let variance = values
             .moving_variance
             .iter()
@@ -400,7 +629,7 @@ impl BatchNormalization {
                 old * mom + new * rest
             })
             .collect();
-        (mean, variance)
+        vec![mean, variance]
     }
 
     /// Which values of an input of `shape` enter a training call's statistics: those of the
@@ -534,6 +763,9 @@ impl Layer for BatchNormalization {
     fn compute_output_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.name.get();
         let input = single_shape(name, inputs)?;
+        if self.renorm {
+            self.renorm_clipping.check(name)?;
+        }
         let b = self.resolve(input)?;
         let c: &[usize] = &[b.channels];
         let specs: Vec<(&str, &[usize])> =
@@ -630,14 +862,6 @@ impl Layer for BatchNormalization {
         // Keras: `training and self.trainable` (Keras 3), `training = False` for a layer that
         // is not trainable (tf_keras's `_get_training_value`).
         let training = ctx.mode() == Mode::Training && self.trainable;
-        if training && self.renorm {
-            return Err(Error::InvalidArgument {
-                layer: name.to_string(),
-                message: "BatchNormalization with renorm in training mode (batch \
-                          renormalization) is not implemented yet"
-                    .into(),
-            });
-        }
         let keep = if training {
             self.batch_keep(ctx, shape, &b)?
         } else {
@@ -654,24 +878,39 @@ impl Layer for BatchNormalization {
                 inner,
                 keep.as_deref(),
             );
-            let r = moments
+            let inv_std = moments
                 .variance
                 .iter()
                 .map(|v| 1.0 / (v + self.epsilon).sqrt())
                 .collect();
-            let moving = self.moved(values, &moments);
+            let correction = self
+                .renorm
+                .then(|| values.renorm_correction(&moments, self.epsilon, &self.renorm_clipping));
+            let moved = self.moved(values, &moments);
             BatchStats {
                 moments,
-                r,
+                inv_std,
                 keep,
-                moving,
+                correction,
+                moved,
             }
         });
-        let (mean, variance) = match &batch {
-            Some(s) => (&s.moments.mean[..], &s.moments.variance[..]),
-            None => values.moving(),
+        let (inv, shift) = match &batch {
+            Some(s) => {
+                let (mean, variance) = (&s.moments.mean[..], &s.moments.variance[..]);
+                match &s.correction {
+                    Some(c) => {
+                        let (scale, offset) = c.compose(values.gamma(), values.beta());
+                        scale_and_shift(Some(&scale), Some(&offset), mean, variance, self.epsilon)
+                    }
+                    None => values.scale_and_shift(mean, variance, self.epsilon),
+                }
+            }
+            None => {
+                let (mean, variance) = values.moving();
+                values.scale_and_shift(mean, variance, self.epsilon)
+            }
         };
-        let (inv, shift) = values.scale_and_shift(mean, variance, self.epsilon);
         scale_shift_channels(
             y.as_slice_mut()
                 .expect("an owned standard-layout array is contiguous"),
@@ -687,7 +926,9 @@ impl Layer for BatchNormalization {
     }
 
     /// After a training call: the gradient of the input through the batch's mean and variance,
-    /// `gamma`'s and `beta`'s, and zeros for the other weights (TensorFlow gives them none).
+    /// `gamma`'s and `beta`'s, and zeros for the other weights (TensorFlow gives them none);
+    /// with `renorm`, `r` and `d` are constants, so the input's gradient is that of the scale
+    /// `r · gamma`, and `gamma`'s is `Σ g · (x̂ · r + d)`.
     /// After an inference call: those of the affine map `x · inv + shift`, the moving
     /// statistics' included.
     fn backward(
@@ -706,12 +947,14 @@ impl Layer for BatchNormalization {
         let x = saved.x.as_slice().expect("kept in standard layout");
         let mut g = output_grad(name, output_grads, 0, shape)?;
         let gs = g.as_slice_mut().expect("standard layout");
-        let gamma = values.gamma.as_ref().and_then(|g| g.as_slice());
+        let gamma = values.gamma();
         let one = |v: Vec<f32>| Array1::from(v).into_dyn();
         let zeros = || ArrayD::zeros(ndarray::IxDyn(&[c]));
         let (d_gamma, d_beta, d_moving) = match &saved.batch {
             Some(s) => {
                 let (sum_g, sum_gx) = channel_sums(x, gs, c, inner, &s.moments.mean);
+                // With renorm, the input sees the scale r · gamma.
+                let scale = s.correction.as_ref().map(|k| k.compose(gamma, None).0);
                 batch_norm_input_grad(
                     x,
                     gs,
@@ -719,14 +962,20 @@ impl Layer for BatchNormalization {
                     inner,
                     s.keep.as_deref(),
                     &s.moments,
-                    &s.r,
-                    gamma,
+                    &s.inv_std,
+                    scale.as_deref().or(gamma),
                     (&sum_g, &sum_gx),
                 );
-                let d_gamma = sum_gx
-                    .iter()
-                    .zip(&s.r)
-                    .map(|(&v, &r)| (v * f64::from(r)) as f32)
+                // Σ g · x̂, then times r plus d · Σ g with renorm.
+                let d_gamma = (0..c)
+                    .map(|i| {
+                        let gx = sum_gx[i] * f64::from(s.inv_std[i]);
+                        let v = match &s.correction {
+                            Some(k) => gx * f64::from(k.r[i]) + sum_g[i] * f64::from(k.d[i]),
+                            None => gx,
+                        };
+                        v as f32
+                    })
                     .collect();
                 let d_beta = sum_g.iter().map(|&v| v as f32).collect();
                 (d_gamma, d_beta, [zeros(), zeros()])
@@ -781,8 +1030,9 @@ impl Layer for BatchNormalization {
         if let Some(s) = &saved.batch {
             // After gamma and beta, whichever the layer has.
             let at = usize::from(self.scale) + usize::from(self.center);
-            updates[at] = Some(s.moving.0.clone().into_dyn());
-            updates[at + 1] = Some(s.moving.1.clone().into_dyn());
+            for (slot, moved) in updates[at..].iter_mut().zip(&s.moved) {
+                *slot = Some(moved.clone().into_dyn());
+            }
         }
         Ok(updates)
     }
@@ -974,7 +1224,7 @@ mod tests {
     }
 
     #[test]
-    fn frozen_renorm_and_misplaced_masks_in_training() -> Result<()> {
+    fn frozen_layers_and_misplaced_masks_in_training() -> Result<()> {
         let mut bn = BatchNormalization::new();
         bn.build(&[Shape::new(vec![None, Some(3)])])?;
         bn.initialize();
@@ -994,13 +1244,103 @@ mod tests {
         assert_abs_diff_eq!(y[0][[0, 0]], 0.999_500_4, epsilon = 1e-6); // 1/√1.001
         let saved = ctx.take_saved().expect("kept");
         assert!(bn.updates(&saved)?.iter().all(Option::is_none));
-        let mut renorm = BatchNormalization::new().with_renorm(true);
-        renorm.build(&[Shape::new(vec![None, Some(3)])])?;
-        renorm.initialize();
-        let err = renorm
-            .call(&[x.view()], &mut CallContext::training())
-            .unwrap_err();
-        assert!(err.to_string().contains("renorm in training mode"), "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn renorm_corrects_clips_and_moves_its_statistics_by_hand() -> Result<()> {
+        let mut bn = BatchNormalization::new()
+            .with_epsilon(0.0)
+            .with_renorm(true)
+            .with_renorm_momentum(0.5)
+            .with_renorm_clipping(RenormClipping {
+                rmax: None,
+                rmin: Some(0.9),
+                dmax: Some(0.5),
+            });
+        bn.build(&[Shape::new(vec![None, Some(1)])])?;
+        bn.initialize();
+        let x = array![[0.0_f32], [1.0], [2.0]].into_dyn();
+        let mut ctx = CallContext::training();
+        let y = bn.call(&[x.view()], &mut ctx)?;
+        // mean 1, var 2/3, stddev √(2/3) = 0.8164966, x̂ = [−1.2247449, 0, 1.2247449].
+        // renorm_mean 0 and renorm_stddev 1 at first: r = 0.8164966 → rmin 0.9, d = 1 → dmax
+        // 0.5; y = 0.9·x̂ + 0.5 = [−0.6022704, 0.5, 1.6022704].
+        for (i, want) in [-0.602_270_4, 0.5, 1.602_270_4].into_iter().enumerate() {
+            assert_abs_diff_eq!(y[0][[i, 0]], want, epsilon = 1e-6);
+        }
+        let saved = ctx.take_saved().expect("a training call keeps its record");
+        let updates = bn.updates(&saved)?;
+        assert!(updates[0].is_none() && updates[1].is_none());
+        let moved: Vec<f32> = updates[2..]
+            .iter()
+            .map(|u| u.as_ref().expect("moved")[0])
+            .collect();
+        // moving_mean 0.99·0 + 0.01·1; moving_stddev 0.99·1 + 0.01·0.8164966 = 0.9981650,
+        // moving_variance its square 0.9963333; renorm_mean 0.5·0 + 0.5·1;
+        // renorm_stddev 0.5·1 + 0.5·0.8164966 = 0.9082483.
+        for (got, want) in moved
+            .iter()
+            .zip([0.01, 0.996_333_3, 0.998_165, 0.5, 0.908_248_3])
+        {
+            assert_abs_diff_eq!(*got, want, epsilon = 1e-6);
+        }
+        // Backward of g = [1, 0, 0]: d beta = 1, d gamma = r·Σ g·x̂ + d·Σ g = −0.6022704;
+        // dx = r·gamma/stddev · (g − (Σ g + x̂·Σ g·x̂)/3) = 0.9·1.2247449·[1/6, −1/3, 1/6].
+        let g = array![[1.0_f32], [0.0], [0.0]].into_dyn();
+        let grads = bn.backward(&saved, &[Some(g.view())])?;
+        let dx = grads.inputs[0].as_ref().expect("the input's gradient");
+        let k = 0.9 * 1.224_744_9;
+        for (i, want) in [k / 6.0, -k / 3.0, k / 6.0].into_iter().enumerate() {
+            assert_abs_diff_eq!(dx[[i, 0]], want, epsilon = 1e-6);
+        }
+        assert_abs_diff_eq!(grads.weights[0][0], -0.602_270_4, epsilon = 1e-6);
+        assert_abs_diff_eq!(grads.weights[1][0], 1.0, epsilon = 1e-6);
+        assert!(grads.weights[2..].iter().all(|w| w[0] == 0.0));
+        Ok(())
+    }
+
+    #[test]
+    fn renorm_clipping_is_checked_in_keras_words() {
+        let shape = [Shape::new(vec![None, Some(3)])];
+        let clipped = |c: RenormClipping| {
+            BatchNormalization::new()
+                .with_renorm(true)
+                .with_renorm_clipping(c)
+                .compute_output_shape(&shape)
+        };
+        let err = clipped(RenormClipping {
+            rmax: Some(0.5),
+            rmin: Some(1.0),
+            dmax: None,
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"batch_normalization\": rmax should be greater than rmin in the \
+             `renorm_clipping` argument. Received: rmax=0.5, rmin=1.0."
+        );
+        let err = clipped(RenormClipping {
+            dmax: Some(-1.0),
+            ..RenormClipping::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("dmax should be non-negative"),
+            "{err}"
+        );
+        assert!(clipped(RenormClipping {
+            rmin: Some(f32::NAN),
+            ..RenormClipping::default()
+        })
+        .is_err());
+        // Without renorm the clipping is not read, as in Keras.
+        assert!(BatchNormalization::new()
+            .with_renorm_clipping(RenormClipping {
+                dmax: Some(-1.0),
+                ..RenormClipping::default()
+            })
+            .compute_output_shape(&shape)
+            .is_ok());
     }
 }

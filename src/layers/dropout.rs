@@ -53,10 +53,21 @@ struct DropoutSaved(Option<ArrayD<f32>>);
 /// Inverted dropout's factors, drawn from seqnn's seeded generator: each `1 / (1 − rate)` with
 /// probability `1 − rate`, else 0 (all 0 for a rate of 1).
 pub(crate) fn keep_mask<D: ndarray::Dimension>(shape: D, rate: f32) -> ndarray::Array<f32, D> {
+    let mut keep = ndarray::Array::zeros(shape);
+    fill_keep_mask(keep.view_mut(), rate);
+    keep
+}
+
+/// [`keep_mask`]'s factors drawn into `keep`, in its logical order (the same draws as a fresh
+/// `keep_mask` of its shape).
+pub(crate) fn fill_keep_mask<D: ndarray::Dimension>(
+    mut keep: ndarray::ArrayViewMut<'_, f32, D>,
+    rate: f32,
+) {
     let scale = if rate < 1.0 { 1.0 / (1.0 - rate) } else { 0.0 };
     crate::session::with_rng(|rng| {
-        ndarray::Array::from_shape_simple_fn(shape, || {
-            if rand::Rng::random::<f32>(rng) >= rate {
+        keep.iter_mut().for_each(|k| {
+            *k = if rand::Rng::random::<f32>(rng) >= rate {
                 scale
             } else {
                 0.0
@@ -101,7 +112,7 @@ impl Dropout {
 }
 
 /// A float as Python prints it: `1.5`, `2.0`, `nan`, `inf`.
-fn py_float(v: f32) -> String {
+pub(crate) fn py_float(v: f32) -> String {
     if v.is_nan() {
         "nan".to_string()
     } else if v.is_infinite() {

@@ -16,7 +16,8 @@ use crate::layer::{
     Layer, LayerName, MaskPolicy, Outputs, SavedForBackward, WeightSpec,
 };
 use crate::layers::attention::{
-    check_mode, held_weights, input_mask, list, name_builders, rank_error, same_dim, standard,
+    attention_dropout, held_weights, input_mask, list, name_builders, rank_error, same_dim,
+    standard, AttentionDropout,
 };
 use crate::limits;
 use crate::linalg::attention::{masked_softmax, masked_softmax_backward, Fill};
@@ -82,10 +83,12 @@ pub enum SoftmaxMasking {
 ///   value_dim)`, `attention_output/kernel (num_heads, value_dim, *output_shape)`,
 ///   `attention_output/bias (*output_shape)`; no biases without `use_bias`.
 ///
-/// Training: the same in both modes (with dropout 0). The backward pass gives the gradients
-/// of the query, the value and the key (the value's includes the key's when there is no key;
-/// the attention mask input gets none), and of every projection, through each head's softmax
-/// as the layer's [`SoftmaxMasking`] computes it.
+/// Training: the same in both modes but for `dropout`, which a training call applies to the
+/// weights (`O` sums `weights ⊙ keep / (1 − rate)`, `keep` drawn per sample, head, query and
+/// key). The backward pass gives the gradients of the query, the value and the key (the
+/// value's includes the key's when there is no key; the attention mask input gets none), and
+/// of every projection, through the call's dropout and each head's softmax as the layer's
+/// [`SoftmaxMasking`] computes it.
 ///
 /// Only rank-3 inputs and the default `attention_axes` (the timesteps) are supported. What a
 /// fully masked row of scores gives differs between tf_keras and Keras 3: see
@@ -122,8 +125,8 @@ pub enum SoftmaxMasking {
 /// 3; with [`Error::IncompatibleShape`] when a built layer is given other features; with
 /// [`Error::TooLarge`] when the weights, the projections, the scores or the output would exceed
 /// the limits; a call on an unbuilt layer with [`Error::NotBuilt`], on empty inputs with
-/// [`Error::EmptyInput`], and in training mode with a dropout rate above 0 with
-/// [`Error::InvalidArgument`].
+/// [`Error::EmptyInput`]; building it fails with [`Error::InvalidArgument`] for a `dropout`
+/// outside `[0, 1]` (Keras's `Dropout`'s message).
 #[derive(Debug, Clone)]
 pub struct MultiHeadAttention {
     name: LayerName,
@@ -208,10 +211,13 @@ impl MultiHeadAttention {
         self
     }
 
-    /// Keras's `dropout` on the attention weights. Default 0. It changes nothing at inference
-    /// in tf_keras; in Keras 3 a rate above 0 switches to the path whose fully masked rows get
-    /// zero weights (see [`SoftmaxMasking::Keras3`]). A training call with a rate above 0 is
-    /// refused: seqnn does not drop attention weights in training yet.
+    /// Keras's `dropout` on the attention weights: in training, each weight of each head is
+    /// dropped with this probability and the others scaled by `1 / (1 − rate)` before the sum
+    /// of the values, from seqnn's seeded generator ([`crate::set_random_seed`]); the scores
+    /// returned are those before the dropout, as in both Kerases. Default 0. At inference it
+    /// changes nothing in tf_keras; in Keras 3 a rate above 0 switches to the path whose fully
+    /// masked rows get zero weights (see [`SoftmaxMasking::Keras3`]). A rate outside `[0, 1]`
+    /// is refused when the layer is built, as Keras's `Dropout` refuses it.
     #[must_use]
     pub fn with_dropout(mut self, rate: f32) -> Self {
         self.dropout = rate;
@@ -408,6 +414,14 @@ impl MultiHeadAttention {
                  sliding_window=0"
                     .into(),
             );
+        }
+        if !(0.0..=1.0).contains(&self.dropout) {
+            // Keras 3's Dropout, which the layer makes in its constructor.
+            return invalid(format!(
+                "Invalid value received for argument `rate`. Expected a float value between 0 \
+                 and 1. Received: rate={}",
+                crate::layers::dropout::py_float(self.dropout)
+            ));
         }
         if let Some(dims) = self.output_shape.as_ref().filter(|d| d.contains(&0)) {
             return invalid(format!(
@@ -615,9 +629,9 @@ impl MultiHeadAttention {
 
 /// What a recording call of a MultiHeadAttention keeps: its query, value and key rows (`None`:
 /// the value is the key), the projections (the query's scaled), the attention weights
-/// `(batch, heads, T, S)`, which scores the masks kept where a fill replaced the others
-/// `(batch, T, S)`, the heads' output before the gate, the gate, the output's shape, and whether
-/// an attention mask was an input.
+/// `(batch, heads, T, S)` (before the dropout), the dropout's factors, which scores the masks
+/// kept where a fill replaced the others `(batch, T, S)`, the heads' output before the gate, the
+/// gate, the output's shape, and whether an attention mask was an input.
 #[derive(Debug)]
 struct MhaSaved {
     query: Array2<f32>,
@@ -627,6 +641,9 @@ struct MhaSaved {
     k: Array2<f32>,
     v: Array2<f32>,
     weights: Array4<f32>,
+    /// The dropout's factors on the weights, one `(T, S)` matrix per sample and head, in a
+    /// training call with dropout.
+    dropout: Option<Array3<f32>>,
     kept: Option<Array3<bool>>,
     heads: Array2<f32>,
     gate: Option<Array2<f32>>,
@@ -779,7 +796,7 @@ impl Layer for MultiHeadAttention {
                 found: checked[i].clone(),
             });
         }
-        check_mode(name, ctx, self.dropout)?;
+        let dropout = attention_dropout(name, ctx, self.dropout)?;
         let has_key = inputs.len() - usize::from(self.attention_mask_input) == 3;
         let (batch, t, s) = (
             inputs[0].shape()[0],
@@ -846,6 +863,7 @@ impl Layer for MultiHeadAttention {
             Array2::<f32>::zeros((0, 0))
         };
         let mut keep = Array2::from_elem(if masked { (t, s) } else { (0, 0) }, true);
+        let mut drop = dropout.map(|rate| AttentionDropout::new(rate, records, batch * n, t, s));
         for b in 0..batch {
             if masked {
                 for ((i, j), k) in keep.indexed_iter_mut() {
@@ -873,7 +891,13 @@ impl Layer for MultiHeadAttention {
                 masked_softmax(&mut scores, masked, fill, |i, j| keep[[i, j]]);
                 let vh = v.slice(s![rows_k.clone(), h * hv..(h + 1) * hv]);
                 let mut oh = heads.slice_mut(s![rows_q.clone(), h * hv..(h + 1) * hv]);
-                general_mat_mul(1.0, &scores, &vh, 0.0, &mut oh);
+                // Keras's `_dropout_layer` on the weights; the scores returned are those before.
+                match drop.as_mut() {
+                    Some(d) => {
+                        general_mat_mul(1.0, d.apply(b * n + h, &scores.view()), &vh, 0.0, &mut oh)
+                    }
+                    None => general_mat_mul(1.0, &scores, &vh, 0.0, &mut oh),
+                }
             }
         }
         let raw_heads = (records && wg.is_some()).then(|| heads.clone());
@@ -906,6 +930,7 @@ impl Layer for MultiHeadAttention {
                 k,
                 v,
                 weights,
+                dropout: drop.and_then(AttentionDropout::into_factors),
                 kept,
                 heads: raw_heads.unwrap_or(heads),
                 gate,
@@ -966,6 +991,11 @@ impl Layer for MultiHeadAttention {
         let mut dk = Array2::<f32>::zeros(saved.k.raw_dim());
         let mut dv = Array2::<f32>::zeros(saved.v.raw_dim());
         let mut dw = Array2::<f32>::zeros((t, s));
+        let mut dropped = Array2::<f32>::zeros(if saved.dropout.is_some() {
+            (t, s)
+        } else {
+            (0, 0)
+        });
         for b in 0..batch {
             let (rows_q, rows_k) = (b * t..(b + 1) * t, b * s..(b + 1) * s);
             for h in 0..n {
@@ -973,13 +1003,29 @@ impl Layer for MultiHeadAttention {
                 let w = saved.weights.slice(s![b, h, .., ..]);
                 let doh = d_heads.slice(s![rows_q.clone(), cv.clone()]);
                 let vh = saved.v.slice(s![rows_k.clone(), cv.clone()]);
-                match &d_scores {
-                    Some(d) => dw.assign(&d.slice(s![b, h, .., ..])),
-                    None => dw.fill(0.0),
-                }
-                general_mat_mul(1.0, &doh, &vh.t(), 1.0, &mut dw);
                 let mut dvh = dv.slice_mut(s![rows_k.clone(), cv]);
-                general_mat_mul(1.0, &w.t(), &doh, 1.0, &mut dvh);
+                match &saved.dropout {
+                    // The heads summed W ⊙ M; the scores returned are W itself.
+                    Some(f) => {
+                        let f = f.index_axis(Axis(0), b * n + h);
+                        general_mat_mul(1.0, &doh, &vh.t(), 0.0, &mut dw);
+                        dw *= &f;
+                        if let Some(d) = &d_scores {
+                            dw += &d.slice(s![b, h, .., ..]);
+                        }
+                        dropped.assign(&w);
+                        dropped *= &f;
+                        general_mat_mul(1.0, &dropped.t(), &doh, 1.0, &mut dvh);
+                    }
+                    None => {
+                        match &d_scores {
+                            Some(d) => dw.assign(&d.slice(s![b, h, .., ..])),
+                            None => dw.fill(0.0),
+                        }
+                        general_mat_mul(1.0, &doh, &vh.t(), 1.0, &mut dw);
+                        general_mat_mul(1.0, &w.t(), &doh, 1.0, &mut dvh);
+                    }
+                }
                 let kept = saved.kept.as_ref().map(|m| m.index_axis(Axis(0), b));
                 masked_softmax_backward(&w, &mut dw.view_mut(), kept.is_some(), fill, |i, j| {
                     kept.as_ref().is_none_or(|m| m[[i, j]])
@@ -1264,6 +1310,15 @@ mod tests {
             err.to_string(),
             "layer \"multi_head_attention\": Received an invalid value for argument \
              `num_heads`, expected a positive integer. Received: num_heads=0"
+        );
+        let err = MultiHeadAttention::new(2, 3)
+            .with_dropout(1.5)
+            .compute_output_shape(&shapes(3, 5, 4))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"multi_head_attention\": Invalid value received for argument `rate`. \
+             Expected a float value between 0 and 1. Received: rate=1.5"
         );
         let err = MultiHeadAttention::new(2, 3)
             .compute_output_shape(&[

@@ -224,6 +224,14 @@ def build_dense_bn_4d(K, v):
         L.Dense(1)])
 
 
+def build_dense_bn_renorm(K, v):
+    return seq(K, v, (6,), lambda L, f: [
+        L.Dense(4, **f),
+        L.BatchNormalization(momentum=0.8, renorm=True, renorm_momentum=0.7,
+                             renorm_clipping={"rmax": 1.3, "rmin": 0.7, "dmax": 0.4}),
+        L.Dense(1)])
+
+
 def build_lstm_regularized(K, v):
     R, C = K.regularizers, K.constraints
     return seq(K, v, (5, 3), lambda L, f: [
@@ -545,6 +553,17 @@ CASES = {
         build_dense_bn_4d, comp(opt("SGD", learning_rate=0.05), "mse"),
         data_shaped_regression(36, 2, 2, 3), loss_np=("mse", {}),
         init=positive_at(5)),
+    "dense_bn_renorm_sgd_mse": Case(
+        "Dense(4) -> BatchNormalization(momentum=0.8, renorm=True, "
+        "renorm_momentum=0.7, renorm_clipping={rmax: 1.3, rmin: 0.7, dmax: "
+        "0.4}) -> Dense(1); SGD(0.05, momentum=0.5); mse; 36 samples (last "
+        "batch 4): batch renormalization, r and d clipped, every step moves "
+        "the moving and renorm statistics; evaluate normalizes by the moving "
+        "ones",
+        build_dense_bn_renorm,
+        comp(opt("SGD", learning_rate=0.05, momentum=0.5), "mse"),
+        data_shaped_regression(36, 6), loss_np=("mse", {}),
+        init=positive_at(5, 6, 8)),
     "lstm_regularized_sgd": Case(
         "LSTM(4, kernel_regularizer=L2(0.01), recurrent_regularizer=L1(0.005),"
         " bias_regularizer=L1L2(0.001, 0.002)) -> Dense(1, "

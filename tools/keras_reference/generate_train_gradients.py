@@ -33,6 +33,7 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import warnings  # noqa: E402
 import zlib  # noqa: E402
@@ -57,6 +58,7 @@ MASK_4 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]], bool)
 MASK_Q4 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)
 MASK_V5 = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], bool)
 MASK_Q3 = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1]], bool)
+MASK_V3 = np.array([[1, 1, 0], [1, 1, 1]], bool)
 
 
 def mha_band_inputs(case, t, features):
@@ -70,6 +72,48 @@ def mha_band_inputs(case, t, features):
     band = np.broadcast_to(np.abs(i - j) <= 1, (3, t, t)).astype(np.int32).copy()
     band[0, :, -1] = 0
     return [q, v, band]
+
+
+@contextlib.contextmanager
+def fixed_dropout(lib, keep):
+    """Keras's dropout, in the library `lib`, made to drop by the pattern `keep` (bool): every
+    dropout call gives `inputs * keep / (1 - rate)` (inverted dropout, as TensorFlow's), so
+    that a training call under the tape drops what seqnn's generator can be made to drop.
+    tf_keras's layers drop through their `backend.RandomGenerator.dropout`, Keras 3's through
+    `backend.random.dropout` (its Dropout layer, which MultiHeadAttention holds, and
+    Attention's `_apply_scores`)."""
+    factors = keep.astype(np.float32)
+
+    def drop(inputs, rate):
+        assert tuple(inputs.shape) == keep.shape, (inputs.shape, keep.shape)
+        return inputs * tf.constant(factors / np.float32(1.0 - rate))
+
+    if lib == "tf":
+        from tf_keras.src import backend as owner
+        cls = owner.RandomGenerator
+        saved = cls.dropout
+        cls.dropout = lambda self, inputs, rate, noise_shape=None: drop(inputs, rate)
+        try:
+            yield
+        finally:
+            cls.dropout = saved
+    else:
+        from keras.src import backend as owner
+        saved = owner.random.dropout
+        owner.random.dropout = lambda inputs, rate, noise_shape=None, seed=None: drop(inputs,
+                                                                                      rate)
+        try:
+            yield
+        finally:
+            owner.random.dropout = saved
+
+
+def dropout_case(case, make, shapes, keep, **kw):
+    """A case whose training call drops the attention weights by the pattern `keep` (nested
+    lists of 0 and 1, the weights' shape) at rate 0.5: the fixture records it as
+    `dropout_keep` (bool) and `dropout_rate`."""
+    kw.update(same_as_inference=False, dropout_keep=np.array(keep, bool))
+    return (case, make, shapes, kw)
 
 
 def rnn(kind, units=3, **kw):
@@ -328,6 +372,31 @@ def conv_norm_cases():
         # Frozen: Keras runs it at inference even with training=True, and changes nothing.
         ("bn_frozen_training", lambda L: L.BatchNormalization(trainable=False), [(4, 3)],
          {"weights": positive(3)}),
+        # Batch renormalization: gamma, beta, moving_mean, moving_variance, moving_stddev,
+        # renorm_mean, renorm_stddev (the last three positive where they are deviations). r and
+        # d are constants to the gradient; every non-trainable weight moves.
+        ("bn_renorm_train", lambda L: L.BatchNormalization(renorm=True, momentum=0.9,
+                                                            renorm_momentum=0.8),
+         [(4, 3)], {"weights": positive(3, 4, 6), "same_as_inference": False}),
+        # Clipped (r to [0.5, 1.2], d to [-0.3, 0.3]: r 0.32, 0.69, 0.61, 0.47, 0.46 and d
+        # -0.06, -0.33, -0.22, 0.52, 0.40 unclipped), with a mask: the statistics over the
+        # unmasked steps.
+        ("bn_renorm_clipped_masked",
+         lambda L: L.BatchNormalization(
+             renorm=True, renorm_clipping={"rmax": 1.2, "rmin": 0.5, "dmax": 0.3}),
+         [(4, 5)], {"weights": positive(3, 4, 6), "masks": [MASK_4], "keras_masks": True,
+                    "same_as_inference": False}),
+        # No gamma: the scale is r, the offset d + beta. (batch, features), only rmax (r 0.38,
+        # 1.02, 0.37, 1.70, 0.63 unclipped).
+        ("bn_renorm_no_scale_2d",
+         lambda L: L.BatchNormalization(scale=False, renorm=True, renorm_clipping={"rmax": 1.1},
+                                        renorm_momentum=0.5),
+         [(5,)], {"weights": positive(2, 3, 5), "same_as_inference": False, "batch": 4}),
+        # Rank 4: tf_keras's fused kernel does not do renorm, so both move the moving standard
+        # deviation toward the biased one. Only dmax (d 0.53, -0.38, -1.22 unclipped).
+        ("bn_renorm_4d", lambda L: L.BatchNormalization(renorm=True, renorm_clipping={
+            "dmax": 0.5}), [(2, 2, 3)],
+         {"weights": positive(3, 4, 6), "same_as_inference": False}),
         ("layer_norm", lambda L: L.LayerNormalization(), [(4, 5)], {}),
         # Over the timesteps: each feature normalized over time (axes moved last).
         ("layer_norm_axis1", lambda L: L.LayerNormalization(axis=1), [(4, 3)], {}),
@@ -467,6 +536,42 @@ def conv_norm_cases():
     ]
 
 
+def dropout_cases():
+    """The attention layers' dropout in training (rate 0.5), each with a keep pattern (about
+    half kept, in every row some of the weights that count) that the Rust test finds among
+    seqnn's draws by the outputs. Small batches (12 weights at most) keep that search short."""
+    return [
+        # The scores returned are the weights after the dropout.
+        dropout_case("attention_dropout_scale_scores",
+                     lambda L: L.Attention(use_scale=True, dropout=0.5), [(2, 3), (3, 3)],
+                     [[[1, 0, 1], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], batch=2,
+                     call_kwargs={"return_attention_scores": True}),
+        # A value mask (its weights are 0 whatever the pattern) and a key.
+        dropout_case("attention_dropout_concat_key_masked",
+                     lambda L: L.Attention(score_mode="concat", dropout=0.5),
+                     [(2, 2), (3, 3), (3, 2)],
+                     [[[1, 0, 1], [1, 1, 0]], [[0, 1, 1], [1, 0, 1]]], batch=2,
+                     masks=[None, MASK_V3, None], keras_masks=True),
+        dropout_case("additive_attention_dropout_causal",
+                     lambda L: L.AdditiveAttention(dropout=0.5), [(3, 2), (3, 2)],
+                     [[[1, 1, 0], [0, 1, 1], [1, 0, 1]]], batch=1,
+                     call_kwargs={"use_causal_mask": True, "return_attention_scores": True}),
+        # The scores returned are those before the dropout (T = S, where Keras 3's symbolic
+        # shape of the scores is right).
+        dropout_case("mha_dropout_scores",
+                     lambda L: L.MultiHeadAttention(num_heads=2, key_dim=2, dropout=0.5),
+                     [(2, 3), (2, 3)], [[[[1, 0], [1, 1]], [[0, 1], [1, 0]]]],
+                     batch=1,
+                     call_args="positional", call_kwargs={"return_attention_scores": True}),
+        dropout_case("mha_dropout_value_masked",
+                     lambda L: L.MultiHeadAttention(num_heads=1, key_dim=2, dropout=0.5),
+                     [(2, 3), (3, 3)],
+                     [[[[0, 1, 1], [1, 0, 1]]], [[[1, 1, 0], [0, 1, 1]]]], batch=2,
+                     call_args="positional",
+                     masks=[None, MASK_V3], keras_masks=True),
+    ]
+
+
 def merge_cases():
     """Merging and reshaping beyond the plain cases: broadcasting (an input of lower rank is
     expanded at axis 1, an axis of size 1 stretched; its gradient is summed back), three
@@ -507,7 +612,8 @@ def merge_cases():
     ]
 
 
-CASES = rnn_cases() + bidi_cases() + core_cases() + conv_norm_cases() + merge_cases()
+CASES = (rnn_cases() + bidi_cases() + core_cases() + conv_norm_cases() + merge_cases()
+         + dropout_cases())
 
 
 # --------------------------------------------------------------------------------------------
@@ -775,7 +881,15 @@ def main(argv):
             if ((case, lib) in KERAS_WRONG or (case in ONLY_K3 and lib != "k3")
                     or (case in ONLY_TF and lib != "tf")):
                 continue
-            print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY, **kw))
+            args = dict(kw)
+            keep = args.pop("dropout_keep", None)
+            if keep is None:
+                print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY, **args))
+                continue
+            with fixed_dropout(lib, keep):
+                extra = {"dropout_keep": _array(keep), "dropout_rate": 0.5}
+                print(write_gradient_case(OUT, case, lib, make, shapes, generated_by=BY,
+                                          extra=extra, **args))
     for name, build, makers, notes in MODELS:
         if prefixes and not any(f"model_{name}".startswith(p) for p in prefixes):
             continue

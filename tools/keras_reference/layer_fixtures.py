@@ -240,7 +240,7 @@ def _variable(lib, w):
 def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generated_by,
                         training=True, same_as_inference=True, inputs=None, masks=None,
                         int_inputs=None, weights=None, call_kwargs=None, batch=3,
-                        call_args="list", kwarg_inputs=None, keras_masks=False):
+                        call_args="list", kwarg_inputs=None, keras_masks=False, extra=None):
     """A layer fixture (as write_case writes it, the same draws from the case rng) plus what a
     backward pass needs: the layer is called once with `training=training` under a
     tf.GradientTape watching the float inputs and every weight, the outputs are that call's,
@@ -263,7 +263,8 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
                              every weight's value right after the taped call.
 
     With `same_as_inference` (layers without randomness or batch statistics) it also checks
-    that a training=False call gives the same outputs."""
+    that a training=False call gives the same outputs. `extra` (a dict) is added to the
+    fixture as it is."""
     K, rng, layer, symbolic, values, inputs, args, kw = _prepare(
         case, lib, make_layer, input_shapes, inputs, masks, int_inputs, weights, call_kwargs,
         batch, call_args, kwarg_inputs, keras_masks)
@@ -319,4 +320,5 @@ def write_gradient_case(out_dir, case, lib, make_layer, input_shapes, *, generat
     if any(not np.array_equal(a, v) for a, v in zip(after, values)):
         doc["weights_after"] = [dict(_array(a), name=w.name)
                                 for a, w in zip(after, layer.weights)]
+    doc.update(extra or {})
     return _dump(out_dir, case, lib, doc)

@@ -45,7 +45,7 @@ fn is_keras3(e: &Entry<'_>, d: Dialect, keras3_keys: &[&str], keras2_keys: &[&st
     }
 }
 
-/// `dropout`, read for the record: it changes nothing at inference.
+/// `dropout` on the attention weights, which only training applies.
 fn dropout(e: &Entry<'_>) -> Result<f32> {
     e.f32("dropout", 0.0)
 }

@@ -2,8 +2,9 @@
 //! LayerNormalization, Reshape, Permute, SpatialDropout1D, GaussianNoise, GaussianDropout and
 //! ActivityRegularization.
 //!
-//! Read and ignored, as they only matter in training: BatchNormalization's `momentum` (kept, and
-//! written back), `renorm_clipping`, `renorm_momentum`, `synchronized` (Keras 3; its presence
+//! Read for training and written back: BatchNormalization's `momentum`, `renorm_clipping` (a
+//! dict of `rmax`, `rmin`, `dmax`, any missing or null; other keys are refused, as both Kerases
+//! refuse them) and `renorm_momentum`. Read and ignored: `synchronized` (Keras 3; its presence
 //! says Keras 3) and `fused` (tf_keras; it picks TensorFlow's kernel for 4-D and 5-D inputs,
 //! whose training moves the moving variance toward the unbiased variance: a tf_keras config
 //! gives [`MovingVariance::TfKeras`] unless it says `fused: false`), every initializer,
@@ -17,7 +18,7 @@ use super::{excerpt, number, unsupported, Dialect, Entry};
 use crate::error::Result;
 use crate::layer::Layer;
 use crate::layers::{
-    batch_normalization::{BatchNormalization, MovingVariance},
+    batch_normalization::{BatchNormalization, MovingVariance, RenormClipping},
     layer_normalization::LayerNormalization,
     permute::Permute,
     regularization::{ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D},
@@ -80,7 +81,43 @@ fn batch_normalization_from(e: &Entry<'_>, d: Dialect) -> Result<BatchNormalizat
         .with_epsilon(e.f32("epsilon", 1e-3)?)
         .with_center(e.bool("center", true)?)
         .with_scale(e.bool("scale", true)?)
-        .with_renorm(e.bool("renorm", false)?))
+        .with_renorm(e.bool("renorm", false)?)
+        .with_renorm_clipping(renorm_clipping(e)?)
+        .with_renorm_momentum(e.f32("renorm_momentum", 0.99)?))
+}
+
+/// `renorm_clipping`: null, or a dict of `rmax`, `rmin` and `dmax` (each a number or null).
+fn renorm_clipping(e: &Entry<'_>) -> Result<RenormClipping> {
+    let v = &e.config["renorm_clipping"];
+    let bad = || {
+        e.unsupported(format!(
+            "option renorm_clipping must be a dict of numbers under the keys rmax, rmin and \
+             dmax, got {}",
+            excerpt(v)
+        ))
+    };
+    let map = match v {
+        Value::Null => return Ok(RenormClipping::default()),
+        Value::Object(map) => map,
+        _ => return Err(bad()),
+    };
+    if map
+        .keys()
+        .any(|k| !matches!(k.as_str(), "rmax" | "rmin" | "dmax"))
+    {
+        // Both Kerases: "Received invalid keys for `renorm_clipping` argument".
+        return Err(bad());
+    }
+    let bound = |key: &str| match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(n.as_f64().unwrap_or(f64::NAN) as f32)),
+        Some(_) => Err(bad()),
+    };
+    Ok(RenormClipping {
+        rmax: bound("rmax")?,
+        rmin: bound("rmin")?,
+        dmax: bound("dmax")?,
+    })
 }
 
 fn layer_normalization_from(e: &Entry<'_>, d: Dialect) -> Result<LayerNormalization> {
@@ -170,6 +207,8 @@ pub(super) fn to_config(layer: &dyn Layer) -> Option<Result<Value>> {
             "center": l.center(),
             "scale": l.scale(),
             "renorm": l.renorm(),
+            "renorm_clipping": renorm_clipping_config(l),
+            "renorm_momentum": number(l.renorm_momentum()),
         })));
     }
     if let Some(l) = any.downcast_ref::<LayerNormalization>() {
@@ -194,6 +233,22 @@ pub(super) fn to_config(layer: &dyn Layer) -> Option<Result<Value>> {
     }
     any.downcast_ref::<ActivityRegularization>()
         .map(|l| Ok(json!({ "l1": number(l.l1()), "l2": number(l.l2()) })))
+}
+
+/// Keras 3's `renorm_clipping`: null without `renorm`, else a dict of the bounds given (`{}`
+/// for none, as Keras 3's constructor makes it).
+fn renorm_clipping_config(l: &BatchNormalization) -> Value {
+    if !l.renorm() {
+        return Value::Null;
+    }
+    let c = l.renorm_clipping();
+    let bounds = [("rmax", c.rmax), ("rmin", c.rmin), ("dmax", c.dmax)];
+    Value::Object(
+        bounds
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), number(v?))))
+            .collect(),
+    )
 }
 
 fn layer_normalization_config(l: &LayerNormalization) -> Result<Value> {
