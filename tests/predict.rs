@@ -166,7 +166,7 @@ fn an_unbuilt_model_says_how_to_build_it() {
 #[test]
 fn long_sequences_project_in_blocks_with_the_numbers_of_one_projection() {
     use ndarray::Array3;
-    use seqnn::{CallContext, Layer, Shape, GRU, LSTM, SimpleRNN};
+    use seqnn::{CallContext, Layer, Shape, SimpleRNN, GRU, LSTM};
     // 64 rows of 4·256 gate values: a few timesteps per block, and 37 is no multiple of it.
     let (batch, timesteps, features) = (64, 37, 16);
     let x = Array3::from_shape_fn((batch, timesteps, features), |(b, t, f)| {
@@ -200,7 +200,10 @@ fn long_sequences_project_in_blocks_with_the_numbers_of_one_projection() {
                 let mut training = CallContext::training().with_masks(masks);
                 let a = layer.call(&[x.view()], &mut inference).unwrap();
                 let b = layer.call(&[x.view()], &mut training).unwrap();
-                let what = format!("{} go_backwards={go_backwards} masked={masked}", layer.name());
+                let what = format!(
+                    "{} go_backwards={go_backwards} masked={masked}",
+                    layer.name()
+                );
                 assert_eq!(a[0].shape(), b[0].shape(), "{what}");
                 assert_close(&a[0], &b[0], &what);
             }
