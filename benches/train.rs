@@ -19,6 +19,7 @@
 //!
 //! `SEQNN_BENCH_TRAIN_SAMPLES=n` trains T2–T4 on `n` samples instead of 2048, for a quick check;
 //! the ids then say `n`, so such results never pass for the full ones. T1 keeps its 256.
+//! `SEQNN_BENCH_QUICK=1` shortens the warm-up too.
 //!
 //! Inputs and targets are the formulas of `bench_train.py`, so every library trains on the same
 //! numbers.
@@ -36,7 +37,7 @@ use seqnn::{
 };
 
 mod common;
-use common::input;
+use common::{input, quick};
 
 /// The thread counts each workload runs with.
 const THREADS: [usize; 2] = [1, 2];
@@ -174,7 +175,7 @@ fn train_epoch(c: &mut Criterion) {
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(500));
+        .warm_up_time(Duration::from_millis(if quick() { 100 } else { 500 }));
     for w in workloads() {
         let options = FitOptions::new()
             .with_epochs(1)

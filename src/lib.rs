@@ -97,6 +97,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
+/// Not part of the API: seqnn's own matrix kernel, for `benches/gemm.rs` to measure the
+/// machine's GEMM peak with. Hidden, outside semver.
+#[doc(hidden)]
+pub mod bench_hook;
 mod buffers;
 pub mod error;
 pub mod functional;

@@ -54,18 +54,13 @@ CPU model, then the JSON of everything (or writes it to --json).
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench_common import cpu_model, loadavg, wait_for_idle
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from bench_common import (add_run_options, cargo_bench, criterion_estimate, import_keras,
+                          loadavg, machine_environment, parse_run_options, peer_versions,
+                          run_worker as run_worker_process, seq_input, wait_as_asked)
 
 LIBS = {"tf_keras": "tf_keras fit", "keras3": "Keras 3 fit", "torch": "PyTorch loop"}
 
@@ -111,18 +106,13 @@ def data(key, n):
     T3's ids int64)."""
     import numpy as np
 
-    def seq_input(steps, features):
-        b, t, d = np.meshgrid(np.arange(n), np.arange(steps), np.arange(features),
-                              indexing="ij")
-        return (((b * 31 + t * 17 + d * 7) % 23) / 23.0 - 0.5).astype(np.float32)
-
     def targets():
         return (((np.arange(n) * 13) % 11) / 11.0 - 0.5).astype(np.float32).reshape(n, 1)
 
     if key == "t1":
-        return seq_input(2, 10), targets()
+        return seq_input(n, 2, 10), targets()
     if key == "t2":
-        return seq_input(50, 32), targets()
+        return seq_input(n, 50, 32), targets()
     if key == "t3":
         b, t = np.meshgrid(np.arange(n), np.arange(80), indexing="ij")
         ids = ((b * 131 + t * 71) % 5000).astype(np.int64)
@@ -131,7 +121,7 @@ def data(key, n):
     if key == "t4":
         b, t, d = np.meshgrid(np.arange(n), np.arange(40), np.arange(16), indexing="ij")
         y = (((b * 7 + t * 5 + d * 3) % 19) / 19.0 - 0.5).astype(np.float32)
-        return seq_input(40, 16), y
+        return seq_input(n, 40, 16), y
     raise ValueError(key)
 
 
@@ -162,24 +152,8 @@ def keras_model(K, key):
 
 
 def worker_keras(lib, threads, keys, samples, epochs):
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import numpy as np
-    import tensorflow as tf
-    # Before any operation: TensorFlow fixes its pools at the first.
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    tf.get_logger().setLevel("ERROR")
-    if lib == "tf_keras":
-        import tf_keras as K
-    else:
-        import keras as K
-    env = {"tensorflow": tf.__version__, "keras": K.__version__, "numpy": np.__version__,
-           "intra_op_parallelism_threads":
-               tf.config.threading.get_intra_op_parallelism_threads(),
-           "inter_op_parallelism_threads":
-               tf.config.threading.get_inter_op_parallelism_threads()}
-    if lib == "keras3":
-        env["keras_backend"] = K.backend.backend()
+    _, K, env = import_keras(lib, threads)
     results = {}
     for key in keys:
         w = workloads(samples)[key]
@@ -327,88 +301,32 @@ def worker_main(args):
 
 def run_worker(lib, threads, args):
     """This script as a worker for `lib` on `threads` threads; its JSON, or an error."""
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(threads)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if lib == "tf_keras":
-        env["TF_USE_LEGACY_KERAS"] = "1"
-    else:
-        env.pop("TF_USE_LEGACY_KERAS", None)
-    if lib == "keras3":
-        env["KERAS_BACKEND"] = "tensorflow"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "worker.json")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", lib,
-               "--worker-threads", str(threads), "--out", out,
-               "--workloads", args.workloads, "--samples", str(args.samples),
-               "--epochs", str(args.epochs)]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, cwd=HERE, stdout=sys.stderr)
-        if proc.returncode != 0 or not os.path.exists(out):
-            return {"error": f"worker exited with {proc.returncode}"}
-        with open(out) as fh:
-            result = json.load(fh)
-        result["process_seconds"] = time.perf_counter() - t0
-        return result
+    return run_worker_process(__file__, lib, threads,
+                              ["--workloads", args.workloads, "--samples", str(args.samples),
+                               "--epochs", str(args.epochs)])
 
 
-def criterion_dir():
-    """Where criterion writes: CRITERION_HOME, else <cargo's target directory>/criterion."""
-    if os.environ.get("CRITERION_HOME"):
-        return Path(os.environ["CRITERION_HOME"])
-    try:
-        meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
-                              cwd=ROOT, capture_output=True, text=True, check=True)
-        return Path(json.loads(meta.stdout)["target_directory"]) / "criterion"
-    except (OSError, subprocess.CalledProcessError, ValueError, KeyError):
-        return ROOT / "target" / "criterion"
-
-
-def run_seqnn(args, threads):
+def run_seqnn(args, threads, env_extra=None):
     """`cargo bench --bench train` for the chosen workloads; returns its exit code."""
-    env = dict(os.environ)
+    env = dict(env_extra or {})
     if args.samples != FULL_SAMPLES:
         env["SEQNN_BENCH_TRAIN_SAMPLES"] = str(args.samples)
     ws = workloads(args.samples)
     ids = [ws[k]["id"] for k in args.workloads.split(",")]
-    cmd = ["cargo", "bench", "--bench", "train", "--", "^train_epoch/(" + "|".join(ids) + ")/"
-           + "threads_(" + "|".join(str(n) for n in threads) + ")$"]
-    print("  $ " + " ".join(cmd), file=sys.stderr)
-    sys.stderr.flush()
-    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=sys.stderr).returncode
+    return cargo_bench("train", "^train_epoch/(" + "|".join(ids) + ")/"
+                       + "threads_(" + "|".join(str(n) for n in threads) + ")$", env)
 
 
 def read_seqnn(args, threads, since=None):
     """criterion's estimates for each workload and thread count, as {key: {n: {...}}}."""
-    base = criterion_dir() / "train_epoch"
     out = {}
     for key in args.workloads.split(","):
         wid = workloads(args.samples)[key]["id"]
         for n in threads:
-            path = base / wid / f"threads_{n}" / "new" / "estimates.json"
-            if not path.exists():
-                continue
-            with open(path) as fh:
-                est = json.load(fh)
-            mtime = path.stat().st_mtime
-            out.setdefault(key, {})[n] = {
-                "median_ms": est["median"]["point_estimate"] / 1e6,
-                "median_ci_ms": [est["median"]["confidence_interval"]["lower_bound"] / 1e6,
-                                 est["median"]["confidence_interval"]["upper_bound"] / 1e6],
-                "mean_ms": est["mean"]["point_estimate"] / 1e6,
-                "path": str(path),
-                "written": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime)),
-                "this_run": since is not None and mtime >= since,
-            }
+            est = criterion_estimate("train_epoch", wid, f"threads_{n}", since)
+            if est is not None:
+                out.setdefault(key, {})[n] = est
     return out
-
-
-def command_output(cmd):
-    try:
-        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def fmt_ms(ms):
@@ -447,24 +365,13 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--with-seqnn", action="store_true",
                     help="run `cargo bench --bench train` first, in this run")
-    ap.add_argument("--libs", default="tf_keras,keras3,torch",
-                    help="comma-separated subset of tf_keras,keras3,torch")
-    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--epochs", type=int, default=5,
                     help="timed epochs per workload after the warm-up one")
     ap.add_argument("--workloads", default="t1,t2,t3,t4",
                     help="comma-separated subset of t1,t2,t3,t4")
     ap.add_argument("--samples", type=int, default=FULL_SAMPLES,
                     help="samples of T2-T4 (T1 has 256); fewer for a quick check only")
-    ap.add_argument("--json", help="write the JSON here instead of printing it")
-    ap.add_argument("--max-load", type=float, default=0.5,
-                    help="wait until the 1-min load average is below this")
-    ap.add_argument("--max-wait-seconds", type=float, default=900.0,
-                    help="give up waiting for idle after this long (0 = do not wait)")
-    # A worker's arguments (internal).
-    ap.add_argument("--worker", choices=sorted(LIBS), help=argparse.SUPPRESS)
-    ap.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--out", help=argparse.SUPPRESS)
+    add_run_options(ap, LIBS, "write the JSON here instead of printing it")
     args = ap.parse_args()
 
     for k in args.workloads.split(","):
@@ -475,17 +382,9 @@ def main():
     if args.worker:
         worker_main(args)
         return
-    libs = [lib.strip() for lib in args.libs.split(",") if lib.strip()]
-    for lib in libs:
-        if lib not in LIBS:
-            ap.error(f"unknown library {lib!r}")
-    threads = [int(n) for n in args.threads.split(",")]
+    libs, threads = parse_run_options(ap, args, LIBS)
 
-    wait_info = {"idle_reached": None, "waited_seconds": 0.0}
-    if args.max_wait_seconds > 0:
-        print(f"  waiting until load1 < {args.max_load} "
-              f"(max {args.max_wait_seconds:.0f} s)...", file=sys.stderr)
-        wait_info = wait_for_idle(args.max_load, args.max_wait_seconds)
+    wait_info = wait_as_asked(args)
     started = time.time()
     loads = {"start": loadavg()}
 
@@ -503,34 +402,13 @@ def main():
             loads[f"after {lib} {n}"] = loadavg()
     loads["end"] = loadavg()
 
-    env = {
-        "cpu_model": cpu_model(),
-        "os.cpu_count": os.cpu_count(),
-        "sched_getaffinity": (len(os.sched_getaffinity(0))
-                              if hasattr(os, "sched_getaffinity") else None),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "rustc": command_output(["rustc", "--version"]),
-        "seqnn_commit": command_output(["git", "rev-parse", "HEAD"]),
-        "env_vars_as_seen": {k: os.environ.get(k) for k in ENV_VARS},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-    }
+    env = machine_environment(ENV_VARS, started)
 
     quick = args.samples != FULL_SAMPLES or args.epochs < 3
     print()
     print(f"CPU: {env['cpu_model']} ({env['sched_getaffinity']} CPUs usable); "
           f"{env['date']}; seqnn {str(env['seqnn_commit'])[:10]}, {env['rustc']}")
-    versions = []
-    for lib in libs:
-        e = next((r["environment"] for r in peers[lib].values() if "environment" in r), None)
-        if e is None:
-            continue
-        if lib == "torch":
-            versions.append(f"PyTorch {e['torch']}")
-        else:
-            versions.append(f"{'tf_keras' if lib == 'tf_keras' else 'Keras'} {e['keras']} "
-                            f"on TensorFlow {e['tensorflow']}")
-    print("Peers: " + "; ".join(versions))
+    print("Peers: " + peer_versions(libs, peers))
     print(f"Median milliseconds per epoch ({args.epochs} timed epoch(s) after a warm-up one; "
           "seqnn: criterion's median of 10); in parentheses, the time over seqnn's.")
     if quick:

@@ -1,0 +1,143 @@
+//! The machine's f32 GEMM peak, with the two matrix products seqnn runs on: ndarray's
+//! `general_mat_mul` (matrixmultiply, which packs both operands on every call) and seqnn's own
+//! packed kernel (`gemm_acc` over a matrix packed once, as every recurrent step and input
+//! projection runs it; reached through the hidden `seqnn::bench_hook`).
+//!
+//! `cargo bench --bench gemm`. Ids `gemm/<kernel>_<role>_<m>x<k>x<n>/threads_<t>`: `out += a·w` for
+//! `a: (m, k)`, `w: (k, n)`, on one thread, or on two with `a`'s rows split in halves over
+//! rayon's pool, as seqnn splits a batch's rows. Each criterion iteration runs enough products
+//! (the same on every thread) to take about a millisecond, so that a split's join is no part of
+//! the figure; throughput is in elements = FLOPs (`2·m·k·n` per product), so criterion's
+//! "elem/s" is FLOP/s. `tools/keras_reference/bench_all.py` takes the best as the peak.
+//! `SEQNN_BENCH_QUICK=1` makes it a smoke run of ten short samples each.
+//!
+//! Shapes: two squares, and the products of the workloads of `benches/recurrent.rs` on one
+//! thread: each input projection (a block of timesteps, about 2¹⁸ gate values, as inference
+//! projects it) and each recurrent step `(batch, units)·(units, gates·units)`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ArrayView2, Axis};
+use seqnn::bench_hook::PackedMatrix;
+
+mod common;
+
+/// The thread counts each product runs with.
+const THREADS: [usize; 2] = [1, 2];
+
+/// `(role, m, k, n)`: the squares, then W2–W6's input projections and recurrent steps (W1's
+/// are a few hundred FLOPs).
+const SHAPES: [(&str, usize, usize, usize); 13] = [
+    ("square", 512, 512, 512),
+    ("square", 1024, 1024, 1024),
+    // SimpleRNN(256) on 128 features, batch 64.
+    ("w2_projection", 1024, 128, 256),
+    ("w2_step", 64, 256, 256),
+    // Bidirectional(SimpleRNN(128)), batch 32 × 50 steps: the first layer reads 64 features,
+    // the others 256.
+    ("w3_projection_first", 1600, 64, 128),
+    ("w3_projection", 1600, 256, 128),
+    ("w3_step", 32, 128, 128),
+    // LSTM(256), 4 gates.
+    ("w4_projection", 256, 128, 1024),
+    ("w4_step", 64, 256, 1024),
+    // GRU(256), 3 gates.
+    ("w5_projection", 320, 128, 768),
+    ("w5_step", 64, 256, 768),
+    // SimpleRNN(512) on 256 features, batch 256.
+    ("w6_projection", 512, 256, 512),
+    ("w6_step", 256, 512, 512),
+];
+
+/// FLOPs one iteration aims at: about a millisecond at 20 GFLOP/s.
+const FLOPS_PER_ITERATION: usize = 20_000_000;
+
+/// A deterministic `(rows, cols)` matrix in `[-0.5, 0.5)`.
+fn matrix(rows: usize, cols: usize) -> Array2<f32> {
+    common::input(1, rows, cols).index_axis_move(Axis(0), 0)
+}
+
+/// One thread's share of a product: its rows of `a` and of `out`.
+struct Part<'a> {
+    a: ArrayView2<'a, f32>,
+    out: Array2<f32>,
+}
+
+/// `a`'s rows, whole or in two halves, each with an output of its own.
+fn parts(a: ArrayView2<'_, f32>, n: usize, threads: usize) -> Vec<Part<'_>> {
+    let m = a.nrows();
+    let cut = if threads == 1 {
+        vec![0, m]
+    } else {
+        vec![0, m / 2, m]
+    };
+    cut.windows(2)
+        .map(|r| Part {
+            a: a.slice_move(s![r[0]..r[1], ..]),
+            out: Array2::zeros((r[1] - r[0], n)),
+        })
+        .collect()
+}
+
+/// `f` on every part: on the calling thread for one, on rayon's pool for two.
+fn run(parts: &mut [Part<'_>], f: &(impl Fn(&mut Part<'_>) + Sync)) {
+    match parts {
+        [one] => f(one),
+        [first, second] => {
+            rayon::join(|| f(first), || f(second));
+        }
+        _ => unreachable!("one or two threads"),
+    }
+}
+
+fn gemm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gemm");
+    let (warm_up, measurement, samples) = if common::quick() {
+        (50, 100, 10)
+    } else {
+        (500, 1000, 20)
+    };
+    group
+        .warm_up_time(Duration::from_millis(warm_up))
+        .measurement_time(Duration::from_millis(measurement))
+        .sample_size(samples);
+    for (role, m, k, n) in SHAPES {
+        let a = matrix(m, k);
+        let w = matrix(k, n);
+        let packed = PackedMatrix::new(w.view());
+        let flops = 2 * m * k * n;
+        let reps = (FLOPS_PER_ITERATION / flops).max(1);
+        group.throughput(Throughput::Elements((reps * flops) as u64));
+        let matrixmultiply = |p: &mut Part<'_>| {
+            for _ in 0..reps {
+                general_mat_mul(1.0, &black_box(p.a), &w, 1.0, &mut p.out);
+            }
+        };
+        let seqnn_packed = |p: &mut Part<'_>| {
+            let (a, rows) = (p.a.as_slice().expect("whole rows"), p.a.nrows());
+            let out = p.out.as_slice_mut().expect("a new array");
+            for _ in 0..reps {
+                packed.gemm_acc(black_box(a), out, rows).expect("sized");
+            }
+        };
+        for threads in THREADS {
+            let param = format!("threads_{threads}");
+            let mut ps = parts(a.view(), n, threads);
+            group.bench_function(
+                BenchmarkId::new(format!("matrixmultiply_{role}_{m}x{k}x{n}"), &param),
+                |b| b.iter(|| run(&mut ps, &matrixmultiply)),
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("packed_{role}_{m}x{k}x{n}"), &param),
+                |b| b.iter(|| run(&mut ps, &seqnn_packed)),
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm);
+criterion_main!(benches);
