@@ -192,12 +192,12 @@ pub use train::{
     IntoTargets, InverseTimeDecay, LearningRateSchedule, Nadam, Optimizer, PiecewiseConstantDecay,
     PolynomialDecay, RMSprop, SGD,
 };
+#[cfg(feature = "keras")]
+pub use train::{BackupAndRestore, ModelCheckpoint, SaveFreq};
 pub use train::{
     CSVLogger, Callback, EarlyStopping, FitContext, LambdaCallback, LearningRateScheduler, Logs,
     MonitorMode, ReduceLROnPlateau, TerminateOnNaN,
 };
-#[cfg(feature = "keras")]
-pub use train::{ModelCheckpoint, SaveFreq};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

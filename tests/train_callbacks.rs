@@ -9,7 +9,11 @@
 //! run the hooks in Keras's order.
 #![cfg(feature = "keras")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::files;
 
 use ndarray::{ArrayD, IxDyn};
 use seqnn::{
@@ -74,15 +78,7 @@ fn setup(name: &str, lib: (&str, &str)) -> Run {
     let f = case(name);
     let model = load_model(dir().join(format!("{name}.{}.keras", lib.0))).unwrap();
     assert!(model.compiled().is_some(), "{name}: compiled from the file");
-    let fit = &f["fit"];
-    let mut options = FitOptions::new()
-        .with_epochs(fit["epochs"].as_u64().unwrap() as usize)
-        .with_batch_size(fit["batch_size"].as_u64().unwrap() as usize)
-        .with_shuffle(false)
-        .with_verbose(0);
-    if fit["validation"].as_bool().unwrap() {
-        options = options.with_validation_data(vec![array(&f["val_x"])], array(&f["val_y"]));
-    }
+    let options = common::fixture_fit_options(&f);
     Run {
         model,
         x: array(&f["x"]),
@@ -187,12 +183,8 @@ fn without_tmp_dirs(text: &str) -> String {
     out
 }
 
-/// A fresh directory under the target directory.
 fn scratch(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("callbacks-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("callbacks", name)
 }
 
 #[test]
@@ -413,16 +405,6 @@ fn csv_logger_appends_as_keras() {
         let ours = std::fs::read_to_string(&path).unwrap();
         check_csv(&ours, run.keras["csv"].as_str().unwrap(), ';', &run.what);
     }
-}
-
-/// The files of a checkpoint directory, sorted.
-fn files(d: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(d)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Each file's weights against those Keras's file of that name holds.

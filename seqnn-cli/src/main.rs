@@ -6,6 +6,9 @@
 //! seqnn predict MODEL INPUT [-o OUTPUT] [--batch-size N]
 //!                                      run the model; print each output's shape
 //! seqnn convert MODEL OUT.keras        save any model seqnn loads as a .keras archive
+//! seqnn fit MODEL X Y -o OUT.keras [--epochs N] [--resume DIR] ...
+//!                                      train as Keras's fit, with its callbacks; save
+//! seqnn evaluate MODEL X Y             print the loss and metrics
 //! ```
 //!
 //! A model is a `.keras` archive (Keras 3 or tf_keras 2.x) or a legacy full-model `.h5` file,
@@ -52,6 +55,7 @@ Example:
   seqnn summary model.keras
   seqnn predict model.keras x.npy -o y.npy --batch-size 32
   seqnn predict two_inputs.keras x.npz -o y.npz
+  seqnn fit model.keras x.npy y.npy -o trained.keras --epochs 20 --resume backup/
   seqnn convert legacy.h5 model.keras"
 )]
 struct Cli {
@@ -119,84 +123,17 @@ enum Command {
     /// and metrics); --optimizer, --learning-rate and --loss override it. A file
     /// without a compile configuration needs --optimizer and --loss. Prints Keras's
     /// progress lines, one per epoch, then the history. --early-stopping,
-    /// --checkpoint, --csv-log and --reduce-lr-on-plateau add Keras's callbacks.
+    /// --checkpoint, --csv-log and --reduce-lr-on-plateau add Keras's callbacks;
+    /// --resume DIR backs the run up so that, interrupted, it continues where it
+    /// stopped when run again.
     #[command(verbatim_doc_comment)]
-    Fit {
-        /// The model: a .keras archive or a legacy .h5 file
-        #[arg(value_name = "MODEL")]
-        model: PathBuf,
-        /// The inputs, batch first: a .npy file, or a .npz file of one array per input
-        #[arg(value_name = "X.npy|X.npz")]
-        x: PathBuf,
-        /// The targets, batch first: a .npy file, or a .npz file of one array per output
-        /// (named after the outputs, or arr_0, arr_1, ... in output order)
-        #[arg(value_name = "Y.npy|Y.npz")]
-        y: PathBuf,
-        /// The trained model's archive; its name must end in .keras
-        #[arg(short, long, value_name = "OUT.keras")]
-        output: PathBuf,
-        /// Keras's epochs
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        epochs: usize,
-        /// Keras's batch_size
-        #[arg(long, default_value_t = 32, value_name = "N")]
-        batch_size: usize,
-        /// Keep the samples' order (Keras's shuffle=False)
-        #[arg(long)]
-        no_shuffle: bool,
-        /// Keras's validation_split: the last fraction of the samples, held out
-        #[arg(long, default_value_t = 0.0, value_name = "F")]
-        validation_split: f32,
-        /// 0: silent; 1 or 2: a line per epoch
-        #[arg(long, default_value_t = 1, value_name = "0|1|2")]
-        verbose: u8,
-        /// An optimizer by its Keras name (adam, sgd, rmsprop, ...), with its defaults
-        #[arg(long, value_name = "NAME")]
-        optimizer: Option<String>,
-        /// The optimizer's learning rate
-        #[arg(long, value_name = "LR")]
-        learning_rate: Option<f64>,
-        /// A loss by its Keras name (mse, binary_crossentropy, ...)
-        #[arg(long, value_name = "NAME")]
-        loss: Option<String>,
-        /// Stop when val_loss (loss without validation) has not improved for N epochs
-        ///
-        /// Keras's EarlyStopping(monitor="val_loss", patience=N,
-        /// restore_best_weights=True): the weights of the best epoch are kept.
-        #[arg(long, value_name = "PATIENCE", verbatim_doc_comment)]
-        early_stopping: Option<usize>,
-        /// Save the model after each epoch, as Keras's ModelCheckpoint(PATH)
-        ///
-        /// PATH ends in .keras and may hold Python format fields: {epoch:02d}, and the
-        /// logged values, {loss:.4f} or {val_loss:.2f}. A path that cannot be written
-        /// is refused before training; each save replaces the file atomically.
-        #[arg(long, value_name = "PATH", verbatim_doc_comment)]
-        checkpoint: Option<PathBuf>,
-        /// Write each epoch's logs to a CSV file, as Keras's CSVLogger(PATH)
-        #[arg(long, value_name = "PATH")]
-        csv_log: Option<PathBuf>,
-        /// Lower the learning rate tenfold after 10 epochs without improvement, as Keras's
-        /// ReduceLROnPlateau(monitor="val_loss") (loss without validation)
-        #[arg(long, verbatim_doc_comment)]
-        reduce_lr_on_plateau: bool,
-        /// Draw the loss and metric curves into PATH (.png or .svg), val_ curves dashed
-        #[arg(long, value_name = "PATH")]
-        plot: Option<PathBuf>,
-    },
+    Fit(Box<FitArgs>),
 
     /// Print the loss and metrics of a compiled model on inputs and targets, as Keras's evaluate
     #[command(verbatim_doc_comment)]
     Evaluate {
-        /// The model: a compiled .keras archive or legacy .h5 file
-        #[arg(value_name = "MODEL")]
-        model: PathBuf,
-        /// The inputs, batch first: a .npy file, or a .npz file of one array per input
-        #[arg(value_name = "X.npy|X.npz")]
-        x: PathBuf,
-        /// The targets, batch first: a .npy file, or a .npz file of one array per output
-        /// (named after the outputs, or arr_0, arr_1, ... in output order)
-        #[arg(value_name = "Y.npy|Y.npz")]
-        y: PathBuf,
+        #[command(flatten)]
+        data: ModelData,
         /// Keras's batch_size
         #[arg(long, default_value_t = 32, value_name = "N")]
         batch_size: usize,
@@ -216,6 +153,90 @@ enum Command {
         #[arg(value_name = "OUT.keras")]
         output: PathBuf,
     },
+}
+
+/// The model, inputs and targets of `seqnn fit` and `seqnn evaluate`.
+#[derive(Debug, clap::Args)]
+struct ModelData {
+    /// The model: a .keras archive or a legacy .h5 file (evaluate needs it compiled)
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// The inputs, batch first: a .npy file, or a .npz file of one array per input
+    #[arg(value_name = "X.npy|X.npz")]
+    x: PathBuf,
+    /// The targets, batch first: a .npy file, or a .npz file of one array per output
+    /// (named after the outputs, or arr_0, arr_1, ... in output order)
+    #[arg(value_name = "Y.npy|Y.npz")]
+    y: PathBuf,
+}
+
+/// The arguments of `seqnn fit` (boxed in [`Command`]: they are many).
+#[derive(Debug, clap::Args)]
+struct FitArgs {
+    #[command(flatten)]
+    data: ModelData,
+    /// The trained model's archive; its name must end in .keras
+    #[arg(short, long, value_name = "OUT.keras")]
+    output: PathBuf,
+    /// Keras's epochs
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    epochs: usize,
+    /// Keras's batch_size
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    batch_size: usize,
+    /// Keep the samples' order (Keras's shuffle=False)
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Keras's validation_split: the last fraction of the samples, held out
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    validation_split: f32,
+    /// 0: silent; 1 or 2: a line per epoch
+    #[arg(long, default_value_t = 1, value_name = "0|1|2")]
+    verbose: u8,
+    /// An optimizer by its Keras name (adam, sgd, rmsprop, ...), with its defaults
+    #[arg(long, value_name = "NAME")]
+    optimizer: Option<String>,
+    /// The optimizer's learning rate
+    #[arg(long, value_name = "LR")]
+    learning_rate: Option<f64>,
+    /// A loss by its Keras name (mse, binary_crossentropy, ...)
+    #[arg(long, value_name = "NAME")]
+    loss: Option<String>,
+    /// Stop when val_loss (loss without validation) has not improved for N epochs
+    ///
+    /// Keras's EarlyStopping(monitor="val_loss", patience=N,
+    /// restore_best_weights=True): the weights of the best epoch are kept.
+    #[arg(long, value_name = "PATIENCE", verbatim_doc_comment)]
+    early_stopping: Option<usize>,
+    /// Save the model after each epoch, as Keras's ModelCheckpoint(PATH)
+    ///
+    /// PATH ends in .keras and may hold Python format fields: {epoch:02d}, and the
+    /// logged values, {loss:.4f} or {val_loss:.2f}. A path that cannot be written
+    /// is refused before training; each save replaces the file atomically.
+    #[arg(long, value_name = "PATH", verbatim_doc_comment)]
+    checkpoint: Option<PathBuf>,
+    /// Write each epoch's logs to a CSV file, as Keras's CSVLogger(PATH)
+    #[arg(long, value_name = "PATH")]
+    csv_log: Option<PathBuf>,
+    /// Lower the learning rate tenfold after 10 epochs without improvement, as Keras's
+    /// ReduceLROnPlateau(monitor="val_loss") (loss without validation)
+    #[arg(long, verbatim_doc_comment)]
+    reduce_lr_on_plateau: bool,
+    /// Draw the loss and metric curves into PATH (.png or .svg), val_ curves dashed
+    #[arg(long, value_name = "PATH")]
+    plot: Option<PathBuf>,
+    /// Back up the training state into DIR after each epoch, and resume from it
+    ///
+    /// Keras's BackupAndRestore(DIR): the weights, the optimizer's state and the
+    /// epochs done (DIR/latest.weights.h5, DIR/training_metadata.json, as Keras 3
+    /// writes them; Keras 3 resumes from them too). A run that stops (an error,
+    /// Ctrl-C, a killed process), run again with the same arguments, continues at
+    /// the first epoch not backed up, with the shuffling it would have had; the
+    /// history printed is of the epochs it runs, and --csv-log appends to its file.
+    /// DIR is deleted when training ends. A backup that cannot be read is refused
+    /// before training, and a DIR that cannot be written too.
+    #[arg(long, value_name = "DIR", verbatim_doc_comment)]
+    resume: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -341,128 +362,9 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Fit {
-            model,
-            x,
-            y,
-            output,
-            epochs,
-            batch_size,
-            no_shuffle,
-            validation_split,
-            verbose,
-            optimizer,
-            learning_rate,
-            loss,
-            early_stopping,
-            checkpoint,
-            csv_log,
-            reduce_lr_on_plateau,
-            plot,
-        } => {
-            keras_output(&output)?;
-            if let Some(path) = &plot {
-                let ext = path.extension().and_then(|e| e.to_str());
-                if !matches!(
-                    ext.map(str::to_ascii_lowercase).as_deref(),
-                    Some("png" | "svg")
-                ) {
-                    return Err(Failure::Message(format!(
-                        "--plot {} must name a .png or .svg file",
-                        path.display()
-                    )));
-                }
-            }
-            let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
-            let mut model = load(&model)?;
-            let xs = floats(xs.for_inputs(&model.input_names())?);
-            let ys = floats(y.for_outputs(&target_names(&model))?);
-            let compiled = match model.compiled() {
-                Some(c) => c.clone(),
-                None => {
-                    let (Some(o), Some(l)) = (&optimizer, &loss) else {
-                        return Err(Failure::Message(
-                            "the model file holds no compile configuration: give --optimizer \
-                             and --loss"
-                                .into(),
-                        ));
-                    };
-                    Compiled::new(seqnn::optimizer_from_name(o)?, seqnn::Loss::from_name(l)?)
-                }
-            };
-            let mut compiled = match (&optimizer, &loss) {
-                (Some(o), _) if model.compiled().is_some() => {
-                    compiled.with_optimizer(seqnn::optimizer_from_name(o)?)
-                }
-                _ => compiled,
-            };
-            if let (Some(l), true) = (&loss, model.compiled().is_some()) {
-                compiled = compiled.with_loss(seqnn::Loss::from_name(l)?);
-            }
-            if let Some(lr) = learning_rate {
-                compiled.optimizer_mut().set_learning_rate(lr)?;
-            }
-            let options = FitOptions::new()
-                .with_epochs(epochs)
-                .with_batch_size(batch_size)
-                .with_shuffle(!no_shuffle)
-                .with_validation_split(validation_split)
-                .with_verbose(verbose);
-            let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
-            // Keras's callbacks, in this order: the learning rate is in the logs the CSV
-            // logger writes.
-            let monitor = if validation_split > 0.0 {
-                "val_loss"
-            } else {
-                "loss"
-            };
-            let mut callbacks: Vec<Box<dyn seqnn::Callback>> = Vec::new();
-            if reduce_lr_on_plateau {
-                let reduce = seqnn::ReduceLROnPlateau::new().monitor(monitor);
-                callbacks.push(Box::new(reduce.verbose(u8::from(verbose > 0))));
-            }
-            if let Some(patience) = early_stopping {
-                let stop = seqnn::EarlyStopping::new()
-                    .monitor(monitor)
-                    .patience(patience)
-                    .restore_best_weights(true);
-                callbacks.push(Box::new(stop.verbose(u8::from(verbose > 0))));
-            }
-            if let Some(path) = &checkpoint {
-                callbacks.push(Box::new(seqnn::ModelCheckpoint::new(path)));
-            }
-            if let Some(path) = &csv_log {
-                callbacks.push(Box::new(seqnn::CSVLogger::new(path)));
-            }
-            let mut callbacks: Vec<&mut dyn seqnn::Callback> = callbacks
-                .iter_mut()
-                .map(|c| -> &mut dyn seqnn::Callback { c.as_mut() })
-                .collect();
-            let history = match &mut model {
-                AnyModel::Sequential(m) => {
-                    m.compile_with(compiled);
-                    m.fit_with_callbacks(&xs[0], &ys[0], &options, &mut callbacks)?
-                }
-                AnyModel::Functional(m) => {
-                    m.compile_with(compiled);
-                    let targets: Vec<_> = ys.iter().map(|a| a.view()).collect();
-                    m.fit_with_callbacks(&views, targets, &options, &mut callbacks)?
-                }
-            };
-            model.save(&output).map_err(|e| e.in_file(&output))?;
-            if let Some(path) = &plot {
-                history.plot(path)?;
-            }
-            for (key, values) in history.history() {
-                let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
-                writeln!(out, "{key}: [{}]", values.join(", "))?;
-            }
-            writeln!(out, "saved {}", output.display())?;
-        }
+        Command::Fit(args) => fit(*args, &mut out)?,
         Command::Evaluate {
-            model,
-            x,
-            y,
+            data: ModelData { model, x, y },
             batch_size,
         } => {
             let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
@@ -487,6 +389,146 @@ fn run(command: Command) -> Result<(), Failure> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `seqnn fit`: trains the model as Keras's `fit`, with the callbacks its flags ask for, saves
+/// it, and prints its history to `out`.
+fn fit(args: FitArgs, out: &mut impl Write) -> Result<(), Failure> {
+    let FitArgs {
+        data: ModelData { model, x, y },
+        output,
+        epochs,
+        batch_size,
+        no_shuffle,
+        validation_split,
+        verbose,
+        optimizer,
+        learning_rate,
+        loss,
+        early_stopping,
+        checkpoint,
+        csv_log,
+        reduce_lr_on_plateau,
+        plot,
+        resume,
+    } = args;
+    keras_output(&output)?;
+    if let Some(path) = &plot {
+        let ext = path.extension().and_then(|e| e.to_str());
+        if !matches!(
+            ext.map(str::to_ascii_lowercase).as_deref(),
+            Some("png" | "svg")
+        ) {
+            return Err(Failure::Message(format!(
+                "--plot {} must name a .png or .svg file",
+                path.display()
+            )));
+        }
+    }
+    let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
+    let mut model = load(&model)?;
+    let xs = floats(xs.for_inputs(&model.input_names())?);
+    let ys = floats(y.for_outputs(&target_names(&model))?);
+    let compiled = match model.compiled() {
+        Some(c) => c.clone(),
+        None => {
+            let (Some(o), Some(l)) = (&optimizer, &loss) else {
+                return Err(Failure::Message(
+                    "the model file holds no compile configuration: give --optimizer \
+                     and --loss"
+                        .into(),
+                ));
+            };
+            Compiled::new(seqnn::optimizer_from_name(o)?, seqnn::Loss::from_name(l)?)
+        }
+    };
+    let mut compiled = match (&optimizer, &loss) {
+        (Some(o), _) if model.compiled().is_some() => {
+            compiled.with_optimizer(seqnn::optimizer_from_name(o)?)
+        }
+        _ => compiled,
+    };
+    if let (Some(l), true) = (&loss, model.compiled().is_some()) {
+        compiled = compiled.with_loss(seqnn::Loss::from_name(l)?);
+    }
+    if let Some(lr) = learning_rate {
+        compiled.optimizer_mut().set_learning_rate(lr)?;
+    }
+    let options = FitOptions::new()
+        .with_epochs(epochs)
+        .with_batch_size(batch_size)
+        .with_shuffle(!no_shuffle)
+        .with_validation_split(validation_split)
+        .with_verbose(verbose);
+    let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
+    // Keras's callbacks, in this order: the learning rate is in the logs the CSV
+    // logger writes.
+    let monitor = if validation_split > 0.0 {
+        "val_loss"
+    } else {
+        "loss"
+    };
+    let mut callbacks: Vec<Box<dyn seqnn::Callback>> = Vec::new();
+    if reduce_lr_on_plateau {
+        let reduce = seqnn::ReduceLROnPlateau::new().monitor(monitor);
+        callbacks.push(Box::new(reduce.verbose(u8::from(verbose > 0))));
+    }
+    if let Some(patience) = early_stopping {
+        let stop = seqnn::EarlyStopping::new()
+            .monitor(monitor)
+            .patience(patience)
+            .restore_best_weights(true);
+        callbacks.push(Box::new(stop.verbose(u8::from(verbose > 0))));
+    }
+    if let Some(path) = &checkpoint {
+        callbacks.push(Box::new(seqnn::ModelCheckpoint::new(path)));
+    }
+    let mut backup = resume.as_ref().map(seqnn::BackupAndRestore::new);
+    // A resumed run adds its epochs' rows to the log of the interrupted one.
+    let resuming = backup.as_ref().is_some_and(|b| b.has_backup());
+    if let Some(path) = &csv_log {
+        callbacks.push(Box::new(seqnn::CSVLogger::new(path).append(resuming)));
+    }
+    let mut callbacks: Vec<&mut dyn seqnn::Callback> = callbacks
+        .iter_mut()
+        .map(|c| -> &mut dyn seqnn::Callback { c.as_mut() })
+        .collect();
+    // Last: a backup holds what the other callbacks did at the end of its epoch (a
+    // lowered learning rate, a CSV row), and an epoch whose callbacks failed is not
+    // backed up, so it runs again.
+    if let Some(backup) = backup.as_mut() {
+        callbacks.push(backup);
+    }
+    let history = match &mut model {
+        AnyModel::Sequential(m) => {
+            m.compile_with(compiled);
+            m.fit_with_callbacks(&xs[0], &ys[0], &options, &mut callbacks)?
+        }
+        AnyModel::Functional(m) => {
+            m.compile_with(compiled);
+            let targets: Vec<_> = ys.iter().map(|a| a.view()).collect();
+            m.fit_with_callbacks(&views, targets, &options, &mut callbacks)?
+        }
+    };
+    model.save(&output).map_err(|e| e.in_file(&output))?;
+    if let Some(path) = &plot {
+        history.plot(path)?;
+    }
+    let resumed = backup.as_ref().and_then(|b| b.restored_epoch());
+    if let (Some(epoch), Some(dir)) = (resumed, &resume) {
+        writeln!(
+            out,
+            "resumed from {} at epoch {}/{epochs}",
+            dir.display(),
+            epoch + 1
+        )?;
+    }
+    for (key, values) in history.history() {
+        let values: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+        writeln!(out, "{key}: [{}]", values.join(", "))?;
+    }
+    writeln!(out, "saved {}", output.display())?;
     Ok(())
 }
 

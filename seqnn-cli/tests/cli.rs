@@ -1529,3 +1529,251 @@ fn fit_refuses_a_plot_path_that_is_neither_png_nor_svg_before_training() {
     );
     assert!(!out.exists(), "no training, no output");
 }
+
+/// A case of `tests/fixtures/train/backup/` (`generate_train_backup.py`): its JSON, its Keras 3
+/// model file, its x and y written as `.npy` into `dir`, and the directory Keras 3's
+/// interrupted run left.
+fn backup_fixture(dir: &Path, case: &str) -> (Value, PathBuf, PathBuf, PathBuf, PathBuf) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/train/backup");
+    let f: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join(format!("{case}.json"))).unwrap(),
+    )
+    .unwrap();
+    let (x, y) = (dir.join("x.npy"), dir.join("y.npy"));
+    write_npy(&x, &fit_array(&f["x"])).unwrap();
+    write_npy(&y, &fit_array(&f["y"])).unwrap();
+    let model = fixtures.join(format!("{case}.k3.keras"));
+    (f, model, x, y, fixtures.join(format!("{case}.k3.backup")))
+}
+
+/// `seqnn fit MODEL X Y -o OUT ...extra`.
+fn fit_run(data: [&Path; 3], out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<&OsStr> = vec!["fit".as_ref()];
+    args.extend(data.iter().map(|p| p.as_os_str()));
+    args.extend(["-o".as_ref(), out.as_os_str()]);
+    args.extend(extra.iter().map(OsStr::new));
+    seqnn(args)
+}
+
+/// The values of `key: [a, b, ...]` in a history printed by `seqnn fit`.
+fn printed_history(stdout: &str, key: &str) -> Vec<f32> {
+    let prefix = format!("{key}: [");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {key} in {stdout}"));
+    line[prefix.len()..line.len() - 1]
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+fn trained_weights(path: &Path) -> Vec<ArrayD<f32>> {
+    let AnyModel::Sequential(trained) = load_any(path).unwrap() else {
+        panic!("a Sequential model");
+    };
+    trained.get_weights()
+}
+
+fn assert_keras_weights(ours: &[ArrayD<f32>], keras: &Value, what: &str) {
+    let keras: Vec<ArrayD<f32>> = keras.as_array().unwrap().iter().map(fit_array).collect();
+    assert_eq!(ours.len(), keras.len(), "{what}");
+    for (a, b) in ours.iter().zip(&keras) {
+        assert_abs_diff_eq!(a, b, epsilon = 1e-5);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// `seqnn fit --resume DIR` on the directory Keras 3's interrupted run left
+/// (`epoch_end_before_backup`: 5 epochs, validation_split=0.25, interrupted at the end of
+/// epoch 2 before the backup) runs the epochs Keras 3's resumed run ran, logs its values
+/// and ends on its weights (1e-5), then deletes the directory.
+#[test]
+fn fit_resumes_from_kerass_backup() {
+    let dir = scratch("fit_resume_keras");
+    let (f, model, x, y, keras_backup) = backup_fixture(&dir, "epoch_end_before_backup");
+    let backup = dir.join("backup");
+    copy_dir(&keras_backup, &backup);
+    let out = dir.join("trained.keras");
+    let run = fit_run(
+        [&model, &x, &y],
+        &out,
+        &[
+            "--epochs",
+            "5",
+            "--batch-size",
+            "8",
+            "--no-shuffle",
+            "--validation-split",
+            "0.25",
+            "--verbose",
+            "0",
+            "--resume",
+            &s(&backup),
+        ],
+    );
+    let stdout = run.succeeded();
+    let keras = &f["results"]["keras3"]["resumed"];
+    assert_eq!(keras["history"]["epoch"], serde_json::json!([2, 3, 4]));
+    for (key, values) in keras["history"]["history"].as_object().unwrap() {
+        let ours = printed_history(stdout, key);
+        let want: Vec<f32> = (values.as_array().unwrap().iter())
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(ours.len(), want.len(), "{key}: the resumed epochs only");
+        for (a, k) in ours.iter().zip(&want) {
+            assert!(
+                (a - k).abs() <= 1e-5 * k.abs().max(1.0),
+                "{key}: {a} against Keras's {k}"
+            );
+        }
+    }
+    assert!(
+        stdout.contains(&format!("resumed from {} at epoch 3/5", backup.display())),
+        "{stdout}"
+    );
+    assert_keras_weights(&trained_weights(&out), &keras["weights"], "resumed");
+    assert!(!backup.exists(), "the backup is deleted at the end");
+}
+
+/// The arguments of an `epoch_adam` run of `seqnn fit` (6 epochs, batches of 8) with a
+/// checkpoint per epoch, a CSV log and `--resume backup`.
+fn resumable_fit(dir: &Path, model: &Path, x: &Path, y: &Path, shuffle: bool) -> Vec<PathBuf> {
+    let mut args: Vec<PathBuf> = vec![
+        "fit".into(),
+        model.into(),
+        x.into(),
+        y.into(),
+        "-o".into(),
+        dir.join("trained.keras"),
+        "--epochs".into(),
+        "6".into(),
+        "--batch-size".into(),
+        "8".into(),
+        "--verbose".into(),
+        "0".into(),
+        "--checkpoint".into(),
+        dir.join("ckpt/c-{epoch}.keras"),
+        "--csv-log".into(),
+        dir.join("log.csv"),
+        "--resume".into(),
+        dir.join("backup"),
+    ];
+    if !shuffle {
+        args.push("--no-shuffle".into());
+    }
+    args
+}
+
+/// A `seqnn fit --resume` that fails in epoch 4 (its checkpoint cannot be written: a directory
+/// is in the way) leaves the backup of epoch 3; run again with the same arguments, it runs
+/// epochs 4 to 6, appends their rows to the CSV log and ends on the weights of Keras's
+/// uninterrupted 6 epochs (1e-5). Shuffled, two resumed runs from the same backup end alike:
+/// the shuffling comes from the backup, not from a new seed.
+#[test]
+fn an_interrupted_fit_run_again_continues_where_it_stopped() {
+    let dir = scratch("fit_resume_interrupted");
+    let (f, model, x, y, _) = backup_fixture(&dir, "epoch_adam");
+    let args = resumable_fit(&dir, &model, &x, &y, false);
+    let blocker = dir.join("ckpt/c-4.keras");
+    std::fs::create_dir_all(&blocker).unwrap();
+    let line = seqnn(&args).one_error_line().to_string();
+    assert!(
+        line.contains("ModelCheckpoint") && line.contains("c-4.keras"),
+        "{line}"
+    );
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("backup/training_metadata.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["epoch"], 3, "epochs 1 to 3 are backed up");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("log.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+
+    let run = seqnn(&args);
+    let stdout = run.succeeded();
+    assert_eq!(printed_history(stdout, "loss").len(), 3, "{stdout}");
+    assert!(stdout.contains("at epoch 4/6"), "{stdout}");
+    let keras = &f["results"]["keras3"]["uninterrupted"];
+    let keras_loss = keras["history"]["history"]["loss"].as_array().unwrap();
+    for (a, k) in printed_history(stdout, "loss").iter().zip(&keras_loss[3..]) {
+        let k = k.as_f64().unwrap() as f32;
+        assert!(
+            (a - k).abs() <= 1e-5 * k.abs().max(1.0),
+            "loss {a} against Keras's {k}"
+        );
+    }
+    assert_keras_weights(
+        &trained_weights(&dir.join("trained.keras")),
+        &keras["weights"],
+        "resumed",
+    );
+    let csv = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 7, "one header, six epochs: {csv}");
+    assert!(rows[0].starts_with("epoch"), "{csv}");
+    let epochs: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap())
+        .collect();
+    assert_eq!(epochs, ["0", "1", "2", "3", "4", "5"]);
+    assert!(dir.join("ckpt/c-6.keras").exists());
+    assert!(
+        !dir.join("backup").exists(),
+        "the backup is deleted at the end"
+    );
+
+    // Shuffled: interrupted again, then resumed twice from copies of the one backup.
+    let dir = scratch("fit_resume_shuffled");
+    let (_, model, x, y, _) = backup_fixture(&dir, "epoch_adam");
+    let args = resumable_fit(&dir, &model, &x, &y, true);
+    std::fs::create_dir_all(dir.join("ckpt/c-4.keras")).unwrap();
+    seqnn(&args).one_error_line();
+    std::fs::remove_dir(dir.join("ckpt/c-4.keras")).unwrap();
+    copy_dir(&dir.join("backup"), &dir.join("kept"));
+    seqnn(&args).succeeded();
+    let first = trained_weights(&dir.join("trained.keras"));
+    copy_dir(&dir.join("kept"), &dir.join("backup"));
+    seqnn(&args).succeeded();
+    assert_eq!(trained_weights(&dir.join("trained.keras")), first);
+}
+
+/// A damaged backup is refused before training in one line naming it; nothing is written.
+#[test]
+fn fit_refuses_a_damaged_backup() {
+    let dir = scratch("fit_resume_damaged");
+    let (_, model, x, y, keras_backup) = backup_fixture(&dir, "epoch_adam");
+    let backup = dir.join("backup");
+    copy_dir(&keras_backup, &backup);
+    std::fs::write(backup.join("training_metadata.json"), "{\"epoch\": 3, \"ba").unwrap();
+    let out = dir.join("trained.keras");
+    let run = fit_run(
+        [&model, &x, &y],
+        &out,
+        &["--epochs", "6", "--resume", &s(&backup)],
+    );
+    let line = run.one_error_line();
+    assert!(
+        line.starts_with("BackupAndRestore: cannot restore the backup in")
+            && line.contains("training_metadata.json: not the JSON"),
+        "{line}"
+    );
+    assert!(!out.exists());
+    assert!(
+        backup.join("latest.weights.h5").exists(),
+        "the backup is left as it was"
+    );
+}

@@ -650,40 +650,96 @@ impl Model {
     }
 }
 
+/// The layers of a model being trained (a [`Sequential`] or a [`Model`] behind `&dyn Layer`),
+/// which its Keras files list; an [`Error::Unsupported`] for another layer.
+fn layers_of(layer: &dyn crate::Layer) -> Result<&[Box<dyn crate::Layer>]> {
+    let any: &dyn std::any::Any = layer;
+    match (
+        any.downcast_ref::<Sequential>(),
+        any.downcast_ref::<Model>(),
+    ) {
+        (Some(m), _) if !m.is_built() => Err(Error::NotBuilt {
+            name: m.name().to_string(),
+        }),
+        (Some(m), _) => Ok(m.layers()),
+        (_, Some(m)) => Ok(m.layers()),
+        _ => Err(not_a_model(layer)),
+    }
+}
+
+/// The error for a layer that is neither a [`Sequential`] nor a [`Model`], which Keras files
+/// cannot hold alone.
+fn not_a_model(layer: &dyn crate::Layer) -> Error {
+    Error::Unsupported {
+        layer: layer.name().to_string(),
+        class: "Layer".into(),
+        message: "only a Sequential or a Functional model can be saved to a Keras file".into(),
+    }
+}
+
 /// Saves a model being trained (a [`Sequential`] or a [`Model`] behind `&dyn Layer`, its
-/// compile configuration apart) as a `.keras` archive, or its weights as `.weights.h5`: what a
-/// checkpoint writes.
+/// compile configuration apart) as a `.keras` archive, or its weights as `.weights.h5` with
+/// the optimizer's state (Keras 3's `save_weights` of a compiled model): what a checkpoint
+/// writes.
 pub(crate) fn save_layer(
     layer: &dyn crate::Layer,
     compiled: &crate::Compiled,
     path: &Path,
     weights_only: bool,
 ) -> Result<()> {
-    let any: &dyn std::any::Any = layer;
-    match (
-        any.downcast_ref::<Sequential>(),
-        any.downcast_ref::<Model>(),
-    ) {
-        (Some(m), _) if weights_only => m.save_weights(path),
-        (_, Some(m)) if weights_only => m.save_weights(path),
-        // During `fit` the compile configuration is held apart from the model: a copy with it
-        // is saved, so the file loads compiled.
-        (Some(m), _) => {
-            let mut copy = m.clone();
-            copy.compile_with(compiled.clone());
-            copy.save(path)
-        }
-        (_, Some(m)) => {
-            let mut copy = m.clone();
-            copy.compile_with(compiled.clone());
-            copy.save(path)
-        }
-        _ => Err(Error::Unsupported {
-            layer: layer.name().to_string(),
-            class: "Layer".into(),
-            message: "only a Sequential or a Functional model can be saved to a Keras file".into(),
-        }),
+    let layers = layers_of(layer)?;
+    if weights_only {
+        let bytes = writer::weights_h5(layer.name(), layers, Some(compiled.optimizer()))
+            .map_err(|e| e.in_file(path))?;
+        return write_atomic(path, &bytes);
     }
+    // During `fit` the compile configuration is held apart from the model: a copy with it is
+    // saved, so the file loads compiled.
+    let any: &dyn std::any::Any = layer;
+    if let Some(m) = any.downcast_ref::<Sequential>() {
+        let mut copy = m.clone();
+        copy.compile_with(compiled.clone());
+        return copy.save(path);
+    }
+    let Some(m) = any.downcast_ref::<Model>() else {
+        return Err(not_a_model(layer));
+    };
+    let mut copy = m.clone();
+    copy.compile_with(compiled.clone());
+    copy.save(path)
+}
+
+/// What a Keras 3 `.weights.h5` file (`save_weights` of a compiled model: the weights and
+/// `optimizer/vars`) holds for a model being trained: its weights, and `compiled` with the
+/// file's optimizer state (`None` when the file holds none, or that of an optimizer before
+/// its first step). Everything is checked, nothing is set: the caller sets both.
+///
+/// Unlike [`Sequential::load_weights`], the optimizer's state is read without the file's
+/// optimizer class (a `.weights.h5` does not name it): its variables must fit the model's
+/// optimizer, in number and shapes.
+pub(crate) fn read_training_weights(
+    layer: &dyn crate::Layer,
+    compiled: &crate::Compiled,
+    path: &Path,
+) -> Result<(Vec<ArrayD<f32>>, Option<crate::Compiled>)> {
+    let layers = layers_of(layer)?;
+    let bytes = read_file(path)?;
+    let read = || -> std::result::Result<_, LoadError> {
+        if !hdf5_pure::is_hdf5_bytes(&bytes) {
+            return Err("not a Keras 3 .weights.h5 file: it is not HDF5".into());
+        }
+        let file = hdf5::open(bytes)?;
+        let weights = archive::weights(&file, layers)?;
+        let restored = optimizer_state::with_state(
+            layer,
+            Some(compiled),
+            &file,
+            optimizer_state::Stored::Vars(config::Dialect::Keras3),
+            None,
+        )?;
+        Ok((weights, restored))
+    };
+    read().map_err(|e| in_file(e, path))
 }
 
 /// The temporary file beside `path` that an atomic write goes through:

@@ -1249,7 +1249,9 @@ pub(crate) fn fit(
         c.on_train_begin(&mut Logs::new(), f)
     })?;
     let mut last_logs = Logs::new();
-    for epoch in options.initial_epoch..options.epochs {
+    // A callback may resume the run at another epoch (Keras 3's `model._initial_epoch`).
+    let initial_epoch = callbacks.initial_epoch().unwrap_or(options.initial_epoch);
+    for epoch in initial_epoch..options.epochs {
         callbacks.call(model, compiled, |c, f| {
             c.on_epoch_begin(epoch, &mut Logs::new(), f)
         })?;

@@ -44,12 +44,12 @@ mod sample_weight;
 pub mod schedule;
 pub mod weight_rules;
 
+#[cfg(feature = "keras")]
+pub use callbacks::{BackupAndRestore, ModelCheckpoint, SaveFreq};
 pub use callbacks::{
     CSVLogger, Callback, EarlyStopping, FitContext, LambdaCallback, LearningRateScheduler, Logs,
     MonitorMode, ReduceLROnPlateau, TerminateOnNaN,
 };
-#[cfg(feature = "keras")]
-pub use callbacks::{ModelCheckpoint, SaveFreq};
 pub use clip::GradientClipping;
 pub use config::{Config, ConfigValue};
 pub use constraint::Constraint;

@@ -53,6 +53,41 @@ pub fn load_from(folder: &str, case: &str) -> Fixture {
     }
 }
 
+/// The options of a callbacks or backup fixture's fit (`tests/fixtures/train/callbacks/`,
+/// `.../backup/`): its `fit` (`epochs`, `batch_size`, `validation` for its `val_x` and
+/// `val_y`, else its `validation_split`), unshuffled and silent.
+pub fn fixture_fit_options(f: &Value) -> seqnn::FitOptions {
+    let fit = &f["fit"];
+    let options = seqnn::FitOptions::new()
+        .with_epochs(fit["epochs"].as_u64().unwrap() as usize)
+        .with_batch_size(fit["batch_size"].as_u64().unwrap() as usize)
+        .with_shuffle(false)
+        .with_verbose(0);
+    if fit["validation"].as_bool().unwrap() {
+        return options.with_validation_data(vec![array(&f["val_x"])], array(&f["val_y"]));
+    }
+    let split = fit["validation_split"].as_f64().unwrap_or(0.0);
+    options.with_validation_split(split as f32)
+}
+
+/// A fresh directory `<prefix>-<name>` under Cargo's temporary directory for tests.
+pub fn scratch(prefix: &str, name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The names of the files in `d`, sorted.
+pub fn files(d: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `{"shape": [...], "data": [...]}` as an array.
 pub fn array(v: &Value) -> ArrayD<f32> {
     let shape: Vec<usize> = v["shape"]

@@ -263,6 +263,15 @@ def f32_weights(ws):
     return [{"shape": list(w.shape), "data": f32_list(w)} for w in ws]
 
 
+def data_json(d):
+    """The data of `data_regression` as a fixture records it: x, y, val_x,
+    val_y, each {"shape", "data"}."""
+    arrays = {"x": d["x"], "y": d["y"], "val_x": d["val"][0],
+              "val_y": d["val"][1]}
+    return {k: {"shape": list(a.shape), "data": f32_list(a)}
+            for k, a in arrays.items()}
+
+
 def lr_of(model):
     opt = model.optimizer
     lr = opt.learning_rate
@@ -382,12 +391,7 @@ def run_case(name):
                 "validation": not case.get("no_val") and not case.get("split"),
                 "validation_split": case.get("split", 0.0)},
         "initial_weights": f32_weights(w0),
-        "x": {"shape": list(d["x"].shape), "data": f32_list(d["x"])},
-        "y": {"shape": list(d["y"].shape), "data": f32_list(d["y"])},
-        "val_x": {"shape": list(d["val"][0].shape),
-                  "data": f32_list(d["val"][0])},
-        "val_y": {"shape": list(d["val"][1].shape),
-                  "data": f32_list(d["val"][1])},
+        **data_json(d),
         "results": results,
     }
     text = dumps(out).replace("NaN", "null")

@@ -5,7 +5,8 @@
 //! - [`Callback`]: Keras's `keras.callbacks.Callback`, its hooks in Keras's order;
 //!   [`FitContext`] is what a hook reaches (Keras's `self.model`, `self.params`).
 //! - [`EarlyStopping`], [`ReduceLROnPlateau`], [`LearningRateScheduler`], [`TerminateOnNaN`],
-//!   [`CSVLogger`], [`LambdaCallback`] and, with the `keras` feature, [`ModelCheckpoint`];
+//!   [`CSVLogger`], [`LambdaCallback`] and, with the `keras` feature, [`ModelCheckpoint`] and
+//!   [`BackupAndRestore`] (which resumes an interrupted `fit` where it stopped);
 //!   [`History`] records the logs of every epoch, as Keras's does, and is
 //!   what `fit` returns.
 //!
@@ -42,6 +43,8 @@
 //! `History`; a key a callback adds to the logs (`lr`, `learning_rate`) is seen by the
 //! callbacks after it and by the `History`.
 
+#[cfg(feature = "keras")]
+mod backup_and_restore;
 mod csv_logger;
 mod early_stopping;
 mod format;
@@ -52,6 +55,8 @@ mod learning_rate_scheduler;
 mod model_checkpoint;
 mod monitor;
 mod reduce_lr_on_plateau;
+#[cfg(feature = "keras")]
+mod save_freq;
 mod terminate_on_nan;
 
 use ndarray::ArrayD;
@@ -62,15 +67,19 @@ use crate::train::loss::Dialect;
 use crate::train::optimizer::Optimizer;
 use crate::{Compiled, History};
 
+#[cfg(feature = "keras")]
+pub use backup_and_restore::BackupAndRestore;
 pub use csv_logger::CSVLogger;
 pub use early_stopping::EarlyStopping;
 pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
 #[cfg(feature = "keras")]
-pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
+pub use model_checkpoint::ModelCheckpoint;
 pub(crate) use monitor::keras3_direction;
 pub use monitor::MonitorMode;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
+#[cfg(feature = "keras")]
+pub use save_freq::SaveFreq;
 pub use terminate_on_nan::TerminateOnNaN;
 
 /// Keras's logs: the values a hook gets, by name, in Keras's order (`loss`, the metrics, the
@@ -170,6 +179,7 @@ pub struct FitContext<'a> {
     compiled: &'a mut Compiled,
     params: &'a Params,
     stop_training: &'a mut bool,
+    initial_epoch: &'a mut Option<usize>,
 }
 
 /// `fit`'s parameters as a callback sees them (Keras's `callback.params`), and what the auto
@@ -247,6 +257,14 @@ impl FitContext<'_> {
         *self.stop_training = stop;
     }
 
+    /// Makes `fit` start at epoch `epoch` (from 0) instead of its `initial_epoch`: Keras 3's
+    /// `model._initial_epoch`, which a callback sets in
+    /// [`on_train_begin`](Callback::on_train_begin) to resume a run
+    /// ([`BackupAndRestore`] does). Set later, it has no effect.
+    pub fn set_initial_epoch(&mut self, epoch: usize) {
+        *self.initial_epoch = Some(epoch);
+    }
+
     /// `fit`'s `epochs` (Keras's `params["epochs"]`).
     pub fn epochs(&self) -> usize {
         self.params.epochs
@@ -289,6 +307,35 @@ impl FitContext<'_> {
     #[cfg(feature = "keras")]
     pub fn save_weights(&self, path: &std::path::Path) -> Result<()> {
         crate::keras::save_layer(self.model, self.compiled, path, true)
+    }
+
+    /// What a Keras 3 `.weights.h5` file holds for the model being trained: its weights, and
+    /// the compile configuration with the file's optimizer state (`None` when it holds none).
+    /// Nothing changes; [`restore`](FitContext::restore) sets them.
+    #[cfg(feature = "keras")]
+    pub(crate) fn read_weights(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<(Vec<ArrayD<f32>>, Option<Compiled>)> {
+        crate::keras::read_training_weights(self.model, self.compiled, path)
+    }
+
+    /// Sets the weights and, when given, the compile configuration (its optimizer's state):
+    /// both or, on an error, neither.
+    ///
+    /// # Errors
+    /// As [`Layer::set_weights`].
+    #[cfg(feature = "keras")]
+    pub(crate) fn restore(
+        &mut self,
+        weights: &[ArrayD<f32>],
+        compiled: Option<Compiled>,
+    ) -> Result<()> {
+        self.model.set_weights(weights)?;
+        if let Some(compiled) = compiled {
+            *self.compiled = compiled;
+        }
+        Ok(())
     }
 
     /// Whether Keras 3 maximizes the metric logged as `name` (without `val_`): `None` when it
@@ -435,6 +482,7 @@ pub(crate) struct CallbackList<'c, 'd> {
     pub(crate) history: History,
     params: Params,
     stop_training: bool,
+    initial_epoch: Option<usize>,
 }
 
 impl<'c, 'd> CallbackList<'c, 'd> {
@@ -444,6 +492,7 @@ impl<'c, 'd> CallbackList<'c, 'd> {
             history: History::default(),
             params,
             stop_training: false,
+            initial_epoch: None,
         }
     }
 
@@ -460,6 +509,7 @@ impl<'c, 'd> CallbackList<'c, 'd> {
             compiled,
             params: &self.params,
             stop_training: &mut self.stop_training,
+            initial_epoch: &mut self.initial_epoch,
         };
         for c in self.callbacks.iter_mut() {
             hook(&mut **c, &mut fit)?;
@@ -470,6 +520,11 @@ impl<'c, 'd> CallbackList<'c, 'd> {
     /// Whether a callback asked to stop.
     pub(crate) fn stop_training(&self) -> bool {
         self.stop_training
+    }
+
+    /// The epoch a callback set `fit` to start at ([`FitContext::set_initial_epoch`]).
+    pub(crate) fn initial_epoch(&self) -> Option<usize> {
+        self.initial_epoch
     }
 }
 

@@ -5,18 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::train::callbacks::format::{py_format, py_format_check, FormatError, PyValue};
 use crate::train::callbacks::monitor::{monitor_options, Monitor, MonitorMode};
+use crate::train::callbacks::save_freq::{BatchCount, SaveFreq};
 use crate::train::callbacks::{Callback, FitContext, Logs, Said};
 use crate::train::loss::Dialect;
-
-/// When a [`ModelCheckpoint`] saves: Keras's `save_freq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SaveFreq {
-    /// `"epoch"` (the default): at the end of each epoch.
-    #[default]
-    Epoch,
-    /// An integer: after every that many batches, counted across epochs.
-    Batches(usize),
-}
 
 /// Saves the model (or its weights) during training: Keras's
 /// `keras.callbacks.ModelCheckpoint(filepath, monitor="val_loss", verbose=0,
@@ -62,8 +53,7 @@ pub struct ModelCheckpoint {
     save_freq: SaveFreq,
     started: bool,
     current_epoch: usize,
-    batches_since_save: usize,
-    last_batch: Option<usize>,
+    batches: BatchCount,
     saved: Vec<PathBuf>,
     said: Said,
 }
@@ -80,8 +70,7 @@ impl ModelCheckpoint {
             save_freq: SaveFreq::Epoch,
             started: false,
             current_epoch: 0,
-            batches_since_save: 0,
-            last_batch: None,
+            batches: BatchCount::default(),
             saved: Vec::new(),
             said: Said::default(),
         }
@@ -335,17 +324,7 @@ impl Callback for ModelCheckpoint {
         logs: &mut Logs,
         fit: &mut FitContext<'_>,
     ) -> Result<()> {
-        let SaveFreq::Batches(every) = self.save_freq else {
-            return Ok(());
-        };
-        let added = match self.last_batch {
-            Some(last) if batch > last => batch - last,
-            _ => batch + 1,
-        };
-        self.batches_since_save += added;
-        self.last_batch = Some(batch);
-        if self.batches_since_save >= every {
-            self.batches_since_save = 0;
+        if self.batches.save_after(batch, self.save_freq) {
             self.save(self.current_epoch, Some(batch), logs, fit)?;
         }
         Ok(())
