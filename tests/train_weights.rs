@@ -13,13 +13,10 @@ use seqnn::{load_any, AnyModel, FitOptions};
 use serde_json::Value;
 
 use common::array;
+use common::train_fixture::{compare_arrays, compare_history, compare_logs};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train/weights")
-}
-
-fn close(a: f32, b: f32) -> bool {
-    (a - b).abs() <= 1e-4 * b.abs().max(1.0)
 }
 
 fn options(f: &Value) -> FitOptions {
@@ -56,58 +53,22 @@ fn run(f: &Value, lib: &str, file: &str) -> Result<(), String> {
         return Ok(());
     }
     let h = fitted.map_err(|e| format!("fit: {e}"))?;
-    for (key, values) in keras["history"].as_object().unwrap() {
-        let ours = h.get(key).ok_or_else(|| format!("no {key} in {h}"))?;
-        for (epoch, (a, b)) in ours.iter().zip(values.as_array().unwrap()).enumerate() {
-            let b = b.as_f64().unwrap() as f32;
-            if !close(*a, b) {
-                return Err(format!(
-                    "{key} of epoch {}: {a} against Keras's {b}",
-                    epoch + 1
-                ));
-            }
-        }
-    }
-    let finals = common::train_fixture::arrays(&keras["final_weights"]);
-    for (i, (a, b)) in m.get_weights().iter().zip(&finals).enumerate() {
-        if let Some((p, q)) = a.iter().zip(b).find(|(p, q)| !close(**p, **q)) {
-            return Err(format!("weight {i}: {p} against Keras's {q}"));
-        }
-    }
+    compare_history(&h, &keras["history"])?;
+    compare_arrays("weight", &m.get_weights(), &keras["final_weights"])?;
     let ev = if f["sample_weight"].is_null() {
         m.evaluate(&x, &y, 8)
     } else {
         m.evaluate_weighted(&x, &y, &array(&f["sample_weight"]), 8)
     }
     .map_err(|e| format!("evaluate: {e}"))?;
-    for (key, v) in keras["evaluate"].as_object().unwrap() {
-        let ours = ev
-            .iter()
-            .find(|(k, _)| k == key)
-            .ok_or_else(|| format!("no {key} in evaluate's {ev:?}"))?
-            .1;
-        let v = v.as_f64().unwrap() as f32;
-        if !close(ours, v) {
-            return Err(format!("evaluate's {key}: {ours} against Keras's {v}"));
-        }
-    }
+    compare_logs("evaluate", &ev, &keras["evaluate"])?;
     Ok(())
 }
 
 #[test]
 fn weighted_fits_end_where_keras_fits_end() {
-    let cases = common::train_fixture::json_files(&dir());
-    assert!(cases.len() >= 7, "the fixtures are there");
-    let mut failures = Vec::new();
-    for path in &cases {
-        let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let case = f["case"].as_str().unwrap().to_string();
-        for (lib, suffix) in [("tf_keras", "tf.keras"), ("keras3", "k3.keras")] {
-            if let Err(e) = run(&f, lib, &format!("{case}.{suffix}")) {
-                failures.push(format!("{case}.{suffix}: {e}"));
-            }
-        }
-    }
+    let (cases, failures) = common::train_fixture::run_cases(&dir(), run);
+    assert!(cases >= 7, "the fixtures are there");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

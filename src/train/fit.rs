@@ -29,8 +29,9 @@ use std::time::Instant;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
 use crate::error::{Error, Result};
-use crate::layer::{CallContext, Layer, WeightSpec};
+use crate::layer::{CallContext, Layer, States, WeightSpec};
 use crate::shape::Shape;
+use crate::stateful;
 use crate::train::callbacks::{Callback, CallbackList, Logs, Params};
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
@@ -456,6 +457,21 @@ impl Bound {
 /// Inputs and targets: one array per model input, one per output.
 type Arrays = (Vec<ArrayD<f32>>, Vec<ArrayD<f32>>);
 
+/// What an evaluation gives: the logs and, for a stateful model, its final states.
+pub(crate) type Evaluated = (Vec<(String, f32)>, Option<States>);
+
+/// The logs of an evaluation of `model`, whose final states (of a stateful model) become
+/// its own.
+pub(crate) fn commit(
+    model: &mut dyn Layer,
+    (logs, states): Evaluated,
+) -> Result<Vec<(String, f32)>> {
+    if let Some(states) = states {
+        model.set_states(states)?;
+    }
+    Ok(logs)
+}
+
 /// The inputs, the targets and the sample weights of an evaluation.
 pub(crate) type Data<'v, 'a> = (
     &'v [ArrayViewD<'a, f32>],
@@ -515,7 +531,9 @@ impl FitOptions {
     }
 
     /// Keras's `shuffle` (default true): the samples' order is drawn anew each epoch from
-    /// seqnn's seeded generator (Keras's own draws cannot be matched).
+    /// seqnn's seeded generator (Keras's own draws cannot be matched). A stateful model wants
+    /// false, so that row `i` of each batch continues row `i` of the batch before; Keras
+    /// takes true without an error or a warning, and so does seqnn.
     #[must_use]
     pub fn with_shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
@@ -734,9 +752,15 @@ fn train_step(
     let name = model.name().to_string();
     // Training needs the weights' gradients, not the inputs'.
     let mut ctx = CallContext::training().with_input_gradients(vec![false; x.len()]);
+    if model.is_stateful() {
+        // Each batch starts from the states the last one left, as a value: the gradient
+        // stops there (truncated backpropagation through time, as Keras's state variables).
+        ctx = ctx.with_states(model.states());
+    }
     let y_pred = model.call(x, &mut ctx)?;
     check_output_count(&name, &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
+    let states = ctx.take_states();
     let saved = ctx
         .take_saved()
         .ok_or_else(|| invalid(&name, "the model kept nothing for its backward pass".into()))?;
@@ -801,10 +825,15 @@ fn train_step(
         grads.weights,
         updates,
     )?;
+    if let Some(states) = states {
+        // The call's own final states: they fit.
+        model.set_states(states)?;
+    }
     Ok(Step {
         losses,
         y_pred,
         masks,
+        states: None,
     })
 }
 
@@ -824,11 +853,13 @@ fn check_output_count(model: &str, y_pred: &[ArrayD<f32>], bound: &Bound) -> Res
 }
 
 /// What a step computed: its weighted loss then each output's, and the outputs (before the
-/// update) with their masks, for the metrics.
+/// update) with their masks, for the metrics; for a test step of a stateful model, its final
+/// states, which the caller commits.
 struct Step {
     losses: Vec<f32>,
     y_pred: Vec<ArrayD<f32>>,
     masks: Vec<Option<crate::Mask>>,
+    states: Option<States>,
 }
 
 /// `weighting` with the batch's sample weights, if any.
@@ -952,7 +983,7 @@ fn apply(
 }
 
 /// The losses of the model on one batch, without training (`test_on_batch`), with its
-/// outputs.
+/// outputs; a stateful model starts from `states`.
 fn test_step(
     model: &dyn Layer,
     compiled: &Compiled,
@@ -960,8 +991,12 @@ fn test_step(
     x: &[ArrayViewD<'_, f32>],
     y: &[ArrayViewD<'_, f32>],
     sample_weight: Option<ArrayViewD<'_, f32>>,
+    states: Option<States>,
 ) -> Result<Step> {
     let mut ctx = CallContext::inference();
+    if let Some(states) = states {
+        ctx = ctx.with_states(states);
+    }
     let y_pred = model.call(x, &mut ctx)?;
     check_output_count(model.name(), &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
@@ -982,6 +1017,7 @@ fn test_step(
         losses,
         y_pred,
         masks,
+        states: ctx.take_states(),
     })
 }
 
@@ -1004,56 +1040,48 @@ fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
 
 /// Keras's `evaluate`: the losses over `x`, `y` in batches, each weighted by its size, then
 /// the metrics, as Keras's `return_dict=True` lists them. `outputs` names the model's outputs.
+///
+/// A stateful model starts from its states and carries them from batch to batch, as Keras's
+/// does; the final states come back beside the logs, for the caller to commit (`None` for a
+/// stateless model).
 pub(crate) fn evaluate(
     model: &dyn Layer,
     compiled: &Compiled,
     (x, y, sample_weight): Data<'_, '_>,
     outputs: &[String],
     batch_size: usize,
-) -> Result<Vec<(String, f32)>> {
+) -> Result<Evaluated> {
     let name = model.name().to_string();
     let mut bound = compiled.bind(&name, outputs)?;
-    evaluate_bound(
-        model,
-        compiled,
-        &mut bound,
-        (x, y, sample_weight),
-        batch_size,
-    )
-}
-
-/// [`evaluate`] with the configuration bound already.
-fn evaluate_bound(
-    model: &dyn Layer,
-    compiled: &Compiled,
-    bound: &mut Bound,
-    (x, y, sample_weight): Data<'_, '_>,
-    batch_size: usize,
-) -> Result<Vec<(String, f32)>> {
-    let name = model.name().to_string();
     let n = check_data(&name, x, y, bound.names.len())?;
     if batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
+    }
+    if let Some(fixed) = stateful::fixed_batch(model) {
+        stateful::check_batches(&name, fixed, n, batch_size)?;
     }
     let sample_weight =
         sample_weight::per_sample(&name, compiled.dialect, n, y, None, sample_weight, None)?;
     bound.reset();
     let penalties = Trained::of(model, compiled.dialect)?.penalties;
     let mut totals = Totals::new(bound.names.len());
+    let mut states = model.is_stateful().then(|| model.states());
     for start in (0..n).step_by(batch_size) {
-        test_batch(
+        states = test_batch(
             model,
             compiled,
-            (bound, &penalties),
+            (&mut bound, &penalties),
             (x, y, sample_weight.as_ref()),
             start..(start + batch_size).min(n),
             &mut totals,
+            states,
         )?;
     }
-    Ok(bound.logs(&totals, compiled.dialect))
+    Ok((bound.logs(&totals, compiled.dialect), states))
 }
 
-/// One batch of an evaluation: rows `rows` of `x` and `y` into the metrics and `totals`.
+/// One batch of an evaluation: rows `rows` of `x` and `y` into the metrics and `totals`; a
+/// stateful model starts from `states` and returns its final ones.
 fn test_batch(
     model: &dyn Layer,
     compiled: &Compiled,
@@ -1061,27 +1089,31 @@ fn test_batch(
     (x, y, sample_weight): Data<'_, '_>,
     rows: std::ops::Range<usize>,
     totals: &mut Totals,
-) -> Result<()> {
+    states: Option<States>,
+) -> Result<Option<States>> {
     let size = rows.len();
     let rows: Vec<usize> = rows.collect();
     let xb = take_inputs(x, &rows);
     let yb = take_inputs(y, &rows);
     let wb = sample_weight.map(|w| take_rows(&w.view(), &rows));
-    let step = test_step(
+    let mut step = test_step(
         model,
         compiled,
         (bound, penalties),
         &views(&xb),
         &views(&yb),
         wb.as_ref().map(|w| w.view()),
+        states,
     )?;
     bound.update_metrics(&views(&yb), &step)?;
     totals.add(&step.losses, size);
-    Ok(())
+    Ok(step.states.take())
 }
 
 /// The validation of an epoch in `fit`, as Keras's `evaluate(..., callbacks=callbacks)`:
 /// `on_test_begin`, each batch's hooks with the running values, `on_test_end` with the logs.
+/// A stateful model's validation batches carry its states on, as in Keras: the next epoch
+/// starts from the states the last of them left.
 fn validate(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
@@ -1103,14 +1135,18 @@ fn validate(
             c.on_test_batch_begin(b, &mut Logs::new(), f)
         })?;
         let rows = start..(start + batch_size).min(n);
-        test_batch(
+        let states = test_batch(
             &*model,
             compiled,
             (&mut bound, &penalties),
             (x, y, sample_weight.as_ref()),
             rows,
             &mut totals,
+            model.is_stateful().then(|| model.states()),
         )?;
+        if let Some(states) = states {
+            model.set_states(states)?;
+        }
         let mut logs = Logs::from(bound.logs(&totals, dialect));
         callbacks.call(model, compiled, |c, f| c.on_test_batch_end(b, &mut logs, f))?;
     }
@@ -1153,9 +1189,10 @@ pub(crate) fn fit(
     if options.batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
-    if let Some((vx, vy)) = &options.validation_data {
-        check_data(&name, &views(vx), &views(vy), outputs.len())?;
-    }
+    let n_given = match &options.validation_data {
+        Some((vx, vy)) => Some(check_data(&name, &views(vx), &views(vy), outputs.len())?),
+        None => None,
+    };
     let split = options.validation_split;
     if !(0.0..1.0).contains(&split) {
         return Err(invalid(
@@ -1174,6 +1211,14 @@ pub(crate) fn fit(
             &name,
             format!("validation_split={split} leaves no sample of {n} to train on"),
         ));
+    }
+    if let Some(fixed) = stateful::fixed_batch(model) {
+        // Every batch, the validation's too, must have the rows the states have.
+        stateful::check_batches(&name, fixed, n_train, options.batch_size)?;
+        match n_given.unwrap_or(n - n_train) {
+            0 => {}
+            n_val => stateful::check_batches(&name, fixed, n_val, options.batch_size)?,
+        }
     }
     let tail = |a: &[ArrayViewD<'_, f32>]| -> Vec<ArrayD<f32>> {
         a.iter()
