@@ -168,16 +168,22 @@ pub(crate) fn check_whole_batches(model: &str, batch: usize, n: usize) -> Result
 pub(crate) fn check_batches(model: &str, fixed: usize, n: usize, batch_size: usize) -> Result<()> {
     let first = batch_size.min(n);
     if first != fixed {
-        return Err(Error::InvalidArgument {
-            layer: model.to_string(),
-            message: format!(
-                "If an RNN is stateful, the batch size of the input sequences must be the same \
-                 as the batch size of the initial state. \n- Expected batch size: {fixed}\n- \
-                 Received batch size: {first}"
-            ),
-        });
+        return Err(batch_mismatch(model, fixed, first));
     }
     check_whole_batches(model, fixed, n)
+}
+
+/// Keras 3's error for a batch of `got` rows given to the stateful layer (or model) `layer`,
+/// built for `expected`.
+pub(crate) fn batch_mismatch(layer: &str, expected: usize, got: usize) -> Error {
+    Error::InvalidArgument {
+        layer: layer.to_string(),
+        message: format!(
+            "If an RNN is stateful, the batch size of the input sequences must be the same as \
+             the batch size of the initial state. \n- Expected batch size: {expected}\n- \
+             Received batch size: {got}"
+        ),
+    }
 }
 
 #[cfg(test)]
