@@ -1200,9 +1200,11 @@ pub(crate) fn fit(
             format!("`validation_split` must be in [0, 1), got {split}"),
         ));
     }
-    // Keras holds out the last fraction, before shuffling.
+    // Keras holds out the last fraction, before shuffling: `floor(n * (1 - split))` with the
+    // Python float the f32 stands for (0.2, not 0.2000000030, which leaves 31 of 40).
+    let split64: f64 = split.to_string().parse().unwrap_or(f64::from(split));
     let n_train = if split > 0.0 {
-        ((n as f64) * (1.0 - f64::from(split))).floor() as usize
+        ((n as f64) * (1.0 - split64)).floor() as usize
     } else {
         n
     };
