@@ -150,7 +150,7 @@ fn run(f: &Value, lib: &str, file: &str) -> Result<(), String> {
 #[test]
 fn weighted_fits_end_where_keras_fits_end() {
     let (cases, mut failures) = common::train_fixture::run_cases(&dir(), run);
-    assert!(cases >= 13, "the fixtures are there");
+    assert!(cases >= 18, "the fixtures are there");
     // tf_keras's legacy .h5 files: their training_config holds the weighted metrics too.
     let mut h5 = 0;
     for path in common::train_fixture::json_files(&dir()) {
@@ -207,6 +207,39 @@ fn saved_files_keep_the_weighted_metrics() {
             .unwrap_or_else(|e| panic!("{case}: {e}"));
     }
     std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// tf_keras fails on per-timestep class weights with a `(samples,)` sample weight when the
+/// last batch is partial (the fixture's `checks`); seqnn spreads the sample weights in every
+/// batch, as tf_keras does in whole ones.
+#[test]
+fn per_sample_weights_spread_over_timestep_class_weights_in_a_partial_batch() {
+    let f = fixture("class_weight_temporal_binary_and_per_sample_weight");
+    let tf_error = f["checks"]["tf_keras_with_a_partial_last_batch"]
+        .as_str()
+        .unwrap();
+    assert!(
+        tf_error.contains("partially known TensorShape"),
+        "{tf_error}"
+    );
+    let mut m = load_any(dir().join(format!("{}.tf.keras", f["case"].as_str().unwrap())))
+        .unwrap()
+        .into_sequential()
+        .unwrap();
+    let rows = ndarray::s![..36, .., ..];
+    let (x, y) = (array(&f["x"]), array(&f["y"]));
+    let sw = array(&f["sample_weight"]);
+    let options = FitOptions::new()
+        .with_epochs(1)
+        .with_batch_size(8)
+        .with_shuffle(false)
+        .with_verbose(0)
+        .with_sample_weight(sw.slice(ndarray::s![..36]).to_owned().into_dyn())
+        .with_class_weight([(0, 0.3), (1, 1.7)]);
+    let x36 = x.slice(rows).to_owned();
+    let y36 = y.slice(rows).to_owned();
+    let h = m.fit(&x36, &y36, &options).expect("trains");
+    assert!(h.get("loss").unwrap()[0].is_finite());
 }
 
 /// A compiled two-class model and data, for the refusals.

@@ -832,10 +832,12 @@ impl FitOptions {
 
     /// Keras's `class_weight`: a weight per class (`{0: 1.0, 1: 2.5}` as pairs), given to
     /// each training sample by its label (the argmax of a one-hot row, the rounded value of a
-    /// sparse or binary one). A class without a weight weighs 1 under Keras 3; tf_keras wants
-    /// a weight for each class from 0 up. With a `sample_weight` too, tf_keras multiplies
-    /// the two and Keras 3 refuses; the model needs a single output. The training batches'
-    /// `weighted_metrics` take them, as the loss does; validation is not class-weighted.
+    /// sparse or binary one), and by tf_keras to each timestep of `(samples, timesteps,
+    /// classes)` and `(samples, timesteps, 1)` targets, which Keras 3 refuses. A class without
+    /// a weight weighs 1 under Keras 3; tf_keras wants a weight for each class from 0 up.
+    /// With a `sample_weight` too, tf_keras multiplies the two and Keras 3 refuses; the model
+    /// needs a single output. The training batches' `weighted_metrics` take them, as the
+    /// loss does; validation is not class-weighted.
     ///
     /// ```
     /// use seqnn::FitOptions;

@@ -25,8 +25,9 @@ Then, in each library,
 
 and <case>.json records the data, the weights given, history.history (and its keys in
 Keras's order), the final weights and evaluate's dict per library, or the library's error
-text where it refuses the call (Keras 3 refuses class_weight together with sample_weight;
-tf_keras multiplies them). A case of two outputs (a Functional model) records "ys", one target per output,
+text where it refuses the call (Keras 3 refuses class_weight together with sample_weight,
+and on targets with one label per timestep; tf_keras multiplies them, and weighs each
+timestep). A case of two outputs (a Functional model) records "ys", one target per output,
 in place of "y".
 
 Conventions as generate_train_fits.py: clear_session() and set_random_seed(0) before every
@@ -154,6 +155,18 @@ CASES = {
 }
 
 
+def timestep_labels(rng, n, t, classes, sample_weight):
+    """(n, t) sparse labels whose largest value comes at one of the first `classes`
+    timesteps, so that both Kerases' argmax over the last axis (they take the row for one-hot
+    classes) gives a class; with a (n, t) sample_weight."""
+    y = np.zeros((n, t), np.float32)
+    y[:, :classes] = rng.integers(0, classes, size=(n, classes))
+    d = dict(y=y, class_weight={0: 1.0, 1: 2.0, 2: 0.5})
+    if sample_weight:
+        d["sample_weight"] = rng.uniform(0, 2, size=(n, t)).astype(np.float32)
+    return d
+
+
 def scce(optimizer, **metrics):
     """compile(optimizer, "sparse_categorical_crossentropy", **metrics) for a case."""
     return lambda K: dict(optimizer=optimizer(K), loss="sparse_categorical_crossentropy",
@@ -164,6 +177,10 @@ def adam(K):
     return K.optimizers.Adam(0.02)
 
 
+def sgd(K):
+    return K.optimizers.SGD(0.1)
+
+
 def sparse_data(n, sample_weight):
     """x (n, 4, 3), labels (n,) of 3 classes and, if asked, a sample_weight (n,)."""
     def make(rng):
@@ -172,6 +189,11 @@ def sparse_data(n, sample_weight):
             d["sample_weight"] = rng.uniform(0, 2, size=n).astype(np.float32)
         return d
     return make
+
+
+def gru_seq_softmax(K, v):
+    return seq(K, v, (5, 2), lambda L, f: [
+        L.GRU(3, return_sequences=True, **f), L.Dense(3, activation="softmax")])
 
 
 def two_heads(K, v):
@@ -192,6 +214,70 @@ def masked_ids(rng, n, t, vocab):
 
 
 CASES.update({
+    "class_weight_temporal_onehot": dict(
+        description="LSTM(4, return_sequences=True) -> TimeDistributed(Dense(3, softmax)); "
+                    "Adam(0.02); categorical_crossentropy; metrics ['accuracy'], "
+                    "weighted_metrics ['accuracy']; one-hot labels (32, 6, 3); class_weight "
+                    "{0: 2.0, 1: 0.5, 2: 1.0}; validation_split=0.25: tf_keras weighs each "
+                    "timestep by its label, Keras 3 refuses (one label per sample)",
+        build=lambda K, v: seq(K, v, (6, 3), lambda L, f: [
+            L.LSTM(4, return_sequences=True, **f),
+            L.TimeDistributed(L.Dense(3, activation="softmax"))]),
+        compile=lambda K: dict(optimizer=K.optimizers.Adam(0.02),
+                               loss="categorical_crossentropy", metrics=["accuracy"],
+                               weighted_metrics=["accuracy"]),
+        data=lambda rng: dict(
+            x=u(rng, 32, 6, 3),
+            y=np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=(32, 6))],
+            class_weight={0: 2.0, 1: 0.5, 2: 1.0}),
+        fit={"validation_split": 0.25}),
+    "class_weight_temporal_sparse_and_sample_weight": dict(
+        description="GRU(3, return_sequences=True) -> Dense(3, softmax); RMSprop(0.01); "
+                    "sparse_categorical_crossentropy; labels (32, 5, 1); class_weight {0: 1.0,"
+                    " 1: 3.0, 2: 0.5} AND sample_weight (32, 5): tf_keras multiplies them "
+                    "timestep by timestep, Keras 3 refuses",
+        build=gru_seq_softmax, compile=scce(lambda K: K.optimizers.RMSprop(0.01)),
+        data=lambda rng: dict(
+            x=u(rng, 32, 5, 2), y=rng.integers(0, 3, size=(32, 5, 1)).astype(np.float32),
+            class_weight={0: 1.0, 1: 3.0, 2: 0.5},
+            sample_weight=rng.uniform(0, 2, size=(32, 5)).astype(np.float32)),
+        fit={}),
+    "class_weight_temporal_binary_and_per_sample_weight": dict(
+        description="SimpleRNN(3, return_sequences=True) -> Dense(1, sigmoid); SGD(0.2); "
+                    "binary_crossentropy; weighted_metrics ['binary_accuracy']; labels "
+                    "(40, 5, 1); class_weight {0: 0.3, 1: 1.7} AND sample_weight (40,): "
+                    "tf_keras spreads the sample's weight over its timesteps' class weights, "
+                    "Keras 3 refuses. 40 samples, whole batches of 8: with a partial last "
+                    "batch tf_keras fails (checks.tf_keras_with_a_partial_last_batch)",
+        build=lambda K, v: seq(K, v, (5, 2), lambda L, f: [
+            L.SimpleRNN(3, return_sequences=True, **f), L.Dense(1, activation="sigmoid")]),
+        compile=lambda K: dict(optimizer=K.optimizers.SGD(0.2), loss="binary_crossentropy",
+                               weighted_metrics=["binary_accuracy"]),
+        data=lambda rng: dict(
+            x=u(rng, 40, 5, 2), y=rng.integers(0, 2, size=(40, 5, 1)).astype(np.float32),
+            class_weight={0: 0.3, 1: 1.7},
+            sample_weight=rng.uniform(0, 2, size=40).astype(np.float32)),
+        fit={}, partial_batch_check=True),
+    "class_weight_timestep_labels": dict(
+        description="GRU(3, return_sequences=True) -> Dense(3, softmax); SGD(0.1); "
+                    "sparse_categorical_crossentropy; labels (32, 5), one per timestep, whose "
+                    "argmax over the timesteps reaches 3 and 4; class_weight {0: 1.0, 1: 2.0, "
+                    "2: 0.5}: both Kerases take each row for one sample's one-hot classes, "
+                    "tf_keras then has no weight for class 3, Keras 3's loss refuses (samples,) "
+                    "weights on (samples, timesteps) losses",
+        build=gru_seq_softmax, compile=scce(sgd),
+        data=lambda rng: dict(
+            x=u(rng, 32, 5, 2), y=rng.integers(0, 3, size=(32, 5)).astype(np.float32),
+            class_weight={0: 1.0, 1: 2.0, 2: 0.5}),
+        fit={}),
+    "class_weight_timestep_labels_and_temporal_sample_weight": dict(
+        description="as class_weight_timestep_labels, each row's largest label among its "
+                    "first 3 timesteps (so that its argmax is a class), with a sample_weight "
+                    "(32, 5): tf_keras cannot multiply the (samples, timesteps) sample weight "
+                    "with the per-sample class weights, Keras 3 refuses both at once",
+        build=gru_seq_softmax, compile=scce(sgd),
+        data=lambda rng: dict(x=u(rng, 32, 5, 2), **timestep_labels(rng, 32, 5, 3, True)),
+        fit={}),
     "weighted_metrics_sample_weight": dict(
         description="GRU(3) -> Dense(3, softmax); Adam(0.02); sparse_categorical_crossentropy;"
                     " metrics ['accuracy'], weighted_metrics ['accuracy', "
@@ -281,6 +367,23 @@ def error_text(exc):
     return short_error(exc)
 
 
+def partial_batch_error(case, w0, d):
+    """tf_keras's fit of the case on its first 36 samples (a last batch of 4): its class
+    weights' map reshapes the sample weights to the batch's static shape, unknown then."""
+    K = LIBS["tf"]
+    fresh(K)
+    model = case["build"](K, "tf")
+    model.set_weights(w0)
+    model.compile(**case["compile"](K))
+    try:
+        model.fit(d["x"][:36], d["y"][:36], epochs=1, batch_size=BATCH, shuffle=False,
+                  verbose=0, sample_weight=d["sample_weight"][:36],
+                  class_weight=d["class_weight"])
+    except Exception as e:  # noqa: BLE001 - the refusal is the result
+        return error_text(e)
+    return None
+
+
 def weights_list(model):
     return [np.asarray(w, np.float32) for w in model.get_weights()]
 
@@ -350,6 +453,9 @@ def main(names):
             "initial_weights": [tensor(w) for w in w0],
             "results": results,
         }
+        if case.get("partial_batch_check"):
+            doc["checks"] = {
+                "tf_keras_with_a_partial_last_batch": partial_batch_error(case, w0, d)}
         (OUT_DIR / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
         print(name, {k: (r.get("error") or r["history"]["loss"][-1])
                      for k, r in results.items()})
