@@ -820,7 +820,6 @@ impl Model {
         options: &FitOptions,
         callbacks: &mut [&mut dyn crate::Callback],
     ) -> Result<History> {
-        self.refuse_stateful("fit")?;
         let y = y.into_targets();
         let outputs = self.output_names();
         let mut compiled = self
@@ -836,20 +835,24 @@ impl Model {
     /// [`fit`](Model::fit) takes it.
     ///
     /// # Errors
-    /// As [`fit`](Model::fit), without changing anything.
+    /// As [`fit`](Model::fit), without changing anything; a model with stateful layers is
+    /// refused (see [`evaluate_stateful`](Model::evaluate_stateful)).
     pub fn evaluate<'a>(
         &self,
         x: &[ArrayViewD<'_, f32>],
         y: impl IntoTargets<'a>,
         batch_size: usize,
     ) -> Result<Vec<(String, f32)>> {
-        self.evaluate_inner(x, &y.into_targets(), None, batch_size)
+        self.refuse_stateful("evaluate")?;
+        Ok(self
+            .evaluate_inner(x, &y.into_targets(), None, batch_size)?
+            .0)
     }
 
     /// Keras's `model.evaluate(x, y, sample_weight=w, ...)`: as [`evaluate`](Model::evaluate),
     /// every output's loss weighted by `sample_weight`, `(samples,)` or `(samples, timesteps)`
-    /// (see [`FitOptions::with_sample_weight`](crate::FitOptions::with_sample_weight)); the
-    /// metrics are not weighted.
+    /// (see [`FitOptions::with_sample_weight`](crate::FitOptions::with_sample_weight)), and so
+    /// are the `weighted_metrics`; the metrics are not weighted.
     ///
     /// # Errors
     /// As [`evaluate`](Model::evaluate), and for sample weights of the wrong length.
@@ -860,17 +863,56 @@ impl Model {
         sample_weight: &ArrayD<f32>,
         batch_size: usize,
     ) -> Result<Vec<(String, f32)>> {
-        self.evaluate_inner(x, &y.into_targets(), Some(sample_weight), batch_size)
+        self.refuse_stateful("evaluate_weighted")?;
+        let y = y.into_targets();
+        Ok(self
+            .evaluate_inner(x, &y, Some(sample_weight), batch_size)?
+            .0)
     }
 
+    /// Keras's `model.evaluate(...)` of a model with stateful layers, as
+    /// [`Sequential::evaluate_stateful`](crate::Sequential::evaluate_stateful): the states
+    /// carried from batch to batch and kept, in batches of the model's batch size.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Model::evaluate), and for a `batch_size` other than the model's or a
+    /// number of samples that is not a multiple of it; the states are as they were then.
+    pub fn evaluate_stateful<'a>(
+        &mut self,
+        x: &[ArrayViewD<'_, f32>],
+        y: impl IntoTargets<'a>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
+        let evaluated = self.evaluate_inner(x, &y.into_targets(), None, batch_size)?;
+        fit::commit(self, evaluated)
+    }
+
+    /// [`evaluate_stateful`](Model::evaluate_stateful) with sample weights, as
+    /// [`evaluate_weighted`](Model::evaluate_weighted) takes them.
+    ///
+    /// # Errors
+    /// As [`evaluate_stateful`](Model::evaluate_stateful), and for sample weights of the
+    /// wrong length.
+    pub fn evaluate_stateful_weighted<'a>(
+        &mut self,
+        x: &[ArrayViewD<'_, f32>],
+        y: impl IntoTargets<'a>,
+        sample_weight: &ArrayD<f32>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>> {
+        let y = y.into_targets();
+        let evaluated = self.evaluate_inner(x, &y, Some(sample_weight), batch_size)?;
+        fit::commit(self, evaluated)
+    }
+
+    /// The logs of an evaluation and, for a stateful model, its final states.
     fn evaluate_inner(
         &self,
         x: &[ArrayViewD<'_, f32>],
         y: &[ArrayViewD<'_, f32>],
         sample_weight: Option<&ArrayD<f32>>,
         batch_size: usize,
-    ) -> Result<Vec<(String, f32)>> {
-        self.refuse_stateful("evaluate")?;
+    ) -> Result<fit::Evaluated> {
         let compiled = self
             .compiled
             .as_deref()
@@ -907,12 +949,14 @@ impl Model {
     /// Keras's `model.test_on_batch(x, y)`: the loss of one batch.
     ///
     /// # Errors
-    /// As [`evaluate`](Model::evaluate).
+    /// As [`evaluate`](Model::evaluate): a stateful model is refused (its
+    /// `test_on_batch(x, y)` is `evaluate_stateful(x, y, batch)[0]`).
     pub fn test_on_batch<'a>(
         &self,
         x: &[ArrayViewD<'_, f32>],
         y: impl IntoTargets<'a>,
     ) -> Result<f32> {
+        self.refuse_stateful("test_on_batch")?;
         Ok(self.evaluate(x, y, one_batch(x))?[0].1)
     }
 
@@ -1412,7 +1456,7 @@ impl Model {
     }
 
     fn refuse_stateful(&self, method: &str) -> Result<()> {
-        crate::sequential::refuse_stateful(&self.name, self.is_stateful(), method)
+        crate::stateful::refuse(&self.name, self.is_stateful(), method)
     }
 
     /// Runs a model with stateful layers on `inputs`, in batches of the batch size its inputs
@@ -1430,25 +1474,9 @@ impl Model {
         }
         let shapes: Vec<&[usize]> = inputs.iter().map(InputArray::shape).collect();
         let n = self.check_inputs(&shapes)?;
-        let batch = self
-            .input_shapes()
-            .first()
-            .and_then(|s| s.dim(0))
-            .unwrap_or(n);
-        if !n.is_multiple_of(batch) {
-            return Err(Error::InvalidArgument {
-                layer: self.name.clone(),
-                message: format!(
-                    "this stateful model runs batches of {batch}, so the number of samples must \
-                     be a multiple of {batch}; got {n}"
-                ),
-            });
-        }
-        let mut states: Vec<Option<States>> = self
-            .layers
-            .iter()
-            .map(|l| l.is_stateful().then(|| l.states()))
-            .collect();
+        let batch = crate::stateful::fixed_batch(self).unwrap_or(n);
+        crate::stateful::check_whole_batches(&self.name, batch, n)?;
+        let mut states = crate::stateful::carried_states(&self.layers);
         let mut outs: Vec<Vec<ArrayD<f32>>> = Vec::new();
         for start in (0..n).step_by(batch) {
             let converted = inputs
@@ -1468,11 +1496,7 @@ impl Model {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        for (layer, st) in self.layers.iter_mut().zip(states) {
-            if let Some(st) = st {
-                layer.set_states(st)?;
-            }
-        }
+        crate::stateful::set_nested_states(&mut self.layers, states)?;
         Ok(joined)
     }
 
@@ -1708,6 +1732,17 @@ impl Layer for Model {
         Model::is_stateful(self)
     }
 
+    /// Every stateful layer's states, in layer order.
+    fn states(&self) -> Vec<ndarray::Array2<f32>> {
+        crate::stateful::nested_states(&self.layers)
+    }
+
+    /// Gives each stateful layer its states, taken in layer order; all or nothing.
+    fn set_states(&mut self, states: Vec<ndarray::Array2<f32>>) -> Result<()> {
+        let per_layer = crate::stateful::split_states(&self.name, &self.layers, states)?;
+        crate::stateful::set_nested_states(&mut self.layers, per_layer)
+    }
+
     fn reset_states(&mut self) {
         Model::reset_states(self);
     }
@@ -1722,7 +1757,7 @@ impl Layer for Model {
         let masks = (0..inputs.len())
             .map(|i| ctx.input_mask(i).map(|m| m.to_owned()))
             .collect();
-        self.refuse_stateful("a call as a layer")?;
+        let mut states = crate::stateful::given_states(&self.name, &self.layers, ctx)?;
         let logits = ctx.logits_wanted();
         let (outs, masks, left_out) = if ctx.records() {
             let mut records = Vec::new();
@@ -1732,7 +1767,7 @@ impl Layer for Model {
             let run = self.run_with(
                 inputs,
                 masks,
-                None,
+                states.as_mut(),
                 ctx.mode(),
                 Some((&mut records, &input_gradients)),
                 logits,
@@ -1740,11 +1775,14 @@ impl Layer for Model {
             ctx.save_for_backward(Box::new(FunctionalSaved(records)));
             run
         } else {
-            self.run_with(inputs, masks, None, ctx.mode(), None, logits)?
+            self.run_with(inputs, masks, states.as_mut(), ctx.mode(), None, logits)?
         };
         ctx.set_output_masks(masks);
         if logits {
             ctx.set_left_out_activations(left_out);
+        }
+        if let Some(states) = states {
+            ctx.set_states(crate::stateful::join_states(states));
         }
         Ok(outs)
     }

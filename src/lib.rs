@@ -116,6 +116,7 @@ mod linalg;
 pub mod sequential;
 pub mod session;
 pub mod shape;
+mod stateful;
 mod summary;
 pub mod threads;
 pub mod train;

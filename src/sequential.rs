@@ -110,8 +110,6 @@ impl From<Vec<Box<dyn Layer>>> for Sequential {
 struct RunResult {
     /// The output.
     y: ArrayD<f32>,
-    /// Each layer's final states (for stateful layers).
-    finals: Vec<Option<States>>,
     /// The output's mask.
     mask: Option<Mask>,
     /// The activation the last layer left out, when the run asked for logits.
@@ -450,7 +448,7 @@ impl Sequential {
         self.refuse_stateful("call")?;
         // Each layer checks its own output's size before allocating it.
         let x = T::batch_as_f32(x)?;
-        Ok(self.run(x.view(), false)?.0)
+        self.run(x.view(), None)
     }
 
     /// Runs a model with stateful layers on `x`, in batches of the batch size the model was
@@ -474,49 +472,29 @@ impl Sequential {
             let batch = self.auto_batch_size(x.shape());
             return self.predict_in_batches(x, batch);
         }
-        let batch = self
-            .input_shape
-            .as_ref()
-            .and_then(|s| s.dim(0))
-            .unwrap_or(x.len_of(Axis(0)));
         let n = x.len_of(Axis(0));
-        if !n.is_multiple_of(batch) {
-            return Err(Error::InvalidArgument {
-                layer: self.name.clone(),
-                message: format!(
-                    "this stateful model runs batches of {batch}, so the number of samples must \
-                     be a multiple of {batch}; got {n}"
-                ),
-            });
-        }
+        let batch = crate::stateful::fixed_batch(self).unwrap_or(n);
+        crate::stateful::check_whole_batches(&self.name, batch, n)?;
         self.check_sizes(x.shape(), batch)?;
-        let saved: Vec<States> = self.layers.iter().map(|l| l.states()).collect();
-        let result = self.stateful_batches(x, batch);
-        if result.is_err() {
-            for (layer, states) in self.layers.iter_mut().zip(saved) {
-                // The states were the layer's own a moment ago, so they fit.
-                let _ = layer.set_states(states);
-            }
-        }
-        result
+        let mut states = crate::stateful::carried_states(&self.layers);
+        let y = self.stateful_batches(x, batch, &mut states)?;
+        // States are committed only when every batch ran: a failure leaves them as they were.
+        crate::stateful::set_nested_states(&mut self.layers, states)?;
+        Ok(y)
     }
 
     fn stateful_batches<T: Element>(
-        &mut self,
+        &self,
         x: ArrayViewD<'_, T>,
         batch: usize,
+        states: &mut [Option<States>],
     ) -> Result<ArrayD<f32>> {
         let mut out: Option<ArrayD<f32>> = None;
         let n = x.len_of(Axis(0));
         for start in (0..n).step_by(batch) {
             let chunk = x.slice_axis(Axis(0), Slice::from(start..start + batch));
             let chunk = T::batch_as_f32(chunk)?;
-            let (y, finals) = self.run(chunk.view(), true)?;
-            for (layer, states) in self.layers.iter_mut().zip(finals) {
-                if let Some(states) = states {
-                    layer.set_states(states)?;
-                }
-            }
+            let y = self.run(chunk.view(), Some(states))?;
             let out = match out.as_mut() {
                 Some(o) => o,
                 None => out.insert(self.output_for(n, &y)?),
@@ -539,7 +517,7 @@ impl Sequential {
         for start in (0..n).step_by(batch.max(1)) {
             let end = (start + batch).min(n);
             let chunk = T::batch_as_f32(x.slice_axis(Axis(0), Slice::from(start..end)))?;
-            let y = self.run(chunk.view(), false)?.0;
+            let y = self.run(chunk.view(), None)?;
             if start == 0 && end == n {
                 return Ok(y);
             }
@@ -638,28 +616,28 @@ impl Sequential {
     }
 
     fn refuse_stateful(&self, method: &str) -> Result<()> {
-        refuse_stateful(&self.name, self.is_stateful(), method)
+        crate::stateful::refuse(&self.name, self.is_stateful(), method)
     }
 
-    /// Runs every layer in order, passing each output and its mask to the next. With `carry`,
-    /// each stateful layer starts from its states; its final states are returned, one entry per
-    /// layer (`None` for stateless ones), for the caller to commit.
+    /// Runs every layer in order, passing each output and its mask to the next. With `states`
+    /// (one entry per layer), each stateful layer starts from its entry and leaves its final
+    /// states there, for the caller to commit.
     fn run(
         &self,
         x: ArrayViewD<'_, f32>,
-        carry: bool,
-    ) -> Result<(ArrayD<f32>, Vec<Option<States>>)> {
-        self.run_masked(x, carry, None).map(|r| (r.y, r.finals))
+        states: Option<&mut [Option<States>]>,
+    ) -> Result<ArrayD<f32>> {
+        self.run_masked(x, states, None).map(|r| r.y)
     }
 
     /// [`run`](Self::run) from the input's mask; also returns the output's.
     fn run_masked(
         &self,
         x: ArrayViewD<'_, f32>,
-        carry: bool,
+        states: Option<&mut [Option<States>]>,
         mask: Option<Mask>,
     ) -> Result<RunResult> {
-        self.run_with(x, carry, mask, Mode::Inference, None, false)
+        self.run_with(x, states, mask, Mode::Inference, None, false)
     }
 
     /// Whether the backward pass must return the gradient of each layer's input, when that
@@ -684,7 +662,7 @@ impl Sequential {
     fn run_with(
         &self,
         x: ArrayViewD<'_, f32>,
-        carry: bool,
+        mut states: Option<&mut [Option<States>]>,
         mask: Option<Mask>,
         mode: Mode,
         mut records: Option<(&mut Vec<SavedForBackward>, &[bool])>,
@@ -692,7 +670,6 @@ impl Sequential {
     ) -> Result<RunResult> {
         let mut y: Option<ArrayD<f32>> = None;
         let mut mask = mask;
-        let mut finals = Vec::with_capacity(self.layers.len());
         let mut left_out = None;
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
@@ -703,8 +680,12 @@ impl Sequential {
             if logits && i == last {
                 ctx = ctx.with_logits_wanted();
             }
-            if carry && layer.is_stateful() {
-                ctx = ctx.with_states(layer.states());
+            let carried = states
+                .as_deref_mut()
+                .and_then(|s| s.get_mut(i))
+                .filter(|s| s.is_some());
+            if let Some(slot) = &carried {
+                ctx = ctx.with_states(slot.as_ref().cloned().unwrap_or_default());
             }
             let mut out = {
                 let input = y.as_ref().map_or_else(|| x.view(), |y| y.view());
@@ -722,20 +703,13 @@ impl Sequential {
                         .unwrap_or_else(|| SavedForBackward(Box::new(()))),
                 );
             }
-            finals.push(if carry && layer.is_stateful() {
-                ctx.take_states()
-            } else {
-                None
-            });
+            if let (Some(slot), Some(finals)) = (carried, ctx.take_states()) {
+                *slot = Some(finals);
+            }
             y = Some(out.swap_remove(0));
         }
         let y = y.ok_or_else(|| self.not_built())?;
-        Ok(RunResult {
-            y,
-            finals,
-            mask,
-            left_out,
-        })
+        Ok(RunResult { y, mask, left_out })
     }
 
     /// Keras's `model.compile(optimizer, loss)`: the optimizer (a Keras name such as `"adam"`,
@@ -798,12 +772,41 @@ impl Sequential {
     /// `options`, and returns the loss of each epoch (and `val_loss` with a
     /// `validation_split`).
     ///
+    /// A model with stateful layers trains as Keras's does: each batch starts from the states
+    /// the batch before left (a validation batch's too), taken as values, so the gradient
+    /// stops at the batch's start (truncated backpropagation through time), and `fit` never
+    /// resets them, neither when it starts nor between epochs; a callback does
+    /// ([`FitContext::reset_states`](crate::FitContext::reset_states)). Its batches must all
+    /// have the batch size it was built for, and `shuffle` should be false (Keras allows it,
+    /// without a word, though the rows of successive batches then are not the same
+    /// sequences).
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use seqnn::{Dense, FitOptions, Sequential, GRU};
+    /// let mut model = Sequential::new();
+    /// model.add(GRU::new(3).with_stateful(true).batch_input_shape((2, 4, 1)))?;
+    /// model.add(Dense::new(1))?;
+    /// model.compile("adam", "mse")?;
+    /// let (x, y) = (Array3::<f32>::from_elem((6, 4, 1), 0.5), Array2::<f32>::zeros((6, 1)));
+    /// let options = FitOptions::new().with_batch_size(2).with_shuffle(false).with_verbose(0);
+    /// model.fit(&x, &y, &options)?;
+    /// // The states after the last batch, for the next call.
+    /// assert!(seqnn::Layer::states(&model)[0].iter().any(|&h| h != 0.0));
+    /// // Batches of 3 are refused, as Keras refuses them.
+    /// assert!(model.fit(&x, &y, &options.with_batch_size(3)).is_err());
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// Keras's error before `compile`; `x` and `y` of different lengths, empty data, a
     /// `batch_size` of 0, a `validation_split` outside `[0, 1)`, targets that do not fit the
-    /// loss (see [`Loss`](crate::Loss)), a stateful model, or a layer without a backward pass: the model
-    /// and its optimizer are unchanged then. A loss that is not finite stops training with an
-    /// error naming the epoch and batch, the weights those of the last finite step.
+    /// loss (see [`Loss`](crate::Loss)), a layer without a backward pass, or, for a stateful
+    /// model, batches of another size than the one it was built for (Keras 3's error) or a
+    /// number of samples (of the training or the validation data) that is not a multiple of
+    /// it (where Keras fails at the last batch): the model, its states and its optimizer are
+    /// unchanged then. A loss that is not finite stops training with an error naming the
+    /// epoch and batch, the weights those of the last finite step.
     pub fn fit<S, D, S2, D2>(
         &mut self,
         x: &ArrayBase<S, D>,
@@ -858,7 +861,6 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
-        self.refuse_stateful("fit")?;
         let mut compiled = self
             .compiled
             .take()
@@ -881,7 +883,8 @@ impl Sequential {
     /// batches, then each metric, by name.
     ///
     /// # Errors
-    /// As [`fit`](Sequential::fit), without changing anything.
+    /// As [`fit`](Sequential::fit), without changing anything; a model with stateful layers
+    /// is refused (see [`evaluate_stateful`](Sequential::evaluate_stateful)).
     pub fn evaluate<S, D, S2, D2>(
         &self,
         x: &ArrayBase<S, D>,
@@ -894,13 +897,15 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
-        self.evaluate_inner(x.view().into_dyn(), y.view().into_dyn(), None, batch_size)
+        self.refuse_stateful("evaluate")?;
+        let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
+        Ok(self.evaluate_inner(x, y, None, batch_size)?.0)
     }
 
     /// Keras's `model.evaluate(x, y, sample_weight=w, batch_size, return_dict=True)`: as
     /// [`evaluate`](Sequential::evaluate), the loss weighted by `sample_weight`, `(samples,)`
-    /// or `(samples, timesteps)` (see [`FitOptions::with_sample_weight`]); the metrics are not
-    /// weighted.
+    /// or `(samples, timesteps)` (see [`FitOptions::with_sample_weight`]), and so are the
+    /// `weighted_metrics`; the metrics are not weighted.
     ///
     /// # Errors
     /// As [`evaluate`](Sequential::evaluate), and for sample weights of the wrong length.
@@ -917,18 +922,90 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
+        self.refuse_stateful("evaluate_weighted")?;
         let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
-        self.evaluate_inner(x, y, Some(sample_weight), batch_size)
+        Ok(self
+            .evaluate_inner(x, y, Some(sample_weight), batch_size)?
+            .0)
     }
 
+    /// Keras's `model.evaluate(x, y, batch_size)` of a model with stateful layers: as
+    /// [`evaluate`](Sequential::evaluate), each stateful layer starting from its states,
+    /// carrying them from batch to batch and keeping the final ones, as Keras's `evaluate`
+    /// does (it resets them neither before nor after). `batch_size` must be the batch size
+    /// the model was built for. A stateless model is evaluated as by `evaluate`.
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use seqnn::{Dense, Sequential, LSTM};
+    /// let mut model = Sequential::new();
+    /// model.add(LSTM::new(3).with_stateful(true).batch_input_shape((2, 4, 1)))?;
+    /// model.add(Dense::new(1))?;
+    /// model.compile("adam", "mse")?;
+    /// let (x, y) = (Array3::<f32>::from_elem((4, 4, 1), 0.5), Array2::<f32>::zeros((4, 1)));
+    /// let first = model.evaluate_stateful(&x, &y, 2)?;
+    /// // The second evaluation starts from the states the first left.
+    /// let second = model.evaluate_stateful(&x, &y, 2)?;
+    /// assert_ne!(first[0].1, second[0].1);
+    /// model.reset_states();
+    /// assert_eq!(model.evaluate_stateful(&x, &y, 2)?[0].1, first[0].1);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`evaluate`](Sequential::evaluate), and for a `batch_size` other than the model's
+    /// or a number of samples that is not a multiple of it (Keras 3's error for the first,
+    /// seqnn's for the second, where Keras fails at the last batch); the states are as they
+    /// were then.
+    pub fn evaluate_stateful<S, D, S2, D2>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
+        let evaluated = self.evaluate_inner(x, y, None, batch_size)?;
+        fit::commit(self, evaluated)
+    }
+
+    /// [`evaluate_stateful`](Sequential::evaluate_stateful) with sample weights, as
+    /// [`evaluate_weighted`](Sequential::evaluate_weighted) takes them.
+    ///
+    /// # Errors
+    /// As [`evaluate_stateful`](Sequential::evaluate_stateful), and for sample weights of the
+    /// wrong length.
+    pub fn evaluate_stateful_weighted<S, D, S2, D2>(
+        &mut self,
+        x: &ArrayBase<S, D>,
+        y: &ArrayBase<S2, D2>,
+        sample_weight: &ArrayD<f32>,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f32)>>
+    where
+        S: ndarray::Data<Elem = f32>,
+        D: ndarray::Dimension,
+        S2: ndarray::Data<Elem = f32>,
+        D2: ndarray::Dimension,
+    {
+        let (x, y) = (x.view().into_dyn(), y.view().into_dyn());
+        let evaluated = self.evaluate_inner(x, y, Some(sample_weight), batch_size)?;
+        fit::commit(self, evaluated)
+    }
+
+    /// The logs of an evaluation and, for a stateful model, its final states.
     fn evaluate_inner(
         &self,
         x: ArrayViewD<'_, f32>,
         y: ArrayViewD<'_, f32>,
         sample_weight: Option<&ArrayD<f32>>,
         batch_size: usize,
-    ) -> Result<Vec<(String, f32)>> {
-        self.refuse_stateful("evaluate")?;
+    ) -> Result<fit::Evaluated> {
         let compiled = self
             .compiled
             .as_deref()
@@ -957,7 +1034,6 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
-        self.refuse_stateful("train_on_batch")?;
         let options = FitOptions::new()
             .with_shuffle(false)
             .with_verbose(0)
@@ -972,7 +1048,8 @@ impl Sequential {
     /// Keras's `model.test_on_batch(x, y)`: the loss of one batch.
     ///
     /// # Errors
-    /// As [`evaluate`](Sequential::evaluate).
+    /// As [`evaluate`](Sequential::evaluate): a stateful model is refused (its
+    /// `test_on_batch(x, y)` is `evaluate_stateful(&x, &y, batch)[0]`).
     pub fn test_on_batch<S, D, S2, D2>(
         &self,
         x: &ArrayBase<S, D>,
@@ -984,6 +1061,7 @@ impl Sequential {
         S2: ndarray::Data<Elem = f32>,
         D2: ndarray::Dimension,
     {
+        self.refuse_stateful("test_on_batch")?;
         let n = x.shape().first().copied().unwrap_or(0).max(1);
         Ok(self.evaluate(x, y, n)?[0].1)
     }
@@ -1234,20 +1312,6 @@ pub(crate) fn param_split(layers: &[Box<dyn Layer>]) -> (usize, usize) {
     })
 }
 
-/// The error for a stateful model run by `method`, which cannot carry its states.
-pub(crate) fn refuse_stateful(model: &str, stateful: bool, method: &str) -> Result<()> {
-    if stateful {
-        return Err(Error::InvalidArgument {
-            layer: model.to_string(),
-            message: format!(
-                "this model has stateful layers, whose states each call updates: run it with \
-                 predict_stateful (which takes &mut self), not {method}"
-            ),
-        });
-    }
-    Ok(())
-}
-
 pub(crate) fn check_batch_size(model: &str, batch_size: usize) -> Result<()> {
     if batch_size == 0 {
         return Err(Error::InvalidArgument {
@@ -1384,7 +1448,7 @@ impl Layer for Sequential {
     ) -> Result<Vec<ArrayD<f32>>> {
         let x = crate::layer::single_input(&self.name, inputs)?;
         self.check_input(x.shape())?;
-        self.refuse_stateful("a call as a layer")?;
+        let mut states = crate::stateful::given_states(&self.name, &self.layers, ctx)?;
         let mask = ctx.input_mask(0).map(|m| m.to_owned());
         let logits = ctx.logits_wanted();
         let run = if ctx.records() {
@@ -1392,7 +1456,7 @@ impl Layer for Sequential {
             let input_gradients = self.input_gradients(ctx.needs_input_gradient(0));
             let run = self.run_with(
                 x.view(),
-                false,
+                states.as_deref_mut(),
                 mask,
                 ctx.mode(),
                 Some((&mut records, &input_gradients)),
@@ -1404,11 +1468,14 @@ impl Layer for Sequential {
             }));
             run
         } else {
-            self.run_with(x.view(), false, mask, ctx.mode(), None, logits)?
+            self.run_with(x.view(), states.as_deref_mut(), mask, ctx.mode(), None, logits)?
         };
         ctx.set_output_masks(vec![run.mask]);
         if logits {
             ctx.set_left_out_activations(vec![run.left_out]);
+        }
+        if let Some(states) = states {
+            ctx.set_states(crate::stateful::join_states(states));
         }
         Ok(vec![run.y])
     }
@@ -1493,6 +1560,17 @@ impl Layer for Sequential {
 
     fn is_stateful(&self) -> bool {
         Sequential::is_stateful(self)
+    }
+
+    /// Every stateful layer's states, in layer order.
+    fn states(&self) -> Vec<ndarray::Array2<f32>> {
+        crate::stateful::nested_states(&self.layers)
+    }
+
+    /// Gives each stateful layer its states, taken in layer order; all or nothing.
+    fn set_states(&mut self, states: Vec<ndarray::Array2<f32>>) -> Result<()> {
+        let per_layer = crate::stateful::split_states(&self.name, &self.layers, states)?;
+        crate::stateful::set_nested_states(&mut self.layers, per_layer)
     }
 
     fn reset_states(&mut self) {

@@ -15,6 +15,7 @@ use seqnn::{load_any, AnyModel, FitOptions};
 use serde_json::Value;
 
 use common::array;
+use common::train_fixture::{compare_arrays, compare_history, compare_logs};
 
 const TOL: f32 = 1e-4;
 
@@ -122,53 +123,9 @@ fn run(f: &Value, lib: &str, path: &std::path::Path) -> Result<(), String> {
         }
     };
     let keras = &f["results"][lib];
-    for (key, values) in keras["history"].as_object().unwrap() {
-        let ours = history
-            .get(key)
-            .ok_or_else(|| format!("no {key} in the history ({:?})", history.history().keys()))?;
-        for (epoch, (a, b)) in ours.iter().zip(values.as_array().unwrap()).enumerate() {
-            let b = b.as_f64().unwrap() as f32;
-            if !close(*a, b) {
-                return Err(format!(
-                    "{key} of epoch {}: {a} against Keras's {b}",
-                    epoch + 1
-                ));
-            }
-        }
-    }
-    for (key, value) in keras["evaluate"].as_object().unwrap() {
-        let b = value.as_f64().unwrap() as f32;
-        let a = evaluate
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| format!("no {key} in evaluate"))?;
-        if !close(a, b) {
-            return Err(format!("evaluate {key}: {a} against Keras's {b}"));
-        }
-    }
-    for (i, (ours, k)) in weights
-        .iter()
-        .zip(keras["final_weights"].as_array().unwrap())
-        .enumerate()
-    {
-        let k = array(k);
-        if ours.shape() != k.shape() {
-            return Err(format!(
-                "weight {i}: shape {:?} against {:?}",
-                ours.shape(),
-                k.shape()
-            ));
-        }
-        if let Some((j, (a, b))) = ours
-            .iter()
-            .zip(&k)
-            .enumerate()
-            .find(|(_, (a, b))| !close(**a, **b))
-        {
-            return Err(format!("final weight {i} at {j}: {a} against Keras's {b}"));
-        }
-    }
+    compare_history(&history, &keras["history"])?;
+    compare_logs("evaluate", &evaluate, &keras["evaluate"])?;
+    compare_arrays("final weight", &weights, &keras["final_weights"])?;
     let _ = assert_all_close;
     Ok(())
 }

@@ -368,14 +368,15 @@ fn run(command: Command) -> Result<(), Failure> {
             batch_size,
         } => {
             let (xs, y) = (arrays::read(&x)?, arrays::read(&y)?);
-            let model = load(&model)?;
+            let mut model = load(&model)?;
             let xs = floats(xs.for_inputs(&model.input_names())?);
             let ys = floats(y.for_outputs(&target_names(&model))?);
             let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
             let targets: Vec<_> = ys.iter().map(|a| a.view()).collect();
-            let logs = match &model {
-                AnyModel::Sequential(m) => m.evaluate(&xs[0], &ys[0], batch_size)?,
-                AnyModel::Functional(m) => m.evaluate(&views, targets, batch_size)?,
+            // A stateful model carries its states from batch to batch, as Keras's evaluate.
+            let logs = match &mut model {
+                AnyModel::Sequential(m) => m.evaluate_stateful(&xs[0], &ys[0], batch_size)?,
+                AnyModel::Functional(m) => m.evaluate_stateful(&views, targets, batch_size)?,
             };
             for (key, value) in logs {
                 writeln!(out, "{key}: {value:.6}")?;

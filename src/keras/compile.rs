@@ -6,8 +6,9 @@
 //! `global_clipnorm` and `weight_decay`; a constant learning rate or one of Keras's five
 //! schedules), the loss (by name, or a
 //! loss object with its options; for several outputs a list in output order or a dict by
-//! output name), `loss_weights` (list or dict) and the metrics (names or metric objects; a
-//! flat list for every output, tf_keras's `.h5` list per output, or a dict by output name).
+//! output name), `loss_weights` (list or dict) and the `metrics` and `weighted_metrics`
+//! (names or metric objects; a flat list for every output, tf_keras's `.h5` list per output,
+//! or a dict by output name).
 //! A configuration seqnn cannot express (a custom object, an unknown schedule) leaves the model
 //! uncompiled: the model itself still loads.
 
@@ -162,7 +163,30 @@ pub(crate) fn compiled_from(
         .with_losses(losses)
         .with_loss_weights(loss_weights)
         .with_dialect(dialect);
-    let metrics = config.get("metrics").unwrap_or(&Value::Null);
+    for (output, m) in metrics_of(config.get("metrics"), outputs, dialect)? {
+        compiled = match output {
+            Some(o) => compiled.with_output_metric(&o, m),
+            None => compiled.with_metric(m),
+        };
+    }
+    for (output, m) in metrics_of(config.get("weighted_metrics"), outputs, dialect)? {
+        compiled = match output {
+            Some(o) => compiled.with_output_weighted_metric(&o, m),
+            None => compiled.with_weighted_metric(m),
+        };
+    }
+    Ok(Some(compiled))
+}
+
+/// The metrics of a `metrics` or `weighted_metrics` entry, each with its output's name when
+/// it is for one output only: a flat list for every output, tf_keras's `.h5` list per output,
+/// or a dict by output name.
+fn metrics_of(
+    metrics: Option<&Value>,
+    outputs: &[String],
+    dialect: Dialect,
+) -> Result<Vec<(Option<String>, Metric)>> {
+    let metrics = metrics.unwrap_or(&Value::Null);
     // Per output: tf_keras's `.h5` nests a list per output, a dict names the outputs.
     let nested = matches!(metrics, Value::Array(items)
         if outputs.len() > 1 && items.len() == outputs.len() && items.iter().all(Value::is_array));
@@ -171,6 +195,7 @@ pub(crate) fn compiled_from(
     } else {
         None
     };
+    let mut out = Vec::new();
     match per {
         Some(items) if outputs.len() > 1 => {
             for (name, item) in outputs.iter().zip(items) {
@@ -186,7 +211,7 @@ pub(crate) fn compiled_from(
                         Some(short) => m.with_name(short),
                         None => m,
                     };
-                    compiled = compiled.with_output_metric(name, m);
+                    out.push((Some(name.clone()), m));
                 }
             }
         }
@@ -194,20 +219,16 @@ pub(crate) fn compiled_from(
             for item in items {
                 let mut list = Vec::new();
                 collect_metrics(item, dialect, &mut list)?;
-                for m in list {
-                    compiled = compiled.with_metric(m);
-                }
+                out.extend(list.into_iter().map(|m| (None, m)));
             }
         }
         None => {
             let mut list = Vec::new();
             collect_metrics(metrics, dialect, &mut list)?;
-            for m in list {
-                compiled = compiled.with_metric(m);
-            }
+            out.extend(list.into_iter().map(|m| (None, m)));
         }
     }
-    Ok(Some(compiled))
+    Ok(out)
 }
 
 /// The metrics of a `metrics` entry: names (tf_keras's `.h5` nests one list per output), or
@@ -555,41 +576,8 @@ pub(crate) fn compile_config_json(compiled: Option<&Compiled>, outputs: &[String
             outputs.iter().map(|_| loss_json(losses[0])).collect()
         }),
     };
-    let names = |ms: &[Metric]| -> Vec<Value> {
-        ms.iter()
-            .map(|m| Value::String(m.name().to_string()))
-            .collect()
-    };
-    let metrics = if several {
-        // Keras 3 takes a dict by output name for several outputs (it refuses a flat list).
-        let mut by_output = serde_json::Map::new();
-        for name in outputs {
-            let mut list = names(c.metrics());
-            for (o, ms) in c.output_metrics() {
-                if o == name {
-                    list.extend(names(ms));
-                }
-            }
-            if !list.is_empty() {
-                by_output.insert(name.clone(), Value::Array(list));
-            }
-        }
-        if by_output.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(by_output)
-        }
-    } else {
-        let mut list = names(c.metrics());
-        for (_, ms) in c.output_metrics() {
-            list.extend(names(ms));
-        }
-        if list.is_empty() {
-            Value::Null
-        } else {
-            Value::Array(list)
-        }
-    };
+    let metrics = metrics_json(c.metrics(), c.output_metrics(), outputs);
+    let weighted_metrics = metrics_json(c.weighted_metrics(), c.output_weighted_metrics(), outputs);
     let loss_weights = if c.loss_weights().is_empty() {
         Value::Null
     } else {
@@ -610,11 +598,49 @@ pub(crate) fn compile_config_json(compiled: Option<&Compiled>, outputs: &[String
         "loss": loss_json,
         "loss_weights": loss_weights,
         "metrics": metrics,
-        "weighted_metrics": null,
+        "weighted_metrics": weighted_metrics,
         "run_eagerly": false,
         "steps_per_execution": 1,
         "jit_compile": false,
     })
+}
+
+/// Keras 3's `metrics` (or `weighted_metrics`) entry: a list of names for one output, a dict
+/// by output name for several (Keras 3 refuses a flat list there); `null` for none.
+fn metrics_json(all: &[Metric], by_output: &[(String, Vec<Metric>)], outputs: &[String]) -> Value {
+    let names = |ms: &[Metric]| -> Vec<Value> {
+        ms.iter()
+            .map(|m| Value::String(m.name().to_string()))
+            .collect()
+    };
+    if outputs.len() > 1 {
+        let mut dict = serde_json::Map::new();
+        for name in outputs {
+            let mut list = names(all);
+            for (o, ms) in by_output {
+                if o == name {
+                    list.extend(names(ms));
+                }
+            }
+            if !list.is_empty() {
+                dict.insert(name.clone(), Value::Array(list));
+            }
+        }
+        return if dict.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(dict)
+        };
+    }
+    let mut list = names(all);
+    for (_, ms) in by_output {
+        list.extend(names(ms));
+    }
+    if list.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(list)
+    }
 }
 
 /// One loss as Keras 3 serializes it: a name, or an object with its options.

@@ -1033,11 +1033,7 @@ impl<const N: usize> Layer for ConvLSTM<N> {
         let (batch, timesteps) = (shape[0], shape[1]);
         if let Some(expected) = self.batch {
             if batch != expected {
-                return Err(self.invalid(format!(
-                    "this stateful layer was built for batches of {expected}, got an input of \
-                     shape {}",
-                    Shape::known(&shape)
-                )));
+                return Err(crate::stateful::batch_mismatch(name, expected, batch));
             }
         }
         let mut spatial = [0; N];

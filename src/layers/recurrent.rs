@@ -962,14 +962,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         };
         if let Some(expected) = self.batch {
             if batch != expected {
-                return Err(Error::InvalidArgument {
-                    layer: name.to_string(),
-                    message: format!(
-                        "this stateful layer was built for batches of {expected}, got an input \
-                         of shape {}",
-                        Shape::known(x.shape())
-                    ),
-                });
+                return Err(crate::stateful::batch_mismatch(name, expected, batch));
             }
         }
         let initial: Vec<ArrayView2<'_, f32>> = if initial.is_empty() {

@@ -30,8 +30,9 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
-use crate::layer::{CallContext, Layer, WeightSpec};
+use crate::layer::{CallContext, Layer, States, WeightSpec};
 use crate::shape::Shape;
+use crate::stateful;
 use crate::train::callbacks::{Callback, CallbackList, Logs, Params};
 use crate::train::loss::{Dialect, Loss, Weighting};
 use crate::train::metric::Metric;
@@ -147,8 +148,53 @@ pub struct Compiled {
     losses: Vec<Loss>,
     loss_weights: Vec<f32>,
     dialect: Dialect,
-    metrics: Vec<Metric>,
-    output_metrics: Vec<(String, Vec<Metric>)>,
+    metrics: MetricSet,
+    weighted: MetricSet,
+}
+
+/// The metrics of a `compile` argument (`metrics` or `weighted_metrics`): those of every
+/// output, and those of single outputs by output name.
+#[derive(Debug, Clone, Default)]
+struct MetricSet {
+    all: Vec<Metric>,
+    by_output: Vec<(String, Vec<Metric>)>,
+}
+
+impl MetricSet {
+    fn add_for(&mut self, output: &str, metric: Metric) {
+        match self.by_output.iter_mut().find(|(o, _)| o == output) {
+            Some((_, list)) => list.push(metric),
+            None => self.by_output.push((output.to_string(), vec![metric])),
+        }
+    }
+
+    /// The same metrics, made again in `dialect`'s Keras.
+    fn redialect(&mut self, dialect: Dialect) {
+        let all = (self.all.iter_mut()).chain(self.by_output.iter_mut().flat_map(|(_, m)| m));
+        for m in all {
+            *m = Metric::from_name(m.name(), dialect).unwrap_or_else(|_| m.clone());
+        }
+    }
+
+    /// One list per output of `names` (each fresh), or the error for an output name the model
+    /// lacks.
+    fn bind(&self, model: &str, names: &[String], what: &str) -> Result<Vec<Vec<Metric>>> {
+        let mut lists: Vec<Vec<Metric>> = vec![self.all.clone(); names.len()];
+        for (output, list) in &self.by_output {
+            let Some(i) = names.iter().position(|o| o == output) else {
+                return Err(invalid(
+                    model,
+                    format!(
+                        "{what} were given for the output {output:?}, which the model does \
+                         not have; its outputs are {names:?}"
+                    ),
+                ));
+            };
+            lists[i].extend(list.iter().cloned());
+        }
+        lists.iter_mut().flatten().for_each(Metric::reset);
+        Ok(lists)
+    }
 }
 
 impl Compiled {
@@ -159,8 +205,8 @@ impl Compiled {
             losses: vec![loss],
             loss_weights: Vec::new(),
             dialect: Dialect::TfKeras,
-            metrics: Vec::new(),
-            output_metrics: Vec::new(),
+            metrics: MetricSet::default(),
+            weighted: MetricSet::default(),
         }
     }
 
@@ -188,9 +234,8 @@ impl Compiled {
     /// # Errors
     /// [`Error::UnknownName`] for a metric name Keras does not know.
     pub fn with_output_metrics(mut self, output: &str, names: &[&str]) -> Result<Self> {
-        for n in names {
-            let metric = Metric::from_name(n, self.dialect)?;
-            self = self.with_output_metric(output, metric);
+        for m in self.named(names)? {
+            self.metrics.add_for(output, m);
         }
         Ok(self)
     }
@@ -200,14 +245,8 @@ impl Compiled {
     #[must_use]
     pub fn with_dialect(mut self, dialect: Dialect) -> Self {
         self.dialect = dialect;
-        let all = self.metrics.iter_mut().chain(
-            self.output_metrics
-                .iter_mut()
-                .flat_map(|(_, m)| m.iter_mut()),
-        );
-        for m in all {
-            *m = Metric::from_name(m.name(), dialect).unwrap_or_else(|_| m.clone());
-        }
+        self.metrics.redialect(dialect);
+        self.weighted.redialect(dialect);
         self
     }
 
@@ -216,11 +255,65 @@ impl Compiled {
     /// # Errors
     /// [`Error::UnknownName`] for a name Keras does not know.
     pub fn with_metrics(mut self, names: &[&str]) -> Result<Self> {
-        self.metrics = names
-            .iter()
-            .map(|n| Metric::from_name(n, self.dialect))
-            .collect::<Result<_>>()?;
+        self.metrics.all = self.named(names)?;
         Ok(self)
+    }
+
+    /// The same, with Keras's `weighted_metrics=[...]`, for every output: metrics that take
+    /// the sample weights (`sample_weight`, and `class_weight` in `fit`), where the `metrics`
+    /// take the mask alone. Keras logs each under its name, or, where a metric already has
+    /// it, as `weighted_<name>` (and Keras 3 then `weighted_<name>_1`, ...; tf_keras refuses
+    /// a name twice).
+    ///
+    /// ```
+    /// use seqnn::{Compiled, Loss, SGD};
+    /// // model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"],
+    /// //               weighted_metrics=["accuracy"])  logs accuracy and weighted_accuracy
+    /// let compiled = Compiled::new(Box::new(SGD::new()), Loss::sparse_categorical_crossentropy())
+    ///     .with_metrics(&["accuracy"])?
+    ///     .with_weighted_metrics(&["accuracy"])?;
+    /// assert_eq!(compiled.weighted_metrics()[0].name(), "accuracy");
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name Keras does not know.
+    pub fn with_weighted_metrics(mut self, names: &[&str]) -> Result<Self> {
+        self.weighted.all = self.named(names)?;
+        Ok(self)
+    }
+
+    /// The same, with weighted metrics for one output only (Keras's
+    /// `weighted_metrics={"cls": ["accuracy"]}`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a metric name Keras does not know.
+    pub fn with_output_weighted_metrics(mut self, output: &str, names: &[&str]) -> Result<Self> {
+        for m in self.named(names)? {
+            self.weighted.add_for(output, m);
+        }
+        Ok(self)
+    }
+
+    /// The same, with one more weighted metric, for every output.
+    #[must_use]
+    pub fn with_weighted_metric(mut self, metric: Metric) -> Self {
+        self.weighted.all.push(metric);
+        self
+    }
+
+    /// The same, with one more weighted metric for the output named `output` only.
+    #[must_use]
+    pub fn with_output_weighted_metric(mut self, output: &str, metric: Metric) -> Self {
+        self.weighted.add_for(output, metric);
+        self
+    }
+
+    /// The metrics Keras names, in this configuration's dialect.
+    fn named(&self, names: &[&str]) -> Result<Vec<Metric>> {
+        (names.iter())
+            .map(|n| Metric::from_name(n, self.dialect))
+            .collect()
     }
 
     /// The same, with another optimizer (a fresh one, as a new `compile` gives).
@@ -245,29 +338,38 @@ impl Compiled {
     /// The same, with one more metric, for every output.
     #[must_use]
     pub fn with_metric(mut self, metric: Metric) -> Self {
-        self.metrics.push(metric);
+        self.metrics.all.push(metric);
         self
     }
 
     /// The same, with one more metric for the output named `output` only.
     #[must_use]
     pub fn with_output_metric(mut self, output: &str, metric: Metric) -> Self {
-        match self.output_metrics.iter_mut().find(|(o, _)| o == output) {
-            Some((_, list)) => list.push(metric),
-            None => self.output_metrics.push((output.to_string(), vec![metric])),
-        }
+        self.metrics.add_for(output, metric);
         self
     }
 
     /// The metrics of every output, in their `compile` order.
     pub fn metrics(&self) -> &[Metric] {
-        &self.metrics
+        &self.metrics.all
     }
 
     /// The metrics given for single outputs, by output name
     /// ([`with_output_metrics`](Compiled::with_output_metrics)).
     pub fn output_metrics(&self) -> &[(String, Vec<Metric>)] {
-        &self.output_metrics
+        &self.metrics.by_output
+    }
+
+    /// The weighted metrics of every output, in their `compile` order
+    /// ([`with_weighted_metrics`](Compiled::with_weighted_metrics)).
+    pub fn weighted_metrics(&self) -> &[Metric] {
+        &self.weighted.all
+    }
+
+    /// The weighted metrics given for single outputs, by output name
+    /// ([`with_output_weighted_metrics`](Compiled::with_output_weighted_metrics)).
+    pub fn output_weighted_metrics(&self) -> &[(String, Vec<Metric>)] {
+        &self.weighted.by_output
     }
 
     /// The optimizer, with its state.
@@ -321,29 +423,154 @@ impl Compiled {
                 ))
             }
         };
-        let mut metrics: Vec<Vec<Metric>> = vec![self.metrics.clone(); n];
-        for (output, list) in &self.output_metrics {
-            let Some(i) = names.iter().position(|o| o == output) else {
-                return Err(invalid(
-                    model,
-                    format!(
-                        "metrics were given for the output {output:?}, which the model does \
-                         not have; its outputs are {names:?}"
-                    ),
-                ));
-            };
-            metrics[i].extend(list.iter().cloned());
-        }
-        for list in metrics.iter_mut() {
-            list.iter_mut().for_each(Metric::reset);
-        }
+        let metrics = self.metrics.bind(model, names, "metrics")?;
+        let weighted = self.weighted.bind(model, names, "weighted_metrics")?;
+        let keys = log_keys(model, self.dialect, names, &metrics, &weighted)?;
         Ok(Bound {
             names: names.to_vec(),
             losses,
             weights,
             metrics,
+            weighted,
+            keys,
         })
     }
+}
+
+/// Where a logged metric is in a [`Bound`]: its output, whether it is weighted, its index in
+/// that output's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    output: usize,
+    weighted: bool,
+    index: usize,
+}
+
+/// The names Keras logs the metrics under, in its order, as `dialect`'s Keras gives them:
+/// `<output>_` before each when there are several outputs; a weighted metric whose name is
+/// taken becomes `weighted_<name>`.
+///
+/// tf_keras (`MetricsContainer._set_metric_names`) lists each output's metrics then its
+/// weighted ones and refuses a name twice; Keras 3 (`CompileMetrics.result`) lists every
+/// output's metrics, then the weighted ones, and numbers a repeated name (`accuracy_1`;
+/// `weighted_accuracy_1`).
+///
+/// # Errors
+/// tf_keras's error for a repeated name.
+fn log_keys(
+    model: &str,
+    dialect: Dialect,
+    names: &[String],
+    metrics: &[Vec<Metric>],
+    weighted: &[Vec<Metric>],
+) -> Result<Vec<(String, Slot)>> {
+    let several = names.len() > 1;
+    let prefix = |o: usize, name: &str| {
+        if several {
+            format!("{}_{name}", names[o])
+        } else {
+            name.to_string()
+        }
+    };
+    let slots = |lists: &[Vec<Metric>], weighted: bool| -> Vec<(Slot, String)> {
+        let mut out = Vec::new();
+        for (output, list) in lists.iter().enumerate() {
+            for (index, m) in list.iter().enumerate() {
+                let slot = Slot {
+                    output,
+                    weighted,
+                    index,
+                };
+                out.push((slot, m.name().to_string()));
+            }
+        }
+        out
+    };
+    let (plain, heavy) = (slots(metrics, false), slots(weighted, true));
+    let mut keys: Vec<(String, Slot)> = Vec::new();
+    match dialect {
+        Dialect::TfKeras => {
+            let taken = |keys: &[(String, Slot)], k: &str| keys.iter().any(|(n, _)| n == k);
+            for output in 0..names.len() {
+                for (slot, name) in plain.iter().filter(|(s, _)| s.output == output) {
+                    let key = prefix(output, name);
+                    if taken(&keys, &key) {
+                        return Err(invalid(
+                            model,
+                            format!(
+                                "Found two metrics with the same name: {key}. All the metrics \
+                                 added to the model need to have unique names."
+                            ),
+                        ));
+                    }
+                    keys.push((key, *slot));
+                }
+                for (slot, name) in heavy.iter().filter(|(s, _)| s.output == output) {
+                    let mut key = prefix(output, name);
+                    if taken(&keys, &key) {
+                        key = prefix(output, &format!("weighted_{name}"));
+                    }
+                    if taken(&keys, &key) {
+                        return Err(invalid(
+                            model,
+                            format!(
+                                "Found two weighted metrics with the same name: {key}.All the \
+                                 metrics added to the model need to have unique names."
+                            ),
+                        ));
+                    }
+                    keys.push((key, *slot));
+                }
+            }
+        }
+        Dialect::Keras3 => {
+            // `unique_name_counters`; a numbered name is not counted, and a result under a
+            // name already there takes its place, as in a Python dict.
+            let mut counters: Vec<(String, usize)> = Vec::new();
+            let count = |counters: &mut Vec<(String, usize)>, key: &str| -> Option<usize> {
+                match counters.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, c)) => {
+                        *c += 1;
+                        Some(*c - 1)
+                    }
+                    None => {
+                        counters.push((key.to_string(), 1));
+                        None
+                    }
+                }
+            };
+            let put = |keys: &mut Vec<(String, Slot)>, key: String, slot: Slot| match keys
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+            {
+                Some(entry) => entry.1 = slot,
+                None => keys.push((key, slot)),
+            };
+            for (slot, name) in &plain {
+                let key = prefix(slot.output, name);
+                let key = match count(&mut counters, &key) {
+                    None => key,
+                    Some(i) => format!("{key}_{i}"),
+                };
+                put(&mut keys, key, *slot);
+            }
+            for (slot, name) in &heavy {
+                let key = prefix(slot.output, name);
+                if counters.iter().all(|(k, _)| *k != key) {
+                    count(&mut counters, &key);
+                    put(&mut keys, key, *slot);
+                    continue;
+                }
+                let key = prefix(slot.output, &format!("weighted_{name}"));
+                let key = match count(&mut counters, &key) {
+                    None => key,
+                    Some(i) => format!("{key}_{i}"),
+                };
+                put(&mut keys, key, *slot);
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// The losses of the batches so far: the weighted loss, then each output's.
@@ -392,34 +619,39 @@ struct Bound {
     losses: Vec<Loss>,
     weights: Vec<f32>,
     metrics: Vec<Vec<Metric>>,
+    weighted: Vec<Vec<Metric>>,
+    /// The metrics' log names, in Keras's order ([`log_keys`]).
+    keys: Vec<(String, Slot)>,
 }
 
 impl Bound {
     /// Starts the metrics over, as Keras does at each epoch.
     fn reset(&mut self) {
-        self.metrics.iter_mut().flatten().for_each(Metric::reset);
+        (self.metrics.iter_mut().chain(&mut self.weighted))
+            .flatten()
+            .for_each(Metric::reset);
+    }
+
+    fn metric(&self, slot: Slot) -> &Metric {
+        let lists = if slot.weighted {
+            &self.weighted
+        } else {
+            &self.metrics
+        };
+        &lists[slot.output][slot.index]
     }
 
     /// Keras's logs: `loss`, then each output's loss when there are several
-    /// (`<output>_loss`), then the metrics (`<output>_<metric>` when there are several
-    /// outputs).
+    /// (`<output>_loss`), then the metrics under their log names.
     fn logs(&self, totals: &Totals, dialect: Dialect) -> Vec<(String, f32)> {
         let mut logs = vec![("loss".to_string(), totals.mean(0, Dialect::TfKeras))];
-        let several = self.names.len() > 1;
-        if several {
+        if self.names.len() > 1 {
             for (i, name) in self.names.iter().enumerate() {
                 logs.push((format!("{name}_loss"), totals.mean(1 + i, dialect)));
             }
         }
-        for (name, list) in self.names.iter().zip(&self.metrics) {
-            for m in list {
-                let key = if several {
-                    format!("{name}_{}", m.name())
-                } else {
-                    m.name().to_string()
-                };
-                logs.push((key, m.result()));
-            }
+        for (key, slot) in &self.keys {
+            logs.push((key.clone(), self.metric(*slot).result()));
         }
         logs
     }
@@ -427,27 +659,31 @@ impl Bound {
     /// Each metric's log name with the direction Keras 3 gives it, for the callbacks' `auto`
     /// mode.
     fn directions(&self) -> Vec<(String, Option<crate::MonitorMode>)> {
-        let several = self.names.len() > 1;
-        let mut out = Vec::new();
-        for (name, list) in self.names.iter().zip(&self.metrics) {
-            for m in list {
-                let key = if several {
-                    format!("{name}_{}", m.name())
-                } else {
-                    m.name().to_string()
-                };
-                out.push((key, crate::train::callbacks::keras3_direction(m.kind())));
-            }
-        }
-        out
+        (self.keys.iter())
+            .map(|(key, slot)| {
+                let kind = self.metric(*slot).kind();
+                (key.clone(), crate::train::callbacks::keras3_direction(kind))
+            })
+            .collect()
     }
 
-    /// Adds a batch to each output's metrics, with the output's mask on sequence outputs.
-    fn update_metrics(&mut self, y: &[ArrayViewD<'_, f32>], step: &Step) -> Result<()> {
-        for (i, list) in self.metrics.iter_mut().enumerate() {
+    /// Adds a batch to each output's metrics, with the output's mask on sequence outputs, and
+    /// to its weighted metrics, with the batch's sample weights too.
+    fn update_metrics(
+        &mut self,
+        y: &[ArrayViewD<'_, f32>],
+        step: &Step,
+        sample_weight: Option<ArrayViewD<'_, f32>>,
+    ) -> Result<()> {
+        for (i, (list, heavy)) in (self.metrics.iter_mut().zip(&mut self.weighted)).enumerate() {
+            let (t, yp) = (y[i].view(), step.y_pred[i].view());
             let weighting = output_weighting(step.masks[i].as_ref(), &step.y_pred[i]);
             for m in list.iter_mut() {
-                m.update(y[i].view(), step.y_pred[i].view(), &weighting)?;
+                m.update(t.clone(), yp.clone(), &weighting)?;
+            }
+            let weighting = weighted(weighting, &sample_weight);
+            for m in heavy.iter_mut() {
+                m.update(t.clone(), yp.clone(), &weighting)?;
             }
         }
         Ok(())
@@ -456,6 +692,21 @@ impl Bound {
 
 /// Inputs and targets: one array per model input, one per output.
 type Arrays = (Vec<ArrayD<f32>>, Vec<ArrayD<f32>>);
+
+/// What an evaluation gives: the logs and, for a stateful model, its final states.
+pub(crate) type Evaluated = (Vec<(String, f32)>, Option<States>);
+
+/// The logs of an evaluation of `model`, whose final states (of a stateful model) become
+/// its own.
+pub(crate) fn commit(
+    model: &mut dyn Layer,
+    (logs, states): Evaluated,
+) -> Result<Vec<(String, f32)>> {
+    if let Some(states) = states {
+        model.set_states(states)?;
+    }
+    Ok(logs)
+}
 
 /// The inputs, the targets and the sample weights of an evaluation.
 pub(crate) type Data<'v, 'a> = (
@@ -516,7 +767,9 @@ impl FitOptions {
     }
 
     /// Keras's `shuffle` (default true): the samples' order is drawn anew each epoch from
-    /// seqnn's seeded generator (Keras's own draws cannot be matched).
+    /// seqnn's seeded generator (Keras's own draws cannot be matched). A stateful model wants
+    /// false, so that row `i` of each batch continues row `i` of the batch before; Keras
+    /// takes true without an error or a warning, and so does seqnn.
     #[must_use]
     pub fn with_shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
@@ -564,8 +817,8 @@ impl FitOptions {
     /// Keras's `sample_weight`: one weight per sample, `(samples,)`, or per timestep of a
     /// sequence output, `(samples, timesteps)`, that the losses take (each output's, as
     /// Keras applies one array to every output); split with the data by a
-    /// `validation_split`. The metrics are not weighted (Keras's `metrics`, not
-    /// `weighted_metrics`).
+    /// `validation_split`. The `weighted_metrics` take them too, the `metrics` do not (see
+    /// [`Compiled::with_weighted_metrics`]).
     ///
     /// ```
     /// use ndarray::arr1;
@@ -580,9 +833,12 @@ impl FitOptions {
 
     /// Keras's `class_weight`: a weight per class (`{0: 1.0, 1: 2.5}` as pairs), given to
     /// each training sample by its label (the argmax of a one-hot row, the rounded value of a
-    /// sparse or binary one). A class without a weight weighs 1 under Keras 3; tf_keras wants
-    /// a weight for each class from 0 up. With a `sample_weight` too, tf_keras multiplies
-    /// the two and Keras 3 refuses; the model needs a single output.
+    /// sparse or binary one), and by tf_keras to each timestep of `(samples, timesteps,
+    /// classes)` and `(samples, timesteps, 1)` targets, which Keras 3 refuses. A class without
+    /// a weight weighs 1 under Keras 3; tf_keras wants a weight for each class from 0 up.
+    /// With a `sample_weight` too, tf_keras multiplies the two and Keras 3 refuses; the model
+    /// needs a single output. The training batches' `weighted_metrics` take them, as the
+    /// loss does; validation is not class-weighted.
     ///
     /// ```
     /// use seqnn::FitOptions;
@@ -737,10 +993,16 @@ fn train_step(
     let mut ctx = CallContext::training()
         .with_input_gradients(vec![false; x.len()])
         .with_logits_wanted();
+    if model.is_stateful() {
+        // Each batch starts from the states the last one left, as a value: the gradient
+        // stops there (truncated backpropagation through time, as Keras's state variables).
+        ctx = ctx.with_states(model.states());
+    }
     let mut y_pred = model.call(x, &mut ctx)?;
     check_output_count(&name, &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
     let left_out = ctx.take_left_out_activations(y_pred.len());
+    let states = ctx.take_states();
     let saved = ctx
         .take_saved()
         .ok_or_else(|| invalid(&name, "the model kept nothing for its backward pass".into()))?;
@@ -807,10 +1069,15 @@ fn train_step(
         grads.weights,
         updates,
     )?;
+    if let Some(states) = states {
+        // The call's own final states: they fit.
+        model.set_states(states)?;
+    }
     Ok(Step {
         losses,
         y_pred,
         masks,
+        states: None,
     })
 }
 
@@ -830,11 +1097,13 @@ fn check_output_count(model: &str, y_pred: &[ArrayD<f32>], bound: &Bound) -> Res
 }
 
 /// What a step computed: its weighted loss then each output's, and the outputs (before the
-/// update) with their masks, for the metrics.
+/// update) with their masks, for the metrics; for a test step of a stateful model, its final
+/// states, which the caller commits.
 struct Step {
     losses: Vec<f32>,
     y_pred: Vec<ArrayD<f32>>,
     masks: Vec<Option<crate::Mask>>,
+    states: Option<States>,
 }
 
 /// `weighting` with the batch's sample weights, if any.
@@ -982,7 +1251,7 @@ fn apply(
 }
 
 /// The losses of the model on one batch, without training (`test_on_batch`), with its
-/// outputs.
+/// outputs; a stateful model starts from `states`.
 fn test_step(
     model: &dyn Layer,
     compiled: &Compiled,
@@ -990,8 +1259,12 @@ fn test_step(
     x: &[ArrayViewD<'_, f32>],
     y: &[ArrayViewD<'_, f32>],
     sample_weight: Option<ArrayViewD<'_, f32>>,
+    states: Option<States>,
 ) -> Result<Step> {
     let mut ctx = CallContext::inference().with_logits_wanted();
+    if let Some(states) = states {
+        ctx = ctx.with_states(states);
+    }
     let mut y_pred = model.call(x, &mut ctx)?;
     check_output_count(model.name(), &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
@@ -1014,6 +1287,7 @@ fn test_step(
         losses,
         y_pred,
         masks,
+        states: ctx.take_states(),
     })
 }
 
@@ -1036,56 +1310,48 @@ fn take_rows(a: &ArrayViewD<'_, f32>, rows: &[usize]) -> ArrayD<f32> {
 
 /// Keras's `evaluate`: the losses over `x`, `y` in batches, each weighted by its size, then
 /// the metrics, as Keras's `return_dict=True` lists them. `outputs` names the model's outputs.
+///
+/// A stateful model starts from its states and carries them from batch to batch, as Keras's
+/// does; the final states come back beside the logs, for the caller to commit (`None` for a
+/// stateless model).
 pub(crate) fn evaluate(
     model: &dyn Layer,
     compiled: &Compiled,
     (x, y, sample_weight): Data<'_, '_>,
     outputs: &[String],
     batch_size: usize,
-) -> Result<Vec<(String, f32)>> {
+) -> Result<Evaluated> {
     let name = model.name().to_string();
     let mut bound = compiled.bind(&name, outputs)?;
-    evaluate_bound(
-        model,
-        compiled,
-        &mut bound,
-        (x, y, sample_weight),
-        batch_size,
-    )
-}
-
-/// [`evaluate`] with the configuration bound already.
-fn evaluate_bound(
-    model: &dyn Layer,
-    compiled: &Compiled,
-    bound: &mut Bound,
-    (x, y, sample_weight): Data<'_, '_>,
-    batch_size: usize,
-) -> Result<Vec<(String, f32)>> {
-    let name = model.name().to_string();
     let n = check_data(&name, x, y, bound.names.len())?;
     if batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
+    }
+    if let Some(fixed) = stateful::fixed_batch(model) {
+        stateful::check_batches(&name, fixed, n, batch_size)?;
     }
     let sample_weight =
         sample_weight::per_sample(&name, compiled.dialect, n, y, None, sample_weight, None)?;
     bound.reset();
     let penalties = Trained::of(model, compiled.dialect)?.penalties;
     let mut totals = Totals::new(bound.names.len());
+    let mut states = model.is_stateful().then(|| model.states());
     for start in (0..n).step_by(batch_size) {
-        test_batch(
+        states = test_batch(
             model,
             compiled,
-            (bound, &penalties),
+            (&mut bound, &penalties),
             (x, y, sample_weight.as_ref()),
             start..(start + batch_size).min(n),
             &mut totals,
+            states,
         )?;
     }
-    Ok(bound.logs(&totals, compiled.dialect))
+    Ok((bound.logs(&totals, compiled.dialect), states))
 }
 
-/// One batch of an evaluation: rows `rows` of `x` and `y` into the metrics and `totals`.
+/// One batch of an evaluation: rows `rows` of `x` and `y` into the metrics and `totals`; a
+/// stateful model starts from `states` and returns its final ones.
 fn test_batch(
     model: &dyn Layer,
     compiled: &Compiled,
@@ -1093,27 +1359,31 @@ fn test_batch(
     (x, y, sample_weight): Data<'_, '_>,
     rows: std::ops::Range<usize>,
     totals: &mut Totals,
-) -> Result<()> {
+    states: Option<States>,
+) -> Result<Option<States>> {
     let size = rows.len();
     let rows: Vec<usize> = rows.collect();
     let xb = take_inputs(x, &rows);
     let yb = take_inputs(y, &rows);
     let wb = sample_weight.map(|w| take_rows(&w.view(), &rows));
-    let step = test_step(
+    let mut step = test_step(
         model,
         compiled,
         (bound, penalties),
         &views(&xb),
         &views(&yb),
         wb.as_ref().map(|w| w.view()),
+        states,
     )?;
-    bound.update_metrics(&views(&yb), &step)?;
+    bound.update_metrics(&views(&yb), &step, wb.as_ref().map(|w| w.view()))?;
     totals.add(&step.losses, size);
-    Ok(())
+    Ok(step.states.take())
 }
 
 /// The validation of an epoch in `fit`, as Keras's `evaluate(..., callbacks=callbacks)`:
 /// `on_test_begin`, each batch's hooks with the running values, `on_test_end` with the logs.
+/// A stateful model's validation batches carry its states on, as in Keras: the next epoch
+/// starts from the states the last of them left.
 fn validate(
     model: &mut dyn Layer,
     compiled: &mut Compiled,
@@ -1135,14 +1405,18 @@ fn validate(
             c.on_test_batch_begin(b, &mut Logs::new(), f)
         })?;
         let rows = start..(start + batch_size).min(n);
-        test_batch(
+        let states = test_batch(
             &*model,
             compiled,
             (&mut bound, &penalties),
             (x, y, sample_weight.as_ref()),
             rows,
             &mut totals,
+            model.is_stateful().then(|| model.states()),
         )?;
+        if let Some(states) = states {
+            model.set_states(states)?;
+        }
         let mut logs = Logs::from(bound.logs(&totals, dialect));
         callbacks.call(model, compiled, |c, f| c.on_test_batch_end(b, &mut logs, f))?;
     }
@@ -1185,9 +1459,10 @@ pub(crate) fn fit(
     if options.batch_size == 0 {
         return Err(invalid(&name, "batch_size must be positive, got 0".into()));
     }
-    if let Some((vx, vy)) = &options.validation_data {
-        check_data(&name, &views(vx), &views(vy), outputs.len())?;
-    }
+    let n_given = match &options.validation_data {
+        Some((vx, vy)) => Some(check_data(&name, &views(vx), &views(vy), outputs.len())?),
+        None => None,
+    };
     let split = options.validation_split;
     if !(0.0..1.0).contains(&split) {
         return Err(invalid(
@@ -1195,9 +1470,11 @@ pub(crate) fn fit(
             format!("`validation_split` must be in [0, 1), got {split}"),
         ));
     }
-    // Keras holds out the last fraction, before shuffling.
+    // Keras holds out the last fraction, before shuffling: `floor(n * (1 - split))` with the
+    // Python float the f32 stands for (0.2, not 0.2000000030, which leaves 31 of 40).
+    let split64: f64 = split.to_string().parse().unwrap_or(f64::from(split));
     let n_train = if split > 0.0 {
-        ((n as f64) * (1.0 - f64::from(split))).floor() as usize
+        ((n as f64) * (1.0 - split64)).floor() as usize
     } else {
         n
     };
@@ -1206,6 +1483,14 @@ pub(crate) fn fit(
             &name,
             format!("validation_split={split} leaves no sample of {n} to train on"),
         ));
+    }
+    if let Some(fixed) = stateful::fixed_batch(model) {
+        // Every batch, the validation's too, must have the rows the states have.
+        stateful::check_batches(&name, fixed, n_train, options.batch_size)?;
+        match n_given.unwrap_or(n - n_train) {
+            0 => {}
+            n_val => stateful::check_batches(&name, fixed, n_val, options.batch_size)?,
+        }
     }
     let tail = |a: &[ArrayViewD<'_, f32>]| -> Vec<ArrayD<f32>> {
         a.iter()
@@ -1314,7 +1599,7 @@ pub(crate) fn fit(
                     });
                 }
             };
-            bound.update_metrics(&views(&yb), &step)?;
+            bound.update_metrics(&views(&yb), &step, wb.as_ref().map(|w| w.view()))?;
             totals.add(&step.losses, rows.len());
             let mut logs = Logs::from(bound.logs(&totals, dialect));
             progress.step(b + 1, logs.as_slice());

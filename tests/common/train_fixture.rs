@@ -122,3 +122,94 @@ pub fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 pub fn arrays(v: &Value) -> Vec<ArrayD<f32>> {
     v.as_array().unwrap().iter().map(array).collect()
 }
+
+/// Whether `got` is within 1e-4 of Keras's `want` (absolute below 1, relative above): the
+/// tolerance of whole fits.
+pub fn close_fit(got: f32, want: f32) -> bool {
+    (got - want).abs() <= 1e-4 * want.abs().max(1.0)
+}
+
+/// The first epoch where a fit's logs differ from Keras's `history.history` beyond
+/// [`close_fit`], or a key seqnn did not log.
+pub fn compare_history(h: &seqnn::History, keras: &Value) -> Result<(), String> {
+    for (key, values) in keras.as_object().unwrap() {
+        let ours = h.get(key).ok_or_else(|| format!("no {key} in {h}"))?;
+        for (epoch, (a, b)) in ours.iter().zip(values.as_array().unwrap()).enumerate() {
+            let b = b.as_f64().unwrap() as f32;
+            if !close_fit(*a, b) {
+                return Err(format!(
+                    "{key} of epoch {}: {a} against Keras's {b}",
+                    epoch + 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first of Keras's `evaluate(..., return_dict=True)` values that `ours` lacks or
+/// misses beyond [`close_fit`].
+pub fn compare_logs(what: &str, ours: &[(String, f32)], keras: &Value) -> Result<(), String> {
+    for (key, v) in keras.as_object().unwrap() {
+        let got = ours
+            .iter()
+            .find(|(k, _)| k == key)
+            .ok_or_else(|| format!("no {key} in {what}'s {ours:?}"))?
+            .1;
+        let v = v.as_f64().unwrap() as f32;
+        if !close_fit(got, v) {
+            return Err(format!("{what}'s {key}: {got} against Keras's {v}"));
+        }
+    }
+    Ok(())
+}
+
+/// The first element where `ours` and Keras's list of arrays `theirs` differ beyond
+/// [`close_fit`] (or in count or shape).
+pub fn compare_arrays(what: &str, ours: &[ArrayD<f32>], theirs: &Value) -> Result<(), String> {
+    let theirs = arrays(theirs);
+    if ours.len() != theirs.len() {
+        return Err(format!(
+            "{what}: {} arrays against Keras's {}",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        if a.shape() != b.shape() {
+            return Err(format!(
+                "{what} {i}: shape {:?} against {:?}",
+                a.shape(),
+                b.shape()
+            ));
+        }
+        if let Some((p, q)) = a.iter().zip(b).find(|(p, q)| !close_fit(**p, **q)) {
+            return Err(format!("{what} {i}: {p} against Keras's {q}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `run(case, library, file)` on each case of a fixture folder (its JSON files that have a
+/// `case`) for the `.keras` file of each library (`tf_keras`: `<case>.tf.keras`, `keras3`:
+/// `<case>.k3.keras`); returns how many cases there were and the failures, one line each.
+pub fn run_cases(
+    dir: &std::path::Path,
+    run: impl Fn(&Value, &str, &str) -> Result<(), String>,
+) -> (usize, Vec<String>) {
+    let mut count = 0;
+    let mut failures = Vec::new();
+    for path in json_files(dir) {
+        let f: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let Some(case) = f["case"].as_str() else {
+            continue;
+        };
+        count += 1;
+        for (lib, suffix) in [("tf_keras", "tf.keras"), ("keras3", "k3.keras")] {
+            if let Err(e) = run(&f, lib, &format!("{case}.{suffix}")) {
+                failures.push(format!("{case}.{suffix}: {e}"));
+            }
+        }
+    }
+    (count, failures)
+}

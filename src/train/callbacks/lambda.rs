@@ -11,7 +11,8 @@ type TrainHook = Box<dyn FnMut(&mut Logs, &mut FitContext<'_>)>;
 /// A callback made of closures, one per hook: Keras's `keras.callbacks.LambdaCallback(
 /// on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
 /// on_train_batch_begin=None, on_train_batch_end=None)`. Each closure gets the logs and the
-/// [`FitContext`], through which it can stop training (`model.stop_training = True`).
+/// [`FitContext`], through which it can stop training (`model.stop_training = True`) or reset
+/// a stateful model's states (`model.reset_states()`, see [`FitContext::reset_states`]).
 ///
 /// ```
 /// use ndarray::{Array2, Array3};
@@ -29,6 +30,8 @@ type TrainHook = Box<dyn FnMut(&mut Logs, &mut FitContext<'_>)>;
 /// let options = FitOptions::new().with_epochs(500).with_verbose(0);
 /// let history = model.fit_with_callbacks(&x, &y, &options, &mut [&mut small])?;
 /// assert!(history.epoch().len() < 500);
+/// // LambdaCallback(on_epoch_end=lambda epoch, logs: model.reset_states())
+/// let _reset = LambdaCallback::new().on_epoch_end(|_epoch, _logs, fit| fit.reset_states());
 /// # Ok::<(), seqnn::Error>(())
 /// ```
 #[derive(Default)]

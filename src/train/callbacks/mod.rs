@@ -156,8 +156,8 @@ impl From<Vec<(String, f32)>> for Logs {
 }
 
 /// What a callback's hook reaches during `fit`: Keras's `self.model` (its weights, its
-/// optimizer's learning rate, `stop_training`) and `self.params` (`epochs`, `steps`,
-/// `verbose`).
+/// optimizer's learning rate, `stop_training`, `reset_states()`) and `self.params`
+/// (`epochs`, `steps`, `verbose`).
 ///
 /// ```
 /// use seqnn::{Callback, FitContext, Logs, Result};
@@ -223,6 +223,36 @@ impl FitContext<'_> {
     /// changes then).
     pub fn set_weights(&mut self, weights: &[ArrayD<f32>]) -> Result<()> {
         self.model.set_weights(weights)
+    }
+
+    /// The states the model's stateful layers carry into the next batch, in layer order
+    /// (Keras's `layer.states`); empty for a model without any.
+    pub fn states(&self) -> Vec<ndarray::Array2<f32>> {
+        self.model.states()
+    }
+
+    /// Zeroes the states of the model's stateful layers, so that the next batch starts from
+    /// zeros: tf_keras's `model.reset_states()`, Keras 3's `layer.reset_state()` on each
+    /// stateful layer (its models have no `reset_states`). Keras's `fit` never resets them
+    /// itself, neither when it starts nor between epochs; a stateful model's training does it
+    /// from a callback:
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use seqnn::{Dense, FitOptions, LambdaCallback, Sequential, SimpleRNN};
+    /// let mut model = Sequential::new();
+    /// model.add(SimpleRNN::new(3).with_stateful(true).batch_input_shape((2, 4, 1)))?;
+    /// model.add(Dense::new(1))?;
+    /// model.compile("sgd", "mse")?;
+    /// let (x, y) = (Array3::<f32>::from_elem((4, 4, 1), 0.5), Array2::<f32>::zeros((4, 1)));
+    /// // LambdaCallback(on_epoch_begin=lambda epoch, logs: model.reset_states())
+    /// let mut reset = LambdaCallback::new().on_epoch_begin(|_epoch, _logs, fit| fit.reset_states());
+    /// let options = FitOptions::new().with_epochs(3).with_batch_size(2).with_shuffle(false).with_verbose(0);
+    /// model.fit_with_callbacks(&x, &y, &options, &mut [&mut reset])?;
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    pub fn reset_states(&mut self) {
+        self.model.reset_states();
     }
 
     /// The optimizer, with its state.

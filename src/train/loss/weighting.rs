@@ -149,8 +149,9 @@ pub(crate) fn resolve<'a>(
             if per_sample == PerSample::Refuse && w.ndim() == 1 && loss_shape.len() >= 2 {
                 return Err(invalid(format!(
                     "Keras 3 multiplies sample_weight {} into the values {} of a sequence output \
-                     along their last axis, which fails (or, when the sizes agree, weighs the \
-                     wrong axis): give ({}, 1) for one weight per sample, or the values' shape",
+                     along their last axis, which fails (\"Dimensions must be equal\") or, when \
+                     the sizes agree, weighs the wrong axis: give ({}, 1) for one weight per \
+                     sample, or the values' shape",
                     Shape::known(w.shape()),
                     Shape::known(loss_shape),
                     loss_shape[0],
