@@ -32,7 +32,9 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 use crate::error::{Error, Result};
 use crate::input::InputArray;
-use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
+use crate::layer::{
+    backward_layer, call_layer, CallContext, Gradients, Layer, Mask, SavedForBackward, States,
+};
 use crate::layers::input_layer::InputLayer;
 use crate::limits;
 use crate::session::unique_name;
@@ -1117,10 +1119,17 @@ impl Model {
         input_masks: Vec<Option<Mask>>,
         states: Option<&mut Vec<Option<States>>>,
     ) -> Result<OutputsAndMasks> {
-        self.run_with(inputs, input_masks, states, Mode::Inference, None)
+        self.run_with(
+            inputs,
+            input_masks,
+            states,
+            &mut CallContext::inference(),
+            None,
+        )
     }
 
-    /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each node's layer keeps
+    /// [`run_masked`](Self::run_masked) in the mode of `outer`, whose activity penalties the
+    /// layers add ([`CallContext::with_activity_penalties`]); with `records`, each node's layer keeps
     /// what its backward pass needs, one record per node (`None` for the inputs), told which
     /// of its inputs need a gradient, from which of the model's inputs do (the flags beside
     /// `records`).
@@ -1129,7 +1138,7 @@ impl Model {
         inputs: &[ArrayViewD<'_, f32>],
         input_masks: Vec<Option<Mask>>,
         mut states: Option<&mut Vec<Option<States>>>,
-        mode: Mode,
+        outer: &mut CallContext,
         mut records: Option<(&mut Vec<Option<SavedForBackward>>, &[bool])>,
     ) -> Result<OutputsAndMasks> {
         // Whether each value needs a gradient: a model input if the caller says so, a layer's
@@ -1200,7 +1209,7 @@ impl Model {
                     })
                     .collect::<Result<Vec<_>>>()?,
             };
-            let mut ctx = CallContext::new(mode).with_masks(in_masks);
+            let mut ctx = outer.child().with_masks(in_masks);
             if records.is_some() {
                 let inputs_needed: Vec<bool> = node.inputs[..node.data]
                     .iter()
@@ -1230,8 +1239,9 @@ impl Model {
                             .expect("a node runs after the nodes it reads")
                     })
                     .collect();
-                layer.call(&views, &mut ctx)?
+                call_layer(layer, &views, &mut ctx)?
             };
+            outer.add_penalties_of(&ctx);
             if out.len() != node.outputs.len() {
                 return Err(Error::InvalidArgument {
                     layer: layer.name().to_string(),
@@ -1247,7 +1257,7 @@ impl Model {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 r[ni] = Some(
                     ctx.take_saved()
-                        .unwrap_or_else(|| SavedForBackward(Box::new(()))),
+                        .unwrap_or_else(|| SavedForBackward::new(Box::new(()))),
                 );
             }
             if let Some(slot) = carried {
@@ -1658,8 +1668,11 @@ impl Layer for Model {
         self.layers.iter().flat_map(|l| l.weight_rules()).collect()
     }
 
-    fn activity_regularized(&self) -> Option<String> {
-        self.layers.iter().find_map(|l| l.activity_regularized())
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.activity_regularizers())
+            .collect()
     }
 
     fn initialize(&mut self) {
@@ -1706,14 +1719,14 @@ impl Layer for Model {
                 inputs,
                 masks,
                 None,
-                ctx.mode(),
+                ctx,
                 Some((&mut records, &input_gradients)),
             )?;
             ctx.save_for_backward(Box::new(FunctionalSaved(records)));
             ctx.set_output_masks(masks);
             return Ok(outs);
         }
-        let (outs, masks) = self.run_masked(inputs, masks, None)?;
+        let (outs, masks) = self.run_with(inputs, masks, None, ctx, None)?;
         ctx.set_output_masks(masks);
         Ok(outs)
     }
@@ -1791,18 +1804,23 @@ impl Model {
         }
         let mut layer_grads: Vec<Option<Vec<ArrayD<f32>>>> = vec![None; self.layers.len()];
         for (ni, node) in self.nodes.iter().enumerate().rev() {
-            if node.inputs.is_empty() || grads[ni].iter().all(Option::is_none) {
+            if node.inputs.is_empty() {
                 continue;
             }
-            let layer = self.layers[node.layer].as_ref();
             let record = records[ni]
                 .as_ref()
                 .expect("every layer node keeps a record");
+            // A node the loss does not reach has nothing to pass back, unless its activity
+            // penalty does.
+            if grads[ni].iter().all(Option::is_none) && record.activity_gradients().is_empty() {
+                continue;
+            }
+            let layer = self.layers[node.layer].as_ref();
             let views: Vec<Option<ArrayViewD<'_, f32>>> = grads[ni]
                 .iter()
                 .map(|g| g.as_ref().map(|g| g.view()))
                 .collect();
-            let g = layer.backward(record, &views)?;
+            let g = backward_layer(layer, record, &views)?;
             for (t, d) in node.inputs[..node.data].iter().zip(g.inputs) {
                 if let Some(d) = d {
                     add(&mut grads[t.node][t.index], d);

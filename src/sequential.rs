@@ -7,7 +7,9 @@ use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
 
 use crate::error::{Error, Result};
 use crate::input::Element;
-use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
+use crate::layer::{
+    backward_layer, call_layer, CallContext, Gradients, Layer, Mask, SavedForBackward, States,
+};
 use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
@@ -650,7 +652,7 @@ impl Sequential {
         carry: bool,
         mask: Option<Mask>,
     ) -> Result<RunResult> {
-        self.run_with(x, carry, mask, Mode::Inference, None)
+        self.run_with(x, carry, mask, &mut CallContext::inference(), None)
     }
 
     /// Whether the backward pass must return the gradient of each layer's input, when that
@@ -668,22 +670,23 @@ impl Sequential {
             .collect()
     }
 
-    /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each layer keeps what its
-    /// backward pass needs, one record per layer pushed there, and the record of which
-    /// layers' input gradients are needed (from `input_gradient`, the model input's).
+    /// [`run_masked`](Self::run_masked) in the mode of `outer`, whose activity penalties the
+    /// layers add ([`CallContext::with_activity_penalties`]); with `records`, each layer keeps
+    /// what its backward pass needs, one record per layer pushed there, and the record of
+    /// which layers' input gradients are needed (from `input_gradient`, the model input's).
     fn run_with(
         &self,
         x: ArrayViewD<'_, f32>,
         carry: bool,
         mask: Option<Mask>,
-        mode: Mode,
+        outer: &mut CallContext,
         mut records: Option<(&mut Vec<SavedForBackward>, &[bool])>,
     ) -> Result<RunResult> {
         let mut y: Option<ArrayD<f32>> = None;
         let mut mask = mask;
         let mut finals = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut ctx = CallContext::new(mode).with_masks(vec![mask.take()]);
+            let mut ctx = outer.child().with_masks(vec![mask.take()]);
             if let Some((_, needed)) = &records {
                 ctx = ctx.recording().with_input_gradients(vec![needed[i]]);
             }
@@ -692,8 +695,9 @@ impl Sequential {
             }
             let mut out = {
                 let input = y.as_ref().map_or_else(|| x.view(), |y| y.view());
-                layer.call(&[input], &mut ctx)?
+                call_layer(layer.as_ref(), &[input], &mut ctx)?
             };
+            outer.add_penalties_of(&ctx);
             if out.len() != 1 {
                 return Err(single_output_error(layer.as_ref()));
             }
@@ -702,7 +706,7 @@ impl Sequential {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 records.push(
                     ctx.take_saved()
-                        .unwrap_or_else(|| SavedForBackward(Box::new(()))),
+                        .unwrap_or_else(|| SavedForBackward::new(Box::new(()))),
                 );
             }
             finals.push(if carry && layer.is_stateful() {
@@ -1339,8 +1343,11 @@ impl Layer for Sequential {
         self.layers.iter().flat_map(|l| l.weight_rules()).collect()
     }
 
-    fn activity_regularized(&self) -> Option<String> {
-        self.layers.iter().find_map(|l| l.activity_regularized())
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.activity_regularizers())
+            .collect()
     }
 
     fn initialize(&mut self) {
@@ -1371,7 +1378,7 @@ impl Layer for Sequential {
                 x.view(),
                 false,
                 mask,
-                ctx.mode(),
+                ctx,
                 Some((&mut records, &input_gradients)),
             )?;
             ctx.save_for_backward(Box::new(SequentialSaved {
@@ -1381,7 +1388,7 @@ impl Layer for Sequential {
             ctx.set_output_masks(vec![mask]);
             return Ok(vec![y]);
         }
-        let (y, _, mask) = self.run_masked(x.view(), false, mask)?;
+        let (y, _, mask) = self.run_with(x.view(), false, mask, ctx, None)?;
         ctx.set_output_masks(vec![mask]);
         Ok(vec![y])
     }
@@ -1409,7 +1416,7 @@ impl Layer for Sequential {
             .map(|g| g.to_owned());
         let mut per_layer = Vec::with_capacity(self.layers.len());
         for (i, (layer, record)) in self.layers.iter().zip(records).enumerate().rev() {
-            let g = layer.backward(record, &[grad.as_ref().map(|g| g.view())])?;
+            let g = backward_layer(layer.as_ref(), record, &[grad.as_ref().map(|g| g.view())])?;
             grad = g.inputs.into_iter().next().flatten();
             per_layer.push(g.weights);
             if !input_gradients[i] {

@@ -7,7 +7,9 @@
 //! ```text
 //! y_pred = model(x, training=True)                  (each layer keeps what backward needs)
 //! loss   = compiled loss of (y, y_pred), masked by the output's mask
-//! grads  = backward of the model from d loss / d y_pred
+//!          + the weights' penalties + the layers' activity penalties (Keras's `model.losses`)
+//! grads  = backward of the model from d loss / d y_pred (each activity penalty's gradient
+//!          joining its layer's output's)
 //! optimizer.apply(trainable weights, their grads)   (clipping, weight decay, schedule inside)
 //! the layers' updates (BatchNormalization's moving statistics) set, from the training call
 //! ```
@@ -733,7 +735,9 @@ fn train_step(
 ) -> Result<Step> {
     let name = model.name().to_string();
     // Training needs the weights' gradients, not the inputs'.
-    let mut ctx = CallContext::training().with_input_gradients(vec![false; x.len()]);
+    let mut ctx = CallContext::training()
+        .with_input_gradients(vec![false; x.len()])
+        .with_activity_penalties(compiled.dialect);
     let y_pred = model.call(x, &mut ctx)?;
     check_output_count(&name, &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
@@ -757,6 +761,7 @@ fn train_step(
         losses[1 + i] = loss;
         grads.push(grad);
     }
+    losses[0] += ctx.activity_penalty();
     if !trained.penalties.is_empty() {
         losses[0] += trained.penalties.loss(&model.weights());
     }
@@ -961,7 +966,7 @@ fn test_step(
     y: &[ArrayViewD<'_, f32>],
     sample_weight: Option<ArrayViewD<'_, f32>>,
 ) -> Result<Step> {
-    let mut ctx = CallContext::inference();
+    let mut ctx = CallContext::inference().with_activity_penalties(compiled.dialect);
     let y_pred = model.call(x, &mut ctx)?;
     check_output_count(model.name(), &y_pred, bound)?;
     let masks = ctx.output_masks(model, y_pred.len());
@@ -975,6 +980,7 @@ fn test_step(
         losses[0] += bound.weights[i] * loss;
         losses[1 + i] = loss;
     }
+    losses[0] += ctx.activity_penalty();
     if !penalties.is_empty() {
         losses[0] += penalties.loss(&model.weights());
     }
