@@ -33,7 +33,9 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::input::InputArray;
-use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
+use crate::layer::{
+    backward_layer, call_layer, CallContext, Gradients, Layer, Mask, SavedForBackward, States,
+};
 use crate::layers::input_layer::InputLayer;
 use crate::limits;
 use crate::session::unique_name;
@@ -1167,10 +1169,18 @@ impl Model {
         input_masks: Vec<Option<Mask>>,
         states: Option<&mut Vec<Option<States>>>,
     ) -> Result<OutputsAndMasks> {
-        self.run_with(inputs, input_masks, states, Mode::Inference, None, false)
+        self.run_with(
+            inputs,
+            input_masks,
+            states,
+            &mut CallContext::inference(),
+            None,
+            false,
+        )
     }
 
-    /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each node's layer keeps
+    /// [`run_masked`](Self::run_masked) in the mode of `outer`, whose activity penalties the
+    /// layers add ([`CallContext::with_activity_penalties`]); with `records`, each node's layer keeps
     /// what its backward pass needs, one record per node (`None` for the inputs), told which
     /// of its inputs need a gradient, from which of the model's inputs do (the flags beside
     /// `records`). With `logits`, the layer of each output that nothing else reads is asked
@@ -1180,7 +1190,7 @@ impl Model {
         inputs: &[ArrayViewD<'_, f32>],
         input_masks: Vec<Option<Mask>>,
         mut states: Option<&mut Vec<Option<States>>>,
-        mode: Mode,
+        outer: &mut CallContext,
         mut records: Option<(&mut Vec<Option<SavedForBackward>>, &[bool])>,
         logits: bool,
     ) -> Result<OutputsAndMasks> {
@@ -1263,7 +1273,7 @@ impl Model {
                     })
                     .collect::<Result<Vec<_>>>()?,
             };
-            let mut ctx = CallContext::new(mode).with_masks(in_masks);
+            let mut ctx = outer.child().with_masks(in_masks);
             if records.is_some() {
                 let inputs_needed: Vec<bool> = node.inputs[..node.data]
                     .iter()
@@ -1296,8 +1306,9 @@ impl Model {
                             .expect("a node runs after the nodes it reads")
                     })
                     .collect();
-                layer.call(&views, &mut ctx)?
+                call_layer(layer, &views, &mut ctx)?
             };
+            outer.add_penalties_of(&ctx);
             if out.len() != node.outputs.len() {
                 return Err(Error::InvalidArgument {
                     layer: layer.name().to_string(),
@@ -1316,7 +1327,7 @@ impl Model {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 r[ni] = Some(
                     ctx.take_saved()
-                        .unwrap_or_else(|| SavedForBackward(Box::new(()))),
+                        .unwrap_or_else(|| SavedForBackward::new(Box::new(()))),
                 );
             }
             if let Some(slot) = carried {
@@ -1708,8 +1719,11 @@ impl Layer for Model {
         self.layers.iter().flat_map(|l| l.weight_rules()).collect()
     }
 
-    fn activity_regularized(&self) -> Option<String> {
-        self.layers.iter().find_map(|l| l.activity_regularized())
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.activity_regularizers())
+            .collect()
     }
 
     fn initialize(&mut self) {
@@ -1768,14 +1782,14 @@ impl Layer for Model {
                 inputs,
                 masks,
                 states.as_mut(),
-                ctx.mode(),
+                ctx,
                 Some((&mut records, &input_gradients)),
                 logits,
             )?;
             ctx.save_for_backward(Box::new(FunctionalSaved(records)));
             run
         } else {
-            self.run_with(inputs, masks, states.as_mut(), ctx.mode(), None, logits)?
+            self.run_with(inputs, masks, states.as_mut(), ctx, None, logits)?
         };
         ctx.set_output_masks(masks);
         if logits {
@@ -1860,18 +1874,23 @@ impl Model {
         }
         let mut layer_grads: Vec<Option<Vec<ArrayD<f32>>>> = vec![None; self.layers.len()];
         for (ni, node) in self.nodes.iter().enumerate().rev() {
-            if node.inputs.is_empty() || grads[ni].iter().all(Option::is_none) {
+            if node.inputs.is_empty() {
                 continue;
             }
-            let layer = self.layers[node.layer].as_ref();
             let record = records[ni]
                 .as_ref()
                 .expect("every layer node keeps a record");
+            // A node the loss does not reach has nothing to pass back, unless its activity
+            // penalty does.
+            if grads[ni].iter().all(Option::is_none) && record.activity_gradients().is_empty() {
+                continue;
+            }
+            let layer = self.layers[node.layer].as_ref();
             let views: Vec<Option<ArrayViewD<'_, f32>>> = grads[ni]
                 .iter()
                 .map(|g| g.as_ref().map(|g| g.view()))
                 .collect();
-            let g = layer.backward(record, &views)?;
+            let g = backward_layer(layer, record, &views)?;
             for (t, d) in node.inputs[..node.data].iter().zip(g.inputs) {
                 if let Some(d) = d {
                     add(&mut grads[t.node][t.index], d);

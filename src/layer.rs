@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
+use crate::train::loss::Dialect;
 
 /// A per-timestep mask, `(batch, timesteps)`: `true` where the step is real, `false` where it is
 /// padding. Keras's `_keras_mask`, made by `Embedding(mask_zero=True)` and `Masking`.
@@ -94,15 +95,51 @@ pub struct CallContext {
     logits_wanted: bool,
     /// The activations a layer left out of its outputs, one per output, when asked.
     left_out: Option<Vec<Option<ActivationFn>>>,
+    /// Whether the layers called add their activity penalties, and how; `None`: they add
+    /// none (predict).
+    activity: Option<ActivityPenalties>,
+    /// The activity penalties the call's layers added (Keras's `layer.losses`).
+    penalty: f32,
 }
 
-/// What a layer keeps from a training call for its backward pass: its own type, boxed.
-pub struct SavedForBackward(pub Box<dyn Any + Send + Sync>);
+/// How the layers of a call add their activity penalties: as `dialect`'s Keras does, each
+/// multiplied by `scale` (what the wrappers around them make of it, see
+/// [`TimeDistributed`](crate::TimeDistributed)).
+#[derive(Debug, Clone, Copy)]
+struct ActivityPenalties {
+    dialect: Dialect,
+    scale: f32,
+    /// How many `TimeDistributed`s wrap the call directly, one inside the other (0 when a
+    /// model or another layer stands between).
+    time_distributed: usize,
+}
+
+/// What a layer keeps from a training call for its backward pass: its own record (its own
+/// type, boxed) and, when the call added an activity penalty, the penalty's gradient with
+/// respect to each output, which [`backward_layer`] adds to the outputs' gradients.
+pub struct SavedForBackward {
+    record: Box<dyn Any + Send + Sync>,
+    activity: Vec<ArrayD<f32>>,
+}
 
 impl SavedForBackward {
+    /// A layer's record, without an activity penalty.
+    pub fn new(record: Box<dyn Any + Send + Sync>) -> Self {
+        SavedForBackward {
+            record,
+            activity: Vec::new(),
+        }
+    }
+
+    /// The gradient of the call's activity penalty with respect to each of its outputs; empty
+    /// when the call added none.
+    pub fn activity_gradients(&self) -> &[ArrayD<f32>] {
+        &self.activity
+    }
+
     /// The layer's own record, or an error naming `layer` when the record is another's.
     pub(crate) fn get<T: 'static>(&self, layer: &str) -> Result<&T> {
-        self.0
+        self.record
             .downcast_ref::<T>()
             .ok_or_else(|| Error::InvalidArgument {
                 layer: layer.to_string(),
@@ -238,7 +275,7 @@ impl CallContext {
     /// wrapper's own input `0` then `extra` more: the same mode and recording, and the
     /// gradient needs of input `0` then of the wrapper's inputs `extra`; no masks or states.
     pub(crate) fn inner(&self, extra: std::ops::Range<usize>) -> CallContext {
-        let mut ctx = CallContext::new(self.mode);
+        let mut ctx = self.child();
         ctx.record = self.record;
         if self.input_gradients.is_some() {
             let needed = std::iter::once(0)
@@ -248,6 +285,94 @@ impl CallContext {
             ctx = ctx.with_input_gradients(needed);
         }
         ctx
+    }
+
+    /// The same context, with the layers it calls adding their activity penalties as
+    /// `dialect`'s Keras adds them to `model.losses`: `regularizer(y) / batch` for each output
+    /// `y` of a layer with an `activity_regularizer` (Keras's `Layer.__call__`; an
+    /// [`ActivityRegularization`](crate::ActivityRegularization) is such a layer), whatever
+    /// the mode and whether the layer is trainable, summed in
+    /// [`activity_penalty`](Self::activity_penalty). A recording call keeps each penalty's
+    /// gradient for the backward pass. The models and wrappers add them when they call their
+    /// layers; a layer's own [`call`](Layer::call), as Keras's `call`, adds none. The
+    /// dialects differ in [`TimeDistributed`](crate::TimeDistributed) only: Keras 3 calls the
+    /// wrapped layer's `call` on each timestep, so the layer's own penalty is not added and
+    /// those of the layers inside it are divided by the batch; tf_keras adds the layer's over
+    /// the `batch · timesteps` rows it sees, and a wrapped model's twice (its `compute_mask`
+    /// runs it again). By default no penalty is added (predict).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use seqnn::train::Regularizer;
+    /// use seqnn::{CallContext, Dense, Dialect, Layer, Sequential};
+    /// let mut model = Sequential::new();
+    /// model.add(
+    ///     Dense::new(1)
+    ///         .input_shape((2,))
+    ///         .with_activity_regularizer(Regularizer::l2(0.5)),
+    /// )?;
+    /// model.set_weights(&[array![[1.0_f32], [1.0]].into_dyn(), array![0.0_f32].into_dyn()])?;
+    /// let x = array![[1.0_f32, 2.0], [0.0, 1.0]].into_dyn();
+    /// let mut ctx = CallContext::inference().with_activity_penalties(Dialect::TfKeras);
+    /// let y = Layer::call(&model, &[x.view()], &mut ctx)?;
+    /// // y = [3, 1]: 0.5 · (3² + 1²) / 2 rows.
+    /// assert_eq!(ctx.activity_penalty(), 2.5);
+    /// # Ok::<(), seqnn::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_activity_penalties(mut self, dialect: Dialect) -> Self {
+        self.activity = Some(ActivityPenalties {
+            dialect,
+            scale: 1.0,
+            time_distributed: 0,
+        });
+        self
+    }
+
+    /// The dialect the activity penalties follow, or `None` when the call adds none
+    /// ([`with_activity_penalties`](Self::with_activity_penalties)).
+    pub fn activity_dialect(&self) -> Option<Dialect> {
+        self.activity.map(|a| a.dialect)
+    }
+
+    /// The sum of the activity penalties the call added (0 when it adds none).
+    pub fn activity_penalty(&self) -> f32 {
+        self.penalty
+    }
+
+    /// A context for a layer that a model or wrapper calls: the same mode and activity
+    /// penalties; no recording, masks or states.
+    pub(crate) fn child(&self) -> CallContext {
+        CallContext {
+            activity: self.activity.map(|a| ActivityPenalties {
+                time_distributed: 0,
+                ..a
+            }),
+            ..CallContext::new(self.mode)
+        }
+    }
+
+    /// Multiplies the activity penalties this call's layers add, and their gradients, by
+    /// `factor`.
+    pub(crate) fn scale_activity(&mut self, factor: f32) {
+        if let Some(a) = &mut self.activity {
+            a.scale *= factor;
+        }
+    }
+
+    /// For the call a `TimeDistributed` makes of its layer, `ctx` being the wrapper's own
+    /// context: how many `TimeDistributed`s wrap the layer directly, this one included.
+    pub(crate) fn enter_time_distributed(&mut self, ctx: &CallContext) -> usize {
+        let depth = ctx.activity.map_or(0, |a| a.time_distributed) + 1;
+        if let Some(a) = &mut self.activity {
+            a.time_distributed = depth;
+        }
+        depth
+    }
+
+    /// Adds the activity penalties that the call of `child` added.
+    pub(crate) fn add_penalties_of(&mut self, child: &CallContext) {
+        self.penalty += child.penalty;
     }
 
     /// The same context with the masks of the inputs, one per input (`None` for an unmasked one).
@@ -314,7 +439,7 @@ impl CallContext {
 
     /// Keeps what a training call's backward pass will need.
     pub fn save_for_backward(&mut self, saved: Box<dyn Any + Send + Sync>) {
-        self.saved = Some(SavedForBackward(saved));
+        self.saved = Some(SavedForBackward::new(saved));
     }
 
     /// Takes what the call kept for its backward pass.
@@ -343,6 +468,91 @@ impl Gradients {
             weights: Vec::new(),
         }
     }
+}
+
+/// Keras's `Layer.__call__` around [`Layer::call`], as the models and wrappers call their
+/// layers: the call, then, when `ctx` adds activity penalties
+/// ([`CallContext::with_activity_penalties`]), the layer's `regularizer(y) / batch` for each
+/// output `y`, `batch` its first dimension; a recording call keeps the penalty's gradient
+/// `regularizer'(y) / batch` for [`backward_layer`].
+///
+/// # Errors
+/// As [`Layer::call`]; [`Error::Unsupported`] for an activity regularizer training cannot
+/// compute (`OrthogonalRegularizer`).
+pub(crate) fn call_layer(
+    layer: &dyn Layer,
+    inputs: &[ArrayViewD<'_, f32>],
+    ctx: &mut CallContext,
+) -> Result<Outputs> {
+    let (regularizer, factor) = match (ctx.activity, layer.activity_regularizer()) {
+        (Some(a), Some(r)) => (r, a.scale),
+        _ => return layer.call(inputs, ctx),
+    };
+    if !regularizer.trains() {
+        return Err(untrainable_activity(layer.name(), &regularizer));
+    }
+    let outputs = layer.call(inputs, ctx)?;
+    let mut grads = Vec::with_capacity(if ctx.record { outputs.len() } else { 0 });
+    for y in &outputs {
+        // Keras's `divide_no_nan`: an output without rows adds 0.
+        let rows = y.shape().first().copied().unwrap_or(1);
+        let scale = if rows == 0 { 0.0 } else { factor / rows as f32 };
+        ctx.penalty += regularizer.penalty(y.view()) * scale;
+        if ctx.record {
+            let mut g = ArrayD::zeros(y.raw_dim());
+            regularizer.add_gradient(y.view(), scale, g.view_mut());
+            grads.push(g);
+        }
+    }
+    if ctx.record {
+        ctx.saved
+            .get_or_insert_with(|| SavedForBackward::new(Box::new(())))
+            .activity = grads;
+    }
+    Ok(outputs)
+}
+
+/// The error for an activity regularizer that training cannot compute.
+pub(crate) fn untrainable_activity(layer: &str, regularizer: &crate::train::Regularizer) -> Error {
+    Error::Unsupported {
+        layer: layer.to_string(),
+        class: regularizer.class_name().to_string(),
+        message: format!(
+            "the {} as activity_regularizer is not implemented in training (it is kept, \
+             saved, and has no effect on predict)",
+            regularizer.class_name()
+        ),
+    }
+}
+
+/// The backward pass of a call made by [`call_layer`]: [`Layer::backward`] from the outputs'
+/// gradients plus those of the call's activity penalty, if any.
+///
+/// # Errors
+/// As [`Layer::backward`]; [`Error::InvalidArgument`] when a gradient's shape is not its
+/// output's.
+pub(crate) fn backward_layer(
+    layer: &dyn Layer,
+    saved: &SavedForBackward,
+    output_grads: &[Option<ArrayViewD<'_, f32>>],
+) -> Result<Gradients> {
+    if saved.activity.is_empty() {
+        return layer.backward(saved, output_grads);
+    }
+    let mut sums: Vec<Option<ArrayD<f32>>> = Vec::with_capacity(saved.activity.len());
+    for (i, p) in saved.activity.iter().enumerate() {
+        sums.push(match output_grads.get(i).and_then(Option::as_ref) {
+            Some(g) => {
+                check_gradient(layer.name(), i, g, p.shape())?;
+                Some(g + p)
+            }
+            None => None,
+        });
+    }
+    let grads: Vec<Option<ArrayViewD<'_, f32>>> = (sums.iter().zip(&saved.activity))
+        .map(|(sum, p)| Some(sum.as_ref().unwrap_or(p).view()))
+        .collect();
+    layer.backward(saved, &grads)
 }
 
 /// The gradient of output `index` in a backward pass, checked against the output's `shape`,
@@ -596,6 +806,9 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
     /// The call: the outputs for `inputs` (the main input first, then any extra inputs the layer
     /// takes, such as a recurrent layer's initial states), with the masks, states and mode of
     /// `ctx`. It does not change the layer; a stateful layer leaves its final states in `ctx`.
+    /// It is Keras's `call`: the layer's own activity penalty is added by whoever calls it
+    /// through Keras's `__call__` (a model or wrapper, see
+    /// [`CallContext::with_activity_penalties`]); those of layers inside it, by the layer.
     ///
     /// # Errors
     /// When the layer has no weights yet, or the inputs do not fit it; `ctx` is then unchanged
@@ -671,16 +884,21 @@ pub trait Layer: Any + fmt::Debug + Send + Sync {
     }
 
     /// Keras's `activity_regularizer`: a penalty on each of the layer's outputs, divided by
-    /// the batch size, that training adds to the loss. The default: none.
+    /// the batch size, that training and evaluation add to the loss (see
+    /// [`CallContext::with_activity_penalties`]); an
+    /// [`ActivityRegularization`](crate::ActivityRegularization) layer's `L1L2(l1, l2)`. The
+    /// default: none.
     fn activity_regularizer(&self) -> Option<crate::train::Regularizer> {
         None
     }
 
-    /// The name of a layer, this one or one inside it, that has an
-    /// [`activity_regularizer`](Layer::activity_regularizer); models and wrappers look
-    /// inside. `None` when no layer has one.
-    fn activity_regularized(&self) -> Option<String> {
-        self.activity_regularizer().map(|_| self.name().to_string())
+    /// The [`activity_regularizer`](Layer::activity_regularizer) of every layer, this one and
+    /// those inside it (models and wrappers look inside), with the layer's name, in order.
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
+        self.activity_regularizer()
+            .map(|r| (self.name().to_string(), r))
+            .into_iter()
+            .collect()
     }
 
     /// What the layer does with an incoming mask when its call does not say. Default: drop it.

@@ -8,7 +8,9 @@ use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, Slice};
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
 use crate::input::Element;
-use crate::layer::{CallContext, Gradients, Layer, Mask, Mode, SavedForBackward, States};
+use crate::layer::{
+    backward_layer, call_layer, CallContext, Gradients, Layer, Mask, SavedForBackward, States,
+};
 use crate::limits;
 use crate::session::unique_name;
 use crate::shape::Shape;
@@ -637,7 +639,7 @@ impl Sequential {
         states: Option<&mut [Option<States>]>,
         mask: Option<Mask>,
     ) -> Result<RunResult> {
-        self.run_with(x, states, mask, Mode::Inference, None, false)
+        self.run_with(x, states, mask, &mut CallContext::inference(), None, false)
     }
 
     /// Whether the backward pass must return the gradient of each layer's input, when that
@@ -655,16 +657,18 @@ impl Sequential {
             .collect()
     }
 
-    /// [`run_masked`](Self::run_masked) in `mode`; with `records`, each layer keeps what its
-    /// backward pass needs, one record per layer pushed there, and the record of which
-    /// layers' input gradients are needed (from `input_gradient`, the model input's). With
-    /// `logits`, the last layer is asked for them (see [`CallContext::with_logits_wanted`]).
+    /// [`run_masked`](Self::run_masked) in the mode of `outer`, whose activity penalties the
+    /// layers add ([`CallContext::with_activity_penalties`]); with `records`, each layer keeps
+    /// what its backward pass needs, one record per layer pushed there, and the record of
+    /// which layers' input gradients are needed (from `input_gradient`, the model input's).
+    /// With `logits`, the last layer is asked for them (see
+    /// [`CallContext::with_logits_wanted`]).
     fn run_with(
         &self,
         x: ArrayViewD<'_, f32>,
         mut states: Option<&mut [Option<States>]>,
         mask: Option<Mask>,
-        mode: Mode,
+        outer: &mut CallContext,
         mut records: Option<(&mut Vec<SavedForBackward>, &[bool])>,
         logits: bool,
     ) -> Result<RunResult> {
@@ -673,7 +677,7 @@ impl Sequential {
         let mut left_out = None;
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut ctx = CallContext::new(mode).with_masks(vec![mask.take()]);
+            let mut ctx = outer.child().with_masks(vec![mask.take()]);
             if let Some((_, needed)) = &records {
                 ctx = ctx.recording().with_input_gradients(vec![needed[i]]);
             }
@@ -689,8 +693,9 @@ impl Sequential {
             }
             let mut out = {
                 let input = y.as_ref().map_or_else(|| x.view(), |y| y.view());
-                layer.call(&[input], &mut ctx)?
+                call_layer(layer.as_ref(), &[input], &mut ctx)?
             };
+            outer.add_penalties_of(&ctx);
             if out.len() != 1 {
                 return Err(single_output_error(layer.as_ref()));
             }
@@ -700,7 +705,7 @@ impl Sequential {
                 // A layer without a backward pass keeps nothing: its backward says so.
                 records.push(
                     ctx.take_saved()
-                        .unwrap_or_else(|| SavedForBackward(Box::new(()))),
+                        .unwrap_or_else(|| SavedForBackward::new(Box::new(()))),
                 );
             }
             if let (Some(slot), Some(finals)) = (carried, ctx.take_states()) {
@@ -1425,8 +1430,11 @@ impl Layer for Sequential {
         self.layers.iter().flat_map(|l| l.weight_rules()).collect()
     }
 
-    fn activity_regularized(&self) -> Option<String> {
-        self.layers.iter().find_map(|l| l.activity_regularized())
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.activity_regularizers())
+            .collect()
     }
 
     fn initialize(&mut self) {
@@ -1458,7 +1466,7 @@ impl Layer for Sequential {
                 x.view(),
                 states.as_deref_mut(),
                 mask,
-                ctx.mode(),
+                ctx,
                 Some((&mut records, &input_gradients)),
                 logits,
             )?;
@@ -1468,7 +1476,7 @@ impl Layer for Sequential {
             }));
             run
         } else {
-            self.run_with(x.view(), states.as_deref_mut(), mask, ctx.mode(), None, logits)?
+            self.run_with(x.view(), states.as_deref_mut(), mask, ctx, None, logits)?
         };
         ctx.set_output_masks(vec![run.mask]);
         if logits {
@@ -1503,7 +1511,7 @@ impl Layer for Sequential {
             .map(|g| g.to_owned());
         let mut per_layer = Vec::with_capacity(self.layers.len());
         for (i, (layer, record)) in self.layers.iter().zip(records).enumerate().rev() {
-            let g = layer.backward(record, &[grad.as_ref().map(|g| g.view())])?;
+            let g = backward_layer(layer.as_ref(), record, &[grad.as_ref().map(|g| g.view())])?;
             grad = g.inputs.into_iter().next().flatten();
             per_layer.push(g.weights);
             if !input_gradients[i] {

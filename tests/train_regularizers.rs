@@ -1,6 +1,6 @@
 //! Regularizers and constraints through the API, against the Keras fits of
 //! `tests/fixtures/train/fits/` (`tools/keras_reference/generate_train_fits.py`), and what
-//! training refuses.
+//! training refuses. The activity regularizers have their own file, `train_activity.rs`.
 #![cfg(feature = "keras")]
 
 mod common;
@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use ndarray::{Array2, ArrayD};
 use seqnn::train::{Constraint, Regularizer, SGD};
-use seqnn::{Dense, Error, FitOptions, Layer, Sequential, LSTM};
+use seqnn::{
+    ActivationFn, Compiled, Dense, Dialect, Error, FitOptions, Layer, Loss, Sequential, LSTM,
+};
 use serde_json::Value;
 
 use common::array;
@@ -23,6 +25,32 @@ fn fixture(case: &str) -> Value {
 
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-4 * b.abs().max(1.0)
+}
+
+/// Trains `m` as the fit fixture `f` was trained and compares with `lib`'s fit: every epoch's
+/// loss and the final weights.
+fn fits_as(m: &mut Sequential, f: &Value, lib: &str) -> seqnn::Result<()> {
+    let (x, y) = (array(&f["x"][0]), array(&f["y"]));
+    let h = m.fit(&x, &y, &common::train_fixture::fits_options())?;
+    let keras = &f["results"][lib];
+    for (ours, k) in h
+        .get("loss")
+        .unwrap()
+        .iter()
+        .zip(keras["history"]["loss"].as_array().unwrap())
+    {
+        assert!(
+            close(*ours, k.as_f64().unwrap() as f32),
+            "{lib}: loss {ours} against {k}"
+        );
+    }
+    let finals = common::train_fixture::arrays(&keras["final_weights"]);
+    for (ours, k) in m.get_weights().iter().zip(&finals) {
+        for (a, b) in ours.iter().zip(k) {
+            assert!(close(*a, *b), "{lib}: weight {a} against {b}");
+        }
+    }
+    Ok(())
 }
 
 /// `lstm_regularized_sgd` built with the builders instead of loaded: the same fit as Keras's.
@@ -51,26 +79,7 @@ fn builders_train_as_the_keras_file_does() -> seqnn::Result<()> {
         .collect();
     m.set_weights(&initial)?;
     m.compile(SGD::new().with_learning_rate(0.1).with_momentum(0.5), "mse")?;
-    let (x, y) = (array(&f["x"][0]), array(&f["y"]));
-    let h = m.fit(&x, &y, &common::train_fixture::fits_options())?;
-    let keras = &f["results"]["tf_keras"];
-    for (ours, k) in h
-        .get("loss")
-        .unwrap()
-        .iter()
-        .zip(keras["history"]["loss"].as_array().unwrap())
-    {
-        assert!(
-            close(*ours, k.as_f64().unwrap() as f32),
-            "loss {ours} against {k}"
-        );
-    }
-    let finals = common::train_fixture::arrays(&keras["final_weights"]);
-    for (ours, k) in m.get_weights().iter().zip(&finals) {
-        for (a, b) in ours.iter().zip(k) {
-            assert!(close(*a, *b), "weight {a} against {b}");
-        }
-    }
+    fits_as(&mut m, &f, "tf_keras")?;
     // The constraints held after every step: the Dense bias is not negative, its kernel's
     // column norm at most 0.8.
     let w = m.get_weights();
@@ -186,16 +195,43 @@ fn files_with_custom_or_unknown_rules_are_refused_and_strings_are_read() {
     }
 }
 
+/// An activity regularizer, once refused by training, counts as in both Kerases:
+/// `frozen_activity_sgd` built with the builders, its frozen middle Dense penalized by
+/// `L2(0.2)` on its output. Unlike a frozen layer's weight penalty (tf_keras only, see
+/// `frozen_regularized_rmsprop`), both Kerases add it, and its gradient reaches the first
+/// Dense through the frozen one.
 #[test]
-fn an_activity_regularizer_is_refused_by_training_not_by_predict() -> seqnn::Result<()> {
-    let mut m = small_model(
-        Dense::new(2)
-            .with_name("penalized")
-            .with_activity_regularizer(Regularizer::l2(0.1)),
-    )?;
-    let err = refused(&mut m);
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-    assert!(err.to_string().contains("penalized"), "{err}");
-    m.predict(&small_data().0)?;
+fn an_activity_regularizer_trains_as_keras_even_on_a_frozen_layer() -> seqnn::Result<()> {
+    let f = fixture("frozen_activity_sgd");
+    for (lib, dialect) in [("tf_keras", Dialect::TfKeras), ("keras3", Dialect::Keras3)] {
+        let mut m = Sequential::new();
+        m.add(Dense::new(4).input_shape((6,)))?;
+        m.add(
+            Dense::new(3)
+                .with_activation(ActivationFn::Tanh)
+                .with_trainable(false)
+                .with_name("penalized")
+                .with_activity_regularizer(Regularizer::l2(0.2)),
+        )?;
+        m.add(Dense::new(1))?;
+        m.set_weights(&common::train_fixture::arrays(&f["initial_weights"]))?;
+        m.compile_with(
+            Compiled::new(
+                Box::new(SGD::new().with_learning_rate(0.1)),
+                Loss::from_name("mse")?,
+            )
+            .with_dialect(dialect),
+        );
+        let frozen = |m: &Sequential| -> Vec<ArrayD<f32>> {
+            m.layers()[1]
+                .weights()
+                .iter()
+                .map(|w| w.to_owned())
+                .collect()
+        };
+        let before = frozen(&m);
+        fits_as(&mut m, &f, lib)?;
+        assert_eq!(frozen(&m), before, "{lib}: the frozen layer is unchanged");
+    }
     Ok(())
 }

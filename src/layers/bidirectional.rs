@@ -7,9 +7,9 @@ use ndarray::{s, Array2, ArrayD, ArrayViewD, Axis};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_gradient, check_weights, common_builders, input_count, layer_plumbing, no_weights,
-    CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy, Outputs, SavedForBackward,
-    States, WeightSpec,
+    backward_layer, call_layer, check_gradient, check_weights, common_builders, input_count,
+    layer_plumbing, no_weights, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy,
+    Outputs, SavedForBackward, States, WeightSpec,
 };
 use crate::layers::recurrent::RecurrentLayer;
 use crate::shape::Shape;
@@ -266,7 +266,7 @@ impl Bidirectional {
         x: &ArrayViewD<'_, f32>,
         initial: &[ArrayViewD<'_, f32>],
         carried: Option<Vec<Array2<f32>>>,
-        ctx: &CallContext,
+        ctx: &mut CallContext,
     ) -> Result<(Outputs, States, Option<BidirectionalSaved>)> {
         let nf = self.forward.state_count();
         let nb = self.backward.state_count();
@@ -289,8 +289,10 @@ impl Bidirectional {
         };
         let mask = ctx.input_mask(0).map(|m| m.to_owned());
         // Each direction's call takes x and its own initial states: the call's inputs 1..=nf
-        // for the forward one, the nb after them for the backward one.
-        let direction = |layer: &dyn RecurrentLayer,
+        // for the forward one, the nb after them for the backward one. Both Kerases call the
+        // layers through `__call__`, so each adds its activity penalty, on its own outputs.
+        let direction = |ctx: &mut CallContext,
+                         layer: &dyn RecurrentLayer,
                          init: &[ArrayViewD<'_, f32>],
                          carried: Option<Vec<Array2<f32>>>,
                          first_state: usize|
@@ -303,16 +305,23 @@ impl Bidirectional {
             }
             let mut inputs = vec![x.view()];
             inputs.extend(init.iter().map(|s| s.view()));
-            let outputs = layer.call(&inputs, &mut sub)?;
+            let outputs = call_layer(layer, &inputs, &mut sub)?;
+            ctx.add_penalties_of(&sub);
             Ok((
                 outputs,
                 sub.take_states().unwrap_or_default(),
                 sub.take_saved(),
             ))
         };
-        let (mut f, f_final, f_saved) = direction(self.forward.as_ref(), f_init, f_carried, 1)?;
-        let (mut b, b_final, b_saved) =
-            direction(self.backward.as_ref(), b_init, b_carried, 1 + f_init.len())?;
+        let (mut f, f_final, f_saved) =
+            direction(ctx, self.forward.as_ref(), f_init, f_carried, 1)?;
+        let (mut b, b_final, b_saved) = direction(
+            ctx,
+            self.backward.as_ref(),
+            b_init,
+            b_carried,
+            1 + f_init.len(),
+        )?;
         let f_states = f.split_off(1);
         let b_states = b.split_off(1);
         let (f_out, b_out) = (f.swap_remove(0), b.swap_remove(0));
@@ -529,10 +538,11 @@ impl Layer for Bidirectional {
             .collect()
     }
 
-    fn activity_regularized(&self) -> Option<String> {
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
         [&self.forward, &self.backward]
             .into_iter()
-            .find_map(|l| l.activity_regularized())
+            .flat_map(|l| l.activity_regularizers())
+            .collect()
     }
 
     fn initialize(&mut self) {
@@ -651,8 +661,8 @@ impl Layer for Bidirectional {
         f_grads.extend((0..nf).map(|i| grad(merged + i).map(|g| g.view())));
         let mut b_grads = vec![d_b.as_ref().map(|d| d.view())];
         b_grads.extend((0..nb).map(|i| grad(merged + nf + i).map(|g| g.view())));
-        let f = self.forward.backward(&saved.forward, &f_grads)?;
-        let b = self.backward.backward(&saved.backward, &b_grads)?;
+        let f = backward_layer(self.forward.as_ref(), &saved.forward, &f_grads)?;
+        let b = backward_layer(self.backward.as_ref(), &saved.backward, &b_grads)?;
         let (mut f_inputs, mut b_inputs) = (f.inputs.into_iter(), b.inputs.into_iter());
         let dx = match (f_inputs.next().flatten(), b_inputs.next().flatten()) {
             (Some(a), Some(c)) => Some(a + c),

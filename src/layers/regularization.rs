@@ -3,7 +3,8 @@
 //! file.) Each checks its arguments as Keras does and passes its input and its mask on
 //! unchanged at inference. In [`Mode::Training`] the three noise layers draw their noise from
 //! seqnn's seeded generator (`set_random_seed`) and keep it for the backward pass;
-//! `ActivityRegularization`, whose training loss is not implemented yet, refuses training.
+//! `ActivityRegularization` is the identity in training too, and its penalty is its
+//! `activity_regularizer`, which the models add to the loss.
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rand_distr::{Distribution, StandardNormal};
@@ -16,6 +17,7 @@ use crate::layer::{
 };
 use crate::layers::dropout::{keep_mask, Dropout};
 use crate::shape::Shape;
+use crate::train::Regularizer;
 
 /// Keras's `SpatialDropout1D`: in training it drops whole feature channels of a sequence (the
 /// same features at every timestep); at inference, the identity.
@@ -205,12 +207,19 @@ impl GaussianDropout {
     }
 }
 
-/// Keras's `ActivityRegularization`: the identity, which in training adds
-/// `l1·Σ|x| + l2·Σx²` to the loss.
+/// Keras's `ActivityRegularization`: the identity, which adds `(l1·Σ|x| + l2·Σx²) / batch` to
+/// the loss of training and evaluation.
 ///
 /// ```text
 /// y = x
+/// penalty = (l1·Σ|x| + l2·Σx²) / batch     (its activity_regularizer, L1L2(l1, l2))
 /// ```
+///
+/// As in both Kerases, the layer is one whose `activity_regularizer` is `L1L2(l1, l2)`: the
+/// model that calls it adds the penalty of its output, divided by the batch size, to the loss
+/// (training and evaluation, whatever the layer's `trainable`, masks ignored), and its gradient
+/// to the gradient of its output (see
+/// [`CallContext::with_activity_penalties`](crate::CallContext::with_activity_penalties)).
 ///
 /// - Input: any shape. Output: the same.
 /// - No weights. A mask goes on unchanged.
@@ -226,8 +235,7 @@ impl GaussianDropout {
 ///
 /// # Errors
 /// Adding, building or calling it fails with [`Error::InvalidArgument`] for a factor that is
-/// negative or not finite, in Keras 3's words (tf_keras takes any value); a call in
-/// [`Mode::Training`] with [`Error::InvalidArgument`], since the loss is not implemented yet.
+/// negative or not finite, in Keras 3's words (tf_keras takes any value).
 #[derive(Debug, Clone)]
 pub struct ActivityRegularization {
     name: LayerName,
@@ -362,12 +370,15 @@ impl GaussianDropout {
 }
 
 impl ActivityRegularization {
-    /// Not implemented: its training loss `l1·Σ|x| + l2·Σx²` would have to reach the fit loop.
-    fn noise(&self, _x: &ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Noise)> {
-        Err(Error::InvalidArgument {
-            layer: self.name.get().to_string(),
-            message: "ActivityRegularization in training mode is not implemented yet".into(),
-        })
+    /// The identity in training too: the penalty is the caller's, as its activity
+    /// regularizer's.
+    fn noise(&self, x: &ArrayViewD<'_, f32>) -> Result<(ArrayD<f32>, Noise)> {
+        Ok((x.to_owned(), Noise::None))
+    }
+
+    /// Keras's `activity_regularizer=L1L2(l1=l1, l2=l2)`, which its `__init__` sets.
+    fn regularizer(&self) -> Regularizer {
+        Regularizer::l1_l2(self.l1, self.l2)
     }
 }
 
@@ -397,11 +408,18 @@ fn py_repr(v: f32) -> String {
 
 /// The [`Layer`] of a layer that is the identity at inference, with a `validate` method for its
 /// arguments; `rank` is the one rank it takes, if any (Keras's `InputSpec(ndim=...)`).
-/// `$noise(&self, &input) -> Result<(output, Noise)>` is its training call.
+/// `$noise(&self, &input) -> Result<(output, Noise)>` is its training call; `$activity(&self)`,
+/// if given, its activity regularizer.
 macro_rules! identity_at_inference {
-    ($layer:ident, $class:literal, $rank:expr, $noise:expr) => {
+    ($layer:ident, $class:literal, $rank:expr, $noise:expr $(, $activity:expr)?) => {
         impl Layer for $layer {
             layer_plumbing!();
+
+            $(
+                fn activity_regularizer(&self) -> Option<Regularizer> {
+                    Some($activity(self))
+                }
+            )?
 
             fn class_name(&self) -> &'static str {
                 $class
@@ -504,7 +522,8 @@ identity_at_inference!(
     ActivityRegularization,
     "ActivityRegularization",
     None::<usize>,
-    ActivityRegularization::noise
+    ActivityRegularization::noise,
+    ActivityRegularization::regularizer
 );
 
 #[cfg(test)]
@@ -535,14 +554,41 @@ mod tests {
             assert_eq!(y[0], x, "{}", layer.class_name());
             assert_eq!(masks[0], Some(mask.clone()));
         }
-        let err = ActivityRegularization::new()
-            .call(&[x.view()], &mut CallContext::training())
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "layer \"activity_regularization\": ActivityRegularization in training mode is not \
-             implemented yet"
-        );
+        Ok(())
+    }
+
+    #[test]
+    fn activity_regularization_adds_its_penalty_through_its_caller() -> Result<()> {
+        use crate::layer::{backward_layer, call_layer};
+        use crate::Dialect;
+        let layer = ActivityRegularization::new().with_l1(0.1).with_l2(0.2);
+        let x = array![[1.0_f32, -2.0], [3.0, 0.5]].into_dyn();
+        // Its own call adds nothing, as Keras's `call`.
+        let mut ctx = CallContext::training().with_activity_penalties(Dialect::TfKeras);
+        layer.call(&[x.view()], &mut ctx)?;
+        assert_eq!(ctx.activity_penalty(), 0.0);
+        // Keras's `__call__`: Σ|x| = 6.5, Σx² = 14.25; (0.1·6.5 + 0.2·14.25) / 2 rows = 1.75.
+        let mut ctx = CallContext::training().with_activity_penalties(Dialect::Keras3);
+        let y = call_layer(&layer, &[x.view()], &mut ctx)?;
+        assert_eq!(y[0], x, "the identity in training");
+        approx::assert_abs_diff_eq!(ctx.activity_penalty(), 1.75, epsilon = 1e-6);
+        // d/dx = (0.1·sign(x) + 0.4·x) / 2, plus the upstream ones.
+        let saved = ctx.take_saved().expect("a record");
+        let ones = ArrayD::from_elem(x.raw_dim(), 1.0_f32);
+        let g = backward_layer(&layer, &saved, &[Some(ones.view())])?;
+        let want = array![[1.25_f32, 0.55], [1.65, 1.15]].into_dyn();
+        let got = g.inputs[0].clone().expect("an input gradient");
+        for (a, b) in got.iter().zip(&want) {
+            approx::assert_abs_diff_eq!(*a, *b, epsilon = 1e-6);
+        }
+        // Without an upstream gradient, the penalty's alone.
+        let g = backward_layer(&layer, &saved, &[None])?;
+        let got = g.inputs[0].clone().expect("an input gradient");
+        approx::assert_abs_diff_eq!(got[[0, 1]], -0.45, epsilon = 1e-6);
+        // Predict adds none.
+        let mut ctx = CallContext::inference();
+        call_layer(&layer, &[x.view()], &mut ctx)?;
+        assert_eq!(ctx.activity_penalty(), 0.0);
         Ok(())
     }
 

@@ -6,10 +6,12 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{Error, Result};
 use crate::layer::{
-    check_weights, common_builders, no_weights, output_grad, single_input, single_shape,
-    CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy, SavedForBackward, WeightSpec,
+    backward_layer, call_layer, check_weights, common_builders, no_weights, output_grad,
+    single_input, single_shape, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy,
+    SavedForBackward, WeightSpec,
 };
 use crate::shape::Shape;
+use crate::train::loss::Dialect;
 
 /// Keras's `TimeDistributed`: applies a layer to every timestep of a sequence, with the same
 /// weights.
@@ -210,8 +212,8 @@ impl Layer for TimeDistributed {
         self.layer.weight_rules()
     }
 
-    fn activity_regularized(&self) -> Option<String> {
-        self.layer.activity_regularized()
+    fn activity_regularizers(&self) -> Vec<(String, crate::train::Regularizer)> {
+        self.layer.activity_regularizers()
     }
 
     fn initialize(&mut self) {
@@ -258,7 +260,24 @@ impl Layer for TimeDistributed {
             .into_shape_with_order(IxDyn(&step_dims))
             .expect("a standard-layout array merges its first two axes");
         let mut inner = ctx.inner(0..0);
-        let mut y = self.layer.call(&[steps], &mut inner)?;
+        let mut y = if inner.activity_dialect() == Some(Dialect::Keras3) {
+            // Keras 3 calls the layer's `call` once per timestep: the layer's own activity
+            // penalty is not added, and those of the layers inside it are divided by the
+            // batch, not by the batch·timesteps rows they see here.
+            inner.scale_activity(timesteps as f32);
+            self.layer.call(&[steps], &mut inner)?
+        } else {
+            // tf_keras calls the layer (its `__call__`) on the batch·timesteps rows. A model
+            // runs once more in its `compute_mask` (tf_keras's `Functional.compute_mask`
+            // "will duplicate any updates and losses"), which the `compute_mask` of each
+            // `TimeDistributed` wrapping this one directly calls again.
+            let depth = inner.enter_time_distributed(ctx);
+            if matches!(self.layer.class_name(), "Sequential" | "Functional") {
+                inner.scale_activity((1 + depth) as f32);
+            }
+            call_layer(self.layer.as_ref(), &[steps], &mut inner)?
+        };
+        ctx.add_penalties_of(&inner);
         let y = y.swap_remove(0);
         let rows = y.shape().first().copied().unwrap_or(0);
         if rows != batch * timesteps {
@@ -282,7 +301,7 @@ impl Layer for TimeDistributed {
             // A wrapped layer without a backward pass keeps nothing, and its backward says so.
             let kept = inner
                 .take_saved()
-                .unwrap_or_else(|| SavedForBackward(Box::new(())));
+                .unwrap_or_else(|| SavedForBackward::new(Box::new(())));
             ctx.save_for_backward(Box::new(TimeDistributedSaved {
                 inner: kept,
                 input_shape: shape.clone(),
@@ -310,7 +329,7 @@ impl Layer for TimeDistributed {
         let g = output_grad(name, output_grads, 0, &saved.output_shape)?
             .into_shape_with_order(IxDyn(&merge(&saved.output_shape)))
             .expect("a standard-layout array merges its first two axes");
-        let inner = self.layer.backward(&saved.inner, &[Some(g.view())])?;
+        let inner = backward_layer(self.layer.as_ref(), &saved.inner, &[Some(g.view())])?;
         let input = inner.inputs.into_iter().next().flatten().map(|d| {
             d.as_standard_layout()
                 .into_owned()
@@ -450,6 +469,80 @@ mod tests {
             td.build(&[Shape::new(vec![None, Some(4), Some(5), Some(3)])])?[0].to_string(),
             "(None, 4, 2)"
         );
+        Ok(())
+    }
+
+    /// `TimeDistributed(layer)` on `(None, 3, 1)`, or `TimeDistributed(TimeDistributed(layer))`
+    /// on `(None, 3, 1, 1)` when `twice`, `layer` being `Dense(1, L2(0.5))` with kernel 1 and
+    /// bias 0 (y = x), or a Sequential of it: the activity penalty of x = 1..6 in `dialect`
+    /// and the input gradient of the penalty alone.
+    fn penalty_of(wrap_model: bool, twice: bool, dialect: Dialect) -> Result<(f32, ArrayD<f32>)> {
+        use crate::sequential::Sequential;
+        use crate::train::Regularizer;
+        let dense = Dense::new(1)
+            .input_shape((1,))
+            .with_activity_regularizer(Regularizer::l2(0.5));
+        let mut td = if wrap_model {
+            let mut inner = Sequential::new();
+            inner.add(dense)?;
+            TimeDistributed::new(inner)
+        } else {
+            TimeDistributed::new(dense)
+        };
+        let mut dims = vec![2, 3, 1];
+        if twice {
+            td = TimeDistributed::new(td);
+            dims.push(1);
+        }
+        td.build(&[Shape::known(&dims).with_batch(None)])?;
+        td.set_weights(&[array![[1.0_f32]].into_dyn(), array![0.0_f32].into_dyn()])?;
+        let x =
+            ArrayD::from_shape_vec(dims, (1..=6).map(|v| v as f32).collect()).expect("6 values");
+        let mut ctx = CallContext::training().with_activity_penalties(dialect);
+        let y = call_layer(&td, &[x.view()], &mut ctx)?;
+        assert_eq!(y[0], x);
+        let saved = ctx.take_saved().expect("a record");
+        let g = backward_layer(&td, &saved, &[None])?;
+        Ok((
+            ctx.activity_penalty(),
+            g.inputs[0].clone().expect("a gradient"),
+        ))
+    }
+
+    #[test]
+    fn activity_penalties_of_the_wrapped_layer_as_each_keras() -> Result<()> {
+        // Σx² = 91 over the batch·timesteps = 6 rows of a batch of 2.
+        let x = ArrayD::from_shape_vec(vec![2, 3, 1], (1..=6).map(|v| v as f32).collect())
+            .expect("6 values");
+        let cases = [
+            // tf_keras: the Dense over the 6 rows, 0.5·91/6; gradient 0.5·2x/6 = x/6.
+            (false, false, Dialect::TfKeras, 91.0 / 12.0, 1.0 / 6.0),
+            // Keras 3 calls the Dense's `call`: no penalty.
+            (false, false, Dialect::Keras3, 0.0, 0.0),
+            (false, true, Dialect::Keras3, 0.0, 0.0),
+            // tf_keras runs a wrapped model twice (its compute_mask): 2·0.5·91/6, x/3.
+            (true, false, Dialect::TfKeras, 91.0 / 6.0, 1.0 / 3.0),
+            // ... and once more for each TimeDistributed around: 3·0.5·91/6, x/2.
+            (true, true, Dialect::TfKeras, 91.0 / 4.0, 1.0 / 2.0),
+            // Keras 3: the model's Dense on each timestep over the batch, 0.5·91/2, x/2.
+            (true, false, Dialect::Keras3, 91.0 / 4.0, 1.0 / 2.0),
+            (true, true, Dialect::Keras3, 91.0 / 4.0, 1.0 / 2.0),
+        ];
+        for (wrap_model, twice, dialect, penalty, slope) in cases {
+            let what = format!("model {wrap_model}, twice {twice}, {dialect:?}");
+            let (p, g) = penalty_of(wrap_model, twice, dialect)?;
+            assert_abs_diff_eq!(p, penalty, epsilon = 1e-5);
+            let want = x.mapv(|v| v * slope);
+            let got = g
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(x.raw_dim());
+            let got = got.expect("the same 6 values");
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5),
+                "{what}: {got} against {want}"
+            );
+        }
         Ok(())
     }
 }

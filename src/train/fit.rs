@@ -7,7 +7,9 @@
 //! ```text
 //! y_pred = model(x, training=True)                  (each layer keeps what backward needs)
 //! loss   = compiled loss of (y, y_pred), masked by the output's mask
-//! grads  = backward of the model from d loss / d y_pred
+//!          + the weights' penalties + the layers' activity penalties (Keras's `model.losses`)
+//! grads  = backward of the model from d loss / d y_pred (each activity penalty's gradient
+//!          joining its layer's output's)
 //! optimizer.apply(trainable weights, their grads)   (clipping, weight decay, schedule inside)
 //! the layers' updates (BatchNormalization's moving statistics) set, from the training call
 //! ```
@@ -992,7 +994,8 @@ fn train_step(
     // Training needs the weights' gradients, not the inputs'.
     let mut ctx = CallContext::training()
         .with_input_gradients(vec![false; x.len()])
-        .with_logits_wanted();
+        .with_logits_wanted()
+        .with_activity_penalties(compiled.dialect);
     if model.is_stateful() {
         // Each batch starts from the states the last one left, as a value: the gradient
         // stops there (truncated backpropagation through time, as Keras's state variables).
@@ -1025,6 +1028,7 @@ fn train_step(
         losses[1 + i] = loss;
         grads.push(grad);
     }
+    losses[0] += ctx.activity_penalty();
     if !trained.penalties.is_empty() {
         losses[0] += trained.penalties.loss(&model.weights());
     }
@@ -1261,7 +1265,9 @@ fn test_step(
     sample_weight: Option<ArrayViewD<'_, f32>>,
     states: Option<States>,
 ) -> Result<Step> {
-    let mut ctx = CallContext::inference().with_logits_wanted();
+    let mut ctx = CallContext::inference()
+        .with_logits_wanted()
+        .with_activity_penalties(compiled.dialect);
     if let Some(states) = states {
         ctx = ctx.with_states(states);
     }
@@ -1280,6 +1286,7 @@ fn test_step(
         losses[0] += bound.weights[i] * loss;
         losses[1 + i] = loss;
     }
+    losses[0] += ctx.activity_penalty();
     if !penalties.is_empty() {
         losses[0] += penalties.loss(&model.weights());
     }

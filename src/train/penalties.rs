@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result};
-use crate::layer::Layer;
+use crate::layer::{untrainable_activity, Layer};
 use crate::train::loss::Dialect;
 use crate::train::WeightRule;
 
@@ -31,17 +31,16 @@ impl Penalties {
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a regularizer training cannot compute
-    /// (`OrthogonalRegularizer`) or an activity regularizer; [`Error::InvalidArgument`] for a constraint over an axis its
-    /// weight lacks.
+    /// (`OrthogonalRegularizer`), of a weight or as a layer's `activity_regularizer` (whose
+    /// penalties the call itself adds, see [`CallContext::with_activity_penalties`]);
+    /// [`Error::InvalidArgument`] for a constraint over an axis its weight lacks.
+    ///
+    /// [`CallContext::with_activity_penalties`]: crate::CallContext::with_activity_penalties
     pub(crate) fn of(model: &dyn Layer, trainable: &[bool], dialect: Dialect) -> Result<Self> {
-        if let Some(layer) = model.activity_regularized() {
-            return Err(Error::Unsupported {
-                layer,
-                class: "activity_regularizer".into(),
-                message: "an activity_regularizer is not implemented in training yet (it is \
-                          kept, saved, and has no effect on predict)"
-                    .into(),
-            });
+        if let Some((layer, r)) =
+            (model.activity_regularizers().into_iter()).find(|(_, r)| !r.trains())
+        {
+            return Err(untrainable_activity(&layer, &r));
         }
         let rules = model.weight_rules();
         if rules

@@ -305,6 +305,85 @@ def build_td_sigmoid(K, v):
         L.TimeDistributed(L.Dense(1, activation="sigmoid"), **f)])
 
 
+def build_dense_activity(K, v):
+    R = K.regularizers
+    return seq(K, v, (6,), lambda L, f: [
+        L.Dense(4, activation="tanh", activity_regularizer=R.L2(0.05), **f),
+        L.Dense(1)])
+
+
+def build_lstm_activity(K, v):
+    R = K.regularizers
+    return seq(K, v, (5, 3), lambda L, f: [
+        L.LSTM(4, activity_regularizer=R.L1(0.01), **f), L.Dense(1)])
+
+
+def build_masked_lstm_seq_activity(K, v):
+    R = K.regularizers
+    return seq(K, v, (6,), lambda L, f: [
+        L.Embedding(10, 4, mask_zero=True, **f),
+        L.LSTM(4, return_sequences=True,
+               activity_regularizer=R.L1L2(l1=0.01, l2=0.02)),
+        L.LSTM(3), L.Dense(1)], dtype="int32")
+
+
+def build_activity_regularization_layer(K, v):
+    return seq(K, v, (5, 3), lambda L, f: [
+        L.LSTM(4, return_sequences=True, **f),
+        L.ActivityRegularization(l1=0.01, l2=0.05),
+        L.GRU(3), L.Dense(1)])
+
+
+def build_functional_activity(K, v):
+    L, R = K.layers, K.regularizers
+    a = K.Input(shape=(5, 3))
+    b = K.Input(shape=(4, 2))
+    o, _h, c = L.LSTM(3, return_state=True,
+                      activity_regularizer=R.L2(0.05))(a)
+    g = L.Bidirectional(L.GRU(2, activity_regularizer=R.L1(0.02)))(b)
+    h = L.Concatenate()([o, c, g])
+    return K.Model([a, b], L.Dense(1)(h))
+
+
+def build_td_dense_activity(K, v):
+    R = K.regularizers
+    return seq(K, v, (6, 3), lambda L, f: [
+        L.LSTM(4, return_sequences=True, **f),
+        L.TimeDistributed(L.Dense(2, activity_regularizer=R.L2(0.1)))])
+
+
+def build_td_sequential_activity(K, v):
+    R = K.regularizers
+    inner = seq(K, v, (4,), lambda L, f: [
+        L.Dense(3, activation="tanh", activity_regularizer=R.L2(0.1), **f),
+        L.Dense(2)])
+    return seq(K, v, (6, 3), lambda L, f: [
+        L.LSTM(4, return_sequences=True, **f), L.TimeDistributed(inner)])
+
+
+def build_td_td_sequential_activity(K, v):
+    R = K.regularizers
+    inner = seq(K, v, (2,), lambda L, f: [
+        L.Dense(3, activation="tanh",
+                activity_regularizer=R.L1L2(l1=0.02, l2=0.1), **f)])
+    return seq(K, v, (3, 4, 2), lambda L, f: [
+        L.TimeDistributed(L.TimeDistributed(inner), **f), L.Flatten(),
+        L.Dense(1)])
+
+
+def build_frozen_activity(K, v):
+    R = K.regularizers
+    return seq(K, v, (6,), lambda L, f: [
+        L.Dense(4, **f),
+        L.Dense(3, activation="tanh", trainable=False,
+                activity_regularizer=R.L2(0.2)),
+        L.Dense(1)])
+
+
+def data_ids_regression(rng):
+    return {"x": [padded_ids(rng, 32, 6, 10)], "y": u(rng, 32, 1)}
+
+
 def data_ids_binary(rng):
     x = rng.integers(0, 12, size=(32, 6)).astype(np.int32)
     y = rng.integers(0, 2, size=(32, 1)).astype(np.float32)
@@ -642,6 +721,76 @@ CASES = {
         build_td_sigmoid,
         comp(opt("SGD", learning_rate=0.01), "binary_crossentropy"),
         data_saturating((4, 6))),
+    "dense_activity_l2_sgd": Case(
+        "Dense(4, tanh, activity_regularizer=L2(0.05)) -> Dense(1); SGD(0.1);"
+        " mse; 36 samples (last batch 4): each batch's loss holds "
+        "0.05 * sum(h^2) / batch of the first Dense's output h, and its "
+        "gradient reaches the first Dense",
+        build_dense_activity, comp(opt("SGD", learning_rate=0.1), "mse"),
+        data_shaped_regression(36, 6)),
+    "lstm_activity_l1_adam": Case(
+        "LSTM(4, activity_regularizer=L1(0.01)) -> Dense(1); Adam(0.01); "
+        "mse: the penalty of the last output",
+        build_lstm_activity, comp(opt("Adam", learning_rate=0.01), "mse"),
+        data_regression(32, 5, 3)),
+    "masked_lstm_seq_activity_sgd": Case(
+        "Embedding(10, 4, mask_zero=True) -> LSTM(4, return_sequences=True, "
+        "activity_regularizer=L1L2(0.01, 0.02)) -> LSTM(3) -> Dense(1); "
+        "SGD(0.1); mse; int32 ids right-padded with 0: the penalty is over "
+        "every timestep of the sequence, the padded ones (which repeat the "
+        "last real output) included",
+        build_masked_lstm_seq_activity,
+        comp(opt("SGD", learning_rate=0.1), "mse"), data_ids_regression),
+    "activity_regularization_layer_rmsprop": Case(
+        "LSTM(4, return_sequences=True) -> ActivityRegularization(l1=0.01, "
+        "l2=0.05) -> GRU(3) -> Dense(1); RMSprop(0.01); mse: the layer's "
+        "penalty is its activity_regularizer's, divided by the batch size",
+        build_activity_regularization_layer,
+        comp(opt("RMSprop", learning_rate=0.01), "mse"),
+        data_regression(32, 5, 3)),
+    "functional_activity_states": Case(
+        "Functional: Input(5,3) -> LSTM(3, return_state=True, "
+        "activity_regularizer=L2(0.05)) -> [o, h, c]; Input(4,2) -> "
+        "Bidirectional(GRU(2, activity_regularizer=L1(0.02))); "
+        "Concatenate([o, c, bidir]) -> Dense(1); Adam(0.01); mse: the LSTM's "
+        "three outputs are each penalized (h, unused, too), each direction "
+        "of the Bidirectional on its own output",
+        build_functional_activity, comp(opt("Adam", learning_rate=0.01), "mse"),
+        data_two_inputs),
+    "td_dense_activity_sgd": Case(
+        "LSTM(4, return_sequences=True) -> TimeDistributed(Dense(2, "
+        "activity_regularizer=L2(0.1))); SGD(0.1); mse on a (batch, 6, 2) "
+        "output: tf_keras calls the Dense on the batch * 6 rows and divides "
+        "by batch * 6; Keras 3 calls the Dense's call() and adds no penalty",
+        build_td_dense_activity, comp(opt("SGD", learning_rate=0.1), "mse"),
+        data_seq_regression),
+    "td_sequential_activity_sgd": Case(
+        "LSTM(4, return_sequences=True) -> TimeDistributed(Sequential(["
+        "Dense(3, tanh, activity_regularizer=L2(0.1)), Dense(2)])); SGD(0.1);"
+        " mse on a (batch, 6, 2) output: tf_keras calls the Sequential on the"
+        " batch * 6 rows, and its Functional.compute_mask runs it once more,"
+        " so the penalty is 2 * 0.1 * sum(h^2) / (batch * 6); Keras 3 calls"
+        " the Sequential's call() once per timestep, whose Dense divides by"
+        " the batch: 0.1 * sum(h^2) / batch",
+        build_td_sequential_activity,
+        comp(opt("SGD", learning_rate=0.1), "mse"), data_seq_regression),
+    "td_td_sequential_activity_sgd": Case(
+        "TimeDistributed(TimeDistributed(Sequential([Dense(3, tanh, "
+        "activity_regularizer=L1L2(0.02, 0.1))]))) -> Flatten -> Dense(1) on"
+        " (3, 4, 2); SGD(0.1); mse: tf_keras's penalty is 3 times the"
+        " Dense's over the batch * 12 rows (the call, and the Sequential"
+        " run again by each TimeDistributed's compute_mask); Keras 3's is"
+        " the Dense's divided by the batch",
+        build_td_td_sequential_activity,
+        comp(opt("SGD", learning_rate=0.1), "mse"),
+        data_shaped_regression(32, 3, 4, 2)),
+    "frozen_activity_sgd": Case(
+        "Dense(4) -> Dense(3, tanh, trainable=False, activity_regularizer="
+        "L2(0.2)) -> Dense(1); SGD(0.1); mse: the frozen layer's penalty "
+        "counts in both libraries and its gradient reaches the first Dense "
+        "through the frozen one",
+        build_frozen_activity, comp(opt("SGD", learning_rate=0.1), "mse"),
+        data_shaped_regression(32, 6)),
 }
 
 
