@@ -1,4 +1,4 @@
-//! Recurrent forward passes (inference): the workloads W1–W6 that
+//! Recurrent forward passes (inference): the workloads W1–W7 that
 //! `tools/keras_reference/bench_all.py` times beside tf_keras, Keras 3 and PyTorch.
 //!
 //! `cargo bench --bench recurrent`. Each workload runs under `set_num_threads(1)` and under
@@ -15,6 +15,7 @@
 //! | `w4_lstm256_64x100x128_last` | `LSTM(256)` | `(64, 100, 128)` |
 //! | `w5_gru256_64x100x128_last` | `GRU(256)` | `(64, 100, 128)` |
 //! | `w6_simplernn512_seq_256x200x256` | `SimpleRNN(512, return_sequences)` | `(256, 200, 256)` |
+//! | `w7_lstm512_1x100x256_last` | `LSTM(512)` | `(1, 100, 256)` |
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -100,7 +101,14 @@ fn w6() -> Result<Sequential> {
     Ok(model)
 }
 
-fn workloads() -> [Workload; 6] {
+/// One stream: a batch of one sequence, too few rows to split, so its steps split by units.
+fn w7() -> Result<Sequential> {
+    let mut model = Sequential::new();
+    model.add(LSTM::new(512).input_shape((100, 256)))?;
+    Ok(model)
+}
+
+fn workloads() -> [Workload; 7] {
     [
         Workload {
             id: "w1_notebook_8x2x10_u3",
@@ -145,6 +153,13 @@ fn workloads() -> [Workload; 6] {
             input: (256, 200, 256),
             flops: flops(1, 256, 200, 256, 512),
             samples: 10,
+        },
+        Workload {
+            id: "w7_lstm512_1x100x256_last",
+            model: w7,
+            input: (1, 100, 256),
+            flops: flops(4, 1, 100, 256, 512),
+            samples: 20,
         },
     ]
 }

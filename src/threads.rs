@@ -117,3 +117,72 @@ pub(crate) fn map_owned<T: Send, R: Send>(
 ) -> Vec<R> {
     items.into_iter().map(f).collect()
 }
+
+/// Runs `steps` steps of `parts` chunks each, `chunk(step, part)`, every chunk of a step
+/// after every chunk of the step before, on up to `parts` threads of the pool: a recurrence
+/// whose steps are split by columns, synchronized once per step.
+///
+/// Each thread takes its own part of every step first, so that a part's weights stay in one
+/// core's cache, then any part of that step no thread has taken yet. A thread only ever waits
+/// for chunks that a running thread has taken, so a thread that the pool starts late, or
+/// never (when its other threads are busy, or the call comes from inside the pool), leaves
+/// its chunks to the others: the run never deadlocks and, on one thread, is a plain loop.
+/// Waiting spins, then yields to the OS.
+#[cfg(feature = "threads")]
+pub(crate) fn lockstep(parts: usize, steps: usize, chunk: impl Fn(usize, usize) + Sync) {
+    use std::sync::atomic::AtomicBool;
+    if parts < 2 || num_threads() < 2 {
+        (0..steps).for_each(|t| (0..parts).for_each(|p| chunk(t, p)));
+        return;
+    }
+    // The steps whose chunk of each part was taken, and the chunks finished, all steps counted.
+    let taken: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+    let done = AtomicUsize::new(0);
+    // Set when a chunk panics, so that the other threads stop waiting for it.
+    let failed = AtomicBool::new(false);
+    struct OnPanic<'a>(&'a AtomicBool);
+    impl Drop for OnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let worker = |home: usize| {
+        let mut step = done.load(Ordering::Acquire) / parts;
+        while step < steps {
+            let mut spins = 0_u32;
+            while done.load(Ordering::Acquire) < step * parts {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                spins = spins.saturating_add(1);
+                if spins < 1 << 14 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            for k in 0..parts {
+                let p = (home + k) % parts;
+                let claim =
+                    taken[p].compare_exchange(step, step + 1, Ordering::AcqRel, Ordering::Relaxed);
+                if claim.is_ok() {
+                    let _guard = OnPanic(&failed);
+                    chunk(step, p);
+                    done.fetch_add(1, Ordering::Release);
+                }
+            }
+            step += 1;
+        }
+    };
+    let homes: Vec<usize> = (0..parts).collect();
+    map(&homes, |&home| worker(home));
+}
+
+/// Runs `steps` steps of `parts` chunks each, `chunk(step, part)`, in order, on the calling
+/// thread.
+#[cfg(not(feature = "threads"))]
+pub(crate) fn lockstep(parts: usize, steps: usize, chunk: impl Fn(usize, usize) + Sync) {
+    (0..steps).for_each(|t| (0..parts).for_each(|p| chunk(t, p)));
+}

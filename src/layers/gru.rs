@@ -7,7 +7,9 @@ use crate::error::Result;
 use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layer::{owned1, owned2};
-use crate::layers::recurrent::{cell_getters, check_cell_units, Cell, PreparedBackward, Recurrent};
+use crate::layers::recurrent::{
+    cell_getters, check_cell_units, gate_columns, Cell, PreparedBackward, Recurrent,
+};
 use crate::linalg::{gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
@@ -332,7 +334,39 @@ impl Cell for GRUCell {
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {
-        self.step_keeping(z, states, scratch, batch, None, None);
+        self.step_from(None, z, states, scratch, batch, None, None);
+    }
+
+    /// With `reset_after` only: without it, the candidate's product takes `r ⊙ h_{t-1}`, all
+    /// of `r` before any of it.
+    fn unit_slice(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        if !self.reset_after {
+            return None;
+        }
+        let v = self.weights_for_step();
+        let columns = |a: &Array2<f32>| gate_columns(a.view(), 3, self.units, &range);
+        let mut slice = GRUCell {
+            units: range.len(),
+            values: None,
+            ..*self
+        };
+        slice.set(
+            columns(&v.kernel),
+            columns(&v.recurrent_kernel),
+            columns(&v.bias),
+        );
+        Some(slice)
+    }
+
+    fn step_slice(
+        &self,
+        h: &[f32],
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
+        self.step_from(Some(h), z, states, scratch, batch, None, None);
     }
 
     /// A step keeps the pre-activations of z, r and the candidate, then the recurrent
@@ -349,7 +383,7 @@ impl Cell for GRUCell {
         batch: usize,
         keep: &mut [f32],
     ) {
-        self.step_keeping(z, states, scratch, batch, Some(keep), None);
+        self.step_from(None, z, states, scratch, batch, Some(keep), None);
     }
 
     /// As Keras's `GRUCell`: the recurrent products take `h_{t-1} ⊙ mask` (the candidate's,
@@ -365,7 +399,7 @@ impl Cell for GRUCell {
         mask: ArrayView2<'_, f32>,
     ) {
         let mask = mask.as_slice().expect("the mask is in standard layout");
-        self.step_keeping(z, states, scratch, batch, Some(keep), Some(mask));
+        self.step_from(None, z, states, scratch, batch, Some(keep), Some(mask));
     }
 
     /// `reset_after`: the recurrent kernel transposed; without: its z, r columns and its
@@ -640,9 +674,12 @@ impl GRUCell {
     }
 
     /// One step, keeping what the backward step needs when training; with a recurrent
-    /// dropout `mask`, the recurrent products take `h_{t-1} ⊙ mask`.
-    fn step_keeping(
+    /// dropout `mask`, the recurrent products take `h_{t-1} ⊙ mask`; given `h_in`, the whole
+    /// cell's `h_{t-1}` for a unit slice ([`Cell::step_slice`]), they take that.
+    #[allow(clippy::too_many_arguments)]
+    fn step_from(
         &self,
+        h_in: Option<&[f32]>,
         z: &mut [f32],
         states: &mut [Array2<f32>],
         scratch: &mut [f32],
@@ -657,10 +694,12 @@ impl GRUCell {
         let (rec, act) = (self.recurrent_activation, self.activation);
         let w = self.weights_for_step();
         let (scratch, dropped) = scratch.split_at_mut(scratch.len() - batch * u);
-        // What the recurrent products take: h_{t-1}, or h_{t-1} ⊙ mask.
-        let h_rec: &[f32] = match mask {
-            Some(m) => times(dropped, h, m),
-            None => h,
+        // What the recurrent products take: h_{t-1}, or h_{t-1} ⊙ mask; a unit slice's
+        // products take the whole cell's h_{t-1}, `h_in`.
+        let h_rec: &[f32] = match (h_in, mask) {
+            (Some(whole), _) => whole,
+            (None, Some(m)) => times(dropped, h, m),
+            (None, None) => h,
         };
         if self.reset_after {
             // scratch = h_rec · recurrent_kernel + b_rec

@@ -251,6 +251,40 @@ impl Cell for LSTMCell {
         self.step_keeping(z, states, batch, None);
     }
 
+    fn unit_slice(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        Some(LSTMCell {
+            units: range.len(),
+            weights: self.weights.unit_slice(4, self.units, range),
+            ..*self
+        })
+    }
+
+    fn step_slice(
+        &self,
+        h: &[f32],
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        _scratch: &mut [f32],
+        batch: usize,
+    ) {
+        let [h_part, c] = states else {
+            unreachable!("an LSTM carries two states");
+        };
+        gemm_acc(h, self.weights.recurrent(), z, batch);
+        let h_part = h_part
+            .as_slice_mut()
+            .expect("states are in standard layout");
+        let c = c.as_slice_mut().expect("states are in standard layout");
+        lstm_gates(
+            z,
+            h_part,
+            c,
+            self.units,
+            self.activation,
+            self.recurrent_activation,
+        );
+    }
+
     /// A step keeps the pre-activations of its four gates.
     fn keep_width(&self) -> usize {
         4 * self.units

@@ -20,8 +20,10 @@
 //!   pass runs on its own thread too.
 
 use std::fmt;
+use std::ops::Range;
 
 mod backward;
+mod split;
 pub(crate) use backward::backward;
 
 use ndarray::{
@@ -102,6 +104,32 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// and receive the new ones; `states[0]` is the step's output. `scratch` has
     /// `batch·scratch_width()` values. It must not allocate.
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
+
+    /// The cell restricted to the units `range` (its kernels' and bias's columns of those
+    /// units, in every gate; the recurrent kernel keeps all its rows), for an inference run
+    /// whose steps are split over threads by units. `None`, the default, for a cell whose
+    /// step cannot be split so (GRU without `reset_after` needs all of `r` before its
+    /// candidate's product). Only called on a cell with weights, `range` inside `0..units`.
+    fn unit_slice(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        let _ = range;
+        None
+    }
+
+    /// [`step`](Cell::step) of a cell made by [`unit_slice`](Cell::unit_slice): its recurrent
+    /// products take `h`, the whole cell's previous output `(batch, units of the whole
+    /// cell)`, instead of `states[0]`; `z`, `states` and `scratch` are the slice's own. Only
+    /// called on such a slice, whose cell overrides this. It must not allocate.
+    fn step_slice(
+        &self,
+        h: &[f32],
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        scratch: &mut [f32],
+        batch: usize,
+    ) {
+        let _ = (h, z, states, scratch, batch);
+        unreachable!("only a cell whose unit_slice gives slices steps a slice");
+    }
 
     /// Values per batch row that [`step_keep`](Cell::step_keep) keeps for the backward pass
     /// (the pre-activations of the gates, and whatever else the cell's backward step needs).
@@ -521,6 +549,8 @@ pub struct Recurrent<C: Cell> {
     batch: Option<usize>,
     /// A stateful layer's states, `None` for zeros.
     state: Option<Vec<Array2<f32>>>,
+    /// The cell's slices for inference steps split over threads by units.
+    slices: split::SliceCache<C>,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -542,6 +572,7 @@ impl<C: Cell> Recurrent<C> {
             input_dim: None,
             batch: None,
             state: None,
+            slices: split::SliceCache::default(),
         }
     }
 
@@ -612,6 +643,7 @@ impl<C: Cell> Recurrent<C> {
     }
 
     pub(crate) fn cell_mut(&mut self) -> &mut C {
+        self.slices.clear();
         &mut self.cell
     }
 
@@ -813,6 +845,26 @@ impl<C: Cell> Recurrent<C> {
 
     /// Keras's RNN mask rule: a sequence output keeps the input's mask (not reversed, even
     /// under go_backwards); a last output and the states have none.
+    /// A call's outputs from the run's output and final states: the output masks set, the
+    /// states appended under `return_state` and carried under `stateful`.
+    fn finish_call(
+        &self,
+        ctx: &mut CallContext,
+        output: ArrayD<f32>,
+        states: Vec<Array2<f32>>,
+    ) -> Vec<ArrayD<f32>> {
+        let masks = self.output_masks(ctx, self.output_count());
+        ctx.set_output_masks(masks);
+        let mut outputs = vec![output];
+        if self.return_state {
+            outputs.extend(states.iter().map(|s| s.clone().into_dyn()));
+        }
+        if self.stateful {
+            ctx.set_states(states);
+        }
+        outputs
+    }
+
     fn output_masks(&self, ctx: &CallContext, outputs: usize) -> Vec<Option<crate::Mask>> {
         let mut masks = vec![None; outputs];
         if self.return_sequences {
@@ -917,6 +969,7 @@ impl<C: Cell> Layer for Recurrent<C> {
 
     fn initialize(&mut self) {
         if let Some(d) = self.input_dim {
+            self.slices.clear();
             self.cell.init_weights(d);
         }
     }
@@ -930,6 +983,7 @@ impl<C: Cell> Layer for Recurrent<C> {
             return Err(no_weights(self.name.get()));
         }
         check_weights(self.name.get(), &self.weight_specs(), weights)?;
+        self.slices.clear();
         self.cell.assign_weights(weights);
         Ok(())
     }
@@ -1020,6 +1074,21 @@ impl<C: Cell> Layer for Recurrent<C> {
         let x = dropped.as_ref().map_or(x, |d| d.view());
         let recurrent_dropout = self.recurrent_dropout_mask(ctx, batch);
         let parts = parts_for(&self.cell, x.dim());
+        // A large call splits its batch rows over the threads where it has enough of them;
+        // an inference call's plain loop with too few (a stream of one sequence) splits each
+        // step's units instead, where the cell can. Measured on 2 cores (benches/recurrent.rs):
+        // with 64 rows, splitting rows is 1.4-2.6x faster than splitting units, whose threads
+        // exchange every step's whole output; with 1 row, splitting units is 1.8x faster than
+        // one thread.
+        let plain = !ctx.records() && mask.is_none() && recurrent_dropout.is_none();
+        let large = is_large(&self.cell, x.dim());
+        if let Some(slices) = (plain && large && parts < 2)
+            .then(|| self.slices.get(&self.cell, crate::threads::num_threads()))
+            .flatten()
+        {
+            let (output, states) = split::run(&self.cell, &slices, x, &initial, options);
+            return Ok(self.finish_call(ctx, output, states));
+        }
         let (output, states, traces) = run_blocks(
             &self.cell,
             x,
@@ -1040,16 +1109,7 @@ impl<C: Cell> Layer for Recurrent<C> {
                 input_gradient,
             }));
         }
-        let masks = self.output_masks(ctx, self.output_count());
-        ctx.set_output_masks(masks);
-        let mut outputs = vec![output];
-        if self.return_state {
-            outputs.extend(states.iter().map(|s| s.clone().into_dyn()));
-        }
-        if self.stateful {
-            ctx.set_states(states);
-        }
-        Ok(outputs)
+        Ok(self.finish_call(ctx, output, states))
     }
 
     fn backward(
@@ -1289,6 +1349,32 @@ impl GateWeights {
         }));
     }
 
+    /// The weights of units `range` of a cell of `units` units whose `gates` gates sit side
+    /// by side in the columns, `units` each, as [`Cell::unit_slice`] takes them.
+    ///
+    /// # Panics
+    /// Before the weights are set: the driver only splits a cell that has them.
+    pub(crate) fn unit_slice(&self, gates: usize, units: usize, range: Range<usize>) -> Self {
+        let v = self
+            .values
+            .as_ref()
+            .expect("the driver splits only a cell with weights");
+        let mut sliced = self.config_only();
+        let bias = if self.use_bias {
+            gate_columns(v.bias.view().insert_axis(Axis(0)), gates, units, &range)
+                .row(0)
+                .to_owned()
+        } else {
+            ndarray::Array1::zeros(0)
+        };
+        sliced.set(
+            gate_columns(v.kernel.view(), gates, units, &range),
+            gate_columns(v.recurrent.view(), gates, units, &range),
+            bias,
+        );
+        sliced
+    }
+
     /// The weights in Keras's order: kernel, recurrent kernel, then the bias if there is one.
     pub(crate) fn views(&self) -> Vec<ArrayViewD<'_, f32>> {
         let Some(v) = &self.values else {
@@ -1366,6 +1452,20 @@ impl GateWeights {
     }
 }
 
+/// The columns of units `range` of each of the `gates` blocks of `units` columns of `a`, side
+/// by side: the columns of a [`Cell::unit_slice`].
+pub(crate) fn gate_columns(
+    a: ArrayView2<'_, f32>,
+    gates: usize,
+    units: usize,
+    range: &Range<usize>,
+) -> Array2<f32> {
+    let blocks: Vec<_> = (0..gates)
+        .map(|g| a.slice(s![.., g * units + range.start..g * units + range.end]))
+        .collect();
+    concatenate(Axis(1), &blocks).expect("blocks of the same rows")
+}
+
 /// Views a layer input as `(batch, timesteps, features)`, or says which rank it has instead.
 pub(crate) fn as_sequence<'a>(
     layer: &str,
@@ -1418,16 +1518,25 @@ pub(crate) fn parts_for<S: Step>(
     cell: &S,
     (batch, timesteps, features): (usize, usize, usize),
 ) -> usize {
+    if is_large(cell, (batch, timesteps, features)) {
+        crate::threads::parts(batch / 8)
+    } else {
+        1
+    }
+}
+
+/// Whether a run of `cell` over an input of shape `(batch, timesteps, features)` has the
+/// work to share among threads.
+pub(crate) fn is_large<S: Step>(
+    cell: &S,
+    (batch, timesteps, features): (usize, usize, usize),
+) -> bool {
     let w = cell.widths();
     let work = batch
         .saturating_mul(timesteps)
         .saturating_mul(w.gates)
         .saturating_mul(features.saturating_add(w.units));
-    if work < PARALLEL_WORK {
-        1
-    } else {
-        crate::threads::parts(batch / 8)
-    }
+    work >= PARALLEL_WORK
 }
 
 /// [`run`] in `parts` blocks of batch rows (one for fewer than two), each on its own thread

@@ -212,6 +212,26 @@ impl Cell for SimpleRNNCell {
         self.step_keeping(z, states, batch, None);
     }
 
+    fn unit_slice(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        Some(SimpleRNNCell {
+            units: range.len(),
+            weights: self.weights.unit_slice(1, self.units, range),
+            ..*self
+        })
+    }
+
+    fn step_slice(
+        &self,
+        h: &[f32],
+        z: &mut [f32],
+        states: &mut [Array2<f32>],
+        _scratch: &mut [f32],
+        batch: usize,
+    ) {
+        gemm_acc(h, self.weights.recurrent(), z, batch);
+        self.activate(z, states);
+    }
+
     /// A step keeps its pre-activation.
     fn keep_width(&self) -> usize {
         self.units
@@ -278,16 +298,21 @@ impl SimpleRNNCell {
         batch: usize,
         keep: Option<&mut [f32]>,
     ) {
-        let u = self.units;
-        let h = states[0]
-            .as_slice_mut()
-            .expect("states are in standard layout");
+        let h = states[0].as_slice().expect("states are in standard layout");
         gemm_acc(h, self.weights.recurrent(), z, batch);
         if let Some(keep) = keep {
             keep.copy_from_slice(z);
         }
-        self.activation.apply_slice(z, u);
-        h.copy_from_slice(z);
+        self.activate(z, states);
+    }
+
+    /// `h = activation(z)`, into `states[0]`.
+    fn activate(&self, z: &mut [f32], states: &mut [Array2<f32>]) {
+        self.activation.apply_slice(z, self.units);
+        states[0]
+            .as_slice_mut()
+            .expect("states are in standard layout")
+            .copy_from_slice(z);
     }
 }
 

@@ -4,7 +4,7 @@
 Run from the repository root (cargo on PATH, torch installed in the venv):
 
     .venv-ref/bin/python tools/keras_reference/bench_all.py [--train] [--quick]
-        [--libs tf_keras,keras3,torch] [--threads 1,2] [--workloads w1,...,w6]
+        [--libs tf_keras,keras3,torch] [--threads 1,2] [--workloads w1,...,w7]
         [--json out.json] [--max-load 0.5] [--max-wait-seconds 900]
 
 Inference workloads (benches/recurrent.rs; the input is benches/common/mod.rs's formula in
@@ -16,6 +16,7 @@ every library):
     W4  LSTM(256), last output                                x (64, 100, 128)
     W5  GRU(256), last output                                 x (64, 100, 128)
     W6  SimpleRNN(512, return_sequences)                      x (256, 200, 256)
+    W7  LSTM(512), one stream                                 x (1, 100, 256)
 
 In order:
 1. waits until the 1-minute load average is below --max-load (at most --max-wait-seconds);
@@ -103,6 +104,9 @@ WORKLOADS = {
     "w6": spec("w6_simplernn512_seq_256x200x256",
                "W6 `SimpleRNN(512, return_sequences)`, x `(256, 200, 256)`",
                "simple", 512, (256, 200, 256), return_sequences=True),
+    "w7": spec("w7_lstm512_1x100x256_last",
+               "W7 `LSTM(512)`, x `(1, 100, 256)`, last output: one stream",
+               "lstm", 512, (1, 100, 256)),
 }
 
 
