@@ -1,6 +1,7 @@
 //! How seqnn uses threads: one persistent pool, shared by every call.
 //!
-//! Large calls split their batch rows into parts that run on [rayon]'s global thread pool (with
+//! Large calls split their batch rows into parts (or, for a recurrent inference call with too
+//! few rows, each step's units) that run on [rayon]'s global thread pool (with
 //! the default `threads` feature). The pool is made once, the first time it is needed, with one
 //! thread per CPU the process may run on: `std::thread::available_parallelism`, which honours the
 //! process's CPU affinity (`taskset`, cgroup CPU quotas). So:
