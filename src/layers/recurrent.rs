@@ -28,7 +28,7 @@ pub(crate) use backward::backward;
 
 use ndarray::{
     concatenate, s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, ArrayViewD,
-    ArrayViewMut2, Axis, Ix2, Ix3, Zip,
+    ArrayViewMut2, ArrayViewMut3, Axis, Ix2, Ix3, Zip,
 };
 
 use crate::error::{Error, Result};
@@ -1554,15 +1554,25 @@ pub(crate) fn run_blocks<S: Step>(
     parts: usize,
     recurrent_dropout: Option<ArrayView2<'_, f32>>,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>, Vec<Trace>) {
-    let batch = x.dim().0;
+    let (batch, timesteps, _) = x.dim();
     if parts < 2 || batch < 2 {
         let rd = recurrent_dropout.map(|m| m.to_owned());
         let (output, states, trace) = run_rows_traced(cell, x, initial, mask, options, traced, rd);
         return (output, states, trace.into_iter().collect());
     }
+    // One sequence output for all blocks, each writing its own rows in place: no copy of
+    // the parts into it afterwards, and each thread faults in the pages it writes.
+    let mut sequence = options
+        .return_sequences
+        .then(|| sequence_output(batch, timesteps, cell.widths().units));
     let chunk = batch.div_ceil(parts);
-    let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
-    let mut results = crate::threads::map(&starts, |&start| {
+    let rows: Vec<Option<ArrayViewMut3<'_, f32>>> = match sequence.as_mut() {
+        Some(seq) => seq.axis_chunks_iter_mut(Axis(0), chunk).map(Some).collect(),
+        None => (0..batch).step_by(chunk).map(|_| None).collect(),
+    };
+    let blocks: Vec<(usize, Option<ArrayViewMut3<'_, f32>>)> =
+        (0..batch).step_by(chunk).zip(rows).collect();
+    let mut results = crate::threads::map_owned(blocks, |(start, out)| {
         let end = (start + chunk).min(batch);
         let xs = x.slice(s![start..end, .., ..]);
         let ms = mask.map(|m| m.slice_move(s![start..end, ..]));
@@ -1571,10 +1581,17 @@ pub(crate) fn run_blocks<S: Step>(
             .map(|a| a.slice(s![start..end, ..]))
             .collect();
         let rd = recurrent_dropout.map(|m| m.slice(s![start..end, ..]).to_owned());
-        run_rows_traced(cell, xs, &init, ms, options, traced, rd)
+        run_rows_into(cell, xs, &init, ms, options, traced, rd, out)
     });
-    let outputs: Vec<_> = results.iter().map(|p| p.0.view()).collect();
-    let output = concatenate(Axis(0), &outputs).expect("parts share all but the batch axis");
+    let output = match sequence {
+        Some(seq) => seq.into_dyn(),
+        None => {
+            let outputs: Vec<_> = results.iter().map(|p| p.0.view()).collect();
+            concatenate(Axis(0), &outputs)
+                .expect("parts share all but the batch axis")
+                .into_dyn()
+        }
+    };
     let states = (0..cell.widths().states)
         .map(|i| {
             let views: Vec<_> = results.iter().map(|p| p.1[i].view()).collect();
@@ -1583,6 +1600,13 @@ pub(crate) fn run_blocks<S: Step>(
         .collect();
     let traces = results.iter_mut().filter_map(|p| p.2.take()).collect();
     (output, states, traces)
+}
+
+/// A new `(batch, timesteps, units)` sequence output, zeros, on huge pages where the system
+/// gives them ([`crate::buffers::zeros`]).
+fn sequence_output(batch: usize, timesteps: usize, units: usize) -> Array3<f32> {
+    let values = crate::buffers::zeros(batch * timesteps * units);
+    Array3::from_shape_vec((batch, timesteps, units), values).expect("the output's size")
 }
 
 /// The values of the input projection an inference run keeps at once, per thread: 1 MiB, the
@@ -1617,6 +1641,42 @@ pub(crate) fn run_rows_traced<S: Step>(
     traced: bool,
     recurrent_dropout: Option<Array2<f32>>,
 ) -> (ArrayD<f32>, Vec<Array2<f32>>, Option<Trace>) {
+    let (batch, timesteps, _) = x.dim();
+    let mut sequence = options
+        .return_sequences
+        .then(|| sequence_output(batch, timesteps, cell.widths().units));
+    let out = sequence.as_mut().map(|seq| seq.view_mut());
+    let (last, states, trace) = run_rows_into(
+        cell,
+        x,
+        initial,
+        mask,
+        options,
+        traced,
+        recurrent_dropout,
+        out,
+    );
+    let output = match sequence {
+        Some(seq) => seq.into_dyn(),
+        None => last.into_dyn(),
+    };
+    (output, states, trace)
+}
+
+/// [`run_rows_traced`] writing a sequence output (under `return_sequences`) into `sequence`,
+/// `(batch, timesteps, units)`, zeros, and returning the last output (when there is no
+/// `sequence`; else an empty array), the final states and the trace.
+#[allow(clippy::too_many_arguments)]
+fn run_rows_into<S: Step>(
+    cell: &S,
+    x: ArrayView3<'_, f32>,
+    initial: &[ArrayView2<'_, f32>],
+    mask: Option<ArrayView2<'_, bool>>,
+    options: RunOptions,
+    traced: bool,
+    recurrent_dropout: Option<Array2<f32>>,
+    mut sequence: Option<ArrayViewMut3<'_, f32>>,
+) -> (Array2<f32>, Vec<Array2<f32>>, Option<Trace>) {
     let (batch, timesteps, features) = x.dim();
     let widths = cell.widths();
     let (units, width) = (widths.units, widths.gates);
@@ -1668,10 +1728,8 @@ pub(crate) fn run_rows_traced<S: Step>(
             .collect()
     };
     let mut scratch = vec![0.0_f32; batch * widths.scratch];
-    // A sequence output, written step by step in its own (batch, timesteps, units) layout.
-    let mut sequence = options
-        .return_sequences
-        .then(|| Array3::<f32>::zeros((batch, timesteps, units)));
+    // The sequence output, if any, is written step by step in its own (batch, timesteps,
+    // units) layout.
     let mut masked = mask.map(|m| MaskState {
         steps: (0..timesteps)
             .flat_map(|t| m.column(source(t)).to_vec())
@@ -1756,9 +1814,9 @@ pub(crate) fn run_rows_traced<S: Step>(
 
     let steps = masked.as_ref().map(|ms| ms.steps.clone());
     let output = match (sequence, masked) {
-        (Some(seq), _) => seq.into_dyn(),
-        (None, Some(ms)) => ms.last_output.into_dyn(),
-        (None, None) => states[0].clone().into_dyn(),
+        (Some(_), _) => Array2::zeros((0, 0)),
+        (None, Some(ms)) => ms.last_output,
+        (None, None) => states[0].clone(),
     };
     let trace = history.map(|(mut seen, keep)| {
         for (h, state) in seen.iter_mut().zip(&states) {
