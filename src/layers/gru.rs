@@ -147,7 +147,8 @@ impl GRUCell {
         self.values = Some(Box::new(GRUWeights {
             kernel,
             recurrent_kernel,
-            bias,
+            // Standard layout, so that the steps copy its rows as slices.
+            bias: bias.as_standard_layout().into_owned(),
             packed_gates,
             packed_candidate,
         }));
@@ -704,13 +705,20 @@ impl GRUCell {
         if self.reset_after {
             // scratch = h_rec · recurrent_kernel + b_rec
             let b_rec = self.use_bias.then(|| w.bias.row(1));
+            // A row of the standard-layout bias is contiguous: each row a memcpy.
+            let b_rec = b_rec.as_ref().map(|b| b.as_slice().expect("a bias row"));
             for row in scratch.chunks_exact_mut(3 * u) {
-                match &b_rec {
-                    Some(b) => row.iter_mut().zip(b).for_each(|(v, &bv)| *v = bv),
+                match b_rec {
+                    Some(b) => row.copy_from_slice(b),
                     None => row.fill(0.0),
                 }
             }
             gemm_acc_strided(h_rec, &w.packed_gates, scratch, batch, 3 * u);
+            if (act, rec) == (ActivationFn::Tanh, ActivationFn::Sigmoid) {
+                // Keras's activations: every row in one pass, the same arithmetic as below.
+                tanh_sigmoid_reset_after(u, z, scratch, h, keep);
+                return;
+            }
             let rows = z
                 .chunks_exact_mut(3 * u)
                 .zip(scratch.chunks_exact(3 * u))
@@ -774,6 +782,101 @@ impl GRUCell {
                 }
             }
         }
+    }
+}
+
+crate::linalg::dispatched!(
+    /// The gates of a GRU with `reset_after`, `activation` tanh and `recurrent_activation`
+    /// sigmoid, over all rows, after the recurrent product `inner` (`h_{t-1}·U + b_rec`):
+    /// each value as the general path of [`GRUCell::step_from`] computes it, operation for
+    /// operation, in one pass over each row instead of seven, leaving in `z` and `keep` what
+    /// that path leaves there.
+    fn tanh_sigmoid_reset_after(
+        u: usize,
+        z: &mut [f32],
+        inner: &[f32],
+        h: &mut [f32],
+        keep: Option<&mut [f32]>,
+    ) {
+        let rows = z
+            .chunks_exact_mut(3 * u)
+            .zip(inner.chunks_exact(3 * u))
+            .zip(h.chunks_exact_mut(u));
+        match keep {
+            Some(keep) => {
+                for (((zr, ir), hr), kr) in rows.zip(keep.chunks_exact_mut(4 * u)) {
+                    let (zg, rest) = zr.split_at_mut(u);
+                    let (rg, cand) = rest.split_at_mut(u);
+                    let (kzr, rest) = kr.split_at_mut(2 * u);
+                    let (kc, ki) = rest.split_at_mut(u);
+                    reset_after_row_keeping(zg, rg, cand, ir, hr, kzr, kc, ki);
+                }
+            }
+            None => {
+                for ((zr, ir), hr) in rows {
+                    let (zg, rest) = zr.split_at_mut(u);
+                    let (rg, cand) = rest.split_at_mut(u);
+                    reset_after_row(zg, rg, cand, ir, hr);
+                }
+            }
+        }
+    }
+);
+
+/// One row of [`tanh_sigmoid_reset_after`]: the update, reset and candidate columns of `z`,
+/// the row's recurrent product `inner` (all three gates) and its state `h`. Each slice is an
+/// argument of its own, so that LLVM knows that they do not overlap and vectorizes the loop
+/// (fields of one struct, they ran the scalar loop).
+#[inline(always)]
+fn reset_after_row(zg: &mut [f32], rg: &mut [f32], cand: &mut [f32], inner: &[f32], h: &mut [f32]) {
+    use crate::activation::{sigmoid, tanh};
+    let u = h.len();
+    // One length for all, so that the loop has no bounds checks.
+    let (zg, rg, cand) = (&mut zg[..u], &mut rg[..u], &mut cand[..u]);
+    let (iz, ir, ih) = (&inner[..u], &inner[u..2 * u], &inner[2 * u..3 * u]);
+    for k in 0..u {
+        let (zv, rv) = (sigmoid(zg[k] + iz[k]), sigmoid(rg[k] + ir[k]));
+        let cv = tanh(cand[k] + rv * ih[k]);
+        (zg[k], rg[k], cand[k]) = (zv, rv, cv);
+        h[k] = zv * h[k] + (1.0 - zv) * cv;
+    }
+}
+
+/// [`reset_after_row`] for training, keeping the update and reset pre-activations in `kzr`,
+/// the candidate's pre-activation in `kc` and its recurrent product in `ki`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn reset_after_row_keeping(
+    zg: &mut [f32],
+    rg: &mut [f32],
+    cand: &mut [f32],
+    inner: &[f32],
+    h: &mut [f32],
+    kzr: &mut [f32],
+    kc: &mut [f32],
+    ki: &mut [f32],
+) {
+    use crate::activation::{sigmoid, tanh};
+    let u = h.len();
+    let (zg, rg, cand, kc, ki) = (
+        &mut zg[..u],
+        &mut rg[..u],
+        &mut cand[..u],
+        &mut kc[..u],
+        &mut ki[..u],
+    );
+    let (kz, kr) = kzr.split_at_mut(u);
+    let (kz, kr) = (&mut kz[..u], &mut kr[..u]);
+    let (iz, ir, ih) = (&inner[..u], &inner[u..2 * u], &inner[2 * u..3 * u]);
+    for k in 0..u {
+        let (zp, rp) = (zg[k] + iz[k], rg[k] + ir[k]);
+        (kz[k], kr[k], ki[k]) = (zp, rp, ih[k]);
+        let (zv, rv) = (sigmoid(zp), sigmoid(rp));
+        let cp = cand[k] + rv * ih[k];
+        kc[k] = cp;
+        let cv = tanh(cp);
+        (zg[k], rg[k], cand[k]) = (zv, rv, cv);
+        h[k] = zv * h[k] + (1.0 - zv) * cv;
     }
 }
 
