@@ -1711,8 +1711,10 @@ fn run_rows_into<S: Step>(
     let project_block = |t0: usize, xt: &mut Array2<f32>, z: &mut Array2<f32>| {
         let n = block.min(timesteps - t0);
         for j in 0..n {
-            xt.slice_mut(s![j * batch..(j + 1) * batch, ..])
-                .assign(&x.slice(s![.., source(t0 + j), ..]));
+            copy_rows(
+                xt.slice_mut(s![j * batch..(j + 1) * batch, ..]),
+                x.slice(s![.., source(t0 + j), ..]),
+            );
         }
         let mut zb = z.slice_mut(s![..n * batch, ..]);
         zb.fill(0.0);
@@ -1787,7 +1789,7 @@ fn run_rows_into<S: Step>(
         match masked.as_mut() {
             None => {
                 if let Some(seq) = sequence.as_mut() {
-                    seq.index_axis_mut(Axis(1), t).assign(&states[0]);
+                    copy_rows(seq.index_axis_mut(Axis(1), t), states[0].view());
                 }
             }
             Some(ms) => {
@@ -1835,6 +1837,18 @@ fn run_rows_into<S: Step>(
         }
     });
     (output, states, trace)
+}
+
+/// `dst = src`, row by row as slices where both rows are contiguous (a state into a step of
+/// the sequence output: one memcpy per row, where ndarray's assign, its rows strided by the
+/// timesteps, went element by element).
+fn copy_rows(mut dst: ArrayViewMut2<'_, f32>, src: ArrayView2<'_, f32>) {
+    for (mut d, s) in dst.rows_mut().into_iter().zip(src.rows()) {
+        match (d.as_slice_mut(), s.as_slice()) {
+            (Some(d), Some(s)) => d.copy_from_slice(s),
+            _ => d.assign(&s),
+        }
+    }
 }
 
 /// What a cell's backward pass prepares once per call: its recurrent kernels transposed and
