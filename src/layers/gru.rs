@@ -8,7 +8,7 @@ use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layer::{owned1, owned2};
 use crate::layers::recurrent::{
-    cell_getters, check_cell_units, gate_columns, Cell, PreparedBackward, Recurrent,
+    cell_getters, check_cell_units, gate_columns, Cell, PackedKernel, PreparedBackward, Recurrent,
 };
 use crate::linalg::{gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
 
@@ -76,6 +76,8 @@ struct GRUWeights {
     /// `(2, 3u)` with `reset_after` (input bias, recurrent bias), `(1, 3u)` without, and
     /// `(0, 3u)` without bias.
     bias: Array2<f32>,
+    /// The kernel, packed for the input projection.
+    packed_kernel: PackedKernel,
     /// reset_after: the whole recurrent kernel; otherwise its z and r columns.
     packed_gates: Packed,
     /// reset_before only: the candidate's columns of the recurrent kernel.
@@ -145,6 +147,7 @@ impl GRUCell {
             )
         };
         self.values = Some(Box::new(GRUWeights {
+            packed_kernel: PackedKernel::new(kernel.view()),
             kernel,
             recurrent_kernel,
             // Standard layout, so that the steps copy its rows as slices.
@@ -332,6 +335,10 @@ impl Cell for GRUCell {
     fn input_projection(&self) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)> {
         let v = self.values.as_ref()?;
         Some((v.kernel.view(), self.use_bias.then(|| v.bias.row(0))))
+    }
+
+    fn packed_input_kernel(&self) -> Option<&PackedKernel> {
+        self.values.as_ref().map(|v| &v.packed_kernel)
     }
 
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize) {

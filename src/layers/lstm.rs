@@ -247,6 +247,10 @@ impl Cell for LSTMCell {
         self.weights.input_projection()
     }
 
+    fn packed_input_kernel(&self) -> Option<&crate::layers::recurrent::PackedKernel> {
+        self.weights.packed_kernel()
+    }
+
     fn step(&self, z: &mut [f32], states: &mut [Array2<f32>], _scratch: &mut [f32], batch: usize) {
         self.step_keeping(z, states, batch, None);
     }

@@ -96,6 +96,13 @@ pub trait Cell: Clone + fmt::Debug + Send + Sync + 'static {
     /// (`(gate_width,)`, if any), or `None` until the cell has weights.
     fn input_projection(&self) -> Option<(ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>)>;
 
+    /// The input kernel of [`input_projection`](Cell::input_projection), packed once when the
+    /// weights were set, for the projection's products; `None` (the default) packs it anew
+    /// for each block of timesteps.
+    fn packed_input_kernel(&self) -> Option<&PackedKernel> {
+        None
+    }
+
     /// Finishes one timestep for `batch` rows. Only called on a cell whose
     /// [`input_projection`](Cell::input_projection) is `Some`.
     ///
@@ -386,7 +393,13 @@ impl<C: Cell> Step for C {
         match (x.as_slice(), z.as_slice_mut()) {
             (Some(xs), Some(zs)) => {
                 let rows = x.nrows();
-                crate::linalg::gemm_acc(xs, &crate::linalg::Packed::new(kernel), zs, rows);
+                match self.packed_input_kernel() {
+                    Some(packed) => crate::linalg::gemm_acc(xs, &packed.0, zs, rows),
+                    None => {
+                        let packed = crate::linalg::Packed::new(kernel);
+                        crate::linalg::gemm_acc(xs, &packed, zs, rows);
+                    }
+                }
             }
             _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, &mut z),
         }
@@ -1290,6 +1303,8 @@ pub(crate) struct GateWeights {
 struct GateValues {
     kernel: Array2<f32>,
     recurrent: Array2<f32>,
+    /// The kernel, packed for the input projection.
+    packed_kernel: PackedKernel,
     packed: crate::linalg::Packed,
     bias: ndarray::Array1<f32>,
 }
@@ -1338,6 +1353,7 @@ impl GateWeights {
         bias: ndarray::Array1<f32>,
     ) {
         self.values = Some(Box::new(GateValues {
+            packed_kernel: PackedKernel::new(kernel.view()),
             packed: crate::linalg::Packed::new(recurrent.view()),
             kernel,
             recurrent,
@@ -1437,6 +1453,11 @@ impl GateWeights {
             w.push(d_z.sum_axis(Axis(0)).into_dyn());
         }
         w
+    }
+
+    /// The input kernel, packed, once the weights are set.
+    pub(crate) fn packed_kernel(&self) -> Option<&PackedKernel> {
+        self.values.as_ref().map(|v| &v.packed_kernel)
     }
 
     /// The recurrent kernel, packed.
@@ -1848,6 +1869,18 @@ fn copy_rows(mut dst: ArrayViewMut2<'_, f32>, src: ArrayView2<'_, f32>) {
             (Some(d), Some(s)) => d.copy_from_slice(s),
             _ => d.assign(&s),
         }
+    }
+}
+
+/// A cell's input kernel packed for the products of the input projection, once when its
+/// weights are set ([`Cell::packed_input_kernel`]). Opaque: the crate's cells make it.
+#[derive(Debug, Clone)]
+pub struct PackedKernel(crate::linalg::Packed);
+
+impl PackedKernel {
+    /// `kernel`, `(input_dim, gate_width)`, packed.
+    pub(crate) fn new(kernel: ArrayView2<'_, f32>) -> Self {
+        PackedKernel(crate::linalg::Packed::new(kernel))
     }
 }
 
