@@ -676,6 +676,8 @@ impl Step for ConvStep<'_> {
         };
         let xs = x.as_slice().expect("a standard-layout copy");
         let zs = z.as_slice_mut().expect("z is in standard layout");
+        // The convolution adds into z, whose values on entry are unspecified.
+        zs.fill(0.0);
         conv(xs, frames, &self.input, kernel, zs);
         if !self.values.bias.is_empty() {
             let b = self.values.bias.as_slice().expect("a 1-D bias");

@@ -263,7 +263,7 @@ pub(crate) trait Step: Sync {
     fn widths(&self) -> Widths;
 
     /// Writes `x · kernel + bias` for the rows of `x` (one row per timestep and batch row) into
-    /// `z`, which holds zeros on entry, `(rows, gates)`.
+    /// `z`, `(rows, gates)`, every value of it: its values on entry are unspecified.
     fn project(&self, x: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>);
 
     /// Finishes one timestep for `batch` rows, as [`Cell::step`].
@@ -385,8 +385,15 @@ impl<C: Cell> Step for C {
         let (kernel, bias) = self
             .input_projection()
             .expect("the driver runs only a cell with weights");
-        if let Some(b) = bias {
-            z.assign(&b);
+        // z starts as the bias, or zeros: the products add into it.
+        match (bias.as_ref().and_then(|b| b.as_slice()), z.as_slice_mut()) {
+            (Some(b), Some(zs)) => zs
+                .chunks_exact_mut(b.len())
+                .for_each(|row| row.copy_from_slice(b)),
+            _ => match bias {
+                Some(b) => z.assign(&b),
+                None => z.fill(0.0),
+            },
         }
         // On the packed tiles of the recurrent steps: the kernel packs in a copy of its
         // values, against the product's rows·values multiply-adds.
@@ -1737,9 +1744,7 @@ fn run_rows_into<S: Step>(
                 x.slice(s![.., source(t0 + j), ..]),
             );
         }
-        let mut zb = z.slice_mut(s![..n * batch, ..]);
-        zb.fill(0.0);
-        cell.project(xt.slice(s![..n * batch, ..]), zb);
+        cell.project(xt.slice(s![..n * batch, ..]), z.slice_mut(s![..n * batch, ..]));
     };
 
     let mut states: Vec<Array2<f32>> = if initial.is_empty() {
