@@ -266,6 +266,13 @@ pub(crate) trait Step: Sync {
     /// `z`, `(rows, gates)`, every value of it: its values on entry are unspecified.
     fn project(&self, x: ArrayView2<'_, f32>, z: ArrayViewMut2<'_, f32>);
 
+    /// [`project`](Step::project) for `rows` rows of `x` `lda` values apart, each its first
+    /// `features` values, into `z` (`rows · gates`), reading them where they are: `true`, or
+    /// `false` (the default) when the step cannot, leaving `z` as it was.
+    fn project_rows(&self, _x: &[f32], _lda: usize, _rows: usize, _z: &mut [f32]) -> bool {
+        false
+    }
+
     /// Finishes one timestep for `batch` rows, as [`Cell::step`].
     fn advance(&self, z: &mut [f32], states: &mut [Array2<f32>], scratch: &mut [f32], batch: usize);
 
@@ -386,10 +393,9 @@ impl<C: Cell> Step for C {
             .input_projection()
             .expect("the driver runs only a cell with weights");
         // z starts as the bias, or zeros: the products add into it.
-        match (bias.as_ref().and_then(|b| b.as_slice()), z.as_slice_mut()) {
-            (Some(b), Some(zs)) => zs
-                .chunks_exact_mut(b.len())
-                .for_each(|row| row.copy_from_slice(b)),
+        match (bias.as_ref().map(|b| b.as_slice()), z.as_slice_mut()) {
+            (None, Some(zs)) => start_from_bias(zs, None),
+            (Some(Some(b)), Some(zs)) => start_from_bias(zs, Some(b)),
             _ => match bias {
                 Some(b) => z.assign(&b),
                 None => z.fill(0.0),
@@ -410,6 +416,22 @@ impl<C: Cell> Step for C {
             }
             _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, &mut z),
         }
+    }
+
+    fn project_rows(&self, x: &[f32], lda: usize, rows: usize, z: &mut [f32]) -> bool {
+        let (Some(packed), Some((_, bias))) = (self.packed_input_kernel(), self.input_projection())
+        else {
+            return false;
+        };
+        let bias = match bias.map(|b| b.to_slice()) {
+            None => None,
+            Some(Some(b)) => Some(b),
+            // A bias that is not contiguous: the copying path.
+            Some(None) => return false,
+        };
+        start_from_bias(z, bias);
+        crate::linalg::gemm_acc_lda(x, lda, &packed.0, z, rows);
+        true
     }
 
     fn advance(
@@ -1734,17 +1756,43 @@ fn run_rows_into<S: Step>(
     } else {
         projection_block(batch, width, timesteps)
     };
-    let mut xt = buffer(block * batch, features);
+    // An inference call over an input in standard layout projects each timestep's rows where
+    // they are, `timesteps·features` values apart, when the cell can: no copy of the input.
+    let direct = (!traced).then(|| x.as_slice()).flatten();
+    let mut xt = match direct {
+        Some(_) => Array2::zeros((0, features)),
+        None => buffer(block * batch, features),
+    };
     let mut z = buffer(block * batch, width);
     let project_block = |t0: usize, xt: &mut Array2<f32>, z: &mut Array2<f32>| {
         let n = block.min(timesteps - t0);
+        if let Some(xs) = direct {
+            let zs = z.as_slice_mut().expect("z is in standard layout");
+            let lda = timesteps * features;
+            // A cell that cannot says so at once, before it writes anything.
+            let read_in_place = (0..n).all(|j| {
+                let rows = &xs[source(t0 + j) * features..];
+                let zj = &mut zs[j * batch * width..(j + 1) * batch * width];
+                cell.project_rows(rows, lda, batch, zj)
+            });
+            if read_in_place {
+                return;
+            }
+            // The copying path below needs the block's copy, which this call did not make.
+            if xt.nrows() < n * batch {
+                *xt = Array2::zeros((block * batch, features));
+            }
+        }
         for j in 0..n {
             copy_rows(
                 xt.slice_mut(s![j * batch..(j + 1) * batch, ..]),
                 x.slice(s![.., source(t0 + j), ..]),
             );
         }
-        cell.project(xt.slice(s![..n * batch, ..]), z.slice_mut(s![..n * batch, ..]));
+        cell.project(
+            xt.slice(s![..n * batch, ..]),
+            z.slice_mut(s![..n * batch, ..]),
+        );
     };
 
     let mut states: Vec<Array2<f32>> = if initial.is_empty() {
@@ -1865,6 +1913,17 @@ fn run_rows_into<S: Step>(
     (output, states, trace)
 }
 
+/// Sets every row of `z` (rows of `bias.len()` values) to `bias`, or every value to zero
+/// without one: where a projection's products start.
+fn start_from_bias(z: &mut [f32], bias: Option<&[f32]>) {
+    match bias {
+        Some(b) if !b.is_empty() => z
+            .chunks_exact_mut(b.len())
+            .for_each(|row| row.copy_from_slice(b)),
+        _ => z.fill(0.0),
+    }
+}
+
 /// `dst = src`, row by row as slices where both rows are contiguous (a state into a step of
 /// the sequence output: one memcpy per row, where ndarray's assign, its rows strided by the
 /// timesteps, went element by element).
@@ -1982,6 +2041,62 @@ fn apply_mask_step(ms: &mut MaskState, t: usize, states: &mut [Array2<f32>]) {
             for (state, saved) in states.iter_mut().zip(&ms.saved) {
                 state.row_mut(b).assign(&saved.row(b));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::layer::{apply, Layer};
+    use crate::shape::Shape;
+    use crate::{SimpleRNN, GRU, LSTM};
+    use ndarray::{Array3, ShapeBuilder};
+
+    /// An input in standard layout is projected where it is, a timestep's rows
+    /// `timesteps·features` apart; any other layout through the block's time-major copy. Both
+    /// give the same numbers, to the bit, forwards and backwards, with sequences or not.
+    #[test]
+    fn the_input_read_in_place_gives_the_numbers_of_its_copy() {
+        let (batch, timesteps, features) = (5, 7, 3);
+        let values =
+            |(b, t, d): (usize, usize, usize)| ((b * 7 + t * 3 + d) % 11) as f32 * 0.1 - 0.5;
+        let standard = Array3::from_shape_fn((batch, timesteps, features), values);
+        let fortran = Array3::from_shape_fn((batch, timesteps, features).f(), values);
+        assert!(fortran.as_slice().is_none());
+        let layers: Vec<Box<dyn Layer>> = vec![
+            Box::new(SimpleRNN::new(4).with_return_sequences(true)),
+            Box::new(LSTM::new(4).with_go_backwards(true)),
+            Box::new(
+                GRU::new(4)
+                    .with_return_sequences(true)
+                    .with_go_backwards(true),
+            ),
+            Box::new(GRU::new(4).with_reset_after(false)),
+            Box::new(
+                LSTM::new(4)
+                    .with_use_bias(false)
+                    .with_return_sequences(true),
+            ),
+        ];
+        for mut layer in layers {
+            crate::set_random_seed(3);
+            layer
+                .build(&[Shape::new(vec![None, Some(timesteps), Some(features)])])
+                .expect("builds");
+            layer.initialize();
+            // A bias that is not zero (Keras starts it at zeros), where the layer has one.
+            let mut weights: Vec<_> = layer.weights().iter().map(|w| w.to_owned()).collect();
+            if weights.len() == 3 {
+                weights[2]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v = 0.1 * i as f32);
+            }
+            layer.set_weights(&weights).expect("its own shapes");
+            let a = apply(layer.as_ref(), standard.view().into_dyn()).expect("runs");
+            let b = apply(layer.as_ref(), fortran.view().into_dyn()).expect("runs");
+            assert_eq!(a, b, "{}", layer.class_name());
+            assert!(a.iter().any(|&v| v != 0.0));
         }
     }
 }

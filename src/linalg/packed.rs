@@ -212,6 +212,22 @@ pub(crate) fn gemm_acc_strided(a: &[f32], w: &Packed, out: &mut [f32], rows: usi
     gemm_lhs(a, w.rhs(), out, rows, ldo);
 }
 
+/// [`gemm_acc`] with the rows of `a` `lda` values apart: `out[r·n + j] += Σ_kk a[r·lda + kk] ·
+/// w[kk, j]`, so that the product reads rows of a wider matrix where they are (one timestep of
+/// a `(batch, timesteps, features)` input: `lda = timesteps·features`).
+///
+/// # Panics
+/// If `lda < k`, or a slice is shorter than its shape says: internal invariants.
+pub(crate) fn gemm_acc_lda(a: &[f32], lda: usize, w: &Packed, out: &mut [f32], rows: usize) {
+    assert!(lda >= w.k);
+    let a = Lhs {
+        data: a,
+        rs: lda,
+        ks: 1,
+    };
+    gemm_lhs(a, w.rhs(), out, rows, w.n);
+}
+
 /// The left operand of a product, `rows` by `k`: its element `(i, kk)` is `data[i·rs + kk·ks]`.
 /// A row-major matrix has `rs = k` and `ks = 1`; the transpose of a row-major `(m, k)` one
 /// `rs = 1` and `ks = k`, so that a product with a transpose reads it where it is.
@@ -792,6 +808,26 @@ mod tests {
                 assert_abs_diff_eq!(out, expected, epsilon = 1e-5);
             }
         }
+    }
+
+    /// Rows `lda` apart: the columns `3..3 + k` of a wider matrix, read where they are.
+    #[test]
+    fn reads_rows_lda_apart() {
+        let (rows, k, n, lda) = (11, 9, 40, 17);
+        let wide = Array2::from_shape_fn((rows, lda), |(i, j)| (i * 5 + j) as f32 * 0.03 - 0.4);
+        let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 - j as f32) * 0.05);
+        let a = wide.slice(ndarray::s![.., 3..3 + k]);
+        let mut out = Array2::from_elem((rows, n), 0.25_f32);
+        let expected = a.dot(&w) + 0.25;
+        let data = &wide.as_slice().unwrap()[3..];
+        gemm_acc_lda(
+            data,
+            lda,
+            &Packed::new(w.view()),
+            out.as_slice_mut().unwrap(),
+            rows,
+        );
+        assert_abs_diff_eq!(out, expected, epsilon = 1e-5);
     }
 
     /// `aᵀ·b` the plain way, for the tests.
