@@ -1669,6 +1669,10 @@ fn projection_block(batch: usize, width: usize, timesteps: usize) -> usize {
     (PROJECTION_BLOCK_VALUES / batch.saturating_mul(width).max(1)).clamp(1, timesteps.max(1))
 }
 
+/// The fewest batch rows an inference run projects where they are, one product per timestep,
+/// rather than through a time-major copy of a block of timesteps ([`run_rows_traced`]).
+const DIRECT_ROWS: usize = 64;
+
 /// What a masked run keeps besides the states: the states before the step (to put back at
 /// masked rows) and the last output of each row.
 struct MaskState {
@@ -1758,7 +1762,11 @@ fn run_rows_into<S: Step>(
     };
     // An inference call over an input in standard layout projects each timestep's rows where
     // they are, `timesteps·features` values apart, when the cell can: no copy of the input.
-    let direct = (!traced).then(|| x.as_slice()).flatten();
+    // Not for few rows, whose product per timestep would read the whole kernel for each few
+    // (W7, one row: 5.7 -> 7.3-8.1 ms), where the block's copy makes one product of them all.
+    let direct = (!traced && batch >= DIRECT_ROWS)
+        .then(|| x.as_slice())
+        .flatten();
     let mut xt = match direct {
         Some(_) => Array2::zeros((0, features)),
         None => buffer(block * batch, features),
@@ -2057,7 +2065,8 @@ mod tests {
     /// give the same numbers, to the bit, forwards and backwards, with sequences or not.
     #[test]
     fn the_input_read_in_place_gives_the_numbers_of_its_copy() {
-        let (batch, timesteps, features) = (5, 7, 3);
+        // Rows enough to be read in place (DIRECT_ROWS).
+        let (batch, timesteps, features) = (super::DIRECT_ROWS + 1, 7, 3);
         let values =
             |(b, t, d): (usize, usize, usize)| ((b * 7 + t * 3 + d) % 11) as f32 * 0.1 - 0.5;
         let standard = Array3::from_shape_fn((batch, timesteps, features), values);
