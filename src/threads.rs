@@ -13,6 +13,8 @@
 //! - a call made from inside the pool (from a rayon task of the program's own) runs its parts
 //!   on the same pool, and calls from many user threads share its threads: the CPUs are never
 //!   oversubscribed by seqnn;
+//! - a [`Bidirectional`](crate::Bidirectional) without dropout in training runs its two
+//!   directions side by side, each on half the threads;
 //! - small calls run on the calling thread alone.
 //!
 //! Without the `threads` feature every call runs on the calling thread.
@@ -29,6 +31,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The cap set by [`set_num_threads`]; 0 for none.
 static CAP: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// This thread's share of the threads while it runs one side of a [`join`]; 0 for none.
+    static SHARE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Caps the number of threads one seqnn call uses at `n`; `0` removes the cap, so that calls
 /// use the whole pool. It takes effect for the calls that start after it, on every thread.
 ///
@@ -42,9 +49,13 @@ pub fn set_num_threads(n: usize) {
 /// [`set_num_threads`] cap. 1 without the `threads` feature.
 pub fn num_threads() -> usize {
     let pool = pool_size();
-    match CAP.load(Ordering::Relaxed) {
+    let all = match CAP.load(Ordering::Relaxed) {
         0 => pool,
         cap => cap.min(pool),
+    };
+    match SHARE.with(std::cell::Cell::get) {
+        0 => all,
+        share => share.min(all),
     }
     .max(1)
 }
@@ -62,6 +73,46 @@ fn pool_size() -> usize {
 /// How many parts to split a call into: [`num_threads`], at most `max_parts`, at least 1.
 pub(crate) fn parts(max_parts: usize) -> usize {
     num_threads().min(max_parts).max(1)
+}
+
+/// `a()` and `b()`, side by side on the pool when a call may use two threads or more, each
+/// with its share of them: while `a` runs, [`num_threads`] on its thread is half of the
+/// caller's (rounded down), and while `b` runs, the rest. So two independent halves of a call
+/// (the directions of a `Bidirectional`) each run on their own thread, and split their own
+/// work no further than their share.
+#[cfg(feature = "threads")]
+pub(crate) fn join<RA: Send, RB: Send>(
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    let n = num_threads();
+    if n < 2 {
+        return (a(), b());
+    }
+    rayon::join(|| with_share(n / 2, a), || with_share(n - n / 2, b))
+}
+
+/// `a()` then `b()`, on the calling thread.
+#[cfg(not(feature = "threads"))]
+pub(crate) fn join<RA: Send, RB: Send>(
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    (a(), b())
+}
+
+/// `f()` with this thread's [`num_threads`] at most `share`, the thread's own share put back
+/// afterwards, even when `f` panics.
+#[cfg(feature = "threads")]
+fn with_share<R>(share: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SHARE.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SHARE.with(|s| s.replace(share)));
+    f()
 }
 
 /// `f` over `items`, in parallel on the pool when there is more than one item, in order.
@@ -186,4 +237,39 @@ pub(crate) fn lockstep(parts: usize, steps: usize, chunk: impl Fn(usize, usize) 
 #[cfg(not(feature = "threads"))]
 pub(crate) fn lockstep(parts: usize, steps: usize, chunk: impl Fn(usize, usize) + Sync) {
     (0..steps).for_each(|t| (0..parts).for_each(|p| chunk(t, p)));
+}
+
+#[cfg(all(test, feature = "threads"))]
+mod tests {
+    use super::*;
+
+    fn share() -> usize {
+        SHARE.with(std::cell::Cell::get)
+    }
+
+    #[test]
+    fn a_share_caps_its_thread_and_is_put_back() {
+        assert_eq!(share(), 0);
+        assert_eq!(with_share(1, num_threads), 1);
+        assert_eq!(with_share(1, || with_share(3, share)), 3);
+        assert_eq!(share(), 0);
+        let panicked = std::panic::catch_unwind(|| with_share(1, || panic!("in the share")));
+        assert!(panicked.is_err());
+        assert_eq!(share(), 0, "a panic puts the share back");
+    }
+
+    #[test]
+    fn the_sides_of_a_join_share_the_threads() {
+        let pool = pool_size();
+        let (a, b) = join(num_threads, num_threads);
+        // Another test may cap the threads meanwhile: the sides never have more than the pool.
+        assert!(
+            a + b <= pool.max(2),
+            "{a} + {b} threads on a pool of {pool}"
+        );
+        assert!(a <= pool / 2 || pool < 2, "{a} threads on a pool of {pool}");
+        assert_eq!(share(), 0);
+        let (x, y) = join(|| 1, || "two");
+        assert_eq!((x, y), (1, "two"));
+    }
 }

@@ -211,8 +211,14 @@ fn steps_split_over_threads_give_the_numbers_of_one_thread() {
     if in_child() {
         return;
     }
-    let out = child("child_compares_one_thread_with_the_pool", None);
-    assert!(field(&out, "cases") >= 14, "{out}");
+    assert_no_case_differs("child_compares_one_thread_with_the_pool", 14);
+}
+
+/// Runs the child `name`, which prints how many cases it compared and how many differed: at
+/// least `cases` cases, none differing.
+fn assert_no_case_differs(name: &str, cases: usize) {
+    let out = child(name, None);
+    assert!(field(&out, "cases") >= cases, "{out}");
     assert_eq!(field(&out, "differ"), 0, "{out}");
 }
 
@@ -294,6 +300,107 @@ fn child_compares_one_thread_with_the_pool() {
             cases += 1;
             differ += usize::from(d > 1e-6);
         }
+    }
+    println!("cases={cases}\ndiffer={differ}");
+}
+
+/// A `Bidirectional` runs its two directions side by side, each on its share of the pool, or,
+/// with dropout in training, one after the other, each splitting its rows: either way its
+/// outputs and gradients are those of one thread, and dropout draws its masks in the same order.
+#[test]
+fn bidirectional_directions_give_the_numbers_of_one_thread() {
+    if in_child() {
+        return;
+    }
+    assert_no_case_differs("child_compares_bidirectional_with_one_thread", 4);
+}
+
+#[test]
+fn child_compares_bidirectional_with_one_thread() {
+    use seqnn::{Bidirectional, CallContext, Layer, MergeMode, Shape, SimpleRNN, GRU};
+    if !in_child() {
+        return;
+    }
+    // 37 rows, which split into 19 + 18 where a direction splits its rows.
+    let (batch, timesteps, features) = (37, 60, 24);
+    type MakeLayer = Box<dyn Fn() -> Bidirectional>;
+    let layers: Vec<(&str, MakeLayer)> = vec![
+        (
+            "lstm sequences, concat",
+            Box::new(|| Bidirectional::new(LSTM::new(64).with_return_sequences(true))),
+        ),
+        (
+            "gru, sum",
+            Box::new(|| Bidirectional::new(GRU::new(48)).with_merge_mode(MergeMode::Sum)),
+        ),
+        (
+            "simple_rnn sequences, mul",
+            Box::new(|| {
+                Bidirectional::new(SimpleRNN::new(40).with_return_sequences(true))
+                    .with_merge_mode(MergeMode::Mul)
+            }),
+        ),
+        (
+            "lstm sequences with dropout and recurrent dropout",
+            Box::new(|| {
+                Bidirectional::new(
+                    LSTM::new(64)
+                        .with_return_sequences(true)
+                        .with_dropout(0.3)
+                        .with_recurrent_dropout(0.2),
+                )
+            }),
+        ),
+    ];
+    let x = Array3::from_shape_fn((batch, timesteps, features), |(b, t, d)| {
+        ((b * 7 + t * 3 + d) % 11) as f32 * 0.1 - 0.5
+    })
+    .into_dyn();
+    let (mut cases, mut differ) = (0, 0);
+    for (name, make) in &layers {
+        seqnn::set_random_seed(7);
+        let mut layer = make();
+        layer
+            .build(&[Shape::new(vec![None, Some(timesteps), Some(features)])])
+            .expect("builds");
+        layer.initialize();
+        let mut runs: Vec<Vec<ndarray::ArrayD<f32>>> = Vec::new();
+        for threads in [1, 0] {
+            seqnn::set_num_threads(threads);
+            let mut arrays = layer
+                .call(&[x.view()], &mut CallContext::inference())
+                .expect("predicts");
+            seqnn::set_random_seed(11);
+            let mut ctx = CallContext::training();
+            let y = layer.call(&[x.view()], &mut ctx).expect("trains");
+            let saved = ctx.take_saved().expect("a training call keeps its record");
+            let upstream = ndarray::ArrayD::from_shape_fn(y[0].raw_dim(), |i| {
+                (ndarray::Dimension::as_array_view(&i).iter().sum::<usize>() % 5) as f32 * 0.2 - 0.4
+            });
+            let grads = layer
+                .backward(&saved, &[Some(upstream.view())])
+                .expect("backward");
+            arrays.extend(y);
+            arrays.extend(grads.inputs.into_iter().flatten());
+            arrays.extend(grads.weights);
+            runs.push(arrays);
+        }
+        seqnn::set_num_threads(0);
+        assert_eq!(runs[0].len(), runs[1].len());
+        // Relative above 1: weight gradients are sums over rows, in blocks where rows split.
+        let d = runs[0]
+            .iter()
+            .zip(&runs[1])
+            .flat_map(|(a, b)| {
+                assert_eq!(a.shape(), b.shape());
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+            })
+            .fold(0.0, f32::max);
+        println!("{name}: {d:e}");
+        cases += 1;
+        differ += usize::from(d > 1e-5);
     }
     println!("cases={cases}\ndiffer={differ}");
 }

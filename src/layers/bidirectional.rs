@@ -11,7 +11,7 @@ use crate::layer::{
     layer_plumbing, no_weights, CallContext, Gradients, InputDecl, Layer, LayerName, MaskPolicy,
     Outputs, SavedForBackward, States, WeightSpec,
 };
-use crate::layers::recurrent::RecurrentLayer;
+use crate::layers::recurrent::{RecurrentLayer, PARALLEL_WORK};
 use crate::shape::Shape;
 
 /// How [`Bidirectional`] combines the forward and backward outputs (Keras's `merge_mode`).
@@ -132,6 +132,8 @@ struct BidirectionalSaved {
     /// The shape of the first output (the merged one, or the forward one without merging).
     merged_shape: Vec<usize>,
     initial_inputs: usize,
+    /// Whether the directions ran side by side, as their backward passes then do.
+    side_by_side: bool,
 }
 
 impl Bidirectional {
@@ -258,6 +260,29 @@ impl Bidirectional {
         }
     }
 
+    /// Whether the two directions of a call on `x` in `ctx` run side by side, each on its share
+    /// of the threads ([`threads::join`](crate::threads)), rather than one after the other,
+    /// each splitting its rows: when the call may use two threads, neither direction draws
+    /// random numbers, and their work together is worth a thread. Each direction then keeps
+    /// all its rows, which its products run on more efficiently, and the threads meet once
+    /// per call instead of once per direction.
+    fn side_by_side(&self, x: &ArrayViewD<'_, f32>, ctx: &CallContext) -> bool {
+        let &[batch, timesteps, features] = x.shape() else {
+            return false;
+        };
+        let input = (batch, timesteps, features);
+        if crate::threads::num_threads() < 2 {
+            return false;
+        }
+        match (
+            self.forward.parallel_work(ctx, input),
+            self.backward.parallel_work(ctx, input),
+        ) {
+            (Some(f), Some(b)) => f.saturating_add(b) >= PARALLEL_WORK,
+            _ => false,
+        }
+    }
+
     /// Runs both directions on `x` and merges them: Keras's outputs (the merged output, or both
     /// under [`MergeMode::None`], then the states under `return_state`) and every final state,
     /// forward then backward, for a stateful layer.
@@ -291,37 +316,43 @@ impl Bidirectional {
         // Each direction's call takes x and its own initial states: the call's inputs 1..=nf
         // for the forward one, the nb after them for the backward one. Both Kerases call the
         // layers through `__call__`, so each adds its activity penalty, on its own outputs.
-        let direction = |ctx: &mut CallContext,
-                         layer: &dyn RecurrentLayer,
-                         init: &[ArrayViewD<'_, f32>],
-                         carried: Option<Vec<Array2<f32>>>,
-                         first_state: usize|
-         -> Result<(Outputs, States, Option<SavedForBackward>)> {
-            let mut sub = ctx
-                .inner(first_state..first_state + init.len())
+        let context = |init: usize, carried: Option<Vec<Array2<f32>>>, first_state: usize| {
+            let sub = ctx
+                .inner(first_state..first_state + init)
                 .with_masks(vec![mask.clone()]);
-            if let Some(states) = carried {
-                sub = sub.with_states(states);
+            match carried {
+                Some(states) => sub.with_states(states),
+                None => sub,
             }
+        };
+        let f_ctx = context(f_init.len(), f_carried, 1);
+        let b_ctx = context(b_init.len(), b_carried, 1 + f_init.len());
+        let direction = |layer: &dyn RecurrentLayer,
+                         init: &[ArrayViewD<'_, f32>],
+                         mut sub: CallContext|
+         -> Result<(Outputs, CallContext)> {
             let mut inputs = vec![x.view()];
             inputs.extend(init.iter().map(|s| s.view()));
             let outputs = call_layer(layer, &inputs, &mut sub)?;
-            ctx.add_penalties_of(&sub);
-            Ok((
-                outputs,
-                sub.take_states().unwrap_or_default(),
-                sub.take_saved(),
-            ))
+            Ok((outputs, sub))
         };
-        let (mut f, f_final, f_saved) =
-            direction(ctx, self.forward.as_ref(), f_init, f_carried, 1)?;
-        let (mut b, b_final, b_saved) = direction(
-            ctx,
-            self.backward.as_ref(),
-            b_init,
-            b_carried,
-            1 + f_init.len(),
-        )?;
+        let (forward, backward) = (self.forward.as_ref(), self.backward.as_ref());
+        let side_by_side = self.side_by_side(x, ctx);
+        let ((mut f, mut f_ctx), (mut b, mut b_ctx)) = if side_by_side {
+            let (f, b) = crate::threads::join(
+                || direction(forward, f_init, f_ctx),
+                || direction(backward, b_init, b_ctx),
+            );
+            (f?, b?)
+        } else {
+            // One after the other, so that dropout draws its masks in Keras's order.
+            let f = direction(forward, f_init, f_ctx)?;
+            (f, direction(backward, b_init, b_ctx)?)
+        };
+        ctx.add_penalties_of(&f_ctx);
+        ctx.add_penalties_of(&b_ctx);
+        let (f_final, f_saved) = (f_ctx.take_states().unwrap_or_default(), f_ctx.take_saved());
+        let (b_final, b_saved) = (b_ctx.take_states().unwrap_or_default(), b_ctx.take_saved());
         let f_states = f.split_off(1);
         let b_states = b.split_off(1);
         let (f_out, b_out) = (f.swap_remove(0), b.swap_remove(0));
@@ -342,6 +373,7 @@ impl Bidirectional {
                 forward_units: f_out.shape()[f_out.ndim() - 1],
                 merged_shape: Vec::new(),
                 initial_inputs: initial.len(),
+                side_by_side,
             }),
             _ => None,
         };
@@ -661,8 +693,14 @@ impl Layer for Bidirectional {
         f_grads.extend((0..nf).map(|i| grad(merged + i).map(|g| g.view())));
         let mut b_grads = vec![d_b.as_ref().map(|d| d.view())];
         b_grads.extend((0..nb).map(|i| grad(merged + nf + i).map(|g| g.view())));
-        let f = backward_layer(self.forward.as_ref(), &saved.forward, &f_grads)?;
-        let b = backward_layer(self.backward.as_ref(), &saved.backward, &b_grads)?;
+        let f = || backward_layer(self.forward.as_ref(), &saved.forward, &f_grads);
+        let b = || backward_layer(self.backward.as_ref(), &saved.backward, &b_grads);
+        let (f, b) = if saved.side_by_side {
+            crate::threads::join(f, b)
+        } else {
+            (f(), b())
+        };
+        let (f, b) = (f?, b?);
         let (mut f_inputs, mut b_inputs) = (f.inputs.into_iter(), b.inputs.into_iter());
         let dx = match (f_inputs.next().flatten(), b_inputs.next().flatten()) {
             (Some(a), Some(c)) => Some(a + c),

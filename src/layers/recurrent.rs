@@ -564,6 +564,17 @@ pub trait RecurrentLayer: Layer {
 
     /// An unbuilt copy of the configuration with `go_backwards` flipped: Keras's backward layer.
     fn reversed_copy(&self) -> Box<dyn RecurrentLayer>;
+
+    /// The multiply-adds of a call in `ctx` on an input of shape `(batch, timesteps,
+    /// features)`, when the call may run on a thread other than the caller's; `None` when it
+    /// may not, because it draws random numbers (dropout, in training), which come in order
+    /// from the calling thread's generator. [`Bidirectional`](crate::Bidirectional) runs its
+    /// two directions side by side when both may and their work is worth a thread. By
+    /// default `None`.
+    fn parallel_work(&self, ctx: &CallContext, input: (usize, usize, usize)) -> Option<usize> {
+        let _ = (ctx, input);
+        None
+    }
 }
 
 /// A recurrent layer: a [`Cell`] run over time by the shared driver. [`SimpleRNN`](crate::SimpleRNN)
@@ -656,15 +667,9 @@ impl<C: Cell> Recurrent<C> {
     /// The recurrent dropout mask of a training call, `(batch, units)`, for a rate in `(0, 1)`:
     /// one draw per sequence and unit, kept over the timesteps.
     fn recurrent_dropout_mask(&self, ctx: &CallContext, batch: usize) -> Option<Array2<f32>> {
-        (ctx.mode() == Mode::Training
-            && self.recurrent_dropout > 0.0
-            && self.recurrent_dropout < 1.0)
-            .then(|| {
-                crate::layers::dropout::keep_mask(
-                    Ix2(batch, self.cell.units()),
-                    self.recurrent_dropout,
-                )
-            })
+        drops(ctx, self.recurrent_dropout).then(|| {
+            crate::layers::dropout::keep_mask(Ix2(batch, self.cell.units()), self.recurrent_dropout)
+        })
     }
 
     /// The input dropout mask of a training call, `(batch, 1, features)`, for a rate in
@@ -675,7 +680,7 @@ impl<C: Cell> Recurrent<C> {
         batch: usize,
         features: usize,
     ) -> Option<Array3<f32>> {
-        (ctx.mode() == Mode::Training && self.dropout > 0.0 && self.dropout < 1.0)
+        drops(ctx, self.dropout)
             .then(|| crate::layers::dropout::keep_mask(Ix3(batch, 1, features), self.dropout))
     }
 
@@ -1316,6 +1321,11 @@ impl<C: Cell> RecurrentLayer for Recurrent<C> {
         copy.cell = self.cell.without_weights();
         Box::new(copy)
     }
+
+    fn parallel_work(&self, ctx: &CallContext, input: (usize, usize, usize)) -> Option<usize> {
+        let draws = drops(ctx, self.dropout) || drops(ctx, self.recurrent_dropout);
+        (!draws).then(|| work(&self.cell, input))
+    }
 }
 
 /// The weights of a cell with one kernel, one recurrent kernel and an optional bias, all of the
@@ -1533,7 +1543,12 @@ pub(crate) fn as_sequence<'a>(
 }
 
 /// Below this many multiply-adds per call the sequence runs on one thread.
-const PARALLEL_WORK: usize = 1 << 22;
+pub(crate) const PARALLEL_WORK: usize = 1 << 22;
+
+/// Whether a call in `ctx` draws a dropout mask of `rate`: in training, for a rate in `(0, 1)`.
+fn drops(ctx: &CallContext, rate: f32) -> bool {
+    ctx.mode() == Mode::Training && rate > 0.0 && rate < 1.0
+}
 
 /// How the driver runs a sequence.
 #[derive(Debug, Clone, Copy)]
@@ -1581,12 +1596,17 @@ pub(crate) fn is_large<S: Step>(
     cell: &S,
     (batch, timesteps, features): (usize, usize, usize),
 ) -> bool {
+    work(cell, (batch, timesteps, features)) >= PARALLEL_WORK
+}
+
+/// The multiply-adds of a run of `cell` over an input of shape `(batch, timesteps, features)`:
+/// the input projection's and the recurrent products'.
+fn work<S: Step>(cell: &S, (batch, timesteps, features): (usize, usize, usize)) -> usize {
     let w = cell.widths();
-    let work = batch
+    batch
         .saturating_mul(timesteps)
         .saturating_mul(w.gates)
-        .saturating_mul(features.saturating_add(w.units));
-    work >= PARALLEL_WORK
+        .saturating_mul(features.saturating_add(w.units))
 }
 
 /// [`run`] in `parts` blocks of batch rows (one for fewer than two), each on its own thread
@@ -2059,6 +2079,31 @@ mod tests {
     use crate::shape::Shape;
     use crate::{SimpleRNN, GRU, LSTM};
     use ndarray::{Array3, ShapeBuilder};
+
+    /// A call may run on another thread unless it draws dropout masks: in training, with a
+    /// rate in (0, 1). Its work is the projection's and the recurrence's multiply-adds.
+    #[test]
+    fn only_calls_without_dropout_draws_may_run_elsewhere() {
+        use super::RecurrentLayer;
+        use crate::CallContext;
+        let input = (8, 10, 5);
+        // LSTM(3): 4 gates of 3 units over 5 features and 3 units, for 8 · 10 rows.
+        let work = 8 * 10 * 12 * (5 + 3);
+        let (inference, training) = (CallContext::inference(), CallContext::training());
+        let plain = LSTM::new(3);
+        assert_eq!(plain.parallel_work(&inference, input), Some(work));
+        assert_eq!(plain.parallel_work(&training, input), Some(work));
+        for layer in [
+            LSTM::new(3).with_dropout(0.5),
+            LSTM::new(3).with_recurrent_dropout(0.25),
+        ] {
+            assert_eq!(layer.parallel_work(&inference, input), Some(work));
+            assert_eq!(layer.parallel_work(&training, input), None);
+        }
+        // A rate of 1 draws nothing: everything is dropped.
+        let all = LSTM::new(3).with_dropout(1.0);
+        assert_eq!(all.parallel_work(&training, input), Some(work));
+    }
 
     /// An input in standard layout is projected where it is, a timestep's rows
     /// `timesteps·features` apart; any other layout through the block's time-major copy. Both
