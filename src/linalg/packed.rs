@@ -800,7 +800,15 @@ mod tests {
     #[test]
     fn equals_ndarray_dot_for_every_remainder() {
         for rows in 1..=31 {
-            for (k, n) in [(5, 7), (3, 40), (16, 33), (1, 1), (4, 64), (9, 96), (35, 50)] {
+            for (k, n) in [
+                (5, 7),
+                (3, 40),
+                (16, 33),
+                (1, 1),
+                (4, 64),
+                (9, 96),
+                (35, 50),
+            ] {
                 let a = Array2::from_shape_fn((rows, k), |(i, j)| (i * 3 + j) as f32 * 0.1 - 0.7);
                 let w = Array2::from_shape_fn((k, n), |(i, j)| (i as f32 - j as f32) * 0.05);
                 let mut out = Array2::from_elem((rows, n), 0.5_f32);
