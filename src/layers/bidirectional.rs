@@ -261,8 +261,8 @@ impl Bidirectional {
     }
 
     /// Whether the two directions of a call on `x` in `ctx` run side by side, each on its share
-    /// of the threads ([`threads::join`](crate::threads)), rather than one after the other,
-    /// each splitting its rows: when the call may use two threads, neither direction draws
+    /// of the threads (`threads::join`), rather than one after the other, each splitting its
+    /// rows: when the call may use two threads, neither direction draws
     /// random numbers, and their work together is worth a thread. Each direction then keeps
     /// all its rows, which its products run on more efficiently, and the threads meet once
     /// per call instead of once per direction.

@@ -3,8 +3,8 @@
 //! `out += a · w`, where `w` is a recurrent kernel that stays the same for every timestep. It is
 //! packed once, when the weights are set, into column panels that the micro-kernel streams
 //! through; each step then runs register-blocked tiles of up to 14 rows by two vector
-//! registers of columns and allocates nothing (a general matrix-multiply library would repack `w` and allocate its
-//! buffers on every call, that is, on every timestep).
+//! registers of columns and allocates nothing (a general matrix-multiply library would repack
+//! `w` and allocate its buffers on every call, that is, on every timestep).
 //!
 //! The kernel is plain Rust over fixed-size arrays, compiled three times: with AVX-512, with
 //! AVX2 and FMA, and portably. The CPU is asked once which one to use.
