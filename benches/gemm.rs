@@ -13,7 +13,8 @@
 //!
 //! Shapes: two squares, and the products of the workloads of `benches/recurrent.rs` on one
 //! thread: each input projection (a block of timesteps, about 2¹⁸ gate values, as inference
-//! projects it) and each recurrent step `(batch, units)·(units, gates·units)`.
+//! projects it) and each recurrent step `(batch, units)·(units, gates·units)`; one-row products
+//! (a one-stream step) on one thread only.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -28,9 +29,9 @@ mod common;
 /// The thread counts each product runs with.
 const THREADS: [usize; 2] = [1, 2];
 
-/// `(role, m, k, n)`: the squares, then W2–W6's input projections and recurrent steps (W1's
+/// `(role, m, k, n)`: the squares, then W2–W7's input projections and recurrent steps (W1's
 /// are a few hundred FLOPs).
-const SHAPES: [(&str, usize, usize, usize); 13] = [
+const SHAPES: [(&str, usize, usize, usize); 15] = [
     ("square", 512, 512, 512),
     ("square", 1024, 1024, 1024),
     // SimpleRNN(256) on 128 features, batch 64.
@@ -50,6 +51,11 @@ const SHAPES: [(&str, usize, usize, usize); 13] = [
     // SimpleRNN(512) on 256 features, batch 256.
     ("w6_projection", 512, 256, 512),
     ("w6_step", 256, 512, 512),
+    // LSTM(512) on one stream: a row times a kernel that streams from the L3 cache, and the
+    // step of a one-stream LSTM(128), whose kernel stays in L2. One row does not split: one
+    // thread only.
+    ("w7_step", 1, 512, 2048),
+    ("w7_step_lstm128", 1, 128, 512),
 ];
 
 /// FLOPs one iteration aims at: about a millisecond at 20 GFLOP/s.
@@ -123,7 +129,7 @@ fn gemm(c: &mut Criterion) {
                 packed.gemm_acc(black_box(a), out, rows).expect("sized");
             }
         };
-        for threads in THREADS {
+        for threads in THREADS.into_iter().filter(|&t| t <= m) {
             let param = format!("threads_{threads}");
             let mut ps = parts(a.view(), n, threads);
             group.bench_function(

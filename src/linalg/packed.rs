@@ -706,50 +706,11 @@ mod tests {
                 ks: rows,
             },
         ];
-        type Kernel<'a> = Box<dyn Fn(Lhs<'_>, &mut [f32]) + 'a>;
-        let mut kernels: Vec<(&str, Kernel)> = vec![(
-            "portable",
-            Box::new(|a, out| {
-                gemm::<8, false>(a, Packed::with_panel_width(w.view(), 8).rhs(), out, rows, n)
-            }),
-        )];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
-                kernels.push((
-                    "avx2",
-                    // SAFETY: the CPU has AVX2 and FMA.
-                    Box::new(|a, out| unsafe {
-                        gemm_avx2(
-                            a,
-                            Packed::with_panel_width(w.view(), 16).rhs(),
-                            out,
-                            rows,
-                            n,
-                        )
-                    }),
-                ));
-            }
-            if isa() == Isa::Avx512 {
-                kernels.push((
-                    "avx512",
-                    // SAFETY: the CPU has AVX-512F and FMA.
-                    Box::new(|a, out| unsafe {
-                        gemm_avx512(
-                            a,
-                            Packed::with_panel_width(w.view(), 32).rhs(),
-                            out,
-                            rows,
-                            n,
-                        )
-                    }),
-                ));
-            }
-        }
-        for (name, kernel) in kernels {
+        for (name, nr, _, kernel) in kernels() {
+            let w = Packed::with_panel_width(w.view(), nr);
             for a in layouts {
                 let mut out = Array2::<f32>::zeros((rows, n));
-                kernel(a, out.as_slice_mut().unwrap());
+                kernel(a, w.rhs(), out.as_slice_mut().unwrap(), rows, n);
                 assert!(
                     out.abs_diff_eq(&expected, 1e-4),
                     "{name} with strides {} and {}",
@@ -758,6 +719,74 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every kernel sums each value over `k` in order, in one accumulator from zero, and adds
+    /// the sum to `out`: a row has the same bits alone as among others, whatever tile or group
+    /// of panels takes it, so that a model's outputs do not depend on its batch size.
+    #[test]
+    fn every_kernel_sums_each_value_in_k_order() {
+        let k = 23;
+        for (name, nr, fma, kernel) in kernels() {
+            // Five panels and part of a sixth.
+            let n = 5 * nr + 3;
+            let w =
+                Array2::from_shape_fn((k, n), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.13 - 0.6);
+            let packed = Packed::with_panel_width(w.view(), nr);
+            for rows in [1, 2, 3, 5, 7, 13, 27, 31] {
+                let a = Array2::from_shape_fn((rows, k), |(i, j)| {
+                    ((i * 5 + j) % 13) as f32 * 0.09 - 0.5
+                });
+                let lhs = Lhs {
+                    data: a.as_slice().unwrap(),
+                    rs: k,
+                    ks: 1,
+                };
+                let mut out = Array2::from_elem((rows, n), 0.25_f32);
+                kernel(lhs, packed.rhs(), out.as_slice_mut().unwrap(), rows, n);
+                for ((i, j), &got) in out.indexed_iter() {
+                    let sum = (0..k).fold(0.0_f32, |acc, kk| {
+                        let (x, y) = (a[[i, kk]], w[[kk, j]]);
+                        if fma {
+                            x.mul_add(y, acc)
+                        } else {
+                            acc + x * y
+                        }
+                    });
+                    assert_eq!(
+                        got.to_bits(),
+                        (0.25 + sum).to_bits(),
+                        "{name}: row {i} of {rows}, column {j}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A product kernel: `out += a · w` for `rows` rows `ldo` apart.
+    type Kernel = fn(Lhs<'_>, Rhs<'_>, &mut [f32], usize, usize);
+
+    /// Every kernel this CPU can run, not only the one `gemm_acc` picks: its name, its panel
+    /// width and whether it fuses its multiply-adds.
+    fn kernels() -> Vec<(&'static str, usize, bool, Kernel)> {
+        let mut all: Vec<(&'static str, usize, bool, Kernel)> =
+            vec![("portable", 8, false, gemm::<8, false>)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
+                // SAFETY: the CPU has AVX2 and FMA.
+                all.push(("avx2", 16, true, |a, w, out, rows, ldo| unsafe {
+                    gemm_avx2(a, w, out, rows, ldo)
+                }));
+            }
+            if isa() == Isa::Avx512 {
+                // SAFETY: the CPU has AVX-512F and FMA.
+                all.push(("avx512", 32, true, |a, w, out, rows, ldo| unsafe {
+                    gemm_avx512(a, w, out, rows, ldo)
+                }));
+            }
+        }
+        all
     }
 
     /// Every kernel this CPU can run on a right operand read where it is, row-major, with rows
@@ -774,26 +803,16 @@ mod tests {
             ks: 1,
         };
         let w = w.as_slice().unwrap();
-        let mut runs: Vec<(usize, Array2<f32>)> = Vec::new();
-        let mut run = |nr: usize, kernel: &dyn Fn(Rhs<'_>, &mut [f32])| {
+        for (name, nr, _, kernel) in kernels() {
             let mut out = Array2::<f32>::zeros((rows, n));
-            kernel(Rhs::row_major(w, k, n, ws, nr), out.as_slice_mut().unwrap());
-            runs.push((nr, out));
-        };
-        run(8, &|w, out| gemm::<8, false>(a, w, out, rows, n));
-        #[cfg(target_arch = "x86_64")]
-        {
-            if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
-                // SAFETY: the CPU has AVX2 and FMA.
-                run(16, &|w, out| unsafe { gemm_avx2(a, w, out, rows, n) });
-            }
-            if isa() == Isa::Avx512 {
-                // SAFETY: the CPU has AVX-512F and FMA.
-                run(32, &|w, out| unsafe { gemm_avx512(a, w, out, rows, n) });
-            }
-        }
-        for (nr, out) in runs {
-            assert!(out.abs_diff_eq(&expected, 1e-4), "panels of {nr}");
+            kernel(
+                a,
+                Rhs::row_major(w, k, n, ws, nr),
+                out.as_slice_mut().unwrap(),
+                rows,
+                n,
+            );
+            assert!(out.abs_diff_eq(&expected, 1e-4), "{name}");
         }
     }
 
