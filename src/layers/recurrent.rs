@@ -1693,6 +1693,10 @@ fn projection_block(batch: usize, width: usize, timesteps: usize) -> usize {
 /// rather than through a time-major copy of a block of timesteps ([`run_rows_traced`]).
 const DIRECT_ROWS: usize = 64;
 
+/// The most input values an inference run reads where they are ([`run_rows_traced`]): 16 MiB,
+/// half the last-level cache of the CPUs this crate is tuned on.
+const DIRECT_VALUES: usize = 1 << 22;
+
 /// What a masked run keeps besides the states: the states before the step (to put back at
 /// masked rows) and the last output of each row.
 struct MaskState {
@@ -1783,8 +1787,11 @@ fn run_rows_into<S: Step>(
     // An inference call over an input in standard layout projects each timestep's rows where
     // they are, `timesteps·features` values apart, when the cell can: no copy of the input.
     // Not for few rows, whose product per timestep would read the whole kernel for each few
-    // (W7, one row: 5.7 -> 7.3-8.1 ms), where the block's copy makes one product of them all.
-    let direct = (!traced && batch >= DIRECT_ROWS)
+    // (W7, one row: 5.7 -> 7.3-8.1 ms), where the block's copy makes one product of them all;
+    // nor for an input beyond the cache, whose rows would come from memory in short strides
+    // as the product reaches them, where the copy streams them (W6, 52 MB, on a Zen 4 on 1
+    // thread: 478-582 -> 459-476 ms, interleaved).
+    let direct = (!traced && batch >= DIRECT_ROWS && x.len() <= DIRECT_VALUES)
         .then(|| x.as_slice())
         .flatten();
     let mut xt = match direct {
