@@ -116,7 +116,8 @@ struct ActivityPenalties {
 
 /// What a layer keeps from a training call for its backward pass: its own record (its own
 /// type, boxed) and, when the call added an activity penalty, the penalty's gradient with
-/// respect to each output, which [`backward_layer`] adds to the outputs' gradients.
+/// respect to each output, which the model's backward pass adds to the outputs' gradients
+/// before it calls [`Layer::backward`].
 pub struct SavedForBackward {
     record: Box<dyn Any + Send + Sync>,
     activity: Vec<ArrayD<f32>>,
