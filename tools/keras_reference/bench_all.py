@@ -21,8 +21,8 @@ every library):
 In order:
 1. waits until the 1-minute load average is below --max-load (at most --max-wait-seconds);
 2. the f32 GEMM peak, `cargo bench --bench gemm`: matrixmultiply (ndarray's general_mat_mul)
-   and seqnn's packed kernel on two squares and the products of W2-W6, on 1 and 2 threads; the
-   best GFLOP/s of each thread count is its peak;
+   and seqnn's packed kernel on two squares and the products of W2-W6, on 1 and 2 threads, and
+   W7's one-row step on 1; the best GFLOP/s of each thread count is its peak;
 3. seqnn's first pass: `cargo bench --bench recurrent` (criterion's median), with --train also
    `cargo bench --bench train` (bench_train.py's T1-T4, one fit epoch);
 4. the peers, each library and thread count in a process of its own (this script with
