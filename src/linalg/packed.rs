@@ -722,8 +722,8 @@ mod tests {
     }
 
     /// Every kernel sums each value over `k` in order, in one accumulator from zero, and adds
-    /// the sum to `out`: a row has the same bits alone as among others, whatever tile or group
-    /// of panels takes it, so that a model's outputs do not depend on its batch size.
+    /// the sum to `out`: a row has the same bits alone as among others, whatever tile height
+    /// takes it, so that a model's outputs do not depend on its batch size.
     #[test]
     fn every_kernel_sums_each_value_in_k_order() {
         let k = 23;
