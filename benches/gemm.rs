@@ -15,14 +15,21 @@
 //! thread: each input projection (a block of timesteps, about 2¹⁸ gate values, as inference
 //! projects it) and each recurrent step `(batch, units)·(units, gates·units)`; one-row products
 //! (a one-stream step) on one thread only.
+//!
+//! A second group, `gemm_tn/<role>_<m>x<k>x<n>/threads_1`, times the transposed product
+//! `aᵀ·b` (`a: (m, k)`, `b: (m, n)`) of training's weight gradients over a whole sequence, on
+//! one thread: not part of the peak.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2, Axis};
-use seqnn::bench_hook::PackedMatrix;
+use seqnn::bench_hook::{tn_product, PackedMatrix};
 
 mod common;
 
@@ -56,6 +63,19 @@ const SHAPES: [(&str, usize, usize, usize); 15] = [
     // thread only.
     ("w7_step", 1, 512, 2048),
     ("w7_step_lstm128", 1, 128, 512),
+];
+
+/// `(role, m, k, n)` of `aᵀ·b`: the weight gradients of benches/train.rs's workloads, a batch
+/// of 64 sequences each, the recurrent kernel's `h_prevᵀ·d_z` and the kernel's `xᵀ·d_z`.
+const TN_SHAPES: [(&str, usize, usize, usize); 5] = [
+    // T2: LSTM(128) on 32 features, 50 steps.
+    ("t2_recurrent_grad", 3200, 128, 512),
+    ("t2_kernel_grad", 3200, 32, 512),
+    // T3: LSTM(64) on a 64-wide embedding, 80 steps, each direction (the two are alike).
+    ("t3_kernel_grad", 5120, 64, 256),
+    // T4: GRU(128) on 16 features, 40 steps.
+    ("t4_recurrent_grad", 2560, 128, 384),
+    ("t4_kernel_grad", 2560, 16, 384),
 ];
 
 /// FLOPs one iteration aims at: about a millisecond at 20 GFLOP/s.
@@ -99,8 +119,8 @@ fn run(parts: &mut [Part<'_>], f: &(impl Fn(&mut Part<'_>) + Sync)) {
     }
 }
 
-fn gemm(c: &mut Criterion) {
-    let mut group = c.benchmark_group("gemm");
+/// Half a second of warm-up and a second of 20 samples (a tenth of that, quick).
+fn set_timing(group: &mut BenchmarkGroup<'_, WallTime>) {
     let (warm_up, measurement, samples) = if common::quick() {
         (50, 100, 10)
     } else {
@@ -110,6 +130,11 @@ fn gemm(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(warm_up))
         .measurement_time(Duration::from_millis(measurement))
         .sample_size(samples);
+}
+
+fn gemm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gemm");
+    set_timing(&mut group);
     for (role, m, k, n) in SHAPES {
         let a = matrix(m, k);
         let w = matrix(k, n);
@@ -145,5 +170,19 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm);
+fn gemm_tn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gemm_tn");
+    set_timing(&mut group);
+    for (role, m, k, n) in TN_SHAPES {
+        let (a, b) = (matrix(m, k), matrix(m, n));
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(
+            BenchmarkId::new(format!("{role}_{m}x{k}x{n}"), "threads_1"),
+            |bench| bench.iter(|| tn_product(black_box(a.view()), b.view()).expect("sized")),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gemm, gemm_tn);
 criterion_main!(benches);

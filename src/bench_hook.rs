@@ -1,9 +1,10 @@
 //! **Not part of seqnn's API.** A door to the crate's own matrix kernel, for `benches/gemm.rs`:
 //! it measures the machine's f32 GEMM peak with the kernel that every recurrent step and input
-//! projection runs on, which a bench (a crate of its own) could not reach otherwise. Hidden from
-//! the docs, outside semver: it may change or go in any release.
+//! projection runs on, and the transposed product of training's weight gradients, which a bench
+//! (a crate of its own) could not reach otherwise. Hidden from the docs, outside semver: it may
+//! change or go in any release.
 
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
 use crate::linalg::{self, Packed};
@@ -52,6 +53,26 @@ impl PackedMatrix {
     }
 }
 
+/// `aᵀ · b` for `a: (m, k)` and `b: (m, n)` of any layout: the weight gradients of a recurrent
+/// layer's whole sequence (`xᵀ·d_z`, `h_prevᵀ·d_z`, with `m` = timesteps × batch), as its
+/// backward pass computes them, on one thread.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if `a` and `b` have different numbers of rows.
+pub fn tn_product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+    if a.nrows() != b.nrows() {
+        return Err(Error::InvalidArgument {
+            layer: "tn_product".to_string(),
+            message: format!(
+                "a {:?} and b {:?} must have as many rows",
+                a.shape(),
+                b.shape()
+            ),
+        });
+    }
+    Ok(linalg::tn_product(a, b))
+}
+
 /// The instruction set the kernel runs with on this CPU: `"avx512"`, `"avx2"` or `"portable"`.
 pub fn instruction_set() -> &'static str {
     if linalg::has_avx512() {
@@ -78,6 +99,19 @@ mod tests {
         PackedMatrix::new(w.view()).gemm_acc(&a, &mut out, 2)?;
         let out = Array2::from_shape_vec((2, 3), out.to_vec()).expect("2×3");
         assert_abs_diff_eq!(out, array![[2.0, 3.0, 9.0], [4.0, 5.0, 19.0]]);
+        Ok(())
+    }
+
+    #[test]
+    fn transposed_product() -> Result<()> {
+        // [1 2; 3 4]ᵀ·[1 0 2; 0 1 3] = [1 3 11; 2 4 16].
+        let a = array![[1.0_f32, 2.0], [3.0, 4.0]];
+        let b = array![[1.0_f32, 0.0, 2.0], [0.0, 1.0, 3.0]];
+        assert_abs_diff_eq!(
+            tn_product(a.view(), b.view())?,
+            array![[1.0, 3.0, 11.0], [2.0, 4.0, 16.0]]
+        );
+        assert!(tn_product(a.view(), b.slice(ndarray::s![..1, ..])).is_err());
         Ok(())
     }
 
