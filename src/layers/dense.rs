@@ -1,6 +1,6 @@
 //! Keras's `Dense`: the fully connected layer, on the last axis of its input.
 
-use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, IxDyn};
 
 use crate::activation::ActivationFn;
 use crate::error::{Error, Result};
@@ -421,7 +421,7 @@ impl Layer for Dense {
         });
         let mut weights = vec![saved.x.t().dot(&g).into_dyn()];
         if self.use_bias {
-            weights.push(g.sum_axis(Axis(0)).into_dyn());
+            weights.push(crate::linalg::column_sums(g.view()).into_dyn());
         }
         Ok(Gradients {
             inputs: vec![dx],

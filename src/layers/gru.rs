@@ -10,7 +10,7 @@ use crate::layer::{owned1, owned2};
 use crate::layers::recurrent::{
     cell_getters, check_cell_units, gate_columns, Cell, PackedKernel, PreparedBackward, Recurrent,
 };
-use crate::linalg::{gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
+use crate::linalg::{column_sums, gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
 ///
@@ -516,7 +516,7 @@ impl Cell for GRUCell {
         let (recurrent, bias) = if self.reset_after {
             let bias = ndarray::stack(
                 Axis(0),
-                &[d_z.sum_axis(Axis(0)).view(), d_rec.sum_axis(Axis(0)).view()],
+                &[column_sums(d_z).view(), column_sums(d_rec).view()],
             )
             .expect("two rows of 3u")
             .into_dyn();
@@ -528,7 +528,7 @@ impl Cell for GRUCell {
             gemm_tn_acc(h_prev, d_z.slice(s![.., ..2 * u]), out, 3 * u);
             let rh = keep.slice(s![.., 3 * u..]);
             gemm_tn_acc(rh, d_z.slice(s![.., 2 * u..]), &mut out[2 * u..], 3 * u);
-            (recurrent, d_z.sum_axis(Axis(0)).into_dyn())
+            (recurrent, column_sums(d_z).into_dyn())
         };
         let mut w = vec![kernel.into_dyn(), recurrent.into_dyn()];
         if self.use_bias {

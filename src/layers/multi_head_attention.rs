@@ -667,7 +667,7 @@ fn project_backward(
     };
     let mut grads = vec![x.t().dot(d).as_standard_layout().into_owned().into_dyn()];
     if p.bias.is_some() {
-        grads.push(d.sum_axis(Axis(0)).into_dyn());
+        grads.push(crate::linalg::column_sums(d.view()).into_dyn());
     }
     (dx, grads)
 }

@@ -1489,7 +1489,7 @@ impl GateWeights {
             crate::linalg::tn_product(h_prev, d_z).into_dyn(),
         ];
         if self.use_bias {
-            w.push(d_z.sum_axis(Axis(0)).into_dyn());
+            w.push(crate::linalg::column_sums(d_z).into_dyn());
         }
         w
     }

@@ -11,6 +11,7 @@
 //! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
 //!   Householder reflections.
 //! - [`norm`]: BatchNormalization's per-channel scale and shift, LayerNormalization's rows.
+//! - [`column_sums`]: the bias gradients, a matrix's sums over its rows.
 
 pub(crate) mod attention;
 pub(crate) mod conv;
@@ -63,3 +64,60 @@ macro_rules! dispatched {
     };
 }
 pub(crate) use dispatched;
+
+dispatched!(
+    /// `acc[j] += row[j]` for every row of `rows`, `acc.len()` values each, in order.
+    fn add_rows(rows: &[f32], acc: &mut [f32]) {
+        let n = acc.len();
+        for row in rows.chunks_exact(n) {
+            for (a, &v) in acc.iter_mut().zip(&row[..n]) {
+                *a += v;
+            }
+        }
+    }
+);
+
+/// The sums of `a`'s columns over its rows, the bias gradient `Σ_r d_z[r, :]` of a layer: the
+/// bits of `a.sum_axis(Axis(0))`, which adds the rows in order from zeros, but in one
+/// vectorized pass over a row-major `a` (ndarray's took 2.5 % of an LSTM's training epoch, row
+/// by row). Any other layout goes to `sum_axis`.
+pub(crate) fn column_sums(a: ndarray::ArrayView2<'_, f32>) -> ndarray::Array1<f32> {
+    match a.as_slice() {
+        Some(values) if a.ncols() > 1 => {
+            let mut acc = vec![0.0_f32; a.ncols()];
+            add_rows(values, &mut acc);
+            ndarray::Array1::from_vec(acc)
+        }
+        _ => a.sum_axis(ndarray::Axis(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{s, Array2, Axis};
+
+    /// The same bits as ndarray's `sum_axis`, row-major or not, on values whose sums round.
+    #[test]
+    fn column_sums_are_sum_axis() {
+        let a = Array2::from_shape_fn((37, 45), |(i, j)| {
+            ((i * 31 + j * 7) % 17) as f32 * 0.1 - 0.77
+        });
+        let views = [
+            a.view(),
+            a.slice(s![.., ..1]),
+            a.slice(s![1.., 3..]),
+            a.t().slice_move(s![.., ..9]),
+        ];
+        for v in views {
+            let (got, want) = (super::column_sums(v), v.sum_axis(Axis(0)));
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.to_bits(), w.to_bits());
+            }
+        }
+        assert_eq!(
+            super::column_sums(Array2::<f32>::zeros((0, 3)).view()).to_vec(),
+            [0.0; 3]
+        );
+    }
+}
