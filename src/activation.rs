@@ -122,7 +122,26 @@ impl ActivationFn {
     /// row, element-wise otherwise). The match is outside the loop, so each arm vectorizes; on
     /// x86-64 with AVX-512 or AVX2 (checked at run time) the loops run 16 or 8 lanes wide.
     pub fn apply_slice(self, values: &mut [f32], row_len: usize) {
-        apply_slice_dispatched(self, values, row_len);
+        apply_slice_dispatched(self, None, values, row_len);
+    }
+
+    /// [`apply_slice`](ActivationFn::apply_slice) from `src` into `dst`, leaving `src` as it
+    /// is: one pass over both, where a copy and an in-place pass make two.
+    ///
+    /// ```
+    /// use seqnn::ActivationFn;
+    ///
+    /// let z = [-1.0_f32, 0.0, 2.0];
+    /// let mut h = [0.0_f32; 3];
+    /// ActivationFn::Relu.apply_slice_into(&z, &mut h, 3);
+    /// assert_eq!(h, [0.0, 0.0, 2.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `src` and `dst` differ in length.
+    pub fn apply_slice_into(self, src: &[f32], dst: &mut [f32], row_len: usize) {
+        assert_eq!(src.len(), dst.len(), "apply_slice_into: lengths differ");
+        apply_slice_dispatched(self, Some(src), dst, row_len);
     }
 }
 
@@ -210,18 +229,32 @@ crate::linalg::dispatched!(
 );
 
 crate::linalg::dispatched!(
-    /// [`ActivationFn::apply_slice`], compiled for each instruction set.
-    fn apply_slice_dispatched(f: ActivationFn, values: &mut [f32], row_len: usize) {
+    /// [`ActivationFn::apply_slice`] (in place, without `src`) and
+    /// [`ActivationFn::apply_slice_into`] (`values = f(src)`), compiled for each instruction
+    /// set.
+    fn apply_slice_dispatched(
+        f: ActivationFn,
+        src: Option<&[f32]>,
+        values: &mut [f32],
+        row_len: usize,
+    ) {
         #[inline(always)]
-        fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
-            values.iter_mut().for_each(|v| *v = f(*v));
+        fn each(src: Option<&[f32]>, values: &mut [f32], f: impl Fn(f32) -> f32) {
+            match src {
+                Some(src) => values.iter_mut().zip(src).for_each(|(v, &x)| *v = f(x)),
+                None => values.iter_mut().for_each(|v| *v = f(*v)),
+            }
+        }
+        // Softmax and linear work on `values` in place, from a copy of `src`.
+        if let (Some(src), ActivationFn::Linear | ActivationFn::Softmax) = (src, f) {
+            values.copy_from_slice(src);
         }
         match f {
             ActivationFn::Linear => {}
-            ActivationFn::Tanh => each(values, tanh),
-            ActivationFn::Relu => each(values, |x| x.max(0.0)),
-            ActivationFn::Sigmoid => each(values, sigmoid),
-            ActivationFn::HardSigmoid => each(values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
+            ActivationFn::Tanh => each(src, values, tanh),
+            ActivationFn::Relu => each(src, values, |x| x.max(0.0)),
+            ActivationFn::Sigmoid => each(src, values, sigmoid),
+            ActivationFn::HardSigmoid => each(src, values, |x| (0.2 * x + 0.5).clamp(0.0, 1.0)),
             ActivationFn::Softmax => {
                 for row in values.chunks_mut(row_len.max(1)) {
                     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
@@ -230,7 +263,7 @@ crate::linalg::dispatched!(
                     row.iter_mut().for_each(|v| *v /= sum);
                 }
             }
-            f => each(values, |x| f.apply(x)),
+            f => each(src, values, |x| f.apply(x)),
         }
     }
 );

@@ -392,30 +392,37 @@ impl<C: Cell> Step for C {
         let (kernel, bias) = self
             .input_projection()
             .expect("the driver runs only a cell with weights");
-        // z starts as the bias, or zeros: the products add into it.
-        match (bias.as_ref().map(|b| b.as_slice()), z.as_slice_mut()) {
-            (None, Some(zs)) => start_from_bias(zs, None),
-            (Some(Some(b)), Some(zs)) => start_from_bias(zs, Some(b)),
-            _ => match bias {
-                Some(b) => z.assign(&b),
-                None => z.fill(0.0),
-            },
-        }
+        let bias_row = bias.as_ref().map(|b| b.as_slice());
         // On the packed tiles of the recurrent steps: the kernel packs in a copy of its
         // values, against the product's rows·values multiply-adds.
-        match (x.as_slice(), z.as_slice_mut()) {
-            (Some(xs), Some(zs)) => {
-                let rows = x.nrows();
-                match self.packed_input_kernel() {
-                    Some(packed) => crate::linalg::gemm_acc(xs, &packed.0, zs, rows),
-                    None => {
-                        let packed = crate::linalg::Packed::new(kernel);
-                        crate::linalg::gemm_acc(xs, &packed, zs, rows);
-                    }
+        if let (Some(xs), Some(zs)) = (x.as_slice(), z.as_slice_mut()) {
+            let (rows, features) = x.dim();
+            let owned;
+            let packed = match self.packed_input_kernel() {
+                Some(packed) => &packed.0,
+                None => {
+                    owned = crate::linalg::Packed::new(kernel);
+                    &owned
+                }
+            };
+            match bias_row {
+                // z = bias + x·kernel, in the product's own pass over z.
+                Some(Some(b)) => {
+                    crate::linalg::gemm_from_row_lda(xs, features, packed, b, zs, rows)
+                }
+                _ => {
+                    zs.fill(0.0);
+                    crate::linalg::gemm_acc(xs, packed, zs, rows);
                 }
             }
-            _ => ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, &mut z),
+            return;
         }
+        // z starts as the bias, or zeros: the product adds into it.
+        match bias {
+            Some(b) => z.assign(&b),
+            None => z.fill(0.0),
+        }
+        ndarray::linalg::general_mat_mul(1.0, &x, &kernel, 1.0, &mut z);
     }
 
     fn project_rows(&self, x: &[f32], lda: usize, rows: usize, z: &mut [f32]) -> bool {
@@ -429,8 +436,16 @@ impl<C: Cell> Step for C {
             // A bias that is not contiguous: the copying path.
             Some(None) => return false,
         };
-        start_from_bias(z, bias);
-        crate::linalg::gemm_acc_lda(x, lda, &packed.0, z, rows);
+        match bias {
+            // z = bias + x·kernel, in the product's own pass over z.
+            Some(b) if !b.is_empty() => {
+                crate::linalg::gemm_from_row_lda(x, lda, &packed.0, b, z, rows)
+            }
+            _ => {
+                z.fill(0.0);
+                crate::linalg::gemm_acc_lda(x, lda, &packed.0, z, rows);
+            }
+        }
         true
     }
 
@@ -1946,17 +1961,6 @@ fn run_rows_into<S: Step>(
         }
     });
     (output, states, trace)
-}
-
-/// Sets every row of `z` (rows of `bias.len()` values) to `bias`, or every value to zero
-/// without one: where a projection's products start.
-fn start_from_bias(z: &mut [f32], bias: Option<&[f32]>) {
-    match bias {
-        Some(b) if !b.is_empty() => z
-            .chunks_exact_mut(b.len())
-            .for_each(|row| row.copy_from_slice(b)),
-        _ => z.fill(0.0),
-    }
 }
 
 /// `dst = src`, row by row as slices where both rows are contiguous (a state into a step of

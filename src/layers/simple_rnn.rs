@@ -304,10 +304,20 @@ impl SimpleRNNCell {
     ) {
         let h = states[0].as_slice().expect("states are in standard layout");
         gemm_acc(h, self.weights.recurrent(), z, batch);
-        if let Some(keep) = keep {
-            keep.copy_from_slice(z);
+        match keep {
+            Some(keep) => {
+                keep.copy_from_slice(z);
+                self.activate(z, states);
+            }
+            // Nothing reads z after an inference step: the activation goes straight into the
+            // state, in one pass where an in-place one and a copy made two.
+            None => {
+                let h = states[0]
+                    .as_slice_mut()
+                    .expect("states are in standard layout");
+                self.activation.apply_slice_into(z, h, self.units);
+            }
         }
-        self.activate(z, states);
     }
 
     /// `h = activation(z)`, into `states[0]`.

@@ -22,7 +22,8 @@ pub(crate) mod pool;
 
 pub use packed::instruction_set;
 pub(crate) use packed::{
-    gemm_acc, gemm_acc_lda, gemm_acc_strided, gemm_tn_acc, has_avx2, has_avx512, tn_product, Packed,
+    gemm_acc, gemm_acc_lda, gemm_acc_strided, gemm_from_row_lda, gemm_tn_acc, has_avx2, has_avx512,
+    tn_product, Packed,
 };
 
 /// A function whose body is compiled for each instruction set, AVX-512, AVX2 and portable, the

@@ -210,7 +210,7 @@ pub(crate) fn gemm_acc_strided(a: &[f32], w: &Packed, out: &mut [f32], rows: usi
         rs: w.k,
         ks: 1,
     };
-    gemm_lhs(a, w.rhs(), out, rows, ldo);
+    gemm_lhs(a, w.rhs(), out, rows, ldo, None);
 }
 
 /// [`gemm_acc`] with the rows of `a` `lda` values apart: `out[r·n + j] += Σ_kk a[r·lda + kk] ·
@@ -226,7 +226,31 @@ pub(crate) fn gemm_acc_lda(a: &[f32], lda: usize, w: &Packed, out: &mut [f32], r
         rs: lda,
         ks: 1,
     };
-    gemm_lhs(a, w.rhs(), out, rows, w.n);
+    gemm_lhs(a, w.rhs(), out, rows, w.n, None);
+}
+
+/// `out[r·n + j] = row[j] + Σ_kk a[r·lda + kk] · w[kk, j]`: [`gemm_acc_lda`] into rows that
+/// start as `row` (a bias), with the bits of setting every row of `out` to `row` and then
+/// adding, without that pass over `out`. The rows of `a` are `lda` values apart.
+///
+/// # Panics
+/// If `lda < k`, `row` is shorter than `n`, or a slice is shorter than its shape says:
+/// internal invariants.
+pub(crate) fn gemm_from_row_lda(
+    a: &[f32],
+    lda: usize,
+    w: &Packed,
+    row: &[f32],
+    out: &mut [f32],
+    rows: usize,
+) {
+    assert!(lda >= w.k);
+    let a = Lhs {
+        data: a,
+        rs: lda,
+        ks: 1,
+    };
+    gemm_lhs(a, w.rhs(), out, rows, w.n, Some(row));
 }
 
 /// The left operand of a product, `rows` by `k`: its element `(i, kk)` is `data[i·rs + kk·ks]`.
@@ -315,12 +339,22 @@ impl Packed {
     }
 }
 
-/// `out += a · w` into rows `ldo` apart, on the instruction set of the CPU.
+/// `out += a · w` into rows `ldo` apart, on the instruction set of the CPU; with a `base` row,
+/// `out = base + a · w` (each row of `out` as if it held `base`).
 ///
 /// # Panics
-/// If `a`, `w` or `out` is shorter than its shape says, or `ldo < n`: internal invariants.
-fn gemm_lhs(a: Lhs<'_>, w: Rhs<'_>, out: &mut [f32], rows: usize, ldo: usize) {
+/// If `a`, `w`, `out` or `base` is shorter than its shape says, or `ldo < n`: internal
+/// invariants.
+fn gemm_lhs(
+    a: Lhs<'_>,
+    w: Rhs<'_>,
+    out: &mut [f32],
+    rows: usize,
+    ldo: usize,
+    base: Option<&[f32]>,
+) {
     assert!(ldo >= w.n && a.covers(rows, w.k));
+    assert!(base.is_none_or(|b| b.len() >= w.n));
     assert!(rows == 0 || out.len() >= (rows - 1) * ldo + w.n);
     let panels = w.n.div_ceil(w.nr);
     assert!(
@@ -331,14 +365,14 @@ fn gemm_lhs(a: Lhs<'_>, w: Rhs<'_>, out: &mut [f32], rows: usize, ldo: usize) {
         #[cfg(target_arch = "x86_64")]
         (Isa::Avx512, 32) => {
             // SAFETY: the CPU has AVX-512F and FMA, checked by `isa()`.
-            unsafe { gemm_avx512(a, w, out, rows, ldo, backwards) }
+            unsafe { gemm_avx512(a, w, out, rows, ldo, base, backwards) }
         }
         #[cfg(target_arch = "x86_64")]
         (Isa::Avx2, 16) => {
             // SAFETY: the CPU has AVX2 and FMA, checked by `isa()`.
-            unsafe { gemm_avx2(a, w, out, rows, ldo, backwards) }
+            unsafe { gemm_avx2(a, w, out, rows, ldo, base, backwards) }
         }
-        (_, 8) => gemm::<8, false>(a, w, out, rows, ldo, backwards),
+        (_, 8) => gemm::<8, false>(a, w, out, rows, ldo, base, backwards),
         _ => unreachable!("a matrix is packed for the CPU it runs on"),
     }
 }
@@ -446,11 +480,11 @@ pub(crate) fn gemm_tn_acc(
         };
         if let (Some(b), true) = (b_rows, direct > 0) {
             let b = Rhs::row_major(&b[start * n..(start + rows) * n], rows, direct, n, nr);
-            gemm_lhs(at, b, out, k, ldo);
+            gemm_lhs(at, b, out, k, ldo, None);
         }
         if direct < n {
             packed.repack(b.slice(s![start..start + rows, direct..]));
-            gemm_lhs(at, packed.rhs(), &mut out[direct..], k, ldo);
+            gemm_lhs(at, packed.rhs(), &mut out[direct..], k, ldo, None);
         }
     }
 }
@@ -490,6 +524,7 @@ unsafe fn gemm_avx512(
     out: &mut [f32],
     rows: usize,
     ldo: usize,
+    base: Option<&[f32]>,
     backwards: bool,
 ) {
     gemm_with(
@@ -498,19 +533,20 @@ unsafe fn gemm_avx512(
         out,
         rows,
         ldo,
+        base,
         backwards,
         // 14 rows by 32 columns: 28 accumulators, two panel registers and a broadcast of
         // the 32 zmm registers. Fewer loads per multiply-add than 8 rows: 5-10 % faster on a
         // Xeon with AVX-512 on the products of benches/gemm.rs.
         14,
-        |m, a, k, panel, out, ldo, cols| {
+        |m, a, k, panel, out, ldo, cols, base| {
             // SAFETY: AVX-512F is enabled on this function; the operands were sized by
             // `gemm_lhs` and `gemm_with`.
             unsafe {
                 by_height!(
                     m,
                     tile_avx512,
-                    (a, k, panel, out, ldo, cols),
+                    (a, k, panel, out, ldo, cols, base),
                     [14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2]
                 )
             }
@@ -526,6 +562,7 @@ unsafe fn gemm_avx2(
     out: &mut [f32],
     rows: usize,
     ldo: usize,
+    base: Option<&[f32]>,
     backwards: bool,
 ) {
     gemm_with(
@@ -534,20 +571,29 @@ unsafe fn gemm_avx2(
         out,
         rows,
         ldo,
+        base,
         backwards,
         // 6 rows by 16 columns: 12 accumulators, two panel registers and a broadcast of the
         // 16 ymm registers.
         6,
-        |m, a, k, panel, out, ldo, cols| {
+        |m, a, k, panel, out, ldo, cols, base| {
             // SAFETY: AVX2 and FMA are enabled on this function; the operands were sized by
             // `gemm_lhs` and `gemm_with`.
-            unsafe { by_height!(m, tile_avx2, (a, k, panel, out, ldo, cols), [6, 5, 4, 3, 2]) }
+            unsafe {
+                by_height!(
+                    m,
+                    tile_avx2,
+                    (a, k, panel, out, ldo, cols, base),
+                    [6, 5, 4, 3, 2]
+                )
+            }
         },
     );
 }
 
-/// Walks the panels and the row tiles of `out += a · w`, calling `tile` on each: panels of
-/// `nr` columns, from the first or, `backwards`, from the last, and in each, the row tiles of
+/// Walks the panels and the row tiles of `out += a · w` (`out = base + a · w` with a `base`
+/// row), calling `tile` on each with the panel's columns of `base`: panels of `nr` columns,
+/// from the first or, `backwards`, from the last, and in each, the row tiles of
 /// [`tile_heights`] for `tallest`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -557,9 +603,10 @@ fn gemm_with(
     out: &mut [f32],
     rows: usize,
     ldo: usize,
+    base: Option<&[f32]>,
     backwards: bool,
     tallest: usize,
-    tile: impl Fn(usize, Lhs<'_>, usize, Panel<'_>, &mut [f32], usize, usize),
+    tile: impl Fn(usize, Lhs<'_>, usize, Panel<'_>, &mut [f32], usize, usize, Option<&[f32]>),
 ) {
     let (k, n, nr) = (w.k, w.n, w.nr);
     if k == 0 || n == 0 {
@@ -571,10 +618,11 @@ fn gemm_with(
         let col = p * nr;
         let cols = nr.min(n - col);
         let panel = w.panel(p);
+        let base = base.map(|b| &b[col..col + cols]);
         let mut r = 0;
         for m in tile_heights(rows, tallest) {
             let tail = &mut out[r * ldo + col..];
-            tile(m, a.rows_from(r), k, panel, tail, ldo, cols);
+            tile(m, a.rows_from(r), k, panel, tail, ldo, cols, base);
             r += m;
         }
     }
@@ -606,12 +654,21 @@ mod simd {
 
     use super::{Lhs, Panel};
 
-    /// Adds the accumulated tile (`M` rows of `2·L` lanes spilled to `buf`) into `out`.
+    /// Adds the accumulated tile (`M` rows of `2·L` lanes spilled to `buf`) into `out`, or
+    /// into the `base` row, written to `out`.
     #[inline(always)]
-    fn add_out<const M: usize>(buf: &[[f32; 32]; M], out: &mut [f32], ldo: usize, cols: usize) {
+    fn add_out<const M: usize>(
+        buf: &[[f32; 32]; M],
+        out: &mut [f32],
+        ldo: usize,
+        cols: usize,
+        base: Option<&[f32]>,
+    ) {
         for (r, row) in buf.iter().enumerate() {
-            for (o, v) in out[r * ldo..r * ldo + cols].iter_mut().zip(row) {
-                *o += v;
+            let o = out[r * ldo..r * ldo + cols].iter_mut().zip(row);
+            match base {
+                Some(b) => o.zip(b).for_each(|((o, v), b)| *o = b + v),
+                None => o.for_each(|(o, v)| *o += v),
             }
         }
     }
@@ -620,13 +677,15 @@ mod simd {
     macro_rules! tile_kernel {
         ($name:ident, $features:literal, $lanes:literal,
          $zero:ident, $load:ident, $splat:ident, $fmadd:ident, $add:ident, $store:ident) => {
-            /// `M` rows of `a` by `k` times the `panel`, added into `out`'s first `cols` columns.
+            /// `M` rows of `a` by `k` times the `panel`, added into `out`'s first `cols`
+            /// columns, or into the `base` row (its first `cols` values) and written there.
             ///
             /// # Safety
             #[doc = concat!("The CPU must have ", $features, "; `a` holds its `M` rows by `k`,")]
             #[doc = concat!("the panel its `k` rows of ", stringify!($lanes), "·2 values, and")]
             #[doc = "`out` reaches `(M-1)·ldo + cols`."]
             #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn $name<const M: usize>(
                 a: Lhs<'_>,
                 k: usize,
@@ -634,6 +693,7 @@ mod simd {
                 out: &mut [f32],
                 ldo: usize,
                 cols: usize,
+                base: Option<&[f32]>,
             ) {
                 const NR: usize = 2 * $lanes;
                 debug_assert!(a.covers(M, k));
@@ -655,14 +715,16 @@ mod simd {
                     wp = wp.wrapping_add(ws);
                 }
                 if cols >= NR {
-                    // A whole tile: add the registers into out directly.
+                    // A whole tile: add the registers into out, or the base row, directly.
+                    let base = base.map(|b| &b[..NR]);
                     for (r, acc_r) in acc.iter().enumerate() {
                         let o = &mut out[r * ldo..r * ldo + NR];
-                        // SAFETY: o holds NR = 2·lanes values.
+                        let p = o.as_mut_ptr();
+                        let s = base.map_or(p.cast_const(), |b| b.as_ptr());
+                        // SAFETY: o, and the base row if any, hold NR = 2·lanes values.
                         unsafe {
-                            let p = o.as_mut_ptr();
-                            $store(p, $add($load(p), acc_r[0]));
-                            $store(p.add($lanes), $add($load(p.add($lanes)), acc_r[1]));
+                            $store(p, $add($load(s), acc_r[0]));
+                            $store(p.add($lanes), $add($load(s.add($lanes)), acc_r[1]));
                         }
                     }
                     return;
@@ -675,7 +737,7 @@ mod simd {
                         $store(b.as_mut_ptr().add($lanes), acc_r[1]);
                     }
                 }
-                add_out(&buf, out, ldo, cols.min(NR));
+                add_out(&buf, out, ldo, cols.min(NR), base);
             }
         };
     }
@@ -720,6 +782,7 @@ fn gemm<const NR: usize, const FMA: bool>(
     out: &mut [f32],
     rows: usize,
     ldo: usize,
+    base: Option<&[f32]>,
     backwards: bool,
 ) {
     gemm_with(
@@ -728,19 +791,22 @@ fn gemm<const NR: usize, const FMA: bool>(
         out,
         rows,
         ldo,
+        base,
         backwards,
         MR,
-        |m, a, k, panel, out, ldo, cols| match m {
-            MR => tile::<MR, NR, FMA>(a, k, panel, out, ldo, cols),
-            3 => tile::<3, NR, FMA>(a, k, panel, out, ldo, cols),
-            2 => tile::<2, NR, FMA>(a, k, panel, out, ldo, cols),
-            _ => tile::<1, NR, FMA>(a, k, panel, out, ldo, cols),
+        |m, a, k, panel, out, ldo, cols, base| match m {
+            MR => tile::<MR, NR, FMA>(a, k, panel, out, ldo, cols, base),
+            3 => tile::<3, NR, FMA>(a, k, panel, out, ldo, cols, base),
+            2 => tile::<2, NR, FMA>(a, k, panel, out, ldo, cols, base),
+            _ => tile::<1, NR, FMA>(a, k, panel, out, ldo, cols, base),
         },
     );
 }
 
-/// One `M × NR` tile: the accumulators stay in registers over the whole `k` loop.
+/// One `M × NR` tile: the accumulators stay in registers over the whole `k` loop; then added
+/// into `out`, or with a `base` row, into that row, written to `out`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn tile<const M: usize, const NR: usize, const FMA: bool>(
     a: Lhs<'_>,
     k: usize,
@@ -748,6 +814,7 @@ fn tile<const M: usize, const NR: usize, const FMA: bool>(
     out: &mut [f32],
     ldo: usize,
     cols: usize,
+    base: Option<&[f32]>,
 ) {
     let mut acc = [[0.0_f32; NR]; M];
     for kk in 0..k {
@@ -762,8 +829,13 @@ fn tile<const M: usize, const NR: usize, const FMA: bool>(
     }
     for (r, acc_r) in acc.iter().enumerate() {
         let o = &mut out[r * ldo..r * ldo + cols];
-        for (x, v) in o.iter_mut().zip(acc_r) {
-            *x += v;
+        match base {
+            Some(b) => o
+                .iter_mut()
+                .zip(acc_r)
+                .zip(b)
+                .for_each(|((x, v), b)| *x = b + v),
+            None => o.iter_mut().zip(acc_r).for_each(|(x, v)| *x += v),
         }
     }
 }
@@ -772,6 +844,7 @@ fn tile<const M: usize, const NR: usize, const FMA: bool>(
 mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
+    use ndarray::Array1;
 
     /// Every kernel this CPU can run, not only the one `gemm_acc` picks, on `a` stored as it is
     /// and stored transposed (as `gemm_tn_acc` reads it).
@@ -799,7 +872,15 @@ mod tests {
             let w = Packed::with_panel_width(w.view(), nr);
             for a in layouts {
                 let mut out = Array2::<f32>::zeros((rows, n));
-                kernel(a, w.rhs(), out.as_slice_mut().unwrap(), rows, n, false);
+                kernel(
+                    a,
+                    w.rhs(),
+                    out.as_slice_mut().unwrap(),
+                    rows,
+                    n,
+                    None,
+                    false,
+                );
                 assert!(
                     out.abs_diff_eq(&expected, 1e-4),
                     "{name} with strides {} and {}",
@@ -812,7 +893,8 @@ mod tests {
 
     /// Every kernel sums each value over `k` in order, in one accumulator from zero, and adds
     /// the sum to `out`: a row has the same bits alone as among others, whatever tile height
-    /// takes it, so that a model's outputs do not depend on its batch size.
+    /// takes it, so that a model's outputs do not depend on its batch size. A base row gives
+    /// the bits of `out` set to it first, whatever `out` held.
     #[test]
     fn every_kernel_sums_each_value_in_k_order() {
         let k = 23;
@@ -832,15 +914,21 @@ mod tests {
                     rs: k,
                     ks: 1,
                 };
+                let start = Array1::from_shape_fn(n, |j| 0.25 - j as f32 * 0.01);
                 // The panels in either order: each value is one panel's, so the same bits.
-                for backwards in [false, true] {
-                    let mut out = Array2::from_elem((rows, n), 0.25_f32);
+                for (backwards, from_row) in [(false, false), (true, false), (false, true)] {
+                    let (mut out, base) = if from_row {
+                        (Array2::from_elem((rows, n), f32::NAN), start.as_slice())
+                    } else {
+                        (Array2::from_shape_fn((rows, n), |(_, j)| start[j]), None)
+                    };
                     kernel(
                         lhs,
                         packed.rhs(),
                         out.as_slice_mut().unwrap(),
                         rows,
                         n,
+                        base,
                         backwards,
                     );
                     for ((i, j), &got) in out.indexed_iter() {
@@ -854,8 +942,9 @@ mod tests {
                         });
                         assert_eq!(
                             got.to_bits(),
-                            (0.25 + sum).to_bits(),
-                            "{name}: row {i} of {rows}, column {j}, backwards {backwards}"
+                            (start[j] + sum).to_bits(),
+                            "{name}: row {i} of {rows}, column {j}, backwards {backwards}, \
+                             from a row {from_row}"
                         );
                     }
                 }
@@ -863,9 +952,9 @@ mod tests {
         }
     }
 
-    /// A product kernel: `out += a · w` for `rows` rows `ldo` apart, the panels from the last
-    /// if the flag says so.
-    type Kernel = fn(Lhs<'_>, Rhs<'_>, &mut [f32], usize, usize, bool);
+    /// A product kernel: `out += a · w` for `rows` rows `ldo` apart (`out = base + a · w` with
+    /// a base row), the panels from the last if the flag says so.
+    type Kernel = fn(Lhs<'_>, Rhs<'_>, &mut [f32], usize, usize, Option<&[f32]>, bool);
 
     /// Every kernel this CPU can run, not only the one `gemm_acc` picks: its name, its panel
     /// width and whether it fuses its multiply-adds.
@@ -876,15 +965,25 @@ mod tests {
         {
             if matches!(isa(), Isa::Avx2 | Isa::Avx512) {
                 // SAFETY: the CPU has AVX2 and FMA.
-                all.push(("avx2", 16, true, |a, w, out, rows, ldo, back| unsafe {
-                    gemm_avx2(a, w, out, rows, ldo, back)
-                }));
+                all.push((
+                    "avx2",
+                    16,
+                    true,
+                    |a, w, out, rows, ldo, base, back| unsafe {
+                        gemm_avx2(a, w, out, rows, ldo, base, back)
+                    },
+                ));
             }
             if isa() == Isa::Avx512 {
                 // SAFETY: the CPU has AVX-512F and FMA.
-                all.push(("avx512", 32, true, |a, w, out, rows, ldo, back| unsafe {
-                    gemm_avx512(a, w, out, rows, ldo, back)
-                }));
+                all.push((
+                    "avx512",
+                    32,
+                    true,
+                    |a, w, out, rows, ldo, base, back| unsafe {
+                        gemm_avx512(a, w, out, rows, ldo, base, back)
+                    },
+                ));
             }
         }
         all
@@ -912,6 +1011,7 @@ mod tests {
                 out.as_slice_mut().unwrap(),
                 rows,
                 n,
+                None,
                 false,
             );
             assert!(out.abs_diff_eq(&expected, 1e-4), "{name}");
