@@ -395,6 +395,27 @@ mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
 
+    /// Into another slice, every function gives the bits it gives in place (softmax over each
+    /// row), and leaves its source as it was.
+    #[test]
+    fn apply_into_equals_apply_in_place() {
+        let src: Vec<f32> = (0..40).map(|i| (i as f32 - 17.0) * 0.37).collect();
+        let all = ALL
+            .iter()
+            .map(|(a, _)| *a)
+            .chain([ActivationFn::HardSigmoidKeras3]);
+        for f in all {
+            let mut in_place = src.clone();
+            f.apply_slice(&mut in_place, 8);
+            let mut into = vec![f32::NAN; src.len()];
+            let before = src.clone();
+            f.apply_slice_into(&src, &mut into, 8);
+            assert_eq!(src, before, "{f:?} changed its source");
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&into), bits(&in_place), "{f:?}");
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for (a, n) in ALL {
