@@ -128,18 +128,9 @@ impl ActivationFn {
     /// [`apply_slice`](ActivationFn::apply_slice) from `src` into `dst`, leaving `src` as it
     /// is: one pass over both, where a copy and an in-place pass make two.
     ///
-    /// ```
-    /// use seqnn::ActivationFn;
-    ///
-    /// let z = [-1.0_f32, 0.0, 2.0];
-    /// let mut h = [0.0_f32; 3];
-    /// ActivationFn::Relu.apply_slice_into(&z, &mut h, 3);
-    /// assert_eq!(h, [0.0, 0.0, 2.0]);
-    /// ```
-    ///
     /// # Panics
-    /// If `src` and `dst` differ in length.
-    pub fn apply_slice_into(self, src: &[f32], dst: &mut [f32], row_len: usize) {
+    /// If `src` and `dst` differ in length: an internal invariant, callers size them.
+    pub(crate) fn apply_slice_into(self, src: &[f32], dst: &mut [f32], row_len: usize) {
         assert_eq!(src.len(), dst.len(), "apply_slice_into: lengths differ");
         apply_slice_dispatched(self, Some(src), dst, row_len);
     }

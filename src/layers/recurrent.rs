@@ -392,7 +392,6 @@ impl<C: Cell> Step for C {
         let (kernel, bias) = self
             .input_projection()
             .expect("the driver runs only a cell with weights");
-        let bias_row = bias.as_ref().map(|b| b.as_slice());
         // On the packed tiles of the recurrent steps: the kernel packs in a copy of its
         // values, against the product's rows·values multiply-adds.
         if let (Some(xs), Some(zs)) = (x.as_slice(), z.as_slice_mut()) {
@@ -405,16 +404,9 @@ impl<C: Cell> Step for C {
                     &owned
                 }
             };
-            match bias_row {
-                // z = bias + x·kernel, in the product's own pass over z.
-                Some(Some(b)) => {
-                    crate::linalg::gemm_from_row_lda(xs, features, packed, b, zs, rows)
-                }
-                _ => {
-                    zs.fill(0.0);
-                    crate::linalg::gemm_acc(xs, packed, zs, rows);
-                }
-            }
+            // The bias row as a slice, whatever its layout: a copy of its few values per block.
+            let bias = bias.map(|b| b.to_vec());
+            project_from_bias(xs, features, packed, bias.as_deref(), zs, rows);
             return;
         }
         // z starts as the bias, or zeros: the product adds into it.
@@ -433,19 +425,10 @@ impl<C: Cell> Step for C {
         let bias = match bias.map(|b| b.to_slice()) {
             None => None,
             Some(Some(b)) => Some(b),
-            // A bias that is not contiguous: the copying path.
+            // A bias that is not contiguous: the copying path, which copies it once per block.
             Some(None) => return false,
         };
-        match bias {
-            // z = bias + x·kernel, in the product's own pass over z.
-            Some(b) if !b.is_empty() => {
-                crate::linalg::gemm_from_row_lda(x, lda, &packed.0, b, z, rows)
-            }
-            _ => {
-                z.fill(0.0);
-                crate::linalg::gemm_acc_lda(x, lda, &packed.0, z, rows);
-            }
-        }
+        project_from_bias(x, lda, &packed.0, bias, z, rows);
         true
     }
 
@@ -1964,6 +1947,26 @@ fn run_rows_into<S: Step>(
         }
     });
     (output, states, trace)
+}
+
+/// `z = bias + x·w`, or `x·w` without a bias, for `rows` rows of `x` `lda` values apart: the
+/// product adds its sums into the bias row as it writes z, with the bits of setting z to the
+/// bias and adding, in one pass over z instead of two.
+fn project_from_bias(
+    x: &[f32],
+    lda: usize,
+    w: &crate::linalg::Packed,
+    bias: Option<&[f32]>,
+    z: &mut [f32],
+    rows: usize,
+) {
+    match bias {
+        Some(b) if !b.is_empty() => crate::linalg::gemm_from_row_lda(x, lda, w, b, z, rows),
+        _ => {
+            z.fill(0.0);
+            crate::linalg::gemm_acc_lda(x, lda, w, z, rows);
+        }
+    }
 }
 
 /// `dst = src`, row by row as slices where both rows are contiguous (a state into a step of
