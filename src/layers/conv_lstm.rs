@@ -697,9 +697,9 @@ impl Step for ConvStep<'_> {
         self.advance_keeping(z, states, scratch, batch, None);
     }
 
-    /// A step keeps the pre-activations of its four gates at every position.
+    /// A step keeps what the LSTM's gates keep at every position ([`LstmGates::keep_width`]).
     fn keep_width(&self) -> usize {
-        self.positions * 4 * self.filters
+        self.positions * self.gates().keep_width()
     }
 
     /// ConvLSTM has no `recurrent_dropout`: its calls give the driver no mask.
@@ -835,7 +835,7 @@ impl ConvStep<'_> {
         }
     }
 
-    /// One step, keeping the gates' pre-activations when training.
+    /// One step, keeping what the backward pass needs when training.
     fn advance_keeping(
         &self,
         z: &mut [f32],
@@ -856,10 +856,7 @@ impl ConvStep<'_> {
             groups: 1,
         };
         conv_in(h, batch, &self.recurrent, kernel, z, scratch);
-        if let Some(keep) = keep {
-            keep.copy_from_slice(z);
-        }
-        lstm_gates(z, h, c, f, self.activation, self.recurrent_activation);
+        lstm_gates(z, h, c, f, self.activation, self.recurrent_activation, keep);
     }
 }
 

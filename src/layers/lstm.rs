@@ -286,12 +286,13 @@ impl Cell for LSTMCell {
             self.units,
             self.activation,
             self.recurrent_activation,
+            None,
         );
     }
 
-    /// A step keeps the pre-activations of its four gates.
+    /// What [`lstm_gates`] keeps for the backward pass ([`LstmGates::keep_width`]).
     fn keep_width(&self) -> usize {
-        4 * self.units
+        self.gates().keep_width()
     }
 
     fn step_keep(
@@ -327,12 +328,9 @@ impl Cell for LSTMCell {
         scratch: &mut [f32],
         batch: usize,
     ) {
-        let gates = LstmGates {
-            units: self.units,
-            activation: self.activation,
-            recurrent_activation: self.recurrent_activation,
-        };
-        let dh = gates.backward(post, keep, prev, next, d_states, d_z, scratch);
+        let dh = self
+            .gates()
+            .backward(post, keep, prev, next, d_states, d_z, scratch);
         dh.fill(0.0);
         gemm_acc(d_z, prepared.kernel(0), dh, batch);
     }
@@ -357,19 +355,19 @@ crate::linalg::dispatched!(
     fn tanh_sigmoid_rows(
         u: usize,
         gates: &[f32],
+        tanh_c: &[f32],
         d_z: &mut [f32],
         dh: &[f32],
         dc: &mut [f32],
         c_prev: &[f32],
-        c_next: &[f32],
     ) {
         let rows = gates
             .chunks_exact(4 * u)
             .zip(d_z.chunks_exact_mut(4 * u))
             .zip(dh.chunks_exact(u).zip(dc.chunks_exact_mut(u)))
-            .zip(c_prev.chunks_exact(u).zip(c_next.chunks_exact(u)));
-        for (((gates, dz), (dh, dc)), (cp, cn)) in rows {
-            tanh_sigmoid_row(gates, dz, dh, dc, cp, cn);
+            .zip(c_prev.chunks_exact(u).zip(tanh_c.chunks_exact(u)));
+        for (((gates, dz), (dh, dc)), (cp, tc)) in rows {
+            tanh_sigmoid_row(gates, dz, dh, dc, cp, tc);
         }
     }
 );
@@ -383,7 +381,7 @@ fn tanh_sigmoid_row(
     dh: &[f32],
     dc: &mut [f32],
     c_prev: &[f32],
-    c_next: &[f32],
+    tanh_c: &[f32],
 ) {
     let u = dc.len();
     let (i, rest) = gates.split_at(u);
@@ -393,18 +391,18 @@ fn tanh_sigmoid_row(
     let (df, rest) = rest.split_at_mut(u);
     let (dg, d_o) = rest.split_at_mut(u);
     // One length for all, so that the loop has no bounds checks.
-    let (i, f, g, o, dh, c_prev, c_next) = (
+    let (i, f, g, o, dh, c_prev, tanh_c) = (
         &i[..u],
         &f[..u],
         &g[..u],
         &o[..u],
         &dh[..u],
         &c_prev[..u],
-        &c_next[..u],
+        &tanh_c[..u],
     );
     let d_o = &mut d_o[..u];
     for k in 0..u {
-        let t = crate::activation::tanh(c_next[k]);
+        let t = tanh_c[k];
         let dcell = dh[k] * o[k] * (1.0 - t * t);
         let d = dcell + dc[k];
         d_o[k] = dh[k] * t * (o[k] * (1.0 - o[k]));
@@ -449,7 +447,16 @@ fn gate_gradients(
 }
 
 impl LSTMCell {
-    /// One step, keeping the gates' pre-activations when training.
+    /// The cell's gates, for [`LstmGates`]'s methods.
+    fn gates(&self) -> LstmGates {
+        LstmGates {
+            units: self.units,
+            activation: self.activation,
+            recurrent_activation: self.recurrent_activation,
+        }
+    }
+
+    /// One step, keeping what the backward pass needs when training.
     fn step_keeping(
         &self,
         z: &mut [f32],
@@ -464,19 +471,15 @@ impl LSTMCell {
         let h = h.as_slice_mut().expect("states are in standard layout");
         let c = c.as_slice_mut().expect("states are in standard layout");
         gemm_acc(h, self.weights.recurrent(), z, batch);
-        let derivatives_from_outputs = (self.activation, self.recurrent_activation)
-            == (ActivationFn::Tanh, ActivationFn::Sigmoid);
-        if let Some(keep) = keep.filter(|_| !derivatives_from_outputs) {
-            // Only other activations' derivatives need the pre-activations (`LstmGates::backward`).
-            keep.copy_from_slice(z);
-        }
-        lstm_gates(z, h, c, u, self.activation, self.recurrent_activation);
+        lstm_gates(z, h, c, u, self.activation, self.recurrent_activation, keep);
     }
 }
 
 /// The LSTM's gates for rows of `4·units` pre-activations `z` (i | f | c | o, each `units`
-/// wide), updating the rows of `units` of `h` and `c` in place; `z` is overwritten. Shared with
-/// ConvLSTM, whose rows are the positions of its feature maps.
+/// wide), updating the rows of `units` of `h` and `c` in place; `z` is overwritten, and `keep`,
+/// if any, receives what [`LstmGates::backward`] needs besides the activated gates
+/// ([`LstmGates::keep_width`] per row). Shared with ConvLSTM, whose rows are the positions of
+/// its feature maps.
 pub(crate) fn lstm_gates(
     z: &mut [f32],
     h: &mut [f32],
@@ -484,11 +487,17 @@ pub(crate) fn lstm_gates(
     u: usize,
     activation: ActivationFn,
     recurrent_activation: ActivationFn,
+    keep: Option<&mut [f32]>,
 ) {
     if (activation, recurrent_activation) == (ActivationFn::Tanh, ActivationFn::Sigmoid) {
-        // Keras's activations: every row in one pass, the same arithmetic as below.
-        tanh_sigmoid_gates(u, z, h, c);
+        // Keras's activations: every row in one pass, the same arithmetic as below, keeping
+        // tanh(c_t).
+        tanh_sigmoid_gates(u, z, h, c, keep);
         return;
+    }
+    if let Some(keep) = keep {
+        // Other activations' derivatives need the pre-activations.
+        keep.copy_from_slice(z);
     }
     let rows = z
         .chunks_exact_mut(4 * u)
@@ -516,16 +525,36 @@ crate::linalg::dispatched!(
     /// [`lstm_gates`] for `activation` tanh and `recurrent_activation` sigmoid: each value as
     /// the general path computes it, operation for operation, in one pass over each row
     /// instead of six, so that the four gates of a unit are read once and stay in registers.
-    fn tanh_sigmoid_gates(u: usize, z: &mut [f32], h: &mut [f32], c: &mut [f32]) {
+    /// With `keep`, `units` values per row, also writes `tanh(c_t)` there, for the backward
+    /// pass, which then needs no tanh of its own.
+    fn tanh_sigmoid_gates(
+        u: usize,
+        z: &mut [f32],
+        h: &mut [f32],
+        c: &mut [f32],
+        keep: Option<&mut [f32]>,
+    ) {
         let rows = z
             .chunks_exact_mut(4 * u)
             .zip(h.chunks_exact_mut(u))
             .zip(c.chunks_exact_mut(u));
-        for ((zr, hr), cr) in rows {
-            let (i, rest) = zr.split_at_mut(u);
-            let (f, rest) = rest.split_at_mut(u);
-            let (g, o) = rest.split_at_mut(u);
-            tanh_sigmoid_gates_row(i, f, g, o, hr, cr);
+        match keep {
+            Some(keep) => {
+                for (((zr, hr), cr), tc) in rows.zip(keep.chunks_exact_mut(u)) {
+                    let (i, rest) = zr.split_at_mut(u);
+                    let (f, rest) = rest.split_at_mut(u);
+                    let (g, o) = rest.split_at_mut(u);
+                    tanh_sigmoid_gates_row::<true>(i, f, g, o, hr, cr, tc);
+                }
+            }
+            None => {
+                for ((zr, hr), cr) in rows {
+                    let (i, rest) = zr.split_at_mut(u);
+                    let (f, rest) = rest.split_at_mut(u);
+                    let (g, o) = rest.split_at_mut(u);
+                    tanh_sigmoid_gates_row::<false>(i, f, g, o, hr, cr, &mut []);
+                }
+            }
         }
     }
 );
@@ -534,15 +563,17 @@ crate::linalg::dispatched!(
 /// that they do not overlap and vectorizes the loop without run-time checks (split inside, the
 /// slices of one row's `z` failed the checks that LLVM hoisted over all rows, and every row
 /// ran the scalar loop).
+/// `KEEP` says whether `tanh_c` (empty otherwise) receives `tanh(c_t)`.
 #[inline(always)]
 #[allow(clippy::many_single_char_names)]
-fn tanh_sigmoid_gates_row(
+fn tanh_sigmoid_gates_row<const KEEP: bool>(
     i: &mut [f32],
     f: &mut [f32],
     g: &mut [f32],
     o: &mut [f32],
     h: &mut [f32],
     c: &mut [f32],
+    tanh_c: &mut [f32],
 ) {
     use crate::activation::{sigmoid, tanh};
     let u = c.len();
@@ -554,12 +585,17 @@ fn tanh_sigmoid_gates_row(
         &mut o[..u],
         &mut h[..u],
     );
+    let tanh_c = &mut tanh_c[..if KEEP { u } else { 0 }];
     for k in 0..u {
         let (iv, fv, gv, ov) = (sigmoid(i[k]), sigmoid(f[k]), tanh(g[k]), sigmoid(o[k]));
         (i[k], f[k], g[k], o[k]) = (iv, fv, gv, ov);
         let cv = fv * c[k] + iv * gv;
         c[k] = cv;
-        h[k] = tanh(cv) * ov;
+        let t = tanh(cv);
+        if KEEP {
+            tanh_c[k] = t;
+        }
+        h[k] = t * ov;
     }
 }
 
@@ -573,9 +609,24 @@ pub(crate) struct LstmGates {
 }
 
 impl LstmGates {
+    /// Values per row of `units` that [`lstm_gates`] keeps for [`backward`](Self::backward):
+    /// with Keras's activations, tanh and sigmoid, whose derivatives come from their outputs,
+    /// `tanh(c_t)` (`units`), which the backward pass would otherwise compute again, a division
+    /// per unit (5 % of an LSTM's training epoch); else the pre-activations of the four gates
+    /// (`4·units`).
+    pub(crate) fn keep_width(self) -> usize {
+        if (self.activation, self.recurrent_activation)
+            == (ActivationFn::Tanh, ActivationFn::Sigmoid)
+        {
+            self.units
+        } else {
+            4 * self.units
+        }
+    }
+
     /// The backward pass of [`lstm_gates`] over a step's rows, every row on its own. `post`
-    /// and `keep` are the step's activated gates and their pre-activations (`4·units` per
-    /// row), `prev` and `next` the states `[h, c]` before and after it. From `d_states`, the
+    /// and `keep` are the step's activated gates and what [`lstm_gates`] kept
+    /// ([`keep_width`](Self::keep_width) per row), `prev` and `next` the states `[h, c]` before and after it. From `d_states`, the
     /// gradients of the loss with respect to the new `[h, c]`, writes the gradient of the
     /// gates' pre-activations to `d_z` and leaves that of the previous `c` in `d_states[1]`;
     /// returns `d_states[0]`, unchanged, for the caller to overwrite with the previous `h`'s
@@ -607,7 +658,7 @@ impl LstmGates {
         let c_next = next[1].as_slice().expect("standard layout");
         if (act, rec) == (ActivationFn::Tanh, ActivationFn::Sigmoid) {
             // Keras's activations: every row in one pass, the same arithmetic as below.
-            tanh_sigmoid_rows(u, post, d_z, dh, dc, c_prev, c_next);
+            tanh_sigmoid_rows(u, post, keep, d_z, dh, dc, c_prev);
             return dh;
         }
         let rows = post
