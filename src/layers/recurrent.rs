@@ -1863,6 +1863,10 @@ fn run_rows_into<S: Step>(
     // The values a dropped step keeps, thrown away when the call keeps no trace.
     let mut spare_keep = (history.is_none() && recurrent_dropout.is_some())
         .then(|| vec![0.0_f32; batch * cell.keep_width()]);
+    // A sequence output beyond the cache is written with streaming stores.
+    let stream = sequence
+        .as_ref()
+        .is_some_and(|seq| crate::linalg::worth_streaming(seq.len()));
     for t in 0..timesteps {
         if t % block == 0 {
             project_block(t, &mut xt, &mut z);
@@ -1899,7 +1903,7 @@ fn run_rows_into<S: Step>(
         match masked.as_mut() {
             None => {
                 if let Some(seq) = sequence.as_mut() {
-                    copy_rows(seq.index_axis_mut(Axis(1), t), states[0].view());
+                    write_step(seq.view_mut(), t, states[0].view(), stream);
                 }
             }
             Some(ms) => {
@@ -1967,6 +1971,20 @@ fn project_from_bias(
             crate::linalg::gemm_acc_lda(x, lda, w, z, rows);
         }
     }
+}
+
+/// Step `t` of a sequence output, `(batch, timesteps, units)`, set to `state`, `(batch,
+/// units)`: with streaming stores when `stream` and both are contiguous, row slice by row
+/// slice otherwise.
+fn write_step(mut seq: ArrayViewMut3<'_, f32>, t: usize, state: ArrayView2<'_, f32>, stream: bool) {
+    let (_, timesteps, units) = seq.dim();
+    if stream {
+        if let (Some(dst), Some(src)) = (seq.as_slice_mut(), state.as_slice()) {
+            crate::linalg::stream_rows(&mut dst[t * units..], timesteps * units, src, units);
+            return;
+        }
+    }
+    copy_rows(seq.index_axis_mut(Axis(1), t), state);
 }
 
 /// `dst = src`, row by row as slices where both rows are contiguous (a state into a step of

@@ -11,6 +11,7 @@
 //! - [`orthogonal`]: random orthogonal matrices for Keras's `orthogonal` initializer, by blocked
 //!   Householder reflections.
 //! - [`norm`]: BatchNormalization's per-channel scale and shift, LayerNormalization's rows.
+//! - [`stream`]: copies into memory beyond the cache, with stores that bypass it.
 //! - [`column_sums`]: the bias gradients, a matrix's sums over its rows.
 
 pub(crate) mod attention;
@@ -19,12 +20,14 @@ pub(crate) mod norm;
 pub(crate) mod orthogonal;
 pub(crate) mod packed;
 pub(crate) mod pool;
+pub(crate) mod stream;
 
 pub use packed::instruction_set;
 pub(crate) use packed::{
     gemm_acc, gemm_acc_lda, gemm_acc_strided, gemm_from_row_lda, gemm_tn_acc, has_avx2, has_avx512,
     tn_product, Packed,
 };
+pub(crate) use stream::{stream_rows, worth_streaming};
 
 /// A function whose body is compiled for each instruction set, AVX-512, AVX2 and portable, the
 /// one the CPU has (asked once) called, so that the body's loops run 16, 8 or 4 lanes wide:
