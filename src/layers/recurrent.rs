@@ -1890,8 +1890,7 @@ fn run_rows_into<S: Step>(
             },
             Some((seen, keep)) => {
                 for (h, state) in seen.iter_mut().zip(&states) {
-                    h.slice_mut(s![t * batch..(t + 1) * batch, ..])
-                        .assign(state);
+                    copy_block(h, t * batch, state);
                 }
                 let k = cell.keep_width();
                 let keep = &mut keep.as_slice_mut().expect("standard layout")
@@ -1936,7 +1935,7 @@ fn run_rows_into<S: Step>(
     };
     let trace = history.map(|(mut seen, keep)| {
         for (h, state) in seen.iter_mut().zip(&states) {
-            h.slice_mut(s![timesteps * batch.., ..]).assign(state);
+            copy_block(h, timesteps * batch, state);
         }
         Trace {
             xt,
@@ -1985,6 +1984,18 @@ fn write_step(mut seq: ArrayViewMut3<'_, f32>, t: usize, state: ArrayView2<'_, f
         }
     }
     copy_rows(seq.index_axis_mut(Axis(1), t), state);
+}
+
+/// `dst`'s rows `row ..` = `src`: one copy of contiguous values where both are in standard
+/// layout (a step's states into a training call's history: ndarray's assign, element by
+/// element, was 2.6 % of an LSTM's training epoch).
+fn copy_block(dst: &mut Array2<f32>, row: usize, src: &Array2<f32>) {
+    let n = src.len();
+    let start = row * src.ncols();
+    match (dst.as_slice_mut(), src.as_slice()) {
+        (Some(d), Some(s)) => d[start..start + n].copy_from_slice(s),
+        _ => dst.slice_mut(s![row..row + src.nrows(), ..]).assign(src),
+    }
 }
 
 /// `dst = src`, row by row as slices where both rows are contiguous (a state into a step of
