@@ -1,7 +1,5 @@
 //! Adadelta.
 
-use ndarray::ArrayD;
-
 use crate::train::config::ConfigValue;
 use crate::train::optimizer::{base_builders, each, impl_optimizer, option, Core, Rule, Step};
 
@@ -78,7 +76,7 @@ impl Rule for AdadeltaRule {
         &[&["accumulated_grad", "accumulated_delta_var"]]
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         let rho = self.rho as f32;
         let one_minus_rho = (1.0 - self.rho) as f32;

@@ -1,7 +1,5 @@
 //! Adagrad.
 
-use ndarray::ArrayD;
-
 use crate::train::config::ConfigValue;
 use crate::train::optimizer::{base_builders, each, impl_optimizer, option, Core, Rule, Step};
 
@@ -80,7 +78,7 @@ impl Rule for AdagradRule {
         self.initial_accumulator_value as f32
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         let epsilon = self.epsilon as f32;
         each::<1>(w, g, slots, |w, g, [a]| {

@@ -1,7 +1,5 @@
 //! Adam, and the rule AdamW shares.
 
-use ndarray::ArrayD;
-
 use crate::train::config::ConfigValue;
 use crate::train::optimizer::{
     base_builders, beta_config, each, impl_optimizer, option, Core, Rule, Step,
@@ -106,7 +104,7 @@ impl Rule for AdamRule {
         }
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let t = step.local_step();
         let beta_1_power = (self.beta_1 as f32).powf(t);
         let beta_2_power = (self.beta_2 as f32).powf(t);

@@ -1,7 +1,5 @@
 //! Adamax.
 
-use ndarray::ArrayD;
-
 use crate::train::config::ConfigValue;
 use crate::train::optimizer::{
     base_builders, beta_config, beta_options, each, impl_optimizer, Core, Rule, Step,
@@ -75,7 +73,7 @@ impl Rule for AdamaxRule {
         &[&["momentum", "norm"]]
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         let beta_1_power = (self.beta_1 as f32).powf(step.local_step());
         let one_minus_beta_1 = (1.0 - self.beta_1) as f32;

@@ -1,7 +1,5 @@
 //! FTRL-proximal.
 
-use ndarray::ArrayD;
-
 use crate::error::{Error, Result};
 use crate::train::config::{py_repr, ConfigValue};
 use crate::train::optimizer::{base_builders, each, impl_optimizer, option, Core, Rule, Step};
@@ -177,7 +175,7 @@ impl Rule for FtrlRule {
         Ok(())
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         let power = (-self.learning_rate_power) as f32;
         let l2_reg = self.l2_regularization_strength as f32 + self.beta as f32 / (2.0 * lr);

@@ -1,7 +1,5 @@
 //! Nadam.
 
-use ndarray::ArrayD;
-
 use crate::train::config::ConfigValue;
 use crate::train::optimizer::{
     base_builders, beta_config, beta_options, each, impl_optimizer, Core, Rule, Step,
@@ -110,7 +108,7 @@ impl Rule for NadamRule {
         globals: &[f32],
         w: &mut [f32],
         g: &[f32],
-        slots: &mut [ArrayD<f32>],
+        slots: &mut [&mut [f32]],
     ) {
         let lr = step.learning_rate;
         let t = step.local_step();

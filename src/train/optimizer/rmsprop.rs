@@ -1,7 +1,5 @@
 //! RMSprop, plain, centered, with momentum.
 
-use ndarray::ArrayD;
-
 use crate::train::config::ConfigValue;
 use crate::train::optimizer::{base_builders, each, impl_optimizer, option, Core, Rule, Step};
 
@@ -104,7 +102,7 @@ impl Rule for RMSpropRule {
         }
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         let rho = self.rho as f32;
         let one_minus_rho = (1.0 - self.rho) as f32;

@@ -1,7 +1,5 @@
 //! Gradient descent, with momentum and Nesterov momentum.
 
-use ndarray::ArrayD;
-
 use crate::error::{Error, Result};
 use crate::train::config::{py_repr, ConfigValue};
 use crate::train::optimizer::{base_builders, each, impl_optimizer, option, Core, Rule, Step};
@@ -100,7 +98,7 @@ impl Rule for SGDRule {
         Ok(())
     }
 
-    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [ArrayD<f32>]) {
+    fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         if slots.is_empty() {
             each::<0>(w, g, slots, |w, g, _| *w -= g * lr);
