@@ -13,6 +13,7 @@
 //! - [`norm`]: BatchNormalization's per-channel scale and shift, LayerNormalization's rows.
 //! - [`stream`]: copies into memory beyond the cache, with stores that bypass it.
 //! - [`column_sums`]: the bias gradients, a matrix's sums over its rows.
+//! - [`all_finite`]: whether values hold no infinity or NaN, the check of every gradient.
 
 pub(crate) mod attention;
 pub(crate) mod conv;
@@ -96,9 +97,55 @@ pub(crate) fn column_sums(a: ndarray::ArrayView2<'_, f32>) -> ndarray::Array1<f3
     }
 }
 
+/// Whether `values` hold no infinity and no NaN: a vectorized pass over their exponent bits
+/// (all ones for both), a block at a time so that a bad value ends it early, where
+/// `iter().any(|v| !v.is_finite())` over an `ArrayD` went element by element (0.9 % of T3's
+/// samples on two threads, on the thread that the other waited for).
+pub(crate) fn all_finite(values: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    values.chunks(4096).all(|block| {
+        let bad = (block.iter()).fold(false, |bad, v| bad | (v.to_bits() & EXPONENT == EXPONENT));
+        !bad
+    })
+}
+
+/// [`all_finite`] of an array of any layout.
+pub(crate) fn array_finite<D: ndarray::Dimension>(a: &ndarray::ArrayRef<f32, D>) -> bool {
+    match a.as_slice_memory_order() {
+        Some(values) => all_finite(values),
+        None => a.iter().all(|v| v.is_finite()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ndarray::{s, Array2, Axis};
+
+    #[test]
+    fn all_finite_finds_every_infinity_and_nan_anywhere() {
+        let edge = [f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-45, -0.0, 0.0];
+        for len in [0, 1, 15, 4096, 4097, 9000] {
+            let mut v: Vec<f32> = (0..len).map(|i| edge[i % edge.len()]).collect();
+            assert!(super::all_finite(&v), "{len} finite values");
+            for at in [0, len / 2, len.saturating_sub(1)]
+                .into_iter()
+                .filter(|_| len > 0)
+            {
+                for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN] {
+                    let keep = v[at];
+                    v[at] = bad;
+                    assert!(!super::all_finite(&v), "{bad} at {at} of {len}");
+                    v[at] = keep;
+                }
+            }
+        }
+        let a = Array2::from_shape_fn((5, 7), |(i, j)| (i * 7 + j) as f32);
+        let mut t = a.t().to_owned();
+        assert!(super::array_finite(&a.slice(s![.., 1..])) && super::array_finite(&t));
+        t[[6, 4]] = f32::NAN;
+        assert!(!super::array_finite(&t) && !super::array_finite(&t.slice(s![5.., ..])));
+        assert!(super::array_finite(&t.slice(s![..6, ..])));
+    }
 
     /// The same bits as ndarray's `sum_axis`, row-major or not, on values whose sums round.
     #[test]

@@ -1045,7 +1045,7 @@ fn train_step(
     if grads
         .weights
         .iter()
-        .any(|g| g.iter().any(|v| !v.is_finite()))
+        .any(|g| !crate::linalg::array_finite(g))
     {
         return Err(invalid(
             &name,
@@ -1056,7 +1056,7 @@ fn train_step(
     if updates
         .iter()
         .flatten()
-        .any(|u| u.iter().any(|v| !v.is_finite()))
+        .any(|u| !crate::linalg::array_finite(u))
     {
         return Err(invalid(
             &name,
