@@ -12,7 +12,7 @@
 //! `SEQNN_BENCH_QUICK=1` makes it a smoke run of ten short samples each.
 //!
 //! Shapes: two squares, and the products of the workloads of `benches/recurrent.rs` on one
-//! thread: each input projection (a block of timesteps, about 2¹⁸ gate values, as inference
+//! thread: each input projection (a block of timesteps, about 2¹⁷ gate values, as inference
 //! projects it) and each recurrent step `(batch, units)·(units, gates·units)`; one-row products
 //! (a one-stream step) on one thread only.
 //!
@@ -42,21 +42,21 @@ const SHAPES: [(&str, usize, usize, usize); 15] = [
     ("square", 512, 512, 512),
     ("square", 1024, 1024, 1024),
     // SimpleRNN(256) on 128 features, batch 64.
-    ("w2_projection", 1024, 128, 256),
+    ("w2_projection", 512, 128, 256),
     ("w2_step", 64, 256, 256),
     // Bidirectional(SimpleRNN(128)), batch 32 × 50 steps: the first layer reads 64 features,
     // the others 256.
-    ("w3_projection_first", 1600, 64, 128),
-    ("w3_projection", 1600, 256, 128),
+    ("w3_projection_first", 1024, 64, 128),
+    ("w3_projection", 1024, 256, 128),
     ("w3_step", 32, 128, 128),
     // LSTM(256), 4 gates.
-    ("w4_projection", 256, 128, 1024),
+    ("w4_projection", 128, 128, 1024),
     ("w4_step", 64, 256, 1024),
     // GRU(256), 3 gates.
-    ("w5_projection", 320, 128, 768),
+    ("w5_projection", 128, 128, 768),
     ("w5_step", 64, 256, 768),
     // SimpleRNN(512) on 256 features, batch 256.
-    ("w6_projection", 512, 256, 512),
+    ("w6_projection", 256, 256, 512),
     ("w6_step", 256, 512, 512),
     // LSTM(512) on one stream: a row times a kernel that streams from the L3 cache, and the
     // step of a one-stream LSTM(128), whose kernel stays in L2. One row does not split: one
