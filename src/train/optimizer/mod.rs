@@ -368,6 +368,26 @@ const UPDATE_PART: usize = 1 << 15;
 /// The most slots of one variable (Adam with amsgrad, RMSprop centered with momentum: 3).
 const MAX_SLOTS: usize = 4;
 
+/// `f` of slices of `slots` (standard-layout arrays), from a fixed array for up to
+/// [`MAX_SLOTS`] of them, so that a step allocates nothing; from a `Vec` beyond.
+fn with_views(slots: &mut [ArrayD<f32>], f: impl FnOnce(&mut [&mut [f32]])) {
+    let count = slots.len();
+    fn view(slot: &mut ArrayD<f32>) -> &mut [f32] {
+        slot.as_slice_mut()
+            .expect("slots are standard-layout arrays")
+    }
+    if count <= MAX_SLOTS {
+        let mut views: [&mut [f32]; MAX_SLOTS] = Default::default();
+        for (v, slot) in views.iter_mut().zip(slots) {
+            *v = view(slot);
+        }
+        f(&mut views[..count]);
+    } else {
+        let mut views: Vec<&mut [f32]> = slots.iter_mut().map(view).collect();
+        f(&mut views);
+    }
+}
+
 /// `rule.update` of one variable, in halves side by side, each on its share of the threads
 /// and split again while it has more than one and [`UPDATE_PART`] elements per part: the
 /// same numbers as one call, since every element's update is its own, and no allocation.
@@ -729,24 +749,18 @@ impl Core {
                 gradients[i].as_slice()
             }
             .expect("a standard-layout gradient");
-            // Views of the slots without a Vec: a step allocates nothing.
-            let mut views: [&mut [f32]; MAX_SLOTS] = Default::default();
-            let count = slots[i].len().min(MAX_SLOTS);
-            for (view, slot) in views.iter_mut().zip(slots[i].iter_mut()) {
-                *view = slot
-                    .as_slice_mut()
-                    .expect("slots are standard-layout arrays");
-            }
-            let views = &mut views[..count];
-            if let Some(w) = variable.as_slice_mut() {
-                update_in_parts(rule, &step, globals, w, g, views);
-            } else {
-                let copy = &mut variable_copies[i];
-                copy_into(copy, &variable.view());
-                let w = copy.as_slice_mut().expect("a standard-layout copy");
-                update_in_parts(rule, &step, globals, w, g, views);
-                variable.iter_mut().zip(w.iter()).for_each(|(v, w)| *v = *w);
-            }
+            let variable_copy = &mut variable_copies[i];
+            with_views(&mut slots[i], |views| match variable.as_slice_mut() {
+                Some(w) => update_in_parts(rule, &step, globals, w, g, views),
+                None => {
+                    copy_into(variable_copy, &variable.view());
+                    let w = variable_copy
+                        .as_slice_mut()
+                        .expect("a standard-layout copy");
+                    update_in_parts(rule, &step, globals, w, g, views);
+                    variable.iter_mut().zip(w.iter()).for_each(|(v, w)| *v = *w);
+                }
+            });
         }
         self.iterations += 1;
         Ok(())
@@ -1559,5 +1573,24 @@ mod tests {
         update_in_parts(&Tagging, &step, &[], &mut w, &g, &mut [&mut a, &mut b]);
         assert!(w.iter().zip(&w0).all(|(w, w0)| *w == w0 + 6.5));
         assert!(a.iter().all(|&a| a == 4.0));
+    }
+
+    #[test]
+    fn slot_views_cover_every_slot_within_the_fixed_array_and_beyond() {
+        for count in [0, 1, MAX_SLOTS, MAX_SLOTS + 2] {
+            let mut slots: Vec<ArrayD<f32>> = (0..count)
+                .map(|k| ArrayD::from_elem(IxDyn(&[3]), k as f32))
+                .collect();
+            let mut seen = Vec::new();
+            with_views(&mut slots, |views| {
+                for v in views.iter_mut() {
+                    seen.push(v[0]);
+                    v[2] = -1.0;
+                }
+            });
+            let want: Vec<f32> = (0..count).map(|k| k as f32).collect();
+            assert_eq!(seen, want, "{count} slots");
+            assert!(slots.iter().all(|s| s[[2]] == -1.0), "{count} slots");
+        }
     }
 }
