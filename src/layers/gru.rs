@@ -796,8 +796,9 @@ crate::linalg::dispatched!(
     /// The gates of a GRU with `reset_after`, `activation` tanh and `recurrent_activation`
     /// sigmoid, over all rows, after the recurrent product `inner` (`h_{t-1}·U + b_rec`):
     /// each value as the general path of [`GRUCell::step_from`] computes it, operation for
-    /// operation, in one pass over each row instead of seven, leaving in `z` and `keep` what
-    /// that path leaves there.
+    /// operation, in one pass over each row instead of seven. With `keep` it leaves in `z`
+    /// and `keep` what that path leaves there; without, an inference step's, `z` keeps its
+    /// pre-activations, which nothing reads after the step.
     fn tanh_sigmoid_reset_after(
         u: usize,
         z: &mut [f32],
@@ -835,16 +836,16 @@ crate::linalg::dispatched!(
 /// argument of its own, so that LLVM knows that they do not overlap and vectorizes the loop
 /// (fields of one struct, they ran the scalar loop).
 #[inline(always)]
-fn reset_after_row(zg: &mut [f32], rg: &mut [f32], cand: &mut [f32], inner: &[f32], h: &mut [f32]) {
+fn reset_after_row(zg: &[f32], rg: &[f32], cand: &[f32], inner: &[f32], h: &mut [f32]) {
     use crate::activation::{sigmoid, tanh};
     let u = h.len();
     // One length for all, so that the loop has no bounds checks.
-    let (zg, rg, cand) = (&mut zg[..u], &mut rg[..u], &mut cand[..u]);
+    let (zg, rg, cand) = (&zg[..u], &rg[..u], &cand[..u]);
     let (iz, ir, ih) = (&inner[..u], &inner[u..2 * u], &inner[2 * u..3 * u]);
+    // Nothing reads z after an inference step: the gates go to registers only.
     for k in 0..u {
         let (zv, rv) = (sigmoid(zg[k] + iz[k]), sigmoid(rg[k] + ir[k]));
         let cv = tanh(cand[k] + rv * ih[k]);
-        (zg[k], rg[k], cand[k]) = (zv, rv, cv);
         h[k] = zv * h[k] + (1.0 - zv) * cv;
     }
 }

@@ -563,7 +563,8 @@ crate::linalg::dispatched!(
 /// that they do not overlap and vectorizes the loop without run-time checks (split inside, the
 /// slices of one row's `z` failed the checks that LLVM hoisted over all rows, and every row
 /// ran the scalar loop).
-/// `KEEP` says whether `tanh_c` (empty otherwise) receives `tanh(c_t)`.
+/// `KEEP` says whether `tanh_c` (empty otherwise) receives `tanh(c_t)` and the gates their
+/// activations; without it, z keeps its pre-activations.
 #[inline(always)]
 #[allow(clippy::many_single_char_names)]
 fn tanh_sigmoid_gates_row<const KEEP: bool>(
@@ -588,7 +589,11 @@ fn tanh_sigmoid_gates_row<const KEEP: bool>(
     let tanh_c = &mut tanh_c[..if KEEP { u } else { 0 }];
     for k in 0..u {
         let (iv, fv, gv, ov) = (sigmoid(i[k]), sigmoid(f[k]), tanh(g[k]), sigmoid(o[k]));
-        (i[k], f[k], g[k], o[k]) = (iv, fv, gv, ov);
+        // A training step's trace keeps the activated gates in z for the backward pass; an
+        // inference step's z is read no more.
+        if KEEP {
+            (i[k], f[k], g[k], o[k]) = (iv, fv, gv, ov);
+        }
         let cv = fv * c[k] + iv * gv;
         c[k] = cv;
         let t = tanh(cv);
