@@ -39,8 +39,10 @@ seqnn's thread count is seqnn::set_num_threads(n) in the benches.
 Prints markdown: the CPU model and its instruction sets, the date, the GEMM table and peak, and
 a table per kind of workload with each library's median on each thread count, seqnn's time over
 the best peer's, seqnn's share of the GEMM peak of its thread count (the workload's FLOPs, as
-benches/recurrent.rs counts them, over its time, over the peak) and seqnn's speed-up over 1 thread.
---json writes every raw number.
+benches/recurrent.rs counts them, over its time, over the peak; for training, the FLOPs of an
+epoch's products as bench_train.py's epoch_flops counts them) and seqnn's speed-up over 1 thread.
+--json writes every raw number; --render JSON prints the tables of such a file again, measuring
+nothing.
 
 --quick is a smoke run of the tools (SEQNN_BENCH_QUICK=1 for the benches, a few calls per peer,
 bench_train.py's --samples 256 --epochs 1, no waiting for idle): its figures are no
@@ -405,7 +407,8 @@ def seqnn_kernel(flags):
 
 def markdown(args, env, threads, keys, libs, gemm, peak, passes, peers, train_keys,
              train_peers, loads, wait_info):
-    flags = cpu_flags()
+    # The flags a run recorded (--render prints a run of another machine), or this CPU's.
+    flags = set(env.get("cpu_flags") or cpu_flags())
     out = [f"CPU: {env['cpu_model']}, {env['sched_getaffinity']} CPUs usable; "
            f"{instruction_sets(flags)} (seqnn's kernels: {seqnn_kernel(flags)})",
            f"Date: {env['date']}; seqnn {str(env['seqnn_commit'])[:10]}, {env['rustc']}",
@@ -435,9 +438,14 @@ def markdown(args, env, threads, keys, libs, gemm, peak, passes, peers, train_ke
         import bench_train
         tw = bench_train.workloads(args.train_samples)
         out += ["", f"Training, median time per epoch (peers: {args.train_epochs} timed epoch(s)"
-                " after a warm-up one; seqnn: criterion's median of 10, two passes).", ""]
+                " after a warm-up one; seqnn: criterion's median of 10, two passes). Share of "
+                "GEMM peak: the FLOPs of an epoch's products (the forward pass; the backward "
+                "pass's state and weight gradients, and the input's gradient where a layer's "
+                "input needs one: bench_train.py's epoch_flops) over seqnn's time over the peak "
+                "of the same thread count.", ""]
         out.append(workload_table("train", train_keys, {k: tw[k]["label"] for k in train_keys},
-                                  threads, libs, TRAIN_LIBS, passes, train_peers))
+                                  threads, libs, TRAIN_LIBS, passes, train_peers,
+                                  {k: tw[k]["flops"] for k in train_keys}, peak))
     errors = [f"{lib} with {n} thread(s){what}: {r['error']}"
               for what, ps in (("", peers), (" (training)", train_peers))
               for lib, d in ps.items() for n, r in d.items() if "error" in r]
@@ -455,6 +463,30 @@ def markdown(args, env, threads, keys, libs, gemm, peak, passes, peers, train_ke
 
 # -- The driver ---------------------------------------------------------------------------------
 
+def int_keys(value):
+    """`value` from JSON with its dicts' keys that are integers (thread counts) as ints again."""
+    if isinstance(value, dict):
+        return {int(k) if k.isdigit() else k: int_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [int_keys(v) for v in value]
+    return value
+
+
+def render(path):
+    """Prints the tables of the run that --json saved at `path`, as the run printed them, with
+    what this script computes from its figures now (the training table's share of the GEMM
+    peak, for a run older than it)."""
+    run = int_keys(json.loads(Path(path).read_text()))
+    args = argparse.Namespace(**run["settings"])
+    keys = [k for k in WORKLOADS if k in run["workloads"]]
+    train_keys = sorted(run.get("train_workloads") or {})
+    libs = sorted({*run["peers"], *run["train_peers"]}, key=list(LIBS).index)
+    threads = sorted(run["gemm_peak"])
+    print(markdown(args, run["environment"], threads, keys, libs, run["gemm"],
+                   run["gemm_peak"], run["seqnn_passes"], run["peers"], train_keys,
+                   run["train_peers"], run["loadavg"], run["idle_wait"]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -464,6 +496,8 @@ def main():
                     help="a short smoke run of the tools; its figures are no measurement")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
                     help="comma-separated subset of " + ",".join(WORKLOADS))
+    ap.add_argument("--render", metavar="JSON",
+                    help="measure nothing: print the tables of a run that --json saved")
     add_run_options(ap, LIBS, "write the raw numbers here as JSON")
     args = ap.parse_args()
 
@@ -473,6 +507,9 @@ def main():
             ap.error(f"unknown workload {k!r}")
     if args.worker:
         worker_main(args)
+        return
+    if args.render:
+        render(args.render)
         return
     libs, threads = parse_run_options(ap, args, LIBS)
     if not set(threads) <= {1, 2}:

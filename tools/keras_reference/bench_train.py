@@ -80,10 +80,49 @@ FULL_SAMPLES = 2048
 
 # -- The workloads ---------------------------------------------------------------------------
 
+def recurrent_train_flops(gates, units, features, input_gradient):
+    """The multiply-add FLOPs (2 per multiply-add) of one sample step of a recurrent layer in
+    training: the forward products (`x·kernel`, `h·recurrent_kernel`), then the backward
+    pass's `d_z·recurrent_kernelᵀ`, its weight gradients `xᵀ·d_z` and `hᵀ·d_z`, and, only
+    where the layer's input needs a gradient (not where it reads the data), `d_z·kernelᵀ`."""
+    width = gates * units
+    forward = 2 * width * (features + units)
+    backward = 2 * width * units + 2 * width * (features + units)
+    return forward + backward + (2 * width * features if input_gradient else 0)
+
+
+def dense_train_flops(inputs, units, input_gradient):
+    """The same for a Dense layer on one row: `x·kernel`, `xᵀ·d_y`, and `d_y·kernelᵀ` where
+    its input needs a gradient."""
+    return 2 * inputs * units * (3 if input_gradient else 2)
+
+
+def epoch_flops(key, n):
+    """The FLOPs of the products of one epoch of workload `key` on `n` samples, as
+    recurrent_train_flops and dense_train_flops count them (an Embedding's gather and
+    scatter count none): what the training table's share of the GEMM peak divides by."""
+    if key == "t1":
+        per_sample = 2 * recurrent_train_flops(1, 3, 10, False) + dense_train_flops(3, 1, True)
+    elif key == "t2":
+        per_sample = 50 * recurrent_train_flops(4, 128, 32, False) + dense_train_flops(
+            128, 1, True)
+    elif key == "t3":
+        # Both directions of the Bidirectional, each on the Embedding's 64 values.
+        per_sample = 2 * 80 * recurrent_train_flops(4, 64, 64, True) + dense_train_flops(
+            128, 1, True)
+    elif key == "t4":
+        per_sample = 40 * (recurrent_train_flops(3, 128, 16, False)
+                           + dense_train_flops(128, 16, True))
+    else:
+        raise ValueError(key)
+    return n * per_sample
+
+
 def workloads(samples):
-    """The four workloads, keyed t1..t4, with criterion's ids (benches/train.rs)."""
+    """The four workloads, keyed t1..t4, with criterion's ids (benches/train.rs) and their
+    FLOPs per epoch (epoch_flops)."""
     n = samples
-    return {
+    found = {
         "t1": {"id": "t1_simplernn3_256x2x10",
                "label": "T1 `SimpleRNN(3) → Dense(1)`, x `(256, 2, 10)`, batch 32, SGD(0.01), mse",
                "n": 256, "batch": 32},
@@ -99,6 +138,9 @@ def workloads(samples):
                          f" x `({n}, 40, 16)`, batch 64, RMSprop, mse"),
                "n": n, "batch": 64},
     }
+    for key, w in found.items():
+        w["flops"] = epoch_flops(key, w["n"])
+    return found
 
 
 def data(key, n):
