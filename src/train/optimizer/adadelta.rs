@@ -81,8 +81,8 @@ impl Rule for AdadeltaRule {
         let rho = self.rho as f32;
         let one_minus_rho = (1.0 - self.rho) as f32;
         let epsilon = self.epsilon as f32;
-        let rms = |x: f32| (x + epsilon).sqrt();
-        each::<2>(w, g, slots, |w, g, [a, d]| {
+        let rms = move |x: f32| (x + epsilon).sqrt();
+        each::<2>(w, g, slots, move |w, g, [a, d]| {
             *a = rho * *a + one_minus_rho * (g * g);
             let delta = -((rms(*d) * g) / rms(*a));
             *d = rho * *d + one_minus_rho * (delta * delta);

@@ -81,7 +81,7 @@ impl Rule for AdagradRule {
     fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         let epsilon = self.epsilon as f32;
-        each::<1>(w, g, slots, |w, g, [a]| {
+        each::<1>(w, g, slots, move |w, g, [a]| {
             *a += g * g;
             *w -= (lr * g) / (*a + epsilon).sqrt();
         });

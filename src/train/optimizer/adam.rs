@@ -114,14 +114,14 @@ impl Rule for AdamRule {
             ((1.0 - self.beta_1) as f32, (1.0 - self.beta_2) as f32);
         let epsilon = self.epsilon as f32;
         if self.amsgrad {
-            each::<3>(w, g, slots, |w, g, [m, v, v_hat]| {
+            each::<3>(w, g, slots, move |w, g, [m, v, v_hat]| {
                 *m += (g - *m) * one_minus_beta_1;
                 *v += (g * g - *v) * one_minus_beta_2;
                 *v_hat = v_hat.max(*v);
                 *w -= (*m * alpha) / (v_hat.sqrt() + epsilon);
             });
         } else {
-            each::<2>(w, g, slots, |w, g, [m, v]| {
+            each::<2>(w, g, slots, move |w, g, [m, v]| {
                 *m += (g - *m) * one_minus_beta_1;
                 *v += (g * g - *v) * one_minus_beta_2;
                 *w -= (*m * alpha) / (v.sqrt() + epsilon);

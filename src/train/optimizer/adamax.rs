@@ -79,7 +79,7 @@ impl Rule for AdamaxRule {
         let one_minus_beta_1 = (1.0 - self.beta_1) as f32;
         let beta_2 = self.beta_2 as f32;
         let epsilon = self.epsilon as f32;
-        each::<2>(w, g, slots, |w, g, [m, u]| {
+        each::<2>(w, g, slots, move |w, g, [m, u]| {
             *m += (g - *m) * one_minus_beta_1;
             *u = (beta_2 * *u).max(g.abs());
             *w -= (lr * *m) / ((1.0 - beta_1_power) * (*u + epsilon));

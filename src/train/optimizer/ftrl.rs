@@ -181,7 +181,7 @@ impl Rule for FtrlRule {
         let l2_reg = self.l2_regularization_strength as f32 + self.beta as f32 / (2.0 * lr);
         let shrinkage = (2.0 * self.l2_shrinkage_regularization_strength) as f32;
         let l1 = self.l1_regularization_strength as f32;
-        each::<2>(w, g, slots, |w, g, [accumulator, linear]| {
+        each::<2>(w, g, slots, move |w, g, [accumulator, linear]| {
             let grad_to_use = g + shrinkage * *w;
             let new_accumulator = *accumulator + g * g;
             *linear +=

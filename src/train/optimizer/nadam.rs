@@ -122,7 +122,7 @@ impl Rule for NadamRule {
         let epsilon = self.epsilon as f32;
         // Here Keras subtracts from the float32 betas: `1 - beta_1` in float32.
         let (one_minus_beta_1, one_minus_beta_2) = (1.0 - beta_1, 1.0 - beta_2);
-        each::<2>(w, g, slots, |w, g, [m, v]| {
+        each::<2>(w, g, slots, move |w, g, [m, v]| {
             *m += (g - *m) * one_minus_beta_1;
             *v += (g * g - *v) * one_minus_beta_2;
             let m_hat =

@@ -108,27 +108,27 @@ impl Rule for RMSpropRule {
         let one_minus_rho = (1.0 - self.rho) as f32;
         let epsilon = self.epsilon as f32;
         let momentum = self.momentum as f32;
-        let velocity = |v: &mut f32, g: f32| *v = rho * *v + one_minus_rho * (g * g);
-        let centered = |v: f32, a: &mut f32, g: f32| {
+        let velocity = move |v: &mut f32, g: f32| *v = rho * *v + one_minus_rho * (g * g);
+        let centered = move |v: f32, a: &mut f32, g: f32| {
             *a = rho * *a + one_minus_rho * g;
             v - *a * *a + epsilon
         };
-        let increment = |g: f32, d: f32| (lr * g) / d.sqrt();
+        let increment = move |g: f32, d: f32| (lr * g) / d.sqrt();
         match (self.momentum > 0.0, self.centered) {
-            (false, false) => each::<1>(w, g, slots, |w, g, [v]| {
+            (false, false) => each::<1>(w, g, slots, move |w, g, [v]| {
                 velocity(v, g);
                 *w -= increment(g, *v + epsilon);
             }),
-            (true, false) => each::<2>(w, g, slots, |w, g, [v, mu]| {
+            (true, false) => each::<2>(w, g, slots, move |w, g, [v, mu]| {
                 velocity(v, g);
                 *mu = momentum * *mu + increment(g, *v + epsilon);
                 *w -= *mu;
             }),
-            (false, true) => each::<2>(w, g, slots, |w, g, [v, a]| {
+            (false, true) => each::<2>(w, g, slots, move |w, g, [v, a]| {
                 velocity(v, g);
                 *w -= increment(g, centered(*v, a, g));
             }),
-            (true, true) => each::<3>(w, g, slots, |w, g, [v, mu, a]| {
+            (true, true) => each::<3>(w, g, slots, move |w, g, [v, mu, a]| {
                 velocity(v, g);
                 *mu = momentum * *mu + increment(g, centered(*v, a, g));
                 *w -= *mu;

@@ -101,12 +101,12 @@ impl Rule for SGDRule {
     fn update(&self, step: &Step, _: &[f32], w: &mut [f32], g: &[f32], slots: &mut [&mut [f32]]) {
         let lr = step.learning_rate;
         if slots.is_empty() {
-            each::<0>(w, g, slots, |w, g, _| *w -= g * lr);
+            each::<0>(w, g, slots, move |w, g, _| *w -= g * lr);
             return;
         }
         let momentum = self.momentum as f32;
         let nesterov = self.nesterov;
-        each::<1>(w, g, slots, |w, g, [m]| {
+        each::<1>(w, g, slots, move |w, g, [m]| {
             *m = *m * momentum - g * lr;
             if nesterov {
                 *w += *m * momentum - g * lr;
