@@ -344,10 +344,9 @@ impl Layer for Dense {
             .view()
             .into_shape_with_order((rows, input_dim))
             .expect("a standard-layout array reshapes to (rows, input_dim)");
-        let mut y = x.dot(kernel);
-        if self.use_bias {
-            y += bias;
-        }
+        // On the packed tiles, the bias in each row of the product from the start.
+        let mut y =
+            crate::linalg::matmul(x.view(), kernel.view(), self.use_bias.then(|| bias.view()));
         // A penalty on the outputs is on the activation's, so the layer then keeps it.
         let activation = match self.activity_regularizer() {
             None if ctx.leave_out(self.activation).is_some() => ActivationFn::Linear,
@@ -409,17 +408,11 @@ impl Layer for Dense {
             self.units,
         );
         let dx = saved.input_gradient.then(|| {
-            let dx = g.dot(&kernel.t());
-            // A product with a single column may come out column-major.
-            let dx = if dx.is_standard_layout() {
-                dx
-            } else {
-                dx.as_standard_layout().into_owned()
-            };
+            let dx = crate::linalg::matmul(g.view(), kernel.t(), None);
             dx.into_shape_with_order(IxDyn(&in_shape))
                 .expect("rows·input_dim values fill the input shape")
         });
-        let mut weights = vec![saved.x.t().dot(&g).into_dyn()];
+        let mut weights = vec![crate::linalg::tn_product(saved.x.view(), g.view()).into_dyn()];
         if self.use_bias {
             weights.push(crate::linalg::column_sums(g.view()).into_dyn());
         }

@@ -26,7 +26,7 @@ pub(crate) mod stream;
 pub use packed::instruction_set;
 pub(crate) use packed::{
     gemm_acc, gemm_acc_lda, gemm_acc_strided, gemm_from_row_lda, gemm_tn_acc, has_avx2, has_avx512,
-    tn_product, Packed,
+    matmul, tn_product, Packed,
 };
 pub(crate) use stream::{stream_rows, worth_streaming};
 

@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView1, ArrayView2};
 
 /// Which instruction set the kernel runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,12 +489,54 @@ pub(crate) fn gemm_tn_acc(
     }
 }
 
+/// `a · w`, plus `row` in every row when given (a bias), as a new `(m, n)` array, for `a: (m,
+/// k)` and `w: (k, n)` of any layout, on the packed tiles: `w` is packed for the call (`k·n`
+/// copies against the product's `m·k·n` multiply-adds), and `a` copied to row-major only if
+/// it is not.
+///
+/// # Panics
+/// If `a` has not `w`'s rows as its columns, or `row` is not `n` long: internal invariants.
+pub(crate) fn matmul(
+    a: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    row: Option<ArrayView1<'_, f32>>,
+) -> Array2<f32> {
+    let ((m, k), n) = (a.dim(), w.ncols());
+    assert_eq!(w.nrows(), k, "a·w needs as many columns in a as rows in w");
+    let a = a.as_standard_layout();
+    let a = a.as_slice().expect("standard layout");
+    let packed = Packed::new(w);
+    let mut out = Array2::zeros((m, n));
+    if m == 0 || n == 0 {
+        return out;
+    }
+    let values = out.as_slice_mut().expect("a new array");
+    match row {
+        Some(row) => {
+            assert_eq!(row.len(), n, "the row added to a·w has its columns");
+            let row = row.to_vec();
+            gemm_from_row_lda(a, k, &packed, &row, values, m);
+        }
+        None => gemm_acc(a, &packed, values, m),
+    }
+    out
+}
+
 /// `aᵀ · b` as a new `(k, n)` array: [`gemm_tn_acc`] into zeros.
 ///
 /// # Panics
 /// If `a` and `b` have different numbers of rows: an internal invariant.
 pub(crate) fn tn_product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    let mut out = Array2::zeros((a.ncols(), b.ncols()));
+    let (k, n) = (a.ncols(), b.ncols());
+    if n < isa().nr() && k > n {
+        // Columns that fill less than a panel (a Dense(16)'s kernel gradient `xᵀ·d_y`) would
+        // run half-empty tiles: `(bᵀ·a)ᵀ` fills them, with the same sums in the same order
+        // (each value a sum over the rows, two factors that commute), the same bits.
+        let mut out = Array2::zeros((n, k));
+        gemm_tn_acc(b, a, out.as_slice_mut().expect("a new array"), k);
+        return out.t().as_standard_layout().into_owned();
+    }
+    let mut out = Array2::zeros((k, n));
     let n = b.ncols();
     gemm_tn_acc(a, b, out.as_slice_mut().expect("a new array"), n);
     out
@@ -1141,6 +1183,48 @@ mod tests {
                 assert_abs_diff_eq!(out.slice(s![.., ..n]), expected, epsilon = 2e-3);
                 assert!(out.slice(s![.., n..]).iter().all(|&v| v == 0.25));
             }
+        }
+    }
+
+    #[test]
+    fn matmul_equals_a_plain_loop_for_any_layout() {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (3, 5, 16),
+            (27, 11, 37),
+            (64, 128, 16),
+            (5, 16, 128),
+        ] {
+            let a =
+                Array2::from_shape_fn((m, k), |(r, i)| ((r * 7 + i * 3) % 11) as f32 * 0.1 - 0.5);
+            let w = Array2::from_shape_fn((k, n), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1 - 0.6);
+            let row = Array1::from_shape_fn(n, |j| j as f32 * 0.5 - 1.0);
+            let expected = Array2::from_shape_fn((m, n), |(r, j)| {
+                (0..k).map(|i| a[[r, i]] * w[[i, j]]).sum::<f32>()
+            });
+            assert_abs_diff_eq!(matmul(a.view(), w.view(), None), expected, epsilon = 1e-4);
+            let with_row = matmul(a.view(), w.view(), Some(row.view()));
+            assert_abs_diff_eq!(with_row, &expected + &row, epsilon = 1e-4);
+            // A transposed (column-major) a and w: the same product.
+            let (at, wt) = (a.t().to_owned(), w.t().to_owned());
+            assert_abs_diff_eq!(matmul(at.t(), wt.t(), None), expected, epsilon = 1e-4);
+        }
+    }
+
+    #[test]
+    fn narrow_transposed_products_keep_the_bits_of_the_direct_one() {
+        // Fewer columns in b than a panel and than a's, on both sides of the block size.
+        for (m, k, n) in [(300, 128, 16), (5, 40, 3), (600, 33, 31), (129, 9, 1)] {
+            let a =
+                Array2::from_shape_fn((m, k), |(r, i)| ((r * 7 + i * 3) % 11) as f32 * 0.1 - 0.5);
+            let b = Array2::from_shape_fn((m, n), |(r, j)| ((r * 5 + j) % 13) as f32 * 0.1 - 0.6);
+            let mut direct = Array2::zeros((k, n));
+            gemm_tn_acc(a.view(), b.view(), direct.as_slice_mut().unwrap(), n);
+            let product = tn_product(a.view(), b.view());
+            assert!(product.is_standard_layout());
+            let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&product), bits(&direct), "{m}x{k}x{n}");
+            assert_abs_diff_eq!(product, naive_tn(a.view(), b.view()), epsilon = 2e-3);
         }
     }
 
