@@ -170,7 +170,9 @@ pub use layers::pooling::{
     AveragePool, AveragePooling1D, AveragePooling2D, MaxPool, MaxPooling1D, MaxPooling2D, PoolKind,
     Pooling,
 };
-pub use layers::recurrent::{Cell, PackedKernel, PreparedBackward, Recurrent, RecurrentLayer};
+pub use layers::recurrent::{
+    Cell, PackedKernel, PreparedBackward, Recurrent, RecurrentLayer, SequenceBackward,
+};
 pub use layers::regularization::{
     ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
 };

@@ -24,8 +24,8 @@ use crate::layer::{
 use crate::layers::conv::{axis_output, check_positive, plane, py_tuple, span, Dims, Padding};
 use crate::layers::lstm::{lstm_gates, LstmGates};
 use crate::layers::recurrent::{
-    backward, run, run_rows_traced, InputGradient, PreparedBackward, RunOptions, Step, Trace,
-    Widths,
+    backward, run, run_rows_traced, InputGradient, PreparedBackward, RunOptions, SequenceBackward,
+    Step, Trace, Widths,
 };
 use crate::limits;
 use crate::linalg::conv::{
@@ -776,13 +776,12 @@ impl Step for ConvStep<'_> {
     /// convolution's transpose.
     fn grads(
         &self,
-        xt: ArrayView2<'_, f32>,
-        h_prev: ArrayView2<'_, f32>,
-        _keep: ArrayView2<'_, f32>,
-        d_z: ArrayView2<'_, f32>,
-        _d_rec: ArrayView2<'_, f32>,
+        seq: SequenceBackward<'_>,
         input: Option<InputGradient<'_>>,
     ) -> Vec<ArrayD<f32>> {
+        // The loop's column sums are over rows of whole maps: the bias's gradient sums each
+        // filter over the positions too, below.
+        let (xt, h_prev, d_z) = (seq.xt, seq.h_prev, seq.d_z);
         let frames = xt.nrows();
         let (xt, h_prev, d_z) = (
             xt.as_standard_layout(),

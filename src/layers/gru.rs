@@ -9,8 +9,9 @@ use crate::init::{sample1, sample2};
 use crate::layer::{owned1, owned2};
 use crate::layers::recurrent::{
     cell_getters, check_cell_units, gate_columns, Cell, PackedKernel, PreparedBackward, Recurrent,
+    SequenceBackward,
 };
-use crate::linalg::{column_sums, gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
+use crate::linalg::{gemm_acc, gemm_acc_strided, gemm_tn_acc, tn_product, Packed};
 
 /// Keras's `GRU`, with its three gates fused in one kernel, in Keras's order z, r, h.
 ///
@@ -503,20 +504,22 @@ impl Cell for GRUCell {
         );
     }
 
-    fn weight_grads(
-        &self,
-        xt: ArrayView2<'_, f32>,
-        h_prev: ArrayView2<'_, f32>,
-        keep: ArrayView2<'_, f32>,
-        d_z: ArrayView2<'_, f32>,
-        d_rec: ArrayView2<'_, f32>,
-    ) -> Vec<ArrayD<f32>> {
+    fn weight_grads(&self, seq: SequenceBackward<'_>) -> Vec<ArrayD<f32>> {
         let u = self.units;
+        let SequenceBackward {
+            xt,
+            h_prev,
+            keep,
+            d_z,
+            d_rec,
+            ..
+        } = seq;
+        let sums = |s: &[f32]| ndarray::Array1::from(s.to_vec());
         let kernel = tn_product(xt, d_z);
         let (recurrent, bias) = if self.reset_after {
             let bias = ndarray::stack(
                 Axis(0),
-                &[column_sums(d_z).view(), column_sums(d_rec).view()],
+                &[sums(seq.d_z_sums).view(), sums(seq.d_rec_sums).view()],
             )
             .expect("two rows of 3u")
             .into_dyn();
@@ -528,7 +531,7 @@ impl Cell for GRUCell {
             gemm_tn_acc(h_prev, d_z.slice(s![.., ..2 * u]), out, 3 * u);
             let rh = keep.slice(s![.., 3 * u..]);
             gemm_tn_acc(rh, d_z.slice(s![.., 2 * u..]), &mut out[2 * u..], 3 * u);
-            (recurrent, column_sums(d_z).into_dyn())
+            (recurrent, sums(seq.d_z_sums).into_dyn())
         };
         let mut w = vec![kernel.into_dyn(), recurrent.into_dyn()];
         if self.use_bias {

@@ -8,6 +8,7 @@ use crate::init::Initializer;
 use crate::init::{sample1, sample2};
 use crate::layers::recurrent::{
     cell_getters, check_cell_units, Cell, GateWeights, PreparedBackward, Recurrent,
+    SequenceBackward,
 };
 use crate::linalg::gemm_acc;
 
@@ -335,15 +336,8 @@ impl Cell for LSTMCell {
         gemm_acc(d_z, prepared.kernel(0), dh, batch);
     }
 
-    fn weight_grads(
-        &self,
-        xt: ArrayView2<'_, f32>,
-        h_prev: ArrayView2<'_, f32>,
-        _keep: ArrayView2<'_, f32>,
-        d_z: ArrayView2<'_, f32>,
-        _d_rec: ArrayView2<'_, f32>,
-    ) -> Vec<ArrayD<f32>> {
-        self.weights.grads(xt, h_prev, d_z)
+    fn weight_grads(&self, seq: SequenceBackward<'_>) -> Vec<ArrayD<f32>> {
+        self.weights.grads(seq)
     }
 }
 

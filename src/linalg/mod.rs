@@ -82,6 +82,19 @@ dispatched!(
     }
 );
 
+/// `acc[j] += row[j]` for every row of `rows` in order, `acc.len()` values each, vectorized
+/// ([`add_rows`], for the crate).
+///
+/// # Panics
+/// If `rows` does not hold whole rows: an internal invariant.
+pub(crate) fn accumulate_rows(rows: &[f32], acc: &mut [f32]) {
+    assert!(
+        rows.len().is_multiple_of(acc.len().max(1)),
+        "whole rows of the sums' width"
+    );
+    add_rows(rows, acc);
+}
+
 /// The sums of `a`'s columns over its rows, the bias gradient `Σ_r d_z[r, :]` of a layer: the
 /// bits of `a.sum_axis(Axis(0))`, which adds the rows in order from zeros, but in one
 /// vectorized pass over a row-major `a` (ndarray's took 2.5 % of an LSTM's training epoch, row
